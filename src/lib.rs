@@ -1,0 +1,6 @@
+//! ringstep: an x86 machine for watching system calls cross from user mode into the
+//! kernel and back, one instruction at a time.
+//!
+//! `machine` holds state as plain data; `engine` executes instructions on it.
+
+pub mod machine;

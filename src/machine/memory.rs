@@ -1,0 +1,458 @@
+//! Sparse, page-granular memory with named regions and page permissions.
+//!
+//! Frames (4 KiB) are allocated only when something is written to them; reads of a mapped
+//! page that was never written return zeros. Permissions follow the paging rules of the
+//! Intel SDM Vol. 3A, 4.6 "Access Rights" and a refused access is reported as the
+//! page-fault error code of 4.7 "Page-Fault Exceptions".
+
+use rustc_hash::FxHashMap;
+
+pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SHIFT: u32 = 12;
+
+/// Page permissions, as the U/S, R/W and XD bits of a page-table entry would give them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Perm {
+    pub user: bool,
+    pub writable: bool,
+    pub exec: bool,
+}
+
+/// A named, page-aligned range of the linear address space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    pub base: u64,
+    pub size: u64,
+    pub perm: Perm,
+}
+
+impl Region {
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr - self.base < self.size
+    }
+    pub fn end(&self) -> u64 {
+        self.base + self.size
+    }
+}
+
+/// What kind of access is being made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    Read,
+    Write,
+    Fetch,
+}
+
+/// An access: its kind, whether it is a user-mode access (CPL 3 and not an implicit
+/// supervisor access such as a GDT or TSS read), and the paging controls in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub kind: AccessKind,
+    pub user: bool,
+    /// CR0.WP: supervisor writes to read-only pages fault.
+    pub wp: bool,
+    /// EFER.NXE: execute-disable is enforced and fetches report I/D in the error code.
+    pub nxe: bool,
+}
+
+impl Access {
+    pub fn supervisor(kind: AccessKind) -> Access {
+        Access {
+            kind,
+            user: false,
+            wp: true,
+            nxe: true,
+        }
+    }
+}
+
+/// A refused access: the faulting linear address (CR2) and the #PF error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageFault {
+    pub addr: u64,
+    pub error_code: u32,
+}
+
+impl PageFault {
+    pub const PRESENT: u32 = 1 << 0;
+    pub const WRITE: u32 = 1 << 1;
+    pub const USER: u32 = 1 << 2;
+    pub const FETCH: u32 = 1 << 4;
+
+    /// A one-line explanation of the error code.
+    pub fn explain(&self) -> String {
+        let what = if self.error_code & Self::FETCH != 0 {
+            "instruction fetch"
+        } else if self.error_code & Self::WRITE != 0 {
+            "write"
+        } else {
+            "read"
+        };
+        let who = if self.error_code & Self::USER != 0 {
+            "user-mode"
+        } else {
+            "supervisor-mode"
+        };
+        let why = if self.error_code & Self::PRESENT == 0 {
+            "the page is not mapped"
+        } else if self.error_code & Self::FETCH != 0 {
+            "the page is not executable"
+        } else if self.error_code & Self::USER != 0 && self.error_code & Self::WRITE == 0 {
+            "the page is supervisor-only"
+        } else if self.error_code & Self::WRITE != 0 {
+            "the page is read-only or supervisor-only"
+        } else {
+            "the page is supervisor-only"
+        };
+        format!("{who} {what} at {:#x}: {why}", self.addr)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Frame {
+    data: Box<[u8; PAGE_SIZE as usize]>,
+    /// Bumped on every write, so decoded-instruction caches can tell the page changed.
+    generation: u32,
+}
+
+/// The address space: regions plus the frames that hold data.
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    regions: Vec<Region>,
+    frames: FxHashMap<u64, Frame>,
+}
+
+impl PartialEq for Memory {
+    fn eq(&self, other: &Self) -> bool {
+        if self.regions != other.regions {
+            return false;
+        }
+        // Two memories are equal when every byte reads the same: a frame of zeros
+        // equals a page that was never allocated.
+        let zero = [0u8; PAGE_SIZE as usize];
+        let same = |a: &Memory, b: &Memory| {
+            a.frames.iter().all(|(page, f)| match b.frames.get(page) {
+                Some(g) => f.data[..] == g.data[..],
+                None => f.data[..] == zero[..],
+            })
+        };
+        same(self, other) && same(other, self)
+    }
+}
+
+impl Eq for Memory {}
+
+/// Error from adding a region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    Unaligned { name: String },
+    Empty { name: String },
+    Overlap { name: String, other: String },
+    OutsideAddressSpace { name: String },
+}
+
+impl std::fmt::Display for RegionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegionError::Unaligned { name } => {
+                write!(f, "region `{name}`: base and size must be multiples of 4096")
+            }
+            RegionError::Empty { name } => write!(f, "region `{name}` has size 0"),
+            RegionError::Overlap { name, other } => {
+                write!(f, "region `{name}` overlaps region `{other}`")
+            }
+            RegionError::OutsideAddressSpace { name } => {
+                write!(f, "region `{name}` wraps past the end of the address space")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegionError {}
+
+impl Memory {
+    pub fn new() -> Memory {
+        Memory::default()
+    }
+
+    pub fn add_region(&mut self, region: Region) -> Result<(), RegionError> {
+        if region.size == 0 {
+            return Err(RegionError::Empty { name: region.name });
+        }
+        if region.base % PAGE_SIZE != 0 || region.size % PAGE_SIZE != 0 {
+            return Err(RegionError::Unaligned { name: region.name });
+        }
+        if region.base.checked_add(region.size).is_none() {
+            return Err(RegionError::OutsideAddressSpace { name: region.name });
+        }
+        if let Some(other) = self
+            .regions
+            .iter()
+            .find(|r| region.base < r.end() && r.base < region.end())
+        {
+            return Err(RegionError::Overlap {
+                name: region.name,
+                other: other.name.clone(),
+            });
+        }
+        let at = self.regions.partition_point(|r| r.base < region.base);
+        self.regions.insert(at, region);
+        Ok(())
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    pub fn region_at(&self, addr: u64) -> Option<&Region> {
+        let i = self.regions.partition_point(|r| r.base <= addr);
+        i.checked_sub(1)
+            .map(|i| &self.regions[i])
+            .filter(|r| r.contains(addr))
+    }
+
+    pub fn region_named(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// Number of 4 KiB frames actually allocated.
+    pub fn allocated_frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Write-generation of the page holding `addr` (0 if never written).
+    pub fn generation(&self, addr: u64) -> u32 {
+        self.frames
+            .get(&(addr >> PAGE_SHIFT))
+            .map_or(0, |f| f.generation)
+    }
+
+    /// Check one access against the page permissions. Returns the #PF it would raise.
+    pub fn check(&self, addr: u64, len: usize, access: Access) -> Result<(), PageFault> {
+        let last = addr.wrapping_add(len.max(1) as u64 - 1);
+        let mut page = addr >> PAGE_SHIFT;
+        loop {
+            let at = if page == addr >> PAGE_SHIFT {
+                addr
+            } else {
+                page << PAGE_SHIFT
+            };
+            self.check_page(at, access)?;
+            if page == last >> PAGE_SHIFT {
+                return Ok(());
+            }
+            page = page.wrapping_add(1);
+        }
+    }
+
+    fn check_page(&self, addr: u64, access: Access) -> Result<(), PageFault> {
+        let mut code = 0;
+        if access.kind == AccessKind::Write {
+            code |= PageFault::WRITE;
+        }
+        if access.user {
+            code |= PageFault::USER;
+        }
+        if access.kind == AccessKind::Fetch && access.nxe {
+            code |= PageFault::FETCH;
+        }
+        let fault = |code| Err(PageFault {
+            addr,
+            error_code: code,
+        });
+        let Some(region) = self.region_at(addr) else {
+            return fault(code);
+        };
+        let p = region.perm;
+        let denied = (access.user && !p.user)
+            || (access.kind == AccessKind::Write && !p.writable && (access.user || access.wp))
+            || (access.kind == AccessKind::Fetch && access.nxe && !p.exec);
+        if denied {
+            return fault(code | PageFault::PRESENT);
+        }
+        Ok(())
+    }
+
+    /// Read without permission checks (unmapped bytes read as zero).
+    pub fn peek(&self, addr: u64, buf: &mut [u8]) {
+        let mut a = addr;
+        let mut done = 0;
+        while done < buf.len() {
+            let off = (a & (PAGE_SIZE - 1)) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            match self.frames.get(&(a >> PAGE_SHIFT)) {
+                Some(f) => buf[done..done + n].copy_from_slice(&f.data[off..off + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+            a = a.wrapping_add(n as u64);
+        }
+    }
+
+    /// Little-endian value of 1 to 8 bytes, without permission checks.
+    pub fn peek_le(&self, addr: u64, len: usize) -> u64 {
+        let off = (addr & (PAGE_SIZE - 1)) as usize;
+        if off + len <= PAGE_SIZE as usize {
+            if let Some(f) = self.frames.get(&(addr >> PAGE_SHIFT)) {
+                let mut b = [0u8; 8];
+                b[..len].copy_from_slice(&f.data[off..off + len]);
+                return u64::from_le_bytes(b);
+            }
+            return 0;
+        }
+        let mut b = [0u8; 8];
+        self.peek(addr, &mut b[..len]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Write without permission checks (allocates frames as needed).
+    pub fn poke(&mut self, addr: u64, bytes: &[u8]) {
+        let mut a = addr;
+        let mut done = 0;
+        while done < bytes.len() {
+            let off = (a & (PAGE_SIZE - 1)) as usize;
+            let n = (PAGE_SIZE as usize - off).min(bytes.len() - done);
+            let frame = self.frames.entry(a >> PAGE_SHIFT).or_insert_with(|| Frame {
+                data: Box::new([0; PAGE_SIZE as usize]),
+                generation: 0,
+            });
+            frame.data[off..off + n].copy_from_slice(&bytes[done..done + n]);
+            frame.generation = frame.generation.wrapping_add(1);
+            done += n;
+            a = a.wrapping_add(n as u64);
+        }
+    }
+
+    pub fn poke_le(&mut self, addr: u64, len: usize, value: u64) {
+        self.poke(addr, &value.to_le_bytes()[..len]);
+    }
+
+    /// Checked read of 1 to 8 bytes.
+    pub fn read(&self, addr: u64, len: usize, access: Access) -> Result<u64, PageFault> {
+        self.check(addr, len, access)?;
+        Ok(self.peek_le(addr, len))
+    }
+
+    /// Bytes of the allocated frames inside `region`, trimmed of trailing zeros; used
+    /// to describe memory contents compactly (e.g. in a trace's init record).
+    pub fn region_bytes(&self, region: &Region) -> Vec<u8> {
+        let mut pages: Vec<u64> = self
+            .frames
+            .keys()
+            .copied()
+            .filter(|p| region.contains(p << PAGE_SHIFT))
+            .collect();
+        pages.sort_unstable();
+        let Some(last) = pages.last() else {
+            return Vec::new();
+        };
+        let end = ((last + 1) << PAGE_SHIFT) - region.base;
+        let mut out = vec![0u8; end as usize];
+        self.peek(region.base, &mut out);
+        while out.last() == Some(&0) {
+            out.pop();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_rw() -> Perm {
+        Perm {
+            user: true,
+            writable: true,
+            exec: false,
+        }
+    }
+
+    fn access(kind: AccessKind, user: bool) -> Access {
+        Access {
+            kind,
+            user,
+            wp: true,
+            nxe: true,
+        }
+    }
+
+    #[test]
+    fn a_four_gib_region_allocates_nothing_until_written() {
+        let mut m = Memory::new();
+        m.add_region(Region {
+            name: "huge".into(),
+            base: 0,
+            size: 1 << 32,
+            perm: user_rw(),
+        })
+        .unwrap();
+        assert_eq!(m.allocated_frames(), 0);
+        assert_eq!(m.read(0x1234_5678, 4, access(AccessKind::Read, true)), Ok(0));
+        m.poke_le(0xffff_fffe, 2, 0xbeef);
+        assert_eq!(m.allocated_frames(), 1);
+        assert_eq!(m.peek_le(0xffff_fffe, 2), 0xbeef);
+    }
+
+    #[test]
+    fn page_fault_error_codes() {
+        let mut m = Memory::new();
+        m.add_region(Region {
+            name: "kernel".into(),
+            base: 0xc000_0000,
+            size: 0x1000,
+            perm: Perm {
+                user: false,
+                writable: false,
+                exec: true,
+            },
+        })
+        .unwrap();
+        m.add_region(Region {
+            name: "stack".into(),
+            base: 0x1000,
+            size: 0x1000,
+            perm: user_rw(),
+        })
+        .unwrap();
+        let e = |a: u64, k, u| m.check(a, 4, access(k, u)).unwrap_err().error_code;
+        // Not present, user read.
+        assert_eq!(e(0x5000, AccessKind::Read, true), 0b100);
+        // User read of a supervisor page.
+        assert_eq!(e(0xc000_0000, AccessKind::Read, true), 0b101);
+        // Supervisor write to a read-only page with CR0.WP.
+        assert_eq!(e(0xc000_0000, AccessKind::Write, false), 0b011);
+        // User fetch from a non-executable page.
+        assert_eq!(e(0x1000, AccessKind::Fetch, true), 0b10101);
+        // A read crossing into an unmapped page faults at the first byte of that page.
+        let pf = m.check(0x1ffe, 4, access(AccessKind::Read, true)).unwrap_err();
+        assert_eq!(pf.addr, 0x2000);
+        assert!(m.check(0x1000, 4, access(AccessKind::Write, true)).is_ok());
+    }
+
+    #[test]
+    fn overlapping_regions_are_refused() {
+        let mut m = Memory::new();
+        let r = |name: &str, base| Region {
+            name: name.into(),
+            base,
+            size: 0x2000,
+            perm: user_rw(),
+        };
+        m.add_region(r("a", 0x1000)).unwrap();
+        assert!(matches!(m.add_region(r("b", 0x2000)), Err(RegionError::Overlap { .. })));
+        assert_eq!(m.region_at(0x2fff).map(|r| r.name.as_str()), Some("a"));
+        assert!(m.region_at(0x3000).is_none());
+    }
+
+    #[test]
+    fn zero_frame_equals_unallocated() {
+        let mut a = Memory::new();
+        let b = Memory::new();
+        a.poke(0x1000, &[0, 0]);
+        assert_eq!(a, b);
+        a.poke(0x1000, &[1]);
+        assert_ne!(a, b);
+    }
+}
