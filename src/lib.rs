@@ -4,3 +4,5 @@
 //! `machine` holds state as plain data; `engine` executes instructions on it.
 
 pub mod machine;
+pub mod scenario;
+pub mod engine;

@@ -1,0 +1,84 @@
+//! Machine descriptions: TOML scenario files and the presets shipped with ringstep.
+//!
+//! A scenario describes a whole machine (memory regions and their contents, descriptor
+//! tables, TSS, MSRs, control and general registers, symbols) plus how a run should go
+//! (interrupts to raise, where to stop). `load_file`/`load_str` turn one into a
+//! `Scenario` whose `machine` is ready to execute. The format is documented in
+//! `docs/scenario-format.md`.
+
+mod build;
+mod error;
+mod raw;
+
+use std::path::Path;
+
+pub use error::ScenarioError;
+
+/// A machine set up and ready to run, plus what the run should do.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub machine: crate::machine::Machine,
+    /// External interrupts to raise, in the order given.
+    pub interrupts: Vec<ScheduledInterrupt>,
+    /// The run ends (reason "end") when RIP reaches one of these addresses.
+    pub stop_at: Vec<u64>,
+    pub max_steps: Option<u64>,
+}
+
+/// Raise external interrupt `vector` just before step number `before_step` (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduledInterrupt {
+    pub before_step: u64,
+    pub vector: u8,
+}
+
+/// Names of the presets compiled into the program.
+pub const PRESETS: &[&str] = &["linux-2.6-i386", "linux-x86_64"];
+
+/// The TOML text of a shipped preset.
+pub fn preset_text(name: &str) -> Option<&'static str> {
+    match name {
+        "linux-2.6-i386" => Some(include_str!("../../assets/presets/linux-2.6-i386.toml")),
+        "linux-x86_64" => Some(include_str!("../../assets/presets/linux-x86_64.toml")),
+        _ => None,
+    }
+}
+
+/// The file name a preset's errors are reported against.
+pub fn preset_origin(name: &str) -> String {
+    format!("assets/presets/{name}.toml")
+}
+
+/// Load a scenario file.
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::whole_file(&origin, format!("cannot read file: {e}")))?;
+    load_str(&text, &origin)
+}
+
+/// Load a scenario from text; `origin` names it in error messages.
+pub fn load_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+    build::load(text, origin)
+}
+
+/// Load a shipped preset by name.
+pub fn preset(name: &str) -> Result<Scenario, ScenarioError> {
+    match preset_text(name) {
+        Some(text) => load_str(text, &preset_origin(name)),
+        None => Err(ScenarioError::whole_file(
+            "preset",
+            unknown_preset_message(name),
+        )),
+    }
+}
+
+fn unknown_preset_message(name: &str) -> String {
+    let hint = error::did_you_mean(name, PRESETS.iter().copied());
+    format!(
+        "unknown preset `{name}` (presets: {}){hint}",
+        PRESETS.join(", ")
+    )
+}

@@ -1,0 +1,228 @@
+//! The scenario file as written: serde structures that keep the source span of every
+//! value, so that later checks can point at the offending text.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A number as written: a TOML integer, or a string holding hex, decimal, a symbol
+/// name or `symbol+offset` / `symbol-offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NumLit {
+    Int(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumLit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumLit;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer or a string (hex \"0x..\", decimal, or a symbol)")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumLit, E> {
+                Ok(NumLit::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumLit, E> {
+                Ok(match i64::try_from(v) {
+                    Ok(i) => NumLit::Int(i),
+                    Err(_) => NumLit::Text(format!("{v:#x}")),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumLit, E> {
+                Ok(NumLit::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Hex bytes: one string, or an array of strings so that each line of a listing can
+/// carry a TOML comment. Whitespace is ignored; a word ending in `:` is a label.
+#[derive(Clone, Debug, Default)]
+pub struct HexText {
+    /// Each piece with its own span when it came from an array element.
+    pub parts: Vec<(String, Option<Range<usize>>)>,
+}
+
+impl<'de> Deserialize<'de> for HexText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HexText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a hex string or an array of hex strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HexText, E> {
+                Ok(HexText {
+                    parts: vec![(v.to_string(), None)],
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HexText, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(s) = seq.next_element::<Spanned<String>>()? {
+                    let span = s.span();
+                    parts.push((s.into_inner(), Some(span)));
+                }
+                Ok(HexText { parts })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A table whose keys are checked later (registers, MSRs, ...), kept in file order.
+#[derive(Clone, Debug, Default)]
+pub struct KeyMap<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
+            type Value = KeyMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeyMap<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Spanned<String>, V>()? {
+                    out.push((k, v));
+                }
+                Ok(KeyMap(out))
+            }
+        }
+        d.deserialize_map(Vis(std::marker::PhantomData))
+    }
+}
+
+pub type Num = Spanned<NumLit>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Doc {
+    pub preset: Option<Spanned<String>>,
+    pub machine: Option<MachineSec>,
+    #[serde(default)]
+    pub regions: Vec<RegionSec>,
+    #[serde(default)]
+    pub data: Vec<DataSec>,
+    pub regs: Option<KeyMap<Num>>,
+    pub segs: Option<KeyMap<Num>>,
+    pub gdt: Option<GdtSec>,
+    pub idt: Option<IdtSec>,
+    pub tss: Option<KeyMap<Num>>,
+    pub msrs: Option<KeyMap<Num>>,
+    pub cr: Option<KeyMap<Num>>,
+    pub symbols: Option<KeyMap<Num>>,
+    #[serde(default)]
+    pub interrupts: Vec<InterruptSec>,
+    pub run: Option<RunSec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSec {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub mode: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSec {
+    pub name: Spanned<String>,
+    pub base: Num,
+    pub size: Num,
+    #[serde(default)]
+    pub user: bool,
+    #[serde(default)]
+    pub writable: bool,
+    #[serde(default)]
+    pub exec: bool,
+    pub bytes: Option<Spanned<HexText>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSec {
+    pub at: Num,
+    pub bytes: Option<Spanned<HexText>>,
+    pub words: Option<Vec<Num>>,
+    pub longs: Option<Vec<Num>>,
+    pub quads: Option<Vec<Num>>,
+    /// A NUL-terminated string, e.g. a task's `comm`.
+    pub ascii: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GdtSec {
+    pub base: Option<Num>,
+    pub limit: Option<Num>,
+    #[serde(default)]
+    pub entries: Vec<GdtEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdtSec {
+    pub base: Option<Num>,
+    pub limit: Option<Num>,
+    #[serde(default)]
+    pub gates: Vec<GateSec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GdtEntry {
+    pub index: Num,
+    /// Documentation only (e.g. `__KERNEL_CS`).
+    #[allow(dead_code)]
+    pub name: Option<String>,
+    pub raw: Option<Num>,
+    pub base: Option<Num>,
+    pub limit: Option<Num>,
+    #[serde(rename = "type")]
+    pub ty: Option<Num>,
+    pub s: Option<bool>,
+    pub dpl: Option<Num>,
+    pub present: Option<bool>,
+    pub avl: Option<bool>,
+    pub l: Option<bool>,
+    pub db: Option<bool>,
+    pub g: Option<bool>,
+    /// A 16-byte IA-32e TSS descriptor with this base (occupies `index` and `index+1`).
+    pub tss64_base: Option<Num>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSec {
+    pub vector: Num,
+    pub selector: Num,
+    pub offset: Num,
+    pub kind: Spanned<String>,
+    pub dpl: Option<Num>,
+    pub present: Option<bool>,
+    pub ist: Option<Num>,
+    /// Documentation only.
+    #[allow(dead_code)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterruptSec {
+    pub before_step: Num,
+    pub vector: Num,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSec {
+    pub stop_at: Option<Vec<Num>>,
+    pub max_steps: Option<Num>,
+}
