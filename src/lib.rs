@@ -3,6 +3,6 @@
 //!
 //! `machine` holds state as plain data; `engine` executes instructions on it.
 
+pub mod engine;
 pub mod machine;
 pub mod scenario;
-pub mod engine;

@@ -164,6 +164,34 @@ impl Cpu {
         mask(self.gpr[RSP], self.stack_width())
     }
 
+    /// RDMSR's view of an MSR: FS_BASE and GS_BASE are the FS/GS descriptor-cache bases.
+    pub fn read_msr(&self, index: u32) -> Option<u64> {
+        match index {
+            msr::FS_BASE => Some(self.seg(SegReg::Fs).base),
+            msr::GS_BASE => Some(self.seg(SegReg::Gs).base),
+            _ => self.msr.read(index),
+        }
+    }
+
+    /// Store an MSR value without checks (machine set-up). FS_BASE/GS_BASE go to the
+    /// segment caches. Returns false for an MSR the machine does not implement.
+    pub fn set_msr(&mut self, index: u32, value: u64) -> bool {
+        match index {
+            msr::FS_BASE => self.seg[SegReg::Fs as usize].base = value,
+            msr::GS_BASE => self.seg[SegReg::Gs as usize].base = value,
+            _ => return self.msr.set(index, value),
+        }
+        true
+    }
+
+    /// Every implemented MSR with its current value, in table order.
+    pub fn msrs(&self) -> Vec<(u32, u64)> {
+        msr::KNOWN
+            .iter()
+            .map(|(i, _)| (*i, self.read_msr(*i).unwrap_or(0)))
+            .collect()
+    }
+
     /// Register file names for this machine: 64-bit names in IA-32e mode.
     pub fn gpr_names(&self) -> &'static [&'static str] {
         if self.long_mode_active() {
@@ -235,9 +263,21 @@ mod tests {
 
     #[test]
     fn register_names() {
-        assert_eq!(reg_by_name("EAX"), Some(RegName::Gpr { index: 0, bytes: 4 }));
-        assert_eq!(reg_by_name("r11"), Some(RegName::Gpr { index: 11, bytes: 8 }));
-        assert_eq!(reg_by_name("r9d"), Some(RegName::Gpr { index: 9, bytes: 4 }));
+        assert_eq!(
+            reg_by_name("EAX"),
+            Some(RegName::Gpr { index: 0, bytes: 4 })
+        );
+        assert_eq!(
+            reg_by_name("r11"),
+            Some(RegName::Gpr {
+                index: 11,
+                bytes: 8
+            })
+        );
+        assert_eq!(
+            reg_by_name("r9d"),
+            Some(RegName::Gpr { index: 9, bytes: 4 })
+        );
         assert_eq!(reg_by_name("eip"), Some(RegName::Ip));
         assert_eq!(reg_by_name("exx"), None);
         assert_eq!(reg_by_name("r16"), None);

@@ -156,7 +156,10 @@ impl std::fmt::Display for RegionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RegionError::Unaligned { name } => {
-                write!(f, "region `{name}`: base and size must be multiples of 4096")
+                write!(
+                    f,
+                    "region `{name}`: base and size must be multiples of 4096"
+                )
             }
             RegionError::Empty { name } => write!(f, "region `{name}` has size 0"),
             RegionError::Overlap { name, other } => {
@@ -180,7 +183,7 @@ impl Memory {
         if region.size == 0 {
             return Err(RegionError::Empty { name: region.name });
         }
-        if region.base % PAGE_SIZE != 0 || region.size % PAGE_SIZE != 0 {
+        if !region.base.is_multiple_of(PAGE_SIZE) || !region.size.is_multiple_of(PAGE_SIZE) {
             return Err(RegionError::Unaligned { name: region.name });
         }
         if region.base.checked_add(region.size).is_none() {
@@ -257,10 +260,12 @@ impl Memory {
         if access.kind == AccessKind::Fetch && access.nxe {
             code |= PageFault::FETCH;
         }
-        let fault = |code| Err(PageFault {
-            addr,
-            error_code: code,
-        });
+        let fault = |code| {
+            Err(PageFault {
+                addr,
+                error_code: code,
+            })
+        };
         let Some(region) = self.region_at(addr) else {
             return fault(code);
         };
@@ -389,7 +394,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(m.allocated_frames(), 0);
-        assert_eq!(m.read(0x1234_5678, 4, access(AccessKind::Read, true)), Ok(0));
+        assert_eq!(
+            m.read(0x1234_5678, 4, access(AccessKind::Read, true)),
+            Ok(0)
+        );
         m.poke_le(0xffff_fffe, 2, 0xbeef);
         assert_eq!(m.allocated_frames(), 1);
         assert_eq!(m.peek_le(0xffff_fffe, 2), 0xbeef);
@@ -426,7 +434,9 @@ mod tests {
         // User fetch from a non-executable page.
         assert_eq!(e(0x1000, AccessKind::Fetch, true), 0b10101);
         // A read crossing into an unmapped page faults at the first byte of that page.
-        let pf = m.check(0x1ffe, 4, access(AccessKind::Read, true)).unwrap_err();
+        let pf = m
+            .check(0x1ffe, 4, access(AccessKind::Read, true))
+            .unwrap_err();
         assert_eq!(pf.addr, 0x2000);
         assert!(m.check(0x1000, 4, access(AccessKind::Write, true)).is_ok());
     }
@@ -441,7 +451,10 @@ mod tests {
             perm: user_rw(),
         };
         m.add_region(r("a", 0x1000)).unwrap();
-        assert!(matches!(m.add_region(r("b", 0x2000)), Err(RegionError::Overlap { .. })));
+        assert!(matches!(
+            m.add_region(r("b", 0x2000)),
+            Err(RegionError::Overlap { .. })
+        ));
         assert_eq!(m.region_at(0x2fff).map(|r| r.name.as_str()), Some("a"));
         assert!(m.region_at(0x3000).is_none());
     }

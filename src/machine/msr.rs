@@ -44,7 +44,9 @@ pub fn name(index: u32) -> Option<&'static str> {
 pub fn by_name(text: &str) -> Option<u32> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok().filter(|i| name(*i).is_some());
+        return u32::from_str_radix(hex, 16)
+            .ok()
+            .filter(|i| name(*i).is_some());
     }
     KNOWN
         .iter()
@@ -131,7 +133,10 @@ impl MsrFile {
 
     /// All MSRs as (index, value) in table order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
-        KNOWN.iter().zip(self.values.iter()).map(|((i, _), v)| (*i, *v))
+        KNOWN
+            .iter()
+            .zip(self.values.iter())
+            .map(|((i, _), v)| (*i, *v))
     }
 }
 
@@ -153,8 +158,14 @@ mod tests {
         let m = MsrFile::default();
         assert_eq!(m.check_write(0x10, 0), Err(MsrError::Unknown));
         assert_eq!(m.check_write(EFER, 1 << 2), Err(MsrError::ReservedBits));
-        assert_eq!(m.check_write(LSTAR, 0x8000_0000_0000), Err(MsrError::NonCanonical));
-        assert_eq!(m.check_write(LSTAR, 0xffff_ffff_8100_0000), Ok(0xffff_ffff_8100_0000));
+        assert_eq!(
+            m.check_write(LSTAR, 0x8000_0000_0000),
+            Err(MsrError::NonCanonical)
+        );
+        assert_eq!(
+            m.check_write(LSTAR, 0xffff_ffff_8100_0000),
+            Ok(0xffff_ffff_8100_0000)
+        );
         assert_eq!(m.check_write(EFER, EFER_SCE | EFER_LMA), Ok(EFER_SCE));
     }
 }

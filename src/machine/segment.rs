@@ -139,7 +139,17 @@ impl Attr {
         self.s() && self.ty() & 1 != 0
     }
 
-    pub fn from_fields(ty: u8, s: bool, dpl: u8, p: bool, avl: bool, l: bool, db: bool, g: bool) -> Attr {
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_fields(
+        ty: u8,
+        s: bool,
+        dpl: u8,
+        p: bool,
+        avl: bool,
+        l: bool,
+        db: bool,
+        g: bool,
+    ) -> Attr {
         Attr(
             (ty as u32 & 0xf)
                 | (s as u32) << 4
@@ -301,7 +311,10 @@ mod tests {
     #[test]
     fn encode_round_trips() {
         let d = Descriptor(0x00cf_f300_0000_ffff);
-        assert_eq!(Descriptor::encode(d.base() as u32, d.raw_limit(), d.attr()), d);
+        assert_eq!(
+            Descriptor::encode(d.base() as u32, d.raw_limit(), d.attr()),
+            d
+        );
         let odd = Descriptor(0x12c3_f2ab_cdef_1234);
         assert_eq!(
             Descriptor::encode(odd.base() as u32, odd.raw_limit(), odd.attr()),

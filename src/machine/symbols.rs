@@ -83,7 +83,10 @@ mod tests {
         let mut s = Symbols::new();
         s.insert("__kernel_vsyscall", 0xffffe400);
         s.insert("SYSENTER_RETURN", 0xffffe410);
-        assert_eq!(s.describe(0xffffe405).as_deref(), Some("__kernel_vsyscall+0x5"));
+        assert_eq!(
+            s.describe(0xffffe405).as_deref(),
+            Some("__kernel_vsyscall+0x5")
+        );
         assert_eq!(s.describe(0xffffe410).as_deref(), Some("SYSENTER_RETURN"));
         assert_eq!(s.describe(0x1000), None);
         s.insert("SYSENTER_RETURN", 0xffffe411);

@@ -1,0 +1,399 @@
+//! The execution context of one step: every read and write of machine state made by an
+//! instruction goes through here, so that each write is journaled and every memory
+//! access is checked against segment limits and page permissions.
+
+use iced_x86::Register;
+
+use super::event::Event;
+use super::fault::Exception;
+use super::journal::Change;
+use crate::machine::cpu::{mask, Mode, RSP};
+use crate::machine::msr;
+use crate::machine::{Access, AccessKind, Machine, SegReg, Segment, TableReg};
+
+pub struct Ctx<'a> {
+    pub m: &'a mut Machine,
+    pub journal: &'a mut Vec<Change>,
+    pub events: &'a mut Vec<Event>,
+    /// Address (RIP) of the instruction being executed.
+    pub ip: u64,
+    /// Address of the following instruction.
+    pub next_ip: u64,
+    /// Set by STI (when IF was 0) and MOV/POP SS: interrupts wait one more instruction.
+    pub shadow_next: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        m: &'a mut Machine,
+        journal: &'a mut Vec<Change>,
+        events: &'a mut Vec<Event>,
+    ) -> Self {
+        let ip = m.cpu.rip;
+        Ctx {
+            m,
+            journal,
+            events,
+            ip,
+            next_ip: ip,
+            shadow_next: false,
+        }
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    pub fn cpl(&self) -> u8 {
+        self.m.cpu.cpl()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.m.cpu.mode()
+    }
+
+    pub fn is_long64(&self) -> bool {
+        self.m.cpu.mode() == Mode::Long64
+    }
+
+    // ---- registers -------------------------------------------------------------------
+
+    pub fn gpr(&self, index: usize) -> u64 {
+        self.m.cpu.gpr[index]
+    }
+
+    pub fn set_gpr(&mut self, index: usize, value: u64) {
+        let old = self.m.cpu.gpr[index];
+        self.m.cpu.gpr[index] = value;
+        self.journal.push(Change::Gpr {
+            index: index as u8,
+            old,
+            new: value,
+        });
+    }
+
+    /// Write the low `bytes` of a GPR as an instruction with that operand size does:
+    /// 32-bit writes zero-extend, 8- and 16-bit writes merge.
+    pub fn set_gpr_sized(&mut self, index: usize, bytes: usize, value: u64) {
+        let old = self.m.cpu.gpr[index];
+        let new = match bytes {
+            8 => value,
+            4 => value & 0xffff_ffff,
+            2 => (old & !0xffff) | (value & 0xffff),
+            _ => (old & !0xff) | (value & 0xff),
+        };
+        self.set_gpr(index, new);
+    }
+
+    /// Read an iced register operand (GPRs of any width, segment selectors, CRs, IP).
+    pub fn read_reg(&self, r: Register) -> u64 {
+        let c = &self.m.cpu;
+        match r {
+            Register::AH | Register::CH | Register::DH | Register::BH => {
+                (c.gpr[r as usize - Register::AH as usize] >> 8) & 0xff
+            }
+            Register::EIP | Register::RIP => c.rip,
+            Register::CR0 => c.cr0,
+            Register::CR2 => c.cr2,
+            Register::CR3 => c.cr3,
+            Register::CR4 => c.cr4,
+            _ if r.is_gpr() => mask(c.gpr[r.full_register().number()], r.size()),
+            _ => match SegReg::from_iced(r) {
+                Some(s) => c.seg(s).selector as u64,
+                None => 0,
+            },
+        }
+    }
+
+    /// Write a GPR operand (any width).
+    pub fn write_reg(&mut self, r: Register, value: u64) {
+        match r {
+            Register::AH | Register::CH | Register::DH | Register::BH => {
+                let i = r as usize - Register::AH as usize;
+                let old = self.m.cpu.gpr[i];
+                self.set_gpr(i, (old & !0xff00) | ((value & 0xff) << 8));
+            }
+            _ => self.set_gpr_sized(r.full_register().number(), r.size(), value),
+        }
+    }
+
+    pub fn set_rip(&mut self, value: u64) {
+        let old = self.m.cpu.rip;
+        self.m.cpu.rip = value;
+        self.journal.push(Change::Rip { old, new: value });
+    }
+
+    pub fn flags(&self) -> u64 {
+        self.m.cpu.rflags
+    }
+
+    pub fn set_flags(&mut self, value: u64) {
+        let old = self.m.cpu.rflags;
+        let new = value | crate::machine::flags::RESERVED1;
+        if old != new {
+            self.m.cpu.rflags = new;
+            self.journal.push(Change::Rflags { old, new });
+        }
+    }
+
+    /// Replace the bits in `mask_bits` with those of `value`.
+    pub fn update_flags(&mut self, mask_bits: u64, value: u64) {
+        let f = (self.flags() & !mask_bits) | (value & mask_bits);
+        self.set_flags(f);
+    }
+
+    pub fn flag(&self, bit: u64) -> bool {
+        self.m.cpu.rflags & bit != 0
+    }
+
+    pub fn seg(&self, s: SegReg) -> Segment {
+        *self.m.cpu.seg(s)
+    }
+
+    /// Load a segment register's selector and cache. Reports a CPL change when CS changes.
+    pub fn set_seg(&mut self, s: SegReg, new: Segment) {
+        let old = self.m.cpu.seg[s as usize];
+        self.m.cpu.seg[s as usize] = new;
+        self.journal.push(Change::Seg { seg: s, old, new });
+        if s == SegReg::Cs && old.selector & 3 != new.selector & 3 {
+            self.events.push(Event::PrivilegeChange {
+                from: (old.selector & 3) as u8,
+                to: (new.selector & 3) as u8,
+            });
+        }
+    }
+
+    pub fn set_tr(&mut self, new: Segment) {
+        let old = self.m.cpu.tr;
+        self.m.cpu.tr = new;
+        self.journal.push(Change::Tr { old, new });
+    }
+
+    pub fn set_gdtr(&mut self, new: TableReg) {
+        let old = self.m.cpu.gdtr;
+        self.m.cpu.gdtr = new;
+        self.journal.push(Change::Gdtr { old, new });
+    }
+
+    pub fn set_idtr(&mut self, new: TableReg) {
+        let old = self.m.cpu.idtr;
+        self.m.cpu.idtr = new;
+        self.journal.push(Change::Idtr { old, new });
+    }
+
+    pub fn set_cr(&mut self, n: u8, new: u64) {
+        let c = &mut self.m.cpu;
+        let slot = match n {
+            0 => &mut c.cr0,
+            2 => &mut c.cr2,
+            3 => &mut c.cr3,
+            _ => &mut c.cr4,
+        };
+        let old = *slot;
+        *slot = new;
+        self.journal.push(Change::Cr { n, old, new });
+    }
+
+    pub fn msr(&self, index: u32) -> u64 {
+        self.m.cpu.msr.get(index)
+    }
+
+    /// Store an MSR value (already checked). Does not report an event.
+    pub fn set_msr(&mut self, index: u32, new: u64) {
+        let old = self.m.cpu.msr.get(index);
+        self.m.cpu.msr.set(index, new);
+        self.journal.push(Change::Msr { index, old, new });
+    }
+
+    pub fn set_halted(&mut self, new: bool) {
+        let old = self.m.cpu.halted;
+        if old != new {
+            self.m.cpu.halted = new;
+            self.journal.push(Change::Halted { old, new });
+        }
+    }
+
+    pub fn set_pending_irq(&mut self, new: Option<u8>) {
+        let old = self.m.cpu.pending_irq;
+        if old != new {
+            self.m.cpu.pending_irq = new;
+            self.journal.push(Change::PendingIrq { old, new });
+        }
+    }
+
+    pub fn set_shadow(&mut self, new: bool) {
+        let old = self.m.cpu.shadow;
+        if old != new {
+            self.m.cpu.shadow = new;
+            self.journal.push(Change::Shadow { old, new });
+        }
+    }
+
+    // ---- memory ----------------------------------------------------------------------
+
+    /// Translate a segment:offset access to a linear address, applying the checks of
+    /// SDM Vol. 3A, 5.3 "Limit Checking" and 5.4 "Type Checking" (outside 64-bit mode)
+    /// or the canonical-address check (64-bit mode).
+    pub fn linear(
+        &self,
+        s: SegReg,
+        offset: u64,
+        len: usize,
+        kind: AccessKind,
+    ) -> Result<u64, Exception> {
+        let seg = self.m.cpu.seg(s);
+        let fault = |reason: &'static str| {
+            if s == SegReg::Ss {
+                Exception::ss(0, reason)
+            } else {
+                Exception::gp(0, reason)
+            }
+        };
+        if self.is_long64() {
+            let base = if matches!(s, SegReg::Fs | SegReg::Gs) {
+                seg.base
+            } else {
+                0
+            };
+            let lin = base.wrapping_add(offset);
+            let last = lin.wrapping_add(len as u64 - 1);
+            if !msr::is_canonical(lin) || !msr::is_canonical(last) {
+                return Err(fault("the address is not canonical"));
+            }
+            return Ok(lin);
+        }
+        let attr = seg.attr;
+        if attr.unusable() {
+            return Err(fault("the segment register holds a null selector"));
+        }
+        match kind {
+            AccessKind::Write if !attr.writable() => {
+                return Err(fault("the segment is not writable"));
+            }
+            AccessKind::Read if !attr.readable() => {
+                return Err(fault("the code segment is not readable"));
+            }
+            _ => {}
+        }
+        let off = offset & 0xffff_ffff;
+        let last = off + len as u64 - 1;
+        let limit = seg.limit as u64;
+        let within = if attr.expand_down() {
+            let upper = if attr.db() { 0xffff_ffff } else { 0xffff };
+            off > limit && last <= upper
+        } else {
+            last <= limit
+        };
+        if !within {
+            return Err(fault("the access is outside the segment limit"));
+        }
+        Ok(seg.base.wrapping_add(off) & 0xffff_ffff)
+    }
+
+    /// Checked read of a linear address with the given access rights.
+    pub fn read_lin(&self, lin: u64, len: usize, access: Access) -> Result<u64, Exception> {
+        Ok(self.m.mem.read(lin, len, access)?)
+    }
+
+    /// Checked, journaled write to a linear address.
+    pub fn write_lin(
+        &mut self,
+        lin: u64,
+        len: usize,
+        value: u64,
+        access: Access,
+    ) -> Result<(), Exception> {
+        self.m.mem.check(lin, len, access)?;
+        self.poke_journaled(lin, len, value);
+        Ok(())
+    }
+
+    /// Journaled write with no permission check (e.g. the accessed bit of a descriptor,
+    /// which the CPU sets with a locked supervisor write).
+    pub fn poke_journaled(&mut self, lin: u64, len: usize, value: u64) {
+        let value = mask(value, len);
+        let old = self.m.mem.peek_le(lin, len);
+        self.m.mem.poke_le(lin, len, value);
+        self.journal.push(Change::Mem {
+            addr: lin,
+            len: len as u8,
+            old,
+            new: value,
+        });
+    }
+
+    /// Explicit data read at the current privilege level.
+    pub fn read_mem(&self, s: SegReg, offset: u64, len: usize) -> Result<u64, Exception> {
+        let lin = self.linear(s, offset, len, AccessKind::Read)?;
+        self.read_lin(lin, len, self.m.access(AccessKind::Read))
+    }
+
+    /// Explicit data write at the current privilege level.
+    pub fn write_mem(
+        &mut self,
+        s: SegReg,
+        offset: u64,
+        len: usize,
+        value: u64,
+    ) -> Result<(), Exception> {
+        let lin = self.linear(s, offset, len, AccessKind::Write)?;
+        let access = self.m.access(AccessKind::Write);
+        self.write_lin(lin, len, value, access)
+    }
+
+    /// Implicit supervisor read (GDT, IDT, TSS).
+    pub fn read_system(&self, lin: u64, len: usize) -> Result<u64, Exception> {
+        self.read_lin(lin, len, self.m.system_access(AccessKind::Read))
+    }
+
+    // ---- stack -----------------------------------------------------------------------
+
+    /// Set the stack pointer, keeping the bits above the stack address size.
+    pub fn set_sp(&mut self, value: u64) {
+        let w = self.m.cpu.stack_width();
+        let old = self.m.cpu.gpr[RSP];
+        let new = match w {
+            8 => value,
+            4 => value & 0xffff_ffff,
+            _ => (old & !0xffff) | (value & 0xffff),
+        };
+        self.set_gpr(RSP, new);
+    }
+
+    /// PUSH of a `size`-byte value (SDM Vol. 2B, PUSH).
+    pub fn push(&mut self, value: u64, size: usize) -> Result<(), Exception> {
+        let w = self.m.cpu.stack_width();
+        let sp = mask(self.m.cpu.gpr[RSP].wrapping_sub(size as u64), w);
+        self.write_mem(SegReg::Ss, sp, size, value)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    /// Write `size` bytes of `value` at SS:(SP - size) without moving SP yet.
+    pub fn push_segment_selector(&mut self, selector: u16, size: usize) -> Result<(), Exception> {
+        // Recent Intel processors store only the 16-bit selector and leave the rest of
+        // the slot as it was (SDM Vol. 2B, PUSH, operation notes).
+        let w = self.m.cpu.stack_width();
+        let sp = mask(self.m.cpu.gpr[RSP].wrapping_sub(size as u64), w);
+        self.linear(SegReg::Ss, sp, size, AccessKind::Write)?;
+        self.write_mem(SegReg::Ss, sp, 2, selector as u64)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    /// Read the value a POP of `size` bytes would return, at `depth` bytes above SP.
+    pub fn peek_stack(&self, depth: u64, size: usize) -> Result<u64, Exception> {
+        let w = self.m.cpu.stack_width();
+        let sp = mask(self.m.cpu.gpr[RSP].wrapping_add(depth), w);
+        self.read_mem(SegReg::Ss, sp, size)
+    }
+
+    /// POP of `size` bytes (SDM Vol. 2B, POP).
+    pub fn pop(&mut self, size: usize) -> Result<u64, Exception> {
+        let v = self.peek_stack(0, size)?;
+        let w = self.m.cpu.stack_width();
+        let sp = mask(self.m.cpu.gpr[RSP].wrapping_add(size as u64), w);
+        self.set_sp(sp);
+        Ok(v)
+    }
+}

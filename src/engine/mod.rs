@@ -1,0 +1,692 @@
+//! The stepping engine: fetch, decode (iced-x86), execute by instruction family, deliver
+//! exceptions and interrupts, and record every step so it can be reported and undone.
+//! The engine knows nothing of any user interface.
+
+pub mod alu;
+mod arith;
+mod check;
+pub mod control;
+pub mod ctx;
+mod data;
+pub mod decode;
+pub mod event;
+pub mod fault;
+pub mod interrupt;
+mod iret;
+pub mod journal;
+pub mod operand;
+pub mod segload;
+mod stack;
+mod system;
+
+use std::ops::Range;
+
+use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
+
+use crate::machine::cpu::mask;
+use crate::machine::flags::IF;
+use crate::machine::Machine;
+use ctx::Ctx;
+use decode::{DecodeCache, Fetched};
+pub use event::{Event, Source};
+pub use fault::Exception;
+use interrupt::{deliver, DeliveryError};
+pub use journal::Change;
+
+/// How an instruction's semantics ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Continue at the next instruction.
+    Next,
+    /// RIP was set by the instruction.
+    Jumped,
+    /// HLT.
+    Halt,
+    /// The mnemonic is decoded but not modelled.
+    Unsupported,
+    /// A feature of a modelled instruction that the model does not implement.
+    UnsupportedFeature(&'static str),
+}
+
+/// What a recorded step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The instruction completed.
+    Executed,
+    /// No instruction ran: an external interrupt was delivered to its handler.
+    Interrupt(u8),
+    /// The instruction raised an exception, which was delivered to its handler.
+    Exception(Exception),
+    /// HLT: the processor now waits for an interrupt.
+    Halt,
+}
+
+/// Why a run stopped. The machine is left as it was before the step that stopped it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// RIP reached one of the scenario's end addresses.
+    End,
+    /// An exception for which no handler is installed (or a triple fault).
+    Fault(Exception),
+    /// An instruction or feature the engine does not model.
+    Unsupported(String),
+    /// The step limit was reached.
+    Limit,
+    /// The processor is halted and no interrupt is coming.
+    Halt,
+}
+
+impl StopReason {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StopReason::End => "end",
+            StopReason::Fault(_) => "fault",
+            StopReason::Unsupported(_) => "unsupported",
+            StopReason::Limit => "limit",
+            StopReason::Halt => "halt",
+        }
+    }
+}
+
+/// A stop with the place it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub reason: StopReason,
+    /// RIP of the instruction that could not run.
+    pub ip: u64,
+    pub instr: Option<Instruction>,
+}
+
+/// One recorded step.
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    /// Step number, from 0.
+    pub n: u64,
+    /// RIP before the step.
+    pub ip: u64,
+    /// The instruction executed (None for an interrupt-delivery step).
+    pub fetched: Option<Fetched>,
+    pub outcome: Outcome,
+    changes: Range<usize>,
+    events: Range<usize>,
+}
+
+/// A recorded step with its changes and events.
+#[derive(Clone, Copy, Debug)]
+pub struct StepView<'a> {
+    pub info: &'a StepInfo,
+    /// Every write in order (uncoalesced).
+    pub changes: &'a [Change],
+    pub events: &'a [Event],
+}
+
+impl StepView<'_> {
+    pub fn instr(&self) -> Option<&Instruction> {
+        self.info.fetched.as_ref().map(|f| &f.instr)
+    }
+    pub fn bytes(&self) -> &[u8] {
+        self.info.fetched.as_ref().map_or(&[], |f| f.bytes())
+    }
+}
+
+/// An interrupt line raised before a given step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduledInterrupt {
+    pub before_step: u64,
+    pub vector: u8,
+}
+
+/// Result of `Engine::step`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepResult {
+    Stepped,
+    Stopped(Stop),
+}
+
+/// The engine: a machine plus its recorded history.
+pub struct Engine {
+    machine: Machine,
+    cache: DecodeCache,
+    steps: Vec<StepInfo>,
+    changes: Vec<Change>,
+    events: Vec<Event>,
+    scratch_changes: Vec<Change>,
+    scratch_events: Vec<Event>,
+    stop_at: Vec<u64>,
+    schedule: Vec<ScheduledInterrupt>,
+    /// Steps executed by `run_raw` (not recorded).
+    raw_steps: u64,
+    info: InstructionInfoFactory,
+    check_writes: bool,
+}
+
+impl Engine {
+    pub fn new(machine: Machine) -> Engine {
+        Engine {
+            machine,
+            cache: DecodeCache::default(),
+            steps: Vec::new(),
+            changes: Vec::new(),
+            events: Vec::new(),
+            scratch_changes: Vec::with_capacity(64),
+            scratch_events: Vec::with_capacity(16),
+            stop_at: Vec::new(),
+            schedule: Vec::new(),
+            raw_steps: 0,
+            info: InstructionInfoFactory::new(),
+            check_writes: cfg!(debug_assertions),
+        }
+    }
+
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// Change the machine directly (set-up, lessons, the `set reg` command). History is
+    /// cleared, since recorded steps no longer lead to this state.
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        self.clear_history();
+        self.cache.clear();
+        &mut self.machine
+    }
+
+    pub fn set_stop_at(&mut self, addrs: Vec<u64>) {
+        self.stop_at = addrs;
+    }
+
+    pub fn stop_at(&self) -> &[u64] {
+        &self.stop_at
+    }
+
+    pub fn set_schedule(&mut self, mut schedule: Vec<ScheduledInterrupt>) {
+        schedule.sort_by_key(|s| s.before_step);
+        self.schedule = schedule;
+    }
+
+    /// Turn the per-step check against iced-x86's InstructionInfo on or off
+    /// (on by default in debug builds).
+    pub fn set_check_writes(&mut self, on: bool) {
+        self.check_writes = on;
+    }
+
+    /// Number of recorded steps (the current position in history).
+    pub fn step_count(&self) -> u64 {
+        self.steps.len() as u64 + self.raw_steps
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn clear_history(&mut self) {
+        self.steps.clear();
+        self.changes.clear();
+        self.events.clear();
+    }
+
+    /// A recorded step by index.
+    pub fn step_view(&self, index: usize) -> Option<StepView<'_>> {
+        let info = self.steps.get(index)?;
+        Some(StepView {
+            info,
+            changes: &self.changes[info.changes.clone()],
+            events: &self.events[info.events.clone()],
+        })
+    }
+
+    pub fn last_step(&self) -> Option<StepView<'_>> {
+        self.steps
+            .len()
+            .checked_sub(1)
+            .and_then(|i| self.step_view(i))
+    }
+
+    /// Execute one step and record it.
+    pub fn step(&mut self) -> StepResult {
+        let mut changes = std::mem::take(&mut self.scratch_changes);
+        let mut events = std::mem::take(&mut self.scratch_events);
+        changes.clear();
+        events.clear();
+        let n = self.step_count();
+        let r = self.exec(n, &mut changes, &mut events);
+        let result = match r {
+            Ok((ip, fetched, outcome)) => {
+                if self.check_writes {
+                    if let (Some(f), Outcome::Executed) = (&fetched, &outcome) {
+                        let bad = check::undeclared_writes(&mut self.info, &f.instr, &changes);
+                        assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
+                    }
+                }
+                let c0 = self.changes.len();
+                let e0 = self.events.len();
+                self.changes.extend_from_slice(&changes);
+                self.events.append(&mut events);
+                self.steps.push(StepInfo {
+                    n,
+                    ip,
+                    fetched,
+                    outcome,
+                    changes: c0..self.changes.len(),
+                    events: e0..self.events.len(),
+                });
+                StepResult::Stepped
+            }
+            Err(stop) => StepResult::Stopped(stop),
+        };
+        self.scratch_changes = changes;
+        self.scratch_events = events;
+        result
+    }
+
+    /// Undo the last recorded step. Returns false at the start of history.
+    pub fn step_back(&mut self) -> bool {
+        let Some(info) = self.steps.pop() else {
+            return false;
+        };
+        for ch in self.changes[info.changes.clone()].iter().rev() {
+            ch.undo(&mut self.machine);
+        }
+        self.changes.truncate(info.changes.start);
+        self.events.truncate(info.events.start);
+        true
+    }
+
+    /// Move to history position `n` (stepping back, or forward while steps succeed).
+    /// Returns the stop if running forward stopped first.
+    pub fn goto(&mut self, n: usize) -> Option<Stop> {
+        while self.steps.len() > n {
+            self.step_back();
+        }
+        while self.steps.len() < n {
+            if let StepResult::Stopped(s) = self.step() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Run recorded steps until a stop or `max_steps` steps.
+    pub fn run(&mut self, max_steps: u64) -> Stop {
+        for _ in 0..max_steps {
+            if let StepResult::Stopped(s) = self.step() {
+                return s;
+            }
+        }
+        Stop {
+            reason: StopReason::Limit,
+            ip: self.machine.cpu.rip,
+            instr: None,
+        }
+    }
+
+    /// Run without recording history (fast path for benchmarks and long runs). Steps run
+    /// this way cannot be undone; recorded history is cleared.
+    pub fn run_raw(&mut self, max_steps: u64) -> Stop {
+        self.clear_history();
+        let mut changes = std::mem::take(&mut self.scratch_changes);
+        let mut events = std::mem::take(&mut self.scratch_events);
+        let mut stop = None;
+        for _ in 0..max_steps {
+            changes.clear();
+            events.clear();
+            let n = self.raw_steps;
+            match self.exec(n, &mut changes, &mut events) {
+                Ok(_) => self.raw_steps += 1,
+                Err(s) => {
+                    stop = Some(s);
+                    break;
+                }
+            }
+        }
+        self.scratch_changes = changes;
+        self.scratch_events = events;
+        stop.unwrap_or(Stop {
+            reason: StopReason::Limit,
+            ip: self.machine.cpu.rip,
+            instr: None,
+        })
+    }
+
+    fn stop(&self, reason: StopReason, instr: Option<Instruction>) -> Stop {
+        Stop {
+            reason,
+            ip: self.machine.cpu.rip,
+            instr,
+        }
+    }
+
+    /// One step. On a stop, everything the step changed has been rolled back.
+    fn exec(
+        &mut self,
+        n: u64,
+        changes: &mut Vec<Change>,
+        events: &mut Vec<Event>,
+    ) -> Result<(u64, Option<Fetched>, Outcome), Stop> {
+        let ip = self.machine.cpu.rip;
+        if self.stop_at.contains(&ip) {
+            return Err(self.stop(StopReason::End, None));
+        }
+        // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
+        let halted = self.machine.cpu.halted;
+        let mut raise = None;
+        for s in &self.schedule {
+            if s.before_step == n
+                || (halted
+                    && s.before_step > n
+                    && raise.is_none()
+                    && self.machine.cpu.pending_irq.is_none())
+            {
+                raise = Some(s.vector);
+                if s.before_step == n {
+                    break;
+                }
+            }
+        }
+        let mut ctx = Ctx::new(&mut self.machine, changes, events);
+        if let Some(v) = raise {
+            if ctx.m.cpu.pending_irq.is_none() {
+                ctx.set_pending_irq(Some(v));
+                ctx.event(Event::IrqRaised { vector: v });
+            }
+        }
+        let shadow = ctx.m.cpu.shadow;
+        if let Some(v) = ctx.m.cpu.pending_irq {
+            if ctx.flag(IF) && !shadow {
+                ctx.set_pending_irq(None);
+                ctx.set_halted(false);
+                let mark = (ctx.journal.len(), ctx.events.len());
+                return match deliver(&mut ctx, v, Source::External, None, ip) {
+                    Ok(()) => Ok((ip, None, Outcome::Interrupt(v))),
+                    Err(e) => {
+                        let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
+                        let r = outcome.map(|o| (ip, None, o));
+                        if r.is_err() {
+                            Self::rollback(&mut ctx, (0, 0));
+                        }
+                        r.map_err(|reason| Stop {
+                            reason,
+                            ip,
+                            instr: None,
+                        })
+                    }
+                };
+            }
+        }
+        if ctx.m.cpu.halted {
+            Self::rollback(&mut ctx, (0, 0));
+            return Err(Stop {
+                reason: StopReason::Halt,
+                ip,
+                instr: None,
+            });
+        }
+        let fetched = match self.cache.fetch(ctx.m) {
+            Ok(f) => f,
+            Err(e) => {
+                let mark = (ctx.journal.len(), ctx.events.len());
+                return match Self::raise(&mut ctx, e, mark, ip) {
+                    Ok(o) => Ok((ip, None, o)),
+                    Err(reason) => {
+                        Self::rollback(&mut ctx, (0, 0));
+                        Err(Stop {
+                            reason,
+                            ip,
+                            instr: None,
+                        })
+                    }
+                };
+            }
+        };
+        let instr = fetched.instr;
+        let mark = (ctx.journal.len(), ctx.events.len());
+        ctx.ip = ip;
+        ctx.next_ip = mask(instr.next_ip(), ctx.m.cpu.bitness() as usize / 8);
+        let flow = dispatch(&mut ctx, &instr);
+        let outcome = match flow {
+            Ok(Flow::Next) => {
+                let next = ctx.next_ip;
+                ctx.set_rip(next);
+                Outcome::Executed
+            }
+            Ok(Flow::Jumped) => Outcome::Executed,
+            Ok(Flow::Halt) => {
+                let next = ctx.next_ip;
+                ctx.set_rip(next);
+                Outcome::Halt
+            }
+            Ok(Flow::Unsupported) | Ok(Flow::UnsupportedFeature(_)) => {
+                Self::rollback(&mut ctx, (0, 0));
+                let what = match flow {
+                    Ok(Flow::UnsupportedFeature(w)) => w.to_string(),
+                    _ => format!("{:?}", instr.mnemonic()).to_lowercase(),
+                };
+                return Err(Stop {
+                    reason: StopReason::Unsupported(what),
+                    ip,
+                    instr: Some(instr),
+                });
+            }
+            Err(e) => match Self::raise(&mut ctx, e, mark, ip) {
+                Ok(o) => o,
+                Err(reason) => {
+                    Self::rollback(&mut ctx, (0, 0));
+                    return Err(Stop {
+                        reason,
+                        ip,
+                        instr: Some(instr),
+                    });
+                }
+            },
+        };
+        // The interrupt shadow lasts for exactly one instruction.
+        let new_shadow = ctx.shadow_next && matches!(outcome, Outcome::Executed);
+        ctx.set_shadow(new_shadow);
+        Ok((ip, Some(fetched), outcome))
+    }
+
+    /// Undo the journal back to `mark` (entries, events).
+    fn rollback(ctx: &mut Ctx, mark: (usize, usize)) {
+        while ctx.journal.len() > mark.0 {
+            if let Some(ch) = ctx.journal.pop() {
+                ch.undo(ctx.m);
+            }
+        }
+        ctx.events.truncate(mark.1);
+    }
+
+    /// An instruction raised `e`: undo its partial effects and deliver the exception.
+    /// Returns the stop reason when no handler is installed or delivery shuts down.
+    fn raise(
+        ctx: &mut Ctx,
+        e: Exception,
+        mark: (usize, usize),
+        ip: u64,
+    ) -> Result<Outcome, StopReason> {
+        Self::rollback(ctx, mark);
+        let mut current = e.clone();
+        for _ in 0..3 {
+            ctx.event(Event::Exception {
+                vector: current.vector,
+                error_code: current.error_code,
+                ip,
+                reason: current.reason.clone(),
+            });
+            if let Some(addr) = current.cr2 {
+                ctx.set_cr(2, addr);
+            }
+            let inner = (ctx.journal.len(), ctx.events.len());
+            match deliver(
+                ctx,
+                current.vector,
+                Source::Exception,
+                current.error_code,
+                ip,
+            ) {
+                Ok(()) => return Ok(Outcome::Exception(current)),
+                Err(DeliveryError::NoHandler(_)) => {
+                    return Err(StopReason::Fault(Exception {
+                        reason: format!(
+                            "{} (no handler is installed for {})",
+                            current.reason,
+                            fault::vector_name(current.vector)
+                        )
+                        .into(),
+                        ..current
+                    }));
+                }
+                Err(DeliveryError::Unsupported(w)) => {
+                    return Err(StopReason::Unsupported(w.to_string()))
+                }
+                Err(DeliveryError::Fault(second)) => {
+                    Self::rollback(ctx, inner);
+                    let second = interrupt::nested(second);
+                    current =
+                        match escalate(&current, second) {
+                            Some(next) => next,
+                            None => return Err(StopReason::Fault(Exception::new(
+                                fault::DF,
+                                Some(0),
+                                format!(
+                                    "triple fault: delivering {} failed, the processor shuts down",
+                                    fault::vector_name(current.vector)
+                                ),
+                            ))),
+                        };
+                }
+            }
+        }
+        Err(StopReason::Fault(current))
+    }
+
+    fn delivery_failed(
+        ctx: &mut Ctx,
+        e: DeliveryError,
+        mark: (usize, usize),
+        ip: u64,
+    ) -> Result<Outcome, StopReason> {
+        match e {
+            DeliveryError::NoHandler(x) => Err(StopReason::Fault(x)),
+            DeliveryError::Unsupported(w) => Err(StopReason::Unsupported(w.to_string())),
+            DeliveryError::Fault(x) => Self::raise(ctx, interrupt::nested(x), mark, ip),
+        }
+    }
+}
+
+/// The double-fault rules of SDM Vol. 3A, table 6-5: which exception to deliver when
+/// `second` occurs while delivering `first`. None means a triple fault.
+fn escalate(first: &Exception, second: Exception) -> Option<Exception> {
+    if first.vector == fault::DF {
+        return None;
+    }
+    let serious = |v: u8| fault::is_contributory(v) || v == fault::PF;
+    let double = (fault::is_contributory(first.vector) && fault::is_contributory(second.vector))
+        || (first.vector == fault::PF && serious(second.vector));
+    if double {
+        Some(Exception::new(
+            fault::DF,
+            Some(0),
+            format!(
+                "double fault: {} while delivering {}",
+                fault::vector_name(second.vector),
+                fault::vector_name(first.vector)
+            ),
+        ))
+    } else {
+        Some(second)
+    }
+}
+
+/// Route an instruction to its family by mnemonic.
+fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
+    use Mnemonic as M;
+    match i.mnemonic() {
+        M::Mov
+        | M::Movzx
+        | M::Movsx
+        | M::Movsxd
+        | M::Lea
+        | M::Xchg
+        | M::Nop
+        | M::Pause
+        | M::Cld
+        | M::Std
+        | M::Clc
+        | M::Stc
+        | M::Cmc => data::exec(ctx, i),
+        M::Add
+        | M::Adc
+        | M::Sub
+        | M::Sbb
+        | M::Cmp
+        | M::And
+        | M::Or
+        | M::Xor
+        | M::Test
+        | M::Inc
+        | M::Dec
+        | M::Neg
+        | M::Not
+        | M::Shl
+        | M::Sal
+        | M::Shr
+        | M::Sar
+        | M::Imul
+        | M::Mul
+        | M::Div
+        | M::Idiv
+        | M::Cwde
+        | M::Cbw
+        | M::Cdqe
+        | M::Cdq
+        | M::Cwd
+        | M::Cqo => arith::exec(ctx, i),
+        M::Push
+        | M::Pop
+        | M::Pushf
+        | M::Pushfd
+        | M::Pushfq
+        | M::Popf
+        | M::Popfd
+        | M::Popfq
+        | M::Leave => stack::exec(ctx, i),
+        M::Jmp
+        | M::Call
+        | M::Ret
+        | M::Retf
+        | M::Loop
+        | M::Loope
+        | M::Loopne
+        | M::Jcxz
+        | M::Jecxz
+        | M::Jrcxz => control::exec(ctx, i),
+        _ if i.is_jcc_short_or_near() => control::exec(ctx, i),
+        M::Cli
+        | M::Sti
+        | M::Hlt
+        | M::Int
+        | M::Int3
+        | M::Into
+        | M::Iret
+        | M::Iretd
+        | M::Iretq
+        | M::Sysenter
+        | M::Sysexit
+        | M::Sysexitq
+        | M::Syscall
+        | M::Sysret
+        | M::Sysretq
+        | M::Swapgs
+        | M::Wrmsr
+        | M::Rdmsr
+        | M::Lgdt
+        | M::Lidt
+        | M::Sgdt
+        | M::Sidt
+        | M::Ltr
+        | M::Str
+        | M::Ud0
+        | M::Ud1
+        | M::Ud2 => system::exec(ctx, i),
+        _ => Ok(Flow::Unsupported),
+    }
+}
