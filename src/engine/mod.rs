@@ -540,18 +540,19 @@ impl Engine {
                 Err(DeliveryError::Fault(second)) => {
                     Self::rollback(ctx, inner);
                     let second = interrupt::nested(second);
-                    current =
-                        match escalate(&current, second) {
-                            Some(next) => next,
-                            None => return Err(StopReason::Fault(Exception::new(
+                    current = match escalate(&current, second) {
+                        Some(next) => next,
+                        None => {
+                            return Err(StopReason::Fault(Exception::new(
                                 fault::DF,
                                 Some(0),
                                 format!(
                                     "triple fault: delivering {} failed, the processor shuts down",
                                     fault::vector_name(current.vector)
                                 ),
-                            ))),
-                        };
+                            )))
+                        }
+                    };
                 }
             }
         }

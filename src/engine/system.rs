@@ -63,10 +63,22 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             return software_interrupt(ctx, vector);
         }
         M::Iret | M::Iretd | M::Iretq => return iret::exec(ctx, i),
-        M::Sysenter => sysenter(ctx)?,
-        M::Sysexit | M::Sysexitq => sysexit(ctx, i.mnemonic() == M::Sysexitq)?,
-        M::Syscall => syscall(ctx)?,
-        M::Sysret | M::Sysretq => sysret(ctx, i.mnemonic() == M::Sysretq)?,
+        M::Sysenter => {
+            sysenter(ctx)?;
+            return Ok(Flow::Jumped);
+        }
+        M::Sysexit | M::Sysexitq => {
+            sysexit(ctx, i.mnemonic() == M::Sysexitq)?;
+            return Ok(Flow::Jumped);
+        }
+        M::Syscall => {
+            syscall(ctx)?;
+            return Ok(Flow::Jumped);
+        }
+        M::Sysret | M::Sysretq => {
+            sysret(ctx, i.mnemonic() == M::Sysretq)?;
+            return Ok(Flow::Jumped);
+        }
         M::Swapgs => {
             if ctx.mode() != Mode::Long64 {
                 return Err(Exception::ud("SWAPGS outside 64-bit mode"));
