@@ -92,8 +92,9 @@ pub(super) fn load(text: &str, origin: &str) -> Res<Scenario> {
     Builder::new(&layers).build()
 }
 
-/// A symbol expression or number, evaluated. `Err(None)` means it names a symbol not
-/// (yet) defined; `Err(Some(msg))` is a hard error.
+/// A number or symbol expression, evaluated. `Err(None)` means it names a symbol not
+/// (yet) defined; `Err(Some(msg))` is a hard error. Expressions combine numbers and
+/// symbols with `+`, `-`, `*` and parentheses, e.g. `sys_call_table+20*4`.
 fn eval(lit: &NumLit, syms: &HashMap<String, u64>) -> Result<i128, Option<String>> {
     let text = match lit {
         NumLit::Int(i) => return Ok(*i as i128),
@@ -102,31 +103,120 @@ fn eval(lit: &NumLit, syms: &HashMap<String, u64>) -> Result<i128, Option<String
     if text.is_empty() {
         return Err(Some("empty number".into()));
     }
-    if let Some(v) = parse_plain(text) {
-        return v.map_err(Some);
-    }
-    // symbol, symbol+offset, symbol-offset
-    let (name, off) = match text.find(['+', '-']) {
-        Some(i) if i > 0 => {
-            let sign: i128 = if &text[i..=i] == "-" { -1 } else { 1 };
-            let rest = text[i + 1..].trim();
-            match parse_plain(rest) {
-                Some(Ok(v)) => (text[..i].trim(), sign * v),
-                Some(Err(e)) => return Err(Some(e)),
-                None => return Err(Some(format!("`{rest}` is not a number"))),
-            }
-        }
-        _ => (text, 0),
+    let mut p = ExprParser {
+        text,
+        pos: 0,
+        syms,
+        missing: false,
     };
-    if !is_symbol_name(name) {
+    let v = p.expr()?;
+    p.skip_ws();
+    if p.pos != text.len() {
         return Err(Some(format!(
-            "`{text}` is not a number, a symbol, or symbol+offset"
+            "`{text}` is not a number, a symbol, or an expression like symbol+0x10"
         )));
     }
-    match syms.get(name) {
-        Some(v) => Ok(*v as i128 + off),
-        None => Err(None),
+    if p.missing {
+        return Err(None);
     }
+    Ok(v)
+}
+
+struct ExprParser<'t> {
+    text: &'t str,
+    pos: usize,
+    syms: &'t HashMap<String, u64>,
+    /// A symbol was not found; evaluation continues to check the syntax.
+    missing: bool,
+}
+
+type ExprRes = Result<i128, Option<String>>;
+
+impl ExprParser<'_> {
+    fn skip_ws(&mut self) {
+        while self.text[self.pos..].starts_with(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+    fn peek(&mut self) -> Option<char> {
+        self.skip_ws();
+        self.text[self.pos..].chars().next()
+    }
+    fn bad(&self) -> Option<String> {
+        Some(format!(
+            "`{}` is not a number, a symbol, or an expression like symbol+0x10",
+            self.text
+        ))
+    }
+    fn expr(&mut self) -> ExprRes {
+        let mut v = self.term()?;
+        while let Some(c @ ('+' | '-')) = self.peek() {
+            self.pos += 1;
+            let r = self.term()?;
+            v = if c == '+' { v + r } else { v - r };
+            if v.unsigned_abs() > u64::MAX as u128 * 2 {
+                return Err(Some(format!("`{}` overflows", self.text)));
+            }
+        }
+        Ok(v)
+    }
+    fn term(&mut self) -> ExprRes {
+        let mut v = self.factor()?;
+        while self.peek() == Some('*') {
+            self.pos += 1;
+            let r = self.factor()?;
+            v = v
+                .checked_mul(r)
+                .filter(|v| v.unsigned_abs() <= u64::MAX as u128 * 2)
+                .ok_or_else(|| Some(format!("`{}` overflows", self.text)))?;
+        }
+        Ok(v)
+    }
+    fn factor(&mut self) -> ExprRes {
+        match self.peek() {
+            Some('(') => {
+                self.pos += 1;
+                let v = self.expr()?;
+                if self.peek() != Some(')') {
+                    return Err(self.bad());
+                }
+                self.pos += 1;
+                Ok(v)
+            }
+            Some('-') => {
+                self.pos += 1;
+                Ok(-self.factor()?)
+            }
+            Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '.' => {
+                let rest = &self.text[self.pos..];
+                let len = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$')))
+                    .unwrap_or(rest.len());
+                let word = &rest[..len];
+                self.pos += len;
+                if let Some(v) = parse_plain(word) {
+                    return v.map_err(Some);
+                }
+                if !is_symbol_name(word) {
+                    return Err(self.bad());
+                }
+                match self.syms.get(word) {
+                    Some(v) => Ok(*v as i128),
+                    None => {
+                        self.missing = true;
+                        Ok(0)
+                    }
+                }
+            }
+            _ => Err(self.bad()),
+        }
+    }
+}
+
+/// The first symbol in an expression that is not defined.
+fn first_missing<'t>(text: &'t str, syms: &HashMap<String, u64>) -> Option<&'t str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$')))
+        .find(|w| is_symbol_name(w) && !syms.contains_key(*w))
 }
 
 /// A plain number: `0x..` hex, `0b..` binary or decimal, optionally negative, with `_`
@@ -220,13 +310,8 @@ impl<'a> Builder<'a> {
             NumLit::Text(t) => t.trim().to_string(),
             NumLit::Int(i) => i.to_string(),
         };
-        let name = text
-            .split(['+', '-'])
-            .next()
-            .unwrap_or(&text)
-            .trim()
-            .to_string();
-        let hint = did_you_mean(&name, self.syms.keys().map(String::as_str));
+        let name = first_missing(&text, &self.syms).unwrap_or(&text);
+        let hint = did_you_mean(name, self.syms.keys().map(String::as_str));
         l.err(n.span(), format!("unknown symbol `{name}`{hint}"))
     }
 
@@ -1088,6 +1173,10 @@ impl<'a> Builder<'a> {
                         "a [[data]] block needs exactly one of bytes, words, longs, quads, ascii",
                     ));
                 }
+                if let Some(r) = &d.repeat {
+                    let n = self.small(l, r, 1 << 20, "repeat count")?;
+                    bytes = bytes.repeat(n as usize);
+                }
                 self.check_mapped(l, d.at.span(), at, bytes.len() as u64, "data")?;
                 self.m.mem.poke(at, &bytes);
             }
@@ -1353,6 +1442,9 @@ mod tests {
         assert_eq!(t("-38"), Ok(-38));
         assert_eq!(t("sysenter_entry+0x10"), Ok(0xc010_3a50));
         assert_eq!(t("sysenter_entry - 4"), Ok(0xc010_3a3c));
+        assert_eq!(t("sysenter_entry+20*4-(2+2)"), Ok(0xc010_3a40 + 76));
+        assert_eq!(t("nope+4"), Err(None));
+        assert!(matches!(t("4 +"), Err(Some(_))));
         assert_eq!(t("nope"), Err(None));
         assert!(matches!(t("0xzz"), Err(Some(_))));
         assert_eq!(fit(-38, 32), Ok(0xffff_ffda));

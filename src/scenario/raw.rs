@@ -155,6 +155,8 @@ pub struct DataSec {
     pub quads: Option<Vec<Num>>,
     /// A NUL-terminated string, e.g. a task's `comm`.
     pub ascii: Option<Spanned<String>>,
+    /// Write the pattern this many times (default 1).
+    pub repeat: Option<Num>,
 }
 
 #[derive(Debug, Deserialize)]
