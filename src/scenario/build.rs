@@ -609,36 +609,57 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn control_registers(&mut self) -> Res<()> {
-        let c = &mut self.m.cpu;
-        c.cr0 = cpu::CR0_PE | cpu::CR0_WP | cpu::CR0_PG;
+    /// The final entries of a key/value section across layers: for each key (as
+    /// normalised by `key`) only the last layer's value counts, so a scenario can
+    /// override a preset without the preset's value being evaluated.
+    #[allow(clippy::type_complexity)]
+    fn last_values<K: PartialEq>(
+        &self,
+        sec: fn(&Doc) -> Option<&KeyMap<Num>>,
+        mut key: impl FnMut(&'a Layer, &'a Spanned<String>) -> Res<K>,
+    ) -> Res<Vec<(K, &'a Layer, &'a Spanned<String>, &'a Num)>> {
+        let mut out: Vec<(K, &'a Layer, &'a Spanned<String>, &'a Num)> = Vec::new();
         for l in self.layers {
-            let Some(KeyMap(cr)) = &l.doc.cr else {
+            let Some(KeyMap(m)) = sec(&l.doc) else {
                 continue;
             };
-            for (k, v) in cr {
+            for (k, v) in m {
+                let nk = key(l, k)?;
+                out.retain(|(o, ..)| *o != nk);
+                out.push((nk, l, k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn control_registers(&mut self) -> Res<()> {
+        self.m.cpu.cr0 = cpu::CR0_PE | cpu::CR0_WP | cpu::CR0_PG;
+        let entries = self.last_values(
+            |d| d.cr.as_ref(),
+            |l, k| {
                 let key = k.get_ref().to_ascii_lowercase();
-                if key == "efer" {
-                    let val = self.num(l, v, 64)?;
-                    self.check_msr(l, v.span(), msr::EFER, val)?;
-                    self.m.cpu.msr.set(msr::EFER, val);
-                    continue;
+                if ["cr0", "cr2", "cr3", "cr4", "efer"].contains(&key.as_str()) {
+                    Ok(key)
+                } else {
+                    let hint = did_you_mean(&key, ["cr0", "cr2", "cr3", "cr4", "efer"]);
+                    Err(l.err(k.span(), format!("unknown control register `{key}`{hint}")))
                 }
-                let val = self.num(l, v, self.mode.addr_bits())?;
-                let c = &mut self.m.cpu;
-                match key.as_str() {
-                    "cr0" => c.cr0 = val,
-                    "cr2" => c.cr2 = val,
-                    "cr3" => c.cr3 = val,
-                    "cr4" => c.cr4 = val,
-                    other => {
-                        let hint = did_you_mean(other, ["cr0", "cr2", "cr3", "cr4", "efer"]);
-                        return Err(l.err(
-                            k.span(),
-                            format!("unknown control register `{other}`{hint}"),
-                        ));
-                    }
-                }
+            },
+        )?;
+        for (key, l, _, v) in entries {
+            if key == "efer" {
+                let val = self.num(l, v, 64)?;
+                self.check_msr(l, v.span(), msr::EFER, val)?;
+                self.m.cpu.msr.set(msr::EFER, val);
+                continue;
+            }
+            let val = self.num(l, v, self.mode.addr_bits())?;
+            let c = &mut self.m.cpu;
+            match key.as_str() {
+                "cr0" => c.cr0 = val,
+                "cr2" => c.cr2 = val,
+                "cr3" => c.cr3 = val,
+                _ => c.cr4 = val,
             }
         }
         if self.m.cpu.cr0 & cpu::CR0_PE == 0 {
@@ -691,19 +712,19 @@ impl<'a> Builder<'a> {
             names.push(n.to_string());
             names.push(n[5..].to_string());
         }
-        for l in self.layers {
-            let Some(KeyMap(ms)) = &l.doc.msrs else {
-                continue;
-            };
-            for (k, v) in ms {
-                let Some(index) = msr::by_name(k.get_ref()) else {
+        let entries = self.last_values(
+            |d| d.msrs.as_ref(),
+            |l, k| {
+                msr::by_name(k.get_ref()).ok_or_else(|| {
                     let hint = did_you_mean(k.get_ref(), names.iter().map(String::as_str));
-                    return Err(l.err(k.span(), format!("unknown MSR `{}`{hint}", k.get_ref())));
-                };
-                let val = self.num(l, v, 64)?;
-                self.check_msr(l, v.span(), index, val)?;
-                self.m.cpu.msr.set(index, val);
-            }
+                    l.err(k.span(), format!("unknown MSR `{}`{hint}", k.get_ref()))
+                })
+            },
+        )?;
+        for (index, l, _, v) in entries {
+            let val = self.num(l, v, 64)?;
+            self.check_msr(l, v.span(), index, val)?;
+            self.m.cpu.msr.set(index, val);
         }
         let efer = self.m.cpu.msr.get(msr::EFER);
         match self.mode {
@@ -989,12 +1010,12 @@ impl<'a> Builder<'a> {
             "ist7",
             "io_map_base",
         ];
-        for l in self.layers {
-            let Some(KeyMap(t)) = &l.doc.tss else {
-                continue;
-            };
-            for (k, v) in t {
-                let key = k.get_ref().to_ascii_lowercase();
+        let entries = self.last_values(
+            |d| d.tss.as_ref(),
+            |_, k| Ok(k.get_ref().to_ascii_lowercase()),
+        )?;
+        {
+            for (key, l, k, v) in entries {
                 match key.as_str() {
                     "base" => base = Some((l, v)),
                     "selector" => {
@@ -1193,11 +1214,9 @@ impl<'a> Builder<'a> {
             names.extend(GPR_NAMES_64);
             names.extend(["rip", "rflags"]);
         }
-        for l in self.layers {
-            let Some(KeyMap(regs)) = &l.doc.regs else {
-                continue;
-            };
-            for (k, v) in regs {
+        let entries = self.last_values(
+            |d| d.regs.as_ref(),
+            |l, k| {
                 let key = k.get_ref();
                 let Some(reg) = cpu::reg_by_name(key) else {
                     let hint = did_you_mean(key, names.iter().copied());
@@ -1213,17 +1232,28 @@ impl<'a> Builder<'a> {
                         format!("`{key}` does not exist in a protected32 machine"),
                     ));
                 }
-                let bits = if long && !matches!(reg, RegName::Gpr { bytes: 4, .. }) {
-                    64
-                } else {
-                    32
-                };
-                let val = self.num(l, v, bits)?;
-                match reg {
-                    RegName::Gpr { index, .. } => self.m.cpu.gpr[index] = val,
-                    RegName::Ip => self.m.cpu.rip = val,
-                    RegName::Flags => self.m.cpu.rflags = val | flags::RESERVED1,
-                }
+                // eax and rax name the same register: the later one wins.
+                Ok(match reg {
+                    RegName::Gpr { index, .. } => index,
+                    RegName::Ip => 16,
+                    RegName::Flags => 17,
+                })
+            },
+        )?;
+        for (_, l, k, v) in entries {
+            let Some(reg) = cpu::reg_by_name(k.get_ref()) else {
+                continue;
+            };
+            let bits = if long && !matches!(reg, RegName::Gpr { bytes: 4, .. }) {
+                64
+            } else {
+                32
+            };
+            let val = self.num(l, v, bits)?;
+            match reg {
+                RegName::Gpr { index, .. } => self.m.cpu.gpr[index] = val,
+                RegName::Ip => self.m.cpu.rip = val,
+                RegName::Flags => self.m.cpu.rflags = val | flags::RESERVED1,
             }
         }
         Ok(())
@@ -1402,7 +1432,7 @@ impl<'a> Builder<'a> {
     #[allow(clippy::type_complexity)]
     fn run(&self) -> Res<(Vec<ScheduledInterrupt>, Vec<u64>, Option<u64>)> {
         let mut ints = Vec::new();
-        let mut stop_at = Vec::new();
+        let mut stop_at = None;
         let mut max_steps = None;
         for l in self.layers {
             for i in &l.doc.interrupts {
@@ -1413,16 +1443,24 @@ impl<'a> Builder<'a> {
             }
             if let Some(r) = &l.doc.run {
                 if let Some(list) = &r.stop_at {
-                    stop_at.clear();
-                    for n in list {
-                        stop_at.push(self.num(l, n, self.mode.addr_bits())?);
-                    }
+                    stop_at = Some((l, list));
                 }
                 if let Some(n) = &r.max_steps {
-                    max_steps = Some(self.num(l, n, 64)?);
+                    max_steps = Some((l, n));
                 }
             }
         }
+        let stop_at = match stop_at {
+            Some((l, list)) => list
+                .iter()
+                .map(|n| self.num(l, n, self.mode.addr_bits()))
+                .collect::<Res<Vec<u64>>>()?,
+            None => Vec::new(),
+        };
+        let max_steps = match max_steps {
+            Some((l, n)) => Some(self.num(l, n, 64)?),
+            None => None,
+        };
         ints.sort_by_key(|i| i.before_step);
         Ok((ints, stop_at, max_steps))
     }

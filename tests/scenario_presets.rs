@@ -1,0 +1,243 @@
+//! The shipped presets load and describe the machines their comments claim.
+
+use ringstep::machine::msr;
+use ringstep::machine::tables::{tss32, tss64, Gate};
+use ringstep::machine::{Descriptor, Machine, Mode, SegReg};
+use ringstep::scenario::{self, ScheduledInterrupt, PRESETS};
+
+fn sym(m: &Machine, name: &str) -> u64 {
+    m.symbols
+        .get(name)
+        .unwrap_or_else(|| panic!("symbol {name} missing"))
+}
+
+fn bytes(m: &Machine, addr: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0; len];
+    m.mem.peek(addr, &mut b);
+    b
+}
+
+#[test]
+fn every_preset_loads() {
+    for name in PRESETS {
+        let s = scenario::preset(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&s.name, name);
+        assert!(!s.description.is_empty());
+        assert_eq!(s.stop_at, vec![sym(&s.machine, "user_return")]);
+        assert_eq!(s.machine.cpu.rip, sym(&s.machine, "_start"));
+        assert_eq!(s.machine.cpu.cpl(), 3);
+        assert_eq!(s.machine.cpu.rflags, 0x246);
+    }
+}
+
+#[test]
+fn unknown_preset_suggests_the_nearest() {
+    let e = scenario::preset("linux-2.6-i368").unwrap_err();
+    assert!(e.to_string().contains("did you mean `linux-2.6-i386`?"), "{e}");
+}
+
+#[test]
+fn i386_segments_come_from_the_gdt() {
+    let s = scenario::preset("linux-2.6-i386").unwrap();
+    let m = &s.machine;
+    let c = &m.cpu;
+    assert_eq!(c.mode(), Mode::Protected);
+    assert_eq!(c.gdtr.base, sym(m, "cpu_gdt_table"));
+    assert_eq!(c.gdtr.limit, 0xff);
+    for (reg, sel) in [
+        (SegReg::Cs, 0x73),
+        (SegReg::Ss, 0x7b),
+        (SegReg::Ds, 0x7b),
+        (SegReg::Es, 0x7b),
+        (SegReg::Gs, 0x33),
+    ] {
+        let seg = c.seg(reg);
+        assert_eq!(seg.selector, sel);
+        // The cache holds what the descriptor in memory says, accessed bit included.
+        let d = m.gdt_entry(sel).unwrap();
+        assert!(d.attr().accessed(), "{reg:?} descriptor not marked accessed");
+        assert_eq!(*seg, d.to_segment(sel));
+    }
+    assert!(c.seg(SegReg::Fs).attr.unusable());
+    let cs = c.seg(SegReg::Cs);
+    assert_eq!((cs.base, cs.limit, cs.attr.dpl()), (0, 0xffff_ffff, 3));
+    assert!(cs.attr.is_code() && cs.attr.db());
+    // Memory holds the head.S values with the accessed bit now set.
+    assert_eq!(m.gdt_entry(0x73).unwrap(), Descriptor(0x00cf_fb00_0000_ffff));
+    // Kernel descriptors were not loaded, so they are untouched.
+    assert_eq!(m.gdt_entry(0x60).unwrap(), Descriptor(0x00cf_9a00_0000_ffff));
+    assert_eq!(m.gdt_entry(0x68).unwrap(), Descriptor(0x00cf_9200_0000_ffff));
+    // glibc's TLS segment: base = TCB, whose word at +0x10 is __kernel_vsyscall.
+    let gs = c.seg(SegReg::Gs);
+    assert_eq!(gs.base, sym(m, "tcb"));
+    assert_eq!(gs.limit, 0xffff_ffff);
+    assert_eq!(m.mem.peek_le(gs.base + 0x10, 4), 0xffff_e400);
+}
+
+#[test]
+fn i386_tss_and_sysenter_msrs() {
+    let s = scenario::preset("linux-2.6-i386").unwrap();
+    let m = &s.machine;
+    let c = &m.cpu;
+    let tss = sym(m, "init_tss");
+    assert_eq!(c.tr.selector, 0x80);
+    assert_eq!(c.tr.base, tss);
+    assert_eq!(c.tr.limit, 0x2073);
+    assert_eq!(c.tr.attr.ty(), 0xb, "LTR marks the TSS busy");
+    assert_eq!(m.gdt_entry(0x80).unwrap().attr().ty(), 0xb);
+    let top = sym(m, "kernel_stack_top");
+    assert_eq!(top % 8192, 0);
+    assert_eq!(m.mem.peek_le(tss + tss32::ESP0, 4), top - 8);
+    assert_eq!(m.mem.peek_le(tss + tss32::SS0, 2), 0x68);
+    assert_eq!(m.mem.peek_le(tss + tss32::SS1, 2), 0x60);
+    assert_eq!(m.mem.peek_le(tss + tss32::ESP1, 4), tss + 0x2200);
+    assert_eq!(m.mem.peek_le(tss + tss32::IOMAP_BASE, 2), 0x8000);
+    assert_eq!(c.msr.get(msr::SYSENTER_CS), 0x60);
+    assert_eq!(c.msr.get(msr::SYSENTER_ESP), tss + 0x2200);
+    assert_eq!(c.msr.get(msr::SYSENTER_EIP), sym(m, "sysenter_entry"));
+    assert_eq!(c.msr.get(msr::EFER), msr::EFER_NXE);
+    // sysenter_entry's first instruction: movl TSS_sysenter_esp0(%esp),%esp.
+    let entry = sym(m, "sysenter_entry");
+    assert_eq!(bytes(m, entry, 7), [0x8b, 0xa4, 0x24, 0x04, 0xde, 0xff, 0xff]);
+    assert_eq!(
+        c.msr.get(msr::SYSENTER_ESP).wrapping_add(0xffff_de04) & 0xffff_ffff,
+        tss + 4
+    );
+}
+
+#[test]
+fn i386_vsyscall_page_and_idt() {
+    let s = scenario::preset("linux-2.6-i386").unwrap();
+    let m = &s.machine;
+    assert_eq!(sym(m, "__kernel_vsyscall"), 0xffff_e400);
+    assert_eq!(sym(m, "SYSENTER_RETURN"), 0xffff_e410);
+    let expect = [
+        0x51, 0x52, 0x55, 0x89, 0xe5, 0x0f, 0x34, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xeb,
+        0xf3, 0x5d, 0x5a, 0x59, 0xc3,
+    ];
+    assert_eq!(bytes(m, 0xffff_e400, expect.len()), expect);
+    let page = m.mem.region_at(0xffff_e400).unwrap();
+    assert!(page.perm.user && page.perm.exec && !page.perm.writable);
+    let c = &m.cpu;
+    assert_eq!(c.idtr.limit, 0x7ff);
+    let gate = |v: u64| Gate::decode32(m.mem.peek_le(c.idtr.base + v * 8, 8));
+    let g80 = gate(0x80);
+    assert!(g80.is_trap_gate() && g80.is_32bit() && g80.present);
+    assert_eq!((g80.dpl, g80.selector, g80.offset), (3, 0x60, sym(m, "system_call")));
+    let g20 = gate(0x20);
+    assert!(g20.is_interrupt_gate());
+    assert_eq!((g20.dpl, g20.offset), (0, sym(m, "irq0_entry")));
+    // The system call table sends getpid (20) to sys_getpid, unknown numbers to
+    // sys_ni_syscall, and has NR_syscalls = 294 entries.
+    let table = sym(m, "sys_call_table");
+    assert_eq!(m.mem.peek_le(table + 20 * 4, 4), sym(m, "sys_getpid"));
+    assert_eq!(m.mem.peek_le(table + 293 * 4, 4), sym(m, "sys_ni_syscall"));
+    assert_eq!(m.mem.peek_le(table + 294 * 4, 4), 0);
+    // thread_info->task->tgid is the pid getpid() returns.
+    let ti = sym(m, "kernel_stack_top") - 8192;
+    let task = m.mem.peek_le(ti, 4);
+    assert_eq!(m.mem.peek_le(task + 0x0c, 4), 1234);
+    assert_eq!(sym(m, "pt_regs.ebx"), sym(m, "kernel_stack_top") - 8 - 0x3c);
+    // NX is on, so the user stack is not executable.
+    assert!(c.cr4 & 0x20 != 0);
+    assert!(!m.mem.region_at(c.gpr[4]).unwrap().perm.exec);
+}
+
+#[test]
+fn x86_64_long_mode_state() {
+    let s = scenario::preset("linux-x86_64").unwrap();
+    let m = &s.machine;
+    let c = &m.cpu;
+    assert_eq!(c.mode(), Mode::Long64);
+    assert_eq!(c.seg(SegReg::Cs).selector, 0x33);
+    assert!(c.seg(SegReg::Cs).attr.l());
+    assert_eq!(c.seg(SegReg::Ss).selector, 0x2b);
+    assert_eq!(
+        c.msr.get(msr::EFER),
+        msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE
+    );
+    assert_eq!(c.msr.get(msr::STAR), 0x0023_0010_0000_0000);
+    assert_eq!(c.msr.get(msr::LSTAR), sym(m, "entry_SYSCALL_64"));
+    assert_eq!(c.msr.get(msr::FMASK), 0x25_7fd5);
+    assert_eq!(c.msr.get(msr::KERNEL_GS_BASE), sym(m, "per_cpu"));
+    assert_eq!(c.seg(SegReg::Gs).base, 0);
+    assert_eq!(c.seg(SegReg::Fs).base, sym(m, "tcb"));
+    // The 16-byte TSS descriptor gives TR its full 64-bit base.
+    assert_eq!(c.tr.selector, 0x40);
+    assert_eq!(c.tr.base, sym(m, "cpu_tss_rw"));
+    assert_eq!(c.tr.attr.ty(), 0xb);
+    assert_eq!(
+        m.mem.peek_le(c.tr.base + tss64::RSP0, 8),
+        sym(m, "cpu_entry_stack_top")
+    );
+    // The per-CPU top_of_stack that entry_SYSCALL_64 loads.
+    assert_eq!(
+        m.mem.peek_le(sym(m, "per_cpu") + 0x18, 8),
+        sym(m, "kernel_stack_top")
+    );
+    let table = sym(m, "sys_call_table");
+    assert_eq!(m.mem.peek_le(table + 39 * 8, 8), sym(m, "__x64_sys_getpid"));
+    // User code: mov $39,%eax; syscall.
+    assert_eq!(bytes(m, c.rip, 7), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);
+}
+
+#[test]
+fn a_scenario_can_build_on_a_preset() {
+    let text = r#"
+preset = "linux-2.6-i386"
+
+[machine]
+name = "getuid via int 0x80"
+
+[data]
+"#;
+    // `[data]` is an array of tables; a plain table is a type error with a position.
+    let e = scenario::load_str(text, "lesson.toml").unwrap_err();
+    assert!(e.to_string().starts_with("lesson.toml:7:1: "), "{e}");
+
+    let text = r#"
+preset = "linux-2.6-i386"
+
+[machine]
+name = "getuid via int 0x80"
+
+[[regions]]
+name = "user_text"
+base = "0x08048000"
+size = "0x1000"
+user = true
+exec = true
+bytes = [
+  "_start:",
+  "b8 c7000000",  # mov $199,%eax
+  "cd 80",        # int $0x80
+  "done:",
+]
+
+[regs]
+eax = -1
+
+[[interrupts]]
+before_step = 5
+vector = "0x20"
+
+[run]
+stop_at = ["done"]
+"#;
+    let s = scenario::load_str(text, "lesson.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.name, "getuid via int 0x80");
+    let m = &s.machine;
+    assert_eq!(m.cpu.gpr[0], 0xffff_ffff);
+    assert_eq!(m.cpu.rip, 0x0804_8000);
+    assert_eq!(s.stop_at, vec![0x0804_8007]);
+    assert_eq!(
+        s.interrupts,
+        vec![ScheduledInterrupt {
+            before_step: 5,
+            vector: 0x20
+        }]
+    );
+    // Everything else still comes from the preset.
+    assert_eq!(m.cpu.msr.get(msr::SYSENTER_CS), 0x60);
+    assert_eq!(m.cpu.tr.selector, 0x80);
+}
