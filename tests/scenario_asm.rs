@@ -1,0 +1,154 @@
+//! The machine code in the presets is what GNU as makes of the listings in
+//! assets/presets/src: re-assemble each listing, link it at the preset's address,
+//! and compare bytes and labels with the loaded machine.
+//!
+//! Needs `as`, `ld` and `objcopy` (binutils). Without them the test prints a notice
+//! and passes, unless the CI environment variable is set, in which case it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ringstep::scenario;
+
+struct Listing {
+    preset: &'static str,
+    source: &'static str,
+    bits: u32,
+    base: u64,
+}
+
+const LISTINGS: &[Listing] = &[
+    Listing {
+        preset: "linux-2.6-i386",
+        source: "linux-2.6-i386-kernel.S",
+        bits: 32,
+        base: 0xc010_2000,
+    },
+    Listing {
+        preset: "linux-2.6-i386",
+        source: "linux-2.6-i386-vsyscall.S",
+        bits: 32,
+        base: 0xffff_e400,
+    },
+    Listing {
+        preset: "linux-2.6-i386",
+        source: "linux-2.6-i386-user.S",
+        bits: 32,
+        base: 0x0804_8000,
+    },
+    Listing {
+        preset: "linux-x86_64",
+        source: "linux-x86_64-kernel.S",
+        bits: 64,
+        base: 0xffff_ffff_8100_0000,
+    },
+    Listing {
+        preset: "linux-x86_64",
+        source: "linux-x86_64-user.S",
+        bits: 64,
+        base: 0x40_1000,
+    },
+];
+
+fn run(cmd: &mut Command) -> Result<Vec<u8>, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
+}
+
+fn tools_present() -> bool {
+    ["as", "ld", "objcopy", "nm"].iter().all(|t| {
+        Command::new(t)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Assemble and link one listing; returns the raw text bytes and its symbols.
+fn assemble(l: &Listing, dir: &Path) -> Result<(Vec<u8>, Vec<(String, u64)>), String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/presets/src")
+        .join(l.source);
+    let obj = dir.join(format!("{}.o", l.source));
+    let elf = dir.join(format!("{}.elf", l.source));
+    let bin = dir.join(format!("{}.bin", l.source));
+    let (asflag, emul) = if l.bits == 64 {
+        ("--64", "elf_x86_64")
+    } else {
+        ("--32", "elf_i386")
+    };
+    run(Command::new("as").arg(asflag).arg("-o").arg(&obj).arg(&src))?;
+    run(Command::new("ld")
+        .args(["-m", emul, "-e", "0"])
+        .arg(format!("-Ttext={:#x}", l.base))
+        .arg("-o")
+        .arg(&elf)
+        .arg(&obj))?;
+    run(Command::new("objcopy")
+        .args(["-O", "binary", "-j", ".text"])
+        .arg(&elf)
+        .arg(&bin))?;
+    let bytes = std::fs::read(&bin).map_err(|e| e.to_string())?;
+    let nm = run(Command::new("nm").arg(&elf))?;
+    let mut syms = Vec::new();
+    for line in String::from_utf8_lossy(&nm).lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [addr, kind, name] = parts[..] {
+            if kind.eq_ignore_ascii_case("t") {
+                let addr = u64::from_str_radix(addr, 16).map_err(|e| e.to_string())?;
+                syms.push((name.to_string(), addr));
+            }
+        }
+    }
+    Ok((bytes, syms))
+}
+
+#[test]
+fn preset_code_matches_the_assembler() {
+    if !tools_present() {
+        if std::env::var_os("CI").is_some() {
+            panic!("binutils (as, ld, objcopy, nm) are required when CI is set");
+        }
+        eprintln!("skipping preset_code_matches_the_assembler: binutils not installed");
+        return;
+    }
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("ringstep-scenario-asm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut failures = Vec::new();
+    for l in LISTINGS {
+        let s = scenario::preset(l.preset).unwrap_or_else(|e| panic!("{e}"));
+        let (bytes, syms) = assemble(l, &dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!bytes.is_empty(), "{}: no code", l.source);
+        let mut mem = vec![0; bytes.len()];
+        s.machine.mem.peek(l.base, &mut mem);
+        if let Some(i) = (0..bytes.len()).find(|&i| bytes[i] != mem[i]) {
+            failures.push(format!(
+                "{}: byte at {:#x} is {:#04x} in the preset, {:#04x} from as",
+                l.source,
+                l.base + i as u64,
+                mem[i],
+                bytes[i]
+            ));
+        }
+        // Linker-made symbols (_end, __bss_start, ...) lie past the code.
+        let end = l.base + bytes.len() as u64;
+        for (name, addr) in syms.into_iter().filter(|(_, a)| *a < end) {
+            match s.machine.symbols.get(&name) {
+                Some(a) if a == addr => {}
+                other => failures.push(format!(
+                    "{}: label {name} is at {addr:#x}, preset has {other:x?}",
+                    l.source
+                )),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
