@@ -71,7 +71,10 @@ fn tools_present() -> bool {
 }
 
 /// Assemble and link one listing; returns the raw text bytes and its symbols.
-fn assemble(l: &Listing, dir: &Path) -> Result<(Vec<u8>, Vec<(String, u64)>), String> {
+/// The linked code bytes and the (name, address) of each text label.
+type Assembled = (Vec<u8>, Vec<(String, u64)>);
+
+fn assemble(l: &Listing, dir: &Path) -> Result<Assembled, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets/presets/src")
         .join(l.source);

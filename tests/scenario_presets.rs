@@ -33,7 +33,10 @@ fn every_preset_loads() {
 #[test]
 fn unknown_preset_suggests_the_nearest() {
     let e = scenario::preset("linux-2.6-i368").unwrap_err();
-    assert!(e.to_string().contains("did you mean `linux-2.6-i386`?"), "{e}");
+    assert!(
+        e.to_string().contains("did you mean `linux-2.6-i386`?"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -55,7 +58,10 @@ fn i386_segments_come_from_the_gdt() {
         assert_eq!(seg.selector, sel);
         // The cache holds what the descriptor in memory says, accessed bit included.
         let d = m.gdt_entry(sel).unwrap();
-        assert!(d.attr().accessed(), "{reg:?} descriptor not marked accessed");
+        assert!(
+            d.attr().accessed(),
+            "{reg:?} descriptor not marked accessed"
+        );
         assert_eq!(*seg, d.to_segment(sel));
     }
     assert!(c.seg(SegReg::Fs).attr.unusable());
@@ -63,10 +69,19 @@ fn i386_segments_come_from_the_gdt() {
     assert_eq!((cs.base, cs.limit, cs.attr.dpl()), (0, 0xffff_ffff, 3));
     assert!(cs.attr.is_code() && cs.attr.db());
     // Memory holds the head.S values with the accessed bit now set.
-    assert_eq!(m.gdt_entry(0x73).unwrap(), Descriptor(0x00cf_fb00_0000_ffff));
+    assert_eq!(
+        m.gdt_entry(0x73).unwrap(),
+        Descriptor(0x00cf_fb00_0000_ffff)
+    );
     // Kernel descriptors were not loaded, so they are untouched.
-    assert_eq!(m.gdt_entry(0x60).unwrap(), Descriptor(0x00cf_9a00_0000_ffff));
-    assert_eq!(m.gdt_entry(0x68).unwrap(), Descriptor(0x00cf_9200_0000_ffff));
+    assert_eq!(
+        m.gdt_entry(0x60).unwrap(),
+        Descriptor(0x00cf_9a00_0000_ffff)
+    );
+    assert_eq!(
+        m.gdt_entry(0x68).unwrap(),
+        Descriptor(0x00cf_9200_0000_ffff)
+    );
     // glibc's TLS segment: base = TCB, whose word at +0x10 is __kernel_vsyscall.
     let gs = c.seg(SegReg::Gs);
     assert_eq!(gs.base, sym(m, "tcb"));
@@ -98,7 +113,10 @@ fn i386_tss_and_sysenter_msrs() {
     assert_eq!(c.msr.get(msr::EFER), msr::EFER_NXE);
     // sysenter_entry's first instruction: movl TSS_sysenter_esp0(%esp),%esp.
     let entry = sym(m, "sysenter_entry");
-    assert_eq!(bytes(m, entry, 7), [0x8b, 0xa4, 0x24, 0x04, 0xde, 0xff, 0xff]);
+    assert_eq!(
+        bytes(m, entry, 7),
+        [0x8b, 0xa4, 0x24, 0x04, 0xde, 0xff, 0xff]
+    );
     assert_eq!(
         c.msr.get(msr::SYSENTER_ESP).wrapping_add(0xffff_de04) & 0xffff_ffff,
         tss + 4
@@ -123,7 +141,10 @@ fn i386_vsyscall_page_and_idt() {
     let gate = |v: u64| Gate::decode32(m.mem.peek_le(c.idtr.base + v * 8, 8));
     let g80 = gate(0x80);
     assert!(g80.is_trap_gate() && g80.is_32bit() && g80.present);
-    assert_eq!((g80.dpl, g80.selector, g80.offset), (3, 0x60, sym(m, "system_call")));
+    assert_eq!(
+        (g80.dpl, g80.selector, g80.offset),
+        (3, 0x60, sym(m, "system_call"))
+    );
     let g20 = gate(0x20);
     assert!(g20.is_interrupt_gate());
     assert_eq!((g20.dpl, g20.offset), (0, sym(m, "irq0_entry")));

@@ -57,7 +57,14 @@ impl Mode {
 fn parse_layer(text: &str, origin: &str) -> Res<Doc> {
     toml::from_str::<Doc>(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        let msg = e.message().trim().replace('\n', " ");
+        let mut msg = e.message().trim().replace('\n', " ");
+        // serde reports "unknown field `x`, expected one of `a`, `b`": add a hint.
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or("");
+            let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+            let hint = did_you_mean(field, expected.iter().copied());
+            msg.push_str(&hint);
+        }
         ScenarioError::at(origin, text, span, msg)
     })
 }
@@ -1045,10 +1052,20 @@ impl<'a> Builder<'a> {
                                     (&names32[..], &names64[..])
                                 };
                                 if other.contains(&key.as_str()) {
+                                    let other_name = if long {
+                                        key.replacen('e', "r", 1)
+                                    } else {
+                                        key.replacen('r', "e", 1)
+                                    };
+                                    let hint = if own.contains(&other_name.as_str()) {
+                                        format!(" (use `{other_name}`)")
+                                    } else {
+                                        String::new()
+                                    };
                                     return Err(l.err(
                                         k.span(),
                                         format!(
-                                            "`{key}` is not a field of the TSS in a {} machine",
+                                            "`{key}` is not a field of the TSS in a {} machine{hint}",
                                             self.mode.name()
                                         ),
                                     ));
@@ -1318,9 +1335,6 @@ impl<'a> Builder<'a> {
                     let b = self.m.cpu.seg[reg as usize].base;
                     self.m.cpu.msr.set(index, b);
                 }
-            }
-            if !self.m.cpu.seg[SegReg::Cs as usize].attr.l() && cpl == 3 {
-                // A compatibility-mode start is allowed (e.g. a 32-bit program).
             }
         }
         Ok(())
