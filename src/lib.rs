@@ -3,6 +3,9 @@
 //!
 //! `machine` holds state as plain data; `engine` executes instructions on it.
 
+pub mod cli;
+pub mod disasm;
 pub mod engine;
 pub mod machine;
 pub mod scenario;
+pub mod trace;

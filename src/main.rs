@@ -1,1 +1,25 @@
-fn main() {}
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ringstep::cli::{self, Cli, Command, TraceArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Some(Command::Trace(args)) => cli::run_trace(&args, &mut out),
+        Some(Command::Presets) => cli::list_presets(&mut out)
+            .map_err(|e| cli::UsageError(format!("writing the list: {e}"))),
+        None => cli::run_trace(&TraceArgs::default(), &mut out),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringstep: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

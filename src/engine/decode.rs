@@ -1,11 +1,15 @@
-//! Instruction fetch and decode with iced-x86, through a cache of decoded instructions
-//! keyed by linear address and invalidated by any write to the page.
+//! Instruction fetch and decode with iced-x86, through a cache of decoded instructions.
+//!
+//! The cache holds, per code page, the page's permissions and write generation and the
+//! instructions decoded from it. Regions never change while the engine runs (changing
+//! the machine from outside clears the cache), so a cached page's permissions stay valid;
+//! a write to the page (new generation) empties its entries.
 
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
 use rustc_hash::FxHashMap;
 
 use super::fault::Exception;
-use crate::machine::memory::{AccessKind, PAGE_SHIFT, PAGE_SIZE};
+use crate::machine::memory::{Access, AccessKind, PageFault, Perm, PAGE_SHIFT, PAGE_SIZE};
 use crate::machine::{Machine, SegReg};
 
 pub const MAX_LEN: usize = 15;
@@ -24,21 +28,64 @@ impl Fetched {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Cached {
-    fetched: Fetched,
+struct CodePage {
+    page: u64,
     generation: u32,
+    perm: Perm,
     bitness: u32,
+    /// Indexed by offset within the page.
+    slots: Vec<Option<Fetched>>,
 }
 
 #[derive(Default)]
 pub struct DecodeCache {
-    map: FxHashMap<u64, Cached>,
+    pages: Vec<CodePage>,
+    index: FxHashMap<u64, usize>,
+    /// The page of the last fetch and the memory epoch when it was last validated.
+    last: Option<(usize, u64)>,
 }
 
 impl DecodeCache {
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.pages.clear();
+        self.index.clear();
+        self.last = None;
+    }
+
+    /// The cached page for `lin`, validated against the current memory contents.
+    fn page_for(&mut self, m: &Machine, lin: u64, bitness: u32) -> Option<usize> {
+        let page = lin >> PAGE_SHIFT;
+        let epoch = m.mem.epoch();
+        if let Some((i, e)) = self.last {
+            let p = &self.pages[i];
+            if p.page == page && e == epoch && p.bitness == bitness {
+                return Some(i);
+            }
+        }
+        let perm = m.mem.perm_at(lin)?;
+        let generation = m.mem.generation(lin);
+        let i = match self.index.get(&page) {
+            Some(&i) => i,
+            None => {
+                self.pages.push(CodePage {
+                    page,
+                    generation,
+                    perm,
+                    bitness,
+                    slots: vec![None; PAGE_SIZE as usize],
+                });
+                self.index.insert(page, self.pages.len() - 1);
+                self.pages.len() - 1
+            }
+        };
+        let p = &mut self.pages[i];
+        if p.generation != generation || p.bitness != bitness {
+            p.slots.iter_mut().for_each(|s| *s = None);
+            p.generation = generation;
+            p.bitness = bitness;
+        }
+        self.last = Some((i, epoch));
+        Some(i)
     }
 
     /// Fetch and decode the instruction at CS:RIP with the checks of an instruction fetch:
@@ -54,70 +101,80 @@ impl DecodeCache {
         } else {
             cs.base.wrapping_add(ip) & 0xffff_ffff
         };
+        if !long && ip > cs.limit as u64 {
+            return Err(Exception::gp(0, "EIP is beyond the CS limit"));
+        }
         let access = m.access(AccessKind::Fetch);
-        if let Some(c) = self.map.get(&lin) {
-            if c.bitness == bitness && c.generation == m.mem.generation(lin) {
-                let len = c.fetched.len as usize;
-                if !long && ip + len as u64 - 1 > cs.limit as u64 {
-                    return Err(Exception::gp(
-                        0,
-                        "the instruction extends past the CS limit",
-                    ));
-                }
-                m.mem.check(lin, len, access)?;
-                return Ok(c.fetched);
-            }
-        }
-        // How many bytes may be fetched: up to the CS limit and the first page that
-        // cannot be fetched from.
-        let mut avail = MAX_LEN;
-        if !long {
-            let room = (cs.limit as u64).saturating_sub(ip).saturating_add(1);
-            if ip > cs.limit as u64 {
-                return Err(Exception::gp(0, "EIP is beyond the CS limit"));
-            }
-            avail = avail.min(room as usize);
-        }
-        let mut page_fault = None;
-        let first_page_room = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))) as usize;
-        if let Err(pf) = m.mem.check(lin, 1, access) {
-            return Err(pf.into());
-        }
-        if first_page_room < avail {
-            if let Err(pf) = m.mem.check(lin + first_page_room as u64, 1, access) {
-                avail = first_page_room;
-                page_fault = Some(pf);
-            }
-        }
-        let mut bytes = [0u8; MAX_LEN];
-        m.mem.peek(lin, &mut bytes[..avail]);
-        let mut decoder = Decoder::with_ip(bitness, &bytes[..avail], ip, DecoderOptions::NONE);
-        let instr = decoder.decode();
-        if instr.is_invalid() {
-            return Err(match decoder.last_error() {
-                DecoderError::NoMoreBytes => match page_fault {
-                    Some(pf) => pf.into(),
-                    None => Exception::gp(0, "the instruction extends past the CS limit"),
-                },
-                _ => Exception::ud("the bytes do not encode a valid instruction"),
-            });
-        }
-        let len = instr.len();
-        let fetched = Fetched {
-            instr,
-            bytes,
-            len: len as u8,
+        let Some(pi) = self.page_for(m, lin, bitness) else {
+            return Err(page_fault(lin, access, false));
         };
-        if (lin >> PAGE_SHIFT) == ((lin + len as u64 - 1) >> PAGE_SHIFT) {
-            self.map.insert(
-                lin,
-                Cached {
-                    fetched,
-                    generation: m.mem.generation(lin),
-                    bitness,
-                },
-            );
+        let offset = (lin & (PAGE_SIZE - 1)) as usize;
+        let page = &self.pages[pi];
+        if access.denied_by(page.perm) {
+            return Err(page_fault(lin, access, true));
+        }
+        if let Some(f) = page.slots[offset] {
+            if !long && ip + f.len as u64 - 1 > cs.limit as u64 {
+                return Err(Exception::gp(
+                    0,
+                    "the instruction extends past the CS limit",
+                ));
+            }
+            return Ok(f);
+        }
+        let fetched = decode_at(m, lin, ip, bitness, access)?;
+        let len = fetched.len as usize;
+        if !long && ip + len as u64 - 1 > cs.limit as u64 {
+            return Err(Exception::gp(
+                0,
+                "the instruction extends past the CS limit",
+            ));
+        }
+        if offset + len <= PAGE_SIZE as usize {
+            self.pages[pi].slots[offset] = Some(fetched);
         }
         Ok(fetched)
     }
+}
+
+fn page_fault(addr: u64, access: Access, present: bool) -> Exception {
+    PageFault {
+        addr,
+        error_code: access.error_code(present),
+    }
+    .into()
+}
+
+/// Decode from memory, fetching no further than the first byte that cannot be fetched.
+fn decode_at(
+    m: &Machine,
+    lin: u64,
+    ip: u64,
+    bitness: u32,
+    access: Access,
+) -> Result<Fetched, Exception> {
+    let mut avail = MAX_LEN;
+    let mut next_page_fault = None;
+    let first_page_room = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))) as usize;
+    if first_page_room < avail {
+        if let Err(pf) = m.mem.check(lin + first_page_room as u64, 1, access) {
+            avail = first_page_room;
+            next_page_fault = Some(pf);
+        }
+    }
+    let mut bytes = [0u8; MAX_LEN];
+    m.mem.peek(lin, &mut bytes[..avail]);
+    let mut decoder = Decoder::with_ip(bitness, &bytes[..avail], ip, DecoderOptions::NONE);
+    let instr = decoder.decode();
+    if instr.is_invalid() {
+        return Err(match (decoder.last_error(), next_page_fault) {
+            (DecoderError::NoMoreBytes, Some(pf)) => pf.into(),
+            _ => Exception::ud("the bytes do not encode a valid instruction"),
+        });
+    }
+    Ok(Fetched {
+        instr,
+        bytes,
+        len: instr.len() as u8,
+    })
 }

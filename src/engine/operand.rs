@@ -17,8 +17,14 @@ pub fn size(instr: &Instruction, i: u32) -> usize {
         OpKind::Immediate16 => 2,
         OpKind::Immediate32 => 4,
         OpKind::Immediate64 => 8,
-        // Sign-extended immediates take the size of the destination.
-        _ => size(instr, 0),
+        // Sign-extended immediates: iced names the size they extend to.
+        OpKind::Immediate8to16 => 2,
+        OpKind::Immediate8to32 => 4,
+        OpKind::Immediate8to64 | OpKind::Immediate32to64 => 8,
+        OpKind::NearBranch16 => 2,
+        OpKind::NearBranch32 => 4,
+        OpKind::NearBranch64 => 8,
+        _ => 0,
     }
 }
 

@@ -57,6 +57,28 @@ pub struct Access {
 }
 
 impl Access {
+    /// True if a present page with permissions `p` refuses this access.
+    pub fn denied_by(&self, p: Perm) -> bool {
+        (self.user && !p.user)
+            || (self.kind == AccessKind::Write && !p.writable && (self.user || self.wp))
+            || (self.kind == AccessKind::Fetch && self.nxe && !p.exec)
+    }
+
+    /// The #PF error code this access gets on a present page it is denied.
+    pub fn error_code(&self, present: bool) -> u32 {
+        let mut code = present as u32;
+        if self.kind == AccessKind::Write {
+            code |= PageFault::WRITE;
+        }
+        if self.user {
+            code |= PageFault::USER;
+        }
+        if self.kind == AccessKind::Fetch && self.nxe {
+            code |= PageFault::FETCH;
+        }
+        code
+    }
+
     pub fn supervisor(kind: AccessKind) -> Access {
         Access {
             kind,
@@ -121,6 +143,9 @@ struct Frame {
 pub struct Memory {
     regions: Vec<Region>,
     frames: FxHashMap<u64, Frame>,
+    /// Bumped on every write anywhere: lets caches skip per-page checks while nothing
+    /// has been written.
+    epoch: u64,
 }
 
 impl PartialEq for Memory {
@@ -224,6 +249,16 @@ impl Memory {
         self.frames.len()
     }
 
+    /// Counter of all writes so far (see `generation` for one page).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The permissions of the page holding `addr`, if it is mapped.
+    pub fn perm_at(&self, addr: u64) -> Option<Perm> {
+        self.region_at(addr).map(|r| r.perm)
+    }
+
     /// Write-generation of the page holding `addr` (0 if never written).
     pub fn generation(&self, addr: u64) -> u32 {
         self.frames
@@ -250,33 +285,15 @@ impl Memory {
     }
 
     fn check_page(&self, addr: u64, access: Access) -> Result<(), PageFault> {
-        let mut code = 0;
-        if access.kind == AccessKind::Write {
-            code |= PageFault::WRITE;
-        }
-        if access.user {
-            code |= PageFault::USER;
-        }
-        if access.kind == AccessKind::Fetch && access.nxe {
-            code |= PageFault::FETCH;
-        }
-        let fault = |code| {
-            Err(PageFault {
-                addr,
-                error_code: code,
-            })
+        let present = match self.region_at(addr) {
+            None => false,
+            Some(region) if access.denied_by(region.perm) => true,
+            Some(_) => return Ok(()),
         };
-        let Some(region) = self.region_at(addr) else {
-            return fault(code);
-        };
-        let p = region.perm;
-        let denied = (access.user && !p.user)
-            || (access.kind == AccessKind::Write && !p.writable && (access.user || access.wp))
-            || (access.kind == AccessKind::Fetch && access.nxe && !p.exec);
-        if denied {
-            return fault(code | PageFault::PRESENT);
-        }
-        Ok(())
+        Err(PageFault {
+            addr,
+            error_code: access.error_code(present),
+        })
     }
 
     /// Read without permission checks (unmapped bytes read as zero).
@@ -324,6 +341,7 @@ impl Memory {
             });
             frame.data[off..off + n].copy_from_slice(&bytes[done..done + n]);
             frame.generation = frame.generation.wrapping_add(1);
+            self.epoch = self.epoch.wrapping_add(1);
             done += n;
             a = a.wrapping_add(n as u64);
         }
