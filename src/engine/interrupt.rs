@@ -84,11 +84,18 @@ fn read_gate(ctx: &Ctx, vector: u8, source: Source) -> Result<Gate, DeliveryErro
         matches!(gate.ty, 0x5 | 0x6 | 0x7 | 0xe | 0xf)
     };
     if !valid {
-        return Err(Exception::gp(
+        let e = Exception::gp(
             code,
             format!("IDT entry {vector:#x} is not an interrupt, trap or task gate"),
-        )
-        .into());
+        );
+        // The type is checked before P (SDM Vol. 2A, INT n operation), so an empty
+        // (zeroed) IDT slot raises #GP, not #NP. A slot that is not present names no
+        // handler at all: the run stops there instead of escalating to a triple fault.
+        return Err(if gate.present {
+            e.into()
+        } else {
+            DeliveryError::NoHandler(e)
+        });
     }
     if source == Source::Software && gate.dpl < ctx.cpl() {
         return Err(Exception::gp(

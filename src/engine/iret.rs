@@ -140,7 +140,9 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         let cs = load_from(ctx, cs_addr, cs_desc, cs_sel);
         ctx.set_seg(SegReg::Cs, cs);
         ctx.set_seg(SegReg::Ss, new_ss);
-        let sp = if to64 { new_sp } else { mask(new_sp, 4) };
+        // RSP <- tempRSP for a 64-bit operand size, even to compatibility mode;
+        // ESP <- tempESP (zero-extended) otherwise (SDM Vol. 2A, IRET).
+        let sp = if size == 8 { new_sp } else { mask(new_sp, 4) };
         ctx.set_gpr(RSP, sp);
         ctx.set_flags(new_flags);
         ctx.set_rip(new_ip);
@@ -173,6 +175,11 @@ fn null_data_segments(ctx: &mut Ctx, new_cpl: u8) {
         let seg = ctx.seg(s);
         let a = seg.attr;
         if a.unusable() {
+            // IF (SegmentSelector == NULL) ... THEN SegmentSelector <- 0: a null
+            // selector loses its RPL.
+            if seg.selector != 0 {
+                ctx.set_seg(s, Segment { selector: 0, ..seg });
+            }
             continue;
         }
         if (a.is_data() || (a.is_code() && !a.conforming())) && a.dpl() < new_cpl {

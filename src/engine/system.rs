@@ -12,7 +12,7 @@ use super::iret;
 use super::operand;
 use super::segload::read_descriptor;
 use super::Flow;
-use crate::machine::cpu::{mask, Mode, CR0_PE, RAX, RCX, RDX, RSP};
+use crate::machine::cpu::{mask, Mode, CR0_PE, CR0_PG, RAX, RCX, RDX, RSP};
 use crate::machine::flags::{self, IF, OF, VM};
 use crate::machine::msr::{self, is_canonical};
 use crate::machine::{AccessKind, SegReg, Segment, TableReg};
@@ -304,9 +304,11 @@ fn syscall(ctx: &mut Ctx) -> Result<(), Exception> {
     ctx.set_gpr(RCX, next);
     ctx.set_gpr(11, f);
     ctx.set_flags(f & !fmask);
-    let sel = ((star >> 32) as u16) & 0xfffc;
-    ctx.set_seg(SegReg::Cs, flat_code(sel, 0, true));
-    ctx.set_seg(SegReg::Ss, flat_stack(sel.wrapping_add(8), 0));
+    // CS.Selector <- STAR[47:32] AND FFFCH, but SS.Selector <- STAR[47:32] + 8: the SDM
+    // forces the RPL of CS only.
+    let star_cs = (star >> 32) as u16;
+    ctx.set_seg(SegReg::Cs, flat_code(star_cs & 0xfffc, 0, true));
+    ctx.set_seg(SegReg::Ss, flat_stack(star_cs.wrapping_add(8), 0));
     ctx.set_rip(lstar);
     ctx.event(Event::MsrRead {
         index: msr::STAR,
@@ -364,6 +366,13 @@ fn wrmsr(ctx: &mut Ctx) -> Result<(), Exception> {
         .msr
         .check_write(index, value)
         .map_err(|e| Exception::gp(0, format!("WRMSR to {index:#x}: {}", e.reason())))?;
+    // SDM Vol. 3A 4.1.2: IA32_EFER.LME cannot be modified while paging is enabled.
+    if index == msr::EFER && (new ^ old) & msr::EFER_LME != 0 && ctx.m.cpu.cr0 & CR0_PG != 0 {
+        return Err(Exception::gp(
+            0,
+            "WRMSR would change IA32_EFER.LME while paging is enabled (CR0.PG = 1)",
+        ));
+    }
     match index {
         msr::FS_BASE | msr::GS_BASE => {
             let s = if index == msr::FS_BASE {
@@ -406,10 +415,35 @@ fn ltr(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
     }
     let (addr, d) = read_descriptor(ctx, sel)?;
     let a = d.attr();
-    if a.s() || !matches!(a.ty(), 0x1 | 0x9) {
+    let long = ctx.m.cpu.long_mode_active();
+    // In IA-32e mode the TSS descriptor is 16 bytes and must describe a 64-bit TSS
+    // (SDM Vol. 2A, LTR, 64-bit and compatibility mode exceptions).
+    if long && (sel & 0xfff8) as u64 + 15 > ctx.m.cpu.gdtr.limit as u64 {
         return Err(Exception::gp(
             code,
-            "LTR: the descriptor is not an available TSS",
+            "LTR: the 16-byte TSS descriptor extends beyond the GDT limit",
+        ));
+    }
+    let allowed: &[u8] = if long { &[0x9] } else { &[0x1, 0x9] };
+    if a.s() || !allowed.contains(&a.ty()) {
+        return Err(Exception::gp(
+            code,
+            match (a.s(), a.ty()) {
+                (false, 0x3 | 0xb) => "LTR: the TSS is already busy",
+                (false, 0x1) => "LTR: a 16-bit TSS cannot be loaded in IA-32e mode",
+                _ => "LTR: the descriptor is not an available TSS",
+            },
+        ));
+    }
+    let hi = if long {
+        ctx.read_system(addr + 8, 8)?
+    } else {
+        0
+    };
+    if (hi >> 40) & 0x1f != 0 {
+        return Err(Exception::gp(
+            code,
+            "LTR: the upper half of the 16-byte TSS descriptor has a non-zero type",
         ));
     }
     if !a.present() {
@@ -419,8 +453,7 @@ fn ltr(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
         ));
     }
     let mut seg = d.to_segment(sel);
-    if ctx.m.cpu.long_mode_active() {
-        let hi = ctx.read_system(addr + 8, 8)?;
+    if long {
         seg.base |= (hi & 0xffff_ffff) << 32;
     }
     // Mark the descriptor busy (type bit 1).
