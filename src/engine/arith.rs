@@ -2,7 +2,7 @@
 //! SHL/SAL SHR SAR IMUL MUL DIV IDIV CDQ/CWDE family (Intel SDM Vol. 2, each page's
 //! "Operation" and "Flags Affected").
 
-use iced_x86::{Instruction, Mnemonic};
+use iced_x86::{Instruction, Mnemonic, OpKind};
 
 use super::alu::{self, Shift};
 use super::ctx::Ctx;
@@ -75,6 +75,10 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
                 let r = alu::shift(kind, a, count, size);
                 operand::write(ctx, i, 0, r.result)?;
                 ctx.update_flags(STATUS, r.flags);
+            } else if size == 4 && i.op0_kind() == OpKind::Register && ctx.is_long64() {
+                // A count of 0 leaves the flags, but the 32-bit destination register is
+                // still written, which clears bits 63:32 (as Bochs and QEMU model it).
+                operand::write(ctx, i, 0, a)?;
             }
         }
         M::Imul | M::Mul if i.op_count() == 1 => {

@@ -31,7 +31,14 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
                 .flatten()
             {
                 let sel = ctx.seg(seg).selector;
-                ctx.push_segment_selector(sel, size)?;
+                if size == 8 {
+                    // "If the source operand is a segment register (16 bits) and the
+                    // operand size is 64-bits, a zero-extended value is pushed on the
+                    // stack" (SDM Vol. 2B, PUSH).
+                    ctx.push(sel as u64, 8)?;
+                } else {
+                    ctx.push_segment_selector(sel, size)?;
+                }
             } else {
                 let v = operand::read(ctx, i, 0)?;
                 let v = if matches!(i.op0_kind(), OpKind::Register | OpKind::Memory) {

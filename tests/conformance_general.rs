@@ -1,0 +1,966 @@
+//! Conformance tests for the general instruction families (data movement, stack, integer
+//! arithmetic, control transfer) and for page faults raised by ordinary instructions.
+//!
+//! Each case is one instruction: an initial machine (a builder from `common` plus
+//! overrides), the instruction bytes (assembled with GNU `as --32`/`--64` and read back
+//! with `objdump -d`; the AT&T text is kept beside them), and the expected state after
+//! one step, derived from the Intel SDM Vol. 2 "Operation" and "Flags Affected"
+//! sections. The whole machine is compared: anything a case does not list must be left
+//! as it was (RIP defaults to the next instruction). Every completed step is then undone
+//! with `step_back`, which must restore the initial machine exactly.
+//!
+//! Flags the SDM leaves undefined are either listed with `Undef` (not compared) or
+//! asserted with the model's documented choice (src/engine/alu.rs).
+
+mod common;
+
+use common::*;
+use ringstep::engine::{Engine, Outcome, StepResult, StopReason};
+use ringstep::machine::flags::{AC, AF, CF, DF, ID, IF, IOPL, NT, OF, PF, RF, SF, TF, VM, ZF};
+use ringstep::machine::{msr, Attr, Descriptor, Machine, SegReg, Segment};
+
+const EAX: usize = 0;
+const ECX: usize = 1;
+const EDX: usize = 2;
+const EBX: usize = 3;
+const ESP: usize = 4;
+const EBP: usize = 5;
+const ESI: usize = 6;
+const EDI: usize = 7;
+const R8: usize = 8;
+const R12: usize = 12;
+const R15: usize = 15;
+
+/// All six status flags.
+const ST: u64 = CF | PF | AF | ZF | SF | OF;
+
+const UD: u64 = USER_DATA;
+const KD: u64 = KERNEL_DATA;
+const UST: u64 = USER_STACK_TOP;
+const KST: u64 = KERNEL_STACK_TOP;
+/// A user data segment with base UD + 0x100 in GDT entry 6 (selector 0x33), as Linux
+/// uses a TLS entry for %gs.
+const TLS_SEL: u16 = 0x33;
+const TLS_BASE: u64 = UD + 0x100;
+/// A 16-bit user data segment is not needed; entry 7 holds a non-present DPL 3 segment.
+const NP_SEL: u16 = 0x3b;
+/// #PF handler used by delivery cases.
+const PF_HANDLER: u64 = KERNEL_CODE + 0x200;
+const PF_HANDLER64: u64 = K64_CODE + 0x200;
+
+/// An initial-state override, applied in order before the code is placed at RIP.
+#[derive(Clone, Copy)]
+enum Set {
+    /// A whole 64-bit GPR.
+    R(usize, u64),
+    /// RFLAGS.
+    F(u64),
+    /// Little-endian memory, `len` bytes (no permission check).
+    M(u64, usize, u64),
+    /// Load a segment register from the GDT (no checks).
+    Seg(SegReg, u16),
+    Rip(u64),
+    /// Clear EFER.NXE.
+    NoNx,
+    /// Install the 32-bit #PF interrupt gate (KERNEL_CS:PF_HANDLER, DPL 0).
+    PfGate32,
+    /// Install the 64-bit #PF interrupt gate (PF_HANDLER64, DPL 0, IST 0).
+    PfGate64,
+    /// Install the 32-bit #DE trap gate (KERNEL_CS:PF_HANDLER + 0x100, DPL 0).
+    DeGate32,
+    /// Anything else.
+    With(fn(&mut Machine)),
+}
+
+/// One expected difference from the initial machine after the step.
+#[derive(Clone, Copy)]
+enum Exp {
+    /// A whole 64-bit GPR.
+    R(usize, u64),
+    /// The flags in the mask have these values.
+    F(u64, u64),
+    /// Flags not compared (undefined by the SDM, no documented model choice).
+    Undef(u64),
+    M(u64, usize, u64),
+    Rip(u64),
+    /// The segment register holds the GDT descriptor for this selector.
+    Seg(SegReg, u16),
+    /// The segment register holds a null selector.
+    Null(SegReg, u16),
+    Shadow(bool),
+    Cr(u8, u64),
+    /// The step stops with this fault (no handler): the machine is left unchanged.
+    Fault(u8, Option<u32>),
+    /// The stop's exception carries this CR2 value (the machine's CR2 is unchanged).
+    StopCr2(u64),
+    /// The step delivered this exception to its handler (the rest is listed).
+    Delivered(u8, Option<u32>),
+}
+
+struct Case {
+    name: &'static str,
+    build: fn() -> Machine,
+    set: &'static [Set],
+    hex: &'static str,
+    asm: &'static str,
+    exp: &'static [Exp],
+}
+
+use Exp::*;
+use Set as S;
+
+fn c(
+    name: &'static str,
+    build: fn() -> Machine,
+    set: &'static [Set],
+    hex: &'static str,
+    asm: &'static str,
+    exp: &'static [Exp],
+) -> Case {
+    Case {
+        name,
+        build,
+        set,
+        hex,
+        asm,
+        exp,
+    }
+}
+
+fn tls_machine(m: &mut Machine) {
+    let attr = Attr::from_fields(0x3, true, 3, true, false, false, true, true);
+    set_gdt(m, 6, Descriptor::encode(TLS_BASE as u32, 0xfffff, attr));
+    load_seg(m, SegReg::Gs, TLS_SEL);
+    let np = Attr::from_fields(0x3, true, 3, false, false, false, true, true);
+    set_gdt(m, 7, Descriptor::encode(0, 0xfffff, np));
+}
+
+fn initial(case: &Case) -> Machine {
+    let mut m = (case.build)();
+    tls_machine(&mut m);
+    for s in case.set {
+        match *s {
+            Set::R(r, v) => m.cpu.gpr[r] = v,
+            Set::F(f) => m.cpu.rflags = f,
+            Set::M(a, len, v) => m.mem.poke_le(a, len, v),
+            Set::Seg(s, sel) => load_seg(&mut m, s, sel),
+            Set::Rip(v) => m.cpu.rip = v,
+            Set::NoNx => {
+                let e = m.cpu.efer() & !msr::EFER_NXE;
+                m.cpu.set_msr(msr::EFER, e);
+            }
+            Set::PfGate32 => set_gate32(&mut m, 14, PF_HANDLER, KERNEL_CS, false, 0),
+            Set::PfGate64 => set_gate64(&mut m, 14, PF_HANDLER64, false, 0, 0),
+            Set::DeGate32 => set_gate32(&mut m, 0, PF_HANDLER + 0x100, KERNEL_CS, true, 0),
+            Set::With(f) => f(&mut m),
+        }
+    }
+    let at = m.cpu.rip;
+    m.mem.poke(at, &hex(case.hex));
+    m
+}
+
+fn seg_from_gdt(m: &Machine, sel: u16) -> Segment {
+    let d = m.gdt_entry(sel).expect("selector in the GDT");
+    d.with_accessed().to_segment(sel)
+}
+
+/// Differences between two machines, one line each.
+fn diff(want: &Machine, got: &Machine) -> Vec<String> {
+    let mut out = Vec::new();
+    let (w, g) = (&want.cpu, &got.cpu);
+    for i in 0..16 {
+        if w.gpr[i] != g.gpr[i] {
+            out.push(format!(
+                "{}: want {:#x}, got {:#x}",
+                ringstep::machine::cpu::GPR_NAMES_64[i],
+                w.gpr[i],
+                g.gpr[i]
+            ));
+        }
+    }
+    if w.rip != g.rip {
+        out.push(format!("rip: want {:#x}, got {:#x}", w.rip, g.rip));
+    }
+    if w.rflags != g.rflags {
+        out.push(format!(
+            "rflags: want {:#x} {:?}, got {:#x} {:?}",
+            w.rflags,
+            ringstep::machine::flags::set_names(w.rflags),
+            g.rflags,
+            ringstep::machine::flags::set_names(g.rflags)
+        ));
+    }
+    for s in SegReg::ALL {
+        if w.seg(s) != g.seg(s) {
+            out.push(format!(
+                "{}: want {:x?}, got {:x?}",
+                s.name(),
+                w.seg(s),
+                g.seg(s)
+            ));
+        }
+    }
+    let pairs: [(&str, u64, u64); 4] = [
+        ("cr0", w.cr0, g.cr0),
+        ("cr2", w.cr2, g.cr2),
+        ("cr3", w.cr3, g.cr3),
+        ("cr4", w.cr4, g.cr4),
+    ];
+    for (n, a, b) in pairs {
+        if a != b {
+            out.push(format!("{n}: want {a:#x}, got {b:#x}"));
+        }
+    }
+    if (w.gdtr, w.idtr, w.tr, w.ldtr) != (g.gdtr, g.idtr, g.tr, g.ldtr) {
+        out.push("descriptor-table or task register changed".into());
+    }
+    if w.msr != g.msr {
+        out.push("an MSR changed".into());
+    }
+    if (w.halted, w.shadow, w.pending_irq) != (g.halted, g.shadow, g.pending_irq) {
+        out.push(format!(
+            "halted/shadow/pending: want {:?}, got {:?}",
+            (w.halted, w.shadow, w.pending_irq),
+            (g.halted, g.shadow, g.pending_irq)
+        ));
+    }
+    if want.mem != got.mem {
+        for r in got.mem.regions() {
+            let mut a = vec![0u8; r.size as usize];
+            let mut b = vec![0u8; r.size as usize];
+            want.mem.peek(r.base, &mut a);
+            got.mem.peek(r.base, &mut b);
+            if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
+                out.push(format!(
+                    "memory at {:#x} ({}): want {:02x}, got {:02x}",
+                    r.base + i as u64,
+                    r.name,
+                    a[i],
+                    b[i]
+                ));
+            }
+        }
+        if !out.iter().any(|l| l.starts_with("memory")) {
+            out.push("memory differs outside the regions".into());
+        }
+    }
+    out
+}
+
+/// Run one case; Err with a description of every mismatch.
+fn run(case: &Case) -> Result<(), String> {
+    let before = initial(case);
+    let mut e = Engine::new(before.clone());
+    let len = hex(case.hex).len() as u64;
+    let fault = case.exp.iter().find_map(|x| match x {
+        Fault(v, code) => Some((*v, *code)),
+        _ => None,
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.step())).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("the engine panicked: {msg}")
+    })?;
+    let mut errs = Vec::new();
+    if let Some((v, code)) = fault {
+        match &r {
+            StepResult::Stopped(stop) => match &stop.reason {
+                StopReason::Fault(x) => {
+                    if (x.vector, x.error_code) != (v, code) {
+                        errs.push(format!(
+                            "fault: want vector {v} code {code:x?}, got {} ({})",
+                            x.summary(),
+                            x.vector
+                        ));
+                    }
+                    for ex in case.exp {
+                        if let StopCr2(a) = ex {
+                            if x.cr2 != Some(*a) {
+                                errs.push(format!("fault cr2: want {a:#x}, got {:x?}", x.cr2));
+                            }
+                        }
+                    }
+                }
+                other => errs.push(format!("want a fault, got stop {other:?}")),
+            },
+            StepResult::Stepped => errs.push(format!(
+                "want fault {v} {code:x?}, the step completed ({:?})",
+                e.last_step().map(|s| s.info.outcome.clone())
+            )),
+        }
+        errs.extend(diff(&before, e.machine()));
+        if e.history_len() != 0 {
+            errs.push("a stopped step was recorded".into());
+        }
+    } else {
+        if let StepResult::Stopped(stop) = &r {
+            return Err(format!("the engine stopped: {stop:?}"));
+        }
+        let outcome = e.last_step().expect("a recorded step").info.outcome.clone();
+        let delivered = case.exp.iter().find_map(|x| match x {
+            Delivered(v, code) => Some((*v, *code)),
+            _ => None,
+        });
+        match (delivered, &outcome) {
+            (None, Outcome::Executed) => {}
+            (Some((v, code)), Outcome::Exception(x)) if x.vector == v && x.error_code == code => {}
+            (want, got) => errs.push(format!("outcome: want {want:x?}, got {got:?}")),
+        }
+        let got = e.machine();
+        let mut want = before.clone();
+        want.cpu.rip = before.cpu.rip + len;
+        let mut undef = 0;
+        for x in case.exp {
+            match *x {
+                R(r, v) => want.cpu.gpr[r] = v,
+                F(mask, v) => {
+                    assert_eq!(v & !mask, 0, "{}: flag value outside its mask", case.name);
+                    want.cpu.rflags = (want.cpu.rflags & !mask) | v;
+                }
+                Undef(mask) => undef |= mask,
+                M(a, l, v) => {
+                    want.mem.poke_le(a, l, v);
+                    let g = got.mem.peek_le(a, l);
+                    if g != v {
+                        errs.push(format!("mem[{a:#x}; {l}]: want {v:#x}, got {g:#x}"));
+                    }
+                }
+                Rip(v) => want.cpu.rip = v,
+                Seg(s, sel) => want.cpu.seg[s as usize] = seg_from_gdt(&want, sel),
+                Null(s, sel) => want.cpu.seg[s as usize] = Segment::null(sel),
+                Shadow(b) => want.cpu.shadow = b,
+                Cr(2, v) => want.cpu.cr2 = v,
+                Cr(3, v) => want.cpu.cr3 = v,
+                Cr(n, _) => panic!("{}: Cr({n}) not supported by the harness", case.name),
+                Fault(..) | StopCr2(_) | Delivered(..) => {}
+            }
+        }
+        want.cpu.rflags = (want.cpu.rflags & !undef) | (got.cpu.rflags & undef);
+        errs.extend(diff(&want, got));
+        if e.step_back() {
+            for d in diff(&before, e.machine()) {
+                errs.push(format!("after step_back: {d}"));
+            }
+        } else {
+            errs.push("step_back refused".into());
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n    "))
+    }
+}
+
+fn run_all(cases: &[Case]) {
+    let mut failed = Vec::new();
+    for case in cases {
+        if let Err(msg) = run(case) {
+            failed.push(format!(
+                "{} [{}  {}]:\n    {msg}",
+                case.name, case.hex, case.asm
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
+
+/// The assembler texts must match the bytes: re-assemble every case with GNU as when it is
+/// installed and compare. Cases whose text is not plain assembly (".byte") are skipped.
+fn check_assembly(cases: &[Case], bits: u32) {
+    if !require_tool("as") || !require_tool("objdump") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "ringstep-conformance-{}-{bits}-{}",
+        std::process::id(),
+        cases.first().map_or("", |c| c.name)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bad = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        if case.asm.starts_with('.') || case.asm.contains(".byte") {
+            continue;
+        }
+        let src = dir.join(format!("c{n}.s"));
+        let obj = dir.join(format!("c{n}.o"));
+        std::fs::write(&src, format!(".text\n{}\n", case.asm.replace(';', "\n"))).unwrap();
+        let ok = std::process::Command::new("as")
+            .arg(format!("--{bits}"))
+            .arg("-o")
+            .arg(&obj)
+            .arg(&src)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            bad.push(format!("{}: `{}` does not assemble", case.name, case.asm));
+            continue;
+        }
+        let out = std::process::Command::new("objdump")
+            .arg("-d")
+            .arg(&obj)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut bytes = Vec::new();
+        for line in text.lines() {
+            let mut parts = line.split('\t');
+            let (Some(addr), Some(b)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if !addr.trim_end().ends_with(':') {
+                continue;
+            }
+            bytes.extend(
+                b.split_whitespace()
+                    .map(|h| u8::from_str_radix(h, 16).unwrap()),
+            );
+        }
+        if bytes != hex(case.hex) {
+            bad.push(format!(
+                "{}: `{}` assembles to {:02x?}, the table has {}",
+                case.name, case.asm, bytes, case.hex
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+fn m32() -> Machine {
+    machine32()
+}
+fn k32() -> Machine {
+    kernel32()
+}
+fn m64() -> Machine {
+    machine64()
+}
+fn k64() -> Machine {
+    kernel64()
+}
+
+// ---- MOV ------------------------------------------------------------------------------
+
+#[rustfmt::skip]
+fn mov32_cases() -> Vec<Case> {
+    vec![
+        c("mov r32 to r/m32", m32, &[S::R(EAX, 0x1234_5678), S::R(EBX, 0xffff_ffff)],
+          "89 c3", "mov %eax,%ebx", &[R(EBX, 0x1234_5678)]),
+        c("mov r/m32 to r32 (8b)", m32, &[S::R(EBX, 0xcafe_f00d)],
+          "8b c3", "{load} mov %ebx,%eax", &[R(EAX, 0xcafe_f00d)]),
+        c("mov imm32 to r32", m32, &[],
+          "b9 ef cd ab 89", "mov $0x89abcdef,%ecx", &[R(ECX, 0x89ab_cdef)]),
+        c("mov imm32 to m32", m32, &[S::R(EBX, UD)],
+          "c7 43 10 44 33 22 11", "movl $0x11223344,0x10(%ebx)", &[M(UD + 0x10, 4, 0x1122_3344)]),
+        c("mov moffs32 to eax", m32, &[S::M(UD + 0x10, 4, 0xdead_beef)],
+          "a1 10 90 04 08", "mov 0x8049010,%eax", &[R(EAX, 0xdead_beef)]),
+        c("mov al to moffs8 writes one byte", m32, &[S::R(EAX, 0x1234_5678), S::M(UD + 0x20, 4, 0xaaaa_aaaa)],
+          "a2 20 90 04 08", "mov %al,0x8049020", &[M(UD + 0x20, 4, 0xaaaa_aa78)]),
+        c("mov ax to moffs16 writes two bytes", m32, &[S::R(EAX, 0x1234_5678), S::M(UD + 0x20, 4, 0xaaaa_aaaa)],
+          "66 a3 20 90 04 08", "mov %ax,0x8049020", &[M(UD + 0x20, 4, 0xaaaa_5678)]),
+        c("mov m16 to r16 merges (base+index*2+disp8)", m32, &[S::R(EBX, UD), S::R(ECX, 8), S::M(UD + 0x14, 2, 0xbeef), S::R(EDX, 0x1111_2222)],
+          "66 8b 54 4b 04", "mov 0x4(%ebx,%ecx,2),%dx", &[R(EDX, 0x1111_beef)]),
+        c("mov imm8 to ah", m32, &[S::R(EAX, 0x1122_3344)],
+          "b4 7f", "mov $0x7f,%ah", &[R(EAX, 0x1122_7f44)]),
+        c("mov bh to cl", m32, &[S::R(EBX, 0xab00), S::R(ECX, 0x1234_5678)],
+          "88 f9", "mov %bh,%cl", &[R(ECX, 0x1234_56ab)]),
+        c("mov ds to r32 zero-extends", m32, &[S::R(EAX, 0xffff_ffff)],
+          "8c d8", "mov %ds,%eax", &[R(EAX, USER_DS as u64)]),
+        c("mov ds to r16 merges", m32, &[S::R(EAX, 0xffff_ffff)],
+          "66 8c d8", "mov %ds,%ax", &[R(EAX, 0xffff_007b)]),
+        c("mov ds to m16 writes two bytes", m32, &[S::M(UD, 4, 0xffff_ffff)],
+          "8c 1d 00 90 04 08", "mov %ds,0x8049000", &[M(UD, 4, 0xffff_007b)]),
+        c("mov null selector to es", m32, &[S::R(ECX, 0)],
+          "8e c1", "mov %ecx,%es", &[Null(SegReg::Es, 0)]),
+        c("mov null selector with RPL 3 to es", m32, &[S::R(ECX, 3)],
+          "8e c1", "mov %ecx,%es", &[Null(SegReg::Es, 3)]),
+        c("mov user data selector to fs", m32, &[S::R(ECX, USER_DS as u64)],
+          "8e e1", "mov %ecx,%fs", &[Seg(SegReg::Fs, USER_DS)]),
+        c("mov selector uses only the low 16 bits", m32, &[S::R(ECX, 0xffff_0000 | TLS_SEL as u64)],
+          "8e e1", "mov %ecx,%fs", &[Seg(SegReg::Fs, TLS_SEL)]),
+        c("mov readable code selector to ds", m32, &[S::R(ECX, USER_CS as u64)],
+          "8e d9", "mov %ecx,%ds", &[Seg(SegReg::Ds, USER_CS)]),
+        c("mov to ss sets the interrupt shadow", m32, &[S::R(ECX, USER_DS as u64)],
+          "8e d1", "mov %ecx,%ss", &[Seg(SegReg::Ss, USER_DS), Shadow(true)]),
+        c("mov m16 to ss", m32, &[S::M(UD, 2, USER_DS as u64)],
+          "8e 15 00 90 04 08", "mov 0x8049000,%ss", &[Seg(SegReg::Ss, USER_DS), Shadow(true)]),
+        c("mov to ss with RPL != CPL", m32, &[S::R(ECX, 0x78)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0x78))]),
+        c("mov to ss with DPL != CPL", m32, &[S::R(ECX, 0x6b)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0x68))]),
+        c("mov code selector to ss", m32, &[S::R(ECX, USER_CS as u64)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0x70))]),
+        c("mov null selector to ss", m32, &[S::R(ECX, 0)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0))]),
+        c("mov null selector with RPL 3 to ss", m32, &[S::R(ECX, 3)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0))]),
+        c("mov DPL 0 data selector to ds at CPL 3", m32, &[S::R(ECX, KERNEL_DS as u64)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0x68))]),
+        c("mov DPL 0 data selector with RPL 3 to ds at CPL 3", m32, &[S::R(ECX, 0x6b)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0x68))]),
+        c("mov selector beyond the GDT limit", m32, &[S::R(ECX, 0x103)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0x100))]),
+        c("mov selector of the last (empty) GDT entry", m32, &[S::R(ECX, 0xfb)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0xf8))]),
+        c("mov LDT selector (TI=1, LDTR null)", m32, &[S::R(ECX, 0x7f)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0x7c))]),
+        c("mov TSS selector to ds", m32, &[S::R(ECX, TSS_SEL as u64)],
+          "8e d9", "mov %ecx,%ds", &[Fault(13, Some(0x80))]),
+        c("mov non-present segment to ds", m32, &[S::R(ECX, NP_SEL as u64)],
+          "8e d9", "mov %ecx,%ds", &[Fault(11, Some(0x38))]),
+        c("mov to cs is invalid", m32, &[S::R(EAX, USER_CS as u64)],
+          "8e c8", ".byte 0x8e,0xc8 (mov %eax,%cs)", &[Fault(6, None)]),
+        c("mov to cr3 at CPL 3", m32, &[S::R(EAX, 0x1000)],
+          "0f 22 d8", "mov %eax,%cr3", &[Fault(13, Some(0))]),
+        c("mov from cr0 at CPL 3", m32, &[],
+          "0f 20 c0", "mov %cr0,%eax", &[Fault(13, Some(0))]),
+        c("mov to cr3 at CPL 0", k32, &[S::R(EAX, 0x0012_3000)],
+          "0f 22 d8", "mov %eax,%cr3", &[Cr(3, 0x0012_3000)]),
+        c("mov from cr0 at CPL 0", k32, &[S::R(EAX, 0xffff_ffff)],
+          "0f 20 c0", "mov %cr0,%eax", &[R(EAX, 0x8001_0001)]),
+        c("mov DPL 0 data selector to ds at CPL 0", k32, &[S::R(ECX, KERNEL_DS as u64)],
+          "8e d9", "mov %ecx,%ds", &[Seg(SegReg::Ds, KERNEL_DS)]),
+        c("mov DPL 3 data selector to ds at CPL 0", k32, &[S::R(ECX, USER_DS as u64), S::Seg(SegReg::Ds, KERNEL_DS)],
+          "8e d9", "mov %ecx,%ds", &[Seg(SegReg::Ds, USER_DS)]),
+        c("mov DPL 3 selector to ss at CPL 0", k32, &[S::R(ECX, USER_DS as u64)],
+          "8e d1", "mov %ecx,%ss", &[Fault(13, Some(0x78))]),
+        c("mov kernel selector to ss at CPL 0", k32, &[S::R(ECX, KERNEL_DS as u64)],
+          "8e d1", "mov %ecx,%ss", &[Seg(SegReg::Ss, KERNEL_DS), Shadow(true)]),
+    ]
+}
+
+#[test]
+fn mov_32() {
+    run_all(&mov32_cases());
+}
+
+#[rustfmt::skip]
+fn mov64_cases() -> Vec<Case> {
+    const DATA: u64 = U64_STACK_TOP - 0x1000;
+    vec![
+        c("32-bit mov zero-extends", m64, &[S::R(EAX, u64::MAX), S::R(EBX, 0xaaaa_aaaa_1234_5678)],
+          "89 d8", "mov %ebx,%eax", &[R(EAX, 0x1234_5678)]),
+        c("16-bit mov merges", m64, &[S::R(EAX, u64::MAX)],
+          "66 b8 01 00", "mov $1,%ax", &[R(EAX, 0xffff_ffff_ffff_0001)]),
+        c("8-bit mov merges", m64, &[S::R(EAX, u64::MAX)],
+          "b0 01", "mov $1,%al", &[R(EAX, 0xffff_ffff_ffff_ff01)]),
+        c("mov imm64", m64, &[],
+          "48 b8 f0 de bc 9a 78 56 34 12", "mov $0x123456789abcdef0,%rax", &[R(EAX, 0x1234_5678_9abc_def0)]),
+        c("mov eax to moffs64 writes four bytes", m64, &[S::R(EAX, 0x1122_3344_5566_7788), S::M(DATA, 8, 0xaaaa_aaaa_aaaa_aaaa)],
+          "a3 00 d0 ff ff ff 7f 00 00", "movabs %eax,0x7fffffffd000", &[M(DATA, 8, 0xaaaa_aaaa_5566_7788)]),
+        c("mov moffs64 to rax", m64, &[S::M(DATA, 8, 0x0102_0304_0506_0708)],
+          "48 a1 00 d0 ff ff ff 7f 00 00", "movabs 0x7fffffffd000,%rax", &[R(EAX, 0x0102_0304_0506_0708)]),
+        c("mov gs:disp32 uses the GS base", m64, &[S::With(|m| m.cpu.seg[SegReg::Gs as usize].base = U64_STACK_TOP - 0x1000), S::M(DATA + 0x10, 8, 0xfeed_face_cafe_beef)],
+          "65 48 8b 04 25 10 00 00 00", "mov %gs:0x10,%rax", &[R(EAX, 0xfeed_face_cafe_beef)]),
+        c("mov from a sign-extended disp32 address", k64, &[S::M(K64_CODE + 0x100, 8, 0x1122_3344_5566_7788)],
+          "48 8b 04 25 00 01 00 81", "mov 0xffffffff81000100,%rax", &[R(EAX, 0x1122_3344_5566_7788)]),
+        c("non-canonical data address", m64, &[S::R(EAX, 0x0000_8000_0000_0000)],
+          "48 8b 18", "mov (%rax),%rbx", &[Fault(13, Some(0))]),
+        c("non-canonical stack address", m64, &[S::R(ESP, 0x0000_8000_0000_0000)],
+          "48 8b 04 24", "mov (%rsp),%rax", &[Fault(12, Some(0))]),
+        c("mov spl (REX) is not ah", m64, &[S::R(EAX, 0xffff), S::R(ESP, U64_STACK_TOP - 0x100 + 0x42)],
+          "40 88 e0", "mov %spl,%al", &[R(EAX, 0xff42)]),
+        c("mov ah to al (no REX)", m64, &[S::R(EAX, 0xabcd)],
+          "88 e0", "mov %ah,%al", &[R(EAX, 0xabab)]),
+        c("mov ds to r32 in 64-bit mode zero-extends", m64, &[S::R(EAX, u64::MAX)],
+          "8c d8", "mov %ds,%eax", &[R(EAX, U64_DS as u64)]),
+        c("mov null selector to ss at CPL 0 in 64-bit mode", k64, &[S::R(EAX, 0)],
+          "8e d0", "mov %eax,%ss", &[Null(SegReg::Ss, 0), Shadow(true)]),
+        c("mov null selector to ss at CPL 3 in 64-bit mode", m64, &[S::R(EAX, 0)],
+          "8e d0", "mov %eax,%ss", &[Fault(13, Some(0))]),
+        c("mov user selector to ss in 64-bit mode", m64, &[S::R(EAX, U64_DS as u64)],
+          "8e d0", "mov %eax,%ss", &[Seg(SegReg::Ss, U64_DS), Shadow(true)]),
+        c("mov rax to cr3 at CPL 3", m64, &[],
+          "0f 22 d8", "mov %rax,%cr3", &[Fault(13, Some(0))]),
+        c("mov rax to cr3 at CPL 0", k64, &[S::R(EAX, 0x1_2345_6000)],
+          "0f 22 d8", "mov %rax,%cr3", &[Cr(3, 0x1_2345_6000)]),
+    ]
+}
+
+#[test]
+fn mov_64() {
+    run_all(&mov64_cases());
+}
+
+// ---- MOVZX, MOVSX, MOVSXD, LEA, XCHG ------------------------------------------------------
+
+#[rustfmt::skip]
+fn ext32_cases() -> Vec<Case> {
+    vec![
+        c("movzx r/m8", m32, &[S::R(EAX, 0x1234_5680), S::R(EBX, u64::MAX)],
+          "0f b6 d8", "movzbl %al,%ebx", &[R(EBX, 0x80)]),
+        c("movzx m16", m32, &[S::M(UD, 4, 0x1234_fedc), S::R(ECX, 0xffff_ffff)],
+          "0f b7 0d 00 90 04 08", "movzwl 0x8049000,%ecx", &[R(ECX, 0xfedc)]),
+        c("movzx ah to r16 merges", m32, &[S::R(EAX, 0xab00), S::R(EDX, 0x1111_2222)],
+          "66 0f b6 d4", "movzbw %ah,%dx", &[R(EDX, 0x1111_00ab)]),
+        c("movzx bh", m32, &[S::R(EBX, 0x9900), S::R(EAX, 0xffff_ffff)],
+          "0f b6 c7", "movzbl %bh,%eax", &[R(EAX, 0x99)]),
+        c("movsx negative byte", m32, &[S::R(EAX, 0x80)],
+          "0f be d8", "movsbl %al,%ebx", &[R(EBX, 0xffff_ff80)]),
+        c("movsx positive byte", m32, &[S::R(EAX, 0x7f), S::R(EBX, 0xffff_ffff)],
+          "0f be d8", "movsbl %al,%ebx", &[R(EBX, 0x7f)]),
+        c("movsx m16", m32, &[S::R(ESI, UD), S::M(UD, 4, 0x1111_8001)],
+          "0f bf 06", "movswl (%esi),%eax", &[R(EAX, 0xffff_8001)]),
+        c("movsx to r16 merges", m32, &[S::R(ECX, 0xfe), S::R(EAX, 0x1234_5678)],
+          "66 0f be c1", "movsbw %cl,%ax", &[R(EAX, 0x1234_fffe)]),
+        c("lea base+index*4+disp8", m32, &[S::R(EBX, 0x1000), S::R(ECX, 0x20)],
+          "8d 44 8b 10", "lea 0x10(%ebx,%ecx,4),%eax", &[R(EAX, 0x1090)]),
+        c("lea wraps at 32 bits", m32, &[S::R(EBX, 0xffff_fff0), S::R(ECX, 0x4000_0001)],
+          "8d 44 8b 10", "lea 0x10(%ebx,%ecx,4),%eax", &[R(EAX, 4)]),
+        c("lea -1 from 0", m32, &[S::R(EBX, 0)],
+          "8d 43 ff", "lea -1(%ebx),%eax", &[R(EAX, 0xffff_ffff)]),
+        c("lea to r16 truncates", m32, &[S::R(EBX, 0x1234_fff8), S::R(EAX, 0xaaaa_aaaa)],
+          "66 8d 43 10", "lea 0x10(%ebx),%ax", &[R(EAX, 0xaaaa_0008)]),
+        c("lea with 16-bit address size wraps at 64K", m32, &[S::R(EBX, 0x1234_fff8), S::R(EAX, 0xaaaa_aaaa)],
+          "67 8d 47 10", "addr16 lea 0x10(%bx),%eax", &[R(EAX, 0x8)]),
+        c("xchg eax,ebx", m32, &[S::R(EAX, 1), S::R(EBX, 2)],
+          "93", "xchg %eax,%ebx", &[R(EAX, 2), R(EBX, 1)]),
+        c("xchg r32 with memory", m32, &[S::R(ESI, UD), S::M(UD, 4, 0xaabb_ccdd), S::R(ECX, 0x1122_3344)],
+          "87 0e", "xchg %ecx,(%esi)", &[R(ECX, 0xaabb_ccdd), M(UD, 4, 0x1122_3344)]),
+        c("xchg al,ah", m32, &[S::R(EAX, 0xffff_1234)],
+          "86 c4", "xchg %al,%ah", &[R(EAX, 0xffff_3412)]),
+        c("xchg with a read-only page faults, register unchanged", m32, &[S::R(ESI, USER_CODE + 0x100), S::R(ECX, 0x1122_3344)],
+          "87 0e", "xchg %ecx,(%esi)", &[Fault(14, Some(7)), StopCr2(USER_CODE + 0x100)]),
+    ]
+}
+
+#[test]
+fn movzx_movsx_lea_xchg_32() {
+    run_all(&ext32_cases());
+}
+
+#[rustfmt::skip]
+fn ext64_cases() -> Vec<Case> {
+    vec![
+        c("movsxd r32 to r64", m64, &[S::R(EAX, 0x8000_0000)],
+          "48 63 d8", "movslq %eax,%rbx", &[R(EBX, 0xffff_ffff_8000_0000)]),
+        c("movsxd without REX.W is a 32-bit move", m64, &[S::R(EAX, 0xffff_ffff_8000_0000), S::R(EBX, u64::MAX)],
+          "63 d8", ".byte 0x63,0xd8 (movsxd %eax,%ebx)", &[R(EBX, 0x8000_0000)]),
+        c("movsx r8 to r64", m64, &[S::R(EAX, 0x1234_0000_0000_0080)],
+          "48 0f be c0", "movsbq %al,%rax", &[R(EAX, 0xffff_ffff_ffff_ff80)]),
+        c("movzx to r32 zero-extends to 64", m64, &[S::R(EAX, 0xffff_ffff_ffff_ff80)],
+          "0f b6 c0", "movzbl %al,%eax", &[R(EAX, 0x80)]),
+        c("lea to r32 truncates and zero-extends", m64, &[S::R(EBX, 0x1_ffff_fff8), S::R(EAX, u64::MAX)],
+          "8d 43 10", "lea 0x10(%rbx),%eax", &[R(EAX, 8)]),
+        c("lea with 32-bit address size", m64, &[S::R(EBX, 0xffff_ffff_0000_0004)],
+          "67 48 8d 43 f8", "lea -8(%ebx),%rax", &[R(EAX, 0xffff_fffc)]),
+        c("lea rip-relative", m64, &[],
+          "48 8d 05 00 01 00 00", "lea 0x100(%rip),%rax", &[R(EAX, U64_CODE + 7 + 0x100)]),
+        c("xchg eax,eax (87) zero-extends", m64, &[S::R(EAX, 0xffff_ffff_1234_5678)],
+          "87 c0", "xchg %eax,%eax", &[R(EAX, 0x1234_5678)]),
+        c("nop (90) does not zero-extend", m64, &[S::R(EAX, 0xffff_ffff_1234_5678)],
+          "90", "nop", &[]),
+        c("xchg r8d,eax (41 90) is not a nop", m64, &[S::R(EAX, 0xaaaa_aaaa_1111_1111), S::R(R8, 0xbbbb_bbbb_2222_2222)],
+          "41 90", "xchg %r8d,%eax", &[R(EAX, 0x2222_2222), R(R8, 0x1111_1111)]),
+    ]
+}
+
+#[test]
+fn movzx_movsx_lea_xchg_64() {
+    run_all(&ext64_cases());
+}
+
+// ---- PUSH, POP, PUSHF, POPF --------------------------------------------------------------
+
+#[rustfmt::skip]
+fn stack32_cases() -> Vec<Case> {
+    const PRE: Set = S::M(UST - 4, 4, 0xdead_beef);
+    vec![
+        c("push r32", m32, &[S::R(EBX, 0xdead_beef)],
+          "53", "push %ebx", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_beef)]),
+        c("push imm8 is sign-extended", m32, &[],
+          "6a ff", "push $-1", &[R(ESP, UST - 4), M(UST - 4, 4, 0xffff_ffff)]),
+        c("push imm32", m32, &[],
+          "68 78 56 34 12", "push $0x12345678", &[R(ESP, UST - 4), M(UST - 4, 4, 0x1234_5678)]),
+        c("push imm16 with operand-size prefix", m32, &[],
+          "66 68 34 12", "pushw $0x1234", &[R(ESP, UST - 2), M(UST - 2, 2, 0x1234)]),
+        c("push m32", m32, &[S::M(UD, 4, 0xcafe_babe)],
+          "ff 35 00 90 04 08", "pushl 0x8049000", &[R(ESP, UST - 4), M(UST - 4, 4, 0xcafe_babe)]),
+        c("push m32 addressed by esp uses the old esp", m32, &[S::R(ESP, UST - 0x10), S::M(UST - 0xc, 4, 0x5566_7788)],
+          "ff 74 24 04", "pushl 4(%esp)", &[R(ESP, UST - 0x14), M(UST - 0x14, 4, 0x5566_7788)]),
+        c("push esp pushes the old value", m32, &[],
+          "54", "push %esp", &[R(ESP, UST - 4), M(UST - 4, 4, UST)]),
+        c("push ds writes 16 bits, moves esp by 4", m32, &[PRE],
+          "1e", "push %ds", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_007b)]),
+        c("push cs", m32, &[PRE],
+          "0e", "push %cs", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_0073)]),
+        c("push ss", m32, &[PRE],
+          "16", "push %ss", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_007b)]),
+        c("push fs (null)", m32, &[PRE],
+          "0f a0", "push %fs", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_0000)]),
+        c("push gs", m32, &[PRE],
+          "0f a8", "push %gs", &[R(ESP, UST - 4), M(UST - 4, 4, 0xdead_0033)]),
+        c("push ds with 16-bit operand size", m32, &[PRE],
+          "66 1e", "pushw %ds", &[R(ESP, UST - 2), M(UST - 4, 4, 0x007b_beef)]),
+        c("push to an unmapped stack faults, no partial change", m32, &[S::R(ESP, UST - 0x4000), S::R(EBX, 1)],
+          "53", "push %ebx", &[Fault(14, Some(6)), StopCr2(UST - 0x4004)]),
+        c("push ds to an unmapped stack faults", m32, &[S::R(ESP, UST - 0x4000)],
+          "1e", "push %ds", &[Fault(14, Some(6)), StopCr2(UST - 0x4004)]),
+        c("pop r32", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0x1234_5678)],
+          "58", "pop %eax", &[R(ESP, UST), R(EAX, 0x1234_5678)]),
+        c("pop r16 merges", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0x1234_5678), S::R(EAX, u64::MAX >> 32)],
+          "66 58", "pop %ax", &[R(ESP, UST - 2), R(EAX, 0xffff_5678)]),
+        c("pop esp loads the popped value", m32, &[S::R(ESP, UST - 8), S::M(UST - 8, 4, 0x1111_1111)],
+          "5c", "pop %esp", &[R(ESP, 0x1111_1111)]),
+        c("pop m32 addressed by esp uses the incremented esp", m32, &[S::R(ESP, UST - 0x10), S::M(UST - 0x10, 4, 0xabcd_ef01)],
+          "8f 44 24 04", "popl 4(%esp)", &[R(ESP, UST - 0xc), M(UST - 8, 4, 0xabcd_ef01)]),
+        c("pop from an unmapped stack faults", m32, &[],
+          "58", "pop %eax", &[Fault(14, Some(4)), StopCr2(UST)]),
+        c("pop ds", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, TLS_SEL as u64)],
+          "1f", "pop %ds", &[R(ESP, UST), Seg(SegReg::Ds, TLS_SEL)]),
+        c("pop ds uses the low 16 bits of the slot", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0xffff_0033)],
+          "1f", "pop %ds", &[R(ESP, UST), Seg(SegReg::Ds, TLS_SEL)]),
+        c("pop ds with a DPL 0 selector at CPL 3", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, KERNEL_DS as u64)],
+          "1f", "pop %ds", &[Fault(13, Some(0x68))]),
+        c("pop es with a null selector", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0)],
+          "07", "pop %es", &[R(ESP, UST), Null(SegReg::Es, 0)]),
+        c("pop ss sets the interrupt shadow", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, USER_DS as u64)],
+          "17", "pop %ss", &[R(ESP, UST), Seg(SegReg::Ss, USER_DS), Shadow(true)]),
+        c("pop ss with a null selector", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0)],
+          "17", "pop %ss", &[Fault(13, Some(0))]),
+        c("pushf clears VM and RF in the image", m32, &[S::F(VM | RF | AC | ID | OF | DF | IF | SF | ZF | PF | CF | 2)],
+          "9c", "pushf", &[R(ESP, UST - 4), M(UST - 4, 4, AC | ID | OF | DF | IF | SF | ZF | PF | CF | 2), Undef(RF)]),
+        c("popf at CPL 3 cannot change IF or IOPL", m32, &[S::F(0x202), S::R(ESP, UST - 4), S::M(UST - 4, 4, 0x3cd5)],
+          "9d", "popf", &[R(ESP, UST), F(u64::MAX, 0xed7)]),
+        c("popf at CPL 3 with IOPL 3 can change IF, not IOPL", m32, &[S::F(0x3202), S::R(ESP, UST - 4), S::M(UST - 4, 4, 0)],
+          "9d", "popf", &[R(ESP, UST), F(u64::MAX, 0x3002)]),
+        c("popf at CPL 3 cannot set VM", m32, &[S::F(0x202), S::R(ESP, UST - 4), S::M(UST - 4, 4, VM | CF)],
+          "9d", "popf", &[R(ESP, UST), F(u64::MAX, 0x203)]),
+        c("popf at CPL 0 with IOPL 0 changes IF and IOPL", k32, &[S::F(0x202), S::R(ESP, KST - 4), S::M(KST - 4, 4, 0x3cd5)],
+          "9d", "popf", &[R(ESP, KST), F(u64::MAX, 0x3cd7)]),
+        c("popf at CPL 0 sets every modifiable flag, clears RF", k32, &[S::F(0x202 | RF), S::R(ESP, KST - 4), S::M(KST - 4, 4, 0xffff_ffff)],
+          "9d", "popf", &[R(ESP, KST), F(u64::MAX, CF | 2 | PF | AF | ZF | SF | TF | IF | DF | OF | IOPL | NT | AC | ID,),
+            ],
+        ),
+        c("popf with 16-bit operand size keeps the upper flags", k32, &[S::F(AC | ID | IF | 2), S::R(ESP, KST - 2), S::M(KST - 2, 2, 0x0001)],
+          "66 9d", "popfw", &[R(ESP, KST), F(u64::MAX, AC | ID | CF | 2)]),
+    ]
+}
+
+#[test]
+fn push_pop_32() {
+    run_all(&stack32_cases());
+}
+
+#[rustfmt::skip]
+fn stack64_cases() -> Vec<Case> {
+    const T: u64 = U64_STACK_TOP;
+    vec![
+        c("push r64", m64, &[S::R(EBX, 0x1122_3344_5566_7788)],
+          "53", "push %rbx", &[R(ESP, T - 8), M(T - 8, 8, 0x1122_3344_5566_7788)]),
+        c("push imm8 sign-extends to 64", m64, &[],
+          "6a ff", "push $-1", &[R(ESP, T - 8), M(T - 8, 8, u64::MAX)]),
+        c("push r12", m64, &[S::R(R12, 0xabcd)],
+          "41 54", "push %r12", &[R(ESP, T - 8), M(T - 8, 8, 0xabcd)]),
+        c("push imm32 sign-extends to 64", m64, &[],
+          "68 00 00 00 80", "pushq $-0x80000000", &[R(ESP, T - 8), M(T - 8, 8, 0xffff_ffff_8000_0000)]),
+        c("push imm16", m64, &[],
+          "66 68 34 12", "pushw $0x1234", &[R(ESP, T - 2), M(T - 2, 2, 0x1234)]),
+        c("push m64", m64, &[S::R(EAX, T - 0x1000), S::M(T - 0x1000, 8, 0x0102_0304_0506_0708)],
+          "ff 30", "pushq (%rax)", &[R(ESP, T - 8), M(T - 8, 8, 0x0102_0304_0506_0708)]),
+        c("push fs with 64-bit operand size pushes the zero-extended selector", m64, &[S::M(T - 8, 8, 0xdead_beef_dead_beef), S::With(|m| m.cpu.seg[SegReg::Fs as usize].selector = 0x2b)],
+          "0f a0", "push %fs", &[R(ESP, T - 8), M(T - 8, 8, 0x2b)]),
+        c("pop r64", m64, &[S::R(ESP, T - 8), S::M(T - 8, 8, 0x8877_6655_4433_2211)],
+          "58", "pop %rax", &[R(ESP, T), R(EAX, 0x8877_6655_4433_2211)]),
+        c("pop r15", m64, &[S::R(ESP, T - 8), S::M(T - 8, 8, 7)],
+          "41 5f", "pop %r15", &[R(ESP, T), R(R15, 7)]),
+        c("pushfq", m64, &[S::F(RF | AC | IF | CF | 2)],
+          "9c", "pushf", &[R(ESP, T - 8), M(T - 8, 8, AC | IF | CF | 2), Undef(RF)]),
+        c("popfq at CPL 3", m64, &[S::F(0x202), S::R(ESP, T - 8), S::M(T - 8, 8, 0x3cd5)],
+          "9d", "popf", &[R(ESP, T), F(u64::MAX, 0xed7)]),
+        c("push with a non-canonical stack pointer", m64, &[S::R(ESP, 0x0000_8000_0000_0008)],
+          "53", "push %rbx", &[Fault(12, Some(0))]),
+        c("push ss is invalid in 64-bit mode", m64, &[],
+          "16", ".byte 0x16 (push %ss)", &[Fault(6, None)]),
+        c("pop ss is invalid in 64-bit mode", m64, &[],
+          "17", ".byte 0x17 (pop %ss)", &[Fault(6, None)]),
+        c("push cs is invalid in 64-bit mode", m64, &[],
+          "0e", ".byte 0x0e (push %cs)", &[Fault(6, None)]),
+    ]
+}
+
+#[test]
+fn push_pop_64() {
+    run_all(&stack64_cases());
+}
+
+// ---- ADD ADC SUB SBB AND OR XOR CMP TEST INC DEC NEG NOT ------------------------------------
+
+#[rustfmt::skip]
+fn alu32_cases() -> Vec<Case> {
+    vec![
+        c("add carry out", m32, &[S::R(EAX, 0xffff_ffff), S::R(EBX, 1)],
+          "01 d8", "add %ebx,%eax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("add signed overflow", m32, &[S::R(EAX, 0x7fff_ffff), S::R(EBX, 1)],
+          "01 d8", "add %ebx,%eax", &[R(EAX, 0x8000_0000), F(ST, OF | SF | AF | PF)]),
+        c("add no flags", m32, &[S::R(EAX, 0x12), S::R(EBX, 0x34)],
+          "01 d8", "add %ebx,%eax", &[R(EAX, 0x46), F(ST, 0)]),
+        c("add imm8 to al", m32, &[S::R(EAX, 0x1234_567f)],
+          "04 01", "add $0x1,%al", &[R(EAX, 0x1234_5680), F(ST, OF | SF | AF)]),
+        c("add sign-extended imm8 to m32", m32, &[S::M(UD, 4, 1)],
+          "83 05 00 90 04 08 ff", "addl $-1,0x8049000", &[M(UD, 4, 0), F(ST, CF | ZF | PF | AF)]),
+        c("add ah to bl", m32, &[S::R(EAX, 0xff00), S::R(EBX, 0x1234_5601)],
+          "00 e3", "add %ah,%bl", &[R(EBX, 0x1234_5600), F(ST, CF | ZF | PF | AF)]),
+        c("add ah to bh", m32, &[S::R(EAX, 0x1200), S::R(EBX, 0x3400)],
+          "00 e7", "add %ah,%bh", &[R(EBX, 0x4600), F(ST, 0)]),
+        c("add ah to bh carries", m32, &[S::R(EAX, 0xff00), S::R(EBX, 0xabcd_0100)],
+          "00 e7", "add %ah,%bh", &[R(EBX, 0xabcd_0000), F(ST, CF | ZF | PF | AF)]),
+        c("adc with CF=1 carries out", m32, &[S::F(0x247), S::R(EAX, 0xffff_ffff), S::R(EBX, 0)],
+          "11 d8", "adc %ebx,%eax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("adc with CF=1 overflows", m32, &[S::F(0x247), S::R(EAX, 0x7fff_ffff), S::R(EBX, 0)],
+          "11 d8", "adc %ebx,%eax", &[R(EAX, 0x8000_0000), F(ST, OF | SF | AF | PF)]),
+        c("adc with CF=0", m32, &[S::R(EAX, 1), S::R(EBX, 1)],
+          "11 d8", "adc %ebx,%eax", &[R(EAX, 2), F(ST, 0)]),
+        c("sub borrow", m32, &[S::R(EAX, 0), S::R(EBX, 1)],
+          "29 d8", "sub %ebx,%eax", &[R(EAX, 0xffff_ffff), F(ST, CF | SF | PF | AF)]),
+        c("sub signed overflow", m32, &[S::R(EAX, 0x8000_0000), S::R(EBX, 1)],
+          "29 d8", "sub %ebx,%eax", &[R(EAX, 0x7fff_ffff), F(ST, OF | AF | PF)]),
+        c("sub equal", m32, &[S::F(0x2c3), S::R(EAX, 5), S::R(EBX, 5)],
+          "29 d8", "sub %ebx,%eax", &[R(EAX, 0), F(ST, ZF | PF)]),
+        c("sbb imm with CF=1", m32, &[S::F(0x247), S::R(EAX, 0)],
+          "83 d8 00", "sbb $0,%eax", &[R(EAX, 0xffff_ffff), F(ST, CF | SF | PF | AF)]),
+        c("sbb 0 - 0xffffffff - 1 borrows", m32, &[S::F(0x247), S::R(EAX, 0), S::R(EBX, 0xffff_ffff)],
+          "19 d8", "sbb %ebx,%eax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("sbb with CF=0", m32, &[S::R(EAX, 10), S::R(EBX, 3)],
+          "19 d8", "sbb %ebx,%eax", &[R(EAX, 7), F(ST, 0)]),
+        c("and clears CF and OF", m32, &[S::F(0x247 | OF), S::R(EAX, 0xf0f0_f0f0), S::R(EBX, 0x0ff0_0ff0)],
+          "21 d8", "and %ebx,%eax", &[R(EAX, 0x00f0_00f0), F(ST, PF)]),
+        c("or imm8 to al", m32, &[S::R(EAX, 0x1234_5601)],
+          "0c 80", "or $0x80,%al", &[R(EAX, 0x1234_5681), F(ST, SF | PF)]),
+        c("xor eax,eax", m32, &[S::F(0x8d7 | 0x200), S::R(EAX, 0xdead_beef)],
+          "31 c0", "xor %eax,%eax", &[R(EAX, 0), F(ST, ZF | PF)]),
+        c("test imm8 with al", m32, &[S::R(EAX, 0x80)],
+          "a8 80", "test $0x80,%al", &[F(ST, SF)]),
+        c("test r32 zero result", m32, &[S::F(0x2c3 | OF), S::R(EAX, 0xf0), S::R(EBX, 0x0f)],
+          "85 d8", "test %ebx,%eax", &[F(ST, ZF | PF)]),
+        c("cmp below", m32, &[S::R(EAX, 3)],
+          "83 f8 05", "cmp $5,%eax", &[F(ST, CF | SF | AF)]),
+        c("cmp signed overflow", m32, &[S::R(EAX, 0x8000_0000)],
+          "83 f8 05", "cmp $5,%eax", &[F(ST, OF | AF)]),
+        c("cmp m8 with imm8", m32, &[S::M(UD, 1, 0x7f)],
+          "80 3d 00 90 04 08 80", "cmpb $0x80,0x8049000", &[F(ST, CF | OF | SF | PF)]),
+        c("inc preserves CF=1", m32, &[S::F(0x247), S::R(EAX, 0xffff_ffff)],
+          "40", "inc %eax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("inc signed overflow, CF stays 0", m32, &[S::R(EAX, 0x7fff_ffff)],
+          "40", "inc %eax", &[R(EAX, 0x8000_0000), F(ST, OF | SF | AF | PF)]),
+        c("dec signed overflow", m32, &[S::R(EAX, 0x8000_0000)],
+          "48", "dec %eax", &[R(EAX, 0x7fff_ffff), F(ST, OF | AF | PF)]),
+        c("dec to zero preserves CF=1", m32, &[S::F(0x247), S::R(EAX, 1)],
+          "48", "dec %eax", &[R(EAX, 0), F(ST, CF | ZF | PF)]),
+        c("inc m8", m32, &[S::M(UD, 2, 0x11ff)],
+          "fe 05 00 90 04 08", "incb 0x8049000", &[M(UD, 2, 0x1100), F(ST, ZF | PF | AF)]),
+        c("inc ah", m32, &[S::R(EAX, 0x1234_7f56)],
+          "fe c4", "inc %ah", &[R(EAX, 0x1234_8056), F(ST, OF | SF | AF)]),
+        c("neg 0 clears CF", m32, &[S::F(0x247), S::R(EAX, 0)],
+          "f7 d8", "neg %eax", &[R(EAX, 0), F(ST, ZF | PF)]),
+        c("neg 5", m32, &[S::R(EAX, 5)],
+          "f7 d8", "neg %eax", &[R(EAX, 0xffff_fffb), F(ST, CF | SF | AF)]),
+        c("neg most negative", m32, &[S::R(EAX, 0x8000_0000)],
+          "f7 d8", "neg %eax", &[R(EAX, 0x8000_0000), F(ST, CF | OF | SF | PF)]),
+        c("not leaves flags", m32, &[S::F(0x8d7 | 0x200), S::R(EAX, 0xf0f0_f0f0)],
+          "f7 d0", "not %eax", &[R(EAX, 0x0f0f_0f0f)]),
+        c("not m32", m32, &[S::M(UD, 4, 0x1234_5678)],
+          "f7 15 00 90 04 08", "notl 0x8049000", &[M(UD, 4, 0xedcb_a987)]),
+        c("add to a read-only page faults", m32, &[S::R(EAX, 1)],
+          "01 05 00 80 04 08", "add %eax,0x8048000", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+    ]
+}
+
+#[test]
+fn alu_32() {
+    run_all(&alu32_cases());
+}
+
+// ---- SHL SHR SAR -----------------------------------------------------------------------------
+
+#[rustfmt::skip]
+fn shift_cases() -> Vec<Case> {
+    vec![
+        c("shl by 1: CF out, OF = MSB xor CF", m32, &[S::R(EAX, 0x8000_0001)],
+          "d1 e0", "shl %eax", &[R(EAX, 2), F(ST, CF | OF)]),
+        c("shl by 4 (OF as documented: MSB xor CF)", m32, &[S::R(EAX, 0x1234_5678)],
+          "c1 e0 04", "shl $4,%eax", &[R(EAX, 0x2345_6780), F(ST, CF | OF)]),
+        c("shl by cl=0 leaves flags and register", m32, &[S::F(0xad7), S::R(EAX, 0x1234_5678), S::R(ECX, 0)],
+          "d3 e0", "shl %cl,%eax", &[]),
+        c("shl by cl=32 is masked to 0", m32, &[S::F(0xad7), S::R(EAX, 0x1234_5678), S::R(ECX, 0x20)],
+          "d3 e0", "shl %cl,%eax", &[]),
+        c("shl by cl=33 is masked to 1", m32, &[S::R(EAX, 0x4000_0000), S::R(ECX, 0x21)],
+          "d3 e0", "shl %cl,%eax", &[R(EAX, 0x8000_0000), F(ST, OF | SF | PF)]),
+        c("shl al by 3", m32, &[S::R(EAX, 0x1234_5621), S::R(ECX, 3)],
+          "d2 e0", "shl %cl,%al", &[R(EAX, 0x1234_5608), F(ST, CF | OF)]),
+        c("shl al by 8 (count >= size: CF, OF undefined)", m32, &[S::R(EAX, 0x1234_5681), S::R(ECX, 8)],
+          "d2 e0", "shl %cl,%al", &[R(EAX, 0x1234_5600), F(SF | ZF | PF | AF, ZF | PF), Undef(CF | OF)]),
+        c("shr by 1: OF = original MSB", m32, &[S::R(EAX, 0x8000_0001)],
+          "d1 e8", "shr %eax", &[R(EAX, 0x4000_0000), F(ST, CF | OF | PF)]),
+        c("shr by 4", m32, &[S::R(EAX, 0x1234_567f)],
+          "c1 e8 04", "shr $4,%eax", &[R(EAX, 0x0123_4567), F(ST, CF)]),
+        c("shr m8 by 1", m32, &[S::M(UD, 1, 0x81)],
+          "d0 2d 00 90 04 08", "shrb 0x8049000", &[M(UD, 1, 0x40), F(ST, CF | OF)]),
+        c("sar by 1: OF = 0", m32, &[S::R(EAX, 0x8000_0001)],
+          "d1 f8", "sar %eax", &[R(EAX, 0xc000_0000), F(ST, CF | SF | PF)]),
+        c("sar by 31", m32, &[S::R(EAX, 0x8000_0000)],
+          "c1 f8 1f", "sar $31,%eax", &[R(EAX, 0xffff_ffff), F(ST, SF | PF)]),
+        c("sar by cl=63 is masked to 31", m32, &[S::R(EAX, 0x4000_0000), S::R(ECX, 0x3f)],
+          "d3 f8", "sar %cl,%eax", &[R(EAX, 0), F(ST, CF | ZF | PF)]),
+        c("64-bit shl by cl=0x41 is masked to 1", m64, &[S::R(EAX, 0x8000_0000_0000_0001), S::R(ECX, 0x41)],
+          "48 d3 e0", "shl %cl,%rax", &[R(EAX, 2), F(ST, CF | OF)]),
+        c("64-bit shl by cl=0x40 is masked to 0", m64, &[S::F(0xad7), S::R(EAX, 0x8000_0000_0000_0001), S::R(ECX, 0x40)],
+          "48 d3 e0", "shl %cl,%rax", &[]),
+        c("64-bit shl by 33", m64, &[S::R(EAX, 0x1_8000_0001)],
+          "48 c1 e0 21", "shl $33,%rax", &[R(EAX, 0x2_0000_0000), F(ST, CF | PF | OF)]),
+        c("32-bit shl by cl=0x20 in 64-bit mode: count 0, flags kept, upper half cleared", m64, &[S::F(0xad7), S::R(EAX, 0xffff_ffff_1234_5678), S::R(ECX, 0x20)],
+          "d3 e0", "shl %cl,%eax", &[R(EAX, 0x1234_5678)]),
+        c("64-bit sar by 63", m64, &[S::R(EAX, 0x8000_0000_0000_0000), S::R(ECX, 63)],
+          "48 d3 f8", "sar %cl,%rax", &[R(EAX, u64::MAX), F(ST, SF | PF)]),
+    ]
+}
+
+#[test]
+fn shifts() {
+    run_all(&shift_cases());
+}
+
+// ---- the table's bytes are what GNU as produces ----------------------------------------------
+
+#[test]
+fn tables_match_gnu_as() {
+    let mut c32 = Vec::new();
+    let mut c64 = Vec::new();
+    for cases in all_cases() {
+        for case in cases {
+            let long = (case.build)().cpu.long_mode_active();
+            if long {
+                c64.push(case);
+            } else {
+                c32.push(case);
+            }
+        }
+    }
+    check_assembly(&c32, 32);
+    check_assembly(&c64, 64);
+}
+
+fn all_cases() -> Vec<Vec<Case>> {
+    vec![
+        mov32_cases(),
+        mov64_cases(),
+        ext32_cases(),
+        ext64_cases(),
+        stack32_cases(),
+        stack64_cases(),
+        alu32_cases(),
+        shift_cases(),
+    ]
+}
