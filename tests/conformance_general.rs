@@ -962,5 +962,146 @@ fn all_cases() -> Vec<Vec<Case>> {
         stack64_cases(),
         alu32_cases(),
         shift_cases(),
+        muldiv_cases(),
+        alu64_cases(),
     ]
+}
+
+// ---- IMUL MUL DIV IDIV CDQ CWDE --------------------------------------------------------------
+
+/// SF, ZF, AF and PF are undefined after MUL and IMUL.
+const MUL_UNDEF: Exp = Undef(SF | ZF | AF | PF);
+/// Every status flag is undefined after DIV and IDIV.
+const DIV_UNDEF: Exp = Undef(ST);
+
+#[rustfmt::skip]
+fn muldiv_cases() -> Vec<Case> {
+    vec![
+        c("imul r32 one operand, fits", m32, &[S::R(EAX, 0xffff_fffe), S::R(EBX, 3), S::R(EDX, 0x1234)],
+          "f7 eb", "imul %ebx", &[R(EAX, 0xffff_fffa), R(EDX, 0xffff_ffff), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul r32 one operand, overflows", m32, &[S::R(EAX, 0x4000_0000), S::R(EBX, 4)],
+          "f7 eb", "imul %ebx", &[R(EAX, 0), R(EDX, 1), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul most negative by -1", m32, &[S::R(EAX, 0x8000_0000), S::R(EBX, 0xffff_ffff)],
+          "f7 eb", "imul %ebx", &[R(EAX, 0x8000_0000), R(EDX, 0), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul r8: -128 * -1 does not fit AL", m32, &[S::R(EAX, 0x1234_5680), S::R(EBX, 0xff), S::R(EDX, 0x77)],
+          "f6 eb", "imul %bl", &[R(EAX, 0x1234_0080), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul r8: -2 * 3 fits AL", m32, &[S::R(EAX, 0xfe), S::R(EBX, 3)],
+          "f6 eb", "imul %bl", &[R(EAX, 0xfffa), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul two operands overflow", m32, &[S::R(EAX, 0x10000), S::R(EBX, 0x10000), S::R(EDX, 0x55)],
+          "0f af c3", "imul %ebx,%eax", &[R(EAX, 0), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul two operands -1 * -1", m32, &[S::F(0xad7), S::R(EAX, 0xffff_ffff), S::R(EBX, 0xffff_ffff)],
+          "0f af c3", "imul %ebx,%eax", &[R(EAX, 1), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul three operands imm8", m32, &[S::R(EBX, 5), S::R(EAX, 0x1234)],
+          "6b c3 fd", "imul $-3,%ebx,%eax", &[R(EAX, 0xffff_fff1), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul three operands imm32 overflow", m32, &[S::R(EBX, 0x8000)],
+          "69 c3 00 00 01 00", "imul $0x10000,%ebx,%eax", &[R(EAX, 0x8000_0000), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul r16 two operands merges", m32, &[S::R(EAX, 0xaaaa_0100), S::R(EBX, 0x0100)],
+          "66 0f af c3", "imul %bx,%ax", &[R(EAX, 0xaaaa_0000), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r32 max * max", m32, &[S::R(EAX, 0xffff_ffff), S::R(EBX, 0xffff_ffff)],
+          "f7 e3", "mul %ebx", &[R(EAX, 1), R(EDX, 0xffff_fffe), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r32 small clears edx", m32, &[S::F(0x247 | OF), S::R(EAX, 2), S::R(EBX, 3), S::R(EDX, 0x55)],
+          "f7 e3", "mul %ebx", &[R(EAX, 6), R(EDX, 0), F(CF | OF, 0), MUL_UNDEF]),
+        c("mul r8 writes AX only", m32, &[S::R(EAX, 0x1234_5610), S::R(EBX, 0x10), S::R(EDX, 0x99)],
+          "f6 e3", "mul %bl", &[R(EAX, 0x1234_0100), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r16 writes DX:AX", m32, &[S::R(EAX, 0x1111_ffff), S::R(EBX, 0xffff), S::R(EDX, 0x2222_0000)],
+          "66 f7 e3", "mul %bx", &[R(EAX, 0x1111_0001), R(EDX, 0x2222_fffe), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("div r32", m32, &[S::R(EDX, 1), S::R(EAX, 5), S::R(EBX, 0x10)],
+          "f7 f3", "div %ebx", &[R(EAX, 0x1000_0000), R(EDX, 5), DIV_UNDEF]),
+        c("div r32 largest quotient", m32, &[S::R(EDX, 0xf), S::R(EAX, 0xffff_ffff), S::R(EBX, 0x10)],
+          "f7 f3", "div %ebx", &[R(EAX, 0xffff_ffff), R(EDX, 0xf), DIV_UNDEF]),
+        c("div by zero", m32, &[S::R(EDX, 0), S::R(EAX, 5), S::R(EBX, 0)],
+          "f7 f3", "div %ebx", &[Fault(0, None)]),
+        c("div quotient overflow", m32, &[S::R(EDX, 0x10), S::R(EAX, 0), S::R(EBX, 0x10)],
+          "f7 f3", "div %ebx", &[Fault(0, None)]),
+        c("div r8", m32, &[S::R(EAX, 0x1234_0105), S::R(EBX, 0x10), S::R(EDX, 0x77)],
+          "f6 f3", "div %bl", &[R(EAX, 0x1234_0510), DIV_UNDEF]),
+        c("div r8 quotient overflow", m32, &[S::R(EAX, 0x1000), S::R(EBX, 0x10)],
+          "f6 f3", "div %bl", &[Fault(0, None)]),
+        c("div m32", m32, &[S::M(UD, 4, 7), S::R(EDX, 0), S::R(EAX, 100)],
+          "f7 35 00 90 04 08", "divl 0x8049000", &[R(EAX, 14), R(EDX, 2), DIV_UNDEF]),
+        c("div m32 by zero", m32, &[S::M(UD, 4, 0), S::R(EAX, 100)],
+          "f7 35 00 90 04 08", "divl 0x8049000", &[Fault(0, None)]),
+        c("idiv -7 / 2", m32, &[S::R(EDX, 0xffff_ffff), S::R(EAX, 0xffff_fff9), S::R(EBX, 2)],
+          "f7 fb", "idiv %ebx", &[R(EAX, 0xffff_fffd), R(EDX, 0xffff_ffff), DIV_UNDEF]),
+        c("idiv -7 / -2", m32, &[S::R(EDX, 0xffff_ffff), S::R(EAX, 0xffff_fff9), S::R(EBX, 0xffff_fffe)],
+          "f7 fb", "idiv %ebx", &[R(EAX, 3), R(EDX, 0xffff_ffff), DIV_UNDEF]),
+        c("idiv 7 / -2", m32, &[S::R(EDX, 0), S::R(EAX, 7), S::R(EBX, 0xffff_fffe)],
+          "f7 fb", "idiv %ebx", &[R(EAX, 0xffff_fffd), R(EDX, 1), DIV_UNDEF]),
+        c("idiv quotient -2^31 fits", m32, &[S::R(EDX, 0xffff_ffff), S::R(EAX, 0), S::R(EBX, 2)],
+          "f7 fb", "idiv %ebx", &[R(EAX, 0x8000_0000), R(EDX, 0), DIV_UNDEF]),
+        c("idiv -2^31 / -1 overflows", m32, &[S::R(EDX, 0xffff_ffff), S::R(EAX, 0x8000_0000), S::R(EBX, 0xffff_ffff)],
+          "f7 fb", "idiv %ebx", &[Fault(0, None)]),
+        c("idiv 2^31 / 1 overflows", m32, &[S::R(EDX, 0), S::R(EAX, 0x8000_0000), S::R(EBX, 1)],
+          "f7 fb", "idiv %ebx", &[Fault(0, None)]),
+        c("idiv by zero", m32, &[S::R(EBX, 0)],
+          "f7 fb", "idiv %ebx", &[Fault(0, None)]),
+        c("idiv r8 -128 / -1 overflows", m32, &[S::R(EAX, 0xff80), S::R(EBX, 0xff)],
+          "f6 fb", "idiv %bl", &[Fault(0, None)]),
+        c("idiv r8 -128 / 2", m32, &[S::R(EAX, 0xff80), S::R(EBX, 2)],
+          "f6 fb", "idiv %bl", &[R(EAX, 0x00c0), DIV_UNDEF]),
+        c("#DE delivered through a trap gate with a stack switch", m32,
+          &[S::DeGate32, S::R(EBX, 0)],
+          "f7 f3", "div %ebx",
+          &[Delivered(0, None), Rip(PF_HANDLER + 0x100), Seg(SegReg::Cs, KERNEL_CS), Seg(SegReg::Ss, KERNEL_DS),
+            R(ESP, KST - 20), M(KST - 4, 4, USER_DS as u64), M(KST - 8, 4, UST), M(KST - 12, 4, 0x246),
+            M(KST - 16, 4, USER_CS as u64), M(KST - 20, 4, USER_CODE)]),
+        c("cdq negative", m32, &[S::R(EAX, 0x8000_0000), S::R(EDX, 0x1234)],
+          "99", "cltd", &[R(EDX, 0xffff_ffff)]),
+        c("cdq positive", m32, &[S::R(EAX, 0x7fff_ffff), S::R(EDX, 0xffff_ffff)],
+          "99", "cltd", &[R(EDX, 0)]),
+        c("cwde", m32, &[S::R(EAX, 0x1234_8000)],
+          "98", "cwtl", &[R(EAX, 0xffff_8000)]),
+        c("cbw merges", m32, &[S::R(EAX, 0x1234_5680)],
+          "66 98", "cbtw", &[R(EAX, 0x1234_ff80)]),
+        c("cwd merges", m32, &[S::R(EAX, 0x8000), S::R(EDX, 0x1234_5678)],
+          "66 99", "cwtd", &[R(EDX, 0x1234_ffff)]),
+        c("imul r64 two operands", m64, &[S::R(EAX, 0x1_0000_0000), S::R(EBX, 0x1_0000_0000)],
+          "48 0f af c3", "imul %rbx,%rax", &[R(EAX, 0), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul r32 three operands zero-extends", m64, &[S::R(EBX, 0xffff_ffff_4000_0000), S::R(EAX, u64::MAX)],
+          "6b c3 02", "imul $2,%ebx,%eax", &[R(EAX, 0x8000_0000), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r64", m64, &[S::R(EAX, u64::MAX), S::R(EBX, 2)],
+          "48 f7 e3", "mul %rbx", &[R(EAX, u64::MAX - 1), R(EDX, 1), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("div r64", m64, &[S::R(EDX, 1), S::R(EAX, 0), S::R(EBX, 0x10)],
+          "48 f7 f3", "div %rbx", &[R(EAX, 0x1000_0000_0000_0000), R(EDX, 0), DIV_UNDEF]),
+        c("idiv r64 overflow", m64, &[S::R(EDX, u64::MAX), S::R(EAX, 1 << 63), S::R(EBX, u64::MAX)],
+          "48 f7 fb", "idiv %rbx", &[Fault(0, None)]),
+        c("cdqe", m64, &[S::R(EAX, 0x1234_5678_8000_0000)],
+          "48 98", "cltq", &[R(EAX, 0xffff_ffff_8000_0000)]),
+        c("cqo", m64, &[S::R(EAX, 1 << 63), S::R(EDX, 5)],
+          "48 99", "cqto", &[R(EDX, u64::MAX)]),
+        c("cwde zero-extends into rax", m64, &[S::R(EAX, 0xffff_ffff_0000_8000)],
+          "98", "cwtl", &[R(EAX, 0xffff_8000)]),
+        c("cdq zero-extends into rdx", m64, &[S::R(EAX, 0x8000_0000), S::R(EDX, 0x1234_5678_0000_0000)],
+          "99", "cltd", &[R(EDX, 0xffff_ffff)]),
+    ]
+}
+
+#[test]
+fn multiply_divide_convert() {
+    run_all(&muldiv_cases());
+}
+
+// ---- 64-bit ALU: 32-bit results zero-extend ---------------------------------------------------
+
+#[rustfmt::skip]
+fn alu64_cases() -> Vec<Case> {
+    vec![
+        c("add r32 zero-extends", m64, &[S::R(EAX, 0xffff_ffff_ffff_ffff)],
+          "83 c0 01", "add $1,%eax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("xor r32 zero-extends", m64, &[S::R(EAX, 0xdead_beef_dead_beef)],
+          "31 c0", "xor %eax,%eax", &[R(EAX, 0), F(ST, ZF | PF)]),
+        c("inc r32 zero-extends", m64, &[S::R(EAX, 0xffff_ffff_0000_0001)],
+          "ff c0", "inc %eax", &[R(EAX, 2), F(ST & !CF, 0)]),
+        c("not r32 zero-extends", m64, &[S::R(EAX, 0xffff_ffff_0000_ffff)],
+          "f7 d0", "not %eax", &[R(EAX, 0xffff_0000)]),
+        c("add r64 carry", m64, &[S::R(EAX, u64::MAX), S::R(EBX, 1)],
+          "48 01 d8", "add %rbx,%rax", &[R(EAX, 0), F(ST, CF | ZF | PF | AF)]),
+        c("add r64 overflow", m64, &[S::R(EAX, i64::MAX as u64), S::R(EBX, 1)],
+          "48 01 d8", "add %rbx,%rax", &[R(EAX, 1 << 63), F(ST, OF | SF | PF | AF)]),
+    ]
+}
+
+#[test]
+fn alu_64() {
+    run_all(&alu64_cases());
 }

@@ -111,7 +111,12 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         }
         M::Div | M::Idiv => divide(ctx, i, m == M::Idiv)?,
         M::Cwde | M::Cbw | M::Cdqe => {
-            let size = operand::size(i, 0);
+            // No explicit operands: the destination size comes from the mnemonic.
+            let size = match m {
+                M::Cbw => 2,
+                M::Cwde => 4,
+                _ => 8,
+            };
             let half = size / 2;
             let v = sign_extend(ctx.gpr(RAX), half);
             ctx.set_gpr_sized(RAX, size, v);
