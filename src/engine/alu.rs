@@ -239,7 +239,7 @@ mod tests {
         let r = shift(Shift::Shr, 0x81, 1, 1);
         assert_eq!((r.result, r.flags & (CF | OF)), (0x40, CF | OF));
         let r = shift(Shift::Sar, 0x80, 7, 1);
-        assert_eq!((r.result, r.flags & (CF | OF)), (0xff, CF));
+        assert_eq!((r.result, r.flags & (CF | OF)), (0xff, 0));
         let r = shift(Shift::Sar, 0x8000_0000, 31, 4);
         assert_eq!(r.result, 0xffff_ffff);
     }

@@ -6,10 +6,13 @@ use iced_x86::{Instruction, InstructionInfoFactory, OpAccess};
 use super::journal::Change;
 
 /// Registers written by `changes` that iced does not list as written by `instr`.
+/// When the step delivered an interrupt (INT n, INT3, INTO), the frame push through the
+/// IDT moves RSP, which iced does not count as the instruction's own write.
 pub fn undeclared_writes(
     factory: &mut InstructionInfoFactory,
     instr: &Instruction,
     changes: &[Change],
+    delivered: bool,
 ) -> Vec<String> {
     let info = factory.info(instr);
     let mut allowed = [false; 16];
@@ -22,6 +25,9 @@ pub fn undeclared_writes(
         if writes && r.is_gpr() {
             allowed[r.full_register().number()] = true;
         }
+    }
+    if delivered {
+        allowed[crate::machine::cpu::RSP] = true;
     }
     let mut out = Vec::new();
     for ch in changes {

@@ -117,10 +117,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Set RIP. RIP is not journaled: every step records the RIP it started at and the
+    /// RIP it ended at, and a rolled-back step restores its starting RIP.
     pub fn set_rip(&mut self, value: u64) {
-        let old = self.m.cpu.rip;
         self.m.cpu.rip = value;
-        self.journal.push(Change::Rip { old, new: value });
     }
 
     pub fn flags(&self) -> u64 {
@@ -154,7 +154,11 @@ impl<'a> Ctx<'a> {
     pub fn set_seg(&mut self, s: SegReg, new: Segment) {
         let old = self.m.cpu.seg[s as usize];
         self.m.cpu.seg[s as usize] = new;
-        self.journal.push(Change::Seg { seg: s, old, new });
+        self.journal.push(Change::Seg {
+            seg: s,
+            old: Box::new(old),
+            new: Box::new(new),
+        });
         if s == SegReg::Cs && old.selector & 3 != new.selector & 3 {
             self.events.push(Event::PrivilegeChange {
                 from: (old.selector & 3) as u8,
@@ -166,19 +170,28 @@ impl<'a> Ctx<'a> {
     pub fn set_tr(&mut self, new: Segment) {
         let old = self.m.cpu.tr;
         self.m.cpu.tr = new;
-        self.journal.push(Change::Tr { old, new });
+        self.journal.push(Change::Tr {
+            old: Box::new(old),
+            new: Box::new(new),
+        });
     }
 
     pub fn set_gdtr(&mut self, new: TableReg) {
         let old = self.m.cpu.gdtr;
         self.m.cpu.gdtr = new;
-        self.journal.push(Change::Gdtr { old, new });
+        self.journal.push(Change::Gdtr {
+            old: Box::new(old),
+            new: Box::new(new),
+        });
     }
 
     pub fn set_idtr(&mut self, new: TableReg) {
         let old = self.m.cpu.idtr;
         self.m.cpu.idtr = new;
-        self.journal.push(Change::Idtr { old, new });
+        self.journal.push(Change::Idtr {
+            old: Box::new(old),
+            new: Box::new(new),
+        });
     }
 
     pub fn set_cr(&mut self, n: u8, new: u64) {

@@ -3,14 +3,12 @@
 
 use crate::machine::{Machine, SegReg, Segment, TableReg};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Large, rare variants (segment and table registers) are boxed so the common ones stay
+/// small: a step history holds millions of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     Gpr {
         index: u8,
-        old: u64,
-        new: u64,
-    },
-    Rip {
         old: u64,
         new: u64,
     },
@@ -20,20 +18,20 @@ pub enum Change {
     },
     Seg {
         seg: SegReg,
-        old: Segment,
-        new: Segment,
+        old: Box<Segment>,
+        new: Box<Segment>,
     },
     Tr {
-        old: Segment,
-        new: Segment,
+        old: Box<Segment>,
+        new: Box<Segment>,
     },
     Gdtr {
-        old: TableReg,
-        new: TableReg,
+        old: Box<TableReg>,
+        new: Box<TableReg>,
     },
     Idtr {
-        old: TableReg,
-        new: TableReg,
+        old: Box<TableReg>,
+        new: Box<TableReg>,
     },
     /// Control register `n` (0, 2, 3 or 4).
     Cr {
@@ -82,24 +80,23 @@ impl Change {
         macro_rules! pick {
             ($old:expr, $new:expr) => {
                 if undo {
-                    $old
+                    $old.clone()
                 } else {
-                    $new
+                    $new.clone()
                 }
             };
         }
         let c = &mut m.cpu;
-        match *self {
-            Change::Gpr { index, old, new } => c.gpr[index as usize] = pick!(old, new),
-            Change::Rip { old, new } => c.rip = pick!(old, new),
-            Change::Rflags { old, new } => c.rflags = pick!(old, new),
-            Change::Seg { seg, old, new } => c.seg[seg as usize] = pick!(old, new),
-            Change::Tr { old, new } => c.tr = pick!(old, new),
-            Change::Gdtr { old, new } => c.gdtr = pick!(old, new),
-            Change::Idtr { old, new } => c.idtr = pick!(old, new),
+        match self {
+            Change::Gpr { index, old, new } => c.gpr[*index as usize] = pick!(*old, *new),
+            Change::Rflags { old, new } => c.rflags = pick!(*old, *new),
+            Change::Seg { seg, old, new } => c.seg[*seg as usize] = pick!(**old, **new),
+            Change::Tr { old, new } => c.tr = pick!(**old, **new),
+            Change::Gdtr { old, new } => c.gdtr = pick!(**old, **new),
+            Change::Idtr { old, new } => c.idtr = pick!(**old, **new),
             Change::Cr { n, old, new } => {
-                let v = pick!(old, new);
-                match n {
+                let v = pick!(*old, *new);
+                match *n {
                     0 => c.cr0 = v,
                     2 => c.cr2 = v,
                     3 => c.cr3 = v,
@@ -107,7 +104,7 @@ impl Change {
                 }
             }
             Change::Msr { index, old, new } => {
-                c.msr.set(index, pick!(old, new));
+                c.msr.set(*index, pick!(*old, *new));
             }
             Change::Mem {
                 addr,
@@ -115,11 +112,11 @@ impl Change {
                 old,
                 new,
             } => {
-                m.mem.poke_le(addr, len as usize, pick!(old, new));
+                m.mem.poke_le(*addr, *len as usize, pick!(*old, *new));
             }
-            Change::Halted { old, new } => c.halted = pick!(old, new),
-            Change::Shadow { old, new } => c.shadow = pick!(old, new),
-            Change::PendingIrq { old, new } => c.pending_irq = pick!(old, new),
+            Change::Halted { old, new } => c.halted = pick!(*old, *new),
+            Change::Shadow { old, new } => c.shadow = pick!(*old, *new),
+            Change::PendingIrq { old, new } => c.pending_irq = pick!(*old, *new),
         }
     }
 }
@@ -130,13 +127,13 @@ pub fn coalesce(changes: &[Change]) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(changes.len());
     for ch in changes {
         if matches!(ch, Change::Mem { .. }) {
-            out.push(*ch);
+            out.push(ch.clone());
             continue;
         }
         let slot = out.iter_mut().find(|o| same_location(o, ch));
         match slot {
             Some(prev) => merge(prev, ch),
-            None => out.push(*ch),
+            None => out.push(ch.clone()),
         }
     }
     out.retain(|c| !is_noop(c));
@@ -150,8 +147,7 @@ fn same_location(a: &Change, b: &Change) -> bool {
         (Seg { seg: x, .. }, Seg { seg: y, .. }) => x == y,
         (Cr { n: x, .. }, Cr { n: y, .. }) => x == y,
         (Msr { index: x, .. }, Msr { index: y, .. }) => x == y,
-        (Rip { .. }, Rip { .. })
-        | (Rflags { .. }, Rflags { .. })
+        (Rflags { .. }, Rflags { .. })
         | (Tr { .. }, Tr { .. })
         | (Gdtr { .. }, Gdtr { .. })
         | (Idtr { .. }, Idtr { .. })
@@ -166,12 +162,11 @@ fn merge(prev: &mut Change, next: &Change) {
     use Change::*;
     match (prev, next) {
         (Gpr { new, .. }, Gpr { new: n, .. }) => *new = *n,
-        (Rip { new, .. }, Rip { new: n, .. }) => *new = *n,
         (Rflags { new, .. }, Rflags { new: n, .. }) => *new = *n,
-        (Seg { new, .. }, Seg { new: n, .. }) => *new = *n,
-        (Tr { new, .. }, Tr { new: n, .. }) => *new = *n,
-        (Gdtr { new, .. }, Gdtr { new: n, .. }) => *new = *n,
-        (Idtr { new, .. }, Idtr { new: n, .. }) => *new = *n,
+        (Seg { new, .. }, Seg { new: n, .. }) => *new = n.clone(),
+        (Tr { new, .. }, Tr { new: n, .. }) => *new = n.clone(),
+        (Gdtr { new, .. }, Gdtr { new: n, .. }) => *new = n.clone(),
+        (Idtr { new, .. }, Idtr { new: n, .. }) => *new = n.clone(),
         (Cr { new, .. }, Cr { new: n, .. }) => *new = *n,
         (Msr { new, .. }, Msr { new: n, .. }) => *new = *n,
         (Halted { new, .. }, Halted { new: n, .. }) => *new = *n,
@@ -184,12 +179,22 @@ fn merge(prev: &mut Change, next: &Change) {
 fn is_noop(c: &Change) -> bool {
     use Change::*;
     match c {
-        Gpr { old, new, .. } | Rip { old, new } | Rflags { old, new } => old == new,
+        Gpr { old, new, .. } | Rflags { old, new } => old == new,
         Cr { old, new, .. } | Msr { old, new, .. } => old == new,
         Seg { old, new, .. } | Tr { old, new } => old == new,
         Gdtr { old, new } | Idtr { old, new } => old == new,
         Halted { old, new } | Shadow { old, new } => old == new,
         PendingIrq { old, new } => old == new,
         Mem { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_stay_small() {
+        assert!(std::mem::size_of::<Change>() <= 32);
     }
 }

@@ -56,7 +56,7 @@ pub enum Outcome {
     /// No instruction ran: an external interrupt was delivered to its handler.
     Interrupt(u8),
     /// The instruction raised an exception, which was delivered to its handler.
-    Exception(Exception),
+    Exception(Box<Exception>),
     /// HLT: the processor now waits for an interrupt.
     Halt,
 }
@@ -97,6 +97,40 @@ pub struct Stop {
     pub instr: Option<Instruction>,
 }
 
+/// The bytes of an executed instruction and the code size they were decoded with,
+/// kept compactly; the instruction is decoded again when someone looks at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code {
+    bytes: [u8; decode::MAX_LEN],
+    len: u8,
+    bitness: u8,
+}
+
+impl Code {
+    fn of(f: &Fetched, bitness: u32) -> Code {
+        Code {
+            bytes: f.bytes,
+            len: f.len,
+            bitness: bitness as u8,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// Decode the instruction as it was at `ip`.
+    pub fn decode(&self, ip: u64) -> Instruction {
+        iced_x86::Decoder::with_ip(
+            self.bitness as u32,
+            self.bytes(),
+            ip,
+            iced_x86::DecoderOptions::NONE,
+        )
+        .decode()
+    }
+}
+
 /// One recorded step.
 #[derive(Clone, Debug)]
 pub struct StepInfo {
@@ -104,11 +138,13 @@ pub struct StepInfo {
     pub n: u64,
     /// RIP before the step.
     pub ip: u64,
-    /// The instruction executed (None for an interrupt-delivery step).
-    pub fetched: Option<Fetched>,
+    /// RIP after the step.
+    pub next_ip: u64,
+    /// The instruction executed (None for an interrupt-delivery step or a fetch fault).
+    pub code: Option<Code>,
     pub outcome: Outcome,
-    changes: Range<usize>,
-    events: Range<usize>,
+    changes: Range<u32>,
+    events: Range<u32>,
 }
 
 /// A recorded step with its changes and events.
@@ -121,11 +157,11 @@ pub struct StepView<'a> {
 }
 
 impl StepView<'_> {
-    pub fn instr(&self) -> Option<&Instruction> {
-        self.info.fetched.as_ref().map(|f| &f.instr)
+    pub fn instr(&self) -> Option<Instruction> {
+        self.info.code.map(|c| c.decode(self.info.ip))
     }
     pub fn bytes(&self) -> &[u8] {
-        self.info.fetched.as_ref().map_or(&[], |f| f.bytes())
+        self.info.code.as_ref().map_or(&[], |c| c.bytes())
     }
 }
 
@@ -229,8 +265,8 @@ impl Engine {
         let info = self.steps.get(index)?;
         Some(StepView {
             info,
-            changes: &self.changes[info.changes.clone()],
-            events: &self.events[info.events.clone()],
+            changes: &self.changes[info.changes.start as usize..info.changes.end as usize],
+            events: &self.events[info.events.start as usize..info.events.end as usize],
         })
     }
 
@@ -248,26 +284,30 @@ impl Engine {
         changes.clear();
         events.clear();
         let n = self.step_count();
+        let bitness = self.machine.cpu.bitness();
         let r = self.exec(n, &mut changes, &mut events);
         let result = match r {
             Ok((ip, fetched, outcome)) => {
                 if self.check_writes {
                     if let (Some(f), Outcome::Executed) = (&fetched, &outcome) {
-                        let bad = check::undeclared_writes(&mut self.info, &f.instr, &changes);
+                        let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
+                        let bad =
+                            check::undeclared_writes(&mut self.info, &f.instr, &changes, delivered);
                         assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
                     }
                 }
-                let c0 = self.changes.len();
-                let e0 = self.events.len();
-                self.changes.extend_from_slice(&changes);
+                let c0 = self.changes.len() as u32;
+                let e0 = self.events.len() as u32;
+                self.changes.append(&mut changes);
                 self.events.append(&mut events);
                 self.steps.push(StepInfo {
                     n,
                     ip,
-                    fetched,
+                    next_ip: self.machine.cpu.rip,
+                    code: fetched.as_ref().map(|f| Code::of(f, bitness)),
                     outcome,
-                    changes: c0..self.changes.len(),
-                    events: e0..self.events.len(),
+                    changes: c0..self.changes.len() as u32,
+                    events: e0..self.events.len() as u32,
                 });
                 StepResult::Stepped
             }
@@ -283,11 +323,13 @@ impl Engine {
         let Some(info) = self.steps.pop() else {
             return false;
         };
-        for ch in self.changes[info.changes.clone()].iter().rev() {
+        let start = info.changes.start as usize;
+        for ch in self.changes[start..].iter().rev() {
             ch.undo(&mut self.machine);
         }
-        self.changes.truncate(info.changes.start);
-        self.events.truncate(info.events.start);
+        self.changes.truncate(start);
+        self.events.truncate(info.events.start as usize);
+        self.machine.cpu.rip = info.ip;
         true
     }
 
@@ -484,7 +526,8 @@ impl Engine {
         Ok((ip, Some(fetched), outcome))
     }
 
-    /// Undo the journal back to `mark` (entries, events).
+    /// Undo the journal back to `mark` (entries, events) and put RIP back at the
+    /// instruction that started the step.
     fn rollback(ctx: &mut Ctx, mark: (usize, usize)) {
         while ctx.journal.len() > mark.0 {
             if let Some(ch) = ctx.journal.pop() {
@@ -492,6 +535,7 @@ impl Engine {
             }
         }
         ctx.events.truncate(mark.1);
+        ctx.m.cpu.rip = ctx.ip;
     }
 
     /// An instruction raised `e`: undo its partial effects and deliver the exception.
@@ -522,7 +566,7 @@ impl Engine {
                 current.error_code,
                 ip,
             ) {
-                Ok(()) => return Ok(Outcome::Exception(current)),
+                Ok(()) => return Ok(Outcome::Exception(Box::new(current))),
                 Err(DeliveryError::NoHandler(_)) => {
                     return Err(StopReason::Fault(Exception {
                         reason: format!(

@@ -133,12 +133,9 @@ fn gpr_name(m: &Machine, index: u8) -> &'static str {
 pub fn change(m: &Machine, c: &Change) -> Option<Value> {
     let l = long(m);
     let w = |v: u64| if l { v } else { v & 0xffff_ffff };
-    Some(match *c {
+    Some(match c.clone() {
         Change::Gpr { index, old, new } => {
             json!({"name": gpr_name(m, index), "old": w(old), "new": w(new)})
-        }
-        Change::Rip { old, new } => {
-            json!({"name": if l { "rip" } else { "eip" }, "old": w(old), "new": w(new)})
         }
         Change::Rflags { old, new } => {
             let bits = |x: u64| -> Vec<&str> {
@@ -253,7 +250,7 @@ pub fn outcome_name(o: &Outcome) -> &'static str {
 pub fn step_asm(dis: &mut Disassembler, s: &StepView) -> String {
     match (s.instr(), &s.info.outcome) {
         (_, Outcome::Interrupt(v)) => format!("<external interrupt {v:#x}>"),
-        (Some(i), _) => dis.format(i),
+        (Some(i), _) => dis.format(&i),
         (None, Outcome::Exception(e)) => format!("<fetch fault {}>", vector_name(e.vector)),
         (None, _) => String::new(),
     }
@@ -262,7 +259,15 @@ pub fn step_asm(dis: &mut Disassembler, s: &StepView) -> String {
 /// One step record, with the full register file after the step.
 pub fn step(m: &Machine, dis: &mut Disassembler, s: &StepView) -> Value {
     let coalesced = coalesce(s.changes);
-    let changed: Vec<Value> = coalesced.iter().filter_map(|c| change(m, c)).collect();
+    let mut changed: Vec<Value> = coalesced.iter().filter_map(|c| change(m, c)).collect();
+    if s.info.next_ip != s.info.ip {
+        let l = long(m);
+        let w = |v: u64| if l { v } else { v & 0xffff_ffff };
+        changed.insert(
+            0,
+            json!({"name": if l { "rip" } else { "eip" }, "old": w(s.info.ip), "new": w(s.info.next_ip)}),
+        );
+    }
     let writes: Vec<Value> = s.changes.iter().filter_map(mem_write).collect();
     let events: Vec<Value> = s.events.iter().map(event).collect();
     json!({

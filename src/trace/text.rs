@@ -18,7 +18,7 @@ fn num(m: &Machine, v: u64) -> String {
 
 fn describe_change(m: &Machine, c: &Change) -> Option<String> {
     let long = m.cpu.long_mode_active();
-    Some(match *c {
+    Some(match c.clone() {
         Change::Gpr { index, new, .. } => {
             let name = if long {
                 GPR_NAMES_64[index as usize]
@@ -27,8 +27,6 @@ fn describe_change(m: &Machine, c: &Change) -> Option<String> {
             };
             format!("{name}={}", num(m, new))
         }
-        // RIP changes every step; the next line's address shows it.
-        Change::Rip { .. } => return None,
         Change::Rflags { old, new } => {
             let mut parts = Vec::new();
             for (bit, name) in flags::NAMED_BITS {
