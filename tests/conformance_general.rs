@@ -26,7 +26,6 @@ const EBX: usize = 3;
 const ESP: usize = 4;
 const EBP: usize = 5;
 const ESI: usize = 6;
-const EDI: usize = 7;
 const R8: usize = 8;
 const R12: usize = 12;
 const R15: usize = 15;
@@ -964,6 +963,12 @@ fn all_cases() -> Vec<Vec<Case>> {
         shift_cases(),
         muldiv_cases(),
         alu64_cases(),
+        jcc_cases(),
+        branch_cases(),
+        branch64_cases(),
+        nop_flag_cases(),
+        page_fault_cases(),
+        misc_cases(),
     ]
 }
 
@@ -1104,4 +1109,436 @@ fn alu64_cases() -> Vec<Case> {
 #[test]
 fn alu_64() {
     run_all(&alu64_cases());
+}
+
+// ---- JMP, Jcc, CALL, RET ---------------------------------------------------------------------
+
+/// Jcc rel8 (`jcc .+0x10`, opcode 0x70 + cc): (cc, mnemonic, flags, taken), from the SDM's
+/// Jcc table ("Jump if ...").
+const JCC: &[(u8, &str, u64, bool)] = &[
+    (0x0, "jo", OF, true),
+    (0x0, "jo", 0, false),
+    (0x1, "jno", 0, true),
+    (0x1, "jno", OF, false),
+    (0x2, "jb", CF, true),
+    (0x2, "jb", ZF | SF | OF | PF, false),
+    (0x3, "jae", ZF, true),
+    (0x3, "jae", CF, false),
+    (0x4, "je", ZF, true),
+    (0x4, "je", CF | SF | OF | PF, false),
+    (0x5, "jne", CF, true),
+    (0x5, "jne", ZF, false),
+    (0x6, "jbe", CF, true),
+    (0x6, "jbe", ZF, true),
+    (0x6, "jbe", SF | OF | PF, false),
+    (0x7, "ja", SF | OF | PF, true),
+    (0x7, "ja", CF, false),
+    (0x7, "ja", ZF, false),
+    (0x8, "js", SF, true),
+    (0x8, "js", CF | ZF | OF | PF, false),
+    (0x9, "jns", OF, true),
+    (0x9, "jns", SF, false),
+    (0xa, "jp", PF, true),
+    (0xa, "jp", CF | ZF | SF | OF, false),
+    (0xb, "jnp", ZF, true),
+    (0xb, "jnp", PF, false),
+    (0xc, "jl", SF, true),
+    (0xc, "jl", OF, true),
+    (0xc, "jl", SF | OF, false),
+    (0xc, "jl", ZF, false),
+    (0xd, "jge", SF | OF, true),
+    (0xd, "jge", 0, true),
+    (0xd, "jge", SF, false),
+    (0xd, "jge", OF, false),
+    (0xe, "jle", ZF, true),
+    (0xe, "jle", SF, true),
+    (0xe, "jle", ZF | SF | OF, true),
+    (0xe, "jle", SF | OF, false),
+    (0xe, "jle", CF | PF, false),
+    (0xf, "jg", 0, true),
+    (0xf, "jg", SF | OF, true),
+    (0xf, "jg", ZF, false),
+    (0xf, "jg", OF, false),
+];
+
+fn leak<T>(v: Vec<T>) -> &'static [T] {
+    Box::leak(v.into_boxed_slice())
+}
+
+fn jcc_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for &(cc, name, flags, taken) in JCC {
+        let hex: &'static str = Box::leak(format!("{:02x} 0e", 0x70 + cc).into_boxed_str());
+        let asm: &'static str = Box::leak(format!("{name} .+0x10").into_boxed_str());
+        let title: &'static str = Box::leak(
+            format!(
+                "{name} with {:?}: {}",
+                ringstep::machine::flags::set_names(flags),
+                if taken { "taken" } else { "not taken" }
+            )
+            .into_boxed_str(),
+        );
+        let exp = if taken {
+            leak(vec![Rip(USER_CODE + 0x10)])
+        } else {
+            leak(vec![])
+        };
+        out.push(c(
+            title,
+            m32,
+            leak(vec![S::F(flags | IF | 2)]),
+            hex,
+            asm,
+            exp,
+        ));
+        // The same condition in the near form 0f 80+cc rel32 (`jcc .+0x100`).
+        let hex: &'static str =
+            Box::leak(format!("0f {:02x} fa 00 00 00", 0x80 + cc).into_boxed_str());
+        let asm: &'static str = Box::leak(format!("{name} .+0x100").into_boxed_str());
+        let exp = if taken {
+            leak(vec![Rip(USER_CODE + 0x100)])
+        } else {
+            leak(vec![])
+        };
+        out.push(c(
+            title,
+            m32,
+            leak(vec![S::F(flags | IF | 2)]),
+            hex,
+            asm,
+            exp,
+        ));
+    }
+    out
+}
+
+#[test]
+fn jcc_all_conditions() {
+    let cases = jcc_cases();
+    assert_eq!(cases.len(), 2 * JCC.len());
+    for cc in 0..16u8 {
+        assert!(JCC.iter().any(|j| j.0 == cc && j.3) && JCC.iter().any(|j| j.0 == cc && !j.3));
+    }
+    run_all(&cases);
+}
+
+fn cs_limit_256m(m: &mut Machine) {
+    m.cpu.seg[SegReg::Cs as usize].limit = 0x0fff_ffff;
+}
+
+fn gs_null(m: &mut Machine) {
+    m.cpu.seg[SegReg::Gs as usize] = Segment::null(0);
+}
+
+#[rustfmt::skip]
+fn branch_cases() -> Vec<Case> {
+    const UC: u64 = USER_CODE;
+    vec![
+        c("jmp rel8 forward", m32, &[],
+          "eb 0e", "jmp .+0x10", &[Rip(UC + 0x10)]),
+        c("jmp rel8 backward", m32, &[],
+          "eb ee", "jmp .-0x10", &[Rip(UC - 0x10)]),
+        c("jmp rel32", m32, &[],
+          "e9 fb 0f 00 00", "jmp .+0x1000", &[Rip(UC + 0x1000)]),
+        c("jmp r32", m32, &[S::R(EAX, UC + 0x123)],
+          "ff e0", "jmp *%eax", &[Rip(UC + 0x123)]),
+        c("jmp m32", m32, &[S::R(EBX, UD), S::M(UD + 0x10, 4, UC + 0x456)],
+          "ff 63 10", "jmp *0x10(%ebx)", &[Rip(UC + 0x456)]),
+        c("jmp r16 truncates EIP to 16 bits", m32, &[S::R(EAX, 0x1234_5678)],
+          "66 ff e0", "jmpw *%ax", &[Rip(0x5678)]),
+        c("jcc rel8 with operand-size prefix truncates EIP to 16 bits", m32, &[S::F(ZF | 2)],
+          "66 74 0e", ".byte 0x66; je .+0x11", &[Rip(0x8011)]),
+        c("jmp beyond the CS limit", m32, &[S::With(cs_limit_256m), S::R(EAX, 0x1000_0000)],
+          "ff e0", "jmp *%eax", &[Fault(13, Some(0))]),
+        c("jmp to the CS limit", m32, &[S::With(cs_limit_256m), S::R(EAX, 0x0fff_ffff)],
+          "ff e0", "jmp *%eax", &[Rip(0x0fff_ffff)]),
+        c("call rel32", m32, &[],
+          "e8 1b 00 00 00", "call .+0x20", &[Rip(UC + 0x20), R(ESP, UST - 4), M(UST - 4, 4, UC + 5)]),
+        c("call r32", m32, &[S::R(EAX, UC + 0x800)],
+          "ff d0", "call *%eax", &[Rip(UC + 0x800), R(ESP, UST - 4), M(UST - 4, 4, UC + 2)]),
+        c("call m32", m32, &[S::R(EBX, UD), S::M(UD + 0x10, 4, UC + 0x900)],
+          "ff 53 10", "call *0x10(%ebx)", &[Rip(UC + 0x900), R(ESP, UST - 4), M(UST - 4, 4, UC + 3)]),
+        c("call through gs with a nonzero base", m32, &[S::M(TLS_BASE + 0x10, 4, UC + 0xa00)],
+          "65 ff 15 10 00 00 00", "call *%gs:0x10", &[Rip(UC + 0xa00), R(ESP, UST - 4), M(UST - 4, 4, UC + 7)]),
+        c("call through a null gs", m32, &[S::With(gs_null)],
+          "65 ff 15 10 00 00 00", "call *%gs:0x10", &[Fault(13, Some(0))]),
+        c("call *sys_call_table(,%eax,4) at CPL 0", k32, &[S::R(EAX, 3), S::M(KD + 12, 4, KERNEL_CODE + 0x100)],
+          "ff 14 85 00 00 20 c0", "call *0xc0200000(,%eax,4)",
+          &[Rip(KERNEL_CODE + 0x100), R(ESP, KST - 4), M(KST - 4, 4, KERNEL_CODE + 7)]),
+        c("call *sys_call_table(,%eax,4) at CPL 3: supervisor page", m32, &[S::R(EAX, 3)],
+          "ff 14 85 00 00 20 c0", "call *0xc0200000(,%eax,4)", &[Fault(14, Some(5)), StopCr2(KD + 12)]),
+        c("call with an unmapped stack", m32, &[S::R(ESP, UST - 0x4000)],
+          "e8 1b 00 00 00", "call .+0x20", &[Fault(14, Some(6)), StopCr2(UST - 0x4004)]),
+        c("call beyond the CS limit", m32, &[S::With(cs_limit_256m), S::R(EAX, 0x1000_0000)],
+          "ff d0", "call *%eax", &[Fault(13, Some(0))]),
+        c("ret", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, UC + 0x777)],
+          "c3", "ret", &[Rip(UC + 0x777), R(ESP, UST)]),
+        c("ret imm16 releases the arguments", m32, &[S::R(ESP, UST - 12), S::M(UST - 12, 4, UC + 0x777)],
+          "c2 08 00", "ret $8", &[Rip(UC + 0x777), R(ESP, UST)]),
+        c("ret imm16 of 0", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, UC + 0x777)],
+          "c2 00 00", "ret $0", &[Rip(UC + 0x777), R(ESP, UST)]),
+        c("ret with 16-bit operand size", m32, &[S::R(ESP, UST - 4), S::M(UST - 4, 4, 0x1234_5678)],
+          "66 c3", "retw", &[Rip(0x5678), R(ESP, UST - 2)]),
+        c("ret beyond the CS limit", m32, &[S::With(cs_limit_256m), S::R(ESP, UST - 4), S::M(UST - 4, 4, 0x1000_0000)],
+          "c3", "ret", &[Fault(13, Some(0))]),
+        c("ret from an unmapped stack", m32, &[],
+          "c3", "ret", &[Fault(14, Some(4)), StopCr2(UST)]),
+    ]
+}
+
+#[test]
+fn jmp_call_ret_32() {
+    run_all(&branch_cases());
+}
+
+#[rustfmt::skip]
+fn branch64_cases() -> Vec<Case> {
+    const T: u64 = U64_STACK_TOP;
+    const UC: u64 = U64_CODE;
+    const TABLE: u64 = 0xffff_ffff_8200_0800;
+    vec![
+        c("call rel32 pushes 8 bytes", m64, &[],
+          "e8 1b 00 00 00", "call .+0x20", &[Rip(UC + 0x20), R(ESP, T - 8), M(T - 8, 8, UC + 5)]),
+        c("call r64", m64, &[S::R(EAX, UC + 0x800)],
+          "ff d0", "call *%rax", &[Rip(UC + 0x800), R(ESP, T - 8), M(T - 8, 8, UC + 2)]),
+        c("call *sys_call_table(,%rax,8) (sign-extended disp32)", k64,
+          &[S::R(EAX, 2), S::M(TABLE + 16, 8, K64_CODE + 0x300)],
+          "ff 14 c5 00 08 00 82", "call *-0x7dfff800(,%rax,8)",
+          &[Rip(K64_CODE + 0x300), R(ESP, K64_STACK_TOP - 8), M(K64_STACK_TOP - 8, 8, K64_CODE + 7)]),
+        c("ret", m64, &[S::R(ESP, T - 8), S::M(T - 8, 8, UC + 0x40)],
+          "c3", "ret", &[Rip(UC + 0x40), R(ESP, T)]),
+        c("ret imm16", m64, &[S::R(ESP, T - 0x18), S::M(T - 0x18, 8, UC + 0x40)],
+          "c2 10 00", "ret $0x10", &[Rip(UC + 0x40), R(ESP, T)]),
+        c("ret to a non-canonical address", m64, &[S::R(ESP, T - 8), S::M(T - 8, 8, 0x0000_8000_0000_0000)],
+          "c3", "ret", &[Fault(13, Some(0))]),
+        c("jmp r64", m64, &[S::R(EAX, 0x7fff_0000_1234)],
+          "ff e0", "jmp *%rax", &[Rip(0x7fff_0000_1234)]),
+        c("jmp to a non-canonical address", m64, &[S::R(EAX, 0xffff_7fff_ffff_0000)],
+          "ff e0", "jmp *%rax", &[Fault(13, Some(0))]),
+        c("jne taken", m64, &[S::F(2)],
+          "75 0e", "jne .+0x10", &[Rip(UC + 0x10)]),
+        c("jne not taken", m64, &[S::F(ZF | 2)],
+          "75 0e", "jne .+0x10", &[]),
+    ]
+}
+
+#[test]
+fn jmp_call_ret_64() {
+    run_all(&branch64_cases());
+}
+
+// ---- NOP forms, CLD/STD/CLC/STC/CMC ------------------------------------------------------------
+
+#[rustfmt::skip]
+fn nop_flag_cases() -> Vec<Case> {
+    // EAX points at unmapped memory: a NOP with a memory operand must not access it.
+    const A: Set = S::R(EAX, 0x10);
+    vec![
+        c("nop", m32, &[A], "90", "nop", &[]),
+        c("2-byte nop", m32, &[A], "66 90", "xchg %ax,%ax", &[]),
+        c("3-byte nop", m32, &[A], "0f 1f 00", "nopl (%eax)", &[]),
+        c("4-byte nop", m32, &[A], "0f 1f 40 00", "{disp8} nopl 0(%eax)", &[]),
+        c("5-byte nop", m32, &[A], "0f 1f 44 00 00", "{disp8} nopl 0(%eax,%eax,1)", &[]),
+        c("6-byte nop", m32, &[A], "66 0f 1f 44 00 00", "{disp8} nopw 0(%eax,%eax,1)", &[]),
+        c("7-byte nop", m32, &[A], "0f 1f 80 00 00 00 00", "{disp32} nopl 0(%eax)", &[]),
+        c("8-byte nop", m32, &[A], "0f 1f 84 00 00 00 00 00", "{disp32} nopl 0(%eax,%eax,1)", &[]),
+        c("9-byte nop", m32, &[A], "66 0f 1f 84 00 00 00 00 00", "{disp32} nopw 0(%eax,%eax,1)", &[]),
+        c("10-byte nop", m32, &[A], "66 66 0f 1f 84 00 00 00 00 00",
+          ".byte 0x66; {disp32} nopw 0(%eax,%eax,1)", &[]),
+        c("11-byte nop", m32, &[A], "66 66 66 0f 1f 84 00 00 00 00 00",
+          ".byte 0x66,0x66; {disp32} nopw 0(%eax,%eax,1)", &[]),
+        c("10-byte nop with cs override", m32, &[A], "2e 66 0f 1f 84 00 00 00 00 00",
+          "{disp32} nopw %cs:0(%eax,%eax,1)", &[]),
+        c("64-bit nopw cs", m64, &[A], "2e 66 0f 1f 84 00 00 00 00 00",
+          "{disp32} nopw %cs:0(%rax,%rax,1)", &[]),
+        c("pause", m32, &[], "f3 90", "pause", &[]),
+        c("cld", m32, &[S::F(0x646)], "fc", "cld", &[F(DF, 0)]),
+        c("std", m32, &[], "fd", "std", &[F(DF, DF)]),
+        c("clc", m32, &[S::F(0x247)], "f8", "clc", &[F(CF, 0)]),
+        c("stc", m32, &[], "f9", "stc", &[F(CF, CF)]),
+        c("cmc", m32, &[S::F(0x247)], "f5", "cmc", &[F(CF, 0)]),
+    ]
+}
+
+#[test]
+fn nops_and_flag_instructions() {
+    run_all(&nop_flag_cases());
+}
+
+// ---- page faults from ordinary instructions -------------------------------------------------
+
+fn clear_wp(m: &mut Machine) {
+    m.cpu.cr0 &= !ringstep::machine::cpu::CR0_WP;
+}
+
+#[rustfmt::skip]
+fn page_fault_cases() -> Vec<Case> {
+    vec![
+        c("user write to a read-only page, no handler: stop, nothing changes (CR2 too)", m32,
+          &[S::R(EAX, USER_CODE + 0x800)],
+          "c7 00 01 00 00 00", "movl $1,(%eax)", &[Fault(14, Some(7)), StopCr2(USER_CODE + 0x800)]),
+        c("user write to a read-only page delivered through the #PF gate", m32,
+          &[S::PfGate32, S::R(EAX, USER_CODE + 0x800), S::F(0x246 | DF)],
+          "c7 00 01 00 00 00", "movl $1,(%eax)",
+          &[Delivered(14, Some(7)), Cr(2, USER_CODE + 0x800), Rip(PF_HANDLER),
+            Seg(SegReg::Cs, KERNEL_CS), Seg(SegReg::Ss, KERNEL_DS), R(ESP, KST - 24), F(IF, 0),
+            M(KST - 4, 4, USER_DS as u64), M(KST - 8, 4, UST), M(KST - 12, 4, 0x646),
+            M(KST - 16, 4, USER_CS as u64), M(KST - 20, 4, USER_CODE), M(KST - 24, 4, 7)]),
+        c("user read of a supervisor page", m32, &[],
+          "a1 00 00 20 c0", "mov 0xc0200000,%eax", &[Fault(14, Some(5)), StopCr2(KD)]),
+        c("user read of a supervisor page, delivered", m32, &[S::PfGate32],
+          "a1 00 00 20 c0", "mov 0xc0200000,%eax",
+          &[Delivered(14, Some(5)), Cr(2, KD), Rip(PF_HANDLER),
+            Seg(SegReg::Cs, KERNEL_CS), Seg(SegReg::Ss, KERNEL_DS), R(ESP, KST - 24), F(IF, 0),
+            M(KST - 4, 4, USER_DS as u64), M(KST - 8, 4, UST), M(KST - 12, 4, 0x246),
+            M(KST - 16, 4, USER_CS as u64), M(KST - 20, 4, USER_CODE), M(KST - 24, 4, 5)]),
+        c("supervisor write to a read-only page with CR0.WP", k32, &[S::R(EAX, KERNEL_CODE + 0x800)],
+          "c7 00 01 00 00 00", "movl $1,(%eax)", &[Fault(14, Some(3)), StopCr2(KERNEL_CODE + 0x800)]),
+        c("supervisor write to a read-only page without CR0.WP", k32,
+          &[S::R(EAX, KERNEL_CODE + 0x800), S::With(clear_wp)],
+          "c7 00 01 00 00 00", "movl $1,(%eax)", &[M(KERNEL_CODE + 0x800, 4, 1)]),
+        c("supervisor read of an unmapped page", k32, &[S::R(EAX, 0x1000)],
+          "8b 00", "mov (%eax),%eax", &[Fault(14, Some(0)), StopCr2(0x1000)]),
+        c("supervisor #PF delivered on the same stack", k32, &[S::PfGate32, S::R(EAX, 0x1000)],
+          "8b 00", "mov (%eax),%eax",
+          &[Delivered(14, Some(0)), Cr(2, 0x1000), Rip(PF_HANDLER), R(ESP, KST - 16), F(IF, 0),
+            M(KST - 4, 4, 0x246), M(KST - 8, 4, KERNEL_CS as u64), M(KST - 12, 4, KERNEL_CODE),
+            M(KST - 16, 4, 0)]),
+        c("fetch from a non-executable page (EFER.NXE)", m32, &[S::Rip(UD)],
+          "90", "nop", &[Fault(14, Some(0x15)), StopCr2(UD)]),
+        c("fetch from an unmapped page with EFER.NXE reports I/D", m32, &[S::Rip(0x1000_0000)],
+          "90", "nop", &[Fault(14, Some(0x14)), StopCr2(0x1000_0000)]),
+        c("fetch from an unmapped page without EFER.NXE", m32, &[S::NoNx, S::Rip(0x1000_0000)],
+          "90", "nop", &[Fault(14, Some(4)), StopCr2(0x1000_0000)]),
+        c("fetch from a non-executable page without EFER.NXE is allowed", m32, &[S::NoNx, S::Rip(UD)],
+          "90", "nop", &[]),
+        c("fetch crossing into a non-executable page faults at the boundary", m32, &[S::Rip(USER_CODE + 0xfff)],
+          "89 c3", "mov %eax,%ebx", &[Fault(14, Some(0x15)), StopCr2(UD)]),
+        c("supervisor fetch crossing into an unmapped page", k32, &[S::Rip(KERNEL_CODE + 0x1fff)],
+          "89 c3", "mov %eax,%ebx", &[Fault(14, Some(0x10)), StopCr2(KERNEL_CODE + 0x2000)]),
+        c("user fetch from a supervisor page", m32, &[S::Rip(KERNEL_CODE)],
+          "90", "nop", &[Fault(14, Some(0x15)), StopCr2(KERNEL_CODE)]),
+        c("read crossing into an unmapped page faults at the boundary", m32, &[S::R(EAX, UD + 0xffe)],
+          "8b 00", "mov (%eax),%eax", &[Fault(14, Some(4)), StopCr2(UD + 0x1000)]),
+        c("write crossing into an unmapped page: no partial write", m32, &[S::M(UST - 2, 2, 0xaaaa)],
+          "c7 05 fe ef ff bf 00 00 00 00", "movl $0,0xbfffeffe", &[Fault(14, Some(6)), StopCr2(UST)]),
+        c("64-bit user write to a read-only page, delivered", m64,
+          &[S::PfGate64, S::R(EAX, U64_CODE + 0x800), S::R(ESP, U64_STACK_TOP - 8)],
+          "c7 00 01 00 00 00", "movl $1,(%rax)",
+          &[Delivered(14, Some(7)), Cr(2, U64_CODE + 0x800), Rip(PF_HANDLER64),
+            Seg(SegReg::Cs, K64_CS), Null(SegReg::Ss, 0), R(ESP, K64_STACK_TOP - 48), F(IF, 0),
+            M(K64_STACK_TOP - 8, 8, U64_DS as u64), M(K64_STACK_TOP - 16, 8, U64_STACK_TOP - 8),
+            M(K64_STACK_TOP - 24, 8, 0x246), M(K64_STACK_TOP - 32, 8, U64_CS as u64),
+            M(K64_STACK_TOP - 40, 8, U64_CODE), M(K64_STACK_TOP - 48, 8, 7)]),
+    ]
+}
+
+#[test]
+fn page_faults() {
+    run_all(&page_fault_cases());
+}
+
+// ---- more forms: byte and word moves, read-modify-write faults, LEAVE, 16-bit CALL ----------
+
+#[rustfmt::skip]
+fn misc_cases() -> Vec<Case> {
+    vec![
+        c("mov imm8 to m8", m32, &[S::M(UD, 4, 0x4433_2211)],
+          "c6 05 01 90 04 08 5a", "movb $0x5a,0x8049001", &[M(UD, 4, 0x4433_5a11)]),
+        c("mov r8 to m8", m32, &[S::M(UD, 4, 0x4433_2211), S::R(ECX, 0x99)],
+          "88 0d 02 90 04 08", "mov %cl,0x8049002", &[M(UD, 4, 0x4499_2211)]),
+        c("mov m8 to ch", m32, &[S::M(UD, 4, 0x4433_2211), S::R(ECX, 0xaaaa_aaaa)],
+          "8a 2d 03 90 04 08", "mov 0x8049003,%ch", &[R(ECX, 0xaaaa_44aa)]),
+        c("mov imm16 to m16", m32, &[S::R(EBX, UD), S::M(UD, 4, 0x4433_2211)],
+          "66 c7 03 ef be", "movw $0xbeef,(%ebx)", &[M(UD, 4, 0x4433_beef)]),
+        c("mov dh to ch", m32, &[S::R(EDX, 0x1234_5678), S::R(ECX, 0x9abc_def0)],
+          "88 f5", "mov %dh,%ch", &[R(ECX, 0x9abc_56f0)]),
+        c("cmp reads a read-only page without faulting", m32, &[S::M(USER_CODE + 0x10, 4, 0)],
+          "83 3d 10 80 04 08 00", "cmpl $0,0x8048010", &[F(ST, ZF | PF)]),
+        c("neg of a read-only page faults", m32, &[],
+          "f7 1d 00 80 04 08", "negl 0x8048000", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("inc of a read-only page faults", m32, &[],
+          "ff 05 00 80 04 08", "incl 0x8048000", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("pop to a read-only page faults, esp unchanged", m32, &[S::R(ESP, UST - 4)],
+          "8f 05 00 80 04 08", "popl 0x8048000", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("leave", m32, &[S::R(EBP, UST - 8), S::M(UST - 8, 4, 0x1234), S::R(ESP, UST - 0x20)],
+          "c9", "leave", &[R(ESP, UST - 4), R(EBP, 0x1234)]),
+        c("leave with 16-bit operand size", m32,
+          &[S::R(EBP, UST - 8), S::M(UST - 8, 4, 0x5555_1234), S::R(ESP, UST - 0x20)],
+          "66 c9", "leavew", &[R(ESP, UST - 6), R(EBP, (UST - 8) & !0xffff | 0x1234)]),
+        c("leave 64", m64, &[S::R(EBP, U64_STACK_TOP - 16), S::M(U64_STACK_TOP - 16, 8, 0x1_0000_1234)],
+          "c9", "leave", &[R(ESP, U64_STACK_TOP - 8), R(EBP, 0x1_0000_1234)]),
+        c("call rel16 with operand-size prefix", m32, &[S::M(UST - 4, 4, 0xdead_beef)],
+          "66 e8 1c 00", ".byte 0x66,0xe8,0x1c,0x00 (callw .+0x20)",
+          &[Rip(0x8020), R(ESP, UST - 2), M(UST - 4, 4, 0x8004_beef)]),
+    ]
+}
+
+#[test]
+fn misc_forms() {
+    run_all(&misc_cases());
+}
+
+// ---- the interrupt shadow of MOV SS / POP SS, over several steps ------------------------------
+
+fn shadow_run(code: &str, set: fn(&mut Machine)) {
+    use ringstep::engine::ScheduledInterrupt;
+    let mut m = kernel32();
+    set_gate32(&mut m, 0x30, KERNEL_CODE + 0x400, KERNEL_CS, false, 0);
+    m.cpu.gpr[ECX] = KERNEL_DS as u64;
+    m.cpu.gpr[ESP] = KST - 4;
+    m.mem.poke_le(KST - 4, 4, KERNEL_DS as u64);
+    set(&mut m);
+    // The SS load, then two NOPs; the interrupt line rises before step 1.
+    let m = with_code(m, &format!("{code} 90 90"));
+    let mut e = Engine::new(m);
+    e.set_schedule(vec![ScheduledInterrupt {
+        before_step: 1,
+        vector: 0x30,
+    }]);
+    step(&mut e);
+    assert!(e.machine().cpu.shadow, "{code}: the shadow is set");
+    step(&mut e);
+    assert_eq!(
+        e.last_step().unwrap().info.outcome,
+        Outcome::Executed,
+        "{code}: the instruction after the SS load runs before the interrupt"
+    );
+    assert!(
+        !e.machine().cpu.shadow,
+        "{code}: the shadow lasts one instruction"
+    );
+    step(&mut e);
+    assert_eq!(
+        e.last_step().unwrap().info.outcome,
+        Outcome::Interrupt(0x30)
+    );
+    assert_eq!(e.machine().cpu.rip, KERNEL_CODE + 0x400);
+}
+
+#[test]
+fn ss_load_holds_off_interrupts_for_one_instruction() {
+    shadow_run("8e d1", |_| {}); // mov %ecx,%ss
+    shadow_run("17", |_| {}); // pop %ss
+}
+
+#[test]
+fn without_ss_load_the_interrupt_comes_first() {
+    use ringstep::engine::ScheduledInterrupt;
+    let mut m = kernel32();
+    set_gate32(&mut m, 0x30, KERNEL_CODE + 0x400, KERNEL_CS, false, 0);
+    m.cpu.gpr[ECX] = KERNEL_DS as u64;
+    let m = with_code(m, "8e d9 90 90"); // mov %ecx,%ds; nop; nop
+    let mut e = Engine::new(m);
+    e.set_schedule(vec![ScheduledInterrupt {
+        before_step: 1,
+        vector: 0x30,
+    }]);
+    step(&mut e);
+    assert!(!e.machine().cpu.shadow);
+    step(&mut e);
+    assert_eq!(
+        e.last_step().unwrap().info.outcome,
+        Outcome::Interrupt(0x30)
+    );
 }

@@ -1,7 +1,7 @@
 //! Stack instructions: PUSH/POP (register, immediate, memory, segment register),
 //! PUSHF/POPF, LEAVE (Intel SDM Vol. 2B, PUSH, POP, PUSHF, POPF, LEAVE).
 
-use iced_x86::{Instruction, Mnemonic, OpKind};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
 use super::ctx::Ctx;
 use super::fault::Exception;
@@ -92,7 +92,13 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         }
         M::Leave => {
             let w = ctx.m.cpu.stack_width();
-            let size = stack_size(i);
+            // iced reports no fixed stack-pointer increment for LEAVE (ESP comes from
+            // EBP), so the operand size comes from the instruction's code.
+            let size = match i.code() {
+                Code::Leavew => 2,
+                Code::Leaved => 4,
+                _ => 8,
+            };
             let bp = mask(ctx.gpr(RBP), w);
             let v = ctx.read_mem(SegReg::Ss, bp, size)?;
             ctx.set_sp(mask(bp.wrapping_add(size as u64), w));
