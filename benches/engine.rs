@@ -53,6 +53,28 @@ fn recorded(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The same 1M recorded steps into history buffers that already hold their memory
+    // (as after stepping back or restarting a lesson): no page faults from growing.
+    g.bench_function("register_loop_1M_steps_warm", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = register_loop();
+                for _ in 0..N {
+                    e.step();
+                }
+                while e.step_back() {}
+                e
+            },
+            |e| {
+                for _ in 0..N {
+                    if let StepResult::Stopped(s) = e.step() {
+                        panic!("stopped: {s:?}");
+                    }
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.bench_function("reverse_1M_steps", |b| {
         b.iter_batched_ref(
             || {

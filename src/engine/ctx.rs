@@ -269,7 +269,7 @@ impl<'a> Ctx<'a> {
                 0
             };
             let lin = base.wrapping_add(offset);
-            let last = lin.wrapping_add(len as u64 - 1);
+            let last = lin.wrapping_add((len.max(1) - 1) as u64);
             if !msr::is_canonical(lin) || !msr::is_canonical(last) {
                 return Err(fault("the address is not canonical"));
             }
@@ -289,7 +289,7 @@ impl<'a> Ctx<'a> {
             _ => {}
         }
         let off = offset & 0xffff_ffff;
-        let last = off + len as u64 - 1;
+        let last = off + (len.max(1) - 1) as u64;
         let limit = seg.limit as u64;
         let within = if attr.expand_down() {
             let upper = if attr.db() { 0xffff_ffff } else { 0xffff };

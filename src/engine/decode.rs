@@ -39,6 +39,8 @@ struct CodePage {
 
 #[derive(Default)]
 pub struct DecodeCache {
+    /// An instruction that crosses a page boundary (not cached).
+    scratch: Option<Fetched>,
     pages: Vec<CodePage>,
     index: FxHashMap<u64, usize>,
     /// The page of the last fetch and the memory epoch when it was last validated.
@@ -90,7 +92,7 @@ impl DecodeCache {
 
     /// Fetch and decode the instruction at CS:RIP with the checks of an instruction fetch:
     /// the CS limit (outside 64-bit mode) and the page's execute and user permissions.
-    pub fn fetch(&mut self, m: &Machine) -> Result<Fetched, Exception> {
+    pub fn fetch(&mut self, m: &Machine) -> Result<&Fetched, Exception> {
         let cpu = &m.cpu;
         let bitness = cpu.bitness();
         let ip = cpu.rip;
@@ -113,27 +115,25 @@ impl DecodeCache {
         if access.denied_by(page.perm) {
             return Err(page_fault(lin, access, true));
         }
-        if let Some(f) = page.slots[offset] {
-            if !long && ip + f.len as u64 - 1 > cs.limit as u64 {
-                return Err(Exception::gp(
-                    0,
-                    "the instruction extends past the CS limit",
-                ));
+        let slot = &mut self.pages[pi].slots[offset];
+        let f: &Fetched = match slot {
+            Some(f) => f,
+            None => {
+                let fetched = decode_at(m, lin, ip, bitness, access)?;
+                if offset + fetched.len as usize <= PAGE_SIZE as usize {
+                    slot.insert(fetched)
+                } else {
+                    self.scratch.insert(fetched)
+                }
             }
-            return Ok(f);
-        }
-        let fetched = decode_at(m, lin, ip, bitness, access)?;
-        let len = fetched.len as usize;
-        if !long && ip + len as u64 - 1 > cs.limit as u64 {
+        };
+        if !long && ip + f.len as u64 - 1 > cs.limit as u64 {
             return Err(Exception::gp(
                 0,
                 "the instruction extends past the CS limit",
             ));
         }
-        if offset + len <= PAGE_SIZE as usize {
-            self.pages[pi].slots[offset] = Some(fetched);
-        }
-        Ok(fetched)
+        Ok(f)
     }
 }
 

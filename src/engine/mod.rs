@@ -194,6 +194,8 @@ pub struct Engine {
     raw_steps: u64,
     info: InstructionInfoFactory,
     check_writes: bool,
+    /// The instruction the last `exec` ran, if any.
+    last_code: Option<Code>,
 }
 
 impl Engine {
@@ -211,6 +213,7 @@ impl Engine {
             raw_steps: 0,
             info: InstructionInfoFactory::new(),
             check_writes: cfg!(debug_assertions),
+            last_code: None,
         }
     }
 
@@ -284,15 +287,18 @@ impl Engine {
         changes.clear();
         events.clear();
         let n = self.step_count();
-        let bitness = self.machine.cpu.bitness();
+        let ip0 = self.machine.cpu.rip;
         let r = self.exec(n, &mut changes, &mut events);
         let result = match r {
-            Ok((ip, fetched, outcome)) => {
+            Ok(outcome) => {
+                let ip = ip0;
+                let fetched = self.last_code;
                 if self.check_writes {
-                    if let (Some(f), Outcome::Executed) = (&fetched, &outcome) {
+                    if let (Some(code), Outcome::Executed) = (&fetched, &outcome) {
+                        let instr = code.decode(ip);
                         let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
                         let bad =
-                            check::undeclared_writes(&mut self.info, &f.instr, &changes, delivered);
+                            check::undeclared_writes(&mut self.info, &instr, &changes, delivered);
                         assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
                     }
                 }
@@ -304,7 +310,7 @@ impl Engine {
                     n,
                     ip,
                     next_ip: self.machine.cpu.rip,
-                    code: fetched.as_ref().map(|f| Code::of(f, bitness)),
+                    code: fetched,
                     outcome,
                     changes: c0..self.changes.len() as u32,
                     events: e0..self.events.len() as u32,
@@ -403,7 +409,8 @@ impl Engine {
         n: u64,
         changes: &mut Vec<Change>,
         events: &mut Vec<Event>,
-    ) -> Result<(u64, Option<Fetched>, Outcome), Stop> {
+    ) -> Result<Outcome, Stop> {
+        self.last_code = None;
         let ip = self.machine.cpu.rip;
         if self.stop_at.contains(&ip) {
             return Err(self.stop(StopReason::End, None));
@@ -438,10 +445,10 @@ impl Engine {
                 ctx.set_halted(false);
                 let mark = (ctx.journal.len(), ctx.events.len());
                 return match deliver(&mut ctx, v, Source::External, None, ip) {
-                    Ok(()) => Ok((ip, None, Outcome::Interrupt(v))),
+                    Ok(()) => Ok(Outcome::Interrupt(v)),
                     Err(e) => {
                         let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
-                        let r = outcome.map(|o| (ip, None, o));
+                        let r = outcome;
                         if r.is_err() {
                             Self::rollback(&mut ctx, (0, 0));
                         }
@@ -467,7 +474,7 @@ impl Engine {
             Err(e) => {
                 let mark = (ctx.journal.len(), ctx.events.len());
                 return match Self::raise(&mut ctx, e, mark, ip) {
-                    Ok(o) => Ok((ip, None, o)),
+                    Ok(o) => Ok(o),
                     Err(reason) => {
                         Self::rollback(&mut ctx, (0, 0));
                         Err(Stop {
@@ -479,11 +486,12 @@ impl Engine {
                 };
             }
         };
-        let instr = fetched.instr;
+        self.last_code = Some(Code::of(fetched, ctx.m.cpu.bitness()));
+        let instr = &fetched.instr;
         let mark = (ctx.journal.len(), ctx.events.len());
         ctx.ip = ip;
         ctx.next_ip = mask(instr.next_ip(), ctx.m.cpu.bitness() as usize / 8);
-        let flow = dispatch(&mut ctx, &instr);
+        let flow = dispatch(&mut ctx, instr);
         let outcome = match flow {
             Ok(Flow::Next) => {
                 let next = ctx.next_ip;
@@ -505,7 +513,7 @@ impl Engine {
                 return Err(Stop {
                     reason: StopReason::Unsupported(what),
                     ip,
-                    instr: Some(instr),
+                    instr: Some(*instr),
                 });
             }
             Err(e) => match Self::raise(&mut ctx, e, mark, ip) {
@@ -515,7 +523,7 @@ impl Engine {
                     return Err(Stop {
                         reason,
                         ip,
-                        instr: Some(instr),
+                        instr: Some(*instr),
                     });
                 }
             },
@@ -523,7 +531,7 @@ impl Engine {
         // The interrupt shadow lasts for exactly one instruction.
         let new_shadow = ctx.shadow_next && matches!(outcome, Outcome::Executed);
         ctx.set_shadow(new_shadow);
-        Ok((ip, Some(fetched), outcome))
+        Ok(outcome)
     }
 
     /// Undo the journal back to `mark` (entries, events) and put RIP back at the
