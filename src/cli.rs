@@ -94,7 +94,14 @@ fn parse_addr(text: &str) -> Result<u64, UsageError> {
 pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
     let mut s = match (&args.scenario, &args.preset) {
         (Some(path), _) => scenario::load_file(path).map_err(|e| UsageError(e.to_string()))?,
-        (None, Some(name)) => scenario::preset(name).map_err(|e| UsageError(e.to_string()))?,
+        (None, Some(name)) => scenario::preset(name).map_err(|e| {
+            // An unknown name is an error in the option, not in a file.
+            if scenario::preset_text(name).is_none() {
+                UsageError(format!("--preset: {}", e.message))
+            } else {
+                UsageError(e.to_string())
+            }
+        })?,
         (None, None) => scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?,
     };
     if let (Some(bytes), Some(at)) = (&args.bytes, &args.at) {

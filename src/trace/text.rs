@@ -38,6 +38,10 @@ fn describe_change(m: &Machine, c: &Change) -> Option<String> {
             }
             format!("flags[{}]", parts.join(" "))
         }
+        // SWAPGS and WRMSR to IA32_GS_BASE change a base without touching the selector.
+        Change::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
+            format!("{}.base={}", seg.name(), num(m, new.base))
+        }
         Change::Seg { seg, new, .. } => format!("{}={:#06x}", seg.name(), new.selector),
         Change::Tr { new, .. } => format!("tr={:#06x}", new.selector),
         Change::Gdtr { new, .. } => format!("gdtr={:#x}/{:#x}", new.base, new.limit),
@@ -90,18 +94,23 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
             .iter()
             .filter_map(|c| describe_change(m, c)),
     );
-    let at = match m.symbols.describe(s.info.ip) {
-        Some(sym) => format!(" <{sym}>"),
-        None => String::new(),
+    if let Some(sym) = m.symbols.describe(s.info.ip) {
+        what.push(format!("<{sym}>"));
+    }
+    // Protected mode: 8-digit addresses, room for 7 code bytes; 64-bit mode: 16 digits
+    // and 9 bytes (REX and displacement make longer instructions common there).
+    let (width, code) = if m.cpu.long_mode_active() {
+        (16, 26)
+    } else {
+        (8, 20)
     };
     format!(
-        "{:>5}  {:<10} {:<21} {:<34} {}{}",
+        "{:>5}  {:<width$}  {:<code$}  {:<34} {}",
         s.info.n,
         num(m, s.info.ip).trim_start_matches("0x"),
         hex_spaced(s.bytes()),
         asm,
         what.join(" "),
-        at
     )
     .trim_end()
     .to_string()
