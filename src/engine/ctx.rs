@@ -6,14 +6,14 @@ use iced_x86::Register;
 
 use super::event::Event;
 use super::fault::Exception;
-use super::journal::Change;
+use super::journal::{segment_changes, Change, Journal, SegSlot};
 use crate::machine::cpu::{mask, Mode, RSP};
 use crate::machine::msr;
 use crate::machine::{Access, AccessKind, Machine, SegReg, Segment, TableReg};
 
 pub struct Ctx<'a> {
     pub m: &'a mut Machine,
-    pub journal: &'a mut Vec<Change>,
+    pub journal: &'a mut Journal,
     pub events: &'a mut Vec<Event>,
     /// Address (RIP) of the instruction being executed.
     pub ip: u64,
@@ -24,11 +24,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(
-        m: &'a mut Machine,
-        journal: &'a mut Vec<Change>,
-        events: &'a mut Vec<Event>,
-    ) -> Self {
+    pub fn new(m: &'a mut Machine, journal: &'a mut Journal, events: &'a mut Vec<Event>) -> Self {
         let ip = m.cpu.rip;
         Ctx {
             m,
@@ -38,6 +34,11 @@ impl<'a> Ctx<'a> {
             next_ip: ip,
             shadow_next: false,
         }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, c: Change) {
+        self.journal.push(c);
     }
 
     pub fn event(&mut self, e: Event) {
@@ -65,7 +66,7 @@ impl<'a> Ctx<'a> {
     pub fn set_gpr(&mut self, index: usize, value: u64) {
         let old = self.m.cpu.gpr[index];
         self.m.cpu.gpr[index] = value;
-        self.journal.push(Change::Gpr {
+        self.record(Change::Gpr {
             index: index as u8,
             old,
             new: value,
@@ -132,7 +133,7 @@ impl<'a> Ctx<'a> {
         let new = value | crate::machine::flags::RESERVED1;
         if old != new {
             self.m.cpu.rflags = new;
-            self.journal.push(Change::Rflags { old, new });
+            self.record(Change::Rflags { old, new });
         }
     }
 
@@ -154,11 +155,9 @@ impl<'a> Ctx<'a> {
     pub fn set_seg(&mut self, s: SegReg, new: Segment) {
         let old = self.m.cpu.seg[s as usize];
         self.m.cpu.seg[s as usize] = new;
-        self.journal.push(Change::Seg {
-            seg: s,
-            old: Box::new(old),
-            new: Box::new(new),
-        });
+        for c in segment_changes(SegSlot::Seg(s), &old, &new) {
+            self.record(c);
+        }
         if s == SegReg::Cs && old.selector & 3 != new.selector & 3 {
             self.events.push(Event::PrivilegeChange {
                 from: (old.selector & 3) as u8,
@@ -170,27 +169,30 @@ impl<'a> Ctx<'a> {
     pub fn set_tr(&mut self, new: Segment) {
         let old = self.m.cpu.tr;
         self.m.cpu.tr = new;
-        self.journal.push(Change::Tr {
-            old: Box::new(old),
-            new: Box::new(new),
-        });
+        for c in segment_changes(SegSlot::Tr, &old, &new) {
+            self.record(c);
+        }
     }
 
     pub fn set_gdtr(&mut self, new: TableReg) {
         let old = self.m.cpu.gdtr;
         self.m.cpu.gdtr = new;
-        self.journal.push(Change::Gdtr {
-            old: Box::new(old),
-            new: Box::new(new),
+        self.record(Change::Gdtr {
+            old_base: old.base,
+            new_base: new.base,
+            old_limit: old.limit,
+            new_limit: new.limit,
         });
     }
 
     pub fn set_idtr(&mut self, new: TableReg) {
         let old = self.m.cpu.idtr;
         self.m.cpu.idtr = new;
-        self.journal.push(Change::Idtr {
-            old: Box::new(old),
-            new: Box::new(new),
+        self.record(Change::Idtr {
+            old_base: old.base,
+            new_base: new.base,
+            old_limit: old.limit,
+            new_limit: new.limit,
         });
     }
 
@@ -204,7 +206,7 @@ impl<'a> Ctx<'a> {
         };
         let old = *slot;
         *slot = new;
-        self.journal.push(Change::Cr { n, old, new });
+        self.record(Change::Cr { n, old, new });
     }
 
     pub fn msr(&self, index: u32) -> u64 {
@@ -215,14 +217,14 @@ impl<'a> Ctx<'a> {
     pub fn set_msr(&mut self, index: u32, new: u64) {
         let old = self.m.cpu.msr.get(index);
         self.m.cpu.msr.set(index, new);
-        self.journal.push(Change::Msr { index, old, new });
+        self.record(Change::Msr { index, old, new });
     }
 
     pub fn set_halted(&mut self, new: bool) {
         let old = self.m.cpu.halted;
         if old != new {
             self.m.cpu.halted = new;
-            self.journal.push(Change::Halted { old, new });
+            self.record(Change::Halted { old, new });
         }
     }
 
@@ -230,7 +232,7 @@ impl<'a> Ctx<'a> {
         let old = self.m.cpu.pending_irq;
         if old != new {
             self.m.cpu.pending_irq = new;
-            self.journal.push(Change::PendingIrq { old, new });
+            self.record(Change::PendingIrq { old, new });
         }
     }
 
@@ -238,7 +240,7 @@ impl<'a> Ctx<'a> {
         let old = self.m.cpu.shadow;
         if old != new {
             self.m.cpu.shadow = new;
-            self.journal.push(Change::Shadow { old, new });
+            self.record(Change::Shadow { old, new });
         }
     }
 
@@ -327,7 +329,7 @@ impl<'a> Ctx<'a> {
         let value = mask(value, len);
         let old = self.m.mem.peek_le(lin, len);
         self.m.mem.poke_le(lin, len, value);
-        self.journal.push(Change::Mem {
+        self.record(Change::Mem {
             addr: lin,
             len: len as u8,
             old,

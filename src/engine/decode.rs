@@ -14,11 +14,14 @@ use crate::machine::{Machine, SegReg};
 
 pub const MAX_LEN: usize = 15;
 
+/// Instruction bytes are kept in 16-byte arrays so copies are two aligned words.
+pub const BYTES_LEN: usize = 16;
+
 /// A decoded instruction with its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Fetched {
     pub instr: Instruction,
-    pub bytes: [u8; MAX_LEN],
+    pub bytes: [u8; BYTES_LEN],
     pub len: u8,
 }
 
@@ -162,7 +165,7 @@ fn decode_at(
             next_page_fault = Some(pf);
         }
     }
-    let mut bytes = [0u8; MAX_LEN];
+    let mut bytes = [0u8; BYTES_LEN];
     m.mem.peek(lin, &mut bytes[..avail]);
     let mut decoder = Decoder::with_ip(bitness, &bytes[..avail], ip, DecoderOptions::NONE);
     let instr = decoder.decode();

@@ -1,11 +1,22 @@
 //! Every change an instruction makes to the machine, with old and new values.
 //! The same records drive the step report, fault roll-back and reverse stepping.
+//!
+//! `Change` is the compact record kept in the history (every variant fits in 32 bytes
+//! and is `Copy`, so a step history of millions of entries stays small and the hot path
+//! stores it without copies). A segment-register load is recorded as three entries
+//! (selector and attributes, base, limit); `summarize` folds a step's entries back into
+//! `Changed` values with whole segments, for reports.
 
-use crate::machine::{Machine, SegReg, Segment, TableReg};
+use crate::machine::{Attr, Machine, SegReg, Segment, TableReg};
 
-/// Large, rare variants (segment and table registers) are boxed so the common ones stay
-/// small: a step history holds millions of these.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A segment register or the task register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegSlot {
+    Seg(SegReg),
+    Tr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Gpr {
         index: u8,
@@ -16,22 +27,34 @@ pub enum Change {
         old: u64,
         new: u64,
     },
-    Seg {
-        seg: SegReg,
-        old: Box<Segment>,
-        new: Box<Segment>,
+    SegSel {
+        slot: SegSlot,
+        old: u16,
+        new: u16,
+        old_attr: u32,
+        new_attr: u32,
     },
-    Tr {
-        old: Box<Segment>,
-        new: Box<Segment>,
+    SegBase {
+        slot: SegSlot,
+        old: u64,
+        new: u64,
+    },
+    SegLimit {
+        slot: SegSlot,
+        old: u32,
+        new: u32,
     },
     Gdtr {
-        old: Box<TableReg>,
-        new: Box<TableReg>,
+        old_base: u64,
+        new_base: u64,
+        old_limit: u16,
+        new_limit: u16,
     },
     Idtr {
-        old: Box<TableReg>,
-        new: Box<TableReg>,
+        old_base: u64,
+        new_base: u64,
+        old_limit: u16,
+        new_limit: u16,
     },
     /// Control register `n` (0, 2, 3 or 4).
     Cr {
@@ -65,6 +88,36 @@ pub enum Change {
     },
 }
 
+/// The entries that record loading `new` into a segment slot that held `old`.
+pub fn segment_changes(slot: SegSlot, old: &Segment, new: &Segment) -> [Change; 3] {
+    [
+        Change::SegSel {
+            slot,
+            old: old.selector,
+            new: new.selector,
+            old_attr: old.attr.0,
+            new_attr: new.attr.0,
+        },
+        Change::SegBase {
+            slot,
+            old: old.base,
+            new: new.base,
+        },
+        Change::SegLimit {
+            slot,
+            old: old.limit,
+            new: new.limit,
+        },
+    ]
+}
+
+fn seg_mut(m: &mut Machine, slot: SegSlot) -> &mut Segment {
+    match slot {
+        SegSlot::Seg(s) => &mut m.cpu.seg[s as usize],
+        SegSlot::Tr => &mut m.cpu.tr,
+    }
+}
+
 impl Change {
     /// Put back the value this change replaced.
     pub fn undo(&self, m: &mut Machine) {
@@ -77,34 +130,58 @@ impl Change {
     }
 
     fn apply(&self, m: &mut Machine, undo: bool) {
-        macro_rules! pick {
-            ($old:expr, $new:expr) => {
-                if undo {
-                    $old.clone()
-                } else {
-                    $new.clone()
+        let pick = |old: u64, new: u64| if undo { old } else { new };
+        match *self {
+            Change::Gpr { index, old, new } => m.cpu.gpr[index as usize] = pick(old, new),
+            Change::Rflags { old, new } => m.cpu.rflags = pick(old, new),
+            Change::SegSel {
+                slot,
+                old,
+                new,
+                old_attr,
+                new_attr,
+            } => {
+                let s = seg_mut(m, slot);
+                s.selector = pick(old as u64, new as u64) as u16;
+                s.attr = Attr(pick(old_attr as u64, new_attr as u64) as u32);
+            }
+            Change::SegBase { slot, old, new } => seg_mut(m, slot).base = pick(old, new),
+            Change::SegLimit { slot, old, new } => {
+                seg_mut(m, slot).limit = pick(old as u64, new as u64) as u32
+            }
+            Change::Gdtr {
+                old_base,
+                new_base,
+                old_limit,
+                new_limit,
+            } => {
+                m.cpu.gdtr = TableReg {
+                    base: pick(old_base, new_base),
+                    limit: pick(old_limit as u64, new_limit as u64) as u16,
                 }
-            };
-        }
-        let c = &mut m.cpu;
-        match self {
-            Change::Gpr { index, old, new } => c.gpr[*index as usize] = pick!(*old, *new),
-            Change::Rflags { old, new } => c.rflags = pick!(*old, *new),
-            Change::Seg { seg, old, new } => c.seg[*seg as usize] = pick!(**old, **new),
-            Change::Tr { old, new } => c.tr = pick!(**old, **new),
-            Change::Gdtr { old, new } => c.gdtr = pick!(**old, **new),
-            Change::Idtr { old, new } => c.idtr = pick!(**old, **new),
+            }
+            Change::Idtr {
+                old_base,
+                new_base,
+                old_limit,
+                new_limit,
+            } => {
+                m.cpu.idtr = TableReg {
+                    base: pick(old_base, new_base),
+                    limit: pick(old_limit as u64, new_limit as u64) as u16,
+                }
+            }
             Change::Cr { n, old, new } => {
-                let v = pick!(*old, *new);
-                match *n {
-                    0 => c.cr0 = v,
-                    2 => c.cr2 = v,
-                    3 => c.cr3 = v,
-                    _ => c.cr4 = v,
+                let v = pick(old, new);
+                match n {
+                    0 => m.cpu.cr0 = v,
+                    2 => m.cpu.cr2 = v,
+                    3 => m.cpu.cr3 = v,
+                    _ => m.cpu.cr4 = v,
                 }
             }
             Change::Msr { index, old, new } => {
-                c.msr.set(*index, pick!(*old, *new));
+                m.cpu.msr.set(index, pick(old, new));
             }
             Change::Mem {
                 addr,
@@ -112,61 +189,307 @@ impl Change {
                 old,
                 new,
             } => {
-                m.mem.poke_le(*addr, *len as usize, pick!(*old, *new));
+                m.mem.poke_le(addr, len as usize, pick(old, new));
             }
-            Change::Halted { old, new } => c.halted = pick!(*old, *new),
-            Change::Shadow { old, new } => c.shadow = pick!(*old, *new),
-            Change::PendingIrq { old, new } => c.pending_irq = pick!(*old, *new),
+            Change::Halted { old, new } => m.cpu.halted = if undo { old } else { new },
+            Change::Shadow { old, new } => m.cpu.shadow = if undo { old } else { new },
+            Change::PendingIrq { old, new } => m.cpu.pending_irq = if undo { old } else { new },
         }
     }
 }
 
-/// What changed in one step, coalesced: each location once, with its first old value
-/// and last new value. Memory writes stay separate (in order) as the trace reports them.
-pub fn coalesce(changes: &[Change]) -> Vec<Change> {
-    let mut out: Vec<Change> = Vec::with_capacity(changes.len());
-    for ch in changes {
-        if matches!(ch, Change::Mem { .. }) {
-            out.push(ch.clone());
-            continue;
-        }
-        let slot = out.iter_mut().find(|o| same_location(o, ch));
-        match slot {
-            Some(prev) => merge(prev, ch),
-            None => out.push(ch.clone()),
-        }
-    }
-    out.retain(|c| !is_noop(c));
-    out
+/// The changes of the step being executed. Slots are reused from step to step and a
+/// change is written straight into its slot.
+#[derive(Default)]
+pub struct Journal {
+    slots: Vec<Change>,
+    len: usize,
 }
 
-fn same_location(a: &Change, b: &Change) -> bool {
-    use Change::*;
-    match (a, b) {
-        (Gpr { index: x, .. }, Gpr { index: y, .. }) => x == y,
-        (Seg { seg: x, .. }, Seg { seg: y, .. }) => x == y,
-        (Cr { n: x, .. }, Cr { n: y, .. }) => x == y,
-        (Msr { index: x, .. }, Msr { index: y, .. }) => x == y,
-        (Rflags { .. }, Rflags { .. })
-        | (Tr { .. }, Tr { .. })
-        | (Gdtr { .. }, Gdtr { .. })
-        | (Idtr { .. }, Idtr { .. })
-        | (Halted { .. }, Halted { .. })
-        | (Shadow { .. }, Shadow { .. })
-        | (PendingIrq { .. }, PendingIrq { .. }) => true,
-        _ => false,
+impl Journal {
+    #[inline(always)]
+    pub fn push(&mut self, c: Change) {
+        if self.len == self.slots.len() {
+            self.add_slots();
+        }
+        self.slots[self.len] = c;
+        self.len += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_slots(&mut self) {
+        let more = self.slots.len().max(32);
+        self.slots.resize(
+            self.slots.len() + more,
+            Change::Halted {
+                old: false,
+                new: false,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The last change, removed.
+    pub fn pop(&mut self) -> Option<Change> {
+        self.len = self.len.checked_sub(1)?;
+        self.slots.get(self.len).copied()
+    }
+
+    pub fn as_slice(&self) -> &[Change] {
+        &self.slots[..self.len]
     }
 }
 
-fn merge(prev: &mut Change, next: &Change) {
-    use Change::*;
+/// A change as reported: one location with its value before and after the step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    Gpr {
+        index: u8,
+        old: u64,
+        new: u64,
+    },
+    Rflags {
+        old: u64,
+        new: u64,
+    },
+    Seg {
+        seg: SegReg,
+        old: Segment,
+        new: Segment,
+    },
+    Tr {
+        old: Segment,
+        new: Segment,
+    },
+    Gdtr {
+        old: TableReg,
+        new: TableReg,
+    },
+    Idtr {
+        old: TableReg,
+        new: TableReg,
+    },
+    Cr {
+        n: u8,
+        old: u64,
+        new: u64,
+    },
+    Msr {
+        index: u32,
+        old: u64,
+        new: u64,
+    },
+    Mem {
+        addr: u64,
+        len: u8,
+        old: u64,
+        new: u64,
+    },
+    Halted {
+        old: bool,
+        new: bool,
+    },
+    Shadow {
+        old: bool,
+        new: bool,
+    },
+    PendingIrq {
+        old: Option<u8>,
+        new: Option<u8>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Location {
+    Gpr(u8),
+    Rflags,
+    Seg(SegSlot),
+    Gdtr,
+    Idtr,
+    Cr(u8),
+    Msr(u32),
+    Halted,
+    Shadow,
+    PendingIrq,
+}
+
+/// What changed in one step: each register once, with its value before the step and
+/// after it (locations that ended where they started are left out). Memory writes are
+/// listed in order, each separately, as the trace reports them.
+pub fn summarize(changes: &[Change]) -> Vec<Changed> {
+    let mut out: Vec<(Option<Location>, Changed)> = Vec::with_capacity(changes.len());
+    let mut i = 0;
+    while i < changes.len() {
+        let (loc, entry, used) = report(&changes[i..]);
+        i += used;
+        match (
+            loc,
+            out.iter_mut().find(|(l, _)| loc.is_some() && *l == loc),
+        ) {
+            (Some(_), Some((_, prev))) => merge_new(prev, &entry),
+            _ => out.push((loc, entry)),
+        }
+    }
+    out.into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| !is_noop(c))
+        .collect()
+}
+
+/// The report entry for the change at the head of `rest`, and how many entries it used
+/// (a segment load is three).
+fn report(rest: &[Change]) -> (Option<Location>, Changed, usize) {
+    match rest[0] {
+        Change::Gpr { index, old, new } => (
+            Some(Location::Gpr(index)),
+            Changed::Gpr { index, old, new },
+            1,
+        ),
+        Change::Rflags { old, new } => (Some(Location::Rflags), Changed::Rflags { old, new }, 1),
+        Change::SegSel {
+            slot,
+            old,
+            new,
+            old_attr,
+            new_attr,
+        } => {
+            let mut o = Segment {
+                selector: old,
+                attr: Attr(old_attr),
+                ..Segment::default()
+            };
+            let mut n = Segment {
+                selector: new,
+                attr: Attr(new_attr),
+                ..Segment::default()
+            };
+            let mut used = 1;
+            for c in rest.iter().skip(1).take(2) {
+                match *c {
+                    Change::SegBase { slot: s, old, new } if s == slot => {
+                        o.base = old;
+                        n.base = new;
+                        used += 1;
+                    }
+                    Change::SegLimit { slot: s, old, new } if s == slot => {
+                        o.limit = old;
+                        n.limit = new;
+                        used += 1;
+                    }
+                    _ => break,
+                }
+            }
+            let entry = match slot {
+                SegSlot::Seg(seg) => Changed::Seg {
+                    seg,
+                    old: o,
+                    new: n,
+                },
+                SegSlot::Tr => Changed::Tr { old: o, new: n },
+            };
+            (Some(Location::Seg(slot)), entry, used)
+        }
+        // A base or limit entry on its own: the engine always records whole segment
+        // loads, so this only happens for a hand-made journal; report it as no change.
+        Change::SegBase { .. } | Change::SegLimit { .. } => (
+            None,
+            Changed::Halted {
+                old: false,
+                new: false,
+            },
+            1,
+        ),
+        Change::Gdtr {
+            old_base,
+            new_base,
+            old_limit,
+            new_limit,
+        } => (
+            Some(Location::Gdtr),
+            Changed::Gdtr {
+                old: TableReg {
+                    base: old_base,
+                    limit: old_limit,
+                },
+                new: TableReg {
+                    base: new_base,
+                    limit: new_limit,
+                },
+            },
+            1,
+        ),
+        Change::Idtr {
+            old_base,
+            new_base,
+            old_limit,
+            new_limit,
+        } => (
+            Some(Location::Idtr),
+            Changed::Idtr {
+                old: TableReg {
+                    base: old_base,
+                    limit: old_limit,
+                },
+                new: TableReg {
+                    base: new_base,
+                    limit: new_limit,
+                },
+            },
+            1,
+        ),
+        Change::Cr { n, old, new } => (Some(Location::Cr(n)), Changed::Cr { n, old, new }, 1),
+        Change::Msr { index, old, new } => (
+            Some(Location::Msr(index)),
+            Changed::Msr { index, old, new },
+            1,
+        ),
+        Change::Mem {
+            addr,
+            len,
+            old,
+            new,
+        } => (
+            None,
+            Changed::Mem {
+                addr,
+                len,
+                old,
+                new,
+            },
+            1,
+        ),
+        Change::Halted { old, new } => (Some(Location::Halted), Changed::Halted { old, new }, 1),
+        Change::Shadow { old, new } => (Some(Location::Shadow), Changed::Shadow { old, new }, 1),
+        Change::PendingIrq { old, new } => (
+            Some(Location::PendingIrq),
+            Changed::PendingIrq { old, new },
+            1,
+        ),
+    }
+}
+
+/// Keep `prev`'s old value and take `next`'s new one.
+fn merge_new(prev: &mut Changed, next: &Changed) {
+    use Changed::*;
     match (prev, next) {
         (Gpr { new, .. }, Gpr { new: n, .. }) => *new = *n,
         (Rflags { new, .. }, Rflags { new: n, .. }) => *new = *n,
-        (Seg { new, .. }, Seg { new: n, .. }) => *new = n.clone(),
-        (Tr { new, .. }, Tr { new: n, .. }) => *new = n.clone(),
-        (Gdtr { new, .. }, Gdtr { new: n, .. }) => *new = n.clone(),
-        (Idtr { new, .. }, Idtr { new: n, .. }) => *new = n.clone(),
+        (Seg { new, .. }, Seg { new: n, .. }) => *new = *n,
+        (Tr { new, .. }, Tr { new: n, .. }) => *new = *n,
+        (Gdtr { new, .. }, Gdtr { new: n, .. }) => *new = *n,
+        (Idtr { new, .. }, Idtr { new: n, .. }) => *new = *n,
         (Cr { new, .. }, Cr { new: n, .. }) => *new = *n,
         (Msr { new, .. }, Msr { new: n, .. }) => *new = *n,
         (Halted { new, .. }, Halted { new: n, .. }) => *new = *n,
@@ -176,8 +499,8 @@ fn merge(prev: &mut Change, next: &Change) {
     }
 }
 
-fn is_noop(c: &Change) -> bool {
-    use Change::*;
+fn is_noop(c: &Changed) -> bool {
+    use Changed::*;
     match c {
         Gpr { old, new, .. } | Rflags { old, new } => old == new,
         Cr { old, new, .. } | Msr { old, new, .. } => old == new,
@@ -196,5 +519,58 @@ mod tests {
     #[test]
     fn changes_stay_small() {
         assert!(std::mem::size_of::<Change>() <= 32);
+    }
+
+    #[test]
+    fn segment_loads_fold_into_whole_segments() {
+        let old = Segment::flat(0x73, 0xb, 3, true, false);
+        let new = Segment {
+            base: 0x1000,
+            ..Segment::flat(0x60, 0xb, 0, true, false)
+        };
+        let mut m = Machine::new();
+        m.cpu.seg[SegReg::Cs as usize] = new;
+        let entries = segment_changes(SegSlot::Seg(SegReg::Cs), &old, &new);
+        assert_eq!(
+            summarize(&entries),
+            vec![Changed::Seg {
+                seg: SegReg::Cs,
+                old,
+                new
+            }]
+        );
+        for e in entries.iter().rev() {
+            e.undo(&mut m);
+        }
+        assert_eq!(m.cpu.seg[SegReg::Cs as usize], old);
+    }
+
+    #[test]
+    fn a_register_written_twice_reports_first_old_and_last_new() {
+        let c = [
+            Change::Gpr {
+                index: 0,
+                old: 1,
+                new: 2,
+            },
+            Change::Gpr {
+                index: 0,
+                old: 2,
+                new: 3,
+            },
+            Change::Gpr {
+                index: 1,
+                old: 5,
+                new: 5,
+            },
+        ];
+        assert_eq!(
+            summarize(&c),
+            vec![Changed::Gpr {
+                index: 0,
+                old: 1,
+                new: 3
+            }]
+        );
     }
 }

@@ -32,6 +32,7 @@ pub use event::{Event, Source};
 pub use fault::Exception;
 use interrupt::{deliver, DeliveryError};
 pub use journal::Change;
+use journal::Journal;
 
 /// How an instruction's semantics ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +102,7 @@ pub struct Stop {
 /// kept compactly; the instruction is decoded again when someone looks at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Code {
-    bytes: [u8; decode::MAX_LEN],
+    bytes: [u8; decode::BYTES_LEN],
     len: u8,
     bitness: u8,
 }
@@ -186,7 +187,7 @@ pub struct Engine {
     steps: Vec<StepInfo>,
     changes: Vec<Change>,
     events: Vec<Event>,
-    scratch_changes: Vec<Change>,
+    scratch_changes: Journal,
     scratch_events: Vec<Event>,
     stop_at: Vec<u64>,
     schedule: Vec<ScheduledInterrupt>,
@@ -206,7 +207,7 @@ impl Engine {
             steps: Vec::new(),
             changes: Vec::new(),
             events: Vec::new(),
-            scratch_changes: Vec::with_capacity(64),
+            scratch_changes: Journal::default(),
             scratch_events: Vec::with_capacity(16),
             stop_at: Vec::new(),
             schedule: Vec::new(),
@@ -297,14 +298,19 @@ impl Engine {
                     if let (Some(code), Outcome::Executed) = (&fetched, &outcome) {
                         let instr = code.decode(ip);
                         let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
-                        let bad =
-                            check::undeclared_writes(&mut self.info, &instr, &changes, delivered);
+                        let bad = check::undeclared_writes(
+                            &mut self.info,
+                            &instr,
+                            changes.as_slice(),
+                            delivered,
+                        );
                         assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
                     }
                 }
                 let c0 = self.changes.len() as u32;
                 let e0 = self.events.len() as u32;
-                self.changes.append(&mut changes);
+                self.changes.extend_from_slice(changes.as_slice());
+                changes.clear();
                 self.events.append(&mut events);
                 self.steps.push(StepInfo {
                     n,
@@ -407,7 +413,7 @@ impl Engine {
     fn exec(
         &mut self,
         n: u64,
-        changes: &mut Vec<Change>,
+        changes: &mut Journal,
         events: &mut Vec<Event>,
     ) -> Result<Outcome, Stop> {
         self.last_code = None;

@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use crate::disasm::{hex, Disassembler};
 use crate::engine::fault::vector_name;
-use crate::engine::journal::coalesce;
+use crate::engine::journal::{summarize, Changed};
 use crate::engine::{Change, Event, Outcome, StepView, Stop, StopReason};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::flags;
@@ -130,14 +130,14 @@ fn gpr_name(m: &Machine, index: u8) -> &'static str {
 }
 
 /// One entry of `changed`.
-pub fn change(m: &Machine, c: &Change) -> Option<Value> {
+pub fn change(m: &Machine, c: &Changed) -> Option<Value> {
     let l = long(m);
     let w = |v: u64| if l { v } else { v & 0xffff_ffff };
-    Some(match c.clone() {
-        Change::Gpr { index, old, new } => {
+    Some(match *c {
+        Changed::Gpr { index, old, new } => {
             json!({"name": gpr_name(m, index), "old": w(old), "new": w(new)})
         }
-        Change::Rflags { old, new } => {
+        Changed::Rflags { old, new } => {
             let bits = |x: u64| -> Vec<&str> {
                 flags::NAMED_BITS
                     .iter()
@@ -151,23 +151,23 @@ pub fn change(m: &Machine, c: &Change) -> Option<Value> {
                 "set": bits(new & !old), "cleared": bits(old & !new),
             })
         }
-        Change::Seg { seg, old, new } => {
+        Changed::Seg { seg, old, new } => {
             json!({"name": seg.name(), "old": segment(&old), "new": segment(&new)})
         }
-        Change::Tr { old, new } => {
+        Changed::Tr { old, new } => {
             json!({"name": "tr", "old": segment(&old), "new": segment(&new)})
         }
-        Change::Gdtr { old, new } => json!({"name": "gdtr",
+        Changed::Gdtr { old, new } => json!({"name": "gdtr",
             "old": {"base": old.base, "limit": old.limit}, "new": {"base": new.base, "limit": new.limit}}),
-        Change::Idtr { old, new } => json!({"name": "idtr",
+        Changed::Idtr { old, new } => json!({"name": "idtr",
             "old": {"base": old.base, "limit": old.limit}, "new": {"base": new.base, "limit": new.limit}}),
-        Change::Cr { n, old, new } => json!({"name": format!("cr{n}"), "old": old, "new": new}),
-        Change::Msr { index, old, new } => json!({
+        Changed::Cr { n, old, new } => json!({"name": format!("cr{n}"), "old": old, "new": new}),
+        Changed::Msr { index, old, new } => json!({
             "name": msr::name(index).unwrap_or("msr"), "msr": msr_key(index), "old": old, "new": new}),
-        Change::Halted { old, new } => json!({"name": "halted", "old": old, "new": new}),
-        Change::Shadow { old, new } => json!({"name": "interrupt_shadow", "old": old, "new": new}),
-        Change::PendingIrq { old, new } => json!({"name": "pending_irq", "old": old, "new": new}),
-        Change::Mem { .. } => return None,
+        Changed::Halted { old, new } => json!({"name": "halted", "old": old, "new": new}),
+        Changed::Shadow { old, new } => json!({"name": "interrupt_shadow", "old": old, "new": new}),
+        Changed::PendingIrq { old, new } => json!({"name": "pending_irq", "old": old, "new": new}),
+        Changed::Mem { .. } => return None,
     })
 }
 
@@ -258,7 +258,7 @@ pub fn step_asm(dis: &mut Disassembler, s: &StepView) -> String {
 
 /// One step record, with the full register file after the step.
 pub fn step(m: &Machine, dis: &mut Disassembler, s: &StepView) -> Value {
-    let coalesced = coalesce(s.changes);
+    let coalesced = summarize(s.changes);
     let mut changed: Vec<Value> = coalesced.iter().filter_map(|c| change(m, c)).collect();
     if s.info.next_ip != s.info.ip {
         let l = long(m);

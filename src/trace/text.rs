@@ -3,8 +3,8 @@
 
 use crate::disasm::{hex_spaced, Disassembler};
 use crate::engine::fault::vector_name;
-use crate::engine::journal::coalesce;
-use crate::engine::{Change, Event, StepView, Stop, StopReason};
+use crate::engine::journal::{summarize, Changed};
+use crate::engine::{Event, StepView, Stop, StopReason};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::{flags, msr, Machine};
 
@@ -16,10 +16,10 @@ fn num(m: &Machine, v: u64) -> String {
     }
 }
 
-fn describe_change(m: &Machine, c: &Change) -> Option<String> {
+fn describe_change(m: &Machine, c: &Changed) -> Option<String> {
     let long = m.cpu.long_mode_active();
-    Some(match c.clone() {
-        Change::Gpr { index, new, .. } => {
+    Some(match *c {
+        Changed::Gpr { index, new, .. } => {
             let name = if long {
                 GPR_NAMES_64[index as usize]
             } else {
@@ -27,7 +27,7 @@ fn describe_change(m: &Machine, c: &Change) -> Option<String> {
             };
             format!("{name}={}", num(m, new))
         }
-        Change::Rflags { old, new } => {
+        Changed::Rflags { old, new } => {
             let mut parts = Vec::new();
             for (bit, name) in flags::NAMED_BITS {
                 if new & bit != 0 && old & bit == 0 {
@@ -39,18 +39,18 @@ fn describe_change(m: &Machine, c: &Change) -> Option<String> {
             format!("flags[{}]", parts.join(" "))
         }
         // SWAPGS and WRMSR to IA32_GS_BASE change a base without touching the selector.
-        Change::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
+        Changed::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
             format!("{}.base={}", seg.name(), num(m, new.base))
         }
-        Change::Seg { seg, new, .. } => format!("{}={:#06x}", seg.name(), new.selector),
-        Change::Tr { new, .. } => format!("tr={:#06x}", new.selector),
-        Change::Gdtr { new, .. } => format!("gdtr={:#x}/{:#x}", new.base, new.limit),
-        Change::Idtr { new, .. } => format!("idtr={:#x}/{:#x}", new.base, new.limit),
-        Change::Cr { n, new, .. } => format!("cr{n}={new:#x}"),
-        Change::Msr { index, new, .. } => {
+        Changed::Seg { seg, new, .. } => format!("{}={:#06x}", seg.name(), new.selector),
+        Changed::Tr { new, .. } => format!("tr={:#06x}", new.selector),
+        Changed::Gdtr { new, .. } => format!("gdtr={:#x}/{:#x}", new.base, new.limit),
+        Changed::Idtr { new, .. } => format!("idtr={:#x}/{:#x}", new.base, new.limit),
+        Changed::Cr { n, new, .. } => format!("cr{n}={new:#x}"),
+        Changed::Msr { index, new, .. } => {
             format!("{}={new:#x}", msr::name(index).unwrap_or("msr"))
         }
-        Change::Mem { addr, len, new, .. } => {
+        Changed::Mem { addr, len, new, .. } => {
             let bytes = new.to_le_bytes();
             let v = match len {
                 1 => bytes[0] as u64,
@@ -60,8 +60,8 @@ fn describe_change(m: &Machine, c: &Change) -> Option<String> {
             };
             format!("[{}]={v:#x}", num(m, addr))
         }
-        Change::Halted { new, .. } => if new { "halted" } else { "running" }.to_string(),
-        Change::Shadow { .. } | Change::PendingIrq { .. } => return None,
+        Changed::Halted { new, .. } => if new { "halted" } else { "running" }.to_string(),
+        Changed::Shadow { .. } | Changed::PendingIrq { .. } => return None,
     })
 }
 
@@ -90,7 +90,7 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
     let asm = super::json::step_asm(dis, s);
     let mut what: Vec<String> = s.events.iter().filter_map(describe_event).collect();
     what.extend(
-        coalesce(s.changes)
+        summarize(s.changes)
             .iter()
             .filter_map(|c| describe_change(m, c)),
     );
