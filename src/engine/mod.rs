@@ -195,8 +195,9 @@ pub struct Engine {
     raw_steps: u64,
     info: InstructionInfoFactory,
     check_writes: bool,
-    /// The instruction the last `exec` ran, if any.
+    /// The instruction the last `exec` ran, if any (kept only while recording).
     last_code: Option<Code>,
+    recording: bool,
 }
 
 impl Engine {
@@ -215,6 +216,7 @@ impl Engine {
             info: InstructionInfoFactory::new(),
             check_writes: cfg!(debug_assertions),
             last_code: None,
+            recording: true,
         }
     }
 
@@ -377,6 +379,7 @@ impl Engine {
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
         self.clear_history();
+        self.recording = false;
         let mut changes = std::mem::take(&mut self.scratch_changes);
         let mut events = std::mem::take(&mut self.scratch_events);
         let mut stop = None;
@@ -394,6 +397,7 @@ impl Engine {
         }
         self.scratch_changes = changes;
         self.scratch_events = events;
+        self.recording = true;
         stop.unwrap_or(Stop {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
@@ -492,7 +496,9 @@ impl Engine {
                 };
             }
         };
-        self.last_code = Some(Code::of(fetched, ctx.m.cpu.bitness()));
+        if self.recording {
+            self.last_code = Some(Code::of(fetched, ctx.m.cpu.bitness()));
+        }
         let instr = &fetched.instr;
         let mark = (ctx.journal.len(), ctx.events.len());
         ctx.ip = ip;
