@@ -326,15 +326,21 @@ impl<'a> Ctx<'a> {
     /// Journaled write with no permission check (e.g. the accessed bit of a descriptor,
     /// which the CPU sets with a locked supervisor write).
     pub fn poke_journaled(&mut self, lin: u64, len: usize, value: u64) {
-        let value = mask(value, len);
-        let old = self.m.mem.peek_le(lin, len);
-        self.m.mem.poke_le(lin, len, value);
-        self.record(Change::Mem {
-            addr: lin,
-            len: len as u8,
-            old,
-            new: value,
-        });
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(4);
+            let addr = lin.wrapping_add(done as u64);
+            let new = mask(value >> (done * 8), n);
+            let old = self.m.mem.peek_le(addr, n);
+            self.m.mem.poke_le(addr, n, new);
+            self.record(Change::Mem {
+                addr,
+                len: n as u8,
+                old: old as u32,
+                new: new as u32,
+            });
+            done += n;
+        }
     }
 
     /// Explicit data read at the current privilege level.

@@ -67,12 +67,13 @@ pub enum Change {
         old: u64,
         new: u64,
     },
-    /// A memory write of `len` (1..=8) bytes, little-endian values.
+    /// A memory write of `len` (1..=4) bytes, little-endian values. Wider writes are
+    /// recorded as several entries (`summarize` joins them again).
     Mem {
         addr: u64,
         len: u8,
-        old: u64,
-        new: u64,
+        old: u32,
+        new: u32,
     },
     Halted {
         old: bool,
@@ -189,7 +190,8 @@ impl Change {
                 old,
                 new,
             } => {
-                m.mem.poke_le(addr, len as usize, pick(old, new));
+                m.mem
+                    .poke_le(addr, len as usize, pick(old as u64, new as u64));
             }
             Change::Halted { old, new } => m.cpu.halted = if undo { old } else { new },
             Change::Shadow { old, new } => m.cpu.shadow = if undo { old } else { new },
@@ -334,6 +336,32 @@ pub fn summarize(changes: &[Change]) -> Vec<Changed> {
     while i < changes.len() {
         let (loc, entry, used) = report(&changes[i..]);
         i += used;
+        // Pieces of one wide memory write follow each other at ascending addresses.
+        if let (
+            Changed::Mem {
+                addr,
+                len,
+                old,
+                new,
+            },
+            Some((
+                None,
+                Changed::Mem {
+                    addr: pa,
+                    len: pl,
+                    old: po,
+                    new: pn,
+                },
+            )),
+        ) = (entry, out.last_mut())
+        {
+            if pa.wrapping_add(*pl as u64) == addr && *pl + len <= 8 {
+                *po |= old << (*pl * 8);
+                *pn |= new << (*pl * 8);
+                *pl += len;
+                continue;
+            }
+        }
         match (
             loc,
             out.iter_mut().find(|(l, _)| loc.is_some() && *l == loc),
@@ -465,8 +493,8 @@ fn report(rest: &[Change]) -> (Option<Location>, Changed, usize) {
             Changed::Mem {
                 addr,
                 len,
-                old,
-                new,
+                old: old as u64,
+                new: new as u64,
             },
             1,
         ),
@@ -518,7 +546,7 @@ mod tests {
 
     #[test]
     fn changes_stay_small() {
-        assert!(std::mem::size_of::<Change>() <= 32);
+        assert!(std::mem::size_of::<Change>() <= 24);
     }
 
     #[test]

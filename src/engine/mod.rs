@@ -19,8 +19,6 @@ pub mod segload;
 mod stack;
 mod system;
 
-use std::ops::Range;
-
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
 
 use crate::machine::cpu::mask;
@@ -135,8 +133,6 @@ impl Code {
 /// One recorded step.
 #[derive(Clone, Debug)]
 pub struct StepInfo {
-    /// Step number, from 0.
-    pub n: u64,
     /// RIP before the step.
     pub ip: u64,
     /// RIP after the step.
@@ -144,13 +140,17 @@ pub struct StepInfo {
     /// The instruction executed (None for an interrupt-delivery step or a fetch fault).
     pub code: Option<Code>,
     pub outcome: Outcome,
-    changes: Range<u32>,
-    events: Range<u32>,
+    /// Where this step's changes and events start in the history (they end where the
+    /// next step's start).
+    changes_start: u32,
+    events_start: u32,
 }
 
 /// A recorded step with its changes and events.
 #[derive(Clone, Copy, Debug)]
 pub struct StepView<'a> {
+    /// Step number, from 0.
+    pub n: u64,
     pub info: &'a StepInfo,
     /// Every write in order (uncoalesced).
     pub changes: &'a [Change],
@@ -269,10 +269,15 @@ impl Engine {
     /// A recorded step by index.
     pub fn step_view(&self, index: usize) -> Option<StepView<'_>> {
         let info = self.steps.get(index)?;
+        let (c_end, e_end) = match self.steps.get(index + 1) {
+            Some(next) => (next.changes_start as usize, next.events_start as usize),
+            None => (self.changes.len(), self.events.len()),
+        };
         Some(StepView {
+            n: self.raw_steps + index as u64,
             info,
-            changes: &self.changes[info.changes.start as usize..info.changes.end as usize],
-            events: &self.events[info.events.start as usize..info.events.end as usize],
+            changes: &self.changes[info.changes_start as usize..c_end],
+            events: &self.events[info.events_start as usize..e_end],
         })
     }
 
@@ -315,13 +320,12 @@ impl Engine {
                 changes.clear();
                 self.events.append(&mut events);
                 self.steps.push(StepInfo {
-                    n,
                     ip,
                     next_ip: self.machine.cpu.rip,
                     code: fetched,
                     outcome,
-                    changes: c0..self.changes.len() as u32,
-                    events: e0..self.events.len() as u32,
+                    changes_start: c0,
+                    events_start: e0,
                 });
                 StepResult::Stepped
             }
@@ -337,12 +341,12 @@ impl Engine {
         let Some(info) = self.steps.pop() else {
             return false;
         };
-        let start = info.changes.start as usize;
+        let start = info.changes_start as usize;
         for ch in self.changes[start..].iter().rev() {
             ch.undo(&mut self.machine);
         }
         self.changes.truncate(start);
-        self.events.truncate(info.events.start as usize);
+        self.events.truncate(info.events_start as usize);
         self.machine.cpu.rip = info.ip;
         true
     }

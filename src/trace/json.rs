@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use crate::disasm::{hex, Disassembler};
 use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
-use crate::engine::{Change, Event, Outcome, StepView, Stop, StopReason};
+use crate::engine::{Event, Outcome, StepView, Stop, StopReason};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::flags;
 use crate::machine::msr;
@@ -171,9 +171,9 @@ pub fn change(m: &Machine, c: &Changed) -> Option<Value> {
     })
 }
 
-pub fn mem_write(c: &Change) -> Option<Value> {
+pub fn mem_write(c: &Changed) -> Option<Value> {
     match *c {
-        Change::Mem {
+        Changed::Mem {
             addr,
             len,
             old,
@@ -268,11 +268,11 @@ pub fn step(m: &Machine, dis: &mut Disassembler, s: &StepView) -> Value {
             json!({"name": if l { "rip" } else { "eip" }, "old": w(s.info.ip), "new": w(s.info.next_ip)}),
         );
     }
-    let writes: Vec<Value> = s.changes.iter().filter_map(mem_write).collect();
+    let writes: Vec<Value> = coalesced.iter().filter_map(mem_write).collect();
     let events: Vec<Value> = s.events.iter().map(event).collect();
     json!({
         "kind": "step",
-        "n": s.info.n,
+        "n": s.n,
         "ip": s.info.ip,
         "bytes": hex(s.bytes()),
         "asm": step_asm(dis, s),

@@ -106,7 +106,7 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
     };
     format!(
         "{:>5}  {:<width$}  {:<code$}  {:<34} {}",
-        s.info.n,
+        s.n,
         num(m, s.info.ip).trim_start_matches("0x"),
         hex_spaced(s.bytes()),
         asm,
