@@ -53,10 +53,16 @@ pub fn szp(r: u64, size: usize) -> u64 {
 pub fn add(a: u64, b: u64, carry: bool, size: usize) -> Alu {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
-    let wide = a as u128 + b as u128 + carry as u128;
-    let r = (wide as u64) & m;
+    let (r, carry_out) = if size >= 8 {
+        let (s1, c1) = a.overflowing_add(b);
+        let (s2, c2) = s1.overflowing_add(carry as u64);
+        (s2, c1 || c2)
+    } else {
+        let wide = a + b + carry as u64;
+        (wide & m, wide > m)
+    };
     let mut f = szp(r, size);
-    if wide > m as u128 {
+    if carry_out {
         f |= CF;
     }
     if msb((a ^ r) & (b ^ r), size) {
@@ -77,7 +83,7 @@ pub fn sub(a: u64, b: u64, borrow: bool, size: usize) -> Alu {
     let (a, b) = (a & m, b & m);
     let r = a.wrapping_sub(b).wrapping_sub(borrow as u64) & m;
     let mut f = szp(r, size);
-    if (a as u128) < b as u128 + borrow as u128 {
+    if a < b || (borrow && a == b) {
         f |= CF;
     }
     if msb((a ^ b) & (a ^ r), size) {
@@ -242,6 +248,29 @@ mod tests {
         assert_eq!((r.result, r.flags & (CF | OF)), (0xff, 0));
         let r = shift(Shift::Sar, 0x8000_0000, 31, 4);
         assert_eq!(r.result, 0xffff_ffff);
+    }
+
+    proptest::proptest! {
+        /// The carry and overflow rules against arithmetic done in 128 bits.
+        #[test]
+        fn add_and_sub_match_wide_arithmetic(a: u64, b: u64, c: bool, size in proptest::sample::select(vec![1usize, 2, 4, 8])) {
+            let m = mask(size) as u128;
+            let bits = size as u32 * 8;
+            let (wa, wb) = (a as u128 & m, b as u128 & m);
+            let signed = |v: u128| ((v << (128 - bits)) as i128) >> (128 - bits);
+            let r = add(a, b, c, size);
+            let sum = wa + wb + c as u128;
+            proptest::prop_assert_eq!(r.result as u128, sum & m);
+            proptest::prop_assert_eq!(r.flags & CF != 0, sum > m);
+            let ssum = signed(wa) + signed(wb) + c as i128;
+            proptest::prop_assert_eq!(r.flags & OF != 0, ssum != signed(sum & m));
+            let r = sub(a, b, c, size);
+            let diff = wa.wrapping_sub(wb).wrapping_sub(c as u128) & m;
+            proptest::prop_assert_eq!(r.result as u128, diff);
+            proptest::prop_assert_eq!(r.flags & CF != 0, wa < wb + c as u128);
+            let sdiff = signed(wa) - signed(wb) - c as i128;
+            proptest::prop_assert_eq!(r.flags & OF != 0, sdiff != signed(diff));
+        }
     }
 
     #[test]

@@ -89,6 +89,10 @@ impl<'a> Ctx<'a> {
     /// Read an iced register operand (GPRs of any width, segment selectors, CRs, IP).
     pub fn read_reg(&self, r: Register) -> u64 {
         let c = &self.m.cpu;
+        // Fast path: 32- and 64-bit GPRs, which iced numbers consecutively.
+        if let Some((index, bytes)) = wide_gpr(r) {
+            return mask(c.gpr[index], bytes);
+        }
         match r {
             Register::AH | Register::CH | Register::DH | Register::BH => {
                 (c.gpr[r as usize - Register::AH as usize] >> 8) & 0xff
@@ -108,6 +112,15 @@ impl<'a> Ctx<'a> {
 
     /// Write a GPR operand (any width).
     pub fn write_reg(&mut self, r: Register, value: u64) {
+        if let Some((index, bytes)) = wide_gpr(r) {
+            let v = if bytes == 4 {
+                value & 0xffff_ffff
+            } else {
+                value
+            };
+            self.set_gpr(index, v);
+            return;
+        }
         match r {
             Register::AH | Register::CH | Register::DH | Register::BH => {
                 let i = r as usize - Register::AH as usize;
@@ -416,5 +429,18 @@ impl<'a> Ctx<'a> {
         let sp = mask(self.m.cpu.gpr[RSP].wrapping_add(size as u64), w);
         self.set_sp(sp);
         Ok(v)
+    }
+}
+
+/// EAX..R15D and RAX..R15 as (register number, width in bytes).
+#[inline(always)]
+fn wide_gpr(r: Register) -> Option<(usize, usize)> {
+    let n = r as usize;
+    if (Register::EAX as usize..=Register::R15D as usize).contains(&n) {
+        Some((n - Register::EAX as usize, 4))
+    } else if (Register::RAX as usize..=Register::R15 as usize).contains(&n) {
+        Some((n - Register::RAX as usize, 8))
+    } else {
+        None
     }
 }

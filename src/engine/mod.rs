@@ -429,60 +429,13 @@ impl Engine {
         if self.stop_at.contains(&ip) {
             return Err(self.stop(StopReason::End, None));
         }
-        // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
-        let halted = self.machine.cpu.halted;
-        let mut raise = None;
-        for s in &self.schedule {
-            if s.before_step == n
-                || (halted
-                    && s.before_step > n
-                    && raise.is_none()
-                    && self.machine.cpu.pending_irq.is_none())
-            {
-                raise = Some(s.vector);
-                if s.before_step == n {
-                    break;
-                }
+        let cpu = &self.machine.cpu;
+        if !self.schedule.is_empty() || cpu.pending_irq.is_some() || cpu.halted {
+            if let Some(r) = self.interrupt_or_halt(n, ip, changes, events) {
+                return r;
             }
         }
         let mut ctx = Ctx::new(&mut self.machine, changes, events);
-        if let Some(v) = raise {
-            if ctx.m.cpu.pending_irq.is_none() {
-                ctx.set_pending_irq(Some(v));
-                ctx.event(Event::IrqRaised { vector: v });
-            }
-        }
-        let shadow = ctx.m.cpu.shadow;
-        if let Some(v) = ctx.m.cpu.pending_irq {
-            if ctx.flag(IF) && !shadow {
-                ctx.set_pending_irq(None);
-                ctx.set_halted(false);
-                let mark = (ctx.journal.len(), ctx.events.len());
-                return match deliver(&mut ctx, v, Source::External, None, ip) {
-                    Ok(()) => Ok(Outcome::Interrupt(v)),
-                    Err(e) => {
-                        let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
-                        let r = outcome;
-                        if r.is_err() {
-                            Self::rollback(&mut ctx, (0, 0));
-                        }
-                        r.map_err(|reason| Stop {
-                            reason,
-                            ip,
-                            instr: None,
-                        })
-                    }
-                };
-            }
-        }
-        if ctx.m.cpu.halted {
-            Self::rollback(&mut ctx, (0, 0));
-            return Err(Stop {
-                reason: StopReason::Halt,
-                ip,
-                instr: None,
-            });
-        }
         let fetched = match self.cache.fetch(ctx.m) {
             Ok(f) => f,
             Err(e) => {
@@ -550,8 +503,79 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// Before fetching: raise scheduled interrupt lines, deliver a pending external
+    /// interrupt (a step of its own), or stop a halted CPU. None means go on and fetch;
+    /// anything raised but not delivered stays in the journal of this step.
+    #[cold]
+    #[inline(never)]
+    fn interrupt_or_halt(
+        &mut self,
+        n: u64,
+        ip: u64,
+        changes: &mut Journal,
+        events: &mut Vec<Event>,
+    ) -> Option<Result<Outcome, Stop>> {
+        // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
+        let halted = self.machine.cpu.halted;
+        let mut raise = None;
+        for s in &self.schedule {
+            if s.before_step == n
+                || (halted
+                    && s.before_step > n
+                    && raise.is_none()
+                    && self.machine.cpu.pending_irq.is_none())
+            {
+                raise = Some(s.vector);
+                if s.before_step == n {
+                    break;
+                }
+            }
+        }
+        let mut ctx = Ctx::new(&mut self.machine, changes, events);
+        if let Some(v) = raise {
+            if ctx.m.cpu.pending_irq.is_none() {
+                ctx.set_pending_irq(Some(v));
+                ctx.event(Event::IrqRaised { vector: v });
+            }
+        }
+        let shadow = ctx.m.cpu.shadow;
+        if let Some(v) = ctx.m.cpu.pending_irq {
+            if ctx.flag(IF) && !shadow {
+                ctx.set_pending_irq(None);
+                ctx.set_halted(false);
+                let mark = (ctx.journal.len(), ctx.events.len());
+                return Some(match deliver(&mut ctx, v, Source::External, None, ip) {
+                    Ok(()) => Ok(Outcome::Interrupt(v)),
+                    Err(e) => {
+                        let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
+                        let r = outcome;
+                        if r.is_err() {
+                            Self::rollback(&mut ctx, (0, 0));
+                        }
+                        r.map_err(|reason| Stop {
+                            reason,
+                            ip,
+                            instr: None,
+                        })
+                    }
+                });
+            }
+        }
+        if ctx.m.cpu.halted {
+            Self::rollback(&mut ctx, (0, 0));
+            return Some(Err(Stop {
+                reason: StopReason::Halt,
+                ip,
+                instr: None,
+            }));
+        }
+        None
+    }
+
     /// Undo the journal back to `mark` (entries, events) and put RIP back at the
     /// instruction that started the step.
+    #[cold]
+    #[inline(never)]
     fn rollback(ctx: &mut Ctx, mark: (usize, usize)) {
         while ctx.journal.len() > mark.0 {
             if let Some(ch) = ctx.journal.pop() {
@@ -564,6 +588,8 @@ impl Engine {
 
     /// An instruction raised `e`: undo its partial effects and deliver the exception.
     /// Returns the stop reason when no handler is installed or delivery shuts down.
+    #[cold]
+    #[inline(never)]
     fn raise(
         ctx: &mut Ctx,
         e: Exception,
@@ -627,6 +653,8 @@ impl Engine {
         Err(StopReason::Fault(current))
     }
 
+    #[cold]
+    #[inline(never)]
     fn delivery_failed(
         ctx: &mut Ctx,
         e: DeliveryError,
