@@ -29,11 +29,23 @@ fn msb(v: u64, size: usize) -> bool {
     (v >> (bits(size) - 1)) & 1 != 0
 }
 
+/// PF for every low byte: set when the byte has an even number of 1 bits.
+const PARITY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).count_ones() % 2 == 0;
+        i += 1;
+    }
+    t
+};
+
 fn parity(v: u64) -> bool {
-    (v as u8).count_ones().is_multiple_of(2)
+    PARITY[(v & 0xff) as usize]
 }
 
 /// SF, ZF and PF of a result.
+#[inline]
 pub fn szp(r: u64, size: usize) -> u64 {
     let r = r & mask(size);
     let mut f = 0;
@@ -50,6 +62,7 @@ pub fn szp(r: u64, size: usize) -> u64 {
 }
 
 /// ADD / ADC.
+#[inline]
 pub fn add(a: u64, b: u64, carry: bool, size: usize) -> Alu {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
@@ -78,6 +91,7 @@ pub fn add(a: u64, b: u64, carry: bool, size: usize) -> Alu {
 }
 
 /// SUB / SBB / CMP.
+#[inline]
 pub fn sub(a: u64, b: u64, borrow: bool, size: usize) -> Alu {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
@@ -99,6 +113,7 @@ pub fn sub(a: u64, b: u64, borrow: bool, size: usize) -> Alu {
 }
 
 /// AND / OR / XOR / TEST: CF and OF cleared; AF (undefined) cleared.
+#[inline]
 pub fn logic(r: u64, size: usize) -> Alu {
     let r = r & mask(size);
     Alu {

@@ -63,6 +63,7 @@ impl<'a> Ctx<'a> {
         self.m.cpu.gpr[index]
     }
 
+    #[inline]
     pub fn set_gpr(&mut self, index: usize, value: u64) {
         let old = self.m.cpu.gpr[index];
         self.m.cpu.gpr[index] = value;
@@ -75,6 +76,7 @@ impl<'a> Ctx<'a> {
 
     /// Write the low `bytes` of a GPR as an instruction with that operand size does:
     /// 32-bit writes zero-extend, 8- and 16-bit writes merge.
+    #[inline]
     pub fn set_gpr_sized(&mut self, index: usize, bytes: usize, value: u64) {
         let old = self.m.cpu.gpr[index];
         let new = match bytes {
@@ -87,6 +89,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Read an iced register operand (GPRs of any width, segment selectors, CRs, IP).
+    #[inline]
     pub fn read_reg(&self, r: Register) -> u64 {
         let c = &self.m.cpu;
         // Fast path: 32- and 64-bit GPRs, which iced numbers consecutively.
@@ -111,6 +114,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Write a GPR operand (any width).
+    #[inline]
     pub fn write_reg(&mut self, r: Register, value: u64) {
         if let Some((index, bytes)) = wide_gpr(r) {
             let v = if bytes == 4 {
@@ -133,6 +137,7 @@ impl<'a> Ctx<'a> {
 
     /// Set RIP. RIP is not journaled: every step records the RIP it started at and the
     /// RIP it ended at, and a rolled-back step restores its starting RIP.
+    #[inline]
     pub fn set_rip(&mut self, value: u64) {
         self.m.cpu.rip = value;
     }
@@ -141,6 +146,7 @@ impl<'a> Ctx<'a> {
         self.m.cpu.rflags
     }
 
+    #[inline]
     pub fn set_flags(&mut self, value: u64) {
         let old = self.m.cpu.rflags;
         let new = value | crate::machine::flags::RESERVED1;
@@ -151,11 +157,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// Replace the bits in `mask_bits` with those of `value`.
+    #[inline]
     pub fn update_flags(&mut self, mask_bits: u64, value: u64) {
         let f = (self.flags() & !mask_bits) | (value & mask_bits);
         self.set_flags(f);
     }
 
+    #[inline]
     pub fn flag(&self, bit: u64) -> bool {
         self.m.cpu.rflags & bit != 0
     }

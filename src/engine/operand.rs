@@ -9,6 +9,7 @@ use crate::machine::cpu::{mask, sign_extend};
 use crate::machine::{AccessKind, SegReg};
 
 /// Size in bytes of operand `i`.
+#[inline]
 pub fn size(instr: &Instruction, i: u32) -> usize {
     match instr.op_kind(i) {
         OpKind::Register => instr.op_register(i).size(),
@@ -55,6 +56,7 @@ pub fn address_size(instr: &Instruction) -> usize {
 }
 
 /// The effective address (offset within the segment) of the memory operand.
+#[inline]
 pub fn effective_address(ctx: &Ctx, instr: &Instruction) -> u64 {
     let mut ea = instr.memory_displacement64();
     let base = instr.memory_base();
@@ -72,6 +74,7 @@ pub fn effective_address(ctx: &Ctx, instr: &Instruction) -> u64 {
 }
 
 /// The segment register the memory operand uses (default or override).
+#[inline]
 pub fn segment(instr: &Instruction) -> SegReg {
     SegReg::from_iced(instr.memory_segment()).unwrap_or(SegReg::Ds)
 }
@@ -87,6 +90,7 @@ pub fn linear(
 }
 
 /// Read operand `i` (zero-extended to 64 bits; immediates as iced sign-extends them).
+#[inline]
 pub fn read(ctx: &Ctx, instr: &Instruction, i: u32) -> Result<u64, Exception> {
     Ok(match instr.op_kind(i) {
         OpKind::Register => ctx.read_reg(instr.op_register(i)),
@@ -105,6 +109,7 @@ pub fn read_signed(ctx: &Ctx, instr: &Instruction, i: u32) -> Result<u64, Except
 }
 
 /// Write operand `i` (a register or memory operand).
+#[inline]
 pub fn write(ctx: &mut Ctx, instr: &Instruction, i: u32, value: u64) -> Result<(), Exception> {
     match instr.op_kind(i) {
         OpKind::Register => {
