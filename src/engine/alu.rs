@@ -34,7 +34,7 @@ const PARITY: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = (i as u8).count_ones() % 2 == 0;
+        t[i] = (i as u8).count_ones().is_multiple_of(2);
         i += 1;
     }
     t
