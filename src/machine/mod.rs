@@ -45,6 +45,22 @@ impl Machine {
         }
     }
 
+    /// `symbol` or `symbol+0x10` for an address, using only a symbol at most 1 KiB below
+    /// it in the same memory region (so an address is not named after an unrelated
+    /// routine far below it).
+    pub fn describe_addr(&self, addr: u64) -> Option<String> {
+        let (name, off) = self.symbols.nearest(addr, 0x400)?;
+        let region = self.mem.region_at(addr)?;
+        if !region.contains(addr - off) {
+            return None;
+        }
+        Some(if off == 0 {
+            name.to_string()
+        } else {
+            format!("{name}+{off:#x}")
+        })
+    }
+
     /// Read a GDT descriptor by selector without faulting (for display). None if the
     /// selector is outside the GDT limit or refers to the LDT.
     pub fn gdt_entry(&self, selector: u16) -> Option<Descriptor> {
@@ -56,5 +72,36 @@ impl Machine {
             self.mem
                 .peek_le(self.cpu.gdtr.base + sel.index() as u64 * 8, 8),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_named_only_after_nearby_symbols_in_their_region() {
+        let mut m = Machine::new();
+        let perm = Perm {
+            user: true,
+            writable: false,
+            exec: true,
+        };
+        for (name, base) in [("a", 0x1000), ("b", 0x2000)] {
+            m.mem
+                .add_region(Region {
+                    name: name.into(),
+                    base,
+                    size: 0x1000,
+                    perm,
+                })
+                .unwrap();
+        }
+        m.symbols.insert("start", 0x1ff0);
+        assert_eq!(m.describe_addr(0x1ff4).as_deref(), Some("start+0x4"));
+        assert_eq!(m.describe_addr(0x2004), None);
+        m.symbols.insert("entry", 0x2000);
+        assert_eq!(m.describe_addr(0x2500), None);
+        assert_eq!(m.describe_addr(0x2010).as_deref(), Some("entry+0x10"));
     }
 }

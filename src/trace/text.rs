@@ -94,7 +94,7 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
             .iter()
             .filter_map(|c| describe_change(m, c)),
     );
-    if let Some(sym) = m.symbols.describe(s.info.ip) {
+    if let Some(sym) = m.describe_addr(s.info.ip) {
         what.push(format!("<{sym}>"));
     }
     // Protected mode: 8-digit addresses, room for 7 code bytes; 64-bit mode: 16 digits
@@ -118,7 +118,7 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
 
 /// The final line.
 pub fn stop_line(m: &Machine, stop: &Stop, steps: u64) -> String {
-    let at = match m.symbols.describe(stop.ip) {
+    let at = match m.describe_addr(stop.ip) {
         Some(s) => format!("{} ({s})", num(m, stop.ip)),
         None => num(m, stop.ip),
     };
