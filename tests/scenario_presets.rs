@@ -262,3 +262,18 @@ stop_at = ["done"]
     assert_eq!(m.cpu.msr.get(msr::SYSENTER_CS), 0x60);
     assert_eq!(m.cpu.tr.selector, 0x80);
 }
+
+/// The presets say where `current` is, and it leads to the task the comments describe.
+#[test]
+fn presets_find_the_current_task() {
+    use ringstep::scenario::Context;
+    for (name, pid) in [("linux-2.6-i386", 1234), ("linux-x86_64", 4321)] {
+        let s = scenario::preset(name).unwrap();
+        let task = s.task.expect("preset has a [task] model");
+        let cur = task.current(&s.machine).expect("current task found");
+        assert_eq!(cur.pid, pid, "{name}");
+        assert_eq!(cur.comm, "a.out", "{name}");
+        assert_eq!(task.context(&s.machine), Context::User, "{name}");
+        assert_eq!(task.preempt_count(&s.machine), Some(0), "{name}");
+    }
+}

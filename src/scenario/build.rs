@@ -3,13 +3,14 @@
 //! A scenario may name a preset; the preset is loaded first and every later layer adds
 //! to it or overrides it. All checks report the file and position of the text at fault.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
 
 use super::error::{did_you_mean, ScenarioError};
 use super::raw::{self, Doc, HexText, KeyMap, Num, NumLit};
+use super::task::{CurrentRule, PreemptRule, TaskModel};
 use super::{preset_origin, preset_text, unknown_preset_message, Scenario, ScheduledInterrupt};
 use crate::machine::cpu::{self, RegName, GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::memory::Region;
@@ -25,6 +26,8 @@ struct Layer {
     origin: String,
     text: String,
     doc: Doc,
+    /// A shipped preset (its contents in cleared regions are dropped).
+    is_preset: bool,
 }
 
 impl Layer {
@@ -55,48 +58,163 @@ impl Mode {
 }
 
 fn parse_layer(text: &str, origin: &str) -> Res<Doc> {
-    toml::from_str::<Doc>(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let mut msg = e.message().trim().replace('\n', " ");
-        // serde reports "unknown field `x`, expected one of `a`, `b`": add a hint.
-        if let Some(rest) = msg.strip_prefix("unknown field `") {
-            let field = rest.split('`').next().unwrap_or("");
-            let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
-            let hint = did_you_mean(field, expected.iter().copied());
-            msg.push_str(&hint);
-        }
-        ScenarioError::at(origin, text, span, msg)
-    })
+    toml::from_str::<Doc>(text).map_err(|e| toml_error(&e, text, origin))
+}
+
+/// A TOML or serde error as `FILE:LINE:COL: message`, with a did-you-mean for an
+/// unknown field.
+pub(crate) fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> ScenarioError {
+    let span = e.span().unwrap_or(0..0);
+    let mut msg = e.message().trim().replace('\n', " ");
+    // serde reports "unknown field `x`, expected one of `a`, `b`": add a hint.
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        let hint = did_you_mean(field, expected.iter().copied());
+        msg.push_str(&hint);
+    }
+    ScenarioError::at(origin, text, span, msg)
 }
 
 pub(super) fn load(text: &str, origin: &str) -> Res<Scenario> {
-    // Collect the chain of presets, innermost first.
-    let mut layers = vec![Layer {
-        origin: origin.to_string(),
-        text: text.to_string(),
-        doc: parse_layer(text, origin)?,
-    }];
-    loop {
-        let last = layers.last().map(|l| (l.doc.preset.clone(), l));
-        let Some((Some(name), layer)) = last else {
-            break;
-        };
+    let doc = parse_layer(text, origin)?;
+    load_layers(
+        vec![LayerSource {
+            origin: origin.to_string(),
+            text: text.to_string(),
+            doc,
+        }],
+        &Extra::default(),
+    )
+}
+
+/// A parsed layer supplied by a caller (e.g. a lesson's `[machine]` table): `doc` was
+/// deserialized from `text`, so its spans point into `text`.
+pub(crate) struct LayerSource {
+    pub origin: String,
+    pub text: String,
+    pub doc: Doc,
+}
+
+/// What a caller adds to the layers: symbols defined before anything else (they win
+/// over definitions in the layers), and regions whose preset contents are dropped (their
+/// bytes, and the labels and data blocks the presets put inside them).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    pub symbols: Vec<(String, u64)>,
+    pub clear_regions: Vec<String>,
+}
+
+/// The chain of presets below `top`, innermost (lowest priority) first, then `top` in
+/// order. Only the first of `top` may name a preset.
+fn expand_layers(top: Vec<LayerSource>) -> Res<Vec<Layer>> {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut next = top.first().and_then(|t| {
+        t.doc
+            .preset
+            .clone()
+            .map(|p| (p, t.origin.clone(), t.text.clone()))
+    });
+    for t in top.iter().skip(1) {
+        if let Some(p) = &t.doc.preset {
+            return Err(ScenarioError::at(
+                &t.origin,
+                &t.text,
+                p.span(),
+                "`preset` may only be given once, at the top",
+            ));
+        }
+    }
+    while let Some((name, from_origin, from_text)) = next.take() {
         let Some(ptext) = preset_text(name.get_ref()) else {
-            return Err(layer.err(name.span(), unknown_preset_message(name.get_ref())));
+            return Err(ScenarioError::at(
+                &from_origin,
+                &from_text,
+                name.span(),
+                unknown_preset_message(name.get_ref()),
+            ));
         };
         if layers.len() > 8 {
-            return Err(layer.err(name.span(), "presets nest too deeply (a cycle?)"));
+            return Err(ScenarioError::at(
+                &from_origin,
+                &from_text,
+                name.span(),
+                "presets nest too deeply (a cycle?)",
+            ));
         }
         let porigin = preset_origin(name.get_ref());
         let doc = parse_layer(ptext, &porigin)?;
+        next = doc
+            .preset
+            .clone()
+            .map(|p| (p, porigin.clone(), ptext.to_string()));
         layers.push(Layer {
             origin: porigin,
             text: ptext.to_string(),
             doc,
+            is_preset: true,
         });
     }
     layers.reverse();
-    Builder::new(&layers).build()
+    layers.extend(top.into_iter().map(|t| Layer {
+        origin: t.origin,
+        text: t.text,
+        doc: t.doc,
+        is_preset: false,
+    }));
+    Ok(layers)
+}
+
+/// Build a machine from caller-supplied layers (the first may name a preset).
+pub(crate) fn load_layers(top: Vec<LayerSource>, extra: &Extra) -> Res<Scenario> {
+    let layers = expand_layers(top)?;
+    Builder::new(&layers, extra).build()
+}
+
+/// What the layers declare before anything is evaluated: whether the machine is
+/// 64-bit, and the names of its regions.
+pub(crate) fn declared(top: Vec<LayerSource>) -> Res<(bool, Vec<String>)> {
+    let layers = expand_layers(top)?;
+    let long = layers
+        .iter()
+        .rev()
+        .find_map(|l| l.doc.machine.as_ref().and_then(|m| m.mode.as_ref()))
+        .is_some_and(|m| m.get_ref() == "long64");
+    let mut names: Vec<String> = Vec::new();
+    for l in &layers {
+        for r in &l.doc.regions {
+            if !names.contains(r.name.get_ref()) {
+                names.push(r.name.get_ref().clone());
+            }
+        }
+    }
+    Ok((long, names))
+}
+
+/// Base and size of the region `name` as the layers declare it (the last declaration
+/// wins), evaluated without symbols. `None` when no layer declares it.
+pub(crate) fn region_bounds(top: Vec<LayerSource>, name: &str) -> Res<Option<(u64, u64)>> {
+    let layers = expand_layers(top)?;
+    let found = layers.iter().rev().find_map(|l| {
+        l.doc
+            .regions
+            .iter()
+            .find(|r| r.name.get_ref() == name)
+            .map(|r| (l, r))
+    });
+    let Some((l, r)) = found else {
+        return Ok(None);
+    };
+    let empty = HashMap::new();
+    let num = |n: &Num| match eval(n.get_ref(), &empty) {
+        Ok(v) => fit(v, 64).map_err(|e| l.err(n.span(), e)),
+        Err(Some(e)) => Err(l.err(n.span(), e)),
+        Err(None) => Err(l.err(
+            n.span(),
+            format!("region `{name}` holds lesson code, so its base and size must be numbers"),
+        )),
+    };
+    Ok(Some((num(&r.base)?, num(&r.size)?)))
 }
 
 /// A number or symbol expression, evaluated. `Err(None)` means it names a symbol not
@@ -284,20 +402,41 @@ struct Builder<'a> {
     /// Definition order, for the machine's symbol table.
     sym_order: Vec<String>,
     m: Machine,
+    extra: &'a Extra,
+    /// Symbols from `extra`: later definitions do not replace them.
+    fixed: HashSet<String>,
+    /// Address ranges of the regions in `extra.clear_regions`.
+    cleared: Vec<(u64, u64)>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(layers: &'a [Layer]) -> Self {
+    fn new(layers: &'a [Layer], extra: &'a Extra) -> Self {
         Builder {
             layers,
             mode: Mode::Protected32,
             syms: HashMap::new(),
             sym_order: Vec::new(),
             m: Machine::new(),
+            extra,
+            fixed: HashSet::new(),
+            cleared: Vec::new(),
         }
     }
 
+    /// A preset's region whose contents the caller replaces.
+    fn is_cleared(&self, l: &Layer, r: &raw::RegionSec) -> bool {
+        l.is_preset && self.extra.clear_regions.contains(r.name.get_ref())
+    }
+
+    /// A preset's data block at `at` that lands in a cleared region.
+    fn in_cleared(&self, l: &Layer, at: u64) -> bool {
+        l.is_preset && self.cleared.iter().any(|&(b, e)| at >= b && at < e)
+    }
+
     fn define(&mut self, name: &str, v: u64) {
+        if self.fixed.contains(name) {
+            return;
+        }
         if self.syms.insert(name.to_string(), v).is_none() {
             self.sym_order.push(name.to_string());
         }
@@ -377,6 +516,7 @@ impl<'a> Builder<'a> {
             self.load_tr(l, sel_span, sel)?;
         }
         let (interrupts, stop_at, max_steps) = self.run()?;
+        let task = self.task()?;
 
         for n in &self.sym_order {
             self.m.symbols.insert(n, self.syms[n]);
@@ -394,7 +534,68 @@ impl<'a> Builder<'a> {
             interrupts,
             stop_at,
             max_steps,
+            task,
         })
+    }
+
+    /// `[task]`: the last layer that has one gives the whole model.
+    fn task(&self) -> Res<Option<TaskModel>> {
+        let Some((l, t)) = self
+            .layers
+            .iter()
+            .rev()
+            .find_map(|l| l.doc.task.as_ref().map(|t| (l, t)))
+        else {
+            return Ok(None);
+        };
+        let bits = self.mode.addr_bits();
+        let current = match (&t.thread_size, &t.current) {
+            (Some(size), None) => {
+                let thread_size = self.num(l, size, 64)?;
+                if !thread_size.is_power_of_two() {
+                    return Err(l.err(size.span(), "thread_size must be a power of two"));
+                }
+                let task_offset = match &t.task_offset {
+                    Some(n) => self.num(l, n, 32)?,
+                    None => 0,
+                };
+                CurrentRule::ThreadInfo {
+                    thread_size,
+                    task_offset,
+                }
+            }
+            (None, Some(at)) => CurrentRule::Pointer(self.num(l, at, bits)?),
+            (Some(size), Some(_)) => {
+                return Err(l.err(
+                    size.span(),
+                    "[task] takes either thread_size (i386) or current (x86-64), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(l.err(
+                    t.pid_offset.span(),
+                    "[task] needs thread_size (i386: current from the stack TSS.esp0 points into) or current (x86-64: the address of the current-task pointer)",
+                ))
+            }
+        };
+        let preempt = match (&t.preempt_count_offset, &t.preempt_count) {
+            (Some(off), None) => Some(PreemptRule::ThreadInfoOffset(self.num(l, off, 32)?)),
+            (None, Some(at)) => Some(PreemptRule::At(self.num(l, at, bits)?)),
+            (None, None) => None,
+            (Some(off), Some(_)) => {
+                return Err(l.err(
+                    off.span(),
+                    "give either preempt_count_offset or preempt_count, not both",
+                ))
+            }
+        };
+        Ok(Some(TaskModel {
+            current,
+            pid_offset: self.num(l, &t.pid_offset, 32)?,
+            comm_offset: self.num(l, &t.comm_offset, 32)?,
+            preempt,
+            interrupt_mask: self.num(l, &t.interrupt_mask, 32)?,
+        }))
     }
 
     /// Regions by name: a later layer's region of the same name replaces the earlier one.
@@ -484,6 +685,17 @@ impl<'a> Builder<'a> {
             Sym(&'b Layer, &'b Spanned<String>, &'b Num),
             Block(&'b Layer, &'b Num, Hex),
         }
+        for (name, v) in &self.extra.symbols {
+            self.define(name, *v);
+            self.fixed.insert(name.clone());
+        }
+        for (l, r) in regions {
+            if self.is_cleared(l, r) {
+                let base = self.num(l, &r.base, 64)?;
+                let size = self.num(l, &r.size, 64)?;
+                self.cleared.push((base, base.saturating_add(size)));
+            }
+        }
         let mut pending = Vec::new();
         for l in self.layers {
             if let Some(KeyMap(syms)) = &l.doc.symbols {
@@ -499,7 +711,7 @@ impl<'a> Builder<'a> {
             }
         }
         for (l, r) in regions {
-            if let Some(h) = &r.bytes {
+            if let (Some(h), false) = (&r.bytes, self.is_cleared(l, r)) {
                 pending.push(Pending::Block(l, &r.base, self.parse_hex(l, h)?));
             }
         }
@@ -533,6 +745,9 @@ impl<'a> Builder<'a> {
                         }
                         Pending::Block(l, n, hex) => {
                             let base = fit(v, bits).map_err(|e| l.err(n.span(), e))?;
+                            if self.in_cleared(l, base) {
+                                continue;
+                            }
                             for (name, off, _) in &hex.labels {
                                 self.define(name, base.wrapping_add(*off));
                             }
@@ -576,7 +791,7 @@ impl<'a> Builder<'a> {
                 .mem
                 .add_region(region)
                 .map_err(|e| l.err(r.name.span(), e.to_string()))?;
-            if let Some(h) = &r.bytes {
+            if let (Some(h), false) = (&r.bytes, self.is_cleared(l, r)) {
                 let hex = self.parse_hex(l, h)?;
                 if hex.bytes.len() as u64 > size {
                     return Err(l.err(
@@ -1182,6 +1397,9 @@ impl<'a> Builder<'a> {
         for l in self.layers {
             for d in &l.doc.data {
                 let at = self.num(l, &d.at, bits)?;
+                if self.in_cleared(l, at) {
+                    continue;
+                }
                 let mut kinds = 0;
                 let mut bytes = Vec::new();
                 if let Some(h) = &d.bytes {

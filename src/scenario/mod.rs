@@ -8,11 +8,14 @@
 
 mod build;
 mod error;
-mod raw;
+pub(crate) mod raw;
+pub mod task;
 
 use std::path::Path;
 
-pub use error::ScenarioError;
+pub(crate) use build::{declared, load_layers, region_bounds, toml_error, Extra, LayerSource};
+pub use error::{did_you_mean, line_col, ScenarioError};
+pub use task::{Context, TaskModel, TaskView};
 
 /// A machine set up and ready to run, plus what the run should do.
 #[derive(Clone, Debug)]
@@ -25,6 +28,8 @@ pub struct Scenario {
     /// The run ends (reason "end") when RIP reaches one of these addresses.
     pub stop_at: Vec<u64>,
     pub max_steps: Option<u64>,
+    /// Where the kernel keeps `current` (`[task]`), if the scenario says.
+    pub task: Option<TaskModel>,
 }
 
 /// Raise external interrupt `vector` just before step number `before_step` (0-based).

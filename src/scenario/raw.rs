@@ -100,7 +100,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
 
 pub type Num = Spanned<NumLit>;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Doc {
     pub preset: Option<Spanned<String>>,
@@ -120,9 +120,10 @@ pub struct Doc {
     #[serde(default)]
     pub interrupts: Vec<InterruptSec>,
     pub run: Option<RunSec>,
+    pub task: Option<TaskSec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSec {
     pub name: Option<String>,
@@ -130,7 +131,7 @@ pub struct MachineSec {
     pub mode: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionSec {
     pub name: Spanned<String>,
@@ -145,7 +146,7 @@ pub struct RegionSec {
     pub bytes: Option<Spanned<HexText>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSec {
     pub at: Num,
@@ -159,7 +160,7 @@ pub struct DataSec {
     pub repeat: Option<Num>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GdtSec {
     pub base: Option<Num>,
@@ -168,7 +169,7 @@ pub struct GdtSec {
     pub entries: Vec<GdtEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdtSec {
     pub base: Option<Num>,
@@ -177,7 +178,7 @@ pub struct IdtSec {
     pub gates: Vec<GateSec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GdtEntry {
     pub index: Num,
@@ -200,7 +201,7 @@ pub struct GdtEntry {
     pub tss64_base: Option<Num>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateSec {
     pub vector: Num,
@@ -215,16 +216,30 @@ pub struct GateSec {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterruptSec {
     pub before_step: Num,
     pub vector: Num,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSec {
     pub stop_at: Option<Vec<Num>>,
     pub max_steps: Option<Num>,
+}
+
+/// `[task]`: where the kernel keeps `current`, so that PID and context can be shown.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSec {
+    pub thread_size: Option<Num>,
+    pub task_offset: Option<Num>,
+    pub current: Option<Num>,
+    pub pid_offset: Num,
+    pub comm_offset: Num,
+    pub preempt_count_offset: Option<Num>,
+    pub preempt_count: Option<Num>,
+    pub interrupt_mask: Num,
 }
