@@ -440,6 +440,35 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The fast forms run on a `Ctx` with exactly the journaled writes of the general path.
+impl super::fast::Regs for Ctx<'_> {
+    #[inline(always)]
+    fn gpr(&self, index: usize) -> u64 {
+        self.m.cpu.gpr[index]
+    }
+    #[inline(always)]
+    fn set_gpr(&mut self, index: usize, value: u64) {
+        Ctx::set_gpr(self, index, value);
+    }
+    #[inline(always)]
+    fn rflags(&self) -> u64 {
+        self.m.cpu.rflags
+    }
+    #[inline(always)]
+    fn update_flags(&mut self, mask: u64, value: u64) {
+        Ctx::update_flags(self, mask, value);
+    }
+    /// As `control::jump_near` checks a near branch target.
+    #[inline(always)]
+    fn branch_ok(&self, target: u64) -> bool {
+        if self.is_long64() {
+            msr::is_canonical(target)
+        } else {
+            target <= self.m.cpu.seg(SegReg::Cs).limit as u64
+        }
+    }
+}
+
 /// EAX..R15D and RAX..R15 as (register number, width in bytes).
 #[inline(always)]
 fn wide_gpr(r: Register) -> Option<(usize, usize)> {

@@ -1,15 +1,21 @@
 //! Instruction fetch and decode with iced-x86, through a cache of decoded instructions.
 //!
 //! The cache holds, per code page, the page's permissions and write generation and the
-//! instructions decoded from it. Regions never change while the engine runs (changing
-//! the machine from outside clears the cache), so a cached page's permissions stay valid;
-//! a write to the page (new generation) empties its entries.
+//! instructions decoded from it, each with its pre-analysed fast form (`fast::Op`).
+//! Regions never change while the engine runs (changing the machine from outside clears
+//! the cache), so a cached page's permissions stay valid; a write to the page (new
+//! generation) empties its entries.
 
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
 use rustc_hash::FxHashMap;
 
+use super::fast::{self, Op};
 use super::fault::Exception;
-use crate::machine::memory::{Access, AccessKind, PageFault, Perm, PAGE_SHIFT, PAGE_SIZE};
+use super::Code;
+use crate::machine::cpu::{mask, Cpu};
+use crate::machine::flags::RESERVED1;
+use crate::machine::memory::{Access, AccessKind, Memory, PageFault, Perm, PAGE_SHIFT, PAGE_SIZE};
+use crate::machine::msr::is_canonical;
 use crate::machine::{Machine, SegReg};
 
 pub const MAX_LEN: usize = 15;
@@ -31,44 +37,92 @@ impl Fetched {
     }
 }
 
+/// A cached instruction: its fast form, where it was decoded, and its bytes (interned).
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub op: Op,
+    /// The IP the instruction was decoded at: its next IP and branch targets depend on
+    /// it, so the entry is only used at that IP.
+    pub ip: u64,
+    /// The address of the following instruction, masked to the code size.
+    pub next: u64,
+    pub len: u8,
+    /// The instruction's bytes and code size, as an index into the cache's code table.
+    pub code: u32,
+    pub instr: Instruction,
+}
+
+/// No instruction (an interrupt-delivery step or a fetch fault).
+pub const NO_CODE: u32 = u32::MAX;
+
 struct CodePage {
     page: u64,
     generation: u32,
     perm: Perm,
     bitness: u32,
-    /// Indexed by offset within the page.
-    slots: Vec<Option<Fetched>>,
+    /// Indexed by offset within the page: 0 is empty, n is `entries[n - 1]`.
+    slots: Box<[u32]>,
+    entries: Vec<Entry>,
 }
 
 #[derive(Default)]
 pub struct DecodeCache {
     /// An instruction that crosses a page boundary (not cached).
-    scratch: Option<Fetched>,
+    scratch: Option<Entry>,
     pages: Vec<CodePage>,
     index: FxHashMap<u64, usize>,
     /// The page of the last fetch and the memory epoch when it was last validated.
     last: Option<(usize, u64)>,
+    /// Every distinct instruction (bytes and code size) fetched so far, so that a
+    /// recorded step keeps a 4-byte index instead of the bytes.
+    codes: Vec<Code>,
+    code_ids: FxHashMap<Code, u32>,
 }
 
 impl DecodeCache {
+    /// Forget everything, including the code table (history must hold no code ids).
     pub fn clear(&mut self) {
+        self.scratch = None;
         self.pages.clear();
         self.index.clear();
         self.last = None;
+        self.codes.clear();
+        self.code_ids.clear();
+    }
+
+    /// The instruction bytes and code size recorded under `id`.
+    pub fn code(&self, id: u32) -> Option<Code> {
+        self.codes.get(id as usize).copied()
+    }
+
+    fn intern(&mut self, f: &Fetched, bitness: u32) -> u32 {
+        let code = Code::of(f, bitness);
+        let codes = &mut self.codes;
+        *self.code_ids.entry(code).or_insert_with(|| {
+            codes.push(code);
+            (codes.len() - 1) as u32
+        })
     }
 
     /// The cached page for `lin`, validated against the current memory contents.
-    fn page_for(&mut self, m: &Machine, lin: u64, bitness: u32) -> Option<usize> {
+    #[inline]
+    fn page_for(&mut self, mem: &Memory, lin: u64, bitness: u32) -> Option<usize> {
         let page = lin >> PAGE_SHIFT;
-        let epoch = m.mem.epoch();
+        let epoch = mem.epoch();
         if let Some((i, e)) = self.last {
             let p = &self.pages[i];
             if p.page == page && e == epoch && p.bitness == bitness {
                 return Some(i);
             }
         }
-        let perm = m.mem.perm_at(lin)?;
-        let generation = m.mem.generation(lin);
+        self.page_slow(mem, lin, bitness, epoch)
+    }
+
+    #[inline(never)]
+    fn page_slow(&mut self, mem: &Memory, lin: u64, bitness: u32, epoch: u64) -> Option<usize> {
+        let page = lin >> PAGE_SHIFT;
+        let perm = mem.perm_at(lin)?;
+        let generation = mem.generation(lin);
         let i = match self.index.get(&page) {
             Some(&i) => i,
             None => {
@@ -77,7 +131,8 @@ impl DecodeCache {
                     generation,
                     perm,
                     bitness,
-                    slots: vec![None; PAGE_SIZE as usize],
+                    slots: vec![0; PAGE_SIZE as usize].into_boxed_slice(),
+                    entries: Vec::new(),
                 });
                 self.index.insert(page, self.pages.len() - 1);
                 self.pages.len() - 1
@@ -85,7 +140,8 @@ impl DecodeCache {
         };
         let p = &mut self.pages[i];
         if p.generation != generation || p.bitness != bitness {
-            p.slots.iter_mut().for_each(|s| *s = None);
+            p.slots.fill(0);
+            p.entries.clear();
             p.generation = generation;
             p.bitness = bitness;
         }
@@ -95,7 +151,7 @@ impl DecodeCache {
 
     /// Fetch and decode the instruction at CS:RIP with the checks of an instruction fetch:
     /// the CS limit (outside 64-bit mode) and the page's execute and user permissions.
-    pub fn fetch(&mut self, m: &Machine) -> Result<&Fetched, Exception> {
+    pub fn fetch(&mut self, m: &Machine) -> Result<&Entry, Exception> {
         let cpu = &m.cpu;
         let bitness = cpu.bitness();
         let ip = cpu.rip;
@@ -110,7 +166,7 @@ impl DecodeCache {
             return Err(Exception::gp(0, "EIP is beyond the CS limit"));
         }
         let access = m.access(AccessKind::Fetch);
-        let Some(pi) = self.page_for(m, lin, bitness) else {
+        let Some(pi) = self.page_for(&m.mem, lin, bitness) else {
             return Err(page_fault(lin, access, false));
         };
         let offset = (lin & (PAGE_SIZE - 1)) as usize;
@@ -118,25 +174,154 @@ impl DecodeCache {
         if access.denied_by(page.perm) {
             return Err(page_fault(lin, access, true));
         }
-        let slot = &mut self.pages[pi].slots[offset];
-        let f: &Fetched = match slot {
-            Some(f) => f,
-            None => {
-                let fetched = decode_at(m, lin, ip, bitness, access)?;
-                if offset + fetched.len as usize <= PAGE_SIZE as usize {
-                    slot.insert(fetched)
+        let slot = page.slots[offset] as usize;
+        let cached = slot != 0 && page.entries[slot - 1].ip == ip;
+        let e: &Entry = if cached {
+            &self.pages[pi].entries[slot - 1]
+        } else {
+            let fetched = decode_at(m, lin, ip, bitness, access)?;
+            let entry = Entry {
+                op: fast::analyse(&fetched.instr, bitness),
+                ip,
+                next: mask(fetched.instr.next_ip(), bitness as usize / 8),
+                len: fetched.len,
+                code: self.intern(&fetched, bitness),
+                instr: fetched.instr,
+            };
+            if offset + fetched.len as usize <= PAGE_SIZE as usize {
+                let page = &mut self.pages[pi];
+                if slot != 0 {
+                    page.entries[slot - 1] = entry;
+                    &page.entries[slot - 1]
                 } else {
-                    self.scratch.insert(fetched)
+                    page.entries.push(entry);
+                    page.slots[offset] = page.entries.len() as u32;
+                    &page.entries[page.entries.len() - 1]
                 }
+            } else {
+                self.scratch.insert(entry)
             }
         };
-        if !long && ip + f.len as u64 - 1 > cs.limit as u64 {
+        if !long && ip + e.len as u64 - 1 > cs.limit as u64 {
             return Err(Exception::gp(
                 0,
                 "the instruction extends past the CS limit",
             ));
         }
-        Ok(f)
+        Ok(e)
+    }
+
+    /// Run fast forms of cached instructions directly on the CPU, without journaling, for
+    /// at most `budget` instructions. Stops (returning how many ran) before an
+    /// instruction at a `stop_at` address, one not decoded yet or without a fast form,
+    /// one whose fetch or branch would fault, or when the code leaves the current page
+    /// and the next is not cached. The caller makes sure that nothing but the
+    /// instructions themselves happens in between (no interrupt can be delivered, no
+    /// interrupt shadow, not halted): the fast forms change only GPRs, RFLAGS and RIP,
+    /// so the CPL, the code segment, the mode and memory stay as they are.
+    pub fn run_fast(&mut self, m: &mut Machine, stop_at: &[u64], budget: u64) -> u64 {
+        let bitness = m.cpu.bitness();
+        if bitness == 16 {
+            return 0;
+        }
+        let long = bitness == 64;
+        let cs = *m.cpu.seg(SegReg::Cs);
+        let access = m.access(AccessKind::Fetch);
+        let mem = &m.mem;
+        let mut cpu = RawCpu {
+            cpu: &mut m.cpu,
+            long,
+            limit: cs.limit as u64,
+        };
+        let mut done = 0u64;
+        'page: while done < budget {
+            let ip = cpu.cpu.rip;
+            if !long && ip > cpu.limit {
+                break;
+            }
+            let lin = if long {
+                ip
+            } else {
+                cs.base.wrapping_add(ip) & 0xffff_ffff
+            };
+            let Some(pi) = self.page_for(mem, lin, bitness) else {
+                break;
+            };
+            let page = &self.pages[pi];
+            if access.denied_by(page.perm) {
+                break;
+            }
+            // The IP of the page's first byte, and the stop addresses inside the page.
+            let page_ip = ip.wrapping_sub(lin & (PAGE_SIZE - 1));
+            let mut stops = [0u64; PAGE_SIZE as usize / 64];
+            let mut any_stop = false;
+            for &a in stop_at {
+                let off = a.wrapping_sub(page_ip);
+                if off < PAGE_SIZE {
+                    stops[off as usize / 64] |= 1 << (off % 64);
+                    any_stop = true;
+                }
+            }
+            loop {
+                let ip = cpu.cpu.rip;
+                let off = ip.wrapping_sub(page_ip);
+                if off >= PAGE_SIZE {
+                    continue 'page;
+                }
+                if done >= budget || (any_stop && stops[off as usize / 64] & (1 << (off % 64)) != 0)
+                {
+                    break 'page;
+                }
+                let slot = page.slots[off as usize] as usize;
+                if slot == 0 {
+                    break 'page;
+                }
+                let e = &page.entries[slot - 1];
+                if e.ip != ip || (!long && ip + e.len as u64 - 1 > cpu.limit) {
+                    break 'page;
+                }
+                match fast::exec(&mut cpu, &e.op, e.next) {
+                    Some(next) => cpu.cpu.rip = next,
+                    None => break 'page,
+                }
+                done += 1;
+            }
+        }
+        done
+    }
+}
+
+/// The CPU as the register file of fast forms in a raw run.
+struct RawCpu<'a> {
+    cpu: &'a mut Cpu,
+    long: bool,
+    limit: u64,
+}
+
+impl fast::Regs for RawCpu<'_> {
+    #[inline(always)]
+    fn gpr(&self, index: usize) -> u64 {
+        self.cpu.gpr[index]
+    }
+    #[inline(always)]
+    fn set_gpr(&mut self, index: usize, value: u64) {
+        self.cpu.gpr[index] = value;
+    }
+    #[inline(always)]
+    fn rflags(&self) -> u64 {
+        self.cpu.rflags
+    }
+    #[inline(always)]
+    fn update_flags(&mut self, mask: u64, value: u64) {
+        self.cpu.rflags = (self.cpu.rflags & !mask) | (value & mask) | RESERVED1;
+    }
+    #[inline(always)]
+    fn branch_ok(&self, target: u64) -> bool {
+        if self.long {
+            is_canonical(target)
+        } else {
+            target <= self.limit
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod ctx;
 mod data;
 pub mod decode;
 pub mod event;
+pub mod fast;
 pub mod fault;
 pub mod interrupt;
 mod iret;
@@ -21,11 +22,10 @@ mod system;
 
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
 
-use crate::machine::cpu::mask;
 use crate::machine::flags::IF;
 use crate::machine::Machine;
 use ctx::Ctx;
-use decode::{DecodeCache, Fetched};
+use decode::{DecodeCache, Fetched, NO_CODE};
 pub use event::{Event, Source};
 pub use fault::Exception;
 use interrupt::{deliver, DeliveryError};
@@ -98,7 +98,7 @@ pub struct Stop {
 
 /// The bytes of an executed instruction and the code size they were decoded with,
 /// kept compactly; the instruction is decoded again when someone looks at it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Code {
     bytes: [u8; decode::BYTES_LEN],
     len: u8,
@@ -107,8 +107,11 @@ pub struct Code {
 
 impl Code {
     fn of(f: &Fetched, bitness: u32) -> Code {
+        // Only the instruction's own bytes, so equal instructions make equal codes.
+        let mut bytes = [0; decode::BYTES_LEN];
+        bytes[..f.len as usize].copy_from_slice(f.bytes());
         Code {
-            bytes: f.bytes,
+            bytes,
             len: f.len,
             bitness: bitness as u8,
         }
@@ -131,7 +134,7 @@ impl Code {
 }
 
 /// One recorded step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepInfo {
     /// RIP before the step.
     pub ip: u64,
@@ -140,18 +143,28 @@ pub struct StepInfo {
     /// The instruction executed (None for an interrupt-delivery step or a fetch fault).
     pub code: Option<Code>,
     pub outcome: Outcome,
-    /// Where this step's changes and events start in the history (they end where the
-    /// next step's start).
+}
+
+/// A recorded step as the history keeps it (16 bytes; `StepInfo` is rebuilt from it).
+/// The step's RIP after is the next step's RIP before, or the current RIP for the last
+/// step; outcomes other than `Executed` and event ranges are kept aside, since most
+/// steps have neither.
+#[derive(Clone, Copy, Debug)]
+struct StepRec {
+    ip: u64,
+    /// Where this step's changes start in the history (they end where the next step's
+    /// start).
     changes_start: u32,
-    events_start: u32,
+    /// Index into the decode cache's code table, or NO_CODE.
+    code: u32,
 }
 
 /// A recorded step with its changes and events.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StepView<'a> {
     /// Step number, from 0.
     pub n: u64,
-    pub info: &'a StepInfo,
+    pub info: StepInfo,
     /// Every write in order (uncoalesced).
     pub changes: &'a [Change],
     pub events: &'a [Event],
@@ -184,7 +197,11 @@ pub enum StepResult {
 pub struct Engine {
     machine: Machine,
     cache: DecodeCache,
-    steps: Vec<StepInfo>,
+    steps: Vec<StepRec>,
+    /// (step, outcome) for the steps whose outcome is not `Executed`, in step order.
+    outcomes: Vec<(u32, Outcome)>,
+    /// (step, start in `events`) for the steps that have events, in step order.
+    event_starts: Vec<(u32, u32)>,
     changes: Vec<Change>,
     events: Vec<Event>,
     scratch_changes: Journal,
@@ -195,9 +212,10 @@ pub struct Engine {
     raw_steps: u64,
     info: InstructionInfoFactory,
     check_writes: bool,
-    /// The instruction the last `exec` ran, if any (kept only while recording).
-    last_code: Option<Code>,
-    recording: bool,
+    /// The code id of the instruction the last `exec` ran, or NO_CODE.
+    last_code: u32,
+    /// Use the pre-analysed fast forms (off only to check them against the general path).
+    fast: bool,
 }
 
 impl Engine {
@@ -206,6 +224,8 @@ impl Engine {
             machine,
             cache: DecodeCache::default(),
             steps: Vec::new(),
+            outcomes: Vec::new(),
+            event_starts: Vec::new(),
             changes: Vec::new(),
             events: Vec::new(),
             scratch_changes: Journal::default(),
@@ -215,8 +235,8 @@ impl Engine {
             raw_steps: 0,
             info: InstructionInfoFactory::new(),
             check_writes: cfg!(debug_assertions),
-            last_code: None,
-            recording: true,
+            last_code: NO_CODE,
+            fast: true,
         }
     }
 
@@ -251,6 +271,13 @@ impl Engine {
         self.check_writes = on;
     }
 
+    /// Turn the pre-analysed fast forms of common register instructions on or off (on
+    /// by default). Off, every instruction goes through the general path; results are
+    /// the same either way, which is what turning them off lets tests check.
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast = on;
+    }
+
     /// Number of recorded steps (the current position in history).
     pub fn step_count(&self) -> u64 {
         self.steps.len() as u64 + self.raw_steps
@@ -262,22 +289,44 @@ impl Engine {
 
     pub fn clear_history(&mut self) {
         self.steps.clear();
+        self.outcomes.clear();
+        self.event_starts.clear();
         self.changes.clear();
         self.events.clear();
     }
 
     /// A recorded step by index.
     pub fn step_view(&self, index: usize) -> Option<StepView<'_>> {
-        let info = self.steps.get(index)?;
-        let (c_end, e_end) = match self.steps.get(index + 1) {
-            Some(next) => (next.changes_start as usize, next.events_start as usize),
-            None => (self.changes.len(), self.events.len()),
+        let rec = self.steps.get(index)?;
+        let (next_ip, c_end) = match self.steps.get(index + 1) {
+            Some(next) => (next.ip, next.changes_start as usize),
+            None => (self.machine.cpu.rip, self.changes.len()),
+        };
+        let step = index as u32;
+        let outcome = match self.outcomes.binary_search_by_key(&step, |o| o.0) {
+            Ok(i) => self.outcomes[i].1.clone(),
+            Err(_) => Outcome::Executed,
+        };
+        let events = match self.event_starts.binary_search_by_key(&step, |e| e.0) {
+            Ok(i) => {
+                let end = self
+                    .event_starts
+                    .get(i + 1)
+                    .map_or(self.events.len(), |e| e.1 as usize);
+                &self.events[self.event_starts[i].1 as usize..end]
+            }
+            Err(_) => &[],
         };
         Some(StepView {
             n: self.raw_steps + index as u64,
-            info,
-            changes: &self.changes[info.changes_start as usize..c_end],
-            events: &self.events[info.events_start as usize..e_end],
+            info: StepInfo {
+                ip: rec.ip,
+                next_ip,
+                code: self.cache.code(rec.code),
+                outcome,
+            },
+            changes: &self.changes[rec.changes_start as usize..c_end],
+            events,
         })
     }
 
@@ -300,9 +349,9 @@ impl Engine {
         let result = match r {
             Ok(outcome) => {
                 let ip = ip0;
-                let fetched = self.last_code;
+                let code = self.last_code;
                 if self.check_writes {
-                    if let (Some(code), Outcome::Executed) = (&fetched, &outcome) {
+                    if let (Some(code), Outcome::Executed) = (self.cache.code(code), &outcome) {
                         let instr = code.decode(ip);
                         let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
                         let bad = check::undeclared_writes(
@@ -314,18 +363,21 @@ impl Engine {
                         assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
                     }
                 }
-                let c0 = self.changes.len() as u32;
-                let e0 = self.events.len() as u32;
+                let step = self.steps.len() as u32;
+                let changes_start = self.changes.len() as u32;
                 self.changes.extend_from_slice(changes.as_slice());
                 changes.clear();
-                self.events.append(&mut events);
-                self.steps.push(StepInfo {
+                if !events.is_empty() {
+                    self.event_starts.push((step, self.events.len() as u32));
+                    self.events.append(&mut events);
+                }
+                if outcome != Outcome::Executed {
+                    self.outcomes.push((step, outcome));
+                }
+                self.steps.push(StepRec {
                     ip,
-                    next_ip: self.machine.cpu.rip,
-                    code: fetched,
-                    outcome,
-                    changes_start: c0,
-                    events_start: e0,
+                    changes_start,
+                    code,
                 });
                 StepResult::Stepped
             }
@@ -338,16 +390,25 @@ impl Engine {
 
     /// Undo the last recorded step. Returns false at the start of history.
     pub fn step_back(&mut self) -> bool {
-        let Some(info) = self.steps.pop() else {
+        let Some(rec) = self.steps.pop() else {
             return false;
         };
-        let start = info.changes_start as usize;
+        let step = self.steps.len() as u32;
+        let start = rec.changes_start as usize;
         for ch in self.changes[start..].iter().rev() {
             ch.undo(&mut self.machine);
         }
         self.changes.truncate(start);
-        self.events.truncate(info.events_start as usize);
-        self.machine.cpu.rip = info.ip;
+        if let Some(&(s, e0)) = self.event_starts.last() {
+            if s == step {
+                self.events.truncate(e0 as usize);
+                self.event_starts.pop();
+            }
+        }
+        if self.outcomes.last().is_some_and(|o| o.0 == step) {
+            self.outcomes.pop();
+        }
+        self.machine.cpu.rip = rec.ip;
         true
     }
 
@@ -383,16 +444,30 @@ impl Engine {
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
         self.clear_history();
-        self.recording = false;
         let mut changes = std::mem::take(&mut self.scratch_changes);
         let mut events = std::mem::take(&mut self.scratch_events);
         let mut stop = None;
-        for _ in 0..max_steps {
+        let mut left = max_steps;
+        while left > 0 {
+            let budget = self.fast_budget(left);
+            if budget > 0 {
+                let ran = self
+                    .cache
+                    .run_fast(&mut self.machine, &self.stop_at, budget);
+                self.raw_steps += ran;
+                left -= ran;
+                if left == 0 {
+                    break;
+                }
+            }
             changes.clear();
             events.clear();
             let n = self.raw_steps;
             match self.exec(n, &mut changes, &mut events) {
-                Ok(_) => self.raw_steps += 1,
+                Ok(_) => {
+                    self.raw_steps += 1;
+                    left -= 1;
+                }
                 Err(s) => {
                     stop = Some(s);
                     break;
@@ -401,12 +476,32 @@ impl Engine {
         }
         self.scratch_changes = changes;
         self.scratch_events = events;
-        self.recording = true;
         stop.unwrap_or(Stop {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
         })
+    }
+
+    /// How many instructions a raw run may execute with `DecodeCache::run_fast` from
+    /// here: none while an interrupt could be delivered, the CPU is halted or in an
+    /// interrupt shadow, and never past the next scheduled interrupt line.
+    fn fast_budget(&self, left: u64) -> u64 {
+        let cpu = &self.machine.cpu;
+        if !self.fast
+            || cpu.halted
+            || cpu.shadow
+            || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0)
+        {
+            return 0;
+        }
+        let n = self.step_count();
+        self.schedule
+            .iter()
+            .map(|s| s.before_step)
+            .filter(|&b| b >= n)
+            .min()
+            .map_or(left, |b| left.min(b - n))
     }
 
     fn stop(&self, reason: StopReason, instr: Option<Instruction>) -> Stop {
@@ -424,7 +519,7 @@ impl Engine {
         changes: &mut Journal,
         events: &mut Vec<Event>,
     ) -> Result<Outcome, Stop> {
-        self.last_code = None;
+        self.last_code = NO_CODE;
         let ip = self.machine.cpu.rip;
         if self.stop_at.contains(&ip) {
             return Err(self.stop(StopReason::End, None));
@@ -436,7 +531,7 @@ impl Engine {
             }
         }
         let mut ctx = Ctx::new(&mut self.machine, changes, events);
-        let fetched = match self.cache.fetch(ctx.m) {
+        let entry = match self.cache.fetch(ctx.m) {
             Ok(f) => f,
             Err(e) => {
                 let mark = (ctx.journal.len(), ctx.events.len());
@@ -453,14 +548,23 @@ impl Engine {
                 };
             }
         };
-        if self.recording {
-            self.last_code = Some(Code::of(fetched, ctx.m.cpu.bitness()));
-        }
-        let instr = &fetched.instr;
+        self.last_code = entry.code;
+        let instr = &entry.instr;
         let mark = (ctx.journal.len(), ctx.events.len());
         ctx.ip = ip;
-        ctx.next_ip = mask(instr.next_ip(), ctx.m.cpu.bitness() as usize / 8);
-        let flow = dispatch(&mut ctx, instr);
+        ctx.next_ip = entry.next;
+        let fast = if self.fast {
+            fast::exec(&mut ctx, &entry.op, entry.next)
+        } else {
+            None
+        };
+        let flow = match fast {
+            Some(rip) => {
+                ctx.set_rip(rip);
+                Ok(Flow::Jumped)
+            }
+            None => dispatch(&mut ctx, instr),
+        };
         let outcome = match flow {
             Ok(Flow::Next) => {
                 let next = ctx.next_ip;

@@ -1,0 +1,879 @@
+//! The engine's fast forms of common register instructions (`engine::fast`, used by
+//! `run_raw`'s inner loop and by recorded steps) against the general path: random
+//! programs are run four ways — raw and recorded, each with the fast forms on and off —
+//! and must end in the same machine, with the same stop, and (recorded) the same
+//! history step for step: same changes in the same order, events, outcomes, RIPs.
+
+mod common;
+
+use proptest::prelude::*;
+use ringstep::engine::{Engine, ScheduledInterrupt, StepResult, Stop, StopReason};
+use ringstep::machine::{Machine, SegReg};
+use ringstep::scenario;
+
+/// Where a program runs.
+#[derive(Clone, Copy, Debug)]
+enum Host {
+    /// tests/common's 32-bit user machine (empty IDT: any exception stops the run).
+    User32,
+    /// The same at CPL 0 (CLI/STI allowed).
+    Kernel32,
+    /// 64-bit user mode.
+    User64,
+    /// 64-bit kernel mode.
+    Kernel64,
+    /// The linux-2.6-i386 preset's user text, with its kernel and handlers, and an
+    /// optional timer interrupt.
+    Preset,
+}
+
+impl Host {
+    fn long(self) -> bool {
+        matches!(self, Host::User64 | Host::Kernel64)
+    }
+}
+
+/// One instruction: fixed bytes, or a branch to instruction `to` (modulo the program
+/// length; one past the end is the final `ud2`).
+#[derive(Clone, Debug)]
+enum Ins {
+    Bytes(Vec<u8>),
+    /// Opcode bytes, then a rel8 (`short`) or rel32 displacement.
+    Branch {
+        opcode: Vec<u8>,
+        short: bool,
+        to: usize,
+    },
+}
+
+fn modrm(mode: u8, reg: u8, rm: u8) -> u8 {
+    (mode << 6) | ((reg & 7) << 3) | (rm & 7)
+}
+
+/// An optional REX prefix (64-bit mode): W, R, X and B drawn at random.
+fn rex(long: bool) -> BoxedStrategy<Vec<u8>> {
+    if long {
+        prop_oneof![
+            2 => Just(vec![]),
+            3 => (0u8..16).prop_map(|b| vec![0x40 | b]),
+        ]
+        .boxed()
+    } else {
+        Just(vec![]).boxed()
+    }
+}
+
+/// An optional operand-size prefix.
+fn opsize() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![4 => Just(vec![]), 1 => Just(vec![0x66])]
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// Register-only instructions that have fast forms (and a few close relatives that
+/// do not, such as those on AH..BH), in every operand size.
+fn register_ins(long: bool) -> BoxedStrategy<Ins> {
+    let r = 0u8..8;
+    let alu = prop::sample::select(vec![
+        0x01u8, 0x03, 0x09, 0x0b, 0x11, 0x13, 0x19, 0x1b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39,
+        0x3b, 0x85, 0x89, 0x8b,
+    ]);
+    let alu8 = prop::sample::select(vec![
+        0x00u8, 0x02, 0x08, 0x0a, 0x10, 0x12, 0x18, 0x1a, 0x20, 0x22, 0x28, 0x2a, 0x30, 0x32, 0x38,
+        0x3a, 0x84, 0x88, 0x8a,
+    ]);
+    let imm32 = prop_oneof![
+        Just(0u32),
+        Just(1),
+        Just(0x7fff_ffff),
+        Just(0x8000_0000),
+        Just(0xffff_ffff),
+        any::<u32>()
+    ];
+    let mut options: Vec<(u32, BoxedStrategy<Ins>)> = vec![
+        (
+            6,
+            (opsize(), rex(long), alu, r.clone(), r.clone())
+                .prop_map(|(p, x, o, a, b)| Ins::Bytes(cat(&[&p, &x, &[o, modrm(3, a, b)]])))
+                .boxed(),
+        ),
+        (
+            2,
+            (rex(long), alu8, r.clone(), r.clone())
+                .prop_map(|(x, o, a, b)| Ins::Bytes(cat(&[&x, &[o, modrm(3, a, b)]])))
+                .boxed(),
+        ),
+        (
+            4,
+            (opsize(), rex(long), 0u8..8, r.clone(), any::<u8>())
+                .prop_map(|(p, x, o, a, i)| Ins::Bytes(cat(&[&p, &x, &[0x83, modrm(3, o, a), i]])))
+                .boxed(),
+        ),
+        (
+            2,
+            (rex(long), 0u8..8, r.clone(), imm32.clone())
+                .prop_map(|(x, o, a, i)| {
+                    Ins::Bytes(cat(&[&x, &[0x81, modrm(3, o, a)], &i.to_le_bytes()]))
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (rex(long), 0u8..8, r.clone(), any::<u8>())
+                .prop_map(|(x, o, a, i)| Ins::Bytes(cat(&[&x, &[0x80, modrm(3, o, a), i]])))
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                prop::sample::select(vec![0x05u8, 0x0d, 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0xa9]),
+                imm32.clone(),
+            )
+                .prop_map(|(o, i)| Ins::Bytes(cat(&[&[o], &i.to_le_bytes()])))
+                .boxed(),
+        ),
+        (
+            1,
+            (rex(long), r.clone(), imm32.clone())
+                .prop_map(|(x, a, i)| {
+                    Ins::Bytes(cat(&[&x, &[0xf7, modrm(3, 0, a)], &i.to_le_bytes()]))
+                })
+                .boxed(),
+        ),
+        // mov r, imm (b8+r; REX.W gives imm64), mov r8, imm8, mov r/m, imm32.
+        (
+            4,
+            (rex(long), r.clone(), imm32.clone(), imm32.clone())
+                .prop_map(|(x, a, lo, hi)| {
+                    let wide = x.first().is_some_and(|p| p & 8 != 0);
+                    let mut b = cat(&[&x, &[0xb8 + a], &lo.to_le_bytes()]);
+                    if wide {
+                        b.extend(hi.to_le_bytes());
+                    }
+                    Ins::Bytes(b)
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (rex(long), r.clone(), any::<u8>())
+                .prop_map(|(x, a, i)| Ins::Bytes(cat(&[&x, &[0xb0 + a, i]])))
+                .boxed(),
+        ),
+        (
+            1,
+            (rex(long), r.clone(), imm32.clone())
+                .prop_map(|(x, a, i)| {
+                    Ins::Bytes(cat(&[&x, &[0xc7, modrm(3, 0, a)], &i.to_le_bytes()]))
+                })
+                .boxed(),
+        ),
+        // inc/dec/neg/not in every size.
+        (
+            4,
+            (
+                opsize(),
+                rex(long),
+                prop::sample::select(vec![0u8, 1, 2, 3]),
+                r.clone(),
+            )
+                .prop_map(|(p, x, o, a)| {
+                    let opc = if o < 2 { 0xff } else { 0xf7 };
+                    Ins::Bytes(cat(&[&p, &x, &[opc, modrm(3, o, a)]]))
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                rex(long),
+                prop::sample::select(vec![0u8, 1, 2, 3]),
+                r.clone(),
+            )
+                .prop_map(|(x, o, a)| {
+                    let opc = if o < 2 { 0xfe } else { 0xf6 };
+                    Ins::Bytes(cat(&[&x, &[opc, modrm(3, o, a)]]))
+                })
+                .boxed(),
+        ),
+        // Shifts by an immediate, by 1 and by CL (shl, shr, sar, sal; rol stops the run).
+        (
+            3,
+            (
+                opsize(),
+                rex(long),
+                prop::sample::select(vec![4u8, 5, 6, 7, 7, 4, 0]),
+                r.clone(),
+                prop_oneof![Just(0u8), Just(1), 0u8..70],
+                0u8..3,
+            )
+                .prop_map(|(p, x, o, a, n, form)| {
+                    Ins::Bytes(match form {
+                        0 => cat(&[&p, &x, &[0xc1, modrm(3, o, a), n]]),
+                        1 => cat(&[&p, &x, &[0xd1, modrm(3, o, a)]]),
+                        _ => cat(&[&p, &x, &[0xd3, modrm(3, o, a)]]),
+                    })
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                rex(long),
+                prop::sample::select(vec![4u8, 5, 7]),
+                r.clone(),
+                0u8..20,
+            )
+                .prop_map(|(x, o, a, n)| Ins::Bytes(cat(&[&x, &[0xc0, modrm(3, o, a), n]])))
+                .boxed(),
+        ),
+        // imul r, r / r, r, imm8 / r, r, imm32.
+        (
+            2,
+            (
+                opsize(),
+                rex(long),
+                r.clone(),
+                r.clone(),
+                any::<u8>(),
+                imm32.clone(),
+                0u8..3,
+            )
+                .prop_map(|(p, x, a, b, i8_, i32_, form)| {
+                    Ins::Bytes(match form {
+                        0 => cat(&[&p, &x, &[0x0f, 0xaf, modrm(3, a, b)]]),
+                        1 => cat(&[&p, &x, &[0x6b, modrm(3, a, b), i8_]]),
+                        _ if p.is_empty() => {
+                            cat(&[&x, &[0x69, modrm(3, a, b)], &i32_.to_le_bytes()])
+                        }
+                        _ => cat(&[&p, &x, &[0x69, modrm(3, a, b)], &i32_.to_le_bytes()[..2]]),
+                    })
+                })
+                .boxed(),
+        ),
+        // movzx / movsx (byte and word sources), movsxd.
+        (
+            2,
+            (
+                opsize(),
+                rex(long),
+                prop::sample::select(vec![0xb6u8, 0xb7, 0xbe, 0xbf]),
+                r.clone(),
+                r.clone(),
+            )
+                .prop_map(|(p, x, o, a, b)| Ins::Bytes(cat(&[&p, &x, &[0x0f, o, modrm(3, a, b)]])))
+                .boxed(),
+        ),
+        // xchg r, r and xchg eax, r.
+        (
+            1,
+            (opsize(), rex(long), r.clone(), r.clone(), any::<bool>())
+                .prop_map(|(p, x, a, b, short)| {
+                    Ins::Bytes(if short {
+                        cat(&[&p, &x, &[0x90 + b]])
+                    } else {
+                        cat(&[&p, &x, &[0x87, modrm(3, a, b)]])
+                    })
+                })
+                .boxed(),
+        ),
+        // lea with register, SIB, displacement-only and (in 64-bit mode) RIP-relative
+        // addressing, sometimes with an address-size prefix.
+        (
+            3,
+            (
+                opsize(),
+                prop_oneof![4 => Just(vec![]), 1 => Just(vec![0x67u8])],
+                rex(long),
+                0u8..3,
+                r.clone(),
+                r.clone(),
+                any::<u8>(),
+                any::<u32>(),
+            )
+                .prop_map(move |(p, a, x, mode, d, rm, sib, disp)| {
+                    let mut b = cat(&[&p, &a, &x, &[0x8d, modrm(mode, d, rm)]]);
+                    if rm == 4 && a.is_empty() {
+                        b.push(sib);
+                    }
+                    match mode {
+                        1 => b.push(disp as u8),
+                        2 => b.extend(if a.is_empty() {
+                            disp.to_le_bytes().to_vec()
+                        } else {
+                            disp.to_le_bytes()[..2].to_vec()
+                        }),
+                        _ if rm == 5 && a.is_empty() => b.extend(disp.to_le_bytes()),
+                        _ if rm == 6 && !a.is_empty() && !long => {
+                            b.extend(&disp.to_le_bytes()[..2])
+                        }
+                        _ if rm == 5 && !a.is_empty() && long => b.extend(disp.to_le_bytes()),
+                        _ => {}
+                    }
+                    Ins::Bytes(b)
+                })
+                .boxed(),
+        ),
+        // nop, multi-byte nop (with a memory operand it never touches), pause.
+        (
+            1,
+            prop::sample::select(vec![
+                vec![0x90u8],
+                vec![0x0f, 0x1f, 0x00],
+                vec![0x0f, 0x1f, 0x44, 0x00, 0x00],
+                vec![0xf3, 0x90],
+            ])
+            .prop_map(Ins::Bytes)
+            .boxed(),
+        ),
+        // Branches: jcc rel8 / rel32, jmp rel8 / rel32, loop, loope, loopne, jecxz.
+        (
+            4,
+            (0u8..16, any::<bool>(), any::<usize>())
+                .prop_map(|(cc, short, to)| Ins::Branch {
+                    opcode: if short {
+                        vec![0x70 + cc]
+                    } else {
+                        vec![0x0f, 0x80 + cc]
+                    },
+                    short,
+                    to,
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (any::<bool>(), any::<usize>())
+                .prop_map(|(short, to)| Ins::Branch {
+                    opcode: if short { vec![0xeb] } else { vec![0xe9] },
+                    short,
+                    to,
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (
+                prop::sample::select(vec![0xe2u8, 0xe2, 0xe1, 0xe0, 0xe3]),
+                prop_oneof![2 => Just(vec![]), 1 => Just(vec![0x67u8])],
+                any::<usize>(),
+            )
+                .prop_map(|(o, p, to)| Ins::Branch {
+                    opcode: cat(&[&p, &[o]]),
+                    short: true,
+                    to,
+                })
+                .boxed(),
+        ),
+    ];
+    if !long {
+        // inc/dec r32 (40+r, 48+r), which are REX prefixes in 64-bit mode.
+        options.push((
+            2,
+            (opsize(), any::<bool>(), r.clone())
+                .prop_map(|(p, dec, a)| {
+                    Ins::Bytes(cat(&[&p, &[if dec { 0x48 } else { 0x40 } + a]]))
+                })
+                .boxed(),
+        ));
+    } else {
+        // movsxd r64, r32.
+        options.push((
+            1,
+            (r.clone(), r.clone())
+                .prop_map(|(a, b)| Ins::Bytes(vec![0x48, 0x63, modrm(3, a, b)]))
+                .boxed(),
+        ));
+    }
+    prop::strategy::Union::new_weighted(options).boxed()
+}
+
+/// Instructions the fast forms leave to the general path: stack and memory accesses,
+/// flag instructions, a few that fault or stop.
+fn slow_ins(host: Host) -> BoxedStrategy<Ins> {
+    let mut fixed: Vec<Vec<u8>> = vec![
+        vec![0x9c],                   // pushf
+        vec![0x9d],                   // popf
+        vec![0xf8],                   // clc
+        vec![0xf9],                   // stc
+        vec![0xf5],                   // cmc
+        vec![0x99],                   // cdq
+        vec![0x98],                   // cwde
+        vec![0x89, 0x44, 0x24, 0xf8], // mov %eax,-8(%esp)
+        vec![0x8b, 0x5c, 0x24, 0xf8], // mov -8(%esp),%ebx
+        vec![0x01, 0x4c, 0x24, 0xf8], // add %ecx,-8(%esp)
+        vec![0x88, 0xe0],             // mov %ah,%al
+        vec![0x0f, 0x0b],             // ud2
+        vec![0xf7, 0xf1],             // div %ecx
+    ];
+    if matches!(host, Host::Kernel32 | Host::Kernel64) {
+        fixed.push(vec![0xfa]); // cli
+        fixed.push(vec![0xfb]); // sti
+    }
+    if matches!(host, Host::Preset) {
+        fixed.push(vec![0xcd, 0x80]); // int $0x80
+    }
+    prop_oneof![
+        2 => (0u8..8).prop_map(|r| Ins::Bytes(vec![0x50 + r])),
+        2 => prop::sample::select(vec![0u8, 1, 2, 3, 6, 7]).prop_map(|r| Ins::Bytes(vec![0x58 + r])),
+        3 => prop::sample::select(fixed).prop_map(Ins::Bytes),
+    ]
+    .boxed()
+}
+
+fn program(host: Host) -> BoxedStrategy<Vec<Ins>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => register_ins(host.long()),
+            1 => slow_ins(host),
+        ],
+        1..40,
+    )
+    .boxed()
+}
+
+/// Lay the program out with its branch displacements, then `ud2`. A branch whose
+/// displacement does not fit goes to the next instruction. With `repeat`, a `jmp` back
+/// to the start comes before the `ud2`, so that the raw run's inner loop (which only
+/// runs instructions decoded before) sees every instruction again. Returns the code and
+/// the offset of each instruction.
+fn assemble(ins: &[Ins], repeat: bool) -> (Vec<u8>, Vec<usize>) {
+    let mut all = ins.to_vec();
+    if repeat {
+        all.push(Ins::Branch {
+            opcode: vec![0xe9],
+            short: false,
+            to: 0,
+        });
+    }
+    let ins = &all[..];
+    let len = |i: &Ins| match i {
+        Ins::Bytes(b) => b.len(),
+        Ins::Branch { opcode, short, .. } => opcode.len() + if *short { 1 } else { 4 },
+    };
+    let mut offsets = Vec::with_capacity(ins.len() + 1);
+    let mut at = 0;
+    for i in ins {
+        offsets.push(at);
+        at += len(i);
+    }
+    offsets.push(at);
+    let mut code = Vec::with_capacity(at + 2);
+    for (k, i) in ins.iter().enumerate() {
+        match i {
+            Ins::Bytes(b) => code.extend(b),
+            Ins::Branch { opcode, short, to } => {
+                code.extend(opcode);
+                let next = offsets[k + 1] as i64;
+                let target = offsets[to % (ins.len() + 1)] as i64;
+                let disp = target - next;
+                if *short {
+                    code.push(i8::try_from(disp).unwrap_or(0) as u8);
+                } else {
+                    code.extend((disp as i32).to_le_bytes());
+                }
+            }
+        }
+    }
+    code.extend([0x0f, 0x0b]);
+    (code, offsets)
+}
+
+/// A machine set up for the program, with random register values.
+fn machine(host: Host, code: &[u8], regs: &[u64; 16], cs_limit: Option<u32>) -> Machine {
+    let mut m = match host {
+        Host::User32 => common::machine32(),
+        Host::Kernel32 => common::kernel32(),
+        Host::User64 => common::machine64(),
+        Host::Kernel64 => common::kernel64(),
+        Host::Preset => {
+            scenario::preset("linux-2.6-i386")
+                .expect("preset loads")
+                .machine
+        }
+    };
+    let at = m.cpu.rip;
+    m.mem.poke(at, code);
+    let width = if host.long() { 16 } else { 8 };
+    for (i, v) in regs.iter().enumerate().take(width) {
+        if i == 4 {
+            continue; // keep the stack pointer
+        }
+        m.cpu.gpr[i] = if host.long() { *v } else { *v & 0xffff_ffff };
+    }
+    if let (Some(k), false) = (cs_limit, host.long()) {
+        m.cpu.seg[SegReg::Cs as usize].limit = (at as u32).wrapping_add(k);
+    }
+    m
+}
+
+#[derive(Clone, Debug)]
+struct Setup {
+    host: Host,
+    code: Vec<u8>,
+    regs: [u64; 16],
+    cs_limit: Option<u32>,
+    stop_at: Vec<u64>,
+    irq: Option<u64>,
+}
+
+fn engine(s: &Setup, fast: bool) -> Engine {
+    let m = machine(s.host, &s.code, &s.regs, s.cs_limit);
+    let at = m.cpu.rip;
+    let mut e = Engine::new(m);
+    e.set_fast_path(fast);
+    e.set_stop_at(s.stop_at.iter().map(|o| at + o).collect());
+    if let Some(before_step) = s.irq {
+        e.set_schedule(vec![ScheduledInterrupt {
+            before_step,
+            vector: 0x20,
+        }]);
+    }
+    e
+}
+
+/// Recorded steps until a stop or `max` steps.
+fn recorded(e: &mut Engine, max: u64) -> Option<Stop> {
+    for _ in 0..max {
+        if let StepResult::Stopped(s) = e.step() {
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn check(s: &Setup, max: u64) -> Result<(), TestCaseError> {
+    let ctx = || format!("{:?} code {:02x?}", s.host, s.code);
+
+    // Raw, fast forms on and off.
+    let mut raw_fast = engine(s, true);
+    let stop_fast = raw_fast.run_raw(max);
+    let mut raw_slow = engine(s, false);
+    let stop_slow = raw_slow.run_raw(max);
+    prop_assert_eq!(&stop_fast, &stop_slow, "raw stops: {}", ctx());
+    prop_assert_eq!(raw_fast.step_count(), raw_slow.step_count(), "{}", ctx());
+    prop_assert_eq!(
+        &raw_fast.machine().cpu,
+        &raw_slow.machine().cpu,
+        "{}",
+        ctx()
+    );
+    prop_assert!(
+        raw_fast.machine() == raw_slow.machine(),
+        "memory: {}",
+        ctx()
+    );
+
+    // Recorded, fast forms on and off: the same history, step for step.
+    let mut rec_fast = engine(s, true);
+    let rstop_fast = recorded(&mut rec_fast, max);
+    let mut rec_slow = engine(s, false);
+    let rstop_slow = recorded(&mut rec_slow, max);
+    prop_assert_eq!(&rstop_fast, &rstop_slow, "recorded stops: {}", ctx());
+    prop_assert_eq!(rec_fast.history_len(), rec_slow.history_len());
+    for i in 0..rec_fast.history_len() {
+        let (a, b) = (
+            rec_fast.step_view(i).expect("a step"),
+            rec_slow.step_view(i).expect("a step"),
+        );
+        prop_assert_eq!(&a.info, &b.info, "step {}: {}", i, ctx());
+        prop_assert_eq!(a.changes, b.changes, "step {} changes: {}", i, ctx());
+        prop_assert_eq!(a.events, b.events, "step {} events: {}", i, ctx());
+        prop_assert_eq!(a.n, b.n);
+    }
+    prop_assert_eq!(
+        &rec_fast.machine().cpu,
+        &rec_slow.machine().cpu,
+        "{}",
+        ctx()
+    );
+    prop_assert!(
+        rec_fast.machine() == rec_slow.machine(),
+        "memory: {}",
+        ctx()
+    );
+
+    // Raw and recorded agree.
+    prop_assert_eq!(raw_fast.step_count(), rec_fast.step_count(), "{}", ctx());
+    prop_assert_eq!(
+        &raw_fast.machine().cpu,
+        &rec_fast.machine().cpu,
+        "{}",
+        ctx()
+    );
+    prop_assert!(
+        raw_fast.machine() == rec_fast.machine(),
+        "memory: {}",
+        ctx()
+    );
+    match &rstop_fast {
+        Some(stop) => prop_assert_eq!(&stop_fast, stop, "{}", ctx()),
+        None => prop_assert_eq!(&stop_fast.reason, &StopReason::Limit, "{}", ctx()),
+    }
+
+    // Back to the start through the fast-recorded history.
+    prop_assert_eq!(rec_fast.goto(0), None);
+    let start = engine(s, true);
+    prop_assert!(rec_fast.machine() == start.machine(), "goto(0): {}", ctx());
+    Ok(())
+}
+
+fn setup(host: Host) -> impl Strategy<Value = Setup> {
+    (
+        program(host),
+        prop::array::uniform16(prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(u64::MAX),
+            Just(0x8000_0000),
+            Just(0xffff_ffff),
+            // Small counts above a carry into bit 16 or bit 32 (LOOP with CX or ECX).
+            (0u64..3).prop_map(|v| v | 1 << 16),
+            (0u64..3).prop_map(|v| v | 1 << 32),
+            0u64..5,
+            any::<u64>()
+        ]),
+        prop::option::weighted(0.3, any::<prop::sample::Index>()),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        prop::option::weighted(0.5, 0u64..300),
+        any::<bool>(),
+    )
+        .prop_map(move |(ins, regs, cs_limit, stops, irq, repeat)| {
+            let (code, offsets) = assemble(&ins, repeat);
+            // A CS limit somewhere in the code (or just past it).
+            let cs_limit = cs_limit.map(|i| i.index(code.len() + 4) as u32);
+            Setup {
+                host,
+                code,
+                regs,
+                cs_limit,
+                stop_at: stops.iter().map(|i| *i.get(&offsets) as u64).collect(),
+                irq: if matches!(host, Host::Preset | Host::Kernel32) {
+                    irq
+                } else {
+                    None
+                },
+            }
+        })
+}
+
+const STEPS: u64 = 400;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_forms_match_the_general_path_user32(s in setup(Host::User32)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_kernel32(s in setup(Host::Kernel32)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_user64(s in setup(Host::User64)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_kernel64(s in setup(Host::Kernel64)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_in_the_preset(s in setup(Host::Preset)) {
+        check(&s, STEPS)?;
+    }
+}
+
+/// A long register loop: the raw fast path runs millions of instructions in one go and
+/// ends where single steps end; a breakpoint inside the loop stops it at the same step.
+#[test]
+fn long_register_loop_raw_equals_general_path() {
+    // loop: inc %eax; add %ebx,%edx; imul %edx,%esi; xor %eax,%ebx; dec %ecx; jnz loop; ud2
+    let code = "40 01 da 0f af f2 31 c3 49 75 f5 0f 0b";
+    let make = |fast: bool| {
+        let mut m = common::with_code(common::kernel32(), code);
+        m.cpu.gpr[1] = 50_000;
+        m.cpu.gpr[3] = 0x1234_5678;
+        let mut e = Engine::new(m);
+        e.set_fast_path(fast);
+        e.set_check_writes(false);
+        e
+    };
+    let (mut a, mut b) = (make(true), make(false));
+    let (sa, sb) = (a.run_raw(1_000_000), b.run_raw(1_000_000));
+    assert_eq!(sa, sb);
+    assert_eq!(sa.reason.name(), "fault", "the run ends at ud2");
+    assert_eq!(a.step_count(), 300_000);
+    assert_eq!(a.machine().cpu, b.machine().cpu);
+
+    // A breakpoint on `dec %ecx`: the 1000th time it is reached.
+    let (mut a, mut b) = (make(true), make(false));
+    let bp = common::KERNEL_CODE + 8;
+    a.set_stop_at(vec![0x1234, bp]);
+    b.set_stop_at(vec![0x1234, bp]);
+    let mut steps = 0;
+    for round in 0..1000 {
+        let (sa, sb) = (a.run_raw(10_000_000), b.run_raw(10_000_000));
+        assert_eq!(sa, sb, "round {round}");
+        assert_eq!(sa.reason.name(), "end");
+        assert_eq!(sa.ip, bp);
+        assert_eq!(a.machine().cpu, b.machine().cpu);
+        // Step over the breakpoint.
+        a.set_stop_at(vec![]);
+        b.set_stop_at(vec![]);
+        a.run_raw(1);
+        b.run_raw(1);
+        a.set_stop_at(vec![0x1234, bp]);
+        b.set_stop_at(vec![0x1234, bp]);
+        steps = a.step_count();
+    }
+    assert_eq!(steps, 5 + 6 * 999);
+    assert_eq!(a.machine().cpu, b.machine().cpu);
+}
+
+/// Run `m` raw and recorded, fast forms on and off: all four stop the same way, at the
+/// same step, in the same state. Returns the stop.
+fn four_ways(m: &Machine, max: u64) -> Stop {
+    four_ways_with(m, &[], max)
+}
+
+fn four_ways_with(m: &Machine, irqs: &[u64], max: u64) -> Stop {
+    let make = |fast: bool| {
+        let mut e = Engine::new(m.clone());
+        e.set_fast_path(fast);
+        e.set_schedule(
+            irqs.iter()
+                .map(|&before_step| ScheduledInterrupt {
+                    before_step,
+                    vector: 0x20,
+                })
+                .collect(),
+        );
+        e
+    };
+    let (mut a, mut b, mut c, mut d) = (make(true), make(false), make(true), make(false));
+    let sa = a.run_raw(max);
+    let sb = b.run_raw(max);
+    let sc = recorded(&mut c, max).unwrap_or(sa.clone());
+    let sd = recorded(&mut d, max).unwrap_or(sa.clone());
+    assert_eq!(sa, sb);
+    assert_eq!(sa, sc);
+    assert_eq!(sa, sd);
+    for e in [&b, &c, &d] {
+        assert_eq!(a.step_count(), e.step_count());
+        assert_eq!(a.machine().cpu, e.machine().cpu);
+        assert!(a.machine() == e.machine(), "memory differs");
+    }
+    sa
+}
+
+/// A branch first not taken (run by the general path, which caches it), then taken
+/// from the raw run's inner loop to a target the branch may not reach: the fast form
+/// declines and the general path raises the #GP.
+#[test]
+fn a_branch_past_the_cs_limit_faults_from_the_inner_loop() {
+    // start: dec %ecx; jz far; jmp start; nop x 16; far: nop
+    let mut code = String::from("49 74 12 eb fb");
+    code.push_str(&" 90".repeat(17));
+    let mut m = common::with_code(common::kernel32(), &code);
+    m.cpu.gpr[1] = 5;
+    m.cpu.seg[SegReg::Cs as usize].limit = (common::KERNEL_CODE + 0x10) as u32;
+    let stop = four_ways(&m, 1000);
+    assert_eq!(stop.ip, common::KERNEL_CODE + 1, "at the jz");
+    match stop.reason {
+        StopReason::Fault(x) => {
+            assert_eq!(x.vector, 13);
+            assert!(x.reason.contains("CS limit"), "{}", x.reason);
+        }
+        other => panic!("expected #GP, got {other:?}"),
+    }
+}
+
+/// The same in 64-bit mode with a target that is not canonical.
+#[test]
+fn a_branch_to_a_non_canonical_address_faults_from_the_inner_loop() {
+    let mut m = common::machine64();
+    let base = 0x7fff_ffff_f000u64;
+    m.mem
+        .add_region(ringstep::machine::Region {
+            name: "high text".into(),
+            base,
+            size: 0x1000,
+            perm: ringstep::machine::Perm {
+                user: true,
+                writable: false,
+                exec: true,
+            },
+        })
+        .expect("free");
+    // At base + 0xf00: dec %ecx; jz +0x1000 (0f 84 rel32); jmp start.
+    let at = base + 0xf00;
+    m.mem
+        .poke(at, &common::hex("ff c9 0f 84 00 10 00 00 eb f6 90 90"));
+    m.cpu.rip = at;
+    m.cpu.gpr[1] = 5;
+    let stop = four_ways(&m, 1000);
+    assert_eq!(stop.ip, at + 2, "at the jz");
+    match stop.reason {
+        StopReason::Fault(x) => {
+            assert_eq!(x.vector, 13);
+            assert!(x.reason.contains("canonical"), "{}", x.reason);
+        }
+        other => panic!("expected #GP, got {other:?}"),
+    }
+}
+
+/// Kernel code at CPL 0 with a timer handler (`inc %ebx; iret`) for vector 0x20.
+fn with_timer_handler(code: &str) -> Machine {
+    let mut m = common::with_code(common::kernel32(), code);
+    common::set_gate32(
+        &mut m,
+        0x20,
+        common::KERNEL_CODE + 0x400,
+        common::KERNEL_CS,
+        false,
+        0,
+    );
+    m.mem
+        .poke(common::KERNEL_CODE + 0x400, &common::hex("43 cf"));
+    m.cpu.gpr[1] = 1000;
+    m
+}
+
+/// After STI the next instruction runs in the interrupt shadow, which it ends; the
+/// interrupt raised while IF was 0 comes right after it. The inner loop must leave that
+/// instruction (cached from an earlier round) to the general path.
+#[test]
+fn the_instruction_in_the_sti_shadow_ends_it() {
+    // start: cli; inc %eax; sti; inc %eax; dec %ecx; jnz start; ud2
+    let m = with_timer_handler("fa 40 fb 40 49 75 f9 0f 0b");
+    // With an interrupt every round, every other round, and none.
+    let every: Vec<u64> = (0..20).map(|k| 1 + 9 * k).collect();
+    let some: Vec<u64> = (0..20).map(|k| 1 + 15 * k).collect();
+    for (irqs, max) in [every, some, vec![]]
+        .iter()
+        .flat_map(|i| (1..120).map(move |max| (i, max)))
+    {
+        let stop = four_ways_with(&m, irqs, max);
+        assert_eq!(stop.reason.name(), "limit", "{stop:?}");
+    }
+}
+
+/// POPF setting IF with an interrupt pending: the interrupt comes before the next
+/// instruction, which the inner loop must not run.
+#[test]
+fn popf_setting_if_lets_a_pending_interrupt_in_first() {
+    // start: pushf; cli; inc %eax; popf; inc %eax; dec %ecx; jnz start; ud2
+    let m = with_timer_handler("9c fa 40 9d 40 49 75 f8 0f 0b");
+    let irqs: Vec<u64> = (0..20).map(|k| 2 + 10 * k).collect();
+    for max in 1..120 {
+        let stop = four_ways_with(&m, &irqs, max);
+        assert_eq!(stop.reason.name(), "limit", "{stop:?}");
+    }
+}
