@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::disasm::{parse_hex, Syntax};
+use crate::lesson::{self, check, library, Lang, Lesson};
 use crate::scenario::{self, Scenario};
 use crate::trace::{self, Format};
 
@@ -29,6 +30,32 @@ pub enum Command {
     Trace(TraceArgs),
     /// List the machine presets shipped with ringstep.
     Presets,
+    /// List the lessons shipped with ringstep, in curriculum order.
+    List(LangArgs),
+    /// Load, assemble and run lessons headless, verifying every checkpoint and
+    /// question (all shipped lessons when none is named). Exit status 1 on failure.
+    Check(CheckArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LangArg {
+    En,
+    De,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct LangArgs {
+    /// Language of the lesson texts (default: from LC_ALL / LC_MESSAGES / LANG).
+    #[arg(long, value_enum)]
+    pub lang: Option<LangArg>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Lesson ids (see `ringstep list`) or lesson files.
+    pub lessons: Vec<String>,
+    #[command(flatten)]
+    pub lang: LangArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -45,8 +72,11 @@ pub enum SyntaxArg {
 
 #[derive(Args, Debug, Default)]
 pub struct TraceArgs {
-    /// A scenario (machine description) file in TOML.
+    /// A scenario (machine description) file in TOML, or a lesson (id or file).
     pub scenario: Option<PathBuf>,
+    /// For a lesson: which scene to run (from 1).
+    #[arg(long, default_value_t = 1)]
+    pub scene: usize,
     /// Start from a shipped preset instead of a file (see `ringstep presets`).
     #[arg(long, conflicts_with = "scenario")]
     pub preset: Option<String>,
@@ -90,11 +120,63 @@ fn parse_addr(text: &str) -> Result<u64, UsageError> {
     })
 }
 
+/// A lesson named on the command line: a shipped id, or a file holding a `[lesson]`.
+fn lesson_arg(arg: &str) -> Option<Result<Lesson, UsageError>> {
+    let path = std::path::Path::new(arg);
+    if !path.exists() {
+        return lesson::load_shipped(arg).map(|r| r.map_err(|e| UsageError(e.to_string())));
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    table
+        .contains_key("lesson")
+        .then(|| lesson::load_file(path).map_err(|e| UsageError(e.to_string())))
+}
+
+/// Load a lesson by id or path, with a helpful message when it is neither.
+pub fn load_lesson(arg: &str) -> Result<Lesson, UsageError> {
+    lesson_arg(arg).unwrap_or_else(|| {
+        let ids: Vec<&str> = library::ids().collect();
+        let hint = scenario::did_you_mean(arg, ids.iter().copied());
+        Err(UsageError(format!(
+            "`{arg}` is neither a lesson file nor a shipped lesson (lessons: {}){hint}",
+            ids.join(", ")
+        )))
+    })
+}
+
+/// The scene of a lesson that `trace` runs.
+fn lesson_scenario(l: &Lesson, scene: usize) -> Result<Scenario, UsageError> {
+    let n = l.scenes.len();
+    scene
+        .checked_sub(1)
+        .and_then(|i| l.scenes.get(i))
+        .map(|s| s.scenario.clone())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--scene {scene}: lesson `{}` has scenes 1 to {n}",
+                l.id
+            ))
+        })
+}
+
 /// Build the scenario a trace runs.
 pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
-    let mut s = match (&args.scenario, &args.preset) {
-        (Some(path), _) => scenario::load_file(path).map_err(|e| UsageError(e.to_string()))?,
-        (None, Some(name)) => scenario::preset(name).map_err(|e| {
+    let lesson = args
+        .scenario
+        .as_ref()
+        .and_then(|p| lesson_arg(&p.to_string_lossy()));
+    let mut s = match (&args.scenario, &args.preset, lesson) {
+        (_, _, Some(l)) => lesson_scenario(&l?, args.scene)?,
+        (Some(path), _, None) if !path.exists() && path.extension().is_none() => {
+            return Err(load_lesson(&path.to_string_lossy())
+                .err()
+                .unwrap_or_else(|| UsageError(format!("{}: no such file", path.display()))))
+        }
+        (Some(path), _, None) => {
+            scenario::load_file(path).map_err(|e| UsageError(e.to_string()))?
+        }
+        (None, Some(name), None) => scenario::preset(name).map_err(|e| {
             // An unknown name is an error in the option, not in a file.
             if scenario::preset_text(name).is_none() {
                 UsageError(format!("--preset: {}", e.message))
@@ -102,7 +184,9 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
                 UsageError(e.to_string())
             }
         })?,
-        (None, None) => scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?,
+        (None, None, None) => {
+            scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?
+        }
     };
     if let (Some(bytes), Some(at)) = (&args.bytes, &args.at) {
         let code = parse_hex(bytes).map_err(|e| UsageError(format!("--bytes: {e}")))?;
@@ -177,4 +261,98 @@ pub fn list_presets(out: &mut dyn std::io::Write) -> std::io::Result<()> {
         writeln!(out, "{name:<16} {description}")?;
     }
     Ok(())
+}
+
+/// The language: `--lang`, else the locale (LC_ALL, LC_MESSAGES, LANG), else English.
+pub fn lang_of(args: &LangArgs) -> Lang {
+    match args.lang {
+        Some(LangArg::En) => Lang::En,
+        Some(LangArg::De) => Lang::De,
+        None => {
+            let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok())
+                .find(|v| !v.is_empty());
+            Lang::from_locale(locale.as_deref())
+        }
+    }
+}
+
+/// Every shipped lesson with its id, in curriculum order (order, then id); lessons
+/// that do not load come first.
+pub fn shipped_lessons() -> Vec<(String, Result<Lesson, UsageError>)> {
+    let mut out: Vec<(String, Result<Lesson, UsageError>)> = library::ids()
+        .map(|id| {
+            let l = match lesson::load_shipped(id) {
+                Some(r) => r.map_err(|e| UsageError(e.to_string())),
+                None => Err(UsageError(format!("lesson `{id}` is missing"))),
+            };
+            (id.to_string(), l)
+        })
+        .collect();
+    out.sort_by_key(|(id, r)| match r {
+        Ok(l) => (l.order, id.clone()),
+        Err(_) => (i64::MIN, id.clone()),
+    });
+    out
+}
+
+/// `ringstep list`.
+pub fn list_lessons(args: &LangArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    let lang = lang_of(args);
+    let mut bad = Vec::new();
+    for (_, l) in shipped_lessons() {
+        match l {
+            Ok(l) => writeln!(out, "{:<16} {}", l.id, l.title.get(lang))
+                .map_err(|e| UsageError(format!("writing the list: {e}")))?,
+            Err(e) => bad.push(e.0),
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError(bad.join("\n")))
+    }
+}
+
+/// `ringstep check`: true when every lesson loads and every claim holds.
+pub fn check_lessons(args: &CheckArgs, out: &mut dyn std::io::Write) -> std::io::Result<bool> {
+    let lessons: Vec<(String, Result<Lesson, UsageError>)> = if args.lessons.is_empty() {
+        shipped_lessons()
+    } else {
+        args.lessons
+            .iter()
+            .map(|a| (a.clone(), load_lesson(a)))
+            .collect()
+    };
+    let mut all_ok = true;
+    for (name, l) in lessons {
+        let l = match l {
+            Ok(l) => l,
+            Err(e) => {
+                all_ok = false;
+                writeln!(out, "FAIL {name}: does not load\n  {e}")?;
+                continue;
+            }
+        };
+        let report = check::check(&l);
+        let summary = format!(
+            "{} scene{}, {} steps, {} checks, {} questions",
+            report.scenes.len(),
+            if report.scenes.len() == 1 { "" } else { "s" },
+            report.steps_run(),
+            report.checks(),
+            report.questions()
+        );
+        if report.ok() {
+            writeln!(out, "ok   {}: {summary}", l.id)?;
+        } else {
+            all_ok = false;
+            writeln!(out, "FAIL {}: {summary}", l.id)?;
+            for f in report.failures() {
+                writeln!(out, "  {f}")?;
+            }
+        }
+    }
+    Ok(all_ok)
 }

@@ -3,9 +3,11 @@
 //!
 //! `machine` holds state as plain data; `engine` executes instructions on it.
 
+pub mod asm;
 pub mod cli;
 pub mod disasm;
 pub mod engine;
+pub mod lesson;
 pub mod machine;
 pub mod scenario;
 pub mod trace;

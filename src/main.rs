@@ -12,6 +12,19 @@ fn main() -> ExitCode {
         Some(Command::Trace(args)) => cli::run_trace(&args, &mut out),
         Some(Command::Presets) => cli::list_presets(&mut out)
             .map_err(|e| cli::UsageError(format!("writing the list: {e}"))),
+        Some(Command::List(args)) => cli::list_lessons(&args, &mut out),
+        Some(Command::Check(args)) => {
+            let ok = cli::check_lessons(&args, &mut out);
+            let _ = out.flush();
+            return match ok {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("ringstep: writing the report: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         None => cli::run_trace(&TraceArgs::default(), &mut out),
     };
     let _ = out.flush();
