@@ -336,13 +336,13 @@ pub fn check_lessons(args: &CheckArgs, out: &mut dyn std::io::Write) -> std::io:
             }
         };
         let report = check::check(&l);
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         let summary = format!(
-            "{} scene{}, {} steps, {} checks, {} questions",
-            report.scenes.len(),
-            if report.scenes.len() == 1 { "" } else { "s" },
-            report.steps_run(),
-            report.checks(),
-            report.questions()
+            "{}, {}, {}, {}",
+            count(report.scenes.len(), "scene"),
+            count(report.steps_run(), "step"),
+            count(report.checks(), "check"),
+            count(report.questions(), "question")
         );
         if report.ok() {
             writeln!(out, "ok   {}: {summary}", l.id)?;
