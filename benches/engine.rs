@@ -33,6 +33,51 @@ fn raw(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The same with stop addresses set (none of them reached): two in the loop's page,
+    // the rest elsewhere, as breakpoints would be.
+    g.bench_function("register_loop_1M_with_breakpoints", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = register_loop();
+                let code = e.machine().cpu.rip;
+                let mut stops = vec![code + 0x100, code + 0xff8];
+                stops.extend((1..15).map(|k| code + k * 0x1_0000));
+                e.set_stop_at(stops);
+                e
+            },
+            |e| {
+                let stop = e.run_raw(N);
+                assert_eq!(stop.reason.name(), "limit");
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    // Run to a breakpoint after 10M instructions: the loop runs ECX = 2.5M times, then
+    // reaches the stop address just after it.
+    const M: u64 = 10_000_000;
+    let mut g = c.benchmark_group("raw");
+    g.throughput(Throughput::Elements(M));
+    g.bench_function("run_to_breakpoint_10M", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = register_loop();
+                let code = e.machine().cpu.rip;
+                e.machine_mut().cpu.gpr[1] = M / 4;
+                let mut stops = vec![code + 6];
+                stops.extend((1..16).map(|k| code + k * 0x1_0000));
+                e.set_stop_at(stops);
+                e
+            },
+            |e| {
+                let stop = e.run_raw(u64::MAX);
+                assert_eq!(stop.reason.name(), "end");
+                assert_eq!(e.step_count(), M);
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 

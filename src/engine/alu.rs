@@ -13,10 +13,12 @@ pub struct Alu {
     pub flags: u64,
 }
 
+#[inline(always)]
 fn bits(size: usize) -> u32 {
     (size * 8) as u32
 }
 
+#[inline(always)]
 fn mask(size: usize) -> u64 {
     if size >= 8 {
         u64::MAX
@@ -25,6 +27,7 @@ fn mask(size: usize) -> u64 {
     }
 }
 
+#[inline(always)]
 fn msb(v: u64, size: usize) -> bool {
     (v >> (bits(size) - 1)) & 1 != 0
 }
@@ -40,12 +43,13 @@ const PARITY: [bool; 256] = {
     t
 };
 
+#[inline(always)]
 fn parity(v: u64) -> bool {
     PARITY[(v & 0xff) as usize]
 }
 
 /// SF, ZF and PF of a result.
-#[inline]
+#[inline(always)]
 pub fn szp(r: u64, size: usize) -> u64 {
     let r = r & mask(size);
     let mut f = 0;
@@ -62,7 +66,7 @@ pub fn szp(r: u64, size: usize) -> u64 {
 }
 
 /// ADD / ADC.
-#[inline]
+#[inline(always)]
 pub fn add(a: u64, b: u64, carry: bool, size: usize) -> Alu {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
@@ -91,7 +95,7 @@ pub fn add(a: u64, b: u64, carry: bool, size: usize) -> Alu {
 }
 
 /// SUB / SBB / CMP.
-#[inline]
+#[inline(always)]
 pub fn sub(a: u64, b: u64, borrow: bool, size: usize) -> Alu {
     let m = mask(size);
     let (a, b) = (a & m, b & m);
@@ -113,7 +117,7 @@ pub fn sub(a: u64, b: u64, borrow: bool, size: usize) -> Alu {
 }
 
 /// AND / OR / XOR / TEST: CF and OF cleared; AF (undefined) cleared.
-#[inline]
+#[inline(always)]
 pub fn logic(r: u64, size: usize) -> Alu {
     let r = r & mask(size);
     Alu {

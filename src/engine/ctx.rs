@@ -63,7 +63,7 @@ impl<'a> Ctx<'a> {
         self.m.cpu.gpr[index]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_gpr(&mut self, index: usize, value: u64) {
         let old = self.m.cpu.gpr[index];
         self.m.cpu.gpr[index] = value;
@@ -146,7 +146,7 @@ impl<'a> Ctx<'a> {
         self.m.cpu.rflags
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_flags(&mut self, value: u64) {
         let old = self.m.cpu.rflags;
         let new = value | crate::machine::flags::RESERVED1;
@@ -157,7 +157,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Replace the bits in `mask_bits` with those of `value`.
-    #[inline]
+    #[inline(always)]
     pub fn update_flags(&mut self, mask_bits: u64, value: u64) {
         let f = (self.flags() & !mask_bits) | (value & mask_bits);
         self.set_flags(f);

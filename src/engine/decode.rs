@@ -16,7 +16,7 @@ use crate::machine::cpu::{mask, Cpu};
 use crate::machine::flags::RESERVED1;
 use crate::machine::memory::{Access, AccessKind, Memory, PageFault, Perm, PAGE_SHIFT, PAGE_SIZE};
 use crate::machine::msr::is_canonical;
-use crate::machine::{Machine, SegReg};
+use crate::machine::{Machine, SegReg, Segment};
 
 pub const MAX_LEN: usize = 15;
 
@@ -55,6 +55,41 @@ pub struct Entry {
 /// No instruction (an interrupt-delivery step or a fetch fault).
 pub const NO_CODE: u32 = u32::MAX;
 
+/// Everything the checks of an instruction fetch depend on besides RIP: CS (base,
+/// limit, code size, CPL), CR0 (PE), EFER (LMA, NXE) and the memory epoch (page
+/// contents; regions and their permissions do not change while the engine runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FetchKey {
+    cs: Segment,
+    cr0: u64,
+    efer: u64,
+    epoch: u64,
+}
+
+impl FetchKey {
+    #[inline(always)]
+    fn of(m: &Machine) -> FetchKey {
+        FetchKey {
+            cs: *m.cpu.seg(SegReg::Cs),
+            cr0: m.cpu.cr0,
+            efer: m.cpu.efer(),
+            epoch: m.mem.epoch(),
+        }
+    }
+}
+
+/// The last page a fetch passed every check on, and under which `FetchKey`: while the
+/// key is the same, an instruction cached on that page at the IP it was decoded at
+/// needs only the CS limit check.
+#[derive(Clone, Copy, Debug)]
+struct FetchMemo {
+    key: FetchKey,
+    page: usize,
+    /// The IP of the page's first byte.
+    page_ip: u64,
+    long: bool,
+}
+
 struct CodePage {
     page: u64,
     generation: u32,
@@ -77,6 +112,7 @@ pub struct DecodeCache {
     /// recorded step keeps a 4-byte index instead of the bytes.
     codes: Vec<Code>,
     code_ids: FxHashMap<Code, u32>,
+    memo: Option<FetchMemo>,
 }
 
 impl DecodeCache {
@@ -88,6 +124,7 @@ impl DecodeCache {
         self.last = None;
         self.codes.clear();
         self.code_ids.clear();
+        self.memo = None;
     }
 
     /// The instruction bytes and code size recorded under `id`.
@@ -151,7 +188,34 @@ impl DecodeCache {
 
     /// Fetch and decode the instruction at CS:RIP with the checks of an instruction fetch:
     /// the CS limit (outside 64-bit mode) and the page's execute and user permissions.
+    #[inline]
     pub fn fetch(&mut self, m: &Machine) -> Result<&Entry, Exception> {
+        if let Some((page, slot)) = self.memo_hit(m) {
+            return Ok(&self.pages[page].entries[slot]);
+        }
+        self.fetch_checked(m)
+    }
+
+    /// The page and entry index of the instruction at RIP, if the last fetch's checks
+    /// still hold and it is cached there.
+    #[inline(always)]
+    fn memo_hit(&self, m: &Machine) -> Option<(usize, usize)> {
+        let memo = self.memo.as_ref()?;
+        let ip = m.cpu.rip;
+        let off = ip.wrapping_sub(memo.page_ip);
+        if off >= PAGE_SIZE || memo.key != FetchKey::of(m) {
+            return None;
+        }
+        let page = &self.pages[memo.page];
+        let slot = (page.slots[off as usize] as usize).checked_sub(1)?;
+        let e = &page.entries[slot];
+        let within = memo.long || ip + e.len as u64 - 1 <= memo.key.cs.limit as u64;
+        (e.ip == ip && within).then_some((memo.page, slot))
+    }
+
+    /// `fetch` with every check; remembers the page for the next fetches.
+    #[inline(never)]
+    fn fetch_checked(&mut self, m: &Machine) -> Result<&Entry, Exception> {
         let cpu = &m.cpu;
         let bitness = cpu.bitness();
         let ip = cpu.rip;
@@ -174,6 +238,16 @@ impl DecodeCache {
         if access.denied_by(page.perm) {
             return Err(page_fault(lin, access, true));
         }
+        self.memo = if bitness == 16 {
+            None
+        } else {
+            Some(FetchMemo {
+                key: FetchKey::of(m),
+                page: pi,
+                page_ip: ip.wrapping_sub(offset as u64),
+                long,
+            })
+        };
         let slot = page.slots[offset] as usize;
         let cached = slot != 0 && page.entries[slot - 1].ip == ip;
         let e: &Entry = if cached {

@@ -200,57 +200,64 @@ impl Change {
     }
 }
 
-/// The changes of the step being executed. Slots are reused from step to step and a
-/// change is written straight into its slot.
+/// The recorded changes: the history of committed steps, followed by the changes of the
+/// step being executed, which a fault can still pop off one by one. A change is pushed
+/// straight into the history's buffer; committing a step just moves the boundary.
 #[derive(Default)]
 pub struct Journal {
-    slots: Vec<Change>,
-    len: usize,
+    entries: Vec<Change>,
+    /// Where the current step's changes start.
+    base: usize,
 }
 
 impl Journal {
     #[inline(always)]
     pub fn push(&mut self, c: Change) {
-        if self.len == self.slots.len() {
-            self.add_slots();
-        }
-        self.slots[self.len] = c;
-        self.len += 1;
+        self.entries.push(c);
     }
 
-    #[cold]
-    #[inline(never)]
-    fn add_slots(&mut self) {
-        let more = self.slots.len().max(32);
-        self.slots.resize(
-            self.slots.len() + more,
-            Change::Halted {
-                old: false,
-                new: false,
-            },
-        );
-    }
-
+    /// Number of changes of the current step.
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len() - self.base
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
+    /// Drop the current step's changes (without undoing them).
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.entries.truncate(self.base);
     }
 
-    /// The last change, removed.
+    /// The current step's last change, removed.
     pub fn pop(&mut self) -> Option<Change> {
-        self.len = self.len.checked_sub(1)?;
-        self.slots.get(self.len).copied()
+        if self.entries.len() > self.base {
+            self.entries.pop()
+        } else {
+            None
+        }
     }
 
+    /// The current step's changes.
     pub fn as_slice(&self) -> &[Change] {
-        &self.slots[..self.len]
+        &self.entries[self.base..]
+    }
+
+    /// Keep the current step's changes in the history; the next step starts empty.
+    pub fn commit(&mut self) {
+        self.base = self.entries.len();
+    }
+
+    /// The committed changes.
+    pub fn history(&self) -> &[Change] {
+        &self.entries[..self.base]
+    }
+
+    /// Keep only the first `len` committed changes (and no current step).
+    pub fn truncate_history(&mut self, len: usize) {
+        self.entries.truncate(len);
+        self.base = self.entries.len();
     }
 }
 

@@ -202,9 +202,9 @@ pub struct Engine {
     outcomes: Vec<(u32, Outcome)>,
     /// (step, start in `events`) for the steps that have events, in step order.
     event_starts: Vec<(u32, u32)>,
-    changes: Vec<Change>,
+    /// Every recorded change, then those of the step being executed.
+    changes: Journal,
     events: Vec<Event>,
-    scratch_changes: Journal,
     scratch_events: Vec<Event>,
     stop_at: Vec<u64>,
     schedule: Vec<ScheduledInterrupt>,
@@ -226,9 +226,8 @@ impl Engine {
             steps: Vec::new(),
             outcomes: Vec::new(),
             event_starts: Vec::new(),
-            changes: Vec::new(),
+            changes: Journal::default(),
             events: Vec::new(),
-            scratch_changes: Journal::default(),
             scratch_events: Vec::with_capacity(16),
             stop_at: Vec::new(),
             schedule: Vec::new(),
@@ -291,7 +290,7 @@ impl Engine {
         self.steps.clear();
         self.outcomes.clear();
         self.event_starts.clear();
-        self.changes.clear();
+        self.changes.truncate_history(0);
         self.events.clear();
     }
 
@@ -300,7 +299,7 @@ impl Engine {
         let rec = self.steps.get(index)?;
         let (next_ip, c_end) = match self.steps.get(index + 1) {
             Some(next) => (next.ip, next.changes_start as usize),
-            None => (self.machine.cpu.rip, self.changes.len()),
+            None => (self.machine.cpu.rip, self.changes.history().len()),
         };
         let step = index as u32;
         let outcome = match self.outcomes.binary_search_by_key(&step, |o| o.0) {
@@ -325,7 +324,7 @@ impl Engine {
                 code: self.cache.code(rec.code),
                 outcome,
             },
-            changes: &self.changes[rec.changes_start as usize..c_end],
+            changes: &self.changes.history()[rec.changes_start as usize..c_end],
             events,
         })
     }
@@ -339,7 +338,83 @@ impl Engine {
 
     /// Execute one step and record it.
     pub fn step(&mut self) -> StepResult {
-        let mut changes = std::mem::take(&mut self.scratch_changes);
+        if self.fast && self.step_fast() {
+            return StepResult::Stepped;
+        }
+        self.step_general()
+    }
+
+    /// A recorded step of an instruction with a fast form when nothing else happens
+    /// before it (no stop address, no interrupt line to raise or interrupt to deliver,
+    /// not halted, no interrupt shadow to end): the same checks, journal and record as
+    /// the general path, without its machinery. Returns false, having changed nothing,
+    /// when the general path must take the step.
+    #[inline]
+    fn step_fast(&mut self) -> bool {
+        let cpu = &self.machine.cpu;
+        if cpu.halted || cpu.shadow || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0) {
+            return false;
+        }
+        let ip = cpu.rip;
+        if !self.schedule.is_empty() {
+            let n = self.step_count();
+            if self.schedule.iter().any(|s| s.before_step == n) {
+                return false;
+            }
+        }
+        if self.stop_at.contains(&ip) {
+            return false;
+        }
+        let Ok(entry) = self.cache.fetch(&self.machine) else {
+            return false;
+        };
+        if entry.op == fast::Op::Slow {
+            return false;
+        }
+        let (op, next, code) = (entry.op, entry.next, entry.code);
+        let changes_start = self.changes.history().len() as u32;
+        let mut ctx = Ctx::new(
+            &mut self.machine,
+            &mut self.changes,
+            &mut self.scratch_events,
+        );
+        ctx.next_ip = next;
+        let Some(rip) = fast::exec(&mut ctx, &op, next) else {
+            return false;
+        };
+        ctx.set_rip(rip);
+        if self.check_writes {
+            self.check_step(ip, code);
+        }
+        self.changes.commit();
+        self.steps.push(StepRec {
+            ip,
+            changes_start,
+            code,
+        });
+        true
+    }
+
+    /// Check the current step's register writes against iced-x86's InstructionInfo.
+    fn check_step(&mut self, ip: u64, code: u32) {
+        if let Some(code) = self.cache.code(code) {
+            let instr = code.decode(ip);
+            let delivered = self
+                .scratch_events
+                .iter()
+                .any(|e| matches!(e, Event::Delivered { .. }));
+            let bad = check::undeclared_writes(
+                &mut self.info,
+                &instr,
+                self.changes.as_slice(),
+                delivered,
+            );
+            assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
+        }
+    }
+
+    fn step_general(&mut self) -> StepResult {
+        let mut changes = std::mem::take(&mut self.changes);
         let mut events = std::mem::take(&mut self.scratch_events);
         changes.clear();
         events.clear();
@@ -364,9 +439,8 @@ impl Engine {
                     }
                 }
                 let step = self.steps.len() as u32;
-                let changes_start = self.changes.len() as u32;
-                self.changes.extend_from_slice(changes.as_slice());
-                changes.clear();
+                let changes_start = changes.history().len() as u32;
+                changes.commit();
                 if !events.is_empty() {
                     self.event_starts.push((step, self.events.len() as u32));
                     self.events.append(&mut events);
@@ -381,9 +455,12 @@ impl Engine {
                 });
                 StepResult::Stepped
             }
-            Err(stop) => StepResult::Stopped(stop),
+            Err(stop) => {
+                changes.clear();
+                StepResult::Stopped(stop)
+            }
         };
-        self.scratch_changes = changes;
+        self.changes = changes;
         self.scratch_events = events;
         result
     }
@@ -395,10 +472,10 @@ impl Engine {
         };
         let step = self.steps.len() as u32;
         let start = rec.changes_start as usize;
-        for ch in self.changes[start..].iter().rev() {
+        for ch in self.changes.history()[start..].iter().rev() {
             ch.undo(&mut self.machine);
         }
-        self.changes.truncate(start);
+        self.changes.truncate_history(start);
         if let Some(&(s, e0)) = self.event_starts.last() {
             if s == step {
                 self.events.truncate(e0 as usize);
@@ -444,7 +521,7 @@ impl Engine {
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
         self.clear_history();
-        let mut changes = std::mem::take(&mut self.scratch_changes);
+        let mut changes = std::mem::take(&mut self.changes);
         let mut events = std::mem::take(&mut self.scratch_events);
         let mut stop = None;
         let mut left = max_steps;
@@ -474,7 +551,8 @@ impl Engine {
                 }
             }
         }
-        self.scratch_changes = changes;
+        changes.clear();
+        self.changes = changes;
         self.scratch_events = events;
         stop.unwrap_or(Stop {
             reason: StopReason::Limit,
