@@ -1,0 +1,188 @@
+//! A GNU-as-compatible assembler for AT&T syntax x86 code, encoding with iced-x86.
+//!
+//! Lessons carry their code as `.S`-style text; [`layout`] reads all of it (labels are
+//! shared between sections) and fixes every size and address, [`Layout::encode`] produces
+//! the bytes once the values of symbols defined elsewhere are known. The encodings are
+//! chosen from iced-x86's opcode tables to be the ones GNU as picks; see docs/assembler.md.
+
+mod encode;
+mod error;
+mod expr;
+mod layout;
+mod lexer;
+mod mnemonic;
+mod nops;
+mod operand;
+mod parse;
+mod regs;
+mod select;
+mod symbols;
+
+use std::cell::Cell;
+
+pub use error::AsmError;
+
+use expr::Term;
+use parse::{ItemKind, Program};
+use symbols::{Externals, SymDef};
+
+/// One piece of source text and the address its code is placed at.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSection<'a> {
+    pub name: &'a str,
+    pub base: u64,
+    pub text: &'a str,
+}
+
+/// Sizes and addresses of assembled sections, ready to be encoded.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    prog: Program,
+    placed: layout::Placed,
+    labels: Vec<(String, u64)>,
+    constants: Vec<(String, i64)>,
+    externals: Vec<String>,
+}
+
+/// The bytes of one section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assembled {
+    pub base: u64,
+    pub bytes: Vec<u8>,
+    /// One per instruction or data directive (or alignment padding), in address order.
+    pub lines: Vec<LineInfo>,
+}
+
+/// Where a statement's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineInfo {
+    pub addr: u64,
+    pub len: u32,
+    /// 1-based line within the section text (for macro expansions: the invocation).
+    pub line: usize,
+    pub is_code: bool,
+}
+
+/// Assemble all sections together: labels are shared across sections (a label in one
+/// section may be used in another). `bits` is 32 or 64 (the initial .code).
+pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError> {
+    let prog = parse::read(sections, bits)?;
+    let placed = layout::place(&prog)?;
+    let mut labels = Vec::new();
+    let mut set_order = Vec::new();
+    for sec in &prog.secs {
+        for item in &sec.items {
+            match item.kind {
+                ItemKind::Label(id) => {
+                    let s = prog.syms.sym(id);
+                    if !s.hidden {
+                        labels.push((s.name.clone(), placed.label_addr[id as usize]));
+                    }
+                }
+                ItemKind::SetPoint(id) if !set_order.contains(&id) => set_order.push(id),
+                _ => {}
+            }
+        }
+    }
+    let depth = Cell::new(0);
+    let mut constants = Vec::new();
+    for id in set_order {
+        let s = prog.syms.sym(id);
+        let SymDef::Set(defs) = &s.def else {
+            continue;
+        };
+        let Some(d) = defs.last() else {
+            continue;
+        };
+        let dot = placed.addr_of(d.sec, d.item);
+        let env = layout::late(&prog, &placed, dot, d.seq, &Externals::Keep, &depth);
+        let Ok(lin) = env.lin(&d.expr) else {
+            continue;
+        };
+        // Absolute: no externals, and labels (and `.`) cancel within each section.
+        let mut per_sec: Vec<(usize, i64)> = Vec::new();
+        let mut absolute = true;
+        for &(t, c) in &lin.terms {
+            let sec = match t {
+                Term::Dot => d.sec,
+                Term::Label(l) => match prog.syms.sym(l).def {
+                    SymDef::Label { sec, .. } => sec,
+                    _ => {
+                        absolute = false;
+                        break;
+                    }
+                },
+                Term::Ext(_) => {
+                    absolute = false;
+                    break;
+                }
+            };
+            match per_sec.iter_mut().find(|x| x.0 == sec) {
+                Some(x) => x.1 += c,
+                None => per_sec.push((sec, c)),
+            }
+        }
+        if !absolute || per_sec.iter().any(|x| x.1 != 0) {
+            continue;
+        }
+        if let Ok(v) = env.value(&d.expr) {
+            constants.push((s.name.clone(), v));
+        }
+    }
+    let externals = prog
+        .syms
+        .uses
+        .iter()
+        .filter(|(id, _)| matches!(prog.syms.sym(*id).def, SymDef::None))
+        .map(|(id, _)| prog.syms.sym(*id).name.clone())
+        .collect();
+    Ok(Layout {
+        prog,
+        placed,
+        labels,
+        constants,
+        externals,
+    })
+}
+
+impl Layout {
+    /// Every label (incl. .L and the lesson's own names; not numeric 1: labels) with its
+    /// address, in definition order.
+    pub fn labels(&self) -> &[(String, u64)] {
+        &self.labels
+    }
+
+    /// `.set`/`.equ`/`=` constants that evaluated to absolute numbers.
+    pub fn constants(&self) -> &[(String, i64)] {
+        &self.constants
+    }
+
+    /// Symbols used but defined in no section, in first-use order (callers resolve them).
+    pub fn externals(&self) -> &[String] {
+        &self.externals
+    }
+
+    /// Final bytes. `resolve` gives the value of external symbols; an unresolved one is an
+    /// AsmError at its first use, with a did-you-mean among labels/constants/`known` names.
+    pub fn encode(
+        &self,
+        resolve: &dyn Fn(&str) -> Option<u64>,
+        known: &[&str],
+    ) -> Result<Vec<Assembled>, AsmError> {
+        // Report unresolved externals at their first use, in order.
+        for (id, pos) in &self.prog.syms.uses {
+            let s = self.prog.syms.sym(*id);
+            if matches!(s.def, SymDef::None) && resolve(&s.name).is_none() {
+                let mut names = self.prog.syms.defined_names();
+                names.extend(known.iter().copied());
+                let near = error::nearest(&s.name, names, 3);
+                return Err(pos.error(format!(
+                    "undefined symbol `{}`{}",
+                    s.name,
+                    error::did_you_mean(&near)
+                )));
+            }
+        }
+        encode::encode(&self.prog, &self.placed, resolve, known)
+    }
+}
