@@ -877,3 +877,58 @@ fn popf_setting_if_lets_a_pending_interrupt_in_first() {
         assert_eq!(stop.reason.name(), "limit", "{stop:?}");
     }
 }
+
+/// Code that rewrites the next instruction's immediate on every round: cached entries
+/// of a written page are not used again.
+#[test]
+fn self_modifying_code_is_decoded_again() {
+    let mut m = common::kernel32();
+    let base = 0xc050_0000u64;
+    m.mem
+        .add_region(ringstep::machine::Region {
+            name: "rwx".into(),
+            base,
+            size: 0x1000,
+            perm: ringstep::machine::Perm {
+                user: false,
+                writable: true,
+                exec: true,
+            },
+        })
+        .expect("free");
+    // start: inc %eax; mov %al,target+1; target: mov $0,%ecx; add %ecx,%ebx; jmp start
+    let target = base + 6;
+    let mut code = vec![0x40, 0xa2];
+    code.extend(((target + 1) as u32).to_le_bytes());
+    code.extend([0xb9, 0, 0, 0, 0, 0x01, 0xcb, 0xeb, 0xf1]);
+    m.mem.poke(base, &code);
+    m.cpu.rip = base;
+    for max in [5, 50, 501, 1000] {
+        four_ways(&m, max);
+    }
+    let mut e = Engine::new(m.clone());
+    let stop = e.run_raw(5 * 100);
+    assert_eq!(stop.reason.name(), "limit", "{stop:?}");
+    assert_eq!(e.machine().cpu.gpr[3], (1..=100).sum::<u64>());
+}
+
+/// An instruction cached while running at CPL 0 on a supervisor page is not fetched
+/// from there at CPL 3 (after SYSEXIT): the user-mode fetch faults.
+#[test]
+fn a_cached_supervisor_instruction_is_not_fetched_at_cpl3() {
+    // at: nop; mov $at,%edx; sysexit
+    let at = common::KERNEL_CODE;
+    let mut code = String::from("90 ba");
+    for b in (at as u32).to_le_bytes() {
+        code.push_str(&format!(" {b:02x}"));
+    }
+    code.push_str(" 0f 35");
+    let mut m = common::with_code(common::kernel32(), &code);
+    m.cpu.gpr[1] = common::USER_STACK_TOP;
+    let stop = four_ways(&m, 100);
+    assert_eq!(stop.ip, at);
+    match stop.reason {
+        StopReason::Fault(x) => assert_eq!((x.vector, x.error_code), (14, Some(0b10101))),
+        other => panic!("expected #PF, got {other:?}"),
+    }
+}
