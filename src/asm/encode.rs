@@ -168,32 +168,48 @@ fn insn(c: &Choice, env: &LateEnv, addr: u64, bits: u32, pos: Pos) -> Result<Vec
                 addr_bits,
                 base,
                 ..
+            } if *base == Register::RIP => {
+                // A displacement known when the instruction was read is used as written;
+                // anything else (a label, an external, a later constant) is a target
+                // address taken relative to the next instruction, as GNU as relocates it.
+                let (target, c0, what) = match disp {
+                    Val::Known(d) => ((next as i64).wrapping_add(*d), 0, String::new()),
+                    Val::Expr(e) => (
+                        env.value(e).map_err(at)?,
+                        first_col(e).unwrap_or(0),
+                        expr_text(e),
+                    ),
+                };
+                let rel = target.wrapping_sub(next as i64);
+                if !(-0x8000_0000..=0x7fff_ffff).contains(&rel) {
+                    return Err(at((
+                        c0,
+                        format!("`{what}` is too far from this instruction for %rip-relative addressing"),
+                    )));
+                }
+                *disp = Val::Known(target);
+            }
+            Bound::Mem {
+                disp, addr_bits, ..
             } => {
                 if let Val::Expr(e) = disp {
                     let v = env.value(e).map_err(at)?;
                     let c0 = first_col(e).unwrap_or(0);
-                    if *base == Register::RIP {
-                        let rel = v.wrapping_sub(next as i64);
-                        if !(-0x8000_0000..=0x7fff_ffff).contains(&rel) {
-                            return Err(at((c0, format!("`{}` is too far from this instruction for %rip-relative addressing", expr_text(e)))));
-                        }
-                    } else {
-                        let (lo, hi) = match addr_bits {
-                            16 => (-0x8000, 0xffff),
-                            32 => (-0x8000_0000, 0xffff_ffff),
-                            _ => (-0x8000_0000, 0x7fff_ffff),
-                        };
-                        if v < lo || v > hi {
-                            return Err(at((
-                                c0,
-                                format!(
-                                    "address {} of `{}` does not fit in a {}-bit displacement",
-                                    fmt_val(v),
-                                    expr_text(e),
-                                    if *addr_bits == 16 { 16 } else { 32 }
-                                ),
-                            )));
-                        }
+                    let (lo, hi) = match addr_bits {
+                        16 => (-0x8000, 0xffff),
+                        32 => (-0x8000_0000, 0xffff_ffff),
+                        _ => (-0x8000_0000, 0x7fff_ffff),
+                    };
+                    if v < lo || v > hi {
+                        return Err(at((
+                            c0,
+                            format!(
+                                "address {} of `{}` does not fit in a {}-bit displacement",
+                                fmt_val(v),
+                                expr_text(e),
+                                if *addr_bits == 16 { 16 } else { 32 }
+                            ),
+                        )));
                     }
                     *disp = Val::Known(v);
                 }

@@ -340,7 +340,7 @@ fn addr_reg(part: &[Token], col: usize, bits: u32, what: &str) -> Result<Option<
                 || r.is_gpr64()
                 || r == Register::RIP
                 || r == Register::EIP
-                || (r.is_gpr16() && bits != 64);
+                || (r.is_gpr16() && (bits != 64 || (r == Register::DX && what == "base")));
             if !ok {
                 return Err((
                     *col,

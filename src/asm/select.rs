@@ -466,9 +466,6 @@ pub fn encode_bytes(ins: &Instruction, user: &[u8], bits: u32, ip: u64) -> Resul
     let mut enc = Encoder::new(bits);
     enc.encode(ins, ip).map_err(|e| e.to_string())?;
     let raw = enc.take_buffer();
-    if user.is_empty() {
-        return Ok(raw);
-    }
     let mut seg = None;
     let mut p67 = false;
     let mut p66 = false;
@@ -970,8 +967,9 @@ fn bind_one(
             let in_range = |lo: i64, hi: i64| v.is_none_or(|v| lo <= v && v <= hi);
             let range_miss = |bits: u32| {
                 Miss::Range(format!(
-                    "value {} is out of range for a {bits}-bit immediate",
-                    fmt_val(v.unwrap_or(0))
+                    "value {} is out of range for {} {bits}-bit immediate",
+                    fmt_val(v.unwrap_or(0)),
+                    if bits == 8 { "an" } else { "a" }
                 ))
             };
             match k {
@@ -1147,7 +1145,7 @@ fn bind_mem(
         Some(r) => (r.size() * 8) as u32,
         None => bits,
     };
-    if m.base == Some(Register::EIP) {
+    if m.base == Some(Register::EIP) || (addr_bits == 16 && bits == 64) {
         return Err(Miss::Shape);
     }
     let disp_val = ctx.disp_early[oi];
