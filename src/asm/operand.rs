@@ -102,6 +102,12 @@ pub fn parse_operand(
         Tok::Reg(name) if rest.len() == 1 || name == "st" && !is_seg_colon(rest) => {
             OpKind::Reg(register(name, rest, bits)?)
         }
+        Tok::Reg(name) if !is_seg_colon(rest) => {
+            return Err((
+                rest[1].col,
+                format!("unexpected {} after `%{name}`", describe(&rest[1].tok)),
+            ))
+        }
         _ => OpKind::Mem(memory(rest, bits, numref, konst)?),
     };
     Ok(Operand {

@@ -8,7 +8,9 @@ use super::error::{did_you_mean, nearest, AsmError, Pos};
 use super::expr::{describe, eval, parse_expr, EvalErr, Expr, Term};
 use super::lexer::{clean_lines, split_statements, tokenize, Tok, Token};
 use super::operand::{parse_operand, split_commas, Operand};
-use super::select::{prefix_byte, select, Choice, Prefix, Request, Selected};
+use super::select::{
+    known_mnemonic, prefix_byte, select, unknown_mnemonic, Choice, Prefix, Request, Selected,
+};
 use super::symbols::{EarlyEnv, SetDef, SymDef, Symbols};
 use super::SourceSection;
 
@@ -1188,12 +1190,17 @@ impl Reader {
             return Err(self.err(pos, toks[0].col, "expected an instruction"));
         };
         let mnemonic = m.to_ascii_lowercase();
+        if !known_mnemonic(&mnemonic) {
+            return Err(self.perr(pos, unknown_mnemonic(m, *mcol, self.bits)));
+        }
         let mut ops: Vec<Operand> = Vec::new();
         if toks.len() > 1 {
+            let mut after = *mend;
             for part in split_commas(&toks[1..]) {
                 if part.is_empty() {
-                    return Err(self.err(pos, *mend, format!("missing operand in `{mnemonic}`")));
+                    return Err(self.err(pos, after, format!("missing operand in `{mnemonic}`")));
                 }
+                after = part[part.len() - 1].end + 1;
                 let sec = self.sec;
                 let counts = &self.num_counts;
                 let mut fwd = Vec::new();

@@ -141,7 +141,7 @@ enum Miss {
     Count,
     Shape,
     Size,
-    Range(String),
+    Range(String, usize),
 }
 
 struct Ctx<'a> {
@@ -683,10 +683,10 @@ fn bind_code(
         let off = val(1)?;
         if let Val::Known(v) = sel {
             if !(0..=0xffff).contains(&v) {
-                return Err(Miss::Range(format!(
-                    "selector {} does not fit in 16 bits",
-                    fmt_val(v)
-                )));
+                return Err(Miss::Range(
+                    format!("selector {} does not fit in 16 bits", fmt_val(v)),
+                    0,
+                ));
             }
         }
         if let Val::Known(v) = off {
@@ -696,10 +696,10 @@ fn bind_code(
                 0xffff_ffff
             };
             if !(0..=hi).contains(&v) {
-                return Err(Miss::Range(format!(
-                    "offset {} is out of range",
-                    fmt_val(v)
-                )));
+                return Err(Miss::Range(
+                    format!("offset {} is out of range", fmt_val(v)),
+                    0,
+                ));
             }
         }
         return Ok(Bound0 {
@@ -732,7 +732,10 @@ fn bind_code(
         if op.star && (!branchy || branch_kind) {
             return Err(Miss::Shape);
         }
-        let b = bind_one(oc, slot, k, op, ctx, oi, loose)?;
+        let b = bind_one(oc, slot, k, op, ctx, oi, loose).map_err(|m| match m {
+            Miss::Range(s, _) => Miss::Range(s, op.col),
+            other => other,
+        })?;
         if let Bound::Mem { .. } = &b {
             if matches!(
                 k,
@@ -966,23 +969,26 @@ fn bind_one(
             };
             let in_range = |lo: i64, hi: i64| v.is_none_or(|v| lo <= v && v <= hi);
             let range_miss = |bits: u32| {
-                Miss::Range(format!(
-                    "value {} is out of range for {} {bits}-bit immediate",
-                    fmt_val(v.unwrap_or(0)),
-                    if bits == 8 { "an" } else { "a" }
-                ))
+                Miss::Range(
+                    format!(
+                        "value {} is out of range for {} {bits}-bit immediate",
+                        fmt_val(v.unwrap_or(0)),
+                        if bits == 8 { "an" } else { "a" }
+                    ),
+                    0,
+                )
             };
             match k {
                 K::imm8_const_1 => {
                     if v == Some(1) {
                         Ok(Bound::Imm { kind: k, val })
                     } else {
-                        Err(Miss::Range(String::new()))
+                        Err(Miss::Range(String::new(), 0))
                     }
                 }
                 K::imm8sex16 | K::imm8sex32 | K::imm8sex64 => {
                     let Some(v) = v else {
-                        return Err(Miss::Range(String::new()));
+                        return Err(Miss::Range(String::new(), 0));
                     };
                     let w = match size {
                         16 => v as i16 as i64,
@@ -1000,7 +1006,7 @@ fn bind_one(
                             val: Val::Known(w),
                         })
                     } else {
-                        Err(Miss::Range(String::new()))
+                        Err(Miss::Range(String::new(), 0))
                     }
                 }
                 K::imm8 => {
@@ -1028,10 +1034,13 @@ fn bind_one(
                     if in_range(-0x8000_0000, 0x7fff_ffff) {
                         Ok(Bound::Imm { kind: k, val })
                     } else {
-                        Err(Miss::Range(format!(
-                            "value {} does not fit in a sign-extended 32-bit immediate",
-                            fmt_val(v.unwrap_or(0))
-                        )))
+                        Err(Miss::Range(
+                            format!(
+                                "value {} does not fit in a sign-extended 32-bit immediate",
+                                fmt_val(v.unwrap_or(0))
+                            ),
+                            0,
+                        ))
                     }
                 }
                 K::imm64 => Ok(Bound::Imm { kind: k, val }),
@@ -1120,10 +1129,10 @@ fn bind_mem(
             let addr = match ctx.disp_early[oi] {
                 Some(v) => {
                     if bits == 32 && !(-0x8000_0000..=0xffff_ffff).contains(&v) && !loose {
-                        return Err(Miss::Range(format!(
-                            "address {} does not fit in 32 bits",
-                            fmt_val(v)
-                        )));
+                        return Err(Miss::Range(
+                            format!("address {} does not fit in 32 bits", fmt_val(v)),
+                            0,
+                        ));
                     }
                     Val::Known(if bits == 32 { v as u32 as i64 } else { v })
                 }
@@ -1149,58 +1158,60 @@ fn bind_mem(
         return Err(Miss::Shape);
     }
     let disp_val = ctx.disp_early[oi];
-    let (disp, displ_size) =
-        match disp_val {
-            Some(v) => {
-                let v =
-                    match addr_bits {
-                        16 => {
-                            if !(-0x8000..=0xffff).contains(&v) && !loose {
-                                return Err(Miss::Range(format!(
-                                    "displacement {} does not fit in 16 bits",
-                                    fmt_val(v)
-                                )));
-                            }
-                            v as i16 as i64
+    let (disp, displ_size) = match disp_val {
+        Some(v) => {
+            let v =
+                match addr_bits {
+                    16 => {
+                        if !(-0x8000..=0xffff).contains(&v) && !loose {
+                            return Err(Miss::Range(
+                                format!("displacement {} does not fit in 16 bits", fmt_val(v)),
+                                0,
+                            ));
                         }
-                        32 => {
-                            if !(-0x8000_0000..=0xffff_ffff).contains(&v) && !loose {
-                                return Err(Miss::Range(format!(
-                                    "displacement {} does not fit in 32 bits",
-                                    fmt_val(v)
-                                )));
-                            }
-                            v as i32 as i64
+                        v as i16 as i64
+                    }
+                    32 => {
+                        if !(-0x8000_0000..=0xffff_ffff).contains(&v) && !loose {
+                            return Err(Miss::Range(
+                                format!("displacement {} does not fit in 32 bits", fmt_val(v)),
+                                0,
+                            ));
                         }
-                        _ => {
-                            if m.base != Some(Register::RIP)
-                                && !(-0x8000_0000..=0x7fff_ffff).contains(&v)
-                                && !loose
-                            {
-                                return Err(Miss::Range(format!(
+                        v as i32 as i64
+                    }
+                    _ => {
+                        if m.base != Some(Register::RIP)
+                            && !(-0x8000_0000..=0x7fff_ffff).contains(&v)
+                            && !loose
+                        {
+                            return Err(Miss::Range(
+                                format!(
                             "displacement {} does not fit in a sign-extended 32-bit field{}",
                             fmt_val(v),
                             if m.is_absolute() { " (use movabs for a 64-bit address)" } else { "" }
-                        )));
-                            }
-                            v
+                        ),
+                                0,
+                            ));
                         }
-                    };
-                if m.base == Some(Register::RIP) {
-                    (Val::Known(v), 8)
-                } else if v == 0 {
-                    (Val::Known(0), 0)
-                } else if (-128..=127).contains(&v) {
-                    (Val::Known(v), 1)
-                } else {
-                    (Val::Known(v), addr_bits / 8)
-                }
+                        v
+                    }
+                };
+            if m.base == Some(Register::RIP) {
+                (Val::Known(v), 8)
+            } else if v == 0 {
+                (Val::Known(0), 0)
+            } else if (-128..=127).contains(&v) {
+                (Val::Known(v), 1)
+            } else {
+                (Val::Known(v), addr_bits / 8)
             }
-            None => (
-                Val::Expr(m.disp.clone().unwrap_or(Expr::Num(0))),
-                if addr_bits == 64 { 8 } else { addr_bits / 8 },
-            ),
-        };
+        }
+        None => (
+            Val::Expr(m.disp.clone().unwrap_or(Expr::Num(0))),
+            if addr_bits == 64 { 8 } else { addr_bits / 8 },
+        ),
+    };
     Ok(Bound::Mem {
         seg,
         base: m.base.unwrap_or(Register::None),
@@ -1270,13 +1281,20 @@ fn writes_op_uncached(code: Code, slot: usize) -> bool {
     )
 }
 
+/// A value for messages: decimal, with hex for larger ones (`300 (0x12c)`).
 pub fn fmt_val(v: i64) -> String {
     if (-9..=9).contains(&v) {
         v.to_string()
+    } else if v.unsigned_abs() > 0xffff {
+        if v < 0 {
+            format!("-{:#x}", v.unsigned_abs())
+        } else {
+            format!("{v:#x}")
+        }
     } else if v < 0 {
-        format!("-{:#x}", v.unsigned_abs())
+        format!("{v} (-{:#x})", v.unsigned_abs())
     } else {
-        format!("{v:#x}")
+        format!("{v} ({v:#x})")
     }
 }
 
@@ -1288,6 +1306,17 @@ fn op_list(ops: &[Operand]) -> String {
         .map(|o| o.text.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether `name` is an instruction spelling at all (checked before its operands).
+pub fn known_mnemonic(name: &str) -> bool {
+    let base = name
+        .strip_prefix("movabs")
+        .map(|s| format!("mov{s}"))
+        .or_else(|| name.strip_prefix("ljmp").map(|s| format!("jmp{s}")))
+        .or_else(|| name.strip_prefix("lcall").map(|s| format!("call{s}")))
+        .unwrap_or_else(|| name.to_string());
+    !mnemonic::lookup(&base).is_empty()
 }
 
 pub fn unknown_mnemonic(name: &str, col: usize, bits: u32) -> PErr {
@@ -1364,9 +1393,23 @@ fn no_form(
                 ),
             )
         }
-        Miss::Range(m) if !m.is_empty() => (col, format!("{head}: {m}")),
-        Miss::Range(_) => (col, format!("{head}: an immediate is out of range")),
+        Miss::Range(m, c) if !m.is_empty() => (if c > 0 { c } else { col }, format!("{head}: {m}")),
+        Miss::Range(_, c) => (
+            if c > 0 { c } else { col },
+            format!("{head}: an immediate is out of range"),
+        ),
         Miss::Size | Miss::Shape => {
+            let branchy = entries
+                .iter()
+                .any(|e| matches!(e.code.op_code().mnemonic(), Mnemonic::Jmp | Mnemonic::Call));
+            if let Some(o) = ops.iter().find(|o| o.star) {
+                if !branchy {
+                    return (
+                        o.col,
+                        format!("`*` marks the target of an indirect jmp or call; `{name}` does not take it"),
+                    );
+                }
+            }
             // Does the shape fit if sizes are ignored?
             let shape_ok = entries
                 .iter()
@@ -1397,9 +1440,6 @@ fn no_form(
                     return (col, format!("{head}: operand sizes differ"));
                 }
                 return (col, format!("{head}: operand size mismatch"));
-            }
-            if ops.iter().any(|o| o.star) {
-                return (col, format!("{head}: `*` marks an indirect jump or call"));
             }
             (col, head)
         }
