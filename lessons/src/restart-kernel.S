@@ -238,9 +238,9 @@ do_notify_resume:
 	call do_signal
 1:	ret
 
-# do_signal(regs = %eax). The pending signal is a stop signal (SIGSTOP, as
-# from Ctrl-Z) that has no handler. get_signal_to_deliver() stops the task
-# here; it sleeps until SIGCONT, and nothing is left to deliver afterwards.
+# do_signal(regs = %eax). The pending signal is SIGTSTP (Ctrl-Z) with no
+# handler, so its default action applies: get_signal_to_deliver() stops the
+# task here; it sleeps until SIGCONT, and nothing is left to deliver afterwards.
 # While the task is stopped other processes run: the writer at the other end
 # of the pipe writes its four bytes. The stand-in does the two effects of all
 # this that the lesson needs: the signal is no longer pending, and the pipe
@@ -281,7 +281,7 @@ sys_read:
 	testl %eax, %eax
 	jnz 1f
 	# The pipe is empty: pipe_wait() puts the task to sleep. While it sleeps,
-	# a stop signal arrives; signal_wake_up() sets TIF_SIGPENDING and wakes it.
+	# SIGTSTP arrives; signal_wake_up() sets TIF_SIGPENDING and wakes it.
 	# (The sleep itself is not modelled.) Back in the loop there is still no
 	# data and a signal is pending, so pipe_read gives up with -ERESTARTSYS.
 	movl $-THREAD_SIZE, %ecx
