@@ -78,9 +78,10 @@ impl TaskModel {
         if m.cpu.tr.selector == 0 || thread_size == 0 || !thread_size.is_power_of_two() {
             return None;
         }
-        let esp0 = m
-            .mem
-            .peek_le(m.cpu.tr.base.wrapping_add(tss32::ESP0), Self::pointer_size(m));
+        let esp0 = m.mem.peek_le(
+            m.cpu.tr.base.wrapping_add(tss32::ESP0),
+            Self::pointer_size(m),
+        );
         Some(esp0.wrapping_sub(1) & !(thread_size - 1))
     }
 
