@@ -17,7 +17,7 @@ pub const DEFAULT_PRESET: &str = "linux-2.6-i386";
     name = "ringstep",
     version,
     about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time",
-    long_about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time.\n\nWithout a subcommand, ringstep traces the default scenario: a user program calling getpid() through __kernel_vsyscall, sysenter, the kernel's sysenter_entry and back out through sysexit."
+    long_about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time.\n\nWithout a subcommand, ringstep opens the interactive viewer (`ringstep run`) on the default lesson: a user program calling getpid() through __kernel_vsyscall, sysenter, the kernel's sysenter_entry and back out through sysexit. `ringstep trace` prints the same run as text."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,6 +35,9 @@ pub enum Command {
     /// Load, assemble and run lessons headless, verifying every checkpoint and
     /// question (all shipped lessons when none is named). Exit status 1 on failure.
     Check(CheckArgs),
+    /// Open a lesson in the interactive terminal viewer (the default without a
+    /// subcommand: the sysenter lesson).
+    Run(crate::tui::RunArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

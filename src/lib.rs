@@ -11,3 +11,4 @@ pub mod lesson;
 pub mod machine;
 pub mod scenario;
 pub mod trace;
+pub mod tui;

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ringstep::cli::{self, Cli, Command, TraceArgs};
+use ringstep::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,7 +25,14 @@ fn main() -> ExitCode {
                 }
             };
         }
-        None => cli::run_trace(&TraceArgs::default(), &mut out),
+        Some(Command::Run(args)) => {
+            drop(out);
+            return ExitCode::from(ringstep::tui::main(&args));
+        }
+        None => {
+            drop(out);
+            return ExitCode::from(ringstep::tui::main(&ringstep::tui::RunArgs::default()));
+        }
     };
     let _ = out.flush();
     match result {

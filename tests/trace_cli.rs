@@ -146,11 +146,20 @@ impl Drop for TempFile {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn bare_ringstep_traces_the_default_lesson() {
-    let out = ok(&[]);
+fn trace_without_arguments_runs_the_i386_preset() {
+    let out = ok(&["trace"]);
     assert!(last_line(&out).starts_with("stop: end after "), "{out}");
-    assert_eq!(out, ok(&["trace"]), "bare ringstep is `ringstep trace`");
-    assert_eq!(out, ok(&["trace", "--preset", I386]), "and the i386 preset");
+    assert_eq!(out, ok(&["trace", "--preset", I386]), "the i386 preset");
+}
+
+#[test]
+fn bare_ringstep_without_a_terminal_points_at_trace() {
+    // Bare `ringstep` opens the interactive viewer, which needs a terminal; `output()`
+    // gives it none.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ringstep trace"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
 }
 
 #[test]

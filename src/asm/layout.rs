@@ -11,6 +11,8 @@ use super::symbols::{Externals, LateEnv, SymDef, Symbols};
 
 /// Largest size one `.space`/`.fill`/`.org` may produce.
 pub const MAX_FILL: u64 = 16 << 20;
+/// Largest section.
+pub const MAX_SECTION: u64 = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Placed {
@@ -138,6 +140,12 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
                     changed = true;
                 }
                 addr = addr.wrapping_add(size);
+                if addr.wrapping_sub(sec.base) > MAX_SECTION {
+                    return Err(item.pos.error(format!(
+                        "the code grows past {} MiB here; that is more than a lesson can hold",
+                        MAX_SECTION >> 20
+                    )));
+                }
             }
         }
         for si in 0..nsec {

@@ -1021,7 +1021,7 @@ impl Reader {
             ));
         }
         self.expansions += 1;
-        if self.expansions > 1_000_000 {
+        if self.expansions > 100_000 {
             return Err(self.err(pos, pos.col, "too many macro expansions"));
         }
         self.frames.push(Frame { what, pos: at });

@@ -1,0 +1,554 @@
+//! Key bindings as data: `assets/keymap.toml` is compiled in, a user file may replace the
+//! keys of any action. Every binding has a description in each language, and the help
+//! overlay is generated from the map.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::lesson::Lang;
+use crate::scenario::{did_you_mean, line_col};
+
+/// The shipped key map.
+pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
+
+/// Everything a key can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    StepForward,
+    StepBack,
+    NextStop,
+    PrevStop,
+    Run,
+    Restart,
+    ToggleBreakpoint,
+    SelectUp,
+    SelectDown,
+    ToggleSyntax,
+    ToggleLang,
+    LessonPicker,
+    /// Choice `n` (1-based) of the current question.
+    AnswerChoice(u8),
+    AnswerType,
+    CyclePane,
+    ScrollDown,
+    ScrollUp,
+    ToggleAutoplay,
+    ToggleContrast,
+    Confirm,
+    Cancel,
+    Help,
+    Quit,
+}
+
+/// Action names as the key map file spells them, in help order.
+pub const ACTION_NAMES: &[&str] = &[
+    "step_forward",
+    "step_back",
+    "next_stop",
+    "prev_stop",
+    "run",
+    "restart",
+    "toggle_breakpoint",
+    "select_up",
+    "select_down",
+    "toggle_syntax",
+    "toggle_lang",
+    "lesson_picker",
+    "answer_choice",
+    "answer_type",
+    "cycle_pane",
+    "scroll_down",
+    "scroll_up",
+    "toggle_autoplay",
+    "toggle_contrast",
+    "confirm",
+    "cancel",
+    "help",
+    "quit",
+];
+
+impl Action {
+    /// The action a name in the key map stands for (`answer_choice` stands for all
+    /// choices; the digit of the key picks one).
+    fn from_name(name: &str) -> Option<Action> {
+        Some(match name {
+            "step_forward" => Action::StepForward,
+            "step_back" => Action::StepBack,
+            "next_stop" => Action::NextStop,
+            "prev_stop" => Action::PrevStop,
+            "run" => Action::Run,
+            "restart" => Action::Restart,
+            "toggle_breakpoint" => Action::ToggleBreakpoint,
+            "select_up" => Action::SelectUp,
+            "select_down" => Action::SelectDown,
+            "toggle_syntax" => Action::ToggleSyntax,
+            "toggle_lang" => Action::ToggleLang,
+            "lesson_picker" => Action::LessonPicker,
+            "answer_choice" => Action::AnswerChoice(0),
+            "answer_type" => Action::AnswerType,
+            "cycle_pane" => Action::CyclePane,
+            "scroll_down" => Action::ScrollDown,
+            "scroll_up" => Action::ScrollUp,
+            "toggle_autoplay" => Action::ToggleAutoplay,
+            "toggle_contrast" => Action::ToggleContrast,
+            "confirm" => Action::Confirm,
+            "cancel" => Action::Cancel,
+            "help" => Action::Help,
+            "quit" => Action::Quit,
+            _ => return None,
+        })
+    }
+}
+
+/// A key with its modifiers, as written in the key map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+impl Key {
+    pub fn plain(code: KeyCode) -> Key {
+        Key {
+            code,
+            ctrl: false,
+            alt: false,
+        }
+    }
+
+    /// Parse `n`, `space`, `ctrl-c`, `f1`, `P`.
+    pub fn parse(spec: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = spec;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if rest.chars().count() > 1 && lower.starts_with("ctrl-") {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if rest.chars().count() > 1 && lower.starts_with("alt-") {
+                alt = true;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            _ => match rest.to_ascii_lowercase().as_str() {
+                "space" => KeyCode::Char(' '),
+                "enter" | "return" => KeyCode::Enter,
+                "esc" | "escape" => KeyCode::Esc,
+                "tab" => KeyCode::Tab,
+                "backtab" => KeyCode::BackTab,
+                "backspace" => KeyCode::Backspace,
+                "delete" | "del" => KeyCode::Delete,
+                "up" => KeyCode::Up,
+                "down" => KeyCode::Down,
+                "left" => KeyCode::Left,
+                "right" => KeyCode::Right,
+                "pageup" => KeyCode::PageUp,
+                "pagedown" => KeyCode::PageDown,
+                "home" => KeyCode::Home,
+                "end" => KeyCode::End,
+                other => match other.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                    Some(n) if (1..=12).contains(&n) => KeyCode::F(n),
+                    _ => {
+                        return Err(format!(
+                            "unknown key `{spec}` (write a single character, or space, enter, esc, tab, backspace, up, down, left, right, pageup, pagedown, home, end, f1..f12, with ctrl- or alt-)"
+                        ))
+                    }
+                },
+            },
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+
+    /// The key of a terminal event (shift is part of the character).
+    pub fn of_event(e: &KeyEvent) -> Key {
+        let code = match e.code {
+            KeyCode::Char(c) if e.modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            c => c,
+        };
+        Key {
+            code,
+            ctrl: e.modifiers.contains(KeyModifiers::CONTROL),
+            alt: e.modifiers.contains(KeyModifiers::ALT),
+        }
+    }
+
+    /// How the help overlay writes the key.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Esc => "esc".into(),
+            KeyCode::Tab => "tab".into(),
+            KeyCode::BackTab => "shift-tab".into(),
+            KeyCode::Backspace => "backspace".into(),
+            KeyCode::Delete => "delete".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        let mut s = String::new();
+        if self.ctrl {
+            s.push_str("ctrl-");
+        }
+        if self.alt {
+            s.push_str("alt-");
+        }
+        s.push_str(&base);
+        s
+    }
+}
+
+/// One action's binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The name in the key map file.
+    pub name: &'static str,
+    pub keys: Vec<Key>,
+    pub en: String,
+    pub de: String,
+}
+
+impl Binding {
+    pub fn description(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en,
+            Lang::De => &self.de,
+        }
+    }
+
+    /// The keys as the help overlay shows them (`1`..`9` as a range).
+    pub fn keys_label(&self) -> String {
+        if self.name == "answer_choice" && self.keys.len() > 2 {
+            let first = self.keys.first().map(Key::label).unwrap_or_default();
+            let last = self.keys.last().map(Key::label).unwrap_or_default();
+            return format!("{first}..{last}");
+        }
+        self.keys
+            .iter()
+            .map(Key::label)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The whole key map, in help order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keymap {
+    pub bindings: Vec<Binding>,
+    lookup: HashMap<Key, Action>,
+}
+
+/// Where a user key map is looked for when none is given.
+pub fn user_keymap_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("ringstep").join("keymap.toml"))
+}
+
+fn err_at(origin: &str, text: &str, needle: &str, message: String) -> String {
+    let offset = text.find(needle).unwrap_or(0);
+    let (line, col) = line_col(text, offset);
+    format!("{origin}:{line}:{col}: {message}")
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
+    toml::from_str::<toml::Table>(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        format!("{origin}:{line}:{col}: {}", e.message())
+    })
+}
+
+impl Keymap {
+    /// The shipped key map.
+    pub fn shipped() -> Keymap {
+        match Keymap::from_str(DEFAULT_KEYMAP, "assets/keymap.toml", None) {
+            Ok(k) => k,
+            // The shipped map is tested; an empty map still lets q quit.
+            Err(_) => Keymap {
+                bindings: Vec::new(),
+                lookup: HashMap::from([(Key::plain(KeyCode::Char('q')), Action::Quit)]),
+            },
+        }
+    }
+
+    /// The shipped key map with a user file laid over it (when the file exists).
+    pub fn load(user: Option<&Path>, required: bool) -> Result<Keymap, String> {
+        let Some(path) = user else {
+            return Ok(Keymap::shipped());
+        };
+        let origin = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Keymap::shipped())
+            }
+            Err(e) => return Err(format!("{origin}: cannot read the key map: {e}")),
+        };
+        Keymap::from_str(DEFAULT_KEYMAP, "assets/keymap.toml", Some((&text, &origin)))
+    }
+
+    /// Build from the base map text and an optional override `(text, origin)`.
+    pub fn from_str(
+        base: &str,
+        base_origin: &str,
+        user: Option<(&str, &str)>,
+    ) -> Result<Keymap, String> {
+        let mut bindings = Self::read(base, base_origin, true)?;
+        if let Some((text, origin)) = user {
+            for b in Self::read(text, origin, false)? {
+                if let Some(slot) = bindings.iter_mut().find(|x| x.name == b.name) {
+                    slot.keys = b.keys;
+                    if !b.en.is_empty() {
+                        slot.en = b.en;
+                    }
+                    if !b.de.is_empty() {
+                        slot.de = b.de;
+                    }
+                }
+            }
+        }
+        bindings.sort_by_key(|b| ACTION_NAMES.iter().position(|n| *n == b.name));
+        let mut lookup = HashMap::new();
+        for b in &bindings {
+            let Some(action) = Action::from_name(b.name) else {
+                continue;
+            };
+            for (i, k) in b.keys.iter().enumerate() {
+                let a = match action {
+                    Action::AnswerChoice(_) => match k.code {
+                        KeyCode::Char(c) if c.is_ascii_digit() && c != '0' => {
+                            Action::AnswerChoice(c as u8 - b'0')
+                        }
+                        _ => Action::AnswerChoice(i as u8 + 1),
+                    },
+                    a => a,
+                };
+                lookup.insert(*k, a);
+            }
+        }
+        Ok(Keymap { bindings, lookup })
+    }
+
+    /// The bindings a file defines. The base file must describe every action.
+    fn read(text: &str, origin: &str, complete: bool) -> Result<Vec<Binding>, String> {
+        let table = parse_table(text, origin)?;
+        let mut out = Vec::new();
+        for (name, value) in &table {
+            let Some(static_name) = ACTION_NAMES.iter().copied().find(|n| *n == name) else {
+                return Err(err_at(
+                    origin,
+                    text,
+                    &format!("[{name}]"),
+                    format!(
+                        "unknown action `{name}`{}",
+                        did_you_mean(name, ACTION_NAMES.iter().copied())
+                    ),
+                ));
+            };
+            let header = format!("[{name}]");
+            let at = |m: String| err_at(origin, text, &header, m);
+            let Some(t) = value.as_table() else {
+                return Err(at(format!(
+                    "`{name}` must be a table: [{name}] keys = [...]"
+                )));
+            };
+            for k in t.keys() {
+                if !["keys", "en", "de"].contains(&k.as_str()) {
+                    return Err(at(format!(
+                        "unknown key `{k}` in [{name}] (allowed: keys, en, de)"
+                    )));
+                }
+            }
+            let keys = match t.get("keys").and_then(|v| v.as_array()) {
+                Some(a) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .ok_or_else(|| at(format!("[{name}] keys must be strings")))
+                            .and_then(|s| Key::parse(s).map_err(|e| at(format!("[{name}]: {e}"))))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => return Err(at(format!("[{name}] needs `keys = [...]`"))),
+            };
+            let text_of = |lang: &str| -> Result<String, String> {
+                match t.get(lang) {
+                    Some(v) => v
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| at(format!("[{name}] {lang} must be a string"))),
+                    None if complete => Err(at(format!(
+                        "[{name}] needs a description `{lang} = \"...\"`"
+                    ))),
+                    None => Ok(String::new()),
+                }
+            };
+            out.push(Binding {
+                name: static_name,
+                keys,
+                en: text_of("en")?,
+                de: text_of("de")?,
+            });
+        }
+        if complete {
+            for n in ACTION_NAMES {
+                if !out.iter().any(|b| b.name == *n) {
+                    return Err(format!("{origin}: action `{n}` has no binding"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The action bound to a key press, if any.
+    pub fn action(&self, e: &KeyEvent) -> Option<Action> {
+        if e.kind == KeyEventKind::Release {
+            return None;
+        }
+        self.lookup.get(&Key::of_event(e)).copied()
+    }
+
+    /// The first key bound to an action, for hints (`?` for help).
+    pub fn first_key(&self, name: &str) -> String {
+        self.bindings
+            .iter()
+            .find(|b| b.name == name)
+            .and_then(|b| b.keys.first())
+            .map(Key::label)
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, m)
+    }
+
+    #[test]
+    fn shipped_map_binds_every_action_with_descriptions() {
+        let k = Keymap::from_str(DEFAULT_KEYMAP, "assets/keymap.toml", None).unwrap();
+        assert_eq!(k.bindings.len(), ACTION_NAMES.len());
+        for b in &k.bindings {
+            assert!(!b.keys.is_empty(), "{}", b.name);
+            assert!(!b.en.is_empty() && !b.de.is_empty(), "{}", b.name);
+        }
+        let none = KeyModifiers::NONE;
+        assert_eq!(
+            k.action(&press(KeyCode::Char(' '), none)),
+            Some(Action::StepForward)
+        );
+        assert_eq!(
+            k.action(&press(KeyCode::Right, none)),
+            Some(Action::StepForward)
+        );
+        assert_eq!(
+            k.action(&press(KeyCode::Backspace, none)),
+            Some(Action::StepBack)
+        );
+        assert_eq!(
+            k.action(&press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&press(KeyCode::Char('3'), none)),
+            Some(Action::AnswerChoice(3))
+        );
+        assert_eq!(
+            k.action(&press(KeyCode::Char('P'), KeyModifiers::SHIFT)),
+            Some(Action::ToggleAutoplay)
+        );
+        assert_eq!(k.action(&press(KeyCode::Char('Z'), none)), None);
+    }
+
+    #[test]
+    fn no_key_is_bound_twice() {
+        let k = Keymap::shipped();
+        let mut seen = HashMap::new();
+        for b in &k.bindings {
+            for key in &b.keys {
+                if let Some(other) = seen.insert(*key, b.name) {
+                    panic!("{} bound to {other} and {}", key.label(), b.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_user_file_replaces_keys() {
+        let user = "[step_forward]\nkeys = [\"f\"]\n";
+        let k = Keymap::from_str(DEFAULT_KEYMAP, "base", Some((user, "mine.toml"))).unwrap();
+        let none = KeyModifiers::NONE;
+        assert_eq!(
+            k.action(&press(KeyCode::Char('f'), none)),
+            Some(Action::StepForward)
+        );
+        assert_eq!(k.action(&press(KeyCode::Char('n'), none)), None);
+        let b = k
+            .bindings
+            .iter()
+            .find(|b| b.name == "step_forward")
+            .unwrap();
+        assert_eq!(b.en, "step forward one instruction");
+    }
+
+    #[test]
+    fn user_file_errors_are_located() {
+        let e = Keymap::from_str(
+            DEFAULT_KEYMAP,
+            "b",
+            Some(("\n[step_forwrd]\nkeys=[]\n", "u.toml")),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("u.toml:2:1: unknown action `step_forwrd`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `step_forward`"), "{e}");
+        let e = Keymap::from_str(
+            DEFAULT_KEYMAP,
+            "b",
+            Some(("[quit]\nkeys=[\"hyper-x\"]\n", "u.toml")),
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown key `hyper-x`"), "{e}");
+        let e = Keymap::from_str(DEFAULT_KEYMAP, "b", Some(("[quit\n", "u.toml"))).unwrap_err();
+        assert!(e.starts_with("u.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn key_labels() {
+        assert_eq!(Key::parse("ctrl-c").unwrap().label(), "ctrl-c");
+        assert_eq!(Key::parse("space").unwrap().label(), "space");
+        assert_eq!(Key::parse("F1").unwrap().label(), "F1");
+        let k = Keymap::shipped();
+        let b = k
+            .bindings
+            .iter()
+            .find(|b| b.name == "answer_choice")
+            .unwrap();
+        assert_eq!(b.keys_label(), "1..9");
+    }
+}

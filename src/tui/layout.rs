@@ -1,0 +1,141 @@
+//! Where the panes go, as a pure function of the terminal size, so that drawing and
+//! mouse handling agree. Below 120x36 a compact layout shows the code, one other pane
+//! (Tab cycles through registers, privilege, stacks and MSRs) and the narrative; below
+//! 80x24 there is only a message.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+/// From this size on, every pane is shown.
+pub const FULL_WIDTH: u16 = 120;
+pub const FULL_HEIGHT: u16 = 36;
+/// Panes the compact layout cycles through.
+pub const AUX_PANES: usize = 4;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Panes {
+    pub too_small: bool,
+    pub compact: bool,
+    pub header: Rect,
+    pub status: Rect,
+    pub code: Option<Rect>,
+    pub regs: Option<Rect>,
+    pub privilege: Option<Rect>,
+    pub msrs: Option<Rect>,
+    pub stacks: Option<Rect>,
+    pub narrative: Option<Rect>,
+}
+
+pub fn inside(r: Rect, col: u16, row: u16) -> bool {
+    col >= r.x && col < r.x + r.width && row >= r.y && row < r.y + r.height
+}
+
+/// The panes for a terminal of `area`.
+pub fn panes(area: Rect, aux: usize) -> Panes {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return Panes {
+            too_small: true,
+            ..Panes::default()
+        };
+    }
+    let [header, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let mut p = Panes {
+        header,
+        status,
+        ..Panes::default()
+    };
+    if area.width < FULL_WIDTH || area.height < FULL_HEIGHT {
+        p.compact = true;
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
+        let [code, other] =
+            Layout::horizontal([Constraint::Percentage(54), Constraint::Percentage(46)]).areas(top);
+        p.code = Some(code);
+        p.narrative = Some(bottom);
+        match aux % AUX_PANES {
+            0 => p.regs = Some(other),
+            1 => p.privilege = Some(other),
+            2 => p.stacks = Some(other),
+            _ => p.msrs = Some(other),
+        }
+        return p;
+    }
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(57), Constraint::Percentage(43)]).areas(body);
+    let [code, regs, right] = Layout::horizontal([
+        Constraint::Percentage(44),
+        Constraint::Percentage(22),
+        Constraint::Percentage(34),
+    ])
+    .areas(top);
+    let msr_rows = 8u16.min(right.height / 3);
+    let [privilege, msrs] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length(msr_rows)]).areas(right);
+    let [stacks, narrative] =
+        Layout::horizontal([Constraint::Percentage(54), Constraint::Percentage(46)]).areas(bottom);
+    p.code = Some(code);
+    p.regs = Some(regs);
+    p.privilege = Some(privilege);
+    p.msrs = Some(msrs);
+    p.stacks = Some(stacks);
+    p.narrative = Some(narrative);
+    p
+}
+
+/// The centred box of an overlay `w` x `h` (clamped to the screen).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2)).max(1);
+    let h = h.min(area.height.saturating_sub(2)).max(1);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// The lesson picker's box for `n` lessons.
+pub fn picker_box(size: (u16, u16), n: usize) -> Rect {
+    let area = Rect::new(0, 0, size.0, size.1);
+    centered(area, 76, n as u16 + 8)
+}
+
+/// The picker entry at a screen position.
+pub fn picker_row(size: (u16, u16), n: usize, col: u16, row: u16) -> Option<usize> {
+    let b = picker_box(size, n);
+    if !inside(b, col, row) || row <= b.y {
+        return None;
+    }
+    let i = (row - b.y - 1) as usize;
+    (i < n).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_pick_layouts() {
+        assert!(panes(Rect::new(0, 0, 79, 24), 0).too_small);
+        assert!(panes(Rect::new(0, 0, 80, 23), 0).too_small);
+        let c = panes(Rect::new(0, 0, 80, 24), 0);
+        assert!(c.compact && c.regs.is_some() && c.msrs.is_none());
+        let c = panes(Rect::new(0, 0, 80, 24), 3);
+        assert!(c.msrs.is_some() && c.regs.is_none());
+        for (w, h) in [(120, 40), (160, 48), (200, 60), (250, 70)] {
+            let f = panes(Rect::new(0, 0, w, h), 0);
+            assert!(!f.compact && !f.too_small);
+            for r in [f.code, f.regs, f.privilege, f.msrs, f.stacks, f.narrative] {
+                let r = r.unwrap();
+                assert!(r.width >= 10 && r.height >= 5, "{w}x{h}: {r:?}");
+                assert!(r.x + r.width <= w && r.y + r.height <= h);
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The terminal user interface (ratatui + crossterm): a lesson's code, registers,
+//! privilege state, MSRs, stacks and narrative, stepped forward and back.
+//!
+//! Structure (the Elm architecture): `app::Model` holds the state, `app::update` is the
+//! only thing that changes it (one `Msg` at a time: keys, mouse, clock ticks, resizes),
+//! `view::view` draws it and only reads. The engine is read through a view model
+//! (`snapshot::Snapshot`) computed when the position changes. `term` owns the real
+//! terminal and restores it whatever happens.
+
+pub mod app;
+pub mod i18n;
+pub mod keymap;
+pub mod layout;
+pub mod listing;
+pub mod markdown;
+pub mod panes;
+pub mod snapshot;
+pub mod term;
+pub mod theme;
+pub mod timeline;
+pub mod view;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::Terminal;
+
+pub use app::{update, Model, Msg, Options};
+pub use keymap::{Action, Keymap};
+pub use view::view;
+
+use crate::cli::{LangArg, SyntaxArg};
+use crate::disasm::Syntax;
+use crate::lesson::{library, Expect, Lang, Lesson, Loc, Scene, Text};
+use theme::ThemeKind;
+
+/// `ringstep run`: the interactive lesson viewer.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// A lesson id (see `ringstep list`) or lesson file; default: the sysenter lesson.
+    pub lesson: Option<String>,
+    /// Open a machine preset without a lesson (see `ringstep presets`).
+    #[arg(long, conflicts_with = "lesson")]
+    pub preset: Option<String>,
+    /// Language of the lesson and the interface (default: from LC_ALL / LC_MESSAGES / LANG).
+    #[arg(long, value_enum)]
+    pub lang: Option<LangArg>,
+    /// Do not animate steps (no flashing, sliding or moving).
+    #[arg(long)]
+    pub no_animation: bool,
+    /// Step automatically every SECONDS, pausing at questions (classroom mode).
+    #[arg(long, value_name = "SECONDS")]
+    pub autoplay: Option<f64>,
+    /// A high-contrast theme for projectors.
+    #[arg(long)]
+    pub high_contrast: bool,
+    /// Disassembly syntax.
+    #[arg(long, value_enum)]
+    pub syntax: Option<SyntaxArg>,
+    /// A key map file laid over the shipped one (default:
+    /// $XDG_CONFIG_HOME/ringstep/keymap.toml or ~/.config/ringstep/keymap.toml, if present).
+    #[arg(long, value_name = "FILE")]
+    pub keymap: Option<PathBuf>,
+    /// Draw one frame as text on standard output and exit (no terminal needed).
+    #[arg(long)]
+    pub render_once: bool,
+    /// Frame size for --render-once, e.g. 160x48.
+    #[arg(
+        long,
+        value_name = "WxH",
+        default_value = "120x40",
+        requires = "render_once"
+    )]
+    pub size: String,
+    /// For --render-once: the history position (steps executed) to draw.
+    #[arg(long, value_name = "N", requires = "render_once")]
+    pub at_step: Option<usize>,
+}
+
+/// A lesson without narrative over a preset machine, for `ringstep run --preset`.
+pub fn preset_lesson(name: &str) -> Result<Lesson, String> {
+    let scenario = crate::scenario::preset(name).map_err(|e| {
+        if crate::scenario::preset_text(name).is_none() {
+            format!("--preset: {}", e.message)
+        } else {
+            e.to_string()
+        }
+    })?;
+    let title = Text {
+        en: scenario.description.clone(),
+        de: scenario.description.clone(),
+    };
+    Ok(Lesson {
+        id: name.to_string(),
+        origin: crate::scenario::preset_origin(name),
+        title: Text {
+            en: name.to_string(),
+            de: name.to_string(),
+        },
+        summary: title.clone(),
+        order: 0,
+        sources: Vec::new(),
+        code: Vec::new(),
+        constants: Vec::new(),
+        scenes: vec![Scene {
+            title,
+            scenario,
+            expect: Expect::End,
+            steps: Vec::new(),
+            loc: Loc {
+                file: crate::scenario::preset_origin(name),
+                line: 1,
+                col: 1,
+            },
+        }],
+    })
+}
+
+/// Draw one frame of `model` into a buffer of `w` x `h` cells.
+pub fn render_buffer(model: &Model, w: u16, h: u16) -> Buffer {
+    let mut terminal = match Terminal::new(TestBackend::new(w, h)) {
+        Ok(t) => t,
+        Err(e) => match e {},
+    };
+    let _ = terminal.draw(|f| view(model, f));
+    terminal.backend().buffer().clone()
+}
+
+/// A buffer as plain text, one line per row (trailing spaces removed).
+pub fn buffer_text(b: &Buffer) -> String {
+    let area = b.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            if let Some(c) = b.cell((x, y)) {
+                line.push_str(c.symbol());
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("--size {s}: write it as WIDTHxHEIGHT, e.g. 160x48"))?;
+    let n = |v: &str| {
+        v.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| format!("--size {s}: `{v}` is not a size from 1 to 1000"))
+    };
+    Ok((n(w)?, n(h)?))
+}
+
+/// Options and key map from the command line.
+pub fn options(args: &RunArgs) -> Result<(Options, Keymap), String> {
+    let lang = crate::cli::lang_of(&crate::cli::LangArgs { lang: args.lang });
+    let autoplay = match args.autoplay {
+        Some(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => {
+            return Err(format!(
+                "--autoplay {s}: give the seconds between steps, more than 0 and at most 3600"
+            ))
+        }
+        a => a,
+    };
+    let opts = Options {
+        lang,
+        animation: !args.no_animation,
+        autoplay,
+        theme: if args.high_contrast {
+            ThemeKind::HighContrast
+        } else {
+            ThemeKind::Normal
+        },
+        color: theme::color_allowed(std::env::var_os("NO_COLOR").as_deref()),
+        syntax: match args.syntax {
+            Some(SyntaxArg::Intel) => Syntax::Intel,
+            _ => Syntax::Att,
+        },
+    };
+    let keymap = match &args.keymap {
+        Some(p) => Keymap::load(Some(p), true)?,
+        None => Keymap::load(keymap::user_keymap_path().as_deref(), false)?,
+    };
+    Ok((opts, keymap))
+}
+
+/// The lesson `run` opens.
+pub fn lesson_of(args: &RunArgs) -> Result<Lesson, String> {
+    match (&args.preset, &args.lesson) {
+        (Some(p), _) => preset_lesson(p),
+        (None, Some(l)) => crate::cli::load_lesson(l).map_err(|e| e.0),
+        (None, None) => crate::cli::load_lesson(library::DEFAULT_LESSON).map_err(|e| e.0),
+    }
+}
+
+/// Build the model `run` starts with.
+pub fn start(args: &RunArgs) -> Result<Model, String> {
+    let (opts, keymap) = options(args)?;
+    let lesson = lesson_of(args)?;
+    Model::new(lesson, &opts, keymap)
+}
+
+/// The message for a standard input or output that is not a terminal.
+pub const NOT_A_TERMINAL: &str = "the interactive lesson viewer needs a terminal, but standard input or output is not one.\n  For a headless run use `ringstep trace` (e.g. `ringstep trace sysenter`, or `--format json`),\n  or `ringstep check` to verify lessons; `ringstep run --render-once` prints a single frame.";
+
+/// `ringstep run` (and bare `ringstep`): the exit status.
+pub fn main(args: &RunArgs) -> u8 {
+    if args.render_once {
+        let size = match parse_size(&args.size) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ringstep: {e}");
+                return 2;
+            }
+        };
+        return match start(args) {
+            Ok(mut model) => {
+                update(&mut model, Msg::Resize(size.0, size.1));
+                if let Some(n) = args.at_step {
+                    model.goto(n);
+                }
+                let text = buffer_text(&render_buffer(&model, size.0, size.1));
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                0
+            }
+            Err(e) => {
+                eprintln!("ringstep: {e}");
+                2
+            }
+        };
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("ringstep: {NOT_A_TERMINAL}");
+        return 2;
+    }
+    let model = match start(args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("ringstep: {e}");
+            return 2;
+        }
+    };
+    match term::run(model) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("ringstep: terminal error: {e}");
+            1
+        }
+    }
+}
+
+/// The language a `--lang` value stands for.
+pub fn lang_of(arg: Option<LangArg>) -> Option<Lang> {
+    arg.map(|l| match l {
+        LangArg::En => Lang::En,
+        LangArg::De => Lang::De,
+    })
+}

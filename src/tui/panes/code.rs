@@ -1,0 +1,157 @@
+//! The code listing pane: address, bytes, instruction, labels; the next instruction
+//! marked, breakpoints marked, and the crossing between user and kernel sections.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{fit, hex};
+use crate::tui::listing::Row;
+use crate::tui::view::Ctx;
+
+/// `user vsyscall -> kernel kernel_text` when the last step moved between regions.
+pub fn crossing(ctx: &Ctx) -> Option<(String, bool)> {
+    let m = ctx.model;
+    let last = m.snap.last_step.as_ref()?;
+    let mem = &m.run.played.initial.mem;
+    let from = mem.region_at(last.ip)?;
+    let to = mem.region_at(m.snap.ip.value)?;
+    if from.name == to.name {
+        return None;
+    }
+    let side = |user: bool| if user { "user" } else { "kernel" };
+    Some((
+        format!(
+            "{} {} -> {} {}",
+            side(from.perm.user),
+            from.name,
+            side(to.perm.user),
+            to.name
+        ),
+        from.perm.user != to.perm.user,
+    ))
+}
+
+pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let mut title = ctx.words.code.to_string();
+    let cross = crossing(ctx);
+    if let Some((c, _)) = &cross {
+        title = format!("{title} · {c}");
+    }
+    let mut block = ctx.block(title, ctx.highlighted("code"));
+    if let Some((_, true)) = cross {
+        block = block.border_style(t.border_hl);
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    if h == 0 || w == 0 {
+        return;
+    }
+    let top = m.code_window(h);
+    let ip = m.snap.ip.value;
+    let digits = if m.snap.long { 16 } else { 8 };
+    let show_bytes = w >= 50 + digits;
+    let at_end = m.snap.next_instr.is_none();
+    let mut lines = Vec::with_capacity(h);
+    for (i, row) in m.listing.rows.iter().enumerate().skip(top).take(h) {
+        let selected = m.selected == Some(i);
+        let line = match row {
+            Row::Header { region, kernel } => {
+                let side = if *kernel { "kernel" } else { "user" };
+                let style = if *kernel {
+                    t.header_kernel
+                } else {
+                    t.header_user
+                };
+                let text = format!("── {region} ({side}) ");
+                let fill = w.saturating_sub(text.chars().count());
+                Line::from(vec![
+                    Span::styled(text, style),
+                    Span::styled("─".repeat(fill), style),
+                ])
+            }
+            Row::Label(name) => Line::from(vec![
+                Span::raw("  "),
+                Span::styled(fit(&format!("{name}:"), w.saturating_sub(2)), t.label),
+            ]),
+            Row::Instr {
+                addr,
+                bytes,
+                text,
+                source,
+            } => {
+                let current = *addr == ip && !at_end;
+                let bp = m.breakpoints.contains(addr);
+                let mut spans = vec![
+                    Span::styled(if bp { "●" } else { " " }, t.breakpoint),
+                    Span::styled(if current { "▶" } else { " " }, t.bold),
+                    Span::styled(format!("{} ", hex(*addr, digits)), t.dim),
+                ];
+                if show_bytes {
+                    let mut b = crate::disasm::hex_spaced(bytes);
+                    if b.len() > 20 {
+                        b.truncate(19);
+                        b.push('…');
+                    }
+                    spans.push(Span::styled(format!("{b:<21}"), t.dim));
+                }
+                let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+                let room = w.saturating_sub(used);
+                let ins = fit(text, room);
+                let ins_len = ins.chars().count();
+                spans.push(Span::styled(ins, t.text));
+                if let Some(src) = source {
+                    let room = room.saturating_sub(ins_len + 3);
+                    if room > 6 {
+                        spans.push(Span::styled(format!("  # {}", fit(src, room)), t.dim));
+                    }
+                }
+                let mut line = Line::from(spans);
+                if current {
+                    line = line.style(t.current);
+                } else if selected {
+                    line = line.style(t.selected);
+                }
+                line
+            }
+            Row::Data {
+                addr,
+                bytes,
+                source,
+            } => {
+                let mut b = crate::disasm::hex_spaced(&bytes[..bytes.len().min(8)]);
+                if bytes.len() > 8 {
+                    b.push_str(&format!(" … ({} bytes)", bytes.len()));
+                }
+                let line = Line::from(vec![
+                    Span::raw("  "),
+                    Span::styled(format!("{} ", hex(*addr, digits)), t.dim),
+                    Span::styled(
+                        fit(&format!("{b}  {source}"), w.saturating_sub(digits + 3)),
+                        t.dim,
+                    ),
+                ]);
+                if selected {
+                    line.style(t.selected)
+                } else {
+                    line
+                }
+            }
+        };
+        lines.push(line);
+    }
+    if let Some(stop) = &m.snap.stop {
+        if lines.len() == h && h > 0 {
+            lines.pop();
+        }
+        let style = if m.snap.fault { t.fault } else { t.bold };
+        lines.push(Line::styled(fit(&format!(" ■ {stop}"), w), style));
+    }
+    f.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+}

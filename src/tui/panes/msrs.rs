@@ -1,0 +1,69 @@
+//! The MSR pane: the MSRs the lesson's entry instruction uses, with names, values and the
+//! symbols they point at; marked when the last step read or wrote them (flashing) and
+//! when the next instruction will.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{fit, hex};
+use crate::tui::view::Ctx;
+
+pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let s = &ctx.model.snap;
+    let t = &ctx.theme;
+    let hl = ctx.highlighted("msrs");
+    let block = ctx.block(ctx.words.msrs.to_string(), hl);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let digits = if s.long { 16 } else { 8 };
+    let name_w = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let show_index = w >= name_w + digits + 20;
+    let mut lines = Vec::new();
+    for r in &s.msrs {
+        let named = ctx.highlighted(&format!("msr.{}", r.name))
+            || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
+        let touched = r.last_read || r.last_write;
+        let name_style = if named { t.highlight } else { t.label };
+        let value_style = if r.last_write {
+            ctx.changed()
+        } else if r.last_read {
+            ctx.flash.unwrap_or(t.read)
+        } else {
+            t.text
+        };
+        let mut spans = Vec::new();
+        if show_index {
+            spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
+        }
+        spans.push(Span::styled(format!("{:<name_w$} ", r.name), name_style));
+        spans.push(Span::styled(hex(r.value, digits), value_style));
+        let mark = match (r.next.read, r.next.write, touched) {
+            (_, _, true) if r.last_write => " ◀ written",
+            (_, _, true) => " ◀ read",
+            (true, true, _) => " rw",
+            (true, false, _) => " r",
+            (false, true, _) => " w",
+            _ => "",
+        };
+        let mark_style = if touched {
+            value_style
+        } else if r.next.write {
+            t.write
+        } else {
+            t.read
+        };
+        spans.push(Span::styled(mark, mark_style));
+        if let Some(sym) = &r.symbol {
+            let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+            let room = w.saturating_sub(used + 3);
+            if room > 4 {
+                spans.push(Span::styled(format!(" <{}>", fit(sym, room)), t.dim));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

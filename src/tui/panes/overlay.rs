@@ -1,0 +1,98 @@
+//! Overlays: the help generated from the key map, and the lesson picker.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::fit;
+use crate::lesson::Lang;
+use crate::tui::layout;
+use crate::tui::view::Ctx;
+
+/// The help lines: one per binding, from the key map.
+pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let key_w = m
+        .keymap
+        .bindings
+        .iter()
+        .map(|b| b.keys_label().chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(24);
+    let mut lines: Vec<Line> = m
+        .keymap
+        .bindings
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!(" {:<key_w$}  ", fit(&b.keys_label(), key_w)), t.key),
+                Span::styled(b.description(m.lang).to_string(), t.text),
+            ])
+        })
+        .collect();
+    let mouse = match m.lang {
+        Lang::En => {
+            "mouse: click a code line to select it; the wheel scrolls the code and the narrative"
+        }
+        Lang::De => "Maus: Klick auf eine Codezeile wählt sie; das Rad rollt Code und Erzählung",
+    };
+    lines.push(Line::default());
+    lines.push(Line::styled(format!(" {mouse}"), t.dim));
+    lines
+}
+
+pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let lines = help_lines(ctx);
+    let width = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 4;
+    let b = layout::centered(area, width, lines.len() as u16 + 2);
+    let close = ctx.model.keymap.first_key("help");
+    let block = ctx.block(format!("{} ({close} / esc)", ctx.words.help_title), true);
+    f.render_widget(Clear, b);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        b,
+    );
+}
+
+pub fn picker(ctx: &Ctx, f: &mut Frame, area: Rect, selected: usize) {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let b = layout::picker_box((area.width, area.height), m.lessons.len());
+    let inner_w = b.width.saturating_sub(2) as usize;
+    let mut lines: Vec<Line> = m
+        .lessons
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let current = e.id == m.lesson.id;
+            let text = format!(
+                "{} {}. {:<16} {}",
+                if current { "•" } else { " " },
+                i + 1,
+                e.id,
+                e.title.get(m.lang)
+            );
+            let line = Line::raw(fit(&text, inner_w));
+            if i == selected {
+                line.style(t.current)
+            } else {
+                line
+            }
+        })
+        .collect();
+    lines.push(Line::default());
+    if let Some(e) = m.lessons.get(selected) {
+        lines.push(Line::styled(e.summary.get(m.lang).to_string(), t.dim));
+    }
+    let block = ctx.block(format!("{} (↑/↓ enter, esc)", ctx.words.picker_title), true);
+    f.render_widget(Clear, b);
+    f.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        b,
+    );
+}

@@ -1,0 +1,302 @@
+//! A scene played once, with what the user interface needs from its whole history kept
+//! aside: every step's record, a summary of every state (CPL, stack pointer, PID), who
+//! wrote each stack word, and the engine's answers to the scene's questions. The engine
+//! itself only keeps the steps up to its current position, so this is gathered once,
+//! while it stands at the end of the run.
+
+use iced_x86::{Instruction, Mnemonic, OpKind};
+use rustc_hash::FxHashMap;
+
+use crate::engine::{Change, Code, Event, Outcome, StopReason};
+use crate::lesson::check::{evaluate_question, Answer};
+use crate::lesson::run::{play, Played};
+use crate::lesson::Scene;
+use crate::machine::tables::tss32;
+use crate::machine::Machine;
+
+/// One executed step, copied out of the engine's history.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub ip: u64,
+    pub next_ip: u64,
+    pub code: Option<Code>,
+    pub outcome: Outcome,
+    pub changes: Vec<Change>,
+    pub events: Vec<Event>,
+}
+
+impl StepRecord {
+    pub fn instr(&self) -> Option<Instruction> {
+        self.code.map(|c| c.decode(self.ip))
+    }
+}
+
+/// The few facts of every state that views across the timeline need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateSummary {
+    pub ip: u64,
+    pub cpl: u8,
+    pub sp: u64,
+    /// The stack pointer is in a user-accessible region.
+    pub sp_user: bool,
+    pub pid: Option<u32>,
+    /// TSS.esp0 (rsp0 in 64-bit mode), if a TSS is loaded.
+    pub esp0: Option<u64>,
+}
+
+/// Who wrote a memory word, in words the stack pane shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// `push %reg` (register name as the syntax writes it, without `%`).
+    SavedReg(String),
+    /// `push $imm`.
+    PushedImm(u64),
+    /// `pushf`.
+    SavedFlags,
+    /// `call`: the return address.
+    ReturnAddress,
+    /// The CPU's own frame on an interrupt or exception: which field.
+    CpuFrame(FrameSlot),
+    /// `mov %reg, mem`.
+    StoredReg(String),
+    /// Anything else: the mnemonic.
+    Other(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameSlot {
+    ErrorCode,
+    Ip,
+    Cs,
+    Flags,
+    Sp,
+    Ss,
+}
+
+/// A scene run to its end and analysed.
+pub struct SceneRun {
+    pub played: Played,
+    pub steps: Vec<StepRecord>,
+    /// States 0 ..= last.
+    pub states: Vec<StateSummary>,
+    /// Per narrative step of the scene: the engine's answer to its question.
+    pub answers: Vec<Option<Result<Answer, String>>>,
+    /// 4-byte-aligned address -> (step, writer) in step order.
+    writes: FxHashMap<u64, Vec<(u32, u32)>>,
+    writers: Vec<Writer>,
+    /// Stack slot size in bytes (4, or 8 in 64-bit code).
+    pub width: u64,
+    /// Kernel stack size (THREAD_SIZE), for telling whether ESP is on it.
+    pub thread_size: u64,
+}
+
+fn reg_name(r: iced_x86::Register) -> String {
+    format!("{r:?}").to_ascii_lowercase()
+}
+
+fn esp0_of(m: &Machine) -> Option<u64> {
+    if m.cpu.tr.selector == 0 {
+        return None;
+    }
+    let w = if m.cpu.long_mode_active() { 8 } else { 4 };
+    Some(m.mem.peek_le(m.cpu.tr.base.wrapping_add(tss32::ESP0), w))
+}
+
+fn summary(m: &Machine, scene: &Scene) -> StateSummary {
+    let sp = m.cpu.sp();
+    StateSummary {
+        ip: m.cpu.rip,
+        cpl: m.cpu.cpl(),
+        sp,
+        sp_user: m
+            .mem
+            .region_at(sp.wrapping_sub(1))
+            .is_some_and(|r| r.perm.user),
+        pid: scene
+            .scenario
+            .task
+            .as_ref()
+            .and_then(|t| t.current(m))
+            .map(|t| t.pid),
+        esp0: esp0_of(m),
+    }
+}
+
+/// The writer of the word at `addr` written by `rec`, the step from `before` to `after`.
+fn writer_of(rec: &StepRecord, addr: u64, after: &StateSummary, width: u64) -> Writer {
+    let delivered = rec
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Delivered { .. }));
+    if delivered {
+        let has_error = rec.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Exception {
+                    error_code: Some(_),
+                    ..
+                }
+            )
+        }) && !matches!(rec.outcome, Outcome::Interrupt(_));
+        let mut k = addr.wrapping_sub(after.sp) / width;
+        if has_error {
+            if k == 0 {
+                return Writer::CpuFrame(FrameSlot::ErrorCode);
+            }
+            k -= 1;
+        }
+        return Writer::CpuFrame(match k {
+            0 => FrameSlot::Ip,
+            1 => FrameSlot::Cs,
+            2 => FrameSlot::Flags,
+            3 => FrameSlot::Sp,
+            _ => FrameSlot::Ss,
+        });
+    }
+    let Some(i) = rec.instr() else {
+        return Writer::Other(String::new());
+    };
+    match i.mnemonic() {
+        Mnemonic::Push => match i.op0_kind() {
+            OpKind::Register => Writer::SavedReg(reg_name(i.op0_register())),
+            OpKind::Immediate8to32
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32to64
+            | OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32 => Writer::PushedImm(i.immediate(0)),
+            _ => Writer::Other("push".into()),
+        },
+        Mnemonic::Pushf | Mnemonic::Pushfd | Mnemonic::Pushfq => Writer::SavedFlags,
+        Mnemonic::Call => Writer::ReturnAddress,
+        Mnemonic::Mov if i.op1_kind() == OpKind::Register => {
+            Writer::StoredReg(reg_name(i.op1_register()))
+        }
+        m => Writer::Other(format!("{m:?}").to_ascii_lowercase()),
+    }
+}
+
+impl SceneRun {
+    /// Play `scene` and analyse its history.
+    pub fn new(scene: &Scene) -> SceneRun {
+        let mut played = play(scene);
+        let last = played.last_state();
+        let mut steps = Vec::with_capacity(last);
+        for i in 0..last {
+            if let Some(v) = played.engine.step_view(i) {
+                steps.push(StepRecord {
+                    ip: v.info.ip,
+                    next_ip: v.info.next_ip,
+                    code: v.info.code,
+                    outcome: v.info.outcome.clone(),
+                    changes: v.changes.to_vec(),
+                    events: v.events.to_vec(),
+                });
+            }
+        }
+        // Walk back to the start, summarising each state.
+        let mut states = vec![summary(played.engine.machine(), scene)];
+        while played.engine.step_back() {
+            states.push(summary(played.engine.machine(), scene));
+        }
+        states.reverse();
+        let long = played.initial.cpu.long_mode_active();
+        let width = if long { 8 } else { 4 };
+        let thread_size = match scene.scenario.task.map(|t| t.current) {
+            Some(crate::scenario::task::CurrentRule::ThreadInfo { thread_size, .. }) => thread_size,
+            _ => {
+                if long {
+                    0x4000
+                } else {
+                    0x2000
+                }
+            }
+        };
+        let mut writes: FxHashMap<u64, Vec<(u32, u32)>> = FxHashMap::default();
+        let mut writers = Vec::new();
+        for (n, rec) in steps.iter().enumerate() {
+            let Some(after) = states.get(n + 1) else {
+                break;
+            };
+            for ch in &rec.changes {
+                if let Change::Mem { addr, .. } = ch {
+                    let word = addr & !3;
+                    let slot = addr & !(width - 1);
+                    let w = writer_of(rec, slot, after, width);
+                    let id = match writers.iter().position(|x| *x == w) {
+                        Some(p) => p,
+                        None => {
+                            writers.push(w);
+                            writers.len() - 1
+                        }
+                    };
+                    let list = writes.entry(word).or_default();
+                    if list.last().map(|l| l.0) != Some(n as u32) {
+                        list.push((n as u32, id as u32));
+                    }
+                }
+            }
+        }
+        let mut run = SceneRun {
+            played,
+            steps,
+            states,
+            answers: Vec::new(),
+            writes,
+            writers,
+            width,
+            thread_size,
+        };
+        run.answers = scene
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let q = s.question.as_ref()?;
+                let mark = run.played.mark_of(i)?;
+                Some(evaluate_question(scene, q, &mut run.played, mark))
+            })
+            .collect();
+        run.played.engine.goto(0);
+        run
+    }
+
+    pub fn last_state(&self) -> usize {
+        self.states.len().saturating_sub(1)
+    }
+
+    /// Move the engine to `pos` (clamped) and return the machine there.
+    pub fn machine_at(&mut self, pos: usize) -> &Machine {
+        let pos = pos.min(self.last_state());
+        if self.played.engine.history_len() != pos {
+            self.played.engine.goto(pos);
+        }
+        self.played.engine.machine()
+    }
+
+    /// Who last wrote the word at `addr` before state `pos`.
+    pub fn writer(&self, addr: u64, pos: usize) -> Option<&Writer> {
+        let list = self.writes.get(&(addr & !3))?;
+        let i = list.partition_point(|(step, _)| (*step as usize) < pos);
+        let (_, w) = list.get(i.checked_sub(1)?)?;
+        self.writers.get(*w as usize)
+    }
+
+    /// The step that last wrote the word at `addr` before state `pos`.
+    pub fn written_at(&self, addr: u64, pos: usize) -> Option<usize> {
+        let list = self.writes.get(&(addr & !3))?;
+        let i = list.partition_point(|(step, _)| (*step as usize) < pos);
+        list.get(i.checked_sub(1)?).map(|(s, _)| *s as usize)
+    }
+
+    /// How the run ended.
+    pub fn stop_reason(&self) -> &StopReason {
+        &self.played.stop.reason
+    }
+
+    /// The first state after `pos` at which RIP is one of `addrs`.
+    pub fn next_at(&self, pos: usize, addrs: &std::collections::BTreeSet<u64>) -> Option<usize> {
+        (pos + 1..self.states.len()).find(|&s| addrs.contains(&self.states[s].ip))
+    }
+}
