@@ -384,7 +384,13 @@ impl Engine {
         };
         ctx.set_rip(rip);
         if self.check_writes {
-            self.check_step(ip, code);
+            check_step(
+                &mut self.info,
+                self.cache.code(code),
+                ip,
+                self.changes.as_slice(),
+                &self.scratch_events,
+            );
         }
         self.changes.commit();
         self.steps.push(StepRec {
@@ -393,24 +399,6 @@ impl Engine {
             code,
         });
         true
-    }
-
-    /// Check the current step's register writes against iced-x86's InstructionInfo.
-    fn check_step(&mut self, ip: u64, code: u32) {
-        if let Some(code) = self.cache.code(code) {
-            let instr = code.decode(ip);
-            let delivered = self
-                .scratch_events
-                .iter()
-                .any(|e| matches!(e, Event::Delivered { .. }));
-            let bad = check::undeclared_writes(
-                &mut self.info,
-                &instr,
-                self.changes.as_slice(),
-                delivered,
-            );
-            assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
-        }
     }
 
     fn step_general(&mut self) -> StepResult {
@@ -425,18 +413,14 @@ impl Engine {
             Ok(outcome) => {
                 let ip = ip0;
                 let code = self.last_code;
-                if self.check_writes {
-                    if let (Some(code), Outcome::Executed) = (self.cache.code(code), &outcome) {
-                        let instr = code.decode(ip);
-                        let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
-                        let bad = check::undeclared_writes(
-                            &mut self.info,
-                            &instr,
-                            changes.as_slice(),
-                            delivered,
-                        );
-                        assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
-                    }
+                if self.check_writes && outcome == Outcome::Executed {
+                    check_step(
+                        &mut self.info,
+                        self.cache.code(code),
+                        ip,
+                        changes.as_slice(),
+                        &events,
+                    );
                 }
                 let step = self.steps.len() as u32;
                 let changes_start = changes.history().len() as u32;
@@ -848,6 +832,23 @@ impl Engine {
             DeliveryError::Unsupported(w) => Err(StopReason::Unsupported(w.to_string())),
             DeliveryError::Fault(x) => Self::raise(ctx, interrupt::nested(x), mark, ip),
         }
+    }
+}
+
+/// Check a step's register writes against iced-x86's InstructionInfo for the
+/// instruction it executed (`code`, decoded at `ip`).
+fn check_step(
+    info: &mut InstructionInfoFactory,
+    code: Option<Code>,
+    ip: u64,
+    changes: &[Change],
+    events: &[Event],
+) {
+    if let Some(code) = code {
+        let instr = code.decode(ip);
+        let delivered = events.iter().any(|e| matches!(e, Event::Delivered { .. }));
+        let bad = check::undeclared_writes(info, &instr, changes, delivered);
+        assert!(bad.is_empty(), "engine/iced disagreement: {bad:?}");
     }
 }
 
