@@ -32,6 +32,15 @@ fn every_lesson_file_is_shipped_and_the_default_exists() {
         "src/lesson/library.rs must list every lessons/*.toml"
     );
     assert!(library::lesson_text(library::DEFAULT_LESSON).is_some());
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/src");
+    for e in std::fs::read_dir(src).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let path = format!("lessons/src/{name}");
+        assert!(
+            library::file(&path).is_some(),
+            "src/lesson/library.rs must ship {path}"
+        );
+    }
     for p in library::file_paths() {
         let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p))
             .unwrap_or_else(|e| panic!("{p}: {e}"));

@@ -245,8 +245,15 @@ impl<'a> Loader<'a> {
             .collect();
         let bits = if long { 64 } else { 32 };
         let layout = asm::layout(&sections, bits).map_err(|e| asm_error(&texts, &e))?;
+        // Local `.L` labels stay out of the machine's symbol table (as with GNU as, they
+        // name nothing in listings) but may be used in the lesson's steps and checks.
         let extra = Extra {
-            symbols: layout.labels().to_vec(),
+            symbols: layout
+                .labels()
+                .iter()
+                .filter(|(n, _)| !n.starts_with(".L"))
+                .cloned()
+                .collect(),
             clear_regions: doc
                 .code
                 .iter()
@@ -331,6 +338,9 @@ impl<'a> Loader<'a> {
             .iter()
             .map(|(n, a)| (n.to_string(), a))
             .collect();
+        for (n, a) in layout.labels() {
+            symbols.entry(n.clone()).or_insert(*a);
+        }
         for (n, v) in layout.constants() {
             symbols.entry(n.clone()).or_insert(*v as u64);
         }
