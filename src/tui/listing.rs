@@ -189,7 +189,11 @@ impl Listing {
                     let off = (at - addr) as usize;
                     let text = dis.format(&instr);
                     let src = source.as_ref().filter(|s| {
-                        let first = s.split_whitespace().next().unwrap_or("");
+                        // The first word after any `label:`.
+                        let first = s
+                            .split_whitespace()
+                            .find(|w| !w.ends_with(':'))
+                            .unwrap_or("");
                         !first.is_empty()
                             && !text.starts_with(first.trim_end_matches(['l', 'q', 'w', 'b']))
                     });

@@ -19,8 +19,22 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     f.render_widget(block, area);
     let w = inner.width as usize;
     let digits = if s.long { 16 } else { 8 };
-    let name_w = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    let show_index = w >= name_w + digits + 20;
+    let full_w = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let short = w < full_w + digits + 24;
+    let shown_name = |n: &'static str| {
+        if short {
+            n.trim_start_matches("IA32_")
+        } else {
+            n
+        }
+    };
+    let name_w = s
+        .msrs
+        .iter()
+        .map(|r| shown_name(r.name).len())
+        .max()
+        .unwrap_or(0);
+    let show_index = w >= name_w + digits + 30;
     let mut lines = Vec::new();
     for r in &s.msrs {
         let named = ctx.highlighted(&format!("msr.{}", r.name))
@@ -38,7 +52,10 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         if show_index {
             spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
         }
-        spans.push(Span::styled(format!("{:<name_w$} ", r.name), name_style));
+        spans.push(Span::styled(
+            format!("{:<name_w$} ", shown_name(r.name)),
+            name_style,
+        ));
         spans.push(Span::styled(hex(r.value, digits), value_style));
         let mark = match (r.next.read, r.next.write, touched) {
             (_, _, true) if r.last_write => " ◀ written",

@@ -84,7 +84,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let wide = w >= 52;
     let narrow = w < 40;
     let head = if narrow {
-        "   sel  i/t/rpl base     limit    dpl"
+        "    sel  i/t/r base     limit    dpl"
     } else if wide {
         "    sel  idx TI RPL base     limit    DPL type"
     } else {
@@ -110,7 +110,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         ];
         if narrow {
             spans.push(Span::styled(
-                format!(" {:>2}/{}/{}  ", r.index, u8::from(r.ti), r.rpl),
+                format!(" {:>2}/{}/{}", r.index, u8::from(r.ti), r.rpl),
                 t.text,
             ));
         } else {

@@ -130,9 +130,9 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     if !compact && (inner.height as usize) > lines.len() + 1 {
         lines.push(Line::from(vec![
             Span::styled("r", t.read),
-            Span::styled(" read  ", t.dim),
+            Span::styled("/", t.dim),
             Span::styled("w", t.write),
-            Span::styled(" written by next", t.dim),
+            Span::styled(": next reads/writes", t.dim),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);

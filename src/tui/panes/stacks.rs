@@ -187,7 +187,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     if body.height == 0 {
         return;
     }
-    if body.width >= 64 {
+    if body.width >= 56 {
         let [u, k] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
             .spacing(1)
             .areas(body);
