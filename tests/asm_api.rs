@@ -404,3 +404,30 @@ fn asm_round_trip_through_iced() {
     assert!(checked > 800, "only {checked} instructions compared");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Sizes that depend on later labels settle; errors about them are judged on the final
+/// layout.
+#[test]
+fn asm_sizes_from_later_labels() {
+    let text = "\
+start:
+	.space 16 - (end - middle)
+middle:
+	nop
+	nop
+end:
+	.org 0x20, 0xcc
+	ret
+";
+    let l = must(layout(&[sec("s", 0x100, text)], 32));
+    let out = must(l.encode(&|_| None, &[]));
+    assert_eq!(out[0].bytes.len(), 0x21);
+    assert_eq!(&out[0].bytes[14..17], &[0x90, 0x90, 0xcc]);
+    let back = layout(&[sec("s", 0x100, "nop\nnop\n.org 1\n")], 32)
+        .err()
+        .map(|e| e.message);
+    assert_eq!(
+        back.as_deref(),
+        Some("`.org` would move backwards (from 0x102 to 0x101)")
+    );
+}

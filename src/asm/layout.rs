@@ -55,8 +55,11 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
         label_addr: vec![0; prog.syms.list.len()],
     };
     let depth = Cell::new(0);
-    for iteration in 0..1000 {
+    for _ in 0..1000 {
         let mut changed = false;
+        // Size errors that may be an artefact of a pass with stale addresses; reported only
+        // if the layout has settled.
+        let mut pending: Option<AsmError> = None;
         for si in 0..nsec {
             let sec = &prog.secs[si];
             let mut addr = sec.base;
@@ -83,18 +86,21 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
                         let n = env
                             .value(count)
                             .map_err(|e| item.pos.at_col(col_or(e.0, item.pos.col)).error(e.1))?;
+                        let total = (n.max(0) as u64).saturating_mul(*size as u64);
                         if n < 0 {
-                            return Err(item
-                                .pos
-                                .error(format!("`.space` count is negative ({n})")));
+                            pending.get_or_insert(
+                                item.pos.error(format!("`.space` count is negative ({n})")),
+                            );
+                            0
+                        } else if total > MAX_FILL {
+                            pending.get_or_insert(
+                                item.pos
+                                    .error(format!("`.space` of {total} bytes is too large")),
+                            );
+                            0
+                        } else {
+                            total
                         }
-                        let total = (n as u64).saturating_mul(*size as u64);
-                        if total > MAX_FILL {
-                            return Err(item
-                                .pos
-                                .error(format!("`.space` of {total} bytes is too large")));
-                        }
-                        total
                     }
                     ItemKind::Org { target, .. } => {
                         let env = late(prog, &p, addr, item.seq, &Externals::Forbidden, &depth);
@@ -111,17 +117,16 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
                             v as u64
                         };
                         if to < addr {
-                            // Later passes may still move things; only the final pass decides.
-                            if iteration > 2 {
-                                return Err(item.pos.error(format!(
-                                    "`.org` would move backwards (from {addr:#x} to {to:#x})"
-                                )));
-                            }
+                            pending.get_or_insert(item.pos.error(format!(
+                                "`.org` would move backwards (from {addr:#x} to {to:#x})"
+                            )));
                             0
                         } else if to - addr > MAX_FILL {
-                            return Err(item
-                                .pos
-                                .error(format!("`.org` would skip {} bytes", to - addr)));
+                            pending.get_or_insert(
+                                item.pos
+                                    .error(format!("`.org` would skip {} bytes", to - addr)),
+                            );
+                            0
                         } else {
                             to - addr
                         }
@@ -175,7 +180,10 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
             }
         }
         if !changed {
-            return Ok(p);
+            return match pending {
+                Some(e) => Err(e),
+                None => Ok(p),
+            };
         }
     }
     Err(AsmError {

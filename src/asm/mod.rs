@@ -70,6 +70,7 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
     let placed = layout::place(&prog)?;
     let mut labels = Vec::new();
     let mut set_order = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for sec in &prog.secs {
         for item in &sec.items {
             match item.kind {
@@ -79,7 +80,7 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
                         labels.push((s.name.clone(), placed.label_addr[id as usize]));
                     }
                 }
-                ItemKind::SetPoint(id) if !set_order.contains(&id) => set_order.push(id),
+                ItemKind::SetPoint(id) if seen.insert(id) => set_order.push(id),
                 _ => {}
             }
         }

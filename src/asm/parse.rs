@@ -74,6 +74,7 @@ pub struct Program {
 struct Macro {
     params: Vec<Param>,
     body: Rc<Vec<Vec<char>>>,
+    line: usize,
 }
 
 struct Param {
@@ -120,6 +121,7 @@ struct Reader {
     num_counts: HashMap<u64, u32>,
     forward: Vec<(u64, u32, String, Pos)>,
     expansions: u32,
+    macro_count: u32,
     ended: bool,
 }
 
@@ -205,6 +207,7 @@ pub fn read(sections: &[SourceSection], bits: u32) -> Result<Program, AsmError> 
         num_counts: HashMap::new(),
         forward: Vec::new(),
         expansions: 0,
+        macro_count: 0,
         ended: false,
     };
     for (i, s) in sections.iter().enumerate() {
@@ -979,11 +982,22 @@ impl Reader {
     fn finish_collect(&mut self, c: Option<Collect>, pos: Pos) -> Result<(), AsmError> {
         match c {
             Some(Collect::Macro {
-                name, params, body, ..
+                name,
+                params,
+                body,
+                pos: at,
+                ..
             }) => {
+                if let Some(m) = self.macros.get(&name) {
+                    return Err(at.error(format!(
+                        "macro `{name}` is already defined at line {} (use `.purgem {name}` first)",
+                        m.line
+                    )));
+                }
                 self.macros.insert(
                     name,
                     Macro {
+                        line: at.line,
                         params,
                         body: Rc::new(body),
                     },
@@ -1124,7 +1138,9 @@ impl Reader {
                 values[i] = Some(p.1.clone().unwrap_or_default());
             }
         }
-        let n = self.expansions;
+        // `\@`: the number of macro expansions so far (not counting `.rept`), as in GNU as.
+        let n = self.macro_count;
+        self.macro_count += 1;
         let expanded: Vec<Vec<char>> = body
             .iter()
             .map(|line| substitute(line, &params, &values, n))
