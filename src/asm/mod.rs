@@ -187,3 +187,94 @@ impl Layout {
         encode::encode(&self.prog, &self.placed, resolve, known)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asm(text: &str, bits: u32) -> Vec<u8> {
+        let s = SourceSection {
+            name: "t",
+            base: 0x1000,
+            text,
+        };
+        let l = layout(&[s], bits).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let out = l
+            .encode(&|_| Some(0x2000), &[])
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        out.into_iter().next().map(|a| a.bytes).unwrap_or_default()
+    }
+
+    fn hex(text: &str, bits: u32) -> String {
+        asm(text, bits)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The choices GNU as makes (checked against `as` by tests/asm_gas_parity.rs; here so
+    /// they are tested without binutils too).
+    #[test]
+    fn gnu_as_choices() {
+        let cases: &[(&str, u32, &str)] = &[
+            ("mov %esp,%ebp", 32, "89 e5"),
+            ("add $1,%eax", 32, "83 c0 01"),
+            ("add $0x1000,%eax", 32, "05 00 10 00 00"),
+            ("add $1,%ax", 32, "66 83 c0 01"),
+            ("add $1,%al", 32, "04 01"),
+            ("push $0x7b", 32, "6a 7b"),
+            ("push $0x1234", 32, "68 34 12 00 00"),
+            ("mov $5,%ecx", 32, "b9 05 00 00 00"),
+            ("inc %eax", 32, "40"),
+            ("inc %eax", 64, "ff c0"),
+            ("shl %eax", 32, "d1 e0"),
+            ("shl $1,%eax", 32, "d1 e0"),
+            ("movl 4(%eax),%ebx", 32, "8b 58 04"),
+            ("movl 0x100(%eax),%ebx", 32, "8b 98 00 01 00 00"),
+            ("movl (%ebp),%ebx", 32, "8b 5d 00"),
+            ("movl (%esp),%ebx", 32, "8b 1c 24"),
+            ("call *%gs:0x10", 32, "65 ff 15 10 00 00 00"),
+            ("call *0xc0302000(,%eax,4)", 32, "ff 14 85 00 20 30 c0"),
+            ("int $3", 32, "cc"),
+            ("int $0x80", 32, "cd 80"),
+            ("movl %ds:(%eax),%ebx", 32, "8b 18"),
+            ("movl %ss:(%eax),%ebx", 32, "36 8b 18"),
+            ("mov %ax,%ds", 32, "8e d8"),
+            ("mov %ds,%ax", 32, "66 8c d8"),
+            ("lock incw (%eax)", 32, "66 f0 ff 00"),
+            ("rep movsl", 32, "f3 a5"),
+            ("sysretq", 64, "48 0f 07"),
+            ("sysret", 64, "0f 07"),
+            ("iret", 64, "cf"),
+            ("pushf", 64, "9c"),
+            ("mov $1,%rax", 64, "48 c7 c0 01 00 00 00"),
+            ("mov $0x80000000,%rax", 64, "48 b8 00 00 00 80 00 00 00 00"),
+            ("xchg %eax,%eax", 64, "87 c0"),
+            ("xchg %eax,%eax", 32, "90"),
+            ("movq 8(%rip),%rax", 64, "48 8b 05 08 00 00 00"),
+            ("addl $ext,%eax", 32, "05 00 20 00 00"),
+            ("pushl $ext", 32, "68 00 20 00 00"),
+            ("movl ext(%eax),%ebx", 32, "8b 98 00 20 00 00"),
+        ];
+        for (text, bits, want) in cases {
+            assert_eq!(hex(text, *bits), *want, "{text} ({bits}-bit)");
+        }
+    }
+
+    #[test]
+    fn jumps_relax_like_gnu_as() {
+        assert_eq!(hex("1: jmp 1b", 32), "eb fe");
+        assert_eq!(hex("jmp 1f\n.space 127\n1:", 32).len(), (2 + 127) * 3 - 1);
+        assert_eq!(
+            &asm("jmp 1f\n.space 128\n1:", 32)[..5],
+            &[0xe9, 0x80, 0, 0, 0]
+        );
+        assert_eq!(&asm("jne 1f\n.space 128\n1:", 32)[..2], &[0x0f, 0x85]);
+        // Not in this section: always rel32.
+        assert_eq!(&asm("jmp ext", 32)[..1], &[0xe9]);
+        // A constant defined before use is sized by value, a later one is not.
+        assert_eq!(hex(".equ K, 1\naddl $K, %eax", 32), "83 c0 01");
+        assert_eq!(hex("addl $K, %eax\n.equ K, 1", 32), "05 01 00 00 00");
+    }
+}

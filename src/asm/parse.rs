@@ -125,7 +125,7 @@ struct Reader {
     ended: bool,
 }
 
-const DIRECTIVES: [&str; 52] = [
+const DIRECTIVES: [&str; 51] = [
     ".set",
     ".equ",
     ".equiv",
@@ -174,7 +174,6 @@ const DIRECTIVES: [&str; 52] = [
     ".endr",
     ".purgem",
     ".exitm",
-    ".nops",
     ".data",
     ".bss",
     ".intel_syntax",
