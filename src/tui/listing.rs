@@ -131,6 +131,31 @@ impl Listing {
                 .lines
                 .push((rec.ip, c.bytes().to_vec(), None, true));
         }
+        // The instruction a run stopped at (a fault) was never recorded as a step.
+        if let Some(instr) = run.played.stop.instr {
+            let ip = run.played.stop.ip;
+            if !covered(ip) && seen.insert(ip) {
+                let mut bytes = vec![0; instr.len()];
+                m.mem.peek(ip, &mut bytes);
+                let region = region_of(ip);
+                let idx = match extra.iter().position(|p| p.region == region) {
+                    Some(i) => i,
+                    None => {
+                        extra.push(Part {
+                            region: region.clone(),
+                            kernel: kernel_of(ip),
+                            lines: Vec::new(),
+                            bits: match instr.code_size() {
+                                iced_x86::CodeSize::Code64 => 64,
+                                _ => 32,
+                            },
+                        });
+                        extra.len() - 1
+                    }
+                };
+                extra[idx].lines.push((ip, bytes, None, true));
+            }
+        }
         for p in &mut extra {
             p.lines.sort_by_key(|l| l.0);
         }

@@ -70,19 +70,27 @@ fn question_lines(ctx: &Ctx, step: usize, width: usize, md: &MdStyle) -> Vec<Lin
         } else {
             " "
         };
-        let mut spans = vec![
+        let head = vec![
             Span::styled(
                 mark.to_string(),
                 if correct.contains(&i) { t.good } else { t.bad },
             ),
             Span::styled(format!("{}) ", i + 1), t.key),
         ];
-        spans.extend(markdown::spans(c.text.get(m.lang), md));
-        let mut line = Line::from(spans);
-        if chosen {
-            line = line.style(t.bold);
+        let body = markdown::render(c.text.get(m.lang), width.saturating_sub(4).max(8), md);
+        for (k, l) in body.into_iter().enumerate() {
+            let mut spans = if k == 0 {
+                head.clone()
+            } else {
+                vec![Span::raw("    ")]
+            };
+            spans.extend(l.spans);
+            let mut line = Line::from(spans);
+            if chosen {
+                line = line.style(t.bold);
+            }
+            out.push(line);
         }
-        out.push(line);
     }
     let engine_value = match engine {
         Some(Ok(a)) => Some(value_text(&a.value, ctx)),
@@ -96,14 +104,19 @@ fn question_lines(ctx: &Ctx, step: usize, width: usize, md: &MdStyle) -> Vec<Lin
             } else {
                 ("✗", w.wrong, t.bad)
             };
-            let mut spans = vec![Span::styled(format!("{mark} {word}"), style)];
+            let mut text = format!("{mark} {word}");
             if let Some(v) = &engine_value {
-                spans.push(Span::styled(format!(": {} {v}", w.engine_says), t.text));
+                text.push_str(&format!(": {} {v}", w.engine_says));
             }
-            if let Answered::Typed { text, .. } = a {
-                spans.push(Span::styled(format!(" ({}: {text})", w.your_answer), t.dim));
+            if let Answered::Typed { text: typed, .. } = a {
+                text.push_str(&format!(" ({}: {typed})", w.your_answer));
             }
-            out.push(Line::from(spans));
+            let st = MdStyle {
+                text: style,
+                bold: style,
+                code: style,
+            };
+            out.extend(markdown::render(&text.replace('`', "'"), width, &st));
         }
         None if asked_here => {
             let hint = if q.choices.is_empty() {

@@ -46,17 +46,54 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
 
 pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let lines = help_lines(ctx);
-    let width = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 4;
-    let b = layout::centered(area, width, lines.len() as u16 + 2);
     let close = ctx.model.keymap.first_key("help");
     let block = ctx.block(format!("{} ({close} / esc)", ctx.words.help_title), true);
+    let width = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 4;
+    if (lines.len() as u16) + 2 <= area.height.saturating_sub(2) {
+        let b = layout::centered(area, width, lines.len() as u16 + 2);
+        f.render_widget(Clear, b);
+        f.render_widget(
+            Paragraph::new(lines)
+                .block(block)
+                .wrap(Wrap { trim: false }),
+            b,
+        );
+        return;
+    }
+    // Too tall for the terminal: two columns, each line cut to fit.
+    let b = area;
     f.render_widget(Clear, b);
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        b,
-    );
+    let inner = block.inner(b);
+    f.render_widget(block, b);
+    let half = lines.len().div_ceil(2);
+    let col_w = inner.width / 2;
+    for (k, chunk) in lines.chunks(half.max(1)).enumerate() {
+        let cut: Vec<Line> = chunk
+            .iter()
+            .map(|l| {
+                let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+                let style = l.spans.get(1).map(|s| s.style).unwrap_or_default();
+                let key_w = l
+                    .spans
+                    .first()
+                    .map(|s| s.content.chars().count())
+                    .unwrap_or(0);
+                let (keys, rest): (String, String) = (
+                    text.chars().take(key_w).collect(),
+                    text.chars().skip(key_w).collect(),
+                );
+                Line::from(vec![
+                    Span::styled(keys, ctx.theme.key),
+                    Span::styled(
+                        fit(&rest, (col_w as usize).saturating_sub(key_w + 1)),
+                        style,
+                    ),
+                ])
+            })
+            .collect();
+        let r = Rect::new(inner.x + col_w * k as u16, inner.y, col_w, inner.height);
+        f.render_widget(Paragraph::new(cut), r);
+    }
 }
 
 pub fn picker(ctx: &Ctx, f: &mut Frame, area: Rect, selected: usize) {

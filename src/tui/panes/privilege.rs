@@ -50,18 +50,32 @@ pub fn rings(ctx: &Ctx) -> Vec<Line<'static>> {
     let side = if s.cpl == 3 { "user" } else { "kernel" };
     let moving = ctx.model.anim.and_then(|a| a.cpl).is_some() && ctx.progress < 0.62;
     let cpu_style = if s.cpl == 3 { t.user } else { t.kernel };
-    let marker = Line::from(vec![
-        Span::raw(" ".repeat(col)),
-        Span::styled("▲", cpu_style.add_modifier(ratatui::style::Modifier::BOLD)),
-        Span::styled(
-            if moving {
-                " CPU".to_string()
-            } else {
-                format!(" CPU, CPL {} ({side})", s.cpl)
-            },
-            cpu_style,
-        ),
-    ]);
+    let label = if moving {
+        "CPU".to_string()
+    } else {
+        format!("CPU, CPL {} ({side})", s.cpl)
+    };
+    let bold = cpu_style.add_modifier(ratatui::style::Modifier::BOLD);
+    let width = ctx
+        .model
+        .panes()
+        .privilege
+        .map_or(40, |r| r.width.saturating_sub(2)) as usize;
+    let marker = if col + 2 + label.chars().count() > width && col > label.chars().count() {
+        // Not enough room to the right: the label goes left of the marker.
+        Line::from(vec![
+            Span::raw(" ".repeat(col - label.chars().count() - 1)),
+            Span::styled(label, cpu_style),
+            Span::raw(" "),
+            Span::styled("▲", bold),
+        ])
+    } else {
+        Line::from(vec![
+            Span::raw(" ".repeat(col)),
+            Span::styled("▲", bold),
+            Span::styled(format!(" {label}"), cpu_style),
+        ])
+    };
     vec![Line::from(spans), marker]
 }
 
