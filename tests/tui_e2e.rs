@@ -1,0 +1,176 @@
+//! The real binary in a real terminal: tmux runs `ringstep run`, the test steps through
+//! the default lesson with send-keys and reads the screen with capture-pane (CPL 3 -> 0
+//! -> 3, MSR names, the narrative), quits, and checks that the terminal was restored
+//! (alternate screen left, canonical mode back). SIGTERM restores it too.
+//! Needs tmux: under CI a missing tmux fails the test, elsewhere it is skipped.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
+
+struct Session {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Session {
+    fn start(tag: &str, args: &str) -> Session {
+        let name = format!("ringstep-{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::create_dir_all(&dir);
+        let pidfile = dir.join("pid");
+        // The inner shell writes its PID and becomes ringstep; the outer one reports
+        // the exit status and the terminal mode afterwards.
+        let inner = format!("echo $$ > {}; exec {BIN} run {args}", pidfile.display());
+        let script = format!(
+            "sh -c '{inner}'; echo EXITED:$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60"
+        );
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
+            .args(["env", "LANG=C", "TERM=xterm-256color", "sh", "-c", &script])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "tmux new-session failed");
+        Session { name, dir }
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn display(&self, format: &str) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, format])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "send-keys {k}");
+        }
+    }
+
+    /// Wait until the screen contains `what` (10 s at most); return the screen.
+    fn wait_for(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if screen.contains(what) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("`{what}` never appeared; the screen:\n{screen}");
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(p) = std::fs::read_to_string(self.dir.join("pid")) {
+                if !p.trim().is_empty() {
+                    return p.trim().to_string();
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no pid file");
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn restored(s: &Session, status: &str) {
+    let screen = s.wait_for(&format!("EXITED:{status}"));
+    assert!(
+        !screen.contains("Registers"),
+        "the alternate screen was left:\n{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "the terminal is back in canonical mode:\n{screen}"
+    );
+    assert_eq!(s.display("#{alternate_on}"), "0");
+}
+
+#[test]
+fn stepping_through_the_default_lesson_in_tmux() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let s = Session::start("steps", "--no-animation --lang en");
+    let screen = s.wait_for("CPL 3");
+    assert!(
+        screen.contains("__kernel_vsyscall and sysenter"),
+        "{screen}"
+    );
+    assert!(screen.contains("IA32_SYSENTER_CS"), "{screen}");
+    assert!(screen.contains("IA32_SYSENTER_EIP"), "{screen}");
+    assert!(screen.contains("The same request as before"), "{screen}");
+    assert_eq!(s.display("#{alternate_on}"), "1");
+    // Seven steps: mov, call, three pushes, mov %esp,%ebp, sysenter.
+    s.keys(&["n", "Space", "Right", "n", "n", "n", "n"]);
+    let screen = s.wait_for("CPL 0");
+    assert!(
+        screen.contains("mode transition, ring 3 -> ring 0, PID unchanged"),
+        "{screen}"
+    );
+    assert!(screen.contains("sysenter_entry"), "{screen}");
+    assert!(screen.contains("Ring 0, at sysenter_entry"), "{screen}");
+    // One back and forward again; then run to the end.
+    s.keys(&["p"]);
+    s.wait_for("CPL 3");
+    s.keys(&["n"]);
+    s.wait_for("CPL 0");
+    s.keys(&["c"]);
+    let screen = s.wait_for("end of scene");
+    assert!(screen.contains("CPL 3"), "{screen}");
+    assert!(screen.contains("returned 1234"), "{screen}");
+    // Help overlay, then quit.
+    s.keys(&["?"]);
+    s.wait_for("step forward one instruction");
+    s.keys(&["Escape", "q"]);
+    restored(&s, "0");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let s = Session::start("term", "--lang en");
+    s.wait_for("CPL 3");
+    let pid = s.pid();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -TERM {pid}");
+    restored(&s, "143");
+}
