@@ -15,8 +15,8 @@
 //! - `jmp`/`jcc` to a direct target may be relaxed (short or near), decided in layout.
 
 use iced_x86::{
-    Code, Encoder, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpCodeInfo,
-    OpCodeOperandKind as K, OpKind, Register,
+    Code, Encoder, Instruction, InstructionInfoFactory, MandatoryPrefix, Mnemonic, OpAccess,
+    OpCodeInfo, OpCodeOperandKind as K, OpKind, Register,
 };
 
 use super::error::{did_you_mean, nearest};
@@ -373,6 +373,9 @@ pub fn select(req: &Request, early: &Early) -> Result<Selected, PErr> {
         if !lockable {
             return Err((p.col, format!("`lock` cannot be used with `{name}` here (it needs an instruction that writes memory, like add, inc, xchg or cmpxchg with a memory destination)")));
         }
+    }
+    if let Some((_, c)) = best.as_ref().or(best_short.as_ref()) {
+        check_prefixes(req.prefixes, c.code.op_code(), name, bits)?;
     }
     match (best, best_short) {
         (Some((_, long)), Some((_, short))) => {
@@ -1451,4 +1454,43 @@ fn encoder_message(name: &str, iced: &str) -> String {
         return format!("`{name}`: %ah, %bh, %ch and %dh cannot be used in an instruction that needs a REX prefix");
     }
     format!("`{name}` cannot be encoded with these operands ({iced})")
+}
+
+/// Prefix words GNU as refuses with this instruction or in this mode.
+fn check_prefixes(prefixes: &[Prefix], oc: &OpCodeInfo, name: &str, bits: u32) -> Result<(), PErr> {
+    for p in prefixes {
+        let w = p.name.as_str();
+        match w {
+            "data32" | "addr32" if bits == 32 => {
+                return Err((
+                    p.col,
+                    format!("redundant `{w}` prefix: 32 bits is already the default in .code32"),
+                ));
+            }
+            "data32" if bits == 64 => {
+                return Err((p.col, "`data32` is not supported in 64-bit code".into()));
+            }
+            "addr16" if bits == 64 => {
+                return Err((p.col, "`addr16` is not supported in 64-bit code".into()));
+            }
+            "data16"
+                if oc.operand_size() == 16 || oc.mandatory_prefix() == MandatoryPrefix::P66 =>
+            {
+                return Err((
+                    p.col,
+                    format!("`data16` used twice: `{name}` already has a 16-bit operand size"),
+                ));
+            }
+            "rep" | "repe" | "repz" | "repne" | "repnz" => {
+                let ok = oc.can_use_rep_prefix()
+                    || oc.can_use_repne_prefix()
+                    || matches!(oc.mnemonic(), Mnemonic::Ret | Mnemonic::Nop);
+                if !ok {
+                    return Err((p.col, format!("`{w}` cannot be used with `{name}` (only with string instructions such as movs, stos, lods, cmps and scas)")));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
