@@ -18,6 +18,10 @@ enum Host {
     User32,
     /// The same at CPL 0 (CLI/STI allowed).
     Kernel32,
+    /// User32 with a CS base of 0x1000 (IPs are not linear addresses).
+    Based32,
+    /// User32 running 16-bit code: CS.D clear, CS base at the code, IP from 0.
+    User16,
     /// 64-bit user mode.
     User64,
     /// 64-bit kernel mode.
@@ -486,6 +490,23 @@ fn machine(host: Host, code: &[u8], regs: &[u64; 16], cs_limit: Option<u32>) -> 
     let mut m = match host {
         Host::User32 => common::machine32(),
         Host::Kernel32 => common::kernel32(),
+        Host::Based32 => {
+            let mut m = common::machine32();
+            let cs = &mut m.cpu.seg[SegReg::Cs as usize];
+            cs.base = 0x1000;
+            cs.limit -= 0x1000;
+            m.cpu.rip -= 0x1000;
+            m
+        }
+        Host::User16 => {
+            let mut m = common::machine32();
+            let cs = &mut m.cpu.seg[SegReg::Cs as usize];
+            cs.base = m.cpu.rip;
+            cs.limit = 0xffff;
+            cs.attr = ringstep::machine::Attr(cs.attr.0 & !(1 << 14));
+            m.cpu.rip = 0;
+            m
+        }
         Host::User64 => common::machine64(),
         Host::Kernel64 => common::kernel64(),
         Host::Preset => {
@@ -495,7 +516,8 @@ fn machine(host: Host, code: &[u8], regs: &[u64; 16], cs_limit: Option<u32>) -> 
         }
     };
     let at = m.cpu.rip;
-    m.mem.poke(at, code);
+    let lin = m.cpu.seg[SegReg::Cs as usize].base + at;
+    m.mem.poke(lin, code);
     let width = if host.long() { 16 } else { 8 };
     for (i, v) in regs.iter().enumerate().take(width) {
         if i == 4 {
@@ -671,6 +693,16 @@ proptest! {
 
     #[test]
     fn fast_forms_match_the_general_path_kernel32(s in setup(Host::Kernel32)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_with_a_cs_base(s in setup(Host::Based32)) {
+        check(&s, STEPS)?;
+    }
+
+    #[test]
+    fn fast_forms_match_the_general_path_in_16_bit_code(s in setup(Host::User16)) {
         check(&s, STEPS)?;
     }
 
