@@ -119,7 +119,7 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
                 }
             };
             match per_sec.iter_mut().find(|x| x.0 == sec) {
-                Some(x) => x.1 += c,
+                Some(x) => x.1 = x.1.wrapping_add(c),
                 None => per_sec.push((sec, c)),
             }
         }
@@ -276,5 +276,50 @@ mod tests {
         // A constant defined before use is sized by value, a later one is not.
         assert_eq!(hex(".equ K, 1\naddl $K, %eax", 32), "83 c0 01");
         assert_eq!(hex("addl $K, %eax\n.equ K, 1", 32), "05 01 00 00 00");
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    /// Inputs at the edges of arithmetic and sizes give errors or bytes, never a panic.
+    #[test]
+    fn edge_values_do_not_panic() {
+        let texts = [
+            "x: .long x*0x7fffffffffffffff + x*0x7fffffffffffffff - x",
+            "x: y: movl $(x*0x7fffffffffffffff - y*0x7fffffffffffffff), %eax",
+            ".space 0xffffffffffffffff",
+            ".space -1",
+            ".fill 0x7fffffffffffffff, 8, 1",
+            ".align 0x40000000",
+            ".p2align 63",
+            ".org 0xffffffffffffffff",
+            "x: .space x",
+            ".quad -0x8000000000000000 / -1, -0x8000000000000000 % -1",
+            ".long 1 << 64, 1 << -1, 1 >> 99",
+            "movl 0xffffffffffffffff(%eax), %ebx",
+            "jmp 0xffffffffffffffff",
+            ".set a, b\n.set b, a\nmovl $a, %eax",
+            ".rept 100000\n.rept 100000\nnop\n.endr\n.endr",
+            ".macro m\nm\n.endm\nm",
+            "movl $'\\777', %eax",
+            "\"",
+            "'",
+            "%",
+            "movl %st(9), %eax",
+        ];
+        for bits in [32, 64] {
+            for t in texts {
+                let s = SourceSection {
+                    name: "t",
+                    base: 0xffff_ffff_ffff_f000,
+                    text: t,
+                };
+                if let Ok(l) = layout(&[s], bits) {
+                    let _ = l.encode(&|_| Some(u64::MAX), &[]);
+                }
+            }
+        }
     }
 }

@@ -421,7 +421,7 @@ impl Reader {
     /// Push an item of fixed size.
     fn push_sized(&mut self, kind: ItemKind, pos: Pos, size: u64) {
         self.push(kind, pos);
-        self.off += size;
+        self.off = self.off.wrapping_add(size);
     }
 
     /// Push an item whose size is known only in layout; a new frag starts after it.
@@ -685,7 +685,13 @@ impl Reader {
                 }
                 let kind = ItemKind::Fill { count, size, value };
                 match n {
-                    Some(n) => self.push_sized(kind, p, n as u64 * size as u64),
+                    Some(n) => {
+                        let total = (n as u64).saturating_mul(size as u64);
+                        if total > super::layout::MAX_FILL {
+                            return Err(self.err(pos, args[0][0].col, format!("`{name}` of {total} bytes is too large")));
+                        }
+                        self.push_sized(kind, p, total)
+                    }
                     None => self.push_variable(kind, p),
                 }
                 Ok(())

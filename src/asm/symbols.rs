@@ -147,7 +147,7 @@ impl Env for EarlyEnv<'_> {
             };
             k = k.wrapping_add(c.wrapping_mul(off as i64));
             match groups.iter_mut().find(|g| g.0 == key) {
-                Some(g) => g.1 += c,
+                Some(g) => g.1 = g.1.wrapping_add(c),
                 None => groups.push((key, c)),
             }
         }
