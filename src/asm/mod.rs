@@ -5,11 +5,16 @@
 //! the bytes once the values of symbols defined elsewhere are known. The encodings are
 //! chosen from iced-x86's opcode tables to be the ones GNU as picks; see docs/assembler.md.
 
+mod bind;
+mod diag;
+mod directives;
+mod emit;
 mod encode;
 mod error;
 mod expr;
 mod layout;
 mod lexer;
+mod macros;
 mod mnemonic;
 mod nops;
 mod operand;
