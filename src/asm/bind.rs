@@ -340,7 +340,7 @@ fn bind_one(
             let v = ctx.early[oi];
             let size = op_bits(oc);
             if loose {
-                return if imm_rank(k) > 0 || matches!(k, K::farbr2_2 | K::farbr4_2) {
+                return if imm_rank(k) > 0 {
                     Ok(Bound::Imm {
                         kind: k,
                         val: Val::Known(0),

@@ -1,6 +1,6 @@
 //! Messages: why an instruction has no encoding, unknown mnemonics, ambiguous sizes.
 
-use iced_x86::{Mnemonic, Register};
+use iced_x86::{Mnemonic, OpCodeOperandKind as K, Register};
 
 use super::bind::{bind_code, Ctx, Miss};
 use super::error::{did_you_mean, nearest};
@@ -47,12 +47,12 @@ pub fn known_mnemonic(name: &str) -> bool {
     !mnemonic::lookup(&base).is_empty()
 }
 
-pub fn unknown_mnemonic(name: &str, col: usize, bits: u32) -> PErr {
+pub fn unknown_mnemonic(name: &str, col: usize, bits: u32, has_operands: bool) -> PErr {
     let names = mnemonic::names_for(bits);
     let near = nearest(name, names.iter().copied(), 3);
     let mut msg = format!("unknown instruction `{name}`{}", did_you_mean(&near));
-    if near.is_empty() && mnemonic::lookup(name).is_empty() && name.starts_with('.') {
-        msg = format!("unknown directive `{name}`");
+    if !has_operands {
+        msg.push_str(&format!(" (a label is written with a colon: `{name}:`)"));
     }
     (col, msg)
 }
@@ -127,6 +127,22 @@ pub(super) fn no_form(
             format!("{head}: an immediate is out of range"),
         ),
         Miss::Size | Miss::Shape => {
+            if let Some(o) = ops.iter().find(|o| matches!(o.kind, Ok_::Imm(_))) {
+                let direct_branch = entries.iter().any(|e| {
+                    e.code.op_code().op_kinds().iter().any(|k| {
+                        matches!(
+                            k,
+                            K::br16_1 | K::br32_1 | K::br64_1 | K::br16_2 | K::br32_4 | K::br64_4
+                        )
+                    })
+                });
+                if direct_branch && ops.len() == 1 {
+                    return (
+                        o.col,
+                        format!("{head}: a jump target is written without `$` (`{name} label`, or `{name} *%reg` to jump through a register)"),
+                    );
+                }
+            }
             let branchy = entries
                 .iter()
                 .any(|e| matches!(e.code.op_code().mnemonic(), Mnemonic::Jmp | Mnemonic::Call));
@@ -151,7 +167,7 @@ pub(super) fn no_form(
                 })
                 .collect();
             let suffix = entries.iter().find_map(|e| e.suffix);
-            if shape_ok || best == Miss::Size {
+            if shape_ok {
                 if let Some(s) = suffix {
                     if let Some(r) = gprs.iter().find(|r| (r.size() * 8) as u32 != s) {
                         return (

@@ -313,9 +313,14 @@ pub fn names_for(bits: u32) -> Vec<&'static str> {
         .names
         .iter()
         .filter(|n| {
-            lookup(n)
-                .iter()
-                .any(|e| e.code.op_code().is_available_in_mode(bits))
+            let v = lookup(n);
+            // Suffixed spellings only for the common instructions (no `jael`).
+            let plain = v.iter().any(|e| e.suffix.is_none())
+                || n.get(..n.len().saturating_sub(1))
+                    .is_some_and(|b| COMMON.contains(&b));
+            plain
+                && v.iter()
+                    .any(|e| e.code.op_code().is_available_in_mode(bits))
         })
         .map(|s| s.as_str())
         .collect()

@@ -173,6 +173,27 @@ fn memory(
     numref: &mut NumRef,
     konst: &dyn Fn(&Expr) -> Option<i64>,
 ) -> Result<Mem, PErr> {
+    let mut depth = 0i32;
+    for t in toks {
+        match t.tok {
+            Tok::Punct("(") => depth += 1,
+            Tok::Punct(")") => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err((t.col, "`)` without a matching `(`".into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        let open = toks
+            .iter()
+            .rev()
+            .find(|t| t.tok == Tok::Punct("("))
+            .map(|t| t.col);
+        return Err((open.unwrap_or(toks[0].col), "`(` is never closed".into()));
+    }
     let mut toks = toks;
     let mut seg = None;
     if let [Token {

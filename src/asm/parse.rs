@@ -543,7 +543,7 @@ impl Reader {
         };
         let mnemonic = m.to_ascii_lowercase();
         if !known_mnemonic(&mnemonic) {
-            return Err(self.perr(pos, unknown_mnemonic(m, *mcol, self.bits)));
+            return Err(self.perr(pos, unknown_mnemonic(m, *mcol, self.bits, toks.len() > 1)));
         }
         let mut ops: Vec<Operand> = Vec::new();
         if toks.len() > 1 {

@@ -155,7 +155,7 @@ pub fn select(req: &Request, early: &Early) -> Result<Selected, PErr> {
     };
     let all = mnemonic::lookup(&lookup_name);
     if all.is_empty() {
-        return Err(unknown_mnemonic(name, req.col, bits));
+        return Err(unknown_mnemonic(name, req.col, bits, !req.ops.is_empty()));
     }
     let entries: Vec<_> = all
         .iter()
