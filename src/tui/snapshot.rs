@@ -551,7 +551,7 @@ impl Snapshot {
             .map(|s| s.sp);
         let user_stack = match (user_top, usp) {
             (Some(top), Some(sp)) => StackView {
-                slots: ctx.slots(top + w, sp, max_slots),
+                slots: ctx.slots(top.saturating_add(w), sp, max_slots),
                 sp: Some(sp),
                 active: st.sp_user,
                 stale: false,
@@ -560,27 +560,42 @@ impl Snapshot {
             _ => StackView::default(),
         };
         let esp0 = st.esp0;
-        let on_kstack = |s: &super::timeline::StateSummary| {
-            s.esp0.is_some_and(|e| {
-                !s.sp_user && s.sp <= e && s.sp > e.saturating_sub(run.thread_size)
-            })
-        };
-        let ksp = run.states[..=pos]
+        let kernel_active = run.on_kernel_stack(&st);
+        let elsewhere = (!kernel_active && !st.sp_user).then(|| (st.sp, symbol(m, st.sp)));
+        let kst = run.states[..=pos]
             .iter()
             .rev()
-            .find(|s| on_kstack(s))
-            .map(|s| s.sp);
-        let kernel_active = on_kstack(&st);
-        let kernel_stack = match (esp0, ksp) {
-            (Some(top), Some(sp)) => StackView {
-                slots: ctx.slots(top, sp, max_slots),
-                sp: Some(sp),
-                active: kernel_active,
-                stale: !kernel_active && st.cpl == 3,
-                sp_elsewhere: (!kernel_active && !st.sp_user).then(|| (st.sp, symbol(m, st.sp))),
-            },
-            _ => StackView {
-                sp_elsewhere: (!kernel_active && !st.sp_user).then(|| (st.sp, symbol(m, st.sp))),
+            .find(|s| run.on_kernel_stack(s))
+            .copied();
+        let kernel_stack = match kst {
+            Some(k) => {
+                // The top: TSS.esp0 when the stack is the one it points to (i386, and
+                // interrupts), else the highest stack pointer seen on this stack.
+                let top = match esp0 {
+                    Some(e) if k.sp <= e && k.sp > e.saturating_sub(run.thread_size) => e,
+                    _ => run
+                        .states
+                        .iter()
+                        .filter(|s| {
+                            run.on_kernel_stack(s)
+                                && s.sp_region == k.sp_region
+                                && s.sp >= k.sp
+                                && s.sp - k.sp < run.thread_size
+                        })
+                        .map(|s| s.sp)
+                        .max()
+                        .unwrap_or(k.sp),
+                };
+                StackView {
+                    slots: ctx.slots(top, k.sp, max_slots),
+                    sp: Some(k.sp),
+                    active: kernel_active,
+                    stale: !kernel_active && st.cpl == 3,
+                    sp_elsewhere: elsewhere,
+                }
+            }
+            None => StackView {
+                sp_elsewhere: elsewhere,
                 ..StackView::default()
             },
         };

@@ -42,6 +42,8 @@ pub struct StateSummary {
     pub pid: Option<u32>,
     /// TSS.esp0 (rsp0 in 64-bit mode), if a TSS is loaded.
     pub esp0: Option<u64>,
+    /// The memory region the stack pointer points into (its last pushed byte).
+    pub sp_region: Option<u16>,
 }
 
 /// Who wrote a memory word, in words the stack pane shows.
@@ -88,6 +90,9 @@ pub struct SceneRun {
     pub width: u64,
     /// Kernel stack size (THREAD_SIZE), for telling whether ESP is on it.
     pub thread_size: u64,
+    /// The region holding the TSS: a stack pointer there (SYSENTER's IA32_SYSENTER_ESP
+    /// on Linux i386) is not on a stack.
+    pub tss_region: Option<u16>,
 }
 
 fn reg_name(r: iced_x86::Register) -> String {
@@ -119,6 +124,12 @@ fn summary(m: &Machine, scene: &Scene) -> StateSummary {
             .and_then(|t| t.current(m))
             .map(|t| t.pid),
         esp0: esp0_of(m),
+        sp_region: m
+            .mem
+            .regions()
+            .iter()
+            .position(|r| r.contains(sp.wrapping_sub(1)))
+            .map(|i| i as u16),
     }
 }
 
@@ -238,8 +249,21 @@ impl SceneRun {
                 }
             }
         }
+        let tr_base = played.initial.cpu.tr.base;
+        let tss_region = (played.initial.cpu.tr.selector != 0)
+            .then(|| {
+                played
+                    .initial
+                    .mem
+                    .regions()
+                    .iter()
+                    .position(|r| r.contains(tr_base))
+            })
+            .flatten()
+            .map(|i| i as u16);
         let mut run = SceneRun {
             played,
+            tss_region,
             steps,
             states,
             answers: Vec::new(),
@@ -293,6 +317,12 @@ impl SceneRun {
     /// How the run ended.
     pub fn stop_reason(&self) -> &StopReason {
         &self.played.stop.reason
+    }
+
+    /// The stack pointer of `s` is on a kernel stack (a supervisor region other than the
+    /// TSS's).
+    pub fn on_kernel_stack(&self, s: &StateSummary) -> bool {
+        !s.sp_user && s.sp_region.is_some() && s.sp_region != self.tss_region
     }
 
     /// The first state after `pos` at which RIP is one of `addrs`.

@@ -84,15 +84,29 @@ fn column(ctx: &Ctx, v: &StackView, kernel: bool, w: usize, h: usize) -> Vec<Lin
             name.to_string(),
             title_style.add_modifier(ratatui::style::Modifier::BOLD),
         ),
-        Span::styled(if v.active { "  ◀ ESP" } else { "" }, side),
+        Span::styled(
+            if !v.active {
+                ""
+            } else if m.snap.long {
+                "  ◀ RSP"
+            } else {
+                "  ◀ ESP"
+            },
+            side,
+        ),
     ])];
     if v.stale {
         lines.push(Line::styled(fit(words.stale, w), t.dim));
     }
     if let Some((sp, sym)) = &v.sp_elsewhere {
+        let what = if m.snap.long {
+            words.not_on_stack.replace("ESP", "RSP")
+        } else {
+            words.not_on_stack.to_string()
+        };
         let text = match sym {
-            Some(s) => format!("{} {} <{s}>", words.not_on_stack, hex(*sp, digits)),
-            None => format!("{} {}", words.not_on_stack, hex(*sp, digits)),
+            Some(s) => format!("{what} {} <{s}>", hex(*sp, digits)),
+            None => format!("{what} {}", hex(*sp, digits)),
         };
         lines.push(Line::styled(fit(&text, w), t.bold));
     }
@@ -130,11 +144,16 @@ fn column(ctx: &Ctx, v: &StackView, kernel: bool, w: usize, h: usize) -> Vec<Lin
         }
         spans.push(Span::styled(format!("{} ", hex(slot.addr, digits)), t.dim));
         spans.push(Span::styled(hex(slot.value, digits), val_style));
+        let (sp, bp) = if m.snap.long {
+            ("rsp", "rbp")
+        } else {
+            ("esp", "ebp")
+        };
         let marker = match (slot.is_sp && v.active, slot.is_bp) {
-            (true, true) => " ◀esp,ebp",
-            (true, false) => " ◀esp",
-            (false, true) => " ◀ebp",
-            _ => "",
+            (true, true) => format!(" ◀{sp},{bp}"),
+            (true, false) => format!(" ◀{sp}"),
+            (false, true) => format!(" ◀{bp}"),
+            _ => String::new(),
         };
         spans.push(Span::styled(marker, t.bold));
         let mut meaning = Vec::new();
