@@ -593,3 +593,23 @@ fn a_preset_without_lesson_still_runs() {
     assert_eq!(m.pos, m.run.last_state());
     assert!(ringstep::tui::preset_lesson("nope").is_err());
 }
+
+#[test]
+fn the_64_bit_kernel_stack_is_where_rsp_is() {
+    let mut m = model_with(shipped("syscall64"), Options::default());
+    // After the entry code pushed the frame by hand on the task stack.
+    let pushed = (1..=m.run.last_state())
+        .find(|&p| {
+            m.goto(p);
+            m.snap.cpl == 0 && m.snap.kernel_stack.active && m.snap.kernel_stack.slots.len() >= 5
+        })
+        .expect("the kernel stack fills");
+    m.goto(pushed);
+    let k = &m.snap.kernel_stack;
+    assert!(k.sp_elsewhere.is_none());
+    assert!(k.slots.iter().any(|s| s.is_sp));
+    assert!(k.slots.iter().any(|s| s
+        .field
+        .as_deref()
+        .is_some_and(|f| f.starts_with("pt_regs->"))));
+}
