@@ -456,4 +456,5 @@ fn asm_lines_against_gnu_as() {
         }
     }
     println!("{n_diff} of {} lines differ", lines.len());
+    let _ = std::fs::remove_dir_all(&dir);
 }
