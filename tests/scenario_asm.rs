@@ -87,7 +87,21 @@ fn assemble(l: &Listing, dir: &Path) -> Result<Assembled, String> {
         ("--32", "elf_i386")
     };
     run(Command::new("as").arg(asflag).arg("-o").arg(&obj).arg(&src))?;
-    run(Command::new("ld")
+    // Symbols the listing takes from another listing: `# defsym: NAME=VALUE` lines.
+    let text = std::fs::read_to_string(&src).map_err(|e| e.to_string())?;
+    let defsyms = text.lines().filter_map(|line| {
+        let rest = line
+            .trim()
+            .strip_prefix('#')?
+            .trim()
+            .strip_prefix("defsym:")?;
+        Some(rest.trim().to_string())
+    });
+    let mut ld = Command::new("ld");
+    for d in defsyms {
+        ld.arg("--defsym").arg(d);
+    }
+    run(ld
         .args(["-m", emul, "-e", "0"])
         .arg(format!("-Ttext={:#x}", l.base))
         .arg("-o")

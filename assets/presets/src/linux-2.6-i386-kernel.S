@@ -8,7 +8,9 @@
 # The C routines (sys_getpid, do_IRQ, ...) are hand-written stand-ins with the
 # same effect on this machine's simplified task_struct.
 #
-# Build: as --32 -o k.o THIS && ld -m elf_i386 -Ttext=0xc0102000 --oformat binary -o k.bin k.o
+# Build: as --32 -o k.o THIS && ld -m elf_i386 -Ttext=0xc0102000 --defsym SYSENTER_RETURN=0xffffe410 --oformat binary -o k.bin k.o
+# SYSENTER_RETURN is a label of the vsyscall page (linux-2.6-i386-vsyscall.S), linked in:
+# defsym: SYSENTER_RETURN=0xffffe410
 
 	.code32
 	.text
@@ -57,7 +59,6 @@
 # NR_syscalls (include/asm-i386/unistd.h, 2.6.15)
 	.equ nr_syscalls, 294
 # Addresses elsewhere in the preset
-	.equ SYSENTER_RETURN, 0xffffe410
 	.equ sys_call_table, 0xc0302000
 	.equ jiffies_64, 0xc0303000
 # Simplified task_struct (see the preset): pid 0x08, tgid 0x0c, uid 0x10
