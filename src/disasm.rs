@@ -2,7 +2,7 @@
 //! targets and memory displacements named from the machine's symbols.
 
 use iced_x86::{
-    Formatter, GasFormatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
+    Formatter, GasFormatter, Instruction, IntelFormatter, OpKind, SymbolResolver, SymbolResult,
 };
 
 use crate::machine::Symbols;
@@ -21,19 +21,29 @@ struct Names(Symbols);
 impl SymbolResolver for Names {
     fn symbol(
         &mut self,
-        _instruction: &Instruction,
-        _operand: u32,
+        instruction: &Instruction,
+        operand: u32,
         _instruction_operand: Option<u32>,
         address: u64,
         _address_size: u32,
     ) -> Option<SymbolResult<'_>> {
-        // Only exact names: small constants (like 0x10 in %gs:0x10) stay numbers.
+        // Small constants (like 0x10 in %gs:0x10) stay numbers.
         if address < 0x1000 {
             return None;
         }
-        self.0
-            .name_at(address)
-            .map(|name| SymbolResult::with_string(address, name.to_string()))
+        if let Some(name) = self.0.name_at(address) {
+            return Some(SymbolResult::with_string(address, name.to_string()));
+        }
+        // A branch target inside a routine is named like objdump does: `symbol+0x3`.
+        let branch = matches!(
+            instruction.op_kind(operand),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+        );
+        if !branch {
+            return None;
+        }
+        let (name, off) = self.0.nearest(address, 0x400)?;
+        Some(SymbolResult::with_string(address - off, name.to_string()))
     }
 }
 
