@@ -66,17 +66,6 @@ fn fixture(path: &Path) -> Fixture {
     f
 }
 
-fn run(cmd: &mut Command) -> Result<Vec<u8>, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(out.stdout)
-}
-
 struct Gas {
     bytes: Vec<u8>,
     /// Text symbols (t/T) and absolute symbols (a/A) with values.
@@ -96,22 +85,24 @@ fn gas(f: &Fixture, dir: &Path) -> Result<Gas, String> {
     } else {
         ("--32", "elf_i386")
     };
-    run(Command::new("as").arg(asflag).arg("-o").arg(&obj).arg(&src))?;
+    common::run_tool(Command::new("as").arg(asflag).arg("-o").arg(&obj).arg(&src))?;
     let mut ld = Command::new("ld");
     ld.args(["-m", emul, "-e", "0", "-z", "noexecstack"])
         .arg(format!("-Ttext={:#x}", f.base));
     for (n, v) in &f.defsyms {
         ld.arg("--defsym").arg(format!("{n}={v:#x}"));
     }
-    run(ld.arg("-o").arg(&elf).arg(&obj))?;
-    run(Command::new("objcopy")
-        .args(["-O", "binary", "-j", ".text"])
-        .arg(&elf)
-        .arg(&bin))?;
+    common::run_tool(ld.arg("-o").arg(&elf).arg(&obj))?;
+    common::run_tool(
+        Command::new("objcopy")
+            .args(["-O", "binary", "-j", ".text"])
+            .arg(&elf)
+            .arg(&bin),
+    )?;
     let bytes = std::fs::read(&bin).map_err(|e| e.to_string())?;
     // Symbols from the object (not the linked file) so that the linker's own are absent;
     // text symbol values are then section offsets.
-    let nm = run(Command::new("nm").arg(&obj))?;
+    let nm = common::run_tool(Command::new("nm").arg(&obj))?;
     let mut text_syms = Vec::new();
     let mut abs_syms = Vec::new();
     for line in String::from_utf8_lossy(&nm).lines() {
@@ -416,13 +407,15 @@ fn asm_lines_against_gnu_as() {
         eprintln!("rerun with ASM_LINES={}", path2.display());
         return;
     }
-    run(Command::new("objcopy")
-        .args(["-O", "binary", "-j", ".text"])
-        .arg(&obj)
-        .arg(&bin))
+    common::run_tool(
+        Command::new("objcopy")
+            .args(["-O", "binary", "-j", ".text"])
+            .arg(&obj)
+            .arg(&bin),
+    )
     .unwrap_or_else(|e| panic!("{e}"));
     let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("{e}"));
-    let nm = run(Command::new("nm").arg(&obj)).unwrap_or_else(|e| panic!("{e}"));
+    let nm = common::run_tool(Command::new("nm").arg(&obj)).unwrap_or_else(|e| panic!("{e}"));
     let mut off = vec![0usize; lines.len() + 1];
     for l in String::from_utf8_lossy(&nm).lines() {
         let p: Vec<&str> = l.split_whitespace().collect();

@@ -66,14 +66,6 @@ fn every_shipped_lesson_passes_its_checks() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-fn run(cmd: &mut Command) -> Result<Vec<u8>, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(out.stdout)
-}
-
 /// What GNU as and ld make of one code section, linked at its address, with the
 /// symbols it takes from elsewhere defined as the lesson's machine defines them.
 fn gnu_bytes(
@@ -91,12 +83,14 @@ fn gnu_bytes(
     } else {
         ("--32", "elf_i386")
     };
-    run(Command::new("as")
-        .arg(as_flag)
-        .arg("-o")
-        .arg(&obj)
-        .arg(&src))?;
-    let undefined = run(Command::new("nm").arg("-u").arg(&obj))?;
+    common::run_tool(
+        Command::new("as")
+            .arg(as_flag)
+            .arg("-o")
+            .arg(&obj)
+            .arg(&src),
+    )?;
+    let undefined = common::run_tool(Command::new("nm").arg("-u").arg(&obj))?;
     let mut ld = Command::new("ld");
     ld.args([
         "-m",
@@ -112,11 +106,13 @@ fn gnu_bytes(
         })?;
         ld.arg("--defsym").arg(format!("{name}={addr:#x}"));
     }
-    run(ld.arg("-o").arg(&elf).arg(&obj))?;
-    run(Command::new("objcopy")
-        .args(["-O", "binary", "-j", ".text"])
-        .arg(&elf)
-        .arg(&bin))?;
+    common::run_tool(ld.arg("-o").arg(&elf).arg(&obj))?;
+    common::run_tool(
+        Command::new("objcopy")
+            .args(["-O", "binary", "-j", ".text"])
+            .arg(&elf)
+            .arg(&bin),
+    )?;
     std::fs::read(&bin).map_err(|e| e.to_string())
 }
 

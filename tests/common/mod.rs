@@ -374,3 +374,16 @@ pub fn require_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// Run an external tool (as, ld, objcopy, nm, ...) and return its standard output, or
+/// a message naming the command and what it printed on failure.
+pub fn run_tool(cmd: &mut std::process::Command) -> Result<Vec<u8>, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
+}
