@@ -70,9 +70,12 @@ fn asm_sections_share_labels() {
         l.constants(),
         &[("CONST".to_string(), 0x42), ("TABLE_END".to_string(), 12)]
     );
-    assert_eq!(l.externals(), &["ext_a", "ext_b", "ext_c"]);
+    // Constants are local to the section that sets them, as to one GNU as input file:
+    // the user section's `$CONST` is a symbol from elsewhere.
+    assert_eq!(l.externals(), &["CONST", "ext_a", "ext_b", "ext_c"]);
 
     let resolve = |n: &str| match n {
+        "CONST" => Some(0x42),
         "ext_a" => Some(0xc020_0000),
         "ext_b" => Some(0x10),
         "ext_c" => Some(0xdead_beef),
@@ -430,4 +433,36 @@ end:
         back.as_deref(),
         Some("`.org` would move backwards (from 0x102 to 0x101)")
     );
+}
+
+/// Each section has its own constants, `.L` labels and macros (like separate GNU as
+/// files); ordinary labels are shared.
+#[test]
+fn asm_constants_local_labels_and_macros_are_per_section() {
+    let kernel = "\t.equ RET_ADDR, 0xffffe410\n\tpushl $RET_ADDR\n.Lout:\n\tjmp .Lout\n";
+    let vdso = "\t.macro PUSH3\n\tpush %ecx\n\tpush %edx\n\tpush %ebp\n\t.endm\nentry:\n\tPUSH3\n.Lout:\n\tjmp .Lout\nRET_ADDR:\n\tret\n";
+    let l = must(layout(
+        &[
+            sec("kernel", 0xc010_0000, kernel),
+            sec("vdso", 0xffff_e400, vdso),
+        ],
+        32,
+    ));
+    assert_eq!(l.constants(), &[("RET_ADDR".to_string(), 0xffff_e410)]);
+    let labels: Vec<(&str, u64)> = l.labels().iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    assert_eq!(
+        labels,
+        vec![
+            (".Lout", 0xc010_0005),
+            ("entry", 0xffff_e400),
+            (".Lout", 0xffff_e403),
+            ("RET_ADDR", 0xffff_e405)
+        ]
+    );
+    let out = must(l.encode(&|_| None, &[]));
+    assert_eq!(out[0].bytes, [0x68, 0x10, 0xe4, 0xff, 0xff, 0xeb, 0xfe]);
+    assert_eq!(out[1].bytes, [0x51, 0x52, 0x55, 0xeb, 0xfe, 0xc3]);
+    // A macro of one section is not known in the next.
+    let err = layout(&[sec("a", 0x1000, vdso), sec("b", 0x2000, "\tPUSH3\n")], 32).unwrap_err();
+    assert_eq!((err.section, err.line), (1, 1), "{}", err.message);
 }

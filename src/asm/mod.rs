@@ -82,7 +82,10 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
                 ItemKind::Label(id) => {
                     let s = prog.syms.sym(id);
                     if !s.hidden {
-                        labels.push((s.name.clone(), placed.label_addr[id as usize]));
+                        labels.push((
+                            parse::shown_name(&s.name).to_string(),
+                            placed.label_addr[id as usize],
+                        ));
                     }
                 }
                 ItemKind::SetPoint(id) if seen.insert(id) => set_order.push(id),
@@ -132,7 +135,7 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
             continue;
         }
         if let Ok(v) = env.value(&d.expr) {
-            constants.push((s.name.clone(), v));
+            constants.push((parse::shown_name(&s.name).to_string(), v));
         }
     }
     let externals = prog

@@ -1,11 +1,11 @@
 //! Reading the sections: statements, labels, directives, macros and instructions, into
 //! items with their encodings chosen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::error::{AsmError, Pos};
 use super::expr::{describe, eval, parse_expr, EvalErr, Expr, Term};
-use super::lexer::{clean_lines, split_statements, tokenize, Tok, Token};
+use super::lexer::{clean_lines, split_statements, tokenize, Line, Tok, Token};
 use super::macros::{Collect, Macro};
 use super::operand::{parse_operand, split_commas, Operand};
 use super::select::{
@@ -85,6 +85,9 @@ pub(super) struct Reader {
     pub(super) frag: u32,
     pub(super) off: u64,
     pub(super) macros: HashMap<String, Macro>,
+    /// Names local to the current section, as they are to one GNU as input file:
+    /// `.set`/`.equ` constants and `.L` labels defined in it.
+    pub(super) locals: HashSet<String>,
     pub(super) collect: Option<Collect>,
     pub(super) frames: Vec<Frame>,
     /// Current statement text inside an expansion, for messages.
@@ -117,6 +120,7 @@ pub fn read(sections: &[SourceSection], bits: u32) -> Result<Program, AsmError> 
         frag: 0,
         off: 0,
         macros: HashMap::new(),
+        locals: HashSet::new(),
         collect: None,
         frames: Vec::new(),
         stmt_text: String::new(),
@@ -145,8 +149,10 @@ impl Reader {
         self.forward.clear();
         self.ended = false;
         self.collect = None;
-        // Each section starts in the mode given to `layout`, like a separate as run.
+        // Each section starts in the mode given to `layout`, like a separate as run,
+        // with its own macros, constants and `.L` labels.
         self.bits = self.prog.bits;
+        self.macros.clear();
         let lines = clean_lines(text).map_err(|(line, col)| {
             Pos {
                 section: sec,
@@ -155,6 +161,7 @@ impl Reader {
             }
             .error("unterminated `/*` comment")
         })?;
+        self.locals = section_locals(&lines);
         for l in &lines {
             for st in split_statements(&l.text) {
                 if self.ended {
@@ -220,7 +227,14 @@ impl Reader {
         if !self.frames.is_empty() {
             self.stmt_text = text.iter().collect();
         }
-        let toks = tokenize(text, pos.col).map_err(|e| self.perr(pos, e))?;
+        let mut toks = tokenize(text, pos.col).map_err(|e| self.perr(pos, e))?;
+        for t in &mut toks {
+            if let Tok::Ident(w) = &mut t.tok {
+                if self.locals.contains(w.as_str()) {
+                    *w = local_name(w, self.sec);
+                }
+            }
+        }
         let mut toks: &[Token] = &toks;
         // Labels.
         loop {
@@ -626,7 +640,58 @@ pub(super) fn num_name(n: u64, sec: usize, k: u32) -> String {
 
 /// How a name appears in messages (numeric local labels as `1`).
 pub fn shown_name(name: &str) -> &str {
-    name.split('\u{2}').next().unwrap_or(name)
+    name.split(['\u{2}', '\u{3}']).next().unwrap_or(name)
+}
+
+/// The internal name of a section-local symbol (shown without the suffix).
+fn local_name(name: &str, sec: usize) -> String {
+    format!("{name}\u{3}{sec}")
+}
+
+/// The constants and `.L` labels a section defines: local to it, as in one GNU as file.
+fn section_locals(lines: &[Line]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for l in lines {
+        for st in split_statements(&l.text) {
+            let Ok(toks) = tokenize(&st.text, st.col) else {
+                continue;
+            };
+            let mut rest: &[Token] = &toks;
+            while let [Token {
+                tok: Tok::Ident(n), ..
+            }, Token {
+                tok: Tok::Punct(":"),
+                ..
+            }, more @ ..] = rest
+            {
+                if n.starts_with(".L") {
+                    out.insert(n.clone());
+                }
+                rest = more;
+            }
+            match rest {
+                [Token {
+                    tok: Tok::Ident(d), ..
+                }, Token {
+                    tok: Tok::Ident(n), ..
+                }, ..]
+                    if matches!(d.as_str(), ".set" | ".equ" | ".equiv" | ".eqv") =>
+                {
+                    out.insert(n.clone());
+                }
+                [Token {
+                    tok: Tok::Ident(n), ..
+                }, Token {
+                    tok: Tok::Punct("="),
+                    ..
+                }, ..] => {
+                    out.insert(n.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn numref(

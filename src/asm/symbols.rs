@@ -104,7 +104,7 @@ impl Symbols {
         self.list
             .iter()
             .filter(|s| !s.hidden && !matches!(s.def, SymDef::None))
-            .map(|s| s.name.as_str())
+            .map(|s| super::parse::shown_name(&s.name))
             .collect()
     }
 }
