@@ -511,7 +511,8 @@ fn gpr(name: &str) -> Option<Atom> {
     })
 }
 
-fn parse_number(w: &str) -> Option<u64> {
+/// A number as written in lessons: decimal, `0x` hex or `0b` binary, `_` separators.
+pub fn parse_number(w: &str) -> Option<u64> {
     let w = w.replace('_', "");
     if let Some(h) = w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
         u64::from_str_radix(h, 16).ok()

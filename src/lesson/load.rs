@@ -213,7 +213,7 @@ impl<'a> Loader<'a> {
             let at = match &c.at {
                 Some(n) => match n.get_ref() {
                     NumLit::Int(i) => *i as u64,
-                    NumLit::Text(t) => parse_plain(t).ok_or_else(|| {
+                    NumLit::Text(t) => expr::parse_number(t.trim()).ok_or_else(|| {
                         self.err(n.span(), format!("`at` must be a number, not `{t}`"))
                     })?,
                 },
@@ -685,14 +685,6 @@ fn content_start(text: &str, span: Range<usize>) -> usize {
         start += 1;
     }
     start
-}
-
-fn parse_plain(t: &str) -> Option<u64> {
-    let t = t.trim().replace('_', "");
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => t.parse().ok(),
-    }
 }
 
 /// A preset value that names a label the lesson's code replaced: say why it is gone.
