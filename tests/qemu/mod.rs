@@ -1,0 +1,219 @@
+//! Differential runs against QEMU full-system emulation (issue 5): a scenario's initial
+//! machine becomes a multiboot guest (`guest`), QEMU single-steps it (`run`), and every
+//! state QEMU logged is compared with ringstep's recorded history (`diff_scene`).
+
+pub mod guest;
+pub mod run;
+
+use std::time::Duration;
+
+use ringstep::engine::{Event, Outcome, StopReason};
+use ringstep::lesson::run::play;
+use ringstep::lesson::Scene;
+use ringstep::machine::{Machine, SegReg};
+
+use run::QState;
+
+/// One disagreement between ringstep and QEMU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// `init` for the initial machine, else the step after which the states differ.
+    pub step: String,
+    /// The instruction of that step (address and disassembly).
+    pub instr: String,
+    pub field: String,
+    pub ringstep: String,
+    pub qemu: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {} ({}): {}: ringstep {} qemu {}",
+            self.step, self.instr, self.field, self.ringstep, self.qemu
+        )
+    }
+}
+
+/// The outcome of one scene.
+pub struct SceneDiff {
+    /// States compared (the initial one plus one per instruction).
+    pub compared: usize,
+    pub differences: Vec<Difference>,
+    /// Why the scene could not be compared, if it could not.
+    pub skipped: Option<String>,
+}
+
+fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
+    let mut diff = |field: &str, r: u64, qv: u64| {
+        if r != qv {
+            out.push(Difference {
+                step: step.into(),
+                instr: instr.into(),
+                field: field.into(),
+                ringstep: format!("{r:#x}"),
+                qemu: format!("{qv:#x}"),
+            });
+        }
+    };
+    let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+    for (i, n) in names.iter().enumerate() {
+        diff(n, m.cpu.gpr[i] & 0xffff_ffff, q.gpr[i] as u64);
+    }
+    diff("eip", m.cpu.rip & 0xffff_ffff, q.eip as u64);
+    diff("eflags", m.cpu.rflags & 0xffff_ffff, q.eflags as u64);
+    diff("cpl", m.cpu.cpl() as u64, q.cpl as u64);
+    let order = [
+        SegReg::Es,
+        SegReg::Cs,
+        SegReg::Ss,
+        SegReg::Ds,
+        SegReg::Fs,
+        SegReg::Gs,
+    ];
+    for (i, s) in order.iter().enumerate() {
+        let r = m.cpu.seg(*s);
+        let qs = q.seg[i];
+        diff(s.name(), r.selector as u64, qs.sel as u64);
+        // A null selector's hidden part is not architecturally visible.
+        if r.selector & !3 != 0 {
+            diff(&format!("{}.base", s.name()), r.base, qs.base as u64);
+            diff(
+                &format!("{}.limit", s.name()),
+                r.limit as u64,
+                qs.limit as u64,
+            );
+        }
+    }
+    diff("tr", m.cpu.tr.selector as u64, q.tr.sel as u64);
+    diff("cr2", m.cpu.cr2 & 0xffff_ffff, q.cr2 as u64);
+}
+
+fn vectors(qs: &QState) -> String {
+    let v: Vec<String> = qs
+        .exceptions
+        .iter()
+        .map(|(v, e)| match e {
+            Some(e) => format!("{v:#x}({e:#x})"),
+            None => format!("{v:#x}"),
+        })
+        .collect();
+    format!("[{}]", v.join(" "))
+}
+
+/// Run `scene` in ringstep and in QEMU and compare them after every instruction.
+pub fn diff_scene(scene: &Scene, dir: &std::path::Path) -> SceneDiff {
+    let skip = |why: String| SceneDiff {
+        compared: 0,
+        differences: Vec::new(),
+        skipped: Some(why),
+    };
+    if !scene.scenario.interrupts.is_empty() {
+        return skip("scheduled external interrupts are not injected into QEMU yet".into());
+    }
+    let mut played = play(scene);
+    let m0 = played.initial.clone();
+    let guest = match guest::build(&m0, &scene.scenario.stop_at) {
+        Ok(g) => g,
+        Err(e) => return skip(e),
+    };
+    let elf = match guest::link(&guest, dir) {
+        Ok(p) => p,
+        Err(e) => return skip(e),
+    };
+    let last = played.last_state();
+    // The states compared: the initial one and the one after every step. QEMU logs a
+    // state before every instruction; where fetching faults, its exception dump stands in.
+    let mut states: Vec<(usize, String)> = vec![(0, "init".into())];
+    let mut expected_vectors: Vec<Vec<u8>> = Vec::with_capacity(last);
+    for k in 0..last {
+        let view = played.engine.step_view(k).expect("recorded step");
+        let instr = match view.instr() {
+            Some(i) => format!("{:#x} {i}", view.info.ip),
+            None => format!("{:#x} <no instruction>", view.info.ip),
+        };
+        let vs: Vec<u8> = view
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Delivered { vector, .. } => Some(*vector),
+                _ => None,
+            })
+            .collect();
+        if matches!(view.info.outcome, Outcome::Interrupt(_)) {
+            return skip("an external interrupt is delivered".into());
+        }
+        expected_vectors.push(vs);
+        states.push((k + 1, format!("{k} [{instr}]")));
+    }
+    let filter: Vec<String> = m0
+        .mem
+        .regions()
+        .iter()
+        .map(|r| format!("{:#x}+{:#x}", r.base, r.size))
+        .collect();
+    let q = run::run(
+        &elf,
+        dir,
+        m0.cpu.rip as u32,
+        states.len(),
+        &filter.join(","),
+        Duration::from_secs(20),
+    );
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for (i, (state, label)) in states.iter().enumerate() {
+        let (step, instr) = match label.split_once(' ') {
+            Some((s, i)) => (s.to_string(), i.trim_matches(['[', ']']).to_string()),
+            None => (label.clone(), String::new()),
+        };
+        let Some(qs) = q.states.get(i) else {
+            differences.push(Difference {
+                step,
+                instr,
+                field: "state".into(),
+                ringstep: "present".into(),
+                qemu: format!(
+                    "missing (QEMU logged {} states, {} bytes of log)",
+                    q.states.len(),
+                    q.log_bytes
+                ),
+            });
+            break;
+        };
+        played.engine.goto(*state);
+        compare_state(played.engine.machine(), qs, &step, &instr, &mut differences);
+        compared += 1;
+        // Exceptions and interrupts delivered by the next step.
+        if *state < last {
+            let want = &expected_vectors[*state];
+            let got: Vec<u8> = qs.exceptions.iter().map(|(v, _)| *v).collect();
+            if *want != got {
+                differences.push(Difference {
+                    step: state.to_string(),
+                    instr: String::new(),
+                    field: "vectors delivered".into(),
+                    ringstep: format!("{want:x?}"),
+                    qemu: vectors(qs),
+                });
+            }
+        } else if let StopReason::Fault(e) = &played.stop.reason {
+            let first = qs.exceptions.first().copied();
+            if first != Some((e.vector, e.error_code)) {
+                differences.push(Difference {
+                    step: format!("stop at {:#x}", played.stop.ip),
+                    instr: String::new(),
+                    field: "fault".into(),
+                    ringstep: format!("{:#x}({:x?})", e.vector, e.error_code),
+                    qemu: vectors(qs),
+                });
+            }
+        }
+    }
+    SceneDiff {
+        compared,
+        differences,
+        skipped: None,
+    }
+}

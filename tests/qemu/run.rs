@@ -1,0 +1,238 @@
+//! Run a guest under qemu-system-i386 (TCG) with `-singlestep -d cpu,int,exec,nochain`
+//! and read back the state before every instruction.
+//!
+//! Why the log and not the gdbstub: with `-singlestep` and `nochain` every translation
+//! block is one instruction and QEMU prints the whole CPU state (including CPL and the
+//! segment caches) before executing it, plus every exception and interrupt with its vector
+//! and error code; one process, no protocol, deterministic. The gdbstub does not show the
+//! CPL or the descriptor caches, and its single-step steps over exception delivery.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One segment register as QEMU prints it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QSeg {
+    pub sel: u16,
+    pub base: u32,
+    pub limit: u32,
+    pub flags: u32,
+}
+
+/// The CPU state QEMU printed before one instruction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QState {
+    /// eax ecx edx ebx esp ebp esi edi
+    pub gpr: [u32; 8],
+    pub eip: u32,
+    pub eflags: u32,
+    pub cpl: u8,
+    /// es cs ss ds fs gs (QEMU's order)
+    pub seg: [QSeg; 6],
+    pub tr: QSeg,
+    pub cr0: u32,
+    pub cr2: u32,
+    /// Exceptions and interrupts QEMU reported after this state: (vector, error code).
+    pub exceptions: Vec<(u8, Option<u32>)>,
+}
+
+/// QEMU's run: the states from the first one at `start_eip` on, and whether QEMU reset.
+pub struct QRun {
+    pub states: Vec<QState>,
+    pub log_bytes: usize,
+}
+
+fn hex(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim(), 16).ok()
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(key)? + key.len();
+    line[at..].split_whitespace().next()
+}
+
+/// Parse the log into states; only states from the first one at `start_eip` on are kept.
+pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
+    let mut out: Vec<QState> = Vec::new();
+    let mut started = false;
+    let mut lines = log.lines().peekable();
+    while let Some(line) = lines.next() {
+        // QEMU logged the block and then left it before executing it (an exit request);
+        // the same instruction is logged again when it really runs.
+        if line.starts_with("Stopped execution of TB chain") {
+            if started && out.last().is_some_and(|s| s.exceptions.is_empty()) {
+                out.pop();
+            }
+            continue;
+        }
+        if line.starts_with("Trace ") || line.contains(" v=") {
+            let interrupt = !line.starts_with("Trace ");
+            if interrupt {
+                let v = field(line, "v=").and_then(hex).unwrap_or(0) as u8;
+                let e = field(line, "e=").and_then(hex);
+                let e = if matches!(v, 8 | 10..=14 | 17) {
+                    e
+                } else {
+                    None
+                };
+                let software = field(line, "i=") == Some("1");
+                // The register dump after an interrupt line: the state it was raised in.
+                let mut st = QState::default();
+                let mut got = false;
+                while let Some(l) = lines.peek() {
+                    if l.starts_with("Trace ") || l.contains(" v=") {
+                        break;
+                    }
+                    let l = lines.next().unwrap_or_default();
+                    parse_line(l, &mut st, &mut got);
+                }
+                if started {
+                    // An exception at an instruction QEMU never logged (a fetch fault):
+                    // its state is the one the instruction would have started in.
+                    let new_place = out.last().is_some_and(|l| l.eip != st.eip);
+                    if new_place && !software && got {
+                        out.push(st);
+                    }
+                    if let Some(last) = out.last_mut() {
+                        last.exceptions.push((v, e));
+                    }
+                }
+                continue;
+            }
+            let mut st = QState::default();
+            let mut got = false;
+            while let Some(l) = lines.peek() {
+                if l.starts_with("Trace ") || l.contains(" v=") {
+                    break;
+                }
+                let l = lines.next().unwrap_or_default();
+                parse_line(l, &mut st, &mut got);
+            }
+            if !got {
+                continue;
+            }
+            if !started && st.eip == start_eip && st.cr0 & 0x8000_0000 != 0 {
+                started = true;
+            }
+            if started {
+                out.push(st);
+            }
+        }
+    }
+    out
+}
+
+fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
+    let names = [
+        "EAX=", "ECX=", "EDX=", "EBX=", "ESP=", "EBP=", "ESI=", "EDI=",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        if let Some(v) = field(l, n).and_then(hex) {
+            st.gpr[i] = v;
+        }
+    }
+    if let Some(v) = field(l, "EIP=").and_then(hex) {
+        st.eip = v;
+        *got = true;
+    }
+    if let Some(v) = field(l, "EFL=").and_then(hex) {
+        st.eflags = v;
+    }
+    if let Some(v) = field(l, "CPL=") {
+        st.cpl = v.parse().unwrap_or(0);
+    }
+    if let Some(v) = field(l, "CR0=").and_then(hex) {
+        st.cr0 = v;
+    }
+    if let Some(v) = field(l, "CR2=").and_then(hex) {
+        st.cr2 = v;
+    }
+    let segs = ["ES =", "CS =", "SS =", "DS =", "FS =", "GS =", "TR ="];
+    for (i, n) in segs.iter().enumerate() {
+        if let Some(rest) = l.strip_prefix(n) {
+            let mut it = rest.split_whitespace();
+            let mut next = || it.next().and_then(hex).unwrap_or(0);
+            let seg = QSeg {
+                sel: next() as u16,
+                base: next(),
+                limit: next(),
+                flags: next(),
+            };
+            if i == 6 {
+                st.tr = seg;
+            } else {
+                st.seg[i] = seg;
+            }
+        }
+    }
+}
+
+/// Run `elf` under qemu-system-i386 until `want` states from `start_eip` on are logged,
+/// QEMU exits (a triple fault with -no-reboot), or `timeout` passes.
+/// `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
+pub fn run(
+    elf: &Path,
+    dir: &Path,
+    start_eip: u32,
+    want: usize,
+    dfilter: &str,
+    timeout: Duration,
+) -> QRun {
+    let log_path = dir.join("qemu.log");
+    let log = std::fs::File::create(&log_path).expect("create the QEMU log");
+    let mut child = Command::new("qemu-system-i386")
+        .args([
+            "-M",
+            "pc",
+            "-cpu",
+            "max",
+            "-m",
+            "32",
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+            "-parallel",
+            "none",
+            "-nodefaults",
+            "-singlestep",
+            "-d",
+            "cpu,int,exec,nochain",
+            "-dfilter",
+            dfilter,
+            "-kernel",
+        ])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start qemu-system-i386");
+    let started = Instant::now();
+    let mut text = String::new();
+    loop {
+        let exited = child.try_wait().ok().flatten().is_some();
+        text.clear();
+        if let Ok(mut f) = std::fs::File::open(&log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        let states = parse(&text, start_eip);
+        if exited || states.len() > want || started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            text.clear();
+            if let Ok(mut f) = std::fs::File::open(&log_path) {
+                let _ = f.read_to_string(&mut text);
+            }
+            return QRun {
+                states: parse(&text, start_eip),
+                log_bytes: text.len(),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
