@@ -8,8 +8,15 @@ mod qemu;
 use ringstep::lesson;
 
 /// Cases where QEMU and the Intel SDM disagree; the engine follows the SDM. Each entry:
-/// (lesson, scene, field, SDM reference and explanation). Printed by the test.
-const ALLOWED: &[(&str, usize, &str, &str)] = &[];
+/// the class of difference (`Difference::kind`), the SDM reference and what happens.
+/// Printed by the test; a difference of a listed class is reported but does not fail.
+const ALLOWED: &[(&str, &str)] = &[(
+    qemu::GDT_ACCESSED,
+    "Intel SDM Vol. 3A §3.4.5.1 (Code- and Data-Segment Descriptor Types): the processor \
+     sets a descriptor's accessed bit whenever it loads the selector into a segment register. \
+     QEMU (7.2, TCG) does not set it for the CS and SS loaded by interrupt delivery through \
+     an IDT gate (int $0x80 from ring 3); ringstep sets it, as the SDM says.",
+)];
 
 #[test]
 fn shipped_protected_mode_lessons_match_qemu() {
@@ -20,11 +27,12 @@ fn shipped_protected_mode_lessons_match_qemu() {
         return;
     }
     println!("allow-list (QEMU vs SDM, the engine follows the SDM):");
-    for (lesson, scene, field, why) in ALLOWED {
-        println!("  {lesson} scene {scene}: {field}: {why}");
+    for (kind, why) in ALLOWED {
+        println!("  {kind}: {why}");
     }
     let mut failures = Vec::new();
     let mut total = 0;
+    let mut total_mem = 0;
     for id in lesson::library::ids() {
         let l = lesson::load_shipped(id).expect("shipped").expect("loads");
         for (n, scene) in l.scenes.iter().enumerate() {
@@ -46,9 +54,7 @@ fn shipped_protected_mode_lessons_match_qemu() {
             total += d.compared;
             let mut bad = 0;
             for diff in &d.differences {
-                let allowed = ALLOWED
-                    .iter()
-                    .any(|(l, s, f, _)| *l == id && *s == n && *f == diff.field);
+                let allowed = ALLOWED.iter().any(|(k, _)| Some(*k) == diff.kind);
                 println!(
                     "{id} scene {n}: {}{diff}",
                     if allowed { "allowed: " } else { "DIFF: " }
@@ -58,12 +64,47 @@ fn shipped_protected_mode_lessons_match_qemu() {
                     failures.push(format!("{id} scene {n}: {diff}"));
                 }
             }
+            total_mem += d.memory_bytes;
             println!(
-                "{id} scene {n}: {} states compared, {} differences",
-                d.compared, bad
+                "{id} scene {n}: {} states and {} bytes of memory written compared, {} differences",
+                d.compared, d.memory_bytes, bad
             );
         }
     }
-    println!("{total} states compared with QEMU in all");
+    println!("{total} states and {total_mem} bytes of written memory compared with QEMU in all");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The harness finds a difference and names its step, instruction and field: QEMU starts
+/// int80's first scene with EBX changed, so `init` and every later state differ in EBX
+/// until the program overwrites it.
+#[test]
+fn a_difference_is_reported_with_step_instruction_and_field() {
+    if !common::require_tool("qemu-system-i386")
+        || !common::require_tool("as")
+        || !common::require_tool("ld")
+    {
+        return;
+    }
+    let l = lesson::load_shipped("int80")
+        .expect("shipped")
+        .expect("loads");
+    let dir = std::env::temp_dir().join(format!("ringstep-qemu-{}-tweak", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let d = qemu::diff_scene_with(&l.scenes[0], &dir, &|m| m.cpu.gpr[3] ^= 0x5a5a);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(d.skipped.is_none());
+    let first = d.differences.first().expect("a difference");
+    assert_eq!(
+        (first.step.as_str(), first.field.as_str()),
+        ("init", "ebx"),
+        "{first}"
+    );
+    assert!(
+        d.differences
+            .iter()
+            .any(|x| x.step == "0" && x.field == "ebx" && x.instr.contains("mov")),
+        "{:?}",
+        d.differences
+    );
 }

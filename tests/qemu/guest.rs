@@ -24,6 +24,15 @@ const EFER_NXE: u64 = 1 << 11;
 pub struct Guest {
     pub asm: String,
     pub blob: Vec<u8>,
+    /// Offset of the first scenario page frame in the blob.
+    pub frames_start: u64,
+}
+
+impl Guest {
+    /// Offset in the blob (as QEMU's memory holds it at BLOB_BASE) of virtual `va`.
+    pub fn blob_offset(&self, m: &Machine, va: u64) -> Option<u64> {
+        phys_in_blob(m, self.frames_start, va)
+    }
 }
 
 fn page_table_blob(m: &Machine, nxe: bool) -> Result<(Vec<u8>, u64), String> {
@@ -217,7 +226,11 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         w,
         "  .balign 16\n  .space 1024\nstack_top:\n.section .blob, \"a\"\n  .incbin \"blob.bin\""
     );
-    Ok(Guest { asm: s, blob })
+    Ok(Guest {
+        asm: s,
+        blob,
+        frames_start,
+    })
 }
 
 /// Assemble and link the guest in `dir`; returns the ELF image's path.

@@ -7,7 +7,7 @@
 //! and error code; one process, no protocol, deterministic. The gdbstub does not show the
 //! CPL or the descriptor caches, and its single-step steps over exception delivery.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,6 +42,9 @@ pub struct QState {
 pub struct QRun {
     pub states: Vec<QState>,
     pub log_bytes: usize,
+    /// Physical memory from BLOB_BASE on at the end of the run (`pmemsave`), if QEMU
+    /// was still there to save it.
+    pub memory: Option<Vec<u8>>,
 }
 
 fn hex(s: &str) -> Option<u32> {
@@ -82,7 +85,7 @@ pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
                 let mut st = QState::default();
                 let mut got = false;
                 while let Some(l) = lines.peek() {
-                    if l.starts_with("Trace ") || l.contains(" v=") {
+                    if is_header(l) {
                         break;
                     }
                     let l = lines.next().unwrap_or_default();
@@ -104,7 +107,7 @@ pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
             let mut st = QState::default();
             let mut got = false;
             while let Some(l) = lines.peek() {
-                if l.starts_with("Trace ") || l.contains(" v=") {
+                if is_header(l) {
                     break;
                 }
                 let l = lines.next().unwrap_or_default();
@@ -122,6 +125,11 @@ pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
         }
     }
     out
+}
+
+/// A line that starts a new record (not part of a register dump).
+fn is_header(l: &str) -> bool {
+    l.starts_with("Trace ") || l.contains(" v=") || l.starts_with("Stopped execution")
 }
 
 fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
@@ -171,13 +179,15 @@ fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
 
 /// Run `elf` under qemu-system-i386 until `want` states from `start_eip` on are logged,
 /// QEMU exits (a triple fault with -no-reboot), or `timeout` passes.
-/// `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
+/// After the run, QEMU's monitor saves `mem_len` bytes of physical memory from
+/// `mem_base`. `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
 pub fn run(
     elf: &Path,
     dir: &Path,
     start_eip: u32,
     want: usize,
     dfilter: &str,
+    (mem_base, mem_len): (u64, u64),
     timeout: Duration,
 ) -> QRun {
     let log_path = dir.join("qemu.log");
@@ -190,10 +200,12 @@ pub fn run(
             "max",
             "-m",
             "32",
-            "-nographic",
             "-no-reboot",
             "-monitor",
+            "stdio",
+            "-display",
             "none",
+            "-no-shutdown",
             "-serial",
             "none",
             "-parallel",
@@ -207,21 +219,57 @@ pub fn run(
             "-kernel",
         ])
         .arg(elf)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("start qemu-system-i386");
     let started = Instant::now();
     let mut text = String::new();
+    let mut quiet_polls = 0;
+    let mut last_len = 0;
     loop {
         let exited = child.try_wait().ok().flatten().is_some();
         text.clear();
         if let Ok(mut f) = std::fs::File::open(&log_path) {
             let _ = f.read_to_string(&mut text);
         }
+        if text.len() == last_len {
+            quiet_polls += 1;
+        } else {
+            quiet_polls = 0;
+            last_len = text.len();
+        }
         let states = parse(&text, start_eip);
-        if exited || states.len() > want || started.elapsed() > timeout {
+        // Done: QEMU went past the end (it idles in a `jmp .` there), or it stopped
+        // logging after a fault it could not deliver (-no-shutdown pauses it).
+        let done = states.len() > want || (states.len() >= want && quiet_polls >= 5);
+        if exited || done || started.elapsed() > timeout {
+            let mem_path = dir.join("memory.bin");
+            let _ = std::fs::remove_file(&mem_path);
+            let mut memory = None;
+            if !exited {
+                if let Some(stdin) = child.stdin.as_mut() {
+                    let _ = writeln!(stdin, "stop");
+                    let _ = writeln!(
+                        stdin,
+                        "pmemsave {mem_base:#x} {mem_len:#x} \"{}\"",
+                        mem_path.display()
+                    );
+                    let _ = writeln!(stdin, "quit");
+                    let _ = stdin.flush();
+                }
+                let waited = Instant::now();
+                while waited.elapsed() < Duration::from_secs(5) {
+                    if child.try_wait().ok().flatten().is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                memory = std::fs::read(&mem_path)
+                    .ok()
+                    .filter(|m| m.len() as u64 == mem_len);
+            }
             let _ = child.kill();
             let _ = child.wait();
             text.clear();
@@ -231,6 +279,7 @@ pub fn run(
             return QRun {
                 states: parse(&text, start_eip),
                 log_bytes: text.len(),
+                memory,
             };
         }
         std::thread::sleep(Duration::from_millis(20));
