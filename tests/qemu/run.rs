@@ -243,7 +243,7 @@ pub fn run(
         let states = parse(&text, start_eip);
         // Done: QEMU went past the end (it idles in a `jmp .` there), or it stopped
         // logging after a fault it could not deliver (-no-shutdown pauses it).
-        let done = states.len() > want || (states.len() >= want && quiet_polls >= 5);
+        let done = states.len() > want || (states.len() >= want && quiet_polls >= 10);
         if exited || done || started.elapsed() > timeout {
             let mem_path = dir.join("memory.bin");
             let _ = std::fs::remove_file(&mem_path);
