@@ -189,7 +189,8 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 .position(|x| x.step == s)
                 .unwrap_or(0)
                 + 1;
-            format!("{} · {scene_title} · {k}/{marks}", ctx.words.narrative)
+            // The counter first: a long scene title is what gets cut on narrow panes.
+            format!("{} {k}/{marks} · {scene_title}", ctx.words.narrative)
         }
         None => format!("{} · {scene_title}", ctx.words.narrative),
     };
