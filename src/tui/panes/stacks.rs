@@ -206,44 +206,22 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     if body.height == 0 {
         return;
     }
-    if body.width >= 56 {
-        let [u, k] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+    // Side by side when there is room, else user stack above kernel stack.
+    let [u, k] = if body.width >= 56 {
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
             .spacing(1)
-            .areas(body);
-        let ul = column(
-            ctx,
-            &s.user_stack,
-            false,
-            u.width as usize,
-            u.height as usize,
-        );
-        let kl = column(
-            ctx,
-            &s.kernel_stack,
-            true,
-            k.width as usize,
-            k.height as usize,
-        );
-        f.render_widget(Paragraph::new(ul), u);
-        f.render_widget(Paragraph::new(kl), k);
+            .areas(body)
     } else {
-        let [u, k] =
-            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
-        let ul = column(
+        Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body)
+    };
+    for (area, stack, kernel) in [(u, &s.user_stack, false), (k, &s.kernel_stack, true)] {
+        let lines = column(
             ctx,
-            &s.user_stack,
-            false,
-            u.width as usize,
-            u.height as usize,
+            stack,
+            kernel,
+            area.width as usize,
+            area.height as usize,
         );
-        let kl = column(
-            ctx,
-            &s.kernel_stack,
-            true,
-            k.width as usize,
-            k.height as usize,
-        );
-        f.render_widget(Paragraph::new(ul), u);
-        f.render_widget(Paragraph::new(kl), k);
+        f.render_widget(Paragraph::new(lines), area);
     }
 }
