@@ -127,7 +127,7 @@ fn phys_in_blob(m: &Machine, frames_start: u64, va: u64) -> Option<u64> {
 pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
     let cpu = &m.cpu;
     if cpu.long_mode_active() {
-        return Err("64-bit scenarios are not built yet".into());
+        return Err("64-bit scenarios are built by guest64".into());
     }
     if cpu.cr4 & 0x20 == 0 || cpu.cr0 & 0x8000_0000 == 0 {
         return Err("only PAE-paged protected-mode scenarios are built".into());

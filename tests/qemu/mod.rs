@@ -3,6 +3,7 @@
 //! state QEMU logged is compared with ringstep's recorded history (`diff_scene`).
 
 pub mod guest;
+pub mod guest64;
 pub mod run;
 
 use std::time::Duration;
@@ -67,12 +68,25 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
             });
         }
     };
-    let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
-    for (i, n) in names.iter().enumerate() {
-        diff(n, m.cpu.gpr[i] & 0xffff_ffff, q.gpr[i] as u64);
+    let long = m.cpu.long_mode_active();
+    if long {
+        let names = [
+            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11",
+            "r12", "r13", "r14", "r15",
+        ];
+        for (i, n) in names.iter().enumerate() {
+            diff(n, m.cpu.gpr[i], q.gpr[i]);
+        }
+        diff("rip", m.cpu.rip, q.eip);
+        diff("rflags", m.cpu.rflags, q.eflags as u64);
+    } else {
+        let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+        for (i, n) in names.iter().enumerate() {
+            diff(n, m.cpu.gpr[i] & 0xffff_ffff, q.gpr[i] & 0xffff_ffff);
+        }
+        diff("eip", m.cpu.rip & 0xffff_ffff, q.eip & 0xffff_ffff);
+        diff("eflags", m.cpu.rflags & 0xffff_ffff, q.eflags as u64);
     }
-    diff("eip", m.cpu.rip & 0xffff_ffff, q.eip as u64);
-    diff("eflags", m.cpu.rflags & 0xffff_ffff, q.eflags as u64);
     diff("cpl", m.cpu.cpl() as u64, q.cpl as u64);
     let order = [
         SegReg::Es,
@@ -86,9 +100,13 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
         let r = m.cpu.seg(*s);
         let qs = q.seg[i];
         diff(s.name(), r.selector as u64, qs.sel as u64);
-        // A null selector's hidden part is not architecturally visible.
+        // A null selector's hidden part is not architecturally visible, except the FS
+        // and GS bases in 64-bit mode (the MSRs and SWAPGS write them).
+        let fs_gs = long && matches!(s, SegReg::Fs | SegReg::Gs);
+        if r.selector & !3 != 0 || fs_gs {
+            diff(&format!("{}.base", s.name()), r.base, qs.base);
+        }
         if r.selector & !3 != 0 {
-            diff(&format!("{}.base", s.name()), r.base, qs.base as u64);
             diff(
                 &format!("{}.limit", s.name()),
                 r.limit as u64,
@@ -97,7 +115,8 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
         }
     }
     diff("tr", m.cpu.tr.selector as u64, q.tr.sel as u64);
-    diff("cr2", m.cpu.cr2 & 0xffff_ffff, q.cr2 as u64);
+    let cr2_mask = if long { u64::MAX } else { 0xffff_ffff };
+    diff("cr2", m.cpu.cr2 & cr2_mask, q.cr2 & cr2_mask);
 }
 
 fn vectors(qs: &QState) -> String {
@@ -137,11 +156,22 @@ pub fn diff_scene_with(
     let m0 = played.initial.clone();
     let mut for_qemu = m0.clone();
     tweak(&mut for_qemu);
-    let guest = match guest::build(&for_qemu, &scene.scenario.stop_at) {
+    let long = m0.cpu.long_mode_active();
+    let built = if long {
+        guest64::build(&for_qemu, &scene.scenario.stop_at)
+    } else {
+        guest::build(&for_qemu, &scene.scenario.stop_at)
+    };
+    let guest = match built {
         Ok(g) => g,
         Err(e) => return skip(e),
     };
-    let elf = match guest::link(&guest, dir) {
+    let linked = if long {
+        guest64::link(&guest, dir)
+    } else {
+        guest::link(&guest, dir)
+    };
+    let elf = match linked {
         Ok(p) => p,
         Err(e) => return skip(e),
     };
@@ -176,10 +206,22 @@ pub fn diff_scene_with(
         .iter()
         .map(|r| format!("{:#x}+{:#x}", r.base, r.size))
         .collect();
+    let qemu = if long {
+        run::Qemu {
+            binary: "qemu-system-x86_64",
+            memory_mib: guest64::MEMORY_MIB,
+        }
+    } else {
+        run::Qemu {
+            binary: "qemu-system-i386",
+            memory_mib: 32,
+        }
+    };
     let q = run::run(
+        qemu,
         &elf,
         dir,
-        m0.cpu.rip as u32,
+        m0.cpu.rip,
         states.len(),
         &filter.join(","),
         (guest::BLOB_BASE, guest.blob.len() as u64),

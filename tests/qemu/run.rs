@@ -1,4 +1,4 @@
-//! Run a guest under qemu-system-i386 (TCG) with `-singlestep -d cpu,int,exec,nochain`
+//! Run a guest under qemu-system-i386 or qemu-system-x86_64 (TCG) with `-singlestep -d cpu,int,exec,nochain`
 //! and read back the state before every instruction.
 //!
 //! Why the log and not the gdbstub: with `-singlestep` and `nochain` every translation
@@ -16,24 +16,26 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QSeg {
     pub sel: u16,
-    pub base: u32,
+    pub base: u64,
     pub limit: u32,
     pub flags: u32,
 }
 
-/// The CPU state QEMU printed before one instruction.
+/// The CPU state QEMU printed before one instruction (its 32-bit layout outside IA-32e
+/// mode, the 64-bit one with RAX..R15, RIP, RFL and 64-bit bases inside).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QState {
-    /// eax ecx edx ebx esp ebp esi edi
-    pub gpr: [u32; 8],
-    pub eip: u32,
+    /// rax rcx rdx rbx rsp rbp rsi rdi r8..r15 (only the low 8, 32 bits wide, outside
+    /// long mode, where QEMU prints the 32-bit layout)
+    pub gpr: [u64; 16],
+    pub eip: u64,
     pub eflags: u32,
     pub cpl: u8,
     /// es cs ss ds fs gs (QEMU's order)
     pub seg: [QSeg; 6],
     pub tr: QSeg,
     pub cr0: u32,
-    pub cr2: u32,
+    pub cr2: u64,
     /// Exceptions and interrupts QEMU reported after this state: (vector, error code).
     pub exceptions: Vec<(u8, Option<u32>)>,
 }
@@ -47,8 +49,8 @@ pub struct QRun {
     pub memory: Option<Vec<u8>>,
 }
 
-fn hex(s: &str) -> Option<u32> {
-    u32::from_str_radix(s.trim(), 16).ok()
+fn hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim(), 16).ok()
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -57,7 +59,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Parse the log into states; only states from the first one at `start_eip` on are kept.
-pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
+pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
     let mut out: Vec<QState> = Vec::new();
     let mut started = false;
     let mut lines = log.lines().peekable();
@@ -74,7 +76,7 @@ pub fn parse(log: &str, start_eip: u32) -> Vec<QState> {
             let interrupt = !line.starts_with("Trace ");
             if interrupt {
                 let v = field(line, "v=").and_then(hex).unwrap_or(0) as u8;
-                let e = field(line, "e=").and_then(hex);
+                let e = field(line, "e=").and_then(hex).map(|e| e as u32);
                 let e = if matches!(v, 8 | 10..=14 | 17) {
                     e
                 } else {
@@ -134,25 +136,46 @@ fn is_header(l: &str) -> bool {
 
 fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
     let names = [
-        "EAX=", "ECX=", "EDX=", "EBX=", "ESP=", "EBP=", "ESI=", "EDI=",
+        ["EAX=", "RAX="],
+        ["ECX=", "RCX="],
+        ["EDX=", "RDX="],
+        ["EBX=", "RBX="],
+        ["ESP=", "RSP="],
+        ["EBP=", "RBP="],
+        ["ESI=", "RSI="],
+        ["EDI=", "RDI="],
+        ["R8 =", "R8 ="],
+        ["R9 =", "R9 ="],
+        ["R10=", "R10="],
+        ["R11=", "R11="],
+        ["R12=", "R12="],
+        ["R13=", "R13="],
+        ["R14=", "R14="],
+        ["R15=", "R15="],
     ];
-    for (i, n) in names.iter().enumerate() {
-        if let Some(v) = field(l, n).and_then(hex) {
-            st.gpr[i] = v;
+    for (i, ns) in names.iter().enumerate() {
+        for n in ns {
+            if let Some(v) = field(l, n).and_then(hex) {
+                st.gpr[i] = v;
+            }
         }
     }
-    if let Some(v) = field(l, "EIP=").and_then(hex) {
-        st.eip = v;
-        *got = true;
+    for n in ["EIP=", "RIP="] {
+        if let Some(v) = field(l, n).and_then(hex) {
+            st.eip = v;
+            *got = true;
+        }
     }
-    if let Some(v) = field(l, "EFL=").and_then(hex) {
-        st.eflags = v;
+    for n in ["EFL=", "RFL="] {
+        if let Some(v) = field(l, n).and_then(hex) {
+            st.eflags = v as u32;
+        }
     }
     if let Some(v) = field(l, "CPL=") {
         st.cpl = v.parse().unwrap_or(0);
     }
     if let Some(v) = field(l, "CR0=").and_then(hex) {
-        st.cr0 = v;
+        st.cr0 = v as u32;
     }
     if let Some(v) = field(l, "CR2=").and_then(hex) {
         st.cr2 = v;
@@ -165,8 +188,8 @@ fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
             let seg = QSeg {
                 sel: next() as u16,
                 base: next(),
-                limit: next(),
-                flags: next(),
+                limit: next() as u32,
+                flags: next() as u32,
             };
             if i == 6 {
                 st.tr = seg;
@@ -177,14 +200,23 @@ fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
     }
 }
 
-/// Run `elf` under qemu-system-i386 until `want` states from `start_eip` on are logged,
+/// Which QEMU runs a guest, with how much memory (MiB).
+#[derive(Clone, Copy, Debug)]
+pub struct Qemu {
+    pub binary: &'static str,
+    pub memory_mib: u32,
+}
+
+/// Run `elf` under `qemu.binary` until `want` states from `start_eip` on are logged,
 /// QEMU exits (a triple fault with -no-reboot), or `timeout` passes.
 /// After the run, QEMU's monitor saves `mem_len` bytes of physical memory from
 /// `mem_base`. `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
+    qemu: Qemu,
     elf: &Path,
     dir: &Path,
-    start_eip: u32,
+    start_eip: u64,
     want: usize,
     dfilter: &str,
     (mem_base, mem_len): (u64, u64),
@@ -192,14 +224,14 @@ pub fn run(
 ) -> QRun {
     let log_path = dir.join("qemu.log");
     let log = std::fs::File::create(&log_path).expect("create the QEMU log");
-    let mut child = Command::new("qemu-system-i386")
+    let mut child = Command::new(qemu.binary)
         .args([
             "-M",
             "pc",
             "-cpu",
             "max",
             "-m",
-            "32",
+            &qemu.memory_mib.to_string(),
             "-no-reboot",
             "-monitor",
             "stdio",
@@ -223,7 +255,7 @@ pub fn run(
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start qemu-system-i386");
+        .unwrap_or_else(|e| panic!("start {}: {e}", qemu.binary));
     let started = Instant::now();
     let mut text = String::new();
     let mut quiet_polls = 0;
