@@ -233,32 +233,40 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
     })
 }
 
-/// Assemble and link the guest in `dir`; returns the ELF image's path.
-pub fn link(guest: &Guest, dir: &Path) -> Result<std::path::PathBuf, String> {
+/// Assemble and link the guest in `dir` for 32- or 64-bit code; returns the path of a
+/// 32-bit ELF image (a 64-bit one is converted: multiboot loaders refuse ELF64).
+pub fn link(guest: &Guest, dir: &Path, bits: u32) -> Result<std::path::PathBuf, String> {
+    use crate::common::run_tool;
+    use std::process::Command;
     std::fs::write(dir.join("guest.S"), &guest.asm).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("blob.bin"), &guest.blob).map_err(|e| e.to_string())?;
-    let run = |cmd: &mut std::process::Command| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
+    let (as_flag, emulation, linked) = if bits == 64 {
+        ("--64", "elf_x86_64", "guest64.elf")
+    } else {
+        ("--32", "elf_i386", "guest.elf")
     };
-    run(std::process::Command::new("as")
-        .current_dir(dir)
-        .args(["--32", "-o", "guest.o", "guest.S"]))?;
-    run(std::process::Command::new("ld").current_dir(dir).args([
+    run_tool(
+        Command::new("as")
+            .current_dir(dir)
+            .args([as_flag, "-o", "guest.o", "guest.S"]),
+    )?;
+    run_tool(Command::new("ld").current_dir(dir).args([
         "-m",
-        "elf_i386",
+        emulation,
         "-nostdlib",
         &format!("-Ttext={STUB_BASE:#x}"),
         &format!("--section-start=.blob={BLOB_BASE:#x}"),
         "-o",
-        "guest.elf",
+        linked,
         "guest.o",
     ]))?;
+    if bits == 64 {
+        run_tool(Command::new("objcopy").current_dir(dir).args([
+            "-O",
+            "elf32-i386",
+            linked,
+            "guest.elf",
+        ]))?;
+    }
     Ok(dir.join("guest.elf"))
 }

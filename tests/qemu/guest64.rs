@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use ringstep::machine::{Machine, SegReg};
 
@@ -252,37 +251,4 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         blob,
         frames_start,
     })
-}
-
-/// Assemble (64-bit), link, and convert to a 32-bit ELF (multiboot loaders refuse ELF64).
-pub fn link(guest: &Guest, dir: &Path) -> Result<std::path::PathBuf, String> {
-    std::fs::write(dir.join("guest.S"), &guest.asm).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("blob.bin"), &guest.blob).map_err(|e| e.to_string())?;
-    let run = |cmd: &mut std::process::Command| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
-    };
-    run(std::process::Command::new("as")
-        .current_dir(dir)
-        .args(["--64", "-o", "guest.o", "guest.S"]))?;
-    run(std::process::Command::new("ld").current_dir(dir).args([
-        "-m",
-        "elf_x86_64",
-        "-nostdlib",
-        &format!("-Ttext={STUB_BASE:#x}"),
-        &format!("--section-start=.blob={BLOB_BASE:#x}"),
-        "-o",
-        "guest64.elf",
-        "guest.o",
-    ]))?;
-    run(std::process::Command::new("objcopy")
-        .current_dir(dir)
-        .args(["-O", "elf32-i386", "guest64.elf", "guest.elf"]))?;
-    Ok(dir.join("guest.elf"))
 }

@@ -166,11 +166,7 @@ pub fn diff_scene_with(
         Ok(g) => g,
         Err(e) => return skip(e),
     };
-    let linked = if long {
-        guest64::link(&guest, dir)
-    } else {
-        guest::link(&guest, dir)
-    };
+    let linked = guest::link(&guest, dir, if long { 64 } else { 32 });
     let elf = match linked {
         Ok(p) => p,
         Err(e) => return skip(e),
