@@ -5,9 +5,12 @@
 
 pub mod asm;
 pub mod cli;
+pub mod debug;
 pub mod disasm;
 pub mod engine;
+pub mod export;
 pub mod lesson;
+pub mod load;
 pub mod machine;
 pub mod scenario;
 pub mod trace;

@@ -168,6 +168,9 @@ pub struct StepView<'a> {
     /// Every write in order (uncoalesced).
     pub changes: &'a [Change],
     pub events: &'a [Event],
+    /// Changes made by hand after the step (`Engine::edit`, e.g. a debugger's
+    /// `set reg`): part of the state after the step, but not done by the instruction.
+    pub edit: &'a [Change],
 }
 
 impl StepView<'_> {
@@ -202,6 +205,9 @@ pub struct Engine {
     outcomes: Vec<(u32, Outcome)>,
     /// (step, start in `events`) for the steps that have events, in step order.
     event_starts: Vec<(u32, u32)>,
+    /// (step, start in the change history) for the steps followed by an edit, in step
+    /// order: the step's changes end where its edit starts.
+    edits: Vec<(u32, u32)>,
     /// Every recorded change, then those of the step being executed.
     changes: Journal,
     events: Vec<Event>,
@@ -226,6 +232,7 @@ impl Engine {
             steps: Vec::new(),
             outcomes: Vec::new(),
             event_starts: Vec::new(),
+            edits: Vec::new(),
             changes: Journal::default(),
             events: Vec::new(),
             scratch_events: Vec::with_capacity(16),
@@ -290,8 +297,46 @@ impl Engine {
         self.steps.clear();
         self.outcomes.clear();
         self.event_starts.clear();
+        self.edits.clear();
         self.changes.truncate_history(0);
         self.events.clear();
+    }
+
+    /// Steps run so far are kept only as a count: the history is emptied (so it can
+    /// hold no more memory than the steps since), but step numbers go on counting.
+    pub fn forget_history(&mut self) {
+        self.raw_steps += self.steps.len() as u64;
+        self.clear_history();
+    }
+
+    /// RIP before recorded step `index` (the state at history position `index`).
+    #[inline]
+    pub fn step_ip(&self, index: usize) -> Option<u64> {
+        self.steps.get(index).map(|r| r.ip)
+    }
+
+    /// Change the machine by hand at the current history position, keeping the
+    /// history: the changes are applied in order and recorded after the last step, so
+    /// stepping back undoes them with it and `step_view` reports them as its `edit`.
+    /// At position 0 there is no step to attach them to, and they become part of the
+    /// starting state. Registers and memory may be edited this way; the decode cache
+    /// revalidates itself on CS, CR0, EFER and memory writes.
+    pub fn edit(&mut self, changes: &[Change]) {
+        for c in changes {
+            c.redo(&mut self.machine);
+        }
+        let Some(last) = self.steps.len().checked_sub(1) else {
+            return;
+        };
+        let step = last as u32;
+        if self.edits.last().map(|e| e.0) != Some(step) {
+            self.edits.push((step, self.changes.history().len() as u32));
+        }
+        self.changes.clear();
+        for c in changes {
+            self.changes.push(*c);
+        }
+        self.changes.commit();
     }
 
     /// A recorded step by index.
@@ -302,6 +347,10 @@ impl Engine {
             None => (self.machine.cpu.rip, self.changes.history().len()),
         };
         let step = index as u32;
+        let edit_start = match self.edits.binary_search_by_key(&step, |e| e.0) {
+            Ok(i) => self.edits[i].1 as usize,
+            Err(_) => c_end,
+        };
         let outcome = match self.outcomes.binary_search_by_key(&step, |o| o.0) {
             Ok(i) => self.outcomes[i].1.clone(),
             Err(_) => Outcome::Executed,
@@ -324,8 +373,9 @@ impl Engine {
                 code: self.cache.code(rec.code),
                 outcome,
             },
-            changes: &self.changes.history()[rec.changes_start as usize..c_end],
+            changes: &self.changes.history()[rec.changes_start as usize..edit_start],
             events,
+            edit: &self.changes.history()[edit_start..c_end],
         })
     }
 
@@ -468,6 +518,9 @@ impl Engine {
         }
         if self.outcomes.last().is_some_and(|o| o.0 == step) {
             self.outcomes.pop();
+        }
+        if self.edits.last().is_some_and(|e| e.0 == step) {
+            self.edits.pop();
         }
         self.machine.cpu.rip = rec.ip;
         true
