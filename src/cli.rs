@@ -83,8 +83,9 @@ pub struct TraceArgs {
     /// Start from a shipped preset instead of a file (see `ringstep presets`).
     #[arg(long, conflicts_with = "scenario")]
     pub preset: Option<String>,
-    /// Machine code to run, as hex ("51 52 55 89 e5 0f 34"), placed at --at.
-    #[arg(long, requires = "at")]
+    /// Machine code to run, as hex ("51 52 55 89 e5 0f 34"): written over the machine's
+    /// memory at --at, or without --at loaded and called like --elf code.
+    #[arg(long)]
     pub bytes: Option<String>,
     /// Address for --bytes (hex with 0x, or decimal); execution starts there.
     #[arg(long, requires = "bytes")]
@@ -98,6 +99,8 @@ pub struct TraceArgs {
     /// Disassembly syntax.
     #[arg(long, value_enum, default_value = "att")]
     pub syntax: Option<SyntaxArg>,
+    #[command(flatten)]
+    pub load: crate::load::LoadArgs,
 }
 
 /// A user error: printed as `ringstep: message`, exit status 2.
@@ -165,6 +168,9 @@ fn lesson_scenario(l: &Lesson, scene: usize) -> Result<Scenario, UsageError> {
 
 /// Build the scenario a trace runs.
 pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
+    if let Some(s) = loaded_scenario(args)? {
+        return Ok(s);
+    }
     let lesson = args
         .scenario
         .as_ref()
@@ -228,6 +234,24 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
         s.machine.cpu.rip = addr;
     }
     Ok(s)
+}
+
+/// The scenario of `--elf`/`--asm`/`--bytes` without `--at` (src/load), if given.
+fn loaded_scenario(args: &TraceArgs) -> Result<Option<Scenario>, UsageError> {
+    let bytes = args.bytes.as_deref().filter(|_| args.at.is_none());
+    let setup = crate::load::LoadArgs::setup(&args.load, bytes, args.preset.as_deref())
+        .map_err(|e| UsageError(e.0))?;
+    let Some(setup) = setup else {
+        return Ok(None);
+    };
+    if let Some(p) = &args.scenario {
+        return Err(UsageError(format!(
+            "{}: a scenario or lesson cannot be combined with loading code; load into a scenario file with --machine FILE",
+            p.display()
+        )));
+    }
+    let loaded = crate::load::load(&setup).map_err(|e| UsageError(e.0))?;
+    Ok(loaded.lesson.scenes.into_iter().next().map(|s| s.scenario))
 }
 
 pub fn format_of(args: &TraceArgs) -> Format {

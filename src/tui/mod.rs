@@ -78,6 +78,12 @@ pub struct RunArgs {
     /// For --render-once: the history position (steps executed) to draw.
     #[arg(long, value_name = "N", requires = "render_once")]
     pub at_step: Option<usize>,
+    /// Machine code to load and run, as hex ("51 52 55 89 e5 0f 34 cd 80 5d 5a 59 c3"),
+    /// placed like --asm code.
+    #[arg(long, value_name = "HEX", help_heading = "Loading your own code")]
+    pub bytes: Option<String>,
+    #[command(flatten)]
+    pub load: crate::load::LoadArgs,
 }
 
 /// A lesson without narrative over a preset machine, for `ringstep run --preset`.
@@ -195,6 +201,21 @@ pub fn options(args: &RunArgs) -> Result<(Options, Keymap), String> {
 
 /// The lesson `run` opens.
 pub fn lesson_of(args: &RunArgs) -> Result<Lesson, String> {
+    // --elf / --asm / --bytes (src/load): a lesson around the loaded code.
+    let setup = args
+        .load
+        .setup(args.bytes.as_deref(), args.preset.as_deref())
+        .map_err(|e| e.0)?;
+    if let Some(setup) = setup {
+        if let Some(l) = &args.lesson {
+            return Err(format!(
+                "{l}: a lesson cannot be combined with loading code; load into a scenario file with --machine FILE"
+            ));
+        }
+        return crate::load::load(&setup)
+            .map(|l| l.lesson)
+            .map_err(|e| e.0);
+    }
     match (&args.preset, &args.lesson) {
         (Some(p), _) => preset_lesson(p),
         (None, Some(l)) => crate::cli::load_lesson(l).map_err(|e| e.0),

@@ -1,0 +1,148 @@
+//! The command-line options for loading code, shared by `ringstep run` and `ringstep trace`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{parse_number, Input, LoadError, MachineChoice, Setup};
+
+#[derive(Args, Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadArgs {
+    /// Load an ELF file (32- or 64-bit executable or shared object, e.g. a vdso32.so) and
+    /// run it from --entry (see docs/loading.md).
+    #[arg(long, value_name = "FILE", help_heading = "Loading your own code")]
+    pub elf: Option<PathBuf>,
+    /// Assemble a .S file (the lesson assembler's GNU as syntax) and run it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "elf",
+        help_heading = "Loading your own code"
+    )]
+    pub asm: Option<PathBuf>,
+    /// Where to start: a symbol of the loaded code or an address (default
+    /// __kernel_vsyscall, else the ELF entry point; for --asm/--bytes their first byte).
+    #[arg(
+        long,
+        value_name = "SYMBOL|ADDR",
+        help_heading = "Loading your own code"
+    )]
+    pub entry: Option<String>,
+    /// Where to place a shared object linked at 0, --asm or --bytes code (default: the
+    /// machine's vDSO page, 0xffffe000 in linux-2.6-i386; 0x7ffff7fc1000 in linux-x86_64).
+    #[arg(long, value_name = "ADDR", help_heading = "Loading your own code")]
+    pub base: Option<String>,
+    /// Apply alternative N of the file's .altinstructions, or every alternative for a CPU
+    /// feature (e.g. SYSENTER32, SYSCALL32). Repeatable, applied in order.
+    #[arg(
+        long = "alt",
+        value_name = "N|FEATURE",
+        help_heading = "Loading your own code"
+    )]
+    pub alts: Vec<String>,
+    /// Set a register before the run (e.g. --set eax=224 for gettid). Repeatable. By
+    /// default the preset's registers, with EAX/RAX = getpid (20 on i386, 39 on x86-64).
+    #[arg(
+        long = "set",
+        value_name = "REG=VALUE",
+        help_heading = "Loading your own code"
+    )]
+    pub set: Vec<String>,
+    /// Where the linux-2.6-i386 kernel's SYSEXIT returns (default: the symbol
+    /// int80_landing_pad or SYSENTER_RETURN, else just after the entry's `int $0x80`).
+    #[arg(
+        long,
+        value_name = "SYMBOL|ADDR",
+        help_heading = "Loading your own code"
+    )]
+    pub landing: Option<String>,
+    /// Load into this scenario file (TOML, docs/scenario-format.md) with its own kernel
+    /// instead of a preset.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "preset",
+        help_heading = "Loading your own code"
+    )]
+    pub machine: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    /// Whether any option that needs --elf/--asm/--bytes was given.
+    fn option_given(&self) -> Option<&'static str> {
+        [
+            (self.entry.is_some(), "--entry"),
+            (self.base.is_some(), "--base"),
+            (!self.alts.is_empty(), "--alt"),
+            (!self.set.is_empty(), "--set"),
+            (self.landing.is_some(), "--landing"),
+            (self.machine.is_some(), "--machine"),
+        ]
+        .iter()
+        .find(|(given, _)| *given)
+        .map(|(_, name)| *name)
+    }
+
+    /// The setup these options describe, with `bytes` (`--bytes`) and `preset`
+    /// (`--preset`) from the command. None when nothing is to be loaded.
+    pub fn setup(
+        &self,
+        bytes: Option<&str>,
+        preset: Option<&str>,
+    ) -> Result<Option<Setup>, LoadError> {
+        let input = match (&self.elf, &self.asm, bytes) {
+            (Some(e), None, None) => Input::Elf(e.clone()),
+            (None, Some(a), None) => Input::Asm(a.clone()),
+            (None, None, Some(b)) => Input::Bytes(b.to_string()),
+            (None, None, None) => {
+                return match self.option_given() {
+                    Some(opt) => Err(LoadError(format!(
+                        "{opt} needs code to load: --elf FILE, --asm FILE or --bytes HEX"
+                    ))),
+                    None => Ok(None),
+                }
+            }
+            _ => {
+                return Err(LoadError(
+                    "give only one of --elf, --asm and --bytes".to_string(),
+                ))
+            }
+        };
+        let base = match &self.base {
+            Some(b) => Some(parse_number(b).ok_or_else(|| {
+                LoadError(format!(
+                    "--base {b}: not an address (write hex as 0xffffe000, or decimal)"
+                ))
+            })?),
+            None => None,
+        };
+        let mut set = Vec::new();
+        for s in &self.set {
+            let (reg, val) = s.split_once('=').ok_or_else(|| {
+                LoadError(format!(
+                    "--set {s}: write it as REG=VALUE, e.g. --set eax=20"
+                ))
+            })?;
+            let v = parse_number(val).ok_or_else(|| {
+                LoadError(format!(
+                    "--set {s}: `{val}` is not a number (hex as 0x14, or decimal)"
+                ))
+            })?;
+            set.push((reg.trim().to_string(), v));
+        }
+        let machine = match (&self.machine, preset) {
+            (Some(m), _) => Some(MachineChoice::File(m.clone())),
+            (None, Some(p)) => Some(MachineChoice::Preset(p.to_string())),
+            (None, None) => None,
+        };
+        Ok(Some(Setup {
+            input,
+            machine,
+            entry: self.entry.clone(),
+            base,
+            landing: self.landing.clone(),
+            alts: self.alts.clone(),
+            set,
+        }))
+    }
+}
