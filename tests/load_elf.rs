@@ -1,0 +1,592 @@
+//! Loading real code (src/load): ELF files the test builds with `as` and `ld` (a
+//! vdso32-like shared object with `__kernel_vsyscall` and kernel alternatives, a 64-bit
+//! object), stepped through the preset kernels and back; and every loader error, with its
+//! message and exit status 2.
+//!
+//! Needs `as` and `ld` (binutils). Without them the tests print a notice and pass, unless
+//! the CI environment variable is set, in which case they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ringstep::engine::{StepResult, Stop, StopReason};
+use ringstep::load::{self, Input, Layout, MachineChoice, Setup};
+use ringstep::scenario::Scenario;
+
+mod common;
+
+fn tools() -> bool {
+    ["as", "ld"].iter().all(|t| common::require_tool(t))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/load")
+        .join(name)
+}
+
+/// A fresh directory for one test's files.
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringstep-load-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Assemble `src` and link it with `ld_args`; returns the output file.
+fn build(dir: &Path, out: &str, src: &Path, as_args: &[&str], ld_args: &[&str]) -> PathBuf {
+    let obj = dir.join(format!("{out}.o"));
+    let file = dir.join(out);
+    common::run_tool(
+        Command::new("as")
+            .args(as_args)
+            .arg("-o")
+            .arg(&obj)
+            .arg(src),
+    )
+    .expect("as");
+    common::run_tool(
+        Command::new("ld")
+            .args(ld_args)
+            .arg("-o")
+            .arg(&file)
+            .arg(&obj),
+    )
+    .expect("ld");
+    file
+}
+
+/// The vdso-like object with alternatives in the `alt_bytes`-byte layout, linked at 0
+/// into one read+execute and one read+write page.
+fn vdso(dir: &Path, alt_bytes: u32) -> PathBuf {
+    build(
+        dir,
+        &format!("vdso{alt_bytes}.so"),
+        &fixture("vdso32.S"),
+        &["--32", "--defsym", &format!("ALT_BYTES={alt_bytes}")],
+        &[
+            "-m",
+            "elf_i386",
+            "-shared",
+            "-z",
+            "noseparate-code",
+            "-z",
+            "norelro",
+            "--hash-style=sysv",
+        ],
+    )
+}
+
+fn setup(input: Input) -> Setup {
+    Setup {
+        input,
+        machine: None,
+        entry: None,
+        base: None,
+        landing: None,
+        alts: Vec::new(),
+        set: Vec::new(),
+    }
+}
+
+/// Run a scenario to its end; returns the ips executed, the engine's stop and the machine.
+fn run(s: &Scenario) -> (Vec<u64>, Stop, ringstep::machine::Machine) {
+    let mut e = ringstep::trace::engine_for(s);
+    let mut ips = Vec::new();
+    for _ in 0..2000 {
+        let ip = e.machine().cpu.rip;
+        match e.step() {
+            StepResult::Stepped => ips.push(ip),
+            StepResult::Stopped(stop) => return (ips, stop, e.machine().clone()),
+        }
+    }
+    panic!("the run did not end");
+}
+
+fn ringstep(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringstep"))
+        .args(args)
+        .output()
+        .expect("run ringstep");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ringstep trace ARGS` must fail with status 2 and a message containing each of `want`.
+fn fails(args: &[&str], want: &[&str]) {
+    let (code, out, err) = ringstep(args);
+    assert_eq!(
+        code, 2,
+        "{args:?}: status {code}, stdout {out}, stderr {err}"
+    );
+    for w in want {
+        assert!(err.contains(w), "{args:?}: `{w}` not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+const PID: u64 = 1234;
+const I386_RETURN: u64 = 0x0804_800c; // the preset's user_return
+const I386_ESP: u64 = 0xbfff_f3fc;
+
+#[test]
+fn vdso_int80_form_runs_through_system_call_and_back() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("int80");
+    let so = vdso(&dir, 14);
+    let loaded = load::load(&setup(Input::Elf(so.clone()))).expect("loads");
+    let img = &loaded.image;
+    assert_eq!(img.bits, 32);
+    let entry = img.symbol("__kernel_vsyscall").unwrap();
+    let landing = img.symbol("int80_landing_pad").unwrap();
+    // Linked at 0, placed at the preset's vsyscall page.
+    assert_eq!(img.span().0, 0xffff_e000);
+    assert_eq!(landing, entry + 9);
+    // The unpatched form: three pushes, four NOPs, int $0x80.
+    assert_eq!(
+        img.read(entry, 13).unwrap(),
+        [0x51, 0x52, 0x55, 0x90, 0x90, 0x90, 0x90, 0xcd, 0x80, 0x5d, 0x5a, 0x59, 0xc3]
+    );
+    let alts = img.alternatives.list();
+    assert_eq!(img.alternatives.layout, Some(Layout::FtFlags));
+    assert_eq!(alts.len(), 2);
+    assert_eq!(
+        (
+            alts[0].feature,
+            alts[0].instr,
+            alts[0].instr_len,
+            alts[0].repl_len
+        ),
+        (3 * 32 + 15, entry + 3, 4, 4)
+    );
+    assert_eq!(alts[0].feature_name(), "X86_FEATURE_SYSENTER32 (3*32+15)");
+    assert_eq!(alts[1].feature_name(), "X86_FEATURE_SYSCALL32 (3*32+14)");
+
+    let scene = &loaded.lesson.scenes[0];
+    let m0 = &scene.scenario.machine;
+    assert_eq!(m0.cpu.rip, entry);
+    assert_eq!(m0.cpu.gpr[0], 20, "EAX = __NR_getpid");
+    // Called: the return address is on the user stack.
+    assert_eq!(m0.cpu.gpr[4], I386_ESP - 4);
+    assert_eq!(m0.mem.peek_le(I386_ESP - 4, 4), I386_RETURN);
+    assert_eq!(scene.scenario.stop_at, vec![I386_RETURN]);
+    // The symbols are imported; the preset's vsyscall page and its names are gone.
+    assert_eq!(m0.symbols.get("__kernel_vsyscall"), Some(entry));
+    assert!(m0.mem.region_named("vsyscall").is_none());
+    // The narrative says what was loaded and how to apply the alternatives.
+    let text = &scene.steps[0].text.en;
+    assert!(text.contains("vdso14.so"), "{text}");
+    // __kernel_vsyscall, int80_landing_pad and the linker's _DYNAMIC.
+    assert_eq!(img.symbols.len(), 3);
+    assert!(text.contains("3 symbols"), "{text}");
+    assert!(text.contains("--alt"), "{text}");
+    assert!(text.contains("X86_FEATURE_SYSENTER32"), "{text}");
+
+    let (ips, stop, m) = run(&scene.scenario);
+    assert_eq!(stop.reason, StopReason::End);
+    assert_eq!(stop.ip, I386_RETURN);
+    let system_call = m.symbols.get("system_call").unwrap();
+    assert!(ips.contains(&(entry + 7)), "int $0x80 executed");
+    assert!(ips.contains(&system_call));
+    assert!(ips.contains(&landing), "iret returned to the landing pad");
+    assert_eq!(m.cpu.gpr[0], PID, "getpid() returned the preset's PID");
+    assert_eq!(m.cpu.gpr[4], I386_ESP, "the ret popped the return address");
+    assert_eq!(m.cpu.cpl(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn vdso_with_the_sysenter_alternative_returns_through_sysexit() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("sysenter");
+    let so = vdso(&dir, 14);
+    let mut s = setup(Input::Elf(so));
+    s.alts = vec!["1".into()];
+    s.set = vec![("ecx".into(), 0x1111), ("edx".into(), 0x2222)];
+    let loaded = load::load(&s).expect("loads");
+    let img = &loaded.image;
+    let entry = img.symbol("__kernel_vsyscall").unwrap();
+    let landing = img.symbol("int80_landing_pad").unwrap();
+    assert_eq!(img.applied, vec![1]);
+    // The patched bytes a modern kernel leaves on an Intel CPU.
+    assert_eq!(
+        img.read(entry, 13).unwrap(),
+        [0x51, 0x52, 0x55, 0x89, 0xe5, 0x0f, 0x34, 0xcd, 0x80, 0x5d, 0x5a, 0x59, 0xc3]
+    );
+    let scene = &loaded.lesson.scenes[0];
+    // The preset kernel was re-assembled: sysenter_entry pushes the landing address.
+    let m0 = &scene.scenario.machine;
+    let push = m0.symbols.get("sysenter_past_esp").unwrap() + 7;
+    let mut b = [0u8; 5];
+    m0.mem.peek(push, &mut b);
+    assert_eq!(b[0], 0x68, "push imm32");
+    assert_eq!(u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as u64, landing);
+    assert!(scene.steps[0].text.en.contains("applied"));
+
+    let (ips, stop, m) = run(&scene.scenario);
+    assert_eq!(stop.reason, StopReason::End, "{stop:?}");
+    assert!(ips.contains(&(entry + 5)), "sysenter executed");
+    assert!(ips.contains(&m.symbols.get("sysenter_entry").unwrap()));
+    assert!(!ips.contains(&(entry + 7)), "int $0x80 skipped");
+    // SYSEXIT landed on the landing pad, whose pops restored ECX and EDX.
+    let at_landing = ips.iter().position(|&ip| ip == landing).unwrap();
+    assert!(ips[at_landing - 1] >= 0xc000_0000, "came from the kernel");
+    assert_eq!(m.cpu.gpr[0], PID);
+    assert_eq!((m.cpu.gpr[1], m.cpu.gpr[2]), (0x1111, 0x2222));
+    assert_eq!(m.cpu.gpr[4], I386_ESP);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_syscall_alternative_faults_on_a_32_bit_cpu() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("syscall");
+    let so = vdso(&dir, 14);
+    let mut s = setup(Input::Elf(so));
+    s.alts = vec!["syscall32".into()];
+    let loaded = load::load(&s).expect("loads");
+    let entry = loaded.image.symbol("__kernel_vsyscall").unwrap();
+    assert_eq!(
+        loaded.image.read(entry + 3, 4).unwrap(),
+        [0x89, 0xcd, 0x0f, 0x05]
+    );
+    let (_, stop, _) = run(&loaded.lesson.scenes[0].scenario);
+    // SYSCALL outside IA-32e mode is #UD on Intel (SDM Vol. 2B, SYSCALL).
+    match &stop.reason {
+        StopReason::Fault(e) => assert_eq!(e.vector, 6, "#UD"),
+        other => panic!("expected #UD, got {other:?}"),
+    }
+    assert_eq!(stop.ip, entry + 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn older_alt_instr_layouts_are_recognised() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("layouts");
+    for (bytes, layout) in [(12, Layout::Cpuid16), (13, Layout::Padlen)] {
+        let so = vdso(&dir, bytes);
+        let mut s = setup(Input::Elf(so));
+        s.alts = vec!["SYSENTER32".into()];
+        let loaded = load::load(&s).expect("loads");
+        assert_eq!(loaded.image.alternatives.layout, Some(layout));
+        let entry = loaded.image.symbol("__kernel_vsyscall").unwrap();
+        assert_eq!(
+            loaded.image.read(entry + 3, 4).unwrap(),
+            [0x89, 0xe5, 0x0f, 0x34]
+        );
+        let (_, stop, m) = run(&loaded.lesson.scenes[0].scenario);
+        assert_eq!(stop.reason, StopReason::End);
+        assert_eq!(m.cpu.gpr[0], PID);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_64_bit_object_runs_through_entry_syscall_64() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("x64");
+    let src = dir.join("getpid64.S");
+    std::fs::write(
+        &src,
+        "\t.text\n\t.globl my_getpid\n\t.type my_getpid,@function\nmy_getpid:\n\tmovl $39, %eax\n\tsyscall\n\tret\n",
+    )
+    .unwrap();
+    let so = build(
+        &dir,
+        "getpid64.so",
+        &src,
+        &["--64"],
+        &["-shared", "-z", "noseparate-code"],
+    );
+    let mut s = setup(Input::Elf(so.clone()));
+    s.entry = Some("my_getpid".into());
+    let loaded = load::load(&s).expect("loads");
+    let entry = loaded.image.symbol("my_getpid").unwrap();
+    let scene = &loaded.lesson.scenes[0];
+    assert_eq!(scene.scenario.machine.cpu.rip, entry);
+    let (ips, stop, m) = run(&scene.scenario);
+    assert_eq!(stop.reason, StopReason::End, "{stop:?}");
+    assert!(ips.contains(&m.symbols.get("entry_SYSCALL_64").unwrap()));
+    assert!(
+        ips.contains(&(entry + 7)),
+        "sysret returned after the syscall"
+    );
+    assert_eq!(m.cpu.gpr[0], 4321, "the x86-64 preset's PID");
+
+    // Through the command line too; and a 64-bit file on the i386 preset is refused.
+    let so_s = so.to_str().unwrap();
+    let (code, out, err) = ringstep(&["trace", "--elf", so_s, "--entry", "my_getpid"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().last().unwrap().contains("stop: end"), "{out}");
+    fails(
+        &[
+            "trace",
+            "--elf",
+            so_s,
+            "--preset",
+            "linux-2.6-i386",
+            "--entry",
+            "my_getpid",
+        ],
+        &[so_s, "wrong architecture for the machine", "64-bit"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn assembly_and_bytes_are_other_ways_in() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("asm");
+    let src = dir.join("vsyscall.S");
+    std::fs::write(
+        &src,
+        "__kernel_vsyscall:\n\tpushl %ecx\n\tpushl %edx\n\tpushl %ebp\n\tmovl %esp, %ebp\n\tsysenter\n\tint $0x80\nint80_landing_pad:\n\tpopl %ebp\n\tpopl %edx\n\tpopl %ecx\n\tret\n",
+    )
+    .unwrap();
+    let loaded = load::load(&setup(Input::Asm(src.clone()))).expect("assembles");
+    let (_, stop, m) = run(&loaded.lesson.scenes[0].scenario);
+    assert_eq!(stop.reason, StopReason::End);
+    assert_eq!(m.cpu.gpr[0], PID);
+    // The listing shows the source lines.
+    assert!(loaded.lesson.code[0]
+        .lines
+        .iter()
+        .any(|l| l.text == "sysenter"));
+
+    // The same bytes as hex: the landing pad is found after the `int $0x80`.
+    let (code, out, err) =
+        ringstep(&["trace", "--bytes", "51 52 55 89 e5 0f 34 cd 80 5d 5a 59 c3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sysexit"), "{out}");
+    assert!(out.contains("ffffe009"), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .contains("at 0x804800c (user_return)"),
+        "{out}"
+    );
+
+    // An assembly error names the file and line.
+    let bad = dir.join("bad.S");
+    std::fs::write(&bad, "nop\n\tmovl %eax\n").unwrap();
+    fails(&["trace", "--asm", bad.to_str().unwrap()], &["bad.S:2:"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The offset of the `n`-th program header of a 32-bit ELF file.
+fn phdr32(data: &[u8], n: usize) -> usize {
+    let phoff = u32::from_le_bytes(data[0x1c..0x20].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes(data[0x2a..0x2c].try_into().unwrap()) as usize;
+    phoff + n * phentsize
+}
+
+#[test]
+fn loader_errors_name_the_file_and_exit_2() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("errors");
+    let so = vdso(&dir, 14);
+    let so_s = so.to_str().unwrap();
+    let data = std::fs::read(&so).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+
+    // Not an ELF file.
+    let text = write("notes.txt", b"just some text\n");
+    fails(&["trace", "--elf", &text], &[&text, "not an ELF file"]);
+    // Empty and truncated files.
+    let empty = write("empty.so", b"");
+    fails(&["trace", "--elf", &empty], &[&empty, "not an ELF file"]);
+    let short = write("short.so", &data[..30]);
+    fails(&["trace", "--elf", &short], &[&short, "truncated"]);
+    let cut = write("cut.so", &data[..0x120]);
+    fails(&["trace", "--elf", &cut], &[&cut, "truncated"]);
+    // Wrong architecture: e_machine 40 (ARM).
+    let mut arm = data.clone();
+    arm[18..20].copy_from_slice(&40u16.to_le_bytes());
+    let arm = write("arm.so", &arm);
+    fails(
+        &["trace", "--elf", &arm],
+        &[&arm, "wrong architecture", "ARM"],
+    );
+    // No such symbol.
+    fails(
+        &["trace", "--elf", so_s, "--entry", "__kernel_vsyscal"],
+        &[so_s, "no such symbol", "did you mean", "__kernel_vsyscall"],
+    );
+    // Overlapping segments: move the second PT_LOAD onto the first.
+    let mut overlap = data.clone();
+    let ph = phdr32(&overlap, 1);
+    assert_eq!(
+        u32::from_le_bytes(overlap[ph..ph + 4].try_into().unwrap()),
+        1,
+        "PT_LOAD"
+    );
+    overlap[ph + 8..ph + 12].copy_from_slice(&0x100u32.to_le_bytes());
+    let overlap = write("overlap.so", &overlap);
+    fails(
+        &["trace", "--elf", &overlap],
+        &[&overlap, "overlapping segments"],
+    );
+    // A relocatable object.
+    let obj = dir.join("vdso14.so.o");
+    let obj_s = obj.to_str().unwrap();
+    fails(
+        &["trace", "--elf", obj_s],
+        &[obj_s, "relocatable", "link it first"],
+    );
+    // No such file.
+    let missing = dir.join("missing.so");
+    let missing_s = missing.to_str().unwrap();
+    fails(
+        &["trace", "--elf", missing_s],
+        &[missing_s, "cannot read file"],
+    );
+    // Alternatives that do not exist.
+    fails(
+        &["trace", "--elf", so_s, "--alt", "3"],
+        &[so_s, "alternatives 1 to 2"],
+    );
+    fails(
+        &["trace", "--elf", so_s, "--alt", "rdtscp"],
+        &[so_s, "SYSENTER32"],
+    );
+    // A table of no known layout.
+    let mut odd = data.clone();
+    let (off, size) = section(&odd, ".altinstructions");
+    assert_eq!(size, 28);
+    // 28 bytes read as 2 x 14; make the second entry's lengths impossible for all layouts.
+    odd[off + 14 + 12] = 0xff;
+    odd[off + 10] = 0xff;
+    odd[off + 14 + 10] = 0xff;
+    let odd = write("odd.so", &odd);
+    fails(
+        &["trace", "--elf", &odd, "--alt", "1"],
+        &[&odd, "no known struct alt_instr layout"],
+    );
+    // Placement: a shared object that does not fit below 4 GiB at the vDSO page.
+    let big = build(
+        &dir,
+        "big.so",
+        &fixture("vdso32.S"),
+        &["--32", "--defsym", "ALT_BYTES=14"],
+        &["-m", "elf_i386", "-shared"],
+    );
+    let big_s = big.to_str().unwrap();
+    fails(
+        &["trace", "--elf", big_s],
+        &[big_s, "past the end of the address space", "--base"],
+    );
+    let (code, _, err) = ringstep(&["trace", "--elf", big_s, "--base", "0xb0000000"]);
+    assert_eq!(code, 0, "{err}");
+    fails(
+        &["trace", "--elf", so_s, "--base", "0x08048000"],
+        &[so_s, "overlaps the machine's region `user_text`"],
+    );
+    fails(
+        &["trace", "--elf", so_s, "--base", "0x1234"],
+        &["multiple of 4096"],
+    );
+    // Options that need code, and bad values.
+    fails(&["trace", "--entry", "x"], &["--entry needs code to load"]);
+    fails(&["trace", "--elf", so_s, "--set", "eax"], &["REG=VALUE"]);
+    fails(
+        &["trace", "--elf", so_s, "--set", "xyz=1"],
+        &["unknown register"],
+    );
+    fails(
+        &["trace", "--elf", so_s, "--machine", "/nonexistent.toml"],
+        &["/nonexistent.toml"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// File offset and size of a section, from the 32-bit section headers.
+fn section(data: &[u8], name: &str) -> (usize, usize) {
+    let r32 = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+    let r16 = |at: usize| u16::from_le_bytes(data[at..at + 2].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (r32(0x20), r16(0x2e), r16(0x30), r16(0x32));
+    let strtab = r32(shoff + shstrndx * shentsize + 16);
+    for i in 0..shnum {
+        let sh = shoff + i * shentsize;
+        let n = strtab + r32(sh);
+        let end = n + data[n..].iter().position(|&b| b == 0).unwrap();
+        if &data[n..end] == name.as_bytes() {
+            return (r32(sh + 16), r32(sh + 20));
+        }
+    }
+    panic!("no section {name}");
+}
+
+#[test]
+fn the_viewer_opens_loaded_code() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("viewer");
+    let so = vdso(&dir, 14);
+    let so_s = so.to_str().unwrap();
+    let (code, out, err) = ringstep(&[
+        "run",
+        "--elf",
+        so_s,
+        "--alt",
+        "1",
+        "--render-once",
+        "--size",
+        "160x50",
+        "--lang",
+        "en",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("__kernel_vsyscall"), "{out}");
+    assert!(out.contains("Loaded"), "{out}");
+    // Three steps in: the patched mov %esp,%ebp is next, listed from the disassembly.
+    let (code, out, err) = ringstep(&[
+        "run",
+        "--elf",
+        so_s,
+        "--alt",
+        "1",
+        "--render-once",
+        "--size",
+        "160x50",
+        "--at-step",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sysenter_entry"), "{out}");
+    // --machine with a scenario file layered on the preset works too.
+    let toml = dir.join("machine.toml");
+    std::fs::write(&toml, "preset = \"linux-2.6-i386\"\n").unwrap();
+    let mut s = setup(Input::Elf(so.clone()));
+    s.machine = Some(MachineChoice::File(toml));
+    // A scenario file keeps its own registers: ask for getpid.
+    s.set = vec![("eax".into(), 20)];
+    let loaded = load::load(&s).expect("loads into the scenario file's machine");
+    let (_, stop, m) = run(&loaded.lesson.scenes[0].scenario);
+    assert_eq!(stop.reason, StopReason::End);
+    assert_eq!(m.cpu.gpr[0], PID);
+    let _ = std::fs::remove_dir_all(&dir);
+}
