@@ -38,6 +38,18 @@ pub enum Command {
     /// Open a lesson in the interactive terminal viewer (the default without a
     /// subcommand: the sysenter lesson).
     Run(crate::tui::RunArgs),
+    /// Export a lesson played step by step, drawn as the viewer draws it: an asciinema
+    /// recording (asciicast v2), one SVG image per step, or one offline HTML page.
+    Export(crate::export::command::ExportArgs),
+    /// Draw one frame of a lesson on standard output (text, ANSI colours or SVG).
+    Render(crate::export::command::RenderArgs),
+    /// Print a shell completion script (e.g. `ringstep completions bash > ringstep.bash`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`).
+    Man,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -382,4 +394,32 @@ pub fn check_lessons(args: &CheckArgs, out: &mut dyn std::io::Write) -> std::io:
         }
     }
     Ok(all_ok)
+}
+
+/// `ringstep completions SHELL`: the completion script, generated from these definitions.
+pub fn completions(
+    shell: clap_complete::Shell,
+    out: &mut dyn std::io::Write,
+) -> Result<(), UsageError> {
+    use clap::CommandFactory;
+    // Generated into memory first: the generator gives up loudly on a write error.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ringstep", &mut script);
+    match out.write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(UsageError(format!("writing the completion script: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `ringstep man`: the manual page in roff, generated from these definitions.
+pub fn man_page(out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    use clap::CommandFactory;
+    match clap_mangen::Man::new(Cli::command()).render(out) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(UsageError(format!("writing the manual page: {e}")))
+        }
+        _ => Ok(()),
+    }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod debug;
 pub mod disasm;
 pub mod engine;
+pub mod export;
 pub mod lesson;
 pub mod load;
 pub mod machine;

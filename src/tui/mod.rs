@@ -152,7 +152,8 @@ pub fn buffer_text(b: &Buffer) -> String {
     out
 }
 
-fn parse_size(s: &str) -> Result<(u16, u16), String> {
+/// A frame size written `WxH` (e.g. 160x48), each from 1 to 1000.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("--size {s}: write it as WIDTHxHEIGHT, e.g. 160x48"))?;
