@@ -7,8 +7,8 @@
 //!
 //! | bytes | fields | kernels |
 //! |---|---|---|
-//! | 12 | s32 instr_offset, s32 repl_offset, u16 cpuid, u8 instrlen, u8 replacementlen | 3.x, and 5.x to 6.2 |
-//! | 13 | the same plus u8 padlen | 4.x |
+//! | 12 | s32 instr_offset, s32 repl_offset, u16 cpuid, u8 instrlen, u8 replacementlen | 3.x; later 5.x to 6.2 |
+//! | 13 | the same plus u8 padlen | 4.x, early 5.x |
 //! | 14 | s32, s32, u32 ft_flags (feature in bits 0-15, flags in 16-31), u8, u8 | later 6.x |
 //!
 //! The layout is found from the section: the one whose entry size divides the section size
@@ -43,8 +43,10 @@ impl Layout {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Layout::Cpuid16 => "12-byte entries with a u16 feature (Linux 3.x, 5.x to 6.2)",
-            Layout::Padlen => "13-byte entries with a u16 feature and padlen (Linux 4.x)",
+            Layout::Cpuid16 => "12-byte entries with a u16 feature (Linux 3.x; later 5.x to 6.2)",
+            Layout::Padlen => {
+                "13-byte entries with a u16 feature and padlen (Linux 4.x, early 5.x)"
+            }
             Layout::FtFlags => "14-byte entries with u32 ft_flags (later Linux 6.x)",
         }
     }

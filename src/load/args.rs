@@ -8,8 +8,9 @@ use super::{parse_number, Input, LoadError, MachineChoice, Setup};
 
 #[derive(Args, Debug, Default, Clone, PartialEq, Eq)]
 pub struct LoadArgs {
-    /// Load an ELF file (32- or 64-bit executable or shared object, e.g. a vdso32.so) and
-    /// run it from --entry (see docs/loading.md).
+    /// Load an ELF file (32- or 64-bit executable or shared object, e.g. a vdso32.so) into
+    /// the preset for its class and run it as if user code had called --entry: a return
+    /// address on the user stack, the run ending when the code returns (docs/loading.md).
     #[arg(long, value_name = "FILE", help_heading = "Loading your own code")]
     pub elf: Option<PathBuf>,
     /// Assemble a .S file (the lesson assembler's GNU as syntax) and run it.
@@ -40,7 +41,7 @@ pub struct LoadArgs {
         help_heading = "Loading your own code"
     )]
     pub alts: Vec<String>,
-    /// Set a register before the run (e.g. --set eax=224 for gettid). Repeatable. By
+    /// Set a register before the run (e.g. --set eax=224, gettid on i386). Repeatable. By
     /// default the preset's registers, with EAX/RAX = getpid (20 on i386, 39 on x86-64).
     #[arg(
         long = "set",

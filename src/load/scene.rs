@@ -233,12 +233,20 @@ fn narrative(image: &Image, scenario: &Scenario, info: &Info) -> Text {
                 if applied { " — **applied**" } else { "" }
             );
             en.push_str(&line);
-            de.push_str(
-                &line
-                    .replace("when the CPU has", "wenn die CPU hat:")
-                    .replace("when the CPU lacks", "wenn der CPU fehlt:")
-                    .replace("applied", "angewandt"),
-            );
+            let bedingung = if a.flags & super::alt::ALT_FLAG_NOT != 0 {
+                format!("wenn der CPU {} fehlt", a.feature_name())
+            } else {
+                format!("wenn die CPU {} hat", a.feature_name())
+            };
+            de.push_str(&format!(
+                "{}. bei {} ({} Bytes): `{}`, {}{}\n",
+                a.number,
+                name(a.instr),
+                a.instr_len,
+                text,
+                bedingung,
+                if applied { " — **angewandt**" } else { "" }
+            ));
         }
     }
     for (n, p) in &info.patches {
