@@ -432,3 +432,66 @@ pub fn nops(n: usize) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nop_fill_uses_the_longest_nops_first() {
+        assert_eq!(nops(0), Vec::<u8>::new());
+        assert_eq!(nops(1), [0x90]);
+        assert_eq!(nops(3), [0x0f, 0x1f, 0x00]);
+        let ten = nops(10);
+        assert_eq!(ten.len(), 10);
+        assert_eq!(&ten[..8], [0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0]);
+        assert_eq!(&ten[8..], [0x66, 0x90]);
+        // Each piece decodes as one NOP of its length.
+        for n in 1..=8 {
+            let b = nops(n);
+            let mut d = Decoder::with_ip(32, &b, 0, DecoderOptions::NONE);
+            let i = d.decode();
+            assert_eq!(i.mnemonic(), iced_x86::Mnemonic::Nop, "{n}");
+            assert_eq!(i.len(), n);
+        }
+    }
+
+    #[test]
+    fn feature_names() {
+        assert_eq!(feature_by_name("sysenter32"), Some(3 * 32 + 15));
+        assert_eq!(feature_by_name("X86_FEATURE_SYSCALL32"), Some(3 * 32 + 14));
+        assert_eq!(feature_by_name("SEP"), Some(11));
+        assert_eq!(feature_by_name("rdtscp"), None);
+        let a = Alternative {
+            number: 1,
+            instr: 0,
+            instr_len: 4,
+            repl: 0,
+            repl_len: 4,
+            feature: 7 * 32 + 3,
+            flags: ALT_FLAG_NOT,
+        };
+        assert_eq!(a.feature_name(), "feature 7*32+3");
+        assert_eq!(a.condition(), "when the CPU lacks feature 7*32+3");
+    }
+
+    #[test]
+    fn relative_calls_and_jumps_keep_their_targets_when_moved() {
+        // call 0x2000 and jmp 0x2000, encoded at 0x1000 (e8 rel32; e9 rel32).
+        let mut bytes = vec![0xe8];
+        bytes.extend_from_slice(&(0x2000u32 - 0x1005).to_le_bytes());
+        bytes.push(0xe9);
+        bytes.extend_from_slice(&(0x2000u32 - 0x100a).to_le_bytes());
+        let moved = relocate(&bytes, 0x1000, 0x1800, 32).unwrap();
+        let mut d = Decoder::with_ip(32, &moved, 0x1800, DecoderOptions::NONE);
+        assert_eq!(d.decode().near_branch_target(), 0x2000);
+        assert_eq!(d.decode().near_branch_target(), 0x2000);
+        // A jump inside the replacement moves with it: jmp +0 to the next instruction.
+        let inner = [0xeb, 0x00, 0x90];
+        let moved = relocate(&inner, 0x1000, 0x1800, 32).unwrap();
+        let mut d = Decoder::with_ip(32, &moved, 0x1800, DecoderOptions::NONE);
+        assert_eq!(d.decode().near_branch_target(), 0x1802);
+        // Unchanged when not moved.
+        assert_eq!(relocate(&bytes, 0x1000, 0x1000, 32).unwrap(), bytes);
+    }
+}
