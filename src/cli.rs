@@ -48,8 +48,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`).
-    Man,
+    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`), or a
+    /// subcommand's (`ringstep man export > ringstep-export.1`).
+    Man {
+        /// The subcommand whose page to print.
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -77,6 +81,12 @@ pub struct CheckArgs {
 pub enum FormatArg {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum UntilArg {
+    Cpl,
+    Fault,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -111,6 +121,17 @@ pub struct TraceArgs {
     /// Disassembly syntax.
     #[arg(long, value_enum, default_value = "att")]
     pub syntax: Option<SyntaxArg>,
+    /// Stop before the instruction at ADDR|SYMBOL[+OFF], optionally only `if REG OP VALUE`
+    /// (repeatable; see docs/debugging.md).
+    #[arg(long = "break", value_name = "SPEC")]
+    pub breaks: Vec<String>,
+    /// Stop after a step that changes `mem ADDR[,LEN]`, a register, or `msr NAME`
+    /// (repeatable).
+    #[arg(long = "watch", value_name = "SPEC")]
+    pub watches: Vec<String>,
+    /// Stop when the CPL changes, or after the first exception.
+    #[arg(long, value_enum)]
+    pub until: Option<UntilArg>,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
 }
@@ -284,7 +305,22 @@ pub fn syntax_of(args: &TraceArgs) -> Syntax {
 pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     let s = scenario_for(args)?;
     let max = args.max_steps.or(s.max_steps).unwrap_or(10_000);
-    match trace::run(&s, format_of(args), max, syntax_of(args), out) {
+    let stops = crate::debug::script::StopSpecs {
+        breaks: args.breaks.clone(),
+        watches: args.watches.clone(),
+        until: args.until.map(|u| match u {
+            UntilArg::Cpl => crate::debug::spec::Until::Cpl,
+            UntilArg::Fault => crate::debug::spec::Until::Fault,
+        }),
+    };
+    let written = if stops.is_empty() {
+        trace::run(&s, format_of(args), max, syntax_of(args), out).map(|_| ())
+    } else {
+        crate::debug::script::run(&s, &stops, format_of(args), max, syntax_of(args), out)
+            .map_err(UsageError)?
+            .map(|_| ())
+    };
+    match written {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(UsageError(format!("writing the trace: {e}"))),
@@ -413,10 +449,28 @@ pub fn completions(
     }
 }
 
-/// `ringstep man`: the manual page in roff, generated from these definitions.
-pub fn man_page(out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+/// `ringstep man [SUBCOMMAND]`: a manual page in roff, generated from these definitions.
+pub fn man_page(subcommand: Option<&str>, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     use clap::CommandFactory;
-    match clap_mangen::Man::new(Cli::command()).render(out) {
+    let cli = Cli::command();
+    let page = match subcommand {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            // The page other pages refer to as ringstep-NAME(1).
+            Some(sub) => sub.clone().name(format!("ringstep-{name}")),
+            None => {
+                let names: Vec<String> = cli
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                return Err(UsageError(format!(
+                    "man {name}: no such subcommand (subcommands: {})",
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    match clap_mangen::Man::new(page).render(out) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(UsageError(format!("writing the manual page: {e}")))
         }

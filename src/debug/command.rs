@@ -424,6 +424,29 @@ impl Debugger {
         Why::Limit
     }
 
+    /// One recorded step, then what (if anything) stops a run after it: a watchpoint
+    /// the step hit, a breakpoint at the new position, or `until` (a CPL other than
+    /// `start_cpl`, or an exception). Err is the engine's stop, the step not taken.
+    /// This is what a scripted run (`ringstep trace --break`) calls for each step.
+    pub fn step_checked(
+        &mut self,
+        e: &mut Engine,
+        until: Option<Until>,
+        start_cpl: u8,
+    ) -> Result<Option<Why>, Stop> {
+        if let Some(s) = self.one(e) {
+            return Err(s);
+        }
+        let stopper = match until {
+            None => Stopper::None,
+            Some(Until::Cpl) => Stopper::Cpl(start_cpl),
+            Some(Until::Fault) => Stopper::Fault,
+        };
+        let points = !self.points.is_empty();
+        let needs_view = !self.points.watches().is_empty() || stopper == Stopper::Fault;
+        Ok(self.check_after_step(e, points, needs_view, stopper))
+    }
+
     /// `continue`: forward to the next breakpoint or watchpoint hit.
     pub fn cont(&mut self, e: &mut Engine) -> Arrival {
         let from = self.position(e);

@@ -11,6 +11,7 @@ pub mod complete;
 pub mod dump;
 pub mod points;
 pub mod regs;
+pub mod script;
 pub mod search;
 pub mod spec;
 pub mod timeline;
