@@ -302,7 +302,7 @@ fn parse<E: FileHeader<Endian = Endianness>>(
         if memsz > 1 << 30 || addr.checked_add(memsz).is_none_or(|end| end > limit) {
             return Err(err(
                 origin,
-                format!("program header {i}: segment at {addr:#x} of {memsz:#x} bytes does not fit in the address space"),
+                format!("program header {i}: segment at {addr:#x} of {memsz:#x} bytes is larger than 1 GiB or does not fit in the {bits}-bit address space"),
             ));
         }
         let file = ph.data(endian, data).map_err(|()| {
