@@ -48,12 +48,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`), or a
-    /// subcommand's (`ringstep man export > ringstep-export.1`).
-    Man {
-        /// The subcommand whose page to print.
-        subcommand: Option<String>,
-    },
+    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`).
+    Man,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -449,28 +445,10 @@ pub fn completions(
     }
 }
 
-/// `ringstep man [SUBCOMMAND]`: a manual page in roff, generated from these definitions.
-pub fn man_page(subcommand: Option<&str>, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+/// `ringstep man`: the manual page in roff, generated from these definitions.
+pub fn man_page(out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     use clap::CommandFactory;
-    let cli = Cli::command();
-    let page = match subcommand {
-        None => cli,
-        Some(name) => match cli.find_subcommand(name) {
-            // The page other pages refer to as ringstep-NAME(1).
-            Some(sub) => sub.clone().name(format!("ringstep-{name}")),
-            None => {
-                let names: Vec<String> = cli
-                    .get_subcommands()
-                    .map(|c| c.get_name().to_string())
-                    .collect();
-                return Err(UsageError(format!(
-                    "man {name}: no such subcommand (subcommands: {})",
-                    names.join(", ")
-                )));
-            }
-        },
-    };
-    match clap_mangen::Man::new(page).render(out) {
+    match clap_mangen::Man::new(Cli::command()).render(out) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(UsageError(format!("writing the manual page: {e}")))
         }
