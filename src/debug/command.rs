@@ -468,10 +468,9 @@ impl Debugger {
     /// the run inside it).
     pub fn next(&mut self, e: &mut Engine) -> Arrival {
         let m = e.machine();
-        let Some((ret, len_ok)) = call_return(m) else {
+        let Some(ret) = call_return(m) else {
             return self.step(e, 1);
         };
-        debug_assert!(len_ok);
         let from = self.position(e);
         let sp = m.cpu.sp();
         let why = self.forward(e, self.limit, true, Stopper::Return { ip: ret, sp });
@@ -575,14 +574,14 @@ impl Debugger {
 }
 
 /// If the instruction at RIP is a `call`, its return address.
-fn call_return(m: &Machine) -> Option<(u64, bool)> {
+fn call_return(m: &Machine) -> Option<u64> {
     let cs = m.cpu.seg(SegReg::Cs).base;
     let lin = cs.wrapping_add(m.cpu.rip);
     let mut bytes = [0u8; 15];
     m.mem.peek(lin, &mut bytes);
     let mut d = Decoder::with_ip(m.cpu.bitness(), &bytes, m.cpu.rip, DecoderOptions::NONE);
     let i = d.decode();
-    (!i.is_invalid() && i.mnemonic() == Mnemonic::Call).then(|| (i.next_ip(), true))
+    (!i.is_invalid() && i.mnemonic() == Mnemonic::Call).then(|| i.next_ip())
 }
 
 /// The registers `info regs` lists, in order.

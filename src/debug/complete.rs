@@ -81,7 +81,7 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
             .filter(|w| matches(w))
             .map(String::from)
             .collect(),
-        Want::Registers => reg_words(part, &matches),
+        Want::Registers => reg_words(part),
         Want::Msrs => msr::KNOWN
             .iter()
             .map(|(_, n)| *n)
@@ -107,7 +107,7 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
                 .collect();
             // Registers only once something is typed: an empty value lists symbols.
             if !part.is_empty() {
-                v.extend(reg_words(part, &matches));
+                v.extend(reg_words(part));
             }
             v
         }
@@ -118,7 +118,7 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
 }
 
 /// Register names matching `part`, keeping a `%` or `$` the user typed.
-fn reg_words(part: &str, _matches: &dyn Fn(&str) -> bool) -> Vec<String> {
+fn reg_words(part: &str) -> Vec<String> {
     let (sigil, name) = match part.chars().next() {
         Some(c @ ('%' | '$')) => (c.to_string(), &part[1..]),
         _ => (String::new(), part),
