@@ -48,8 +48,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`).
-    Man,
+    /// Print the manual page (roff; e.g. `ringstep man > ringstep.1`), or a
+    /// subcommand's (`ringstep man export > ringstep-export.1`).
+    Man {
+        /// The subcommand whose page to print.
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -445,10 +449,32 @@ pub fn completions(
     }
 }
 
-/// `ringstep man`: the manual page in roff, generated from these definitions.
-pub fn man_page(out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+/// `ringstep man [SUBCOMMAND]`: a manual page in roff, generated from these definitions.
+pub fn man_page(subcommand: Option<&str>, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     use clap::CommandFactory;
-    match clap_mangen::Man::new(Cli::command()).render(out) {
+    let cli = Cli::command();
+    let page = match subcommand {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            // The page other pages refer to as ringstep-NAME(1).
+            Some(sub) => sub
+                .clone()
+                .display_name(format!("ringstep-{name}"))
+                .bin_name(format!("ringstep {name}")),
+            None => {
+                let names: Vec<String> = cli
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                return Err(UsageError(format!(
+                    "man {name}: no such subcommand (subcommands: {})",
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    let source = format!("ringstep {}", env!("CARGO_PKG_VERSION"));
+    match clap_mangen::Man::new(page).source(source).render(out) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(UsageError(format!("writing the manual page: {e}")))
         }

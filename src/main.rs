@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => ringstep::export::command::run_export(&args, &mut out),
         Some(Command::Render(args)) => ringstep::export::command::run_render(&args, &mut out),
         Some(Command::Completions { shell }) => cli::completions(shell, &mut out),
-        Some(Command::Man) => cli::man_page(&mut out),
+        Some(Command::Man { subcommand }) => cli::man_page(subcommand.as_deref(), &mut out),
         Some(Command::Run(args)) => {
             drop(out);
             return ExitCode::from(ringstep::tui::main(&args));

@@ -1,13 +1,15 @@
 //! An asciicast v2 recording (the format asciinema's player and `asciinema play` read):
 //! a header line, a JSON object with `version` 2 and the terminal's `width` and
 //! `height`, then one event line `[time, "o", data]` per frame, `data` being what the
-//! terminal receives. The first frame clears the screen and draws everything; each later
+//! terminal receives. The header also gives the duration and the colour theme of the
+//! SVG export. The first frame clears the screen and draws everything; each later
 //! frame sends only the cells that changed. No time stamp is written, so the same lesson
 //! and settings give the same bytes.
 
 use serde_json::json;
 
 use super::buffer_to_ansi::redraw;
+use super::svg::{ANSI16, DEFAULT_BG, DEFAULT_FG};
 use super::Frame;
 
 /// The recording of `frames`, `delay_ms` milliseconds apart, as asciicast v2 text.
@@ -20,8 +22,11 @@ pub fn cast(frames: &[Frame], title: &str, delay_ms: u64) -> Result<String, Stri
         "version": 2,
         "width": area.width,
         "height": area.height,
+        "duration": (frames.len().saturating_sub(1) as u64).saturating_mul(delay_ms) as f64 / 1000.0,
         "title": title,
         "env": { "TERM": "xterm-256color" },
+        // The colours of the SVG and HTML exports, so every export looks the same.
+        "theme": { "fg": DEFAULT_FG, "bg": DEFAULT_BG, "palette": ANSI16.join(":") },
     });
     let mut out = header.to_string();
     out.push('\n');

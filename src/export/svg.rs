@@ -26,7 +26,7 @@ pub const DEFAULT_FG: &str = "#d4d4d4";
 pub const DEFAULT_BG: &str = "#1e1e1e";
 
 /// The sixteen named colours, in ANSI order (black, red, ..., white, then the bright ones).
-const ANSI16: [&str; 16] = [
+pub const ANSI16: [&str; 16] = [
     "#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc", "#11a8cd", "#e5e5e5",
     "#666666", "#f14c4c", "#23d18b", "#f5f543", "#3b8eea", "#d670d6", "#29b8db", "#ffffff",
 ];
