@@ -251,6 +251,16 @@ impl Descriptor {
                 | (base >> 24) << 56,
         )
     }
+    /// In IA-32e mode an LDT, TSS or call-gate descriptor takes 16 bytes: the next GDT
+    /// slot holds bits 63:32 of its base (or offset). SDM Vol. 3A, 3.5.2 and 8.2.3.
+    pub fn is_wide_in_ia32e(self) -> bool {
+        let a = self.attr();
+        !a.s() && matches!(a.ty(), 0x2 | 0x9 | 0xb | 0xc)
+    }
+    /// The 64-bit base of a 16-byte system descriptor whose upper half is `upper`.
+    pub fn base64(self, upper: u64) -> u64 {
+        self.base() | (upper & 0xffff_ffff) << 32
+    }
     /// Set the accessed bit (code/data descriptors), as the CPU does on a load.
     pub fn with_accessed(self) -> Descriptor {
         Descriptor(self.0 | 1 << 40)
@@ -292,6 +302,38 @@ pub fn type_name(attr: Attr) -> &'static str {
     }
 }
 
+/// Name of a system descriptor type (S = 0), SDM Vol. 3A table 3-2: the 32-bit column,
+/// or with `ia32e` the IA-32e column, where only LDT, 64-bit TSS and 64-bit call,
+/// interrupt and trap gates exist and every other type is reserved.
+pub fn system_type_name(ty: u8, ia32e: bool) -> &'static str {
+    if !ia32e {
+        return match ty & 0xf {
+            0x1 => "16-bit TSS (available)",
+            0x2 => "LDT",
+            0x3 => "16-bit TSS (busy)",
+            0x4 => "16-bit call gate",
+            0x5 => "task gate",
+            0x6 => "16-bit interrupt gate",
+            0x7 => "16-bit trap gate",
+            0x9 => "32-bit TSS (available)",
+            0xb => "32-bit TSS (busy)",
+            0xc => "32-bit call gate",
+            0xe => "32-bit interrupt gate",
+            0xf => "32-bit trap gate",
+            _ => "reserved",
+        };
+    }
+    match ty & 0xf {
+        0x2 => "LDT",
+        0x9 => "64-bit TSS (available)",
+        0xb => "64-bit TSS (busy)",
+        0xc => "64-bit call gate",
+        0xe => "64-bit interrupt gate",
+        0xf => "64-bit trap gate",
+        _ => "reserved",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +370,24 @@ mod tests {
         assert_eq!((s.index(), s.ti(), s.rpl()), (15, false, 3));
         assert!(Selector(3).is_null());
         assert!(!Selector(8).is_null());
+    }
+
+    #[test]
+    fn system_types_by_mode() {
+        assert_eq!(system_type_name(0xe, false), "32-bit interrupt gate");
+        assert_eq!(system_type_name(0xe, true), "64-bit interrupt gate");
+        assert_eq!(system_type_name(0x5, false), "task gate");
+        assert_eq!(system_type_name(0x5, true), "reserved");
+        assert_eq!(system_type_name(0xb, false), "32-bit TSS (busy)");
+        // A 64-bit TSS descriptor: type 9, base 0xffff_fe00_0000_3000, limit 0x67.
+        let lo = Descriptor::encode(
+            0x0000_3000,
+            0x67,
+            Attr::from_fields(9, false, 0, true, false, false, false, false),
+        );
+        assert!(lo.is_wide_in_ia32e());
+        assert_eq!(lo.base64(0xffff_fe00), 0xffff_fe00_0000_3000);
+        assert_eq!(lo.limit(), 0x67);
+        assert!(!Descriptor(0x00cf_9b00_0000_ffff).is_wide_in_ia32e());
     }
 }

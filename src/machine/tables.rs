@@ -67,6 +67,12 @@ impl Gate {
     }
 }
 
+/// The parameter count of a legacy call gate (bits 36:32): dwords the CPU copies to the
+/// new stack on a call through it (SDM Vol. 3A, 5.8.3).
+pub fn call_gate_params(raw: u64) -> u8 {
+    ((raw >> 32) & 0x1f) as u8
+}
+
 /// Offsets of the fields the CPU reads from a 32-bit TSS.
 pub mod tss32 {
     pub const ESP0: u64 = 4;
@@ -78,6 +84,38 @@ pub mod tss32 {
     pub const IOMAP_BASE: u64 = 0x66;
     /// Smallest limit of a valid 32-bit TSS (SDM: 67H).
     pub const MIN_LIMIT: u32 = 0x67;
+
+    /// Every field of the 32-bit TSS (SDM Vol. 3A figure 8-2): name, offset, bytes.
+    /// `t` is the debug-trap flag (bit 0 of its word).
+    pub const FIELDS: &[(&str, u64, u8)] = &[
+        ("link", 0x00, 2),
+        ("esp0", ESP0, 4),
+        ("ss0", SS0, 2),
+        ("esp1", ESP1, 4),
+        ("ss1", SS1, 2),
+        ("esp2", ESP2, 4),
+        ("ss2", SS2, 2),
+        ("cr3", 0x1c, 4),
+        ("eip", 0x20, 4),
+        ("eflags", 0x24, 4),
+        ("eax", 0x28, 4),
+        ("ecx", 0x2c, 4),
+        ("edx", 0x30, 4),
+        ("ebx", 0x34, 4),
+        ("esp", 0x38, 4),
+        ("ebp", 0x3c, 4),
+        ("esi", 0x40, 4),
+        ("edi", 0x44, 4),
+        ("es", 0x48, 2),
+        ("cs", 0x4c, 2),
+        ("ss", 0x50, 2),
+        ("ds", 0x54, 2),
+        ("fs", 0x58, 2),
+        ("gs", 0x5c, 2),
+        ("ldt", 0x60, 2),
+        ("t", 0x64, 2),
+        ("iomap_base", IOMAP_BASE, 2),
+    ];
 
     /// Offset of ESPn for privilege level n (0..=2).
     pub fn esp(n: u8) -> u64 {
@@ -94,6 +132,21 @@ pub mod tss64 {
     pub const IST1: u64 = 0x24;
     pub const IOMAP_BASE: u64 = 0x66;
     pub const MIN_LIMIT: u32 = 0x67;
+
+    /// Every field of the 64-bit TSS (SDM Vol. 3A figure 8-11): name, offset, bytes.
+    pub const FIELDS: &[(&str, u64, u8)] = &[
+        ("rsp0", RSP0, 8),
+        ("rsp1", RSP0 + 8, 8),
+        ("rsp2", RSP0 + 16, 8),
+        ("ist1", IST1, 8),
+        ("ist2", IST1 + 8, 8),
+        ("ist3", IST1 + 16, 8),
+        ("ist4", IST1 + 24, 8),
+        ("ist5", IST1 + 32, 8),
+        ("ist6", IST1 + 40, 8),
+        ("ist7", IST1 + 48, 8),
+        ("iomap_base", IOMAP_BASE, 2),
+    ];
 
     pub fn rsp(n: u8) -> u64 {
         RSP0 + 8 * n as u64
@@ -136,5 +189,38 @@ mod tests {
         };
         let (lo, hi) = g.encode64();
         assert_eq!(Gate::decode64(lo, hi), g);
+    }
+
+    #[test]
+    fn tss_field_tables_agree_with_the_offsets() {
+        let at = |f: &[(&str, u64, u8)], n: &str| f.iter().find(|x| x.0 == n).map(|x| x.1);
+        for n in 0..3u8 {
+            assert_eq!(at(tss32::FIELDS, &format!("esp{n}")), Some(tss32::esp(n)));
+            assert_eq!(at(tss32::FIELDS, &format!("ss{n}")), Some(tss32::ss(n)));
+            assert_eq!(at(tss64::FIELDS, &format!("rsp{n}")), Some(tss64::rsp(n)));
+        }
+        for n in 1..=7u8 {
+            assert_eq!(at(tss64::FIELDS, &format!("ist{n}")), Some(tss64::ist(n)));
+        }
+        assert_eq!(at(tss64::FIELDS, "ist7"), Some(0x54));
+        // The 32-bit fields tile the 0x68-byte TSS without overlap.
+        let mut end = 0;
+        for (name, off, len) in tss32::FIELDS {
+            assert!(*off >= end, "{name} overlaps");
+            end = off + *len as u64;
+        }
+        assert_eq!(end, tss32::MIN_LIMIT as u64 + 1);
+    }
+
+    #[test]
+    fn call_gate_parameter_count() {
+        // A 32-bit call gate to 0x0060:0xc0101234 copying 3 parameters.
+        let raw = 0xc010_ec03_0060_1234u64;
+        let g = Gate::decode32(raw);
+        assert_eq!(
+            (g.selector, g.offset, g.ty, g.dpl),
+            (0x60, 0xc010_1234, 0xc, 3)
+        );
+        assert_eq!(call_gate_params(raw), 3);
     }
 }
