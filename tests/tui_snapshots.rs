@@ -174,3 +174,59 @@ fn colours_follow_no_color_and_high_contrast() {
         .iter()
         .all(|c| c.bg != Color::Reset && c.bg != Color::DarkGray));
 }
+
+/// The debugger's views at 120x40 and 80x24 (the compact layout too).
+fn debug_shots(name: &str, m: &mut Model) {
+    for (w, h) in [(120, 40), (80, 24)] {
+        update(m, Msg::Resize(w, h));
+        let text = buffer_text(&render_buffer(m, w, h));
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+    }
+}
+
+#[test]
+fn memory_view_following_esp_inside_sysenter_entry() {
+    let mut m = model("sysenter");
+    m.goto(state_at(&m, "sysenter_past_esp") + 4);
+    update(&mut m, Msg::Action(Action::MemoryView));
+    let text = buffer_text(&render_buffer(&m, 120, 40));
+    assert!(text.contains("← ESP"), "{text}");
+    debug_shots("memory", &mut m);
+    m.run_line("x/16x sysenter_entry");
+    debug_shots("memory_at_symbol", &mut m);
+}
+
+#[test]
+fn descriptor_tables_of_the_sysenter_lesson() {
+    let mut m = model("sysenter");
+    m.goto(state_at(&m, "sysenter_entry"));
+    update(&mut m, Msg::Action(Action::TablesView));
+    debug_shots("gdt", &mut m);
+    update(&mut m, Msg::Action(Action::TablesView));
+    debug_shots("idt", &mut m);
+    update(&mut m, Msg::Action(Action::TablesView));
+    debug_shots("tss", &mut m);
+}
+
+#[test]
+fn command_line_with_completions() {
+    let mut m = model("sysenter");
+    update(&mut m, Msg::Action(Action::CommandLine));
+    for c in "break sysenter_".chars() {
+        update(
+            &mut m,
+            Msg::Key(crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::Char(c),
+                crossterm::event::KeyModifiers::NONE,
+            )),
+        );
+    }
+    update(
+        &mut m,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Tab,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    debug_shots("cmdline", &mut m);
+}

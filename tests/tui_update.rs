@@ -188,13 +188,13 @@ fn run_to_breakpoint_or_end_and_breakpoint_toggle() {
     update(&mut m, Msg::Action(Action::SelectDown));
     m.selected = Some(row);
     act(&mut m, Action::ToggleBreakpoint);
-    assert!(m.breakpoints.contains(&entry));
+    assert!(m.has_break(entry));
     act(&mut m, Action::Run);
     assert_eq!(m.pos, state_at(&m, "sysenter_entry"));
     // Toggle it off again on the current line; run goes to the end.
     m.selected = None;
     key(&mut m, KeyCode::Char('b'));
-    assert!(m.breakpoints.is_empty());
+    assert!(m.run.dbg.points().is_empty());
     key(&mut m, KeyCode::Char('c'));
     assert_eq!(m.pos, m.run.last_state());
     assert_eq!(m.snap.cpl, 3);

@@ -2,16 +2,19 @@
 //! tick becomes a `Msg`, and `update` is the only thing that changes the `Model`.
 //! Drawing (`view`) only reads it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::commands::DebugUi;
 use super::keymap::{Action, Keymap};
 use super::layout::{self, Panes};
 use super::listing::{Listing, Row};
 use super::snapshot::Snapshot;
 use super::theme::ThemeKind;
 use super::timeline::SceneRun;
+use crate::debug::spec::Until;
+use crate::debug::Command;
 use crate::disasm::Syntax;
 use crate::lesson::{self, expr::Value, Lang, Lesson, Text};
 
@@ -126,7 +129,9 @@ pub struct Model {
     pub theme: ThemeKind,
     pub color: bool,
     pub animation: bool,
-    pub breakpoints: BTreeSet<u64>,
+    /// The debugger's command line, inspectors and history (breakpoints and watchpoints
+    /// are `run.dbg`'s).
+    pub debug: DebugUi,
     /// The selected listing row.
     pub selected: Option<usize>,
     /// First listing row shown, when the user scrolled; None follows the CPU.
@@ -213,7 +218,7 @@ impl Model {
             theme: opts.theme,
             color: opts.color,
             animation: opts.animation,
-            breakpoints: BTreeSet::new(),
+            debug: DebugUi::default(),
             selected: None,
             code_top: None,
             narrative_scroll: 0,
@@ -271,9 +276,10 @@ impl Model {
     }
 
     pub fn panes(&self) -> Panes {
-        layout::panes(
+        layout::panes_with(
             ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1),
             self.aux,
+            self.debug.inspector.is_some(),
         )
     }
 
@@ -297,14 +303,17 @@ impl Model {
     }
 
     /// Recompute the view model after a move.
-    fn refresh(&mut self) {
+    pub(crate) fn refresh(&mut self) {
         let task = self.scene().and_then(|s| s.scenario.task);
         self.snap = Snapshot::build(&mut self.run, self.pos, self.syntax, task.as_ref());
     }
 
     fn load_scene(&mut self, scene: usize) {
         if let Some(s) = self.lesson.scenes.get(scene) {
+            // Breakpoints and watchpoints stay; `set reg` edits belong to the old run.
+            let points = self.run.dbg.points().clone();
             self.run = SceneRun::new(s);
+            *self.run.dbg.points_mut() = points;
             self.scene = scene;
             self.listing = Listing::build(&self.lesson.code, &self.run, self.syntax);
             self.selected = None;
@@ -312,7 +321,7 @@ impl Model {
     }
 
     /// Go to `pos` in scene `scene`; forward moves animate.
-    fn go(&mut self, scene: usize, pos: usize) {
+    pub(crate) fn go(&mut self, scene: usize, pos: usize) {
         if scene != self.scene {
             self.load_scene(scene);
         }
@@ -351,7 +360,7 @@ impl Model {
         self.pos >= self.run.last_state() && self.scene + 1 >= self.lesson.scenes.len()
     }
 
-    fn step_forward(&mut self) {
+    pub(crate) fn step_forward(&mut self) {
         if self.pos < self.run.last_state() {
             self.go(self.scene, self.pos + 1);
         } else if self.scene + 1 < self.lesson.scenes.len() {
@@ -412,18 +421,6 @@ impl Model {
         }
     }
 
-    fn run_to_break(&mut self) {
-        let target = self
-            .run
-            .next_at(self.pos, &self.breakpoints)
-            .unwrap_or(self.run.last_state());
-        if target != self.pos {
-            self.go(self.scene, target);
-        } else {
-            self.step_forward();
-        }
-    }
-
     fn restart(&mut self) {
         self.answers.clear();
         self.input = None;
@@ -447,11 +444,10 @@ impl Model {
         let w = super::i18n::words(self.lang);
         match addr {
             Some(a) => {
-                let msg = if self.breakpoints.remove(&a) {
-                    w.breakpoint_cleared
-                } else {
-                    self.breakpoints.insert(a);
+                let msg = if self.toggle_break_at(a) {
                     w.breakpoint_set
+                } else {
+                    w.breakpoint_cleared
                 };
                 self.status = Some(format!("{msg} {a:#x}"));
             }
@@ -530,7 +526,6 @@ impl Model {
         }
         self.lesson = l;
         self.answers.clear();
-        self.breakpoints.clear();
         self.input = None;
         self.status = None;
         self.scene = usize::MAX;
@@ -650,7 +645,11 @@ impl Model {
         let Some(a) = self.autoplay else {
             return;
         };
-        if a.paused || self.overlay != Overlay::None || self.input.is_some() {
+        if a.paused
+            || self.overlay != Overlay::None
+            || self.input.is_some()
+            || self.debug.cmdline.is_some()
+        {
             if let Some(a) = &mut self.autoplay {
                 a.next_ms = now + a.period_ms;
             }
@@ -694,6 +693,10 @@ impl Model {
         }
         let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL)
             && matches!(e.code, KeyCode::Char('c') | KeyCode::Char('C'));
+        if self.debug.cmdline.is_some() {
+            self.cmdline_key(&e);
+            return;
+        }
         if let Some(input) = &mut self.input {
             match e.code {
                 _ if ctrl_c => self.quit = true,
@@ -732,6 +735,7 @@ impl Model {
     fn action(&mut self, a: Action) {
         if !matches!(a, Action::ToggleBreakpoint) {
             self.status = None;
+            self.debug.error = false;
         }
         if let Overlay::Picker { selected } = self.overlay {
             match a {
@@ -755,7 +759,17 @@ impl Model {
             Action::StepBack => self.step_back(),
             Action::NextStop => self.next_stop(),
             Action::PrevStop => self.prev_stop(),
-            Action::Run => self.run_to_break(),
+            Action::Run => self.debug_move(Command::Continue),
+            Action::ReverseRun => self.debug_move(Command::ReverseContinue),
+            Action::UntilCpl => self.debug_move(Command::Until(Until::Cpl)),
+            Action::StepOver => self.debug_move(Command::Next),
+            Action::CommandLine => self.open_cmdline(),
+            Action::MemoryView => self.toggle_memory(),
+            Action::TablesView => self.cycle_tables(),
+            Action::PointsView => self.toggle_points(),
+            Action::FollowSp => self.toggle_follow(),
+            Action::NextEvent => self.jump_event(true),
+            Action::PrevEvent => self.jump_event(false),
             Action::Restart => self.restart(),
             Action::ToggleBreakpoint => self.toggle_breakpoint(),
             Action::SelectUp => self.select(-1),
@@ -778,6 +792,12 @@ impl Model {
             Action::AnswerChoice(n) => self.answer_choice(n),
             Action::AnswerType => self.start_typing(),
             Action::CyclePane => self.aux = (self.aux + 1) % layout::AUX_PANES,
+            Action::ScrollDown if self.debug.inspector.is_some() => {
+                self.scroll_inspector(self.inspector_rows().max(1) as isize)
+            }
+            Action::ScrollUp if self.debug.inspector.is_some() => {
+                self.scroll_inspector(-(self.inspector_rows().max(1) as isize))
+            }
             Action::ScrollDown => self.narrative_scroll = self.narrative_scroll.saturating_add(3),
             Action::ScrollUp => self.narrative_scroll = self.narrative_scroll.saturating_sub(3),
             Action::ToggleAutoplay => match &mut self.autoplay {
@@ -805,6 +825,9 @@ impl Model {
                 }
             }
             Action::Cancel => {
+                if self.overlay == Overlay::None && self.selected.is_none() {
+                    self.debug.inspector = None;
+                }
                 self.overlay = Overlay::None;
                 self.selected = None;
                 self.code_top = None;
@@ -850,6 +873,8 @@ impl Model {
             } else {
                 top.saturating_sub(3)
             });
+        } else if panes.inspector.is_some_and(|r| layout::inside(r, col, row)) {
+            self.scroll_inspector(if down { 3 } else { -3 });
         } else if panes.narrative.is_some_and(|r| layout::inside(r, col, row)) {
             self.narrative_scroll = if down {
                 self.narrative_scroll.saturating_add(3)

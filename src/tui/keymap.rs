@@ -21,6 +21,24 @@ pub enum Action {
     NextStop,
     PrevStop,
     Run,
+    /// Back to the previous breakpoint or watchpoint hit.
+    ReverseRun,
+    /// Forward until the CPL changes.
+    UntilCpl,
+    /// A step that runs a `call` to its return.
+    StepOver,
+    /// The next / previous privilege change, exception or interrupt on the timeline.
+    NextEvent,
+    PrevEvent,
+    /// Open the `:` command line.
+    CommandLine,
+    MemoryView,
+    /// GDT, IDT, TSS in turn.
+    TablesView,
+    /// The breakpoint and watchpoint list.
+    PointsView,
+    /// The memory view follows the stack pointer.
+    FollowSp,
     Restart,
     ToggleBreakpoint,
     SelectUp,
@@ -49,6 +67,16 @@ pub const ACTION_NAMES: &[&str] = &[
     "next_stop",
     "prev_stop",
     "run",
+    "reverse_run",
+    "until_cpl",
+    "step_over",
+    "next_event",
+    "prev_event",
+    "command_line",
+    "memory_view",
+    "tables_view",
+    "points_view",
+    "follow_sp",
     "restart",
     "toggle_breakpoint",
     "select_up",
@@ -79,6 +107,16 @@ impl Action {
             "next_stop" => Action::NextStop,
             "prev_stop" => Action::PrevStop,
             "run" => Action::Run,
+            "reverse_run" => Action::ReverseRun,
+            "until_cpl" => Action::UntilCpl,
+            "step_over" => Action::StepOver,
+            "next_event" => Action::NextEvent,
+            "prev_event" => Action::PrevEvent,
+            "command_line" => Action::CommandLine,
+            "memory_view" => Action::MemoryView,
+            "tables_view" => Action::TablesView,
+            "points_view" => Action::PointsView,
+            "follow_sp" => Action::FollowSp,
             "restart" => Action::Restart,
             "toggle_breakpoint" => Action::ToggleBreakpoint,
             "select_up" => Action::SelectUp,
@@ -315,8 +353,12 @@ impl Keymap {
         user: Option<(&str, &str)>,
     ) -> Result<Keymap, String> {
         let mut bindings = Self::read(base, base_origin, true)?;
+        // Actions the user file binds: their keys win over a shipped binding of the
+        // same key to another action.
+        let mut mine: Vec<&'static str> = Vec::new();
         if let Some((text, origin)) = user {
             for b in Self::read(text, origin, false)? {
+                mine.push(b.name);
                 if let Some(slot) = bindings.iter_mut().find(|x| x.name == b.name) {
                     slot.keys = b.keys;
                     if !b.en.is_empty() {
@@ -330,7 +372,11 @@ impl Keymap {
         }
         bindings.sort_by_key(|b| ACTION_NAMES.iter().position(|n| *n == b.name));
         let mut lookup = HashMap::new();
-        for b in &bindings {
+        let shipped_first = bindings
+            .iter()
+            .filter(|b| !mine.contains(&b.name))
+            .chain(bindings.iter().filter(|b| mine.contains(&b.name)));
+        for b in shipped_first {
             let Some(action) = Action::from_name(b.name) else {
                 continue;
             };

@@ -1,7 +1,9 @@
 //! Where the panes go, as a pure function of the terminal size, so that drawing and
 //! mouse handling agree. Below 120x36 a compact layout shows the code, one other pane
 //! (Tab cycles through registers, privilege, stacks and MSRs) and the narrative; below
-//! 80x24 there is only a message.
+//! 80x24 there is only a message. A one-row timeline strip sits above the status line;
+//! an open inspector (memory, GDT, IDT, TSS, breakpoints, command output) takes the
+//! place of the stacks and narrative (compact layout: of the narrative).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -25,29 +27,38 @@ pub struct Panes {
     pub msrs: Option<Rect>,
     pub stacks: Option<Rect>,
     pub narrative: Option<Rect>,
+    pub timeline: Option<Rect>,
+    pub inspector: Option<Rect>,
 }
 
 pub fn inside(r: Rect, col: u16, row: u16) -> bool {
     col >= r.x && col < r.x + r.width && row >= r.y && row < r.y + r.height
 }
 
-/// The panes for a terminal of `area`.
+/// The panes for a terminal of `area`, without an inspector.
 pub fn panes(area: Rect, aux: usize) -> Panes {
+    panes_with(area, aux, false)
+}
+
+/// The panes for a terminal of `area`, with an inspector when `inspector`.
+pub fn panes_with(area: Rect, aux: usize, inspector: bool) -> Panes {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return Panes {
             too_small: true,
             ..Panes::default()
         };
     }
-    let [header, body, status] = Layout::vertical([
+    let [header, body, timeline, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
     let mut p = Panes {
         header,
         status,
+        timeline: Some(timeline),
         ..Panes::default()
     };
     if area.width < FULL_WIDTH || area.height < FULL_HEIGHT {
@@ -57,7 +68,11 @@ pub fn panes(area: Rect, aux: usize) -> Panes {
         let [code, other] =
             Layout::horizontal([Constraint::Percentage(54), Constraint::Percentage(46)]).areas(top);
         p.code = Some(code);
-        p.narrative = Some(bottom);
+        if inspector {
+            p.inspector = Some(bottom);
+        } else {
+            p.narrative = Some(bottom);
+        }
         match aux % AUX_PANES {
             0 => p.regs = Some(other),
             1 => p.privilege = Some(other),
@@ -83,8 +98,12 @@ pub fn panes(area: Rect, aux: usize) -> Panes {
     p.regs = Some(regs);
     p.privilege = Some(privilege);
     p.msrs = Some(msrs);
-    p.stacks = Some(stacks);
-    p.narrative = Some(narrative);
+    if inspector {
+        p.inspector = Some(bottom);
+    } else {
+        p.stacks = Some(stacks);
+        p.narrative = Some(narrative);
+    }
     p
 }
 
@@ -136,6 +155,14 @@ mod tests {
                 assert!(r.width >= 10 && r.height >= 5, "{w}x{h}: {r:?}");
                 assert!(r.x + r.width <= w && r.y + r.height <= h);
             }
+            let i = panes_with(Rect::new(0, 0, w, h), 0, true);
+            assert!(i.stacks.is_none() && i.narrative.is_none());
+            let r = i.inspector.unwrap();
+            assert!(r.width == w && r.height >= 10, "{w}x{h}: {r:?}");
+            assert_eq!(f.timeline.unwrap().y, h - 2);
         }
+        let c = panes_with(Rect::new(0, 0, 80, 24), 0, true);
+        assert!(c.narrative.is_none() && c.regs.is_some());
+        assert!(c.inspector.unwrap().height >= 7);
     }
 }

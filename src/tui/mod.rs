@@ -8,7 +8,10 @@
 //! terminal and restores it whatever happens.
 
 pub mod app;
+pub mod cmdline;
+pub mod commands;
 pub mod i18n;
+pub mod inspect;
 pub mod keymap;
 pub mod layout;
 pub mod listing;
@@ -202,6 +205,15 @@ pub fn options(args: &RunArgs) -> Result<(Options, Keymap), String> {
 
 /// The lesson `run` opens.
 pub fn lesson_of(args: &RunArgs) -> Result<Lesson, String> {
+    lesson_and_setup(args).map(|(l, _)| l)
+}
+
+/// How loaded code was set up, and the image's alternatives (one line each).
+type LoadedSetup = (crate::load::Setup, Vec<String>);
+
+/// The lesson `run` opens and, for loaded code (--elf/--asm/--bytes), how it was set up
+/// and the image's alternatives (for the command line's `alt`).
+fn lesson_and_setup(args: &RunArgs) -> Result<(Lesson, Option<LoadedSetup>), String> {
     // --elf / --asm / --bytes (src/load): a lesson around the loaded code.
     let setup = args
         .load
@@ -213,22 +225,28 @@ pub fn lesson_of(args: &RunArgs) -> Result<Lesson, String> {
                 "{l}: a lesson cannot be combined with loading code; load into a scenario file with --machine FILE"
             ));
         }
-        return crate::load::load(&setup)
-            .map(|l| l.lesson)
-            .map_err(|e| e.0);
+        let loaded = crate::load::load(&setup).map_err(|e| e.0)?;
+        let alts = commands::alternative_lines(&loaded.image);
+        return Ok((loaded.lesson, Some((setup, alts))));
     }
-    match (&args.preset, &args.lesson) {
+    let lesson = match (&args.preset, &args.lesson) {
         (Some(p), _) => preset_lesson(p),
         (None, Some(l)) => crate::cli::load_lesson(l).map_err(|e| e.0),
         (None, None) => crate::cli::load_lesson(library::DEFAULT_LESSON).map_err(|e| e.0),
-    }
+    }?;
+    Ok((lesson, None))
 }
 
 /// Build the model `run` starts with.
 pub fn start(args: &RunArgs) -> Result<Model, String> {
     let (opts, keymap) = options(args)?;
-    let lesson = lesson_of(args)?;
-    Model::new(lesson, &opts, keymap)
+    let (lesson, setup) = lesson_and_setup(args)?;
+    let mut model = Model::new(lesson, &opts, keymap)?;
+    if let Some((setup, alts)) = setup {
+        model.debug.setup = Some(setup);
+        model.debug.alternatives = alts;
+    }
+    Ok(model)
 }
 
 /// The message for a standard input or output that is not a terminal.

@@ -7,7 +7,9 @@
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use rustc_hash::FxHashMap;
 
-use crate::engine::{Change, Code, Event, Outcome, StopReason};
+use crate::debug::timeline::TimelineEvent;
+use crate::debug::Debugger;
+use crate::engine::{Change, Code, Event, Outcome, Stop, StopReason};
 use crate::lesson::check::{evaluate_question, Answer};
 use crate::lesson::run::{play, Played};
 use crate::lesson::Scene;
@@ -93,6 +95,10 @@ pub struct SceneRun {
     /// The region holding the TSS: a stack pointer there (SYSENTER's IA32_SYSENTER_ESP
     /// on Linux i386) is not on a stack.
     pub tss_region: Option<u16>,
+    /// Breakpoints, watchpoints and `set reg` edits, kept with the engine they run on.
+    pub dbg: Debugger,
+    /// Privilege changes, exceptions, interrupts and edits along the run, in step order.
+    pub events: Vec<TimelineEvent>,
 }
 
 fn reg_name(r: iced_x86::Register) -> String {
@@ -191,27 +197,7 @@ fn writer_of(rec: &StepRecord, addr: u64, after: &StateSummary, width: u64) -> W
 impl SceneRun {
     /// Play `scene` and analyse its history.
     pub fn new(scene: &Scene) -> SceneRun {
-        let mut played = play(scene);
-        let last = played.last_state();
-        let mut steps = Vec::with_capacity(last);
-        for i in 0..last {
-            if let Some(v) = played.engine.step_view(i) {
-                steps.push(StepRecord {
-                    ip: v.info.ip,
-                    next_ip: v.info.next_ip,
-                    code: v.info.code,
-                    outcome: v.info.outcome.clone(),
-                    changes: v.changes.to_vec(),
-                    events: v.events.to_vec(),
-                });
-            }
-        }
-        // Walk back to the start, summarising each state.
-        let mut states = vec![summary(played.engine.machine(), scene)];
-        while played.engine.step_back() {
-            states.push(summary(played.engine.machine(), scene));
-        }
-        states.reverse();
+        let played = play(scene);
         let long = played.initial.cpu.long_mode_active();
         let width = if long { 8 } else { 4 };
         let thread_size = match scene.scenario.task.map(|t| t.current) {
@@ -224,6 +210,74 @@ impl SceneRun {
                 }
             }
         };
+        let tr_base = played.initial.cpu.tr.base;
+        let tss_region = (played.initial.cpu.tr.selector != 0)
+            .then(|| {
+                played
+                    .initial
+                    .mem
+                    .regions()
+                    .iter()
+                    .position(|r| r.contains(tr_base))
+            })
+            .flatten()
+            .map(|i| i as u16);
+        let dbg = Debugger::new(&played.engine);
+        let mut run = SceneRun {
+            played,
+            tss_region,
+            steps: Vec::new(),
+            states: Vec::new(),
+            answers: Vec::new(),
+            writes: FxHashMap::default(),
+            writers: Vec::new(),
+            width,
+            thread_size,
+            dbg,
+            events: Vec::new(),
+        };
+        run.analyse(scene);
+        run.answers = scene
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let q = s.question.as_ref()?;
+                let mark = run.played.mark_of(i)?;
+                Some(evaluate_question(scene, q, &mut run.played, mark))
+            })
+            .collect();
+        run.played.engine.goto(0);
+        run
+    }
+
+    /// Gather the step records, state summaries, stack writers and timeline events of
+    /// the engine's recorded history; the engine stands at the end of the run and is
+    /// left at position 0.
+    fn analyse(&mut self, scene: &Scene) {
+        let engine = &mut self.played.engine;
+        let last = engine.history_len();
+        let mut steps = Vec::with_capacity(last);
+        for i in 0..last {
+            if let Some(v) = engine.step_view(i) {
+                steps.push(StepRecord {
+                    ip: v.info.ip,
+                    next_ip: v.info.next_ip,
+                    code: v.info.code,
+                    outcome: v.info.outcome.clone(),
+                    changes: v.changes.to_vec(),
+                    events: v.events.to_vec(),
+                });
+            }
+        }
+        self.events = crate::debug::timeline::collect(engine);
+        // Walk back to the start, summarising each state.
+        let mut states = vec![summary(engine.machine(), scene)];
+        while engine.step_back() {
+            states.push(summary(engine.machine(), scene));
+        }
+        states.reverse();
+        let width = self.width;
         let mut writes: FxHashMap<u64, Vec<(u32, u32)>> = FxHashMap::default();
         let mut writers = Vec::new();
         for (n, rec) in steps.iter().enumerate() {
@@ -249,52 +303,77 @@ impl SceneRun {
                 }
             }
         }
-        let tr_base = played.initial.cpu.tr.base;
-        let tss_region = (played.initial.cpu.tr.selector != 0)
-            .then(|| {
-                played
-                    .initial
-                    .mem
-                    .regions()
-                    .iter()
-                    .position(|r| r.contains(tr_base))
-            })
-            .flatten()
-            .map(|i| i as u16);
-        let mut run = SceneRun {
-            played,
-            tss_region,
-            steps,
-            states,
-            answers: Vec::new(),
-            writes,
-            writers,
-            width,
-            thread_size,
+        self.steps = steps;
+        self.states = states;
+        self.writes = writes;
+        self.writers = writers;
+    }
+
+    /// Run a debugger command line against the engine at `pos`. Movements are kept
+    /// inside the recorded run (they stop at its last state); `set reg` plays the scene
+    /// again from the edited state and analyses the new history. Returns the output and
+    /// the position the engine is at afterwards.
+    pub fn command(
+        &mut self,
+        scene: &Scene,
+        pos: usize,
+        cmd: &crate::debug::Command,
+    ) -> Result<(crate::debug::Output, usize), crate::debug::DebugError> {
+        use crate::debug::{Command, DebugError, Output};
+        let last = self.last_state();
+        if let Command::Goto(n) = cmd {
+            if *n as usize > last {
+                return Err(DebugError::Refused(format!(
+                    "position {n} is past the end of the recorded run (it ends at {last})"
+                )));
+            }
+        }
+        self.machine_at(pos);
+        // Forward movements stop at the run's end, where the scene stopped.
+        self.dbg.set_limit(last.saturating_sub(pos) as u64);
+        let out = self.dbg.execute(&mut self.played.engine, cmd);
+        self.dbg.set_limit(crate::debug::command::DEFAULT_LIMIT);
+        let out = out?;
+        if let Output::RegSet { .. } = out {
+            self.replay(scene);
+        }
+        let here = self.played.engine.history_len().min(self.last_state());
+        Ok((out, here))
+    }
+
+    /// After an edit: run on from the edited position to the scene's end (its stop
+    /// addresses, a stop, or its step limit), keep how it ended, analyse the new
+    /// history, and come back to the edited position.
+    fn replay(&mut self, scene: &Scene) {
+        let here = self.played.engine.history_len();
+        let max = scene.scenario.max_steps.unwrap_or(1000);
+        let e = &mut self.played.engine;
+        let stop = match self.dbg.goto(e, max.max(here as u64)) {
+            Ok(a) => match a.why {
+                crate::debug::Why::Stopped(s) => s,
+                _ => Stop {
+                    reason: StopReason::Limit,
+                    ip: e.machine().cpu.rip,
+                    instr: None,
+                },
+            },
+            Err(_) => return,
         };
-        run.answers = scene
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let q = s.question.as_ref()?;
-                let mark = run.played.mark_of(i)?;
-                Some(evaluate_question(scene, q, &mut run.played, mark))
-            })
-            .collect();
-        run.played.engine.goto(0);
-        run
+        self.played.stop = stop;
+        self.analyse(scene);
+        self.machine_at(here);
     }
 
     pub fn last_state(&self) -> usize {
         self.states.len().saturating_sub(1)
     }
 
-    /// Move the engine to `pos` (clamped) and return the machine there.
+    /// Move the engine to `pos` (clamped) and return the machine there. Forward moves go
+    /// through the debugger, so `set reg` edits are made again where they were made.
     pub fn machine_at(&mut self, pos: usize) -> &Machine {
         let pos = pos.min(self.last_state());
         if self.played.engine.history_len() != pos {
-            self.played.engine.goto(pos);
+            let _ = self.dbg.goto(&mut self.played.engine, pos as u64);
         }
         self.played.engine.machine()
     }

@@ -81,7 +81,7 @@ pub fn view(model: &Model, f: &mut Frame) {
     let area = f.area();
     let ctx = context(model);
     f.render_widget(Block::new().style(ctx.theme.text), area);
-    let p = layout::panes(area, model.aux);
+    let p = layout::panes_with(area, model.aux, model.debug.inspector.is_some());
     if p.too_small {
         too_small(&ctx, f, area);
         return;
@@ -104,6 +104,20 @@ pub fn view(model: &Model, f: &mut Frame) {
     }
     if let Some(r) = p.narrative {
         panes::narrative::render(&ctx, f, r);
+    }
+    if let Some(r) = p.inspector {
+        use super::inspect::Inspector;
+        match model.debug.inspector {
+            Some(Inspector::Memory) => panes::memory::render(&ctx, f, r),
+            Some(Inspector::Gdt) => panes::tables::gdt(&ctx, f, r),
+            Some(Inspector::Idt) => panes::tables::idt(&ctx, f, r),
+            Some(Inspector::Tss) => panes::tables::tss(&ctx, f, r),
+            Some(Inspector::Points) => panes::points::points(&ctx, f, r),
+            Some(Inspector::Output) | None => panes::points::output(&ctx, f, r),
+        }
+    }
+    if let Some(r) = p.timeline {
+        panes::timeline_strip::render(&ctx, f, r);
     }
     panes::status(&ctx, f, p.status, p.compact);
     match &model.overlay {

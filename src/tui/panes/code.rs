@@ -87,7 +87,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 source,
             } => {
                 let current = *addr == ip && !at_end;
-                let bp = m.breakpoints.contains(addr);
+                let bp = m.has_break(*addr);
                 let mut spans = vec![
                     Span::styled(if bp { "●" } else { " " }, t.breakpoint),
                     Span::styled(if current { "▶" } else { " " }, t.bold),

@@ -1,12 +1,17 @@
 //! The panes, one module each, plus the header and status lines.
 
+pub mod cmdline;
 pub mod code;
+pub mod memory;
 pub mod msrs;
 pub mod narrative;
 pub mod overlay;
+pub mod points;
 pub mod privilege;
 pub mod regs;
 pub mod stacks;
+pub mod tables;
+pub mod timeline_strip;
 
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
@@ -104,6 +109,10 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     let m = ctx.model;
     let t = &ctx.theme;
     let w = ctx.words;
+    if let Some(line) = &m.debug.cmdline {
+        cmdline::render(ctx, f, area, line);
+        return;
+    }
     let left = if let Some(input) = &m.input {
         Line::from(vec![
             Span::styled(format!(" {}: ", w.typing), t.question),
@@ -111,7 +120,8 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
             Span::styled("  (enter / esc)", t.dim),
         ])
     } else if let Some(msg) = &m.status {
-        Line::from(Span::styled(format!(" {msg}"), t.bold))
+        let style = if m.debug.error { t.fault } else { t.bold };
+        Line::from(Span::styled(format!(" {msg}"), style))
     } else {
         let k = &m.keymap;
         let mut spans = Vec::new();
@@ -125,6 +135,7 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         hint("step_back", if de { "zurück" } else { "back" });
         hint("next_stop", if de { "Halt" } else { "stop" });
         hint("run", if de { "laufen" } else { "run" });
+        hint("command_line", if de { "Befehl" } else { "command" });
         if !compact {
             hint("toggle_breakpoint", if de { "Haltepunkt" } else { "break" });
             hint("lesson_picker", if de { "Lektionen" } else { "lessons" });

@@ -1,0 +1,451 @@
+//! The descriptor-table inspectors: every GDT slot and IDT gate decoded, and the TSS that
+//! TR points to, field by field, as they are at the current history position.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::fit;
+use crate::engine::fault::vector_name;
+use crate::tui::inspect::{self, GdtKind, IdtRow};
+use crate::tui::view::Ctx;
+
+fn bit(b: bool) -> char {
+    if b {
+        '1'
+    } else {
+        '0'
+    }
+}
+
+/// Draw `lines` below a fixed `head`, from the inspector's scroll position.
+fn scrolled(
+    ctx: &Ctx,
+    f: &mut Frame,
+    area: Rect,
+    title: String,
+    head: Vec<Line<'static>>,
+    lines: Vec<Line<'static>>,
+) {
+    let block = ctx.block(title, false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    let room = h.saturating_sub(head.len());
+    let max = lines.len().saturating_sub(room);
+    let top = ctx.model.debug.scroll.min(max);
+    let width = inner.width as usize;
+    let mut out: Vec<Line> = head;
+    out.extend(lines.into_iter().skip(top).take(room));
+    let out: Vec<Line> = out
+        .into_iter()
+        .map(|l| {
+            if l.width() <= width {
+                return l;
+            }
+            let style = l.spans.first().map_or(Style::default(), |s| s.style);
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            Line::styled(fit(&text, width), style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(out), inner);
+}
+
+fn title(ctx: &Ctx, name: &str, detail: String) -> String {
+    format!("{name} {detail} · g · {}", ctx.words.inspector_keys)
+}
+
+/// Cells padded to `widths` (negative: right-aligned), one space apart.
+fn columns(cells: &[String], widths: &[i16]) -> String {
+    let mut out = String::new();
+    for (c, w) in cells.iter().zip(widths) {
+        let n = w.unsigned_abs() as usize;
+        if *w < 0 {
+            out.push_str(&format!("{c:>n$} "));
+        } else {
+            out.push_str(&format!("{c:<n$} "));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let w = ctx.words;
+    let machine = m.run.played.engine.machine();
+    let rows = inspect::gdt(machine);
+    let wide = area.width >= 110;
+    let g = machine.cpu.gdtr;
+    let bd = if machine.cpu.long_mode_active() {
+        16
+    } else {
+        8
+    };
+    // #, selector, base, limit, type, DPL, P, S, G, D/B, L, AVL, A/B, in use, raw.
+    let mut widths: Vec<i16> = vec![-3, 6, bd, 8, 22, 3, 1, 1, 1, 3, 1, 3, 3, 8, 16];
+    let mut names = vec![
+        "#", "sel", "base", "limit", "type", "DPL", "P", "S", "G", "D/B", "L", "AVL", "A/B", "in",
+        "raw",
+    ];
+    if !wide {
+        // Without S, AVL and the raw descriptor.
+        for i in [14, 11, 7] {
+            widths.remove(i);
+            names.remove(i);
+        }
+    }
+    let pick = |all: Vec<String>| -> Vec<String> {
+        if wide {
+            all
+        } else {
+            all.into_iter()
+                .enumerate()
+                .filter(|(i, _)| ![7, 11, 14].contains(i))
+                .map(|(_, c)| c)
+                .collect()
+        }
+    };
+    let head_cells: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let head = vec![Line::styled(columns(&head_cells, &widths), t.bold)];
+    let b = |v: bool| bit(v).to_string();
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let r = &rows[i];
+        let lead = [format!("{}", r.index), format!("{:#06x}", r.selector)];
+        // Runs of all-zero slots as one line.
+        if r.raw == 0 && r.index != 0 && !matches!(r.kind, GdtKind::Upper { .. }) {
+            let mut j = i;
+            while j + 1 < rows.len()
+                && rows[j + 1].raw == 0
+                && !matches!(rows[j + 1].kind, GdtKind::Upper { .. })
+            {
+                j += 1;
+            }
+            let what = if j > i {
+                format!(
+                    "{:>3}..{}  ({}, {})",
+                    r.index, rows[j].index, w.empty_slots, w.not_present
+                )
+            } else {
+                format!(
+                    "{:>3} {:#06x}  ({}, {})",
+                    r.index, r.selector, w.empty_slots, w.not_present
+                )
+            };
+            lines.push(Line::styled(what, t.dim));
+            i = j + 1;
+            continue;
+        }
+        i += 1;
+        let used = r.used_by.join(" ");
+        let raw = format!("{:016x}", r.raw);
+        let (cells, present) = match &r.kind {
+            GdtKind::Null => {
+                lines.push(Line::styled(
+                    format!("{:>3} {}  ({})", lead[0], lead[1], w.null_entry),
+                    t.dim,
+                ));
+                continue;
+            }
+            GdtKind::Upper { of } => {
+                lines.push(Line::styled(
+                    format!("{:>3} {}  ({} {of})", lead[0], lead[1], w.upper_half),
+                    t.dim,
+                ));
+                continue;
+            }
+            GdtKind::Reserved { ty } => {
+                lines.push(Line::styled(
+                    format!(
+                        "{:>3} {}  system type {ty:#x}: reserved  {raw}",
+                        lead[0], lead[1]
+                    ),
+                    t.dim,
+                ));
+                continue;
+            }
+            GdtKind::Gate {
+                type_name,
+                selector,
+                offset,
+                dpl,
+                present,
+                params,
+            } => {
+                let target = crate::tui::snapshot::symbol(machine, *offset)
+                    .map(|s| format!(" <{s}>"))
+                    .unwrap_or_default();
+                lines.push(Line::styled(
+                    format!(
+                        "{:>3} {}  {type_name} -> {selector:#06x}:{offset:#x}{target}  DPL {dpl} P {} params {params}",
+                        lead[0], lead[1], bit(*present)
+                    ),
+                    if *present { t.text } else { t.dim },
+                ));
+                continue;
+            }
+            GdtKind::Segment {
+                base,
+                limit,
+                type_name,
+                dpl,
+                present,
+                db,
+                long,
+                granular,
+                avl,
+                accessed,
+                ..
+            } => (
+                vec![
+                    lead[0].clone(),
+                    lead[1].clone(),
+                    format!("{base:0bd$x}", bd = bd as usize),
+                    format!("{limit:08x}"),
+                    type_name.to_string(),
+                    dpl.to_string(),
+                    b(*present),
+                    "1".into(),
+                    b(*granular),
+                    b(*db),
+                    b(*long),
+                    b(*avl),
+                    b(*accessed),
+                    used,
+                    raw,
+                ],
+                *present,
+            ),
+            GdtKind::System {
+                base,
+                limit,
+                type_name,
+                dpl,
+                present,
+                granular,
+                busy,
+            } => (
+                vec![
+                    lead[0].clone(),
+                    lead[1].clone(),
+                    format!("{base:0bd$x}", bd = bd as usize),
+                    format!("{limit:08x}"),
+                    type_name.to_string(),
+                    dpl.to_string(),
+                    b(*present),
+                    "0".into(),
+                    b(*granular),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    busy.map_or("-".to_string(), b),
+                    used,
+                    raw,
+                ],
+                *present,
+            ),
+        };
+        lines.push(Line::styled(
+            columns(&pick(cells), &widths),
+            if present { t.text } else { t.dim },
+        ));
+    }
+    scrolled(
+        ctx,
+        f,
+        area,
+        title(
+            ctx,
+            w.gdt,
+            format!(
+                "base {:#x} limit {:#x} ({} slots)",
+                g.base,
+                g.limit,
+                rows.len()
+            ),
+        ),
+        head,
+        lines,
+    );
+}
+
+/// Runs of identical absent gates shown as one line.
+fn idt_lines(ctx: &Ctx, rows: &[IdtRow], ia32e: bool) -> Vec<Line<'static>> {
+    let t = &ctx.theme;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let r = &rows[i];
+        if !r.gate.present {
+            let mut j = i;
+            while j + 1 < rows.len() && !rows[j + 1].gate.present && rows[j + 1].gate == r.gate {
+                j += 1;
+            }
+            let span = if j > i {
+                format!("{:#04x}..{:#04x}", r.vector, rows[j].vector)
+            } else {
+                format!("{:#04x}", r.vector)
+            };
+            out.push(Line::styled(
+                format!(" {span:<10}  {}", ctx.words.not_present),
+                t.dim,
+            ));
+            i = j + 1;
+            continue;
+        }
+        let g = &r.gate;
+        let name = match r.vector {
+            v if v < 32 => vector_name(v).into_owned(),
+            0x80 => "int 0x80".to_string(),
+            _ => String::new(),
+        };
+        let target = if g.ty == 0x5 {
+            format!("TSS {:#06x}", g.selector)
+        } else {
+            format!(
+                "{:#06x}:{:0w$x}{}",
+                g.selector,
+                g.offset,
+                r.symbol
+                    .as_ref()
+                    .map(|s| format!(" <{s}>"))
+                    .unwrap_or_default(),
+                w = if ia32e { 16 } else { 8 }
+            )
+        };
+        let ist = if ia32e {
+            format!(" IST {}", g.ist)
+        } else {
+            String::new()
+        };
+        out.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<10}  {name:<9}", format!("{:#04x}", r.vector)),
+                t.bold,
+            ),
+            Span::styled(
+                format!("{:<22} DPL {} P 1{ist}  {target}", r.type_name, g.dpl),
+                t.text,
+            ),
+        ]));
+        i += 1;
+    }
+    out
+}
+
+pub fn idt(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let m = ctx.model;
+    let machine = m.run.played.engine.machine();
+    let rows = inspect::idt(machine);
+    let ia32e = machine.cpu.long_mode_active();
+    let i = machine.cpu.idtr;
+    let lines = idt_lines(ctx, &rows, ia32e);
+    let head = vec![Line::styled(
+        format!(
+            " vector      name      type                   DPL P{}  selector:offset",
+            if ia32e { " IST" } else { "" }
+        ),
+        ctx.theme.bold,
+    )];
+    scrolled(
+        ctx,
+        f,
+        area,
+        title(
+            ctx,
+            ctx.words.idt,
+            format!(
+                "base {:#x} limit {:#x} ({} gates of {} bytes)",
+                i.base,
+                i.limit,
+                rows.len(),
+                if ia32e { 16 } else { 8 }
+            ),
+        ),
+        head,
+        lines,
+    );
+}
+
+pub fn tss(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let w = ctx.words;
+    let machine = m.run.played.engine.machine();
+    let Some(v) = inspect::tss(machine) else {
+        scrolled(
+            ctx,
+            f,
+            area,
+            title(ctx, w.tss, String::new()),
+            Vec::new(),
+            vec![Line::styled(w.no_tss.to_string(), t.dim)],
+        );
+        return;
+    };
+    let head = vec![Line::styled(
+        format!(
+            "TR {:#06x} (GDT {}) · {} · base {:#x} limit {:#x}",
+            v.tr,
+            v.tr >> 3,
+            v.type_name,
+            v.base,
+            v.limit
+        ),
+        t.bold,
+    )];
+    let digits = |len: u8| len as usize * 2;
+    let cells: Vec<String> = v
+        .fields
+        .iter()
+        .map(|(name, off, len, value, sym)| {
+            let s = sym.as_ref().map(|s| format!(" <{s}>")).unwrap_or_default();
+            format!("+{off:02x} {name:<10} {value:0d$x}{s}", d = digits(*len))
+        })
+        .collect();
+    // Two columns when they fit.
+    let col = cells.iter().map(|c| c.chars().count()).max().unwrap_or(20) + 2;
+    let cols = if area.width as usize >= 2 * col + 2 {
+        2
+    } else {
+        1
+    };
+    let per = cells.len().div_ceil(cols);
+    let mut lines: Vec<Line> = (0..per)
+        .map(|r| {
+            let text: String = (0..cols)
+                .filter_map(|c| cells.get(c * per + r))
+                .map(|s| format!("{s:<col$}"))
+                .collect();
+            Line::styled(text.trim_end().to_string(), t.text)
+        })
+        .collect();
+    let io = v.iomap_bytes();
+    lines.push(Line::styled(
+        if io == 0 {
+            format!("iomap_base {:#x}: {}", v.iomap_base, w.no_iomap)
+        } else {
+            format!(
+                "iomap_base {:#x}: {} TSS+{:#x}, {io} bytes",
+                v.iomap_base, w.iomap, v.iomap_base
+            )
+        },
+        t.label,
+    ));
+    scrolled(
+        ctx,
+        f,
+        area,
+        title(
+            ctx,
+            w.tss,
+            (if v.long { "64-bit" } else { "32-bit" }).to_string(),
+        ),
+        head,
+        lines,
+    );
+}
