@@ -1,4 +1,5 @@
-//! TUI benchmarks: one full frame of the default lesson at 160x48 (target under 1 ms),
+//! TUI benchmarks: one full frame of the default lesson at 160x48 (target under 1 ms;
+//! also with the memory view and the GDT and IDT inspectors open),
 //! and start-up to the first frame (target under 30 ms): in process (load and assemble
 //! the lesson, play the scene, build the view model, draw), and as a whole process
 //! (`ringstep run --render-once`, which also starts the program and prints the frame).
@@ -34,6 +35,23 @@ fn frame(c: &mut Criterion) {
             terminal.draw(|f| tui::view(&model, f)).ok();
         })
     });
+    // The same frame with each inspector open in place of the stacks and narrative.
+    for (name, action, times) in [
+        ("memory view", tui::Action::MemoryView, 1),
+        ("GDT", tui::Action::TablesView, 1),
+        ("IDT", tui::Action::TablesView, 2),
+    ] {
+        for _ in 0..times {
+            update(&mut model, Msg::Action(action));
+        }
+        c.bench_function(&format!("tui: full frame 160x48 with the {name}"), |b| {
+            b.iter(|| {
+                terminal.clear().ok();
+                terminal.draw(|f| tui::view(&model, f)).ok();
+            })
+        });
+        update(&mut model, Msg::Action(tui::Action::Cancel));
+    }
     c.bench_function("tui: step forward and back (view model)", |b| {
         b.iter(|| {
             update(&mut model, Msg::Action(tui::Action::StepForward));

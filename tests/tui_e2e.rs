@@ -174,3 +174,31 @@ fn sigterm_restores_the_terminal() {
     assert!(ok, "kill -TERM {pid}");
     restored(&s, "143");
 }
+
+#[test]
+fn the_command_line_sets_a_breakpoint_and_continue_reaches_ring_0() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let s = Session::start("cmdline", "--no-animation --lang en");
+    s.wait_for("CPL 3");
+    // Type the command with a completed symbol: `:break sysenter_e<Tab>` then Enter.
+    s.keys(&[":"]);
+    s.keys(&["break sysenter_e"]);
+    s.keys(&["Tab"]);
+    let screen = s.wait_for(":break sysenter_entry");
+    assert!(screen.contains("CPL 3"), "{screen}");
+    s.keys(&["Enter"]);
+    s.wait_for("break 0xc0102000 (sysenter_entry)");
+    s.keys(&["c"]);
+    let screen = s.wait_for("breakpoint 1");
+    assert!(screen.contains("CPL 0"), "{screen}");
+    assert!(screen.contains("<sysenter_entry>"), "{screen}");
+    // The memory view follows ESP; the GDT shows __KERNEL_CS.
+    s.keys(&["m"]);
+    s.wait_for("follows ESP");
+    s.keys(&["g"]);
+    s.wait_for("0x0060 00000000 ffffffff code x/r");
+    s.keys(&["Escape", "q"]);
+    restored(&s, "0");
+}
