@@ -4,6 +4,8 @@
 //! memory view following ESP, the GDT/IDT/TSS decoders on the sysenter lesson's machine,
 //! the timeline's event jumps, and `:alt` for loaded code.
 
+mod common;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ringstep::lesson::{self, Lesson};
 use ringstep::machine::SegReg;
@@ -507,6 +509,82 @@ fn alt_on_loaded_code_without_alternatives() {
     assert!(status(&m).contains("no alternatives"), "{}", status(&m));
     command(&mut m, "alt none");
     assert!(!m.debug.error, "{}", status(&m));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn alt_applies_a_kernel_alternative_of_a_loaded_vdso() {
+    if !["as", "ld"].iter().all(|t| common::require_tool(t)) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ringstep-tui-vdso-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/vdso32.S");
+    let (obj, so) = (dir.join("vdso.o"), dir.join("vdso.so"));
+    common::run_tool(
+        std::process::Command::new("as")
+            .args(["--32", "--defsym", "ALT_BYTES=14", "-o"])
+            .arg(&obj)
+            .arg(&fixture),
+    )
+    .expect("as");
+    common::run_tool(
+        std::process::Command::new("ld")
+            .args([
+                "-m",
+                "elf_i386",
+                "-shared",
+                "-z",
+                "noseparate-code",
+                "-z",
+                "norelro",
+            ])
+            .args(["--hash-style=sysv", "-o"])
+            .arg(&so)
+            .arg(&obj),
+    )
+    .expect("ld");
+    let mut args = ringstep::tui::RunArgs {
+        lang: Some(ringstep::cli::LangArg::En),
+        ..Default::default()
+    };
+    args.load.elf = Some(so);
+    let mut m = ringstep::tui::start(&args).expect("loads");
+    update(&mut m, Msg::Resize(120, 40));
+    let through = |m: &Model, name: &str| {
+        let a = sym(m, name);
+        m.run.states.iter().any(|s| s.ip == a)
+    };
+    assert!(
+        !through(&m, "sysenter_entry"),
+        "int $0x80 without alternatives"
+    );
+    command(&mut m, "alt");
+    assert_eq!(m.debug.output.len(), 2, "{:?}", m.debug.output);
+    assert!(
+        m.debug.output[0].contains("SYSENTER32"),
+        "{:?}",
+        m.debug.output
+    );
+    command(&mut m, "break sysenter_entry");
+    command(&mut m, "alt 1");
+    assert!(!m.debug.error, "{}", status(&m));
+    assert!(
+        through(&m, "sysenter_entry"),
+        "the SYSENTER alternative is applied"
+    );
+    assert!(m.has_break(sym(&m, "sysenter_entry")), "breakpoints stay");
+    key(&mut m, KeyCode::Char('c'));
+    assert_eq!(m.snap.cpl, 0);
+    command(&mut m, "alt 3");
+    assert!(
+        m.debug.error && status(&m).contains("alternatives 1 to 2"),
+        "{}",
+        status(&m)
+    );
+    command(&mut m, "alt none");
+    assert!(!through(&m, "sysenter_entry"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
