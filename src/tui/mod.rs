@@ -6,6 +6,12 @@
 //! `view::view` draws it and only reads. The engine is read through a view model
 //! (`snapshot::Snapshot`) computed when the position changes. `term` owns the real
 //! terminal and restores it whatever happens.
+//!
+//! The debugger: `timeline::SceneRun` keeps a `debug::Debugger` with the scene's engine
+//! (breakpoints, watchpoints, `set reg` edits); `commands` wires the `:` command line
+//! (`cmdline`) and the debugger keys to it; `inspect` reads the memory, GDT, IDT and TSS
+//! views from the machine at the current position, drawn by `panes::memory`,
+//! `panes::tables`, `panes::points` and `panes::timeline_strip`.
 
 pub mod app;
 pub mod cmdline;
