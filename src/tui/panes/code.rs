@@ -88,10 +88,12 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
             } => {
                 let current = *addr == ip && !at_end;
                 let bp = m.has_break(*addr);
+                // Grey on the current line's background would be hard to read.
+                let dim = if current { t.current } else { t.dim };
                 let mut spans = vec![
                     Span::styled(if bp { "●" } else { " " }, t.breakpoint),
                     Span::styled(if current { "▶" } else { " " }, t.bold),
-                    Span::styled(format!("{} ", hex(*addr, digits)), t.dim),
+                    Span::styled(format!("{} ", hex(*addr, digits)), dim),
                 ];
                 if show_bytes {
                     let mut b = crate::disasm::hex_spaced(bytes);
@@ -99,7 +101,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                         b.truncate(19);
                         b.push('…');
                     }
-                    spans.push(Span::styled(format!("{b:<21}"), t.dim));
+                    spans.push(Span::styled(format!("{b:<21}"), dim));
                 }
                 let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
                 let room = w.saturating_sub(used);
@@ -109,7 +111,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 if let Some(src) = source {
                     let room = room.saturating_sub(ins_len + 3);
                     if room > 6 {
-                        spans.push(Span::styled(format!("  # {}", fit(src, room)), t.dim));
+                        spans.push(Span::styled(format!("  # {}", fit(src, room)), dim));
                     }
                 }
                 let mut line = Line::from(spans);
