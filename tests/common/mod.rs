@@ -3,6 +3,8 @@
 //! x86-64 (0x10/0x18/0x23/0x2B/0x33).
 #![allow(dead_code)]
 
+pub mod programs;
+
 use ringstep::engine::{Engine, StepResult, StopReason};
 use ringstep::machine::cpu::{CR0_PE, CR0_PG, CR0_WP, CR4_PAE};
 use ringstep::machine::msr;

@@ -4,13 +4,17 @@
 
 pub mod guest;
 pub mod guest64;
+pub mod programs;
 pub mod run;
 
 use std::time::Duration;
 
-use ringstep::engine::{Change, Event, Outcome, StopReason};
-use ringstep::lesson::run::play;
+use iced_x86::{Instruction, Mnemonic, OpKind};
+use ringstep::engine::{
+    Change, Engine, Event, Outcome, ScheduledInterrupt, StepResult, StopReason,
+};
 use ringstep::lesson::Scene;
+use ringstep::machine::flags::{AF, CF, OF, PF, SF, ZF};
 use ringstep::machine::{Machine, SegReg};
 
 use run::QState;
@@ -48,11 +52,16 @@ impl std::fmt::Display for Difference {
 pub struct SceneDiff {
     /// States compared (the initial one plus one per instruction).
     pub compared: usize,
-    /// Bytes of memory written by the scene and compared at its end.
+    /// Bytes of memory written by the scene and compared at its end (none when the run
+    /// ended where QEMU does not stop with it: the step limit, an unsupported instruction).
     pub memory_bytes: usize,
+    /// Steps after which ringstep took QEMU's values of flags the SDM leaves undefined.
+    pub adopted: usize,
     pub differences: Vec<Difference>,
     /// Why the scene could not be compared, if it could not.
     pub skipped: Option<String>,
+    /// How ringstep's run ended (stop reason and address, or the step limit).
+    pub stop: String,
 }
 
 fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
@@ -116,7 +125,9 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
     }
     diff("tr", m.cpu.tr.selector as u64, q.tr.sel as u64);
     let cr2_mask = if long { u64::MAX } else { 0xffff_ffff };
-    diff("cr2", m.cpu.cr2 & cr2_mask, q.cr2 & cr2_mask);
+    if !q.from_exception {
+        diff("cr2", m.cpu.cr2 & cr2_mask, q.cr2 & cr2_mask);
+    }
 }
 
 fn vectors(qs: &QState) -> String {
@@ -131,6 +142,147 @@ fn vectors(qs: &QState) -> String {
     format!("[{}]", v.join(" "))
 }
 
+/// The class of a difference in the error code of a #GP or #NP raised by an IDT gate
+/// in IA-32e mode: QEMU gives the vector times 16 plus 2, the SDM the vector times 8
+/// plus 2 (the vector in the selector-index field).
+pub const IDT_ERROR_CODE_64: &str = "idt-error-code-64";
+
+/// A #GP/#NP QEMU delivered in IA-32e mode with an IDT error code of `vector * 16 + 2`
+/// where ringstep (`after`, the machine after the step) pushed `vector * 8 + 2`: the
+/// address of the pushed error code and the difference to report.
+fn idt_error_code_64(q: &QState, after: &Machine) -> Option<(u64, Difference)> {
+    let &(v, Some(code)) = q.exceptions.last()? else {
+        return None;
+    };
+    if !matches!(v, 11 | 13) || code & 3 != 2 || code % 16 != 2 {
+        return None;
+    }
+    let at = after.cpu.gpr[4];
+    let mut pushed = [0u8; 8];
+    after.mem.peek(at, &mut pushed);
+    let ours = u64::from_le_bytes(pushed);
+    (ours == (code as u64 - 2) / 2 + 2).then(|| {
+        (
+            at,
+            Difference {
+                step: "delivery".into(),
+                instr: format!("#{} through the IDT", if v == 13 { "GP" } else { "NP" }),
+                field: "error code".into(),
+                ringstep: format!("{ours:#x}"),
+                qemu: format!("{code:#x}"),
+                kind: Some(IDT_ERROR_CODE_64),
+            },
+        )
+    })
+}
+
+/// WRMSR of a non-canonical address to an MSR that holds one (SYSENTER_ESP/EIP,
+/// KERNEL_GS_BASE, ...): a #GP by the SDM, accepted by QEMU.
+pub const WRMSR_CANONICAL: &str = "wrmsr-non-canonical";
+/// A data access wrapping past 4 GiB in a segment with a 4-GiB limit: a limit fault in
+/// ringstep, a page fault at the wrapped address in QEMU; the SDM leaves it to the
+/// implementation.
+pub const WRAP_4G: &str = "limit-4g-wrap";
+/// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).
+pub const SYSCALL_FLAGS: &str = "syscall-arith-flags";
+
+/// Whether a step is a known case where QEMU departs from the SDM (or the SDM leaves
+/// the choice open) and the runs part ways: ringstep's delivered vectors `want` and
+/// exception reasons, QEMU's state before the step.
+fn divergence(
+    mnemonic: Option<Mnemonic>,
+    want: &[u8],
+    reasons: &[&str],
+    qs: &QState,
+) -> Option<&'static str> {
+    let qemu_raised = qs.exceptions.last().map(|e| e.0);
+    let ours = want.last().copied();
+    if mnemonic == Some(Mnemonic::Wrmsr)
+        && ours == Some(13)
+        && qemu_raised.is_none()
+        && reasons.iter().any(|r| r.contains("canonical"))
+    {
+        return Some(WRMSR_CANONICAL);
+    }
+    if matches!(ours, Some(12 | 13))
+        && qemu_raised == Some(14)
+        && reasons.iter().any(|r| r.contains("segment limit"))
+    {
+        return Some(WRAP_4G);
+    }
+    None
+}
+
+/// What to run: an initial machine and how its run ends.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub machine: Machine,
+    pub stop_at: Vec<u64>,
+    pub schedule: Vec<ScheduledInterrupt>,
+    pub max_steps: u64,
+}
+
+impl Setup {
+    pub fn of_scene(scene: &Scene) -> Setup {
+        let s = &scene.scenario;
+        Setup {
+            machine: s.machine.clone(),
+            stop_at: s.stop_at.clone(),
+            schedule: s
+                .interrupts
+                .iter()
+                .map(|i| ScheduledInterrupt {
+                    before_step: i.before_step,
+                    vector: i.vector,
+                })
+                .collect(),
+            max_steps: s.max_steps.unwrap_or(1000),
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        let mut e = Engine::new(self.machine.clone());
+        e.set_stop_at(self.stop_at.clone());
+        e.set_schedule(self.schedule.clone());
+        e
+    }
+}
+
+/// The flags the SDM leaves undefined after `i` completes (its "Flags Affected"
+/// sections); `count` is the shift count operand (immediate or CL) before masking.
+pub fn undefined_flags(i: &Instruction, cl: u64) -> u64 {
+    use Mnemonic as M;
+    let size = match i.op0_kind() {
+        OpKind::Register => i.op0_register().size() as u32 * 8,
+        OpKind::Memory => i.memory_size().size() as u32 * 8,
+        _ => 32,
+    };
+    match i.mnemonic() {
+        M::And | M::Or | M::Xor | M::Test => AF,
+        M::Mul | M::Imul => SF | ZF | AF | PF,
+        M::Div | M::Idiv => CF | OF | SF | ZF | AF | PF,
+        M::Shl | M::Sal | M::Shr | M::Sar => {
+            let raw = match i.op1_kind() {
+                OpKind::Register => cl,
+                _ => i.immediate8() as u64,
+            };
+            let count = raw & if size == 64 { 0x3f } else { 0x1f };
+            let mut u = 0;
+            if count != 0 {
+                u |= AF;
+            }
+            if count > 1 {
+                u |= OF;
+            }
+            if count >= size as u64 && i.mnemonic() != M::Sar {
+                u |= CF;
+            }
+            u
+        }
+        _ => 0,
+    }
+}
+
 /// Run `scene` in ringstep and in QEMU and compare them after every instruction.
 pub fn diff_scene(scene: &Scene, dir: &std::path::Path) -> SceneDiff {
     diff_scene_with(scene, dir, &|_| {})
@@ -143,49 +295,158 @@ pub fn diff_scene_with(
     dir: &std::path::Path,
     tweak: &dyn Fn(&mut Machine),
 ) -> SceneDiff {
+    diff_setup(&Setup::of_scene(scene), dir, tweak)
+}
+
+/// States QEMU is asked to log past ringstep's last one: room for a run that takes a
+/// longer path once undefined flags follow QEMU's values.
+const MARGIN: usize = 32;
+
+/// Run `setup` in ringstep and QEMU and compare them after every instruction.
+///
+/// Flags the SDM leaves undefined after an instruction (`undefined_flags`) are not
+/// compared; where they differ, ringstep's run takes QEMU's values for them and goes
+/// on, so that a later branch or PUSHF on such a flag follows the same path.
+pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Machine)) -> SceneDiff {
     let skip = |why: String| SceneDiff {
         compared: 0,
         memory_bytes: 0,
+        adopted: 0,
         differences: Vec::new(),
         skipped: Some(why),
+        stop: String::new(),
     };
-    if !scene.scenario.interrupts.is_empty() {
+    if !setup.schedule.is_empty() {
         return skip("scheduled external interrupts are not injected into QEMU yet".into());
     }
-    let mut played = play(scene);
-    let m0 = played.initial.clone();
+    // A first run tells how many states QEMU should log.
+    let mut first = setup.engine();
+    let mut last = 0;
+    while (last as u64) < setup.max_steps {
+        match first.step() {
+            StepResult::Stepped => last += 1,
+            StepResult::Stopped(_) => break,
+        }
+    }
+    let m0 = setup.machine.clone();
     let mut for_qemu = m0.clone();
     tweak(&mut for_qemu);
     let long = m0.cpu.long_mode_active();
     let built = if long {
-        guest64::build(&for_qemu, &scene.scenario.stop_at)
+        guest64::build(&for_qemu, &setup.stop_at)
     } else {
-        guest::build(&for_qemu, &scene.scenario.stop_at)
+        guest::build(&for_qemu, &setup.stop_at)
     };
     let guest = match built {
         Ok(g) => g,
         Err(e) => return skip(e),
     };
-    let linked = guest::link(&guest, dir, if long { 64 } else { 32 });
-    let elf = match linked {
+    let elf = match guest::link(&guest, dir, if long { 64 } else { 32 }) {
         Ok(p) => p,
         Err(e) => return skip(e),
     };
-    let last = played.last_state();
-    // The states compared: the initial one and the one after every step. QEMU logs a
-    // state before every instruction; where fetching faults, its exception dump stands in.
-    let mut states: Vec<(usize, String)> = vec![(0, "init".into())];
-    let mut expected_vectors: Vec<Vec<u8>> = Vec::with_capacity(last);
-    for k in 0..last {
-        let view = played.engine.step_view(k).expect("recorded step");
-        let instr = match view.instr() {
-            Some(i) => format!("{:#x} {i}", view.info.ip),
-            None => format!("{:#x} <no instruction>", view.info.ip),
+    let filter: Vec<String> = m0
+        .mem
+        .regions()
+        .iter()
+        .map(|r| format!("{:#x}+{:#x}", r.base, r.size))
+        .collect();
+    // qemu-system-x86_64 for 32-bit guests too: ringstep models a processor with
+    // Intel 64 (WRMSR checks SYSENTER_ESP/EIP for canonical addresses, for one), and
+    // qemu-system-i386 one without.
+    let qemu = run::Qemu {
+        binary: "qemu-system-x86_64",
+        memory_mib: if long { guest64::MEMORY_MIB } else { 32 },
+    };
+    let q = run::run(
+        qemu,
+        &elf,
+        dir,
+        m0.cpu.rip,
+        (last + 1, last + 1 + MARGIN),
+        &filter.join(","),
+        (guest::BLOB_BASE, guest.blob.len() as u64),
+        Duration::from_secs(20),
+    );
+
+    // The comparison, step by step.
+    let mut e = setup.engine();
+    let mut differences = Vec::new();
+    let mut written: Vec<u64> = Vec::new();
+    let mut adopted = 0;
+    let mut explained: Vec<(u64, Difference)> = Vec::new();
+    let missing = |step: String, instr: String| Difference {
+        step,
+        instr,
+        field: "state".into(),
+        ringstep: "present".into(),
+        qemu: format!(
+            "missing (QEMU logged {} states, {} bytes of log)",
+            q.states.len(),
+            q.log_bytes
+        ),
+        kind: None,
+    };
+    let Some(q0) = q.states.first() else {
+        differences.push(missing("init".into(), String::new()));
+        return SceneDiff {
+            compared: 0,
+            memory_bytes: 0,
+            adopted,
+            differences,
+            skipped: None,
+            stop: String::new(),
         };
-        let vs: Vec<u8> = view
+    };
+    compare_state(e.machine(), q0, "init", "", &mut differences);
+    let mut compared = 1;
+    let mut k = 0usize;
+    let mut memory_final = false;
+    let stop = loop {
+        if k as u64 >= setup.max_steps {
+            break "step limit".to_string();
+        }
+        let ip = e.machine().cpu.rip;
+        let cl = e.machine().cpu.gpr[1];
+        let qs = &q.states[k];
+        let stopped = match e.step() {
+            StepResult::Stepped => None,
+            StepResult::Stopped(s) => Some(s),
+        };
+        if let Some(s) = stopped {
+            if let StopReason::Fault(x) = &s.reason {
+                // ringstep reports the exception it found no handler for, or the last
+                // one of a double or triple fault; QEMU lists every one it raised.
+                if !qs.exceptions.contains(&(x.vector, x.error_code)) {
+                    differences.push(Difference {
+                        step: format!("stop at {:#x}", s.ip),
+                        instr: String::new(),
+                        field: "fault".into(),
+                        ringstep: format!("{:#x}({:x?})", x.vector, x.error_code),
+                        qemu: vectors(qs),
+                        kind: None,
+                    });
+                }
+            }
+            // QEMU stays where ringstep stopped (a `jmp .` at an end address, or the
+            // shutdown after a fault) only for these; elsewhere it runs on and its
+            // memory at the end is no longer the memory after ringstep's last step.
+            memory_final = matches!(
+                s.reason,
+                StopReason::End | StopReason::Fault(_) | StopReason::Halt
+            );
+            break format!("{} at {:#x}", s.reason.name(), s.ip);
+        }
+        let view = e.last_step().expect("the step just recorded");
+        let instr = match view.instr() {
+            Some(i) => format!("{ip:#x} {i}"),
+            None => format!("{ip:#x} <no instruction>"),
+        };
+        let step = k.to_string();
+        let want: Vec<u8> = view
             .events
             .iter()
-            .filter_map(|e| match e {
+            .filter_map(|ev| match ev {
                 Event::Delivered { vector, .. } => Some(*vector),
                 _ => None,
             })
@@ -193,105 +454,96 @@ pub fn diff_scene_with(
         if matches!(view.info.outcome, Outcome::Interrupt(_)) {
             return skip("an external interrupt is delivered".into());
         }
-        expected_vectors.push(vs);
-        states.push((k + 1, format!("{k} [{instr}]")));
-    }
-    let filter: Vec<String> = m0
-        .mem
-        .regions()
-        .iter()
-        .map(|r| format!("{:#x}+{:#x}", r.base, r.size))
-        .collect();
-    let qemu = if long {
-        run::Qemu {
-            binary: "qemu-system-x86_64",
-            memory_mib: guest64::MEMORY_MIB,
+        // QEMU lists every exception it raised; when delivering one raised another
+        // (an INT through a gate the caller may not use, a #PF while delivering a
+        // #PF), only the last was delivered.
+        let got: Vec<u8> = qs.exceptions.last().map(|(v, _)| *v).into_iter().collect();
+        if long {
+            if let Some(d) = idt_error_code_64(qs, e.machine()) {
+                explained.push(d);
+            }
         }
-    } else {
-        run::Qemu {
-            binary: "qemu-system-i386",
-            memory_mib: 32,
+        if matches!(view.info.outcome, Outcome::Halt) {
+            // QEMU logs no state while halted; nothing runs after this.
+            memory_final = true;
+            break "halted".into();
         }
-    };
-    let q = run::run(
-        qemu,
-        &elf,
-        dir,
-        m0.cpu.rip,
-        states.len(),
-        &filter.join(","),
-        (guest::BLOB_BASE, guest.blob.len() as u64),
-        Duration::from_secs(20),
-    );
-    let mut differences = Vec::new();
-    let mut compared = 0;
-    let mut memory_bytes = 0;
-    for (i, (state, label)) in states.iter().enumerate() {
-        let (step, instr) = match label.split_once(' ') {
-            Some((s, i)) => (s.to_string(), i.trim_matches(['[', ']']).to_string()),
-            None => (label.clone(), String::new()),
-        };
-        let Some(qs) = q.states.get(i) else {
+        let reasons: Vec<&str> = view
+            .events
+            .iter()
+            .filter_map(|ev| match ev {
+                Event::Exception { reason, .. } => Some(reason.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let mnemonic = view.instr().map(|i| i.mnemonic());
+        if let Some(kind) = divergence(mnemonic, &want, &reasons, qs) {
+            // A known QEMU-vs-SDM case after which the two runs take different paths:
+            // reported (allowed) and the comparison ends here.
             differences.push(Difference {
                 step,
                 instr,
-                field: "state".into(),
-                ringstep: "present".into(),
-                qemu: format!(
-                    "missing (QEMU logged {} states, {} bytes of log)",
-                    q.states.len(),
-                    q.log_bytes
-                ),
+                field: "exception".into(),
+                ringstep: format!("{want:x?} ({})", reasons.join("; ")),
+                qemu: vectors(qs),
+                kind: Some(kind),
+            });
+            break format!("{kind} at {ip:#x}");
+        }
+        if want != got {
+            differences.push(Difference {
+                step: step.clone(),
+                instr: instr.clone(),
+                field: "vectors delivered".into(),
+                ringstep: format!("{want:x?}"),
+                qemu: vectors(qs),
                 kind: None,
             });
-            break;
-        };
-        played.engine.goto(*state);
-        compare_state(played.engine.machine(), qs, &step, &instr, &mut differences);
-        compared += 1;
-        // Exceptions and interrupts delivered by the next step.
-        if *state < last {
-            let want = &expected_vectors[*state];
-            let got: Vec<u8> = qs.exceptions.iter().map(|(v, _)| *v).collect();
-            if *want != got {
-                differences.push(Difference {
-                    step: state.to_string(),
-                    instr: String::new(),
-                    field: "vectors delivered".into(),
-                    ringstep: format!("{want:x?}"),
-                    qemu: vectors(qs),
-                    kind: None,
-                });
-            }
-        } else if let StopReason::Fault(e) = &played.stop.reason {
-            let first = qs.exceptions.first().copied();
-            if first != Some((e.vector, e.error_code)) {
-                differences.push(Difference {
-                    step: format!("stop at {:#x}", played.stop.ip),
-                    instr: String::new(),
-                    field: "fault".into(),
-                    ringstep: format!("{:#x}({:x?})", e.vector, e.error_code),
-                    qemu: vectors(qs),
-                    kind: None,
-                });
-            }
         }
-    }
-    // Memory: every byte ringstep wrote, as it is at the end of the run.
-    played.engine.goto(last);
-    let mut written: Vec<u64> = Vec::new();
-    for k in 0..last {
-        let view = played.engine.step_view(k).expect("recorded step");
         for c in view.changes {
             if let Change::Mem { addr, len, .. } = c {
-                for i in 0..*len as u64 {
-                    written.push(addr + i);
-                }
+                written.extend((0..*len as u64).map(|i| addr + i));
             }
         }
-    }
+        let undefined = match (view.instr(), &view.info.outcome) {
+            (Some(i), Outcome::Executed) => undefined_flags(&i, cl),
+            _ => 0,
+        };
+        k += 1;
+        let Some(qn) = q.states.get(k) else {
+            differences.push(missing(step, instr));
+            break "QEMU's log ended".into();
+        };
+        let flags = e.machine().cpu.rflags;
+        let arith = CF | PF | AF | ZF | SF | OF;
+        if mnemonic == Some(Mnemonic::Syscall)
+            && flags & !arith == qn.eflags as u64
+            && flags & arith != 0
+        {
+            differences.push(Difference {
+                step: step.clone(),
+                instr: instr.clone(),
+                field: "rflags".into(),
+                ringstep: format!("{flags:#x}"),
+                qemu: format!("{:#x}", qn.eflags),
+                kind: Some(SYSCALL_FLAGS),
+            });
+            e.machine_mut().cpu.rflags = qn.eflags as u64;
+        } else if (flags ^ qn.eflags as u64) & undefined != 0 {
+            // Undefined by the SDM: follow QEMU's choice from here on.
+            adopted += 1;
+            e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
+        }
+        compare_state(e.machine(), qn, &step, &instr, &mut differences);
+        compared += 1;
+    };
+    // Memory: every byte ringstep wrote, as it is at the end of the run.
     written.sort_unstable();
     written.dedup();
+    let mut memory_bytes = 0;
+    if !memory_final {
+        written.clear();
+    }
     match &q.memory {
         None if !written.is_empty() => differences.push(Difference {
             step: "end".into(),
@@ -303,7 +555,7 @@ pub fn diff_scene_with(
         }),
         None => {}
         Some(mem) => {
-            let m = played.engine.machine();
+            let m = e.machine();
             for &a in &written {
                 let mut r = [0u8];
                 m.mem.peek(a, &mut r);
@@ -316,6 +568,7 @@ pub fn diff_scene_with(
                         && a <= gdt.base + gdt.limit as u64
                         && (a - gdt.base) % 8 == 5;
                     let accessed_only = qv == Some(r[0] & !1) && r[0] & 1 == 1;
+                    let error_code = explained.iter().any(|(at, _)| (*at..at + 8).contains(&a));
                     differences.push(Difference {
                         step: "end".into(),
                         instr: m.describe_addr(a).unwrap_or_default(),
@@ -326,17 +579,26 @@ pub fn diff_scene_with(
                         },
                         ringstep: format!("{:#04x}", r[0]),
                         qemu: qv.map_or("unmapped".into(), |v| format!("{v:#04x}")),
-                        kind: (type_byte && accessed_only).then_some(GDT_ACCESSED),
+                        kind: if type_byte && accessed_only {
+                            Some(GDT_ACCESSED)
+                        } else if error_code {
+                            Some(IDT_ERROR_CODE_64)
+                        } else {
+                            None
+                        },
                     });
                 }
             }
             memory_bytes = written.len();
         }
     }
+    differences.extend(explained.into_iter().map(|(_, d)| d));
     SceneDiff {
         memory_bytes,
         compared,
+        adopted,
         differences,
         skipped: None,
+        stop,
     }
 }
