@@ -244,6 +244,36 @@ fn vdso_with_the_sysenter_alternative_returns_through_sysexit() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Plain `ld -shared` output (code in pages of its own, 16 KiB) does not fit above the
+/// vDSO page at 0xffffe000; it is moved down to end at 4 GiB and still runs.
+#[test]
+fn a_larger_shared_object_ends_at_4_gib() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("larger");
+    let so = build(
+        &dir,
+        "plain.so",
+        &fixture("vdso32.S"),
+        &["--32", "--defsym", "ALT_BYTES=14"],
+        &["-m", "elf_i386", "-shared"],
+    );
+    let path = so.to_str().expect("utf-8 path");
+    let (code, out, err) = ringstep(&["trace", "--elf", path, "--alt", "SYSENTER32"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let first = out.lines().next().expect("a first step");
+    let ip = u64::from_str_radix(first.split_whitespace().nth(1).expect("an address"), 16)
+        .expect("hex address");
+    assert!(
+        (0xffff_c000..0xffff_e000).contains(&ip),
+        "__kernel_vsyscall placed at {ip:#x}: {first}"
+    );
+    assert!(first.contains("<__kernel_vsyscall>"), "{first}");
+    assert!(out.contains("sysexit"), "{out}");
+    assert!(out.contains("stop: end"), "{out}");
+}
+
 #[test]
 fn the_syscall_alternative_faults_on_a_32_bit_cpu() {
     if !tools() {
@@ -485,7 +515,7 @@ fn loader_errors_name_the_file_and_exit_2() {
         &["trace", "--elf", &odd, "--alt", "1"],
         &[&odd, "no known struct alt_instr layout"],
     );
-    // Placement: a shared object that does not fit below 4 GiB at the vDSO page.
+    // Placement: a shared object that does not fit below 4 GiB at the base asked for.
     let big = build(
         &dir,
         "big.so",
@@ -495,7 +525,7 @@ fn loader_errors_name_the_file_and_exit_2() {
     );
     let big_s = big.to_str().unwrap();
     fails(
-        &["trace", "--elf", big_s],
+        &["trace", "--elf", big_s, "--base", "0xffffe000"],
         &[big_s, "past the end of the address space", "--base"],
     );
     let (code, _, err) = ringstep(&["trace", "--elf", big_s, "--base", "0xb0000000"]);

@@ -304,6 +304,15 @@ pub fn call(m: &mut Machine, entry: u64, ret: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// The end of the scenario's linear address space (4 GiB outside long mode).
+fn address_limit(s: &Scenario) -> u64 {
+    if s.machine.cpu.long_mode_active() {
+        u64::MAX
+    } else {
+        1 << 32
+    }
+}
+
 /// Whether the image may be moved to another base.
 pub fn movable(image: &Image) -> bool {
     image.kind != Kind::Executable
@@ -330,7 +339,19 @@ pub fn place(image: &mut Image, base: Option<u64>, s: &Scenario) -> Result<(), L
             }
             b
         }
-        (None, Kind::Shared) if link == 0 => default_base(&s.machine),
+        (None, Kind::Shared) if link == 0 => {
+            // The vDSO page is the last one below 4 GiB on i386; an object larger than a
+            // page (plain `ld -shared` output pads code into pages of its own) is placed so
+            // that it ends where the address space ends instead of running past it.
+            let base = default_base(&s.machine);
+            let size = page_up(image.span().1.wrapping_sub(link)).unwrap_or(u64::MAX);
+            let top = address_limit(s);
+            if base.checked_add(size).is_none_or(|end| end > top) && size <= top {
+                top - size
+            } else {
+                base
+            }
+        }
         (None, _) => link,
     };
     if target != link {
@@ -346,11 +367,7 @@ pub fn place(image: &mut Image, base: Option<u64>, s: &Scenario) -> Result<(), L
         image.shift(target.wrapping_sub(link));
     }
     let (lo, hi) = image.span();
-    let limit = if s.machine.cpu.long_mode_active() {
-        u64::MAX
-    } else {
-        1 << 32
-    };
+    let limit = address_limit(s);
     if hi < lo || hi > limit {
         return Err(LoadError::new(
             &image.origin,
