@@ -1,8 +1,10 @@
 //! Turn a protected-mode scenario's initial machine into a bare-metal multiboot guest for
 //! qemu-system-i386: the scenario's pages (PAE page tables built from its regions' rights),
-//! a stub that writes the MSRs, enables paging, loads GDTR/IDTR/TR/CR2 and the segment
-//! registers, then enters the scenario's code at its CPL (`iret` to an outer ring, or
-//! `ljmp` at CPL 0) with every general register as the scenario has it.
+//! a stub that copies the page-directory-pointer table to every CR3 the scenario loads,
+//! arms the local-APIC timer for a scheduled interrupt (`Timer`), writes the MSRs,
+//! enables paging, loads GDTR/IDTR/TR/CR2 and the segment registers, then enters the
+//! scenario's code at its CPL (`iret` to an outer ring, or `ljmp` at CPL 0) with every
+//! general register as the scenario has it.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -20,12 +22,80 @@ const PAGE: u64 = 0x1000;
 const EFER: u32 = 0xc000_0080;
 const EFER_NXE: u64 = 1 << 11;
 
+/// Local-APIC registers (xAPIC, at its reset base), written by the stub before paging is
+/// on, so the APIC page needs no mapping and cannot meet the scenario's pages.
+const APIC_BASE: u64 = 0xfee0_0000;
+const APIC_SVR: u64 = 0xf0;
+const APIC_LVT_TIMER: u64 = 0x320;
+const APIC_INITIAL_COUNT: u64 = 0x380;
+const APIC_DIVIDE: u64 = 0x3e0;
+/// Stands in for the timer's initial count until the stub is complete.
+const TIMER_COUNT: &str = "@timer_count@";
+/// The stub's label right after the write that starts the timer.
+const TIMER_ARMED: &str = "timer_armed";
+
+/// An external interrupt the guest raises with its local-APIC timer: `vector` becomes
+/// pending once the scenario has executed `before_step` instructions.
+///
+/// QEMU runs the guest with `-icount shift=0`: its virtual clock advances 1 ns per
+/// instruction, and the APIC timer (divide by 1) counts one tick per nanosecond; a
+/// one-shot timer started with count K fires K + 1 ticks after the write
+/// (`apic_next_timer`: load time + (initial count + 1) << count shift). Counting the
+/// stub's instructions after the write gives the K that makes the interrupt pending
+/// exactly before the scenario's step `before_step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timer {
+    pub vector: u8,
+    pub before_step: u64,
+}
+
+/// Stub code that programs the local-APIC timer for `timer` (before paging is on).
+pub fn arm_timer(w: &mut String, timer: &Timer) {
+    let reg = |r: u64| APIC_BASE + r;
+    // Software-enable the APIC (spurious vector 0xff), divide by 1, one-shot timer with
+    // the vector unmasked, then the initial count, which starts it.
+    let _ = writeln!(w, "  movl $0x1ff, {:#x}", reg(APIC_SVR));
+    let _ = writeln!(w, "  movl $0xb, {:#x}", reg(APIC_DIVIDE));
+    let _ = writeln!(w, "  movl ${:#x}, {:#x}", timer.vector, reg(APIC_LVT_TIMER));
+    let _ = writeln!(w, "  movl ${TIMER_COUNT}, {:#x}", reg(APIC_INITIAL_COUNT));
+    let _ = writeln!(w, "{TIMER_ARMED}:");
+}
+
+/// Put the timer's initial count into a finished stub: the instructions from
+/// `TIMER_ARMED` up to the entry into the scenario (the last instruction before the
+/// stub's data) plus the scenario's steps before the interrupt.
+pub fn set_timer_count(asm: &mut String, timer: &Timer) -> Result<(), String> {
+    let Some(at) = asm.find(&format!("\n{TIMER_ARMED}:\n")) else {
+        return Err("the stub does not arm the timer".into());
+    };
+    let after = asm[at..]
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with("  ."))
+        .filter(|l| l.starts_with("  ") && !l.trim_end().ends_with(':'))
+        .count() as u64;
+    // QEMU's one-shot timer fires at the write's time + count + 1 (see `Timer`); the
+    // write itself is retired at that time, so `after` instructions of the stub and
+    // `before_step` of the scenario run before the interrupt is pending.
+    let count = (after + timer.before_step)
+        .checked_sub(TIMER_BIAS)
+        .filter(|c| *c <= u32::MAX as u64)
+        .ok_or("the scheduled step does not fit the APIC timer's count")?;
+    *asm = asm.replace(TIMER_COUNT, &format!("{count:#x}"));
+    Ok(())
+}
+
+/// Calibration of the count against QEMU (see `set_timer_count`).
+const TIMER_BIAS: u64 = 1;
+
 /// A guest ready to link: assembly text and the blob it includes.
 pub struct Guest {
     pub asm: String,
     pub blob: Vec<u8>,
     /// Offset of the first scenario page frame in the blob.
     pub frames_start: u64,
+    /// Guest RAM QEMU needs (MiB).
+    pub memory_mib: u32,
 }
 
 impl Guest {
@@ -124,7 +194,16 @@ fn phys_in_blob(m: &Machine, frames_start: u64, va: u64) -> Option<u64> {
 
 /// Build the guest for a protected-mode machine (PAE paging as the scenario's CR4 says).
 /// `end` addresses get a `jmp .` so QEMU idles there once the scenario is done.
-pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
+///
+/// `cr3_loads` are the CR3 values the scenario loads as it runs: ringstep has one set of
+/// mappings, so each gets a copy of the guest's page-directory-pointer table (at the
+/// physical address CR3 names) and the switch changes nothing in QEMU either.
+pub fn build(
+    m: &Machine,
+    end: &[u64],
+    timer: Option<&Timer>,
+    cr3_loads: &[u64],
+) -> Result<Guest, String> {
     let cpu = &m.cpu;
     if cpu.long_mode_active() {
         return Err("64-bit scenarios are built by guest64".into());
@@ -148,6 +227,21 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         blob[p as usize] &= !0x02;
     }
 
+    let blob_end = BLOB_BASE + blob.len() as u64;
+    let mut memory_mib = 32;
+    let mut pdpt_copies = Vec::new();
+    for &c in cr3_loads {
+        let at = c & 0xffff_ffe0;
+        if at == BLOB_BASE || pdpt_copies.contains(&at) {
+            continue;
+        }
+        if at < blob_end && at + 32 > STUB_BASE {
+            return Err(format!("CR3 {c:#x} collides with the guest's stub or blob"));
+        }
+        memory_mib = memory_mib.max(((at + 32) >> 20) as u32 + 1);
+        pdpt_copies.push(at);
+    }
+
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -160,6 +254,16 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
     );
     // No interrupts from the PIC: mask both.
     let _ = writeln!(w, "  mov $0xff, %al\n  out %al, $0x21\n  out %al, $0xa1");
+    for at in &pdpt_copies {
+        let _ = writeln!(
+            w,
+            "  cld\n  mov ${BLOB_BASE:#x}, %esi\n  mov ${at:#x}, %edi\n  mov $8, %ecx\n  rep movsl"
+        );
+    }
+    // After the copies (QEMU counts each REP iteration as an instruction).
+    if let Some(t) = timer {
+        arm_timer(w, t);
+    }
     for (index, value) in cpu.msrs() {
         let wanted = matches!(index, 0x174..=0x176) || index == EFER;
         if !wanted {
@@ -226,10 +330,14 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         w,
         "  .balign 16\n  .space 1024\nstack_top:\n.section .blob, \"a\"\n  .incbin \"blob.bin\""
     );
+    if let Some(t) = timer {
+        set_timer_count(&mut s, t)?;
+    }
     Ok(Guest {
         asm: s,
         blob,
         frames_start,
+        memory_mib,
     })
 }
 

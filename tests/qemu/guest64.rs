@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use ringstep::machine::{Machine, SegReg};
 
-use super::guest::{Guest, BLOB_BASE, STUB_BASE, STUB_SIZE};
+use super::guest::{arm_timer, set_timer_count, Guest, Timer, BLOB_BASE, STUB_BASE, STUB_SIZE};
 
 const PAGE: u64 = 0x1000;
 const EFER: u32 = 0xc000_0080;
@@ -112,7 +112,7 @@ fn page_table_blob(m: &Machine, nxe: bool) -> Result<(Vec<u8>, u64), String> {
 }
 
 /// Build the guest for a machine in IA-32e mode.
-pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
+pub fn build(m: &Machine, end: &[u64], timer: Option<&Timer>) -> Result<Guest, String> {
     let cpu = &m.cpu;
     if !cpu.long_mode_active() {
         return Err("not a 64-bit scenario".into());
@@ -123,6 +123,7 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         asm: String::new(),
         blob: Vec::new(),
         frames_start,
+        memory_mib: MEMORY_MIB,
     };
     for &e in end {
         if let Some(p) = guest.blob_offset(m, e) {
@@ -165,6 +166,10 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
             w,
             "  cld\n  mov ${BLOB_BASE:#x}, %esi\n  mov ${half:#x}, %edi\n  mov $1024, %ecx\n  rep movsl"
         );
+    }
+    // After the copies (QEMU counts each REP iteration as an instruction), before paging.
+    if let Some(t) = timer {
+        arm_timer(w, t);
     }
     // CR4 without PCIDE (it may only be set in IA-32e mode, and CR3 has no PCID here).
     let cr4 = (cpu.cr4 | 0x20) & !(1 << 17);
@@ -246,9 +251,13 @@ pub fn build(m: &Machine, end: &[u64]) -> Result<Guest, String> {
         w,
         "  .balign 16\n  .space 1024\nstack_top:\n.section .blob, \"a\"\n  .incbin \"blob.bin\""
     );
+    if let Some(t) = timer {
+        set_timer_count(&mut s, t)?;
+    }
     Ok(Guest {
         asm: s,
         blob,
         frames_start,
+        memory_mib: MEMORY_MIB,
     })
 }

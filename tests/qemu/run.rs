@@ -223,6 +223,9 @@ fn fast_bios() -> Option<&'static str> {
 pub struct Qemu {
     pub binary: &'static str,
     pub memory_mib: u32,
+    /// Run with `-icount shift=0,sleep=off`: the virtual clock advances 1 ns per
+    /// instruction, so a guest timer fires after a fixed number of instructions.
+    pub icount: bool,
 }
 
 /// Run `elf` under `qemu.binary` until more than `want` states from `start_eip` on are
@@ -246,6 +249,9 @@ pub fn run(
     let mut cmd = Command::new(qemu.binary);
     if let Some(bios) = fast_bios() {
         cmd.arg("-bios").arg(bios);
+    }
+    if qemu.icount {
+        cmd.args(["-icount", "shift=0,sleep=off"]);
     }
     let mut child = cmd
         .args([
