@@ -10,7 +10,7 @@ use std::fmt;
 
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 
-use crate::engine::{Engine, Outcome, StepResult, Stop};
+use crate::engine::{Diverged, Engine, Outcome, StepResult, Stop, StopReason};
 use crate::machine::{flags, Machine, SegReg};
 
 use super::dump::{dump, Dump};
@@ -102,6 +102,12 @@ impl fmt::Display for DebugError {
 
 impl std::error::Error for DebugError {}
 
+impl From<Diverged> for DebugError {
+    fn from(d: Diverged) -> DebugError {
+        DebugError::Refused(d.to_string())
+    }
+}
+
 impl From<ParseError> for DebugError {
     fn from(e: ParseError) -> DebugError {
         DebugError::Parse(e)
@@ -126,6 +132,10 @@ enum Stopper {
 /// The default limit on the steps one command runs.
 pub const DEFAULT_LIMIT: u64 = 10_000_000;
 
+/// How many steps a `continue` records before it goes on on the fast path, leaving the
+/// rest of its run to be recorded when a command needs it (`Debugger::set_defer_after`).
+pub const DEFAULT_DEFER_AFTER: u64 = 1 << 16;
+
 /// Breakpoints, watchpoints and edits for one engine.
 #[derive(Clone, Debug)]
 pub struct Debugger {
@@ -136,6 +146,7 @@ pub struct Debugger {
     edits: BTreeMap<u64, Vec<(Reg, u64)>>,
     limit: u64,
     recording: bool,
+    defer_after: u64,
 }
 
 impl Debugger {
@@ -147,6 +158,7 @@ impl Debugger {
             edits: BTreeMap::new(),
             limit: DEFAULT_LIMIT,
             recording: true,
+            defer_after: DEFAULT_DEFER_AFTER,
         }
     }
 
@@ -163,11 +175,21 @@ impl Debugger {
         self.limit = steps;
     }
 
-    /// With recording off, forward runs keep no history: `continue` with plain
-    /// breakpoints runs on the engine's unrecorded fast path, and the reverse commands
-    /// and `goto` backwards are refused. On by default.
+    /// With recording off, forward runs keep no history: `continue` to breakpoints runs
+    /// on the engine's unrecorded fast path, and the reverse commands and `goto`
+    /// backwards are refused. On by default; `continue` is then as fast, from its
+    /// `defer_after`th step on (see `set_defer_after`).
     pub fn set_recording(&mut self, on: bool) {
         self.recording = on;
+    }
+
+    /// With recording on, a `continue` to breakpoints records its first `steps` steps
+    /// and runs the rest on the engine's fast path (`Engine::run_deferred`): the span it
+    /// covers is recorded, by replaying it, only when a command needs a state or a step
+    /// inside it (a reverse command, `goto` into it, `info timeline`, `set reg`).
+    /// `u64::MAX` records every step as it runs; the default is `DEFAULT_DEFER_AFTER`.
+    pub fn set_defer_after(&mut self, steps: u64) {
+        self.defer_after = steps;
     }
 
     pub fn recording(&self) -> bool {
@@ -237,7 +259,10 @@ impl Debugger {
             }
             Command::InfoBreak => Output::Points(self.points.all().to_vec()),
             Command::InfoRegs => Output::Regs(regs_of(e.machine())),
-            Command::InfoTimeline => Output::Timeline(timeline::collect(e)),
+            Command::InfoTimeline => {
+                self.record_all(e)?;
+                Output::Timeline(timeline::collect(e))
+            }
             Command::Help => Output::Help,
         })
     }
@@ -312,8 +337,8 @@ impl Debugger {
     fn forward(&self, e: &mut Engine, max: u64, points: bool, stopper: Stopper) -> Why {
         let checks_points = points && !self.points.is_empty();
         if stopper == Stopper::None && checks_points && max > 1 {
-            if let Some(addrs) = self.points.plain_addrs() {
-                return self.forward_plain(e, max, &addrs);
+            if let Some(addrs) = self.points.break_addrs() {
+                return self.forward_to_addrs(e, max, &addrs);
             }
         }
         let watches = checks_points && !self.points.watches().is_empty();
@@ -375,53 +400,105 @@ impl Debugger {
         }
     }
 
-    /// Forward to plain (unconditional) breakpoints using the engine's stop addresses:
-    /// no per-step check here. Recorded with `Engine::run`, or on the unrecorded fast
-    /// path with `Engine::run_raw` when recording is off.
-    fn forward_plain(&self, e: &mut Engine, max: u64, addrs: &[u64]) -> Why {
-        // The first step leaves the current instruction even when a breakpoint is on it.
-        if let Some(s) = self.one(e) {
-            return Why::Stopped(s);
-        }
-        if !self.recording {
-            e.forget_history();
-        }
-        if let Some(id) = self.points.break_hit(e.machine()) {
-            return Why::Breakpoint(id);
-        }
-        let mut left = max - 1;
+    /// Forward to breakpoints using the engine's stop addresses: no per-step check
+    /// here, only at the breakpoints' addresses, where a condition is checked and, if it
+    /// does not hold, the run steps off and goes on. The first `defer_after` steps are
+    /// recorded with `Engine::run`, the rest run on the fast path and are kept as an
+    /// unrecorded span (`Engine::run_deferred`); with recording off everything runs
+    /// with `Engine::run_raw`.
+    fn forward_to_addrs(&self, e: &mut Engine, max: u64, addrs: &[u64]) -> Why {
         let mut stops = self.ends.clone();
         stops.extend_from_slice(addrs);
+        let mut left = max;
+        let mut record = if self.recording { self.defer_after } else { 0 };
+        // The first step leaves the current instruction even when a breakpoint is on it.
+        let mut step_off = true;
         while left > 0 {
+            let deferred = self.recording && record == 0;
+            if step_off {
+                step_off = false;
+                if deferred {
+                    // Kept in the unrecorded span (a recorded step here would split it).
+                    let s = e.run_deferred(1);
+                    if s.reason != StopReason::Limit {
+                        return Why::Stopped(s);
+                    }
+                    self.apply_edits(e);
+                } else {
+                    if let Some(s) = self.one(e) {
+                        return Why::Stopped(s);
+                    }
+                    if !self.recording {
+                        e.forget_history();
+                    }
+                }
+                left -= 1;
+                record = record.saturating_sub(1);
+                if let Some(id) = self.points.break_hit(e.machine()) {
+                    return Why::Breakpoint(id);
+                }
+                continue;
+            }
             // Run in pieces that end at positions with edits, to apply them there.
-            let pos = e.history_len() as u64;
-            let chunk = match self.edits.range(pos + 1..).next() {
+            let pos = self.position(e);
+            let mut chunk = match self.edits.range(pos + 1..).next() {
                 Some((&p, _)) if self.recording => left.min(p - pos),
                 _ => left,
             };
+            if self.recording && !deferred {
+                chunk = chunk.min(record);
+            }
             e.set_stop_at(stops.clone());
             let before = e.step_count();
-            let stop = if self.recording {
-                e.run(chunk)
-            } else {
+            let stop = if !self.recording {
                 e.run_raw(chunk)
+            } else if deferred {
+                e.run_deferred(chunk)
+            } else {
+                e.run(chunk)
             };
             e.set_stop_at(self.ends.clone());
-            left -= e.step_count() - before;
+            let ran = e.step_count() - before;
+            left -= ran;
+            record = record.saturating_sub(ran);
             match stop.reason {
-                crate::engine::StopReason::End if !self.ends.contains(&stop.ip) => {
-                    return match self.points.break_hit(e.machine()) {
-                        Some(id) => Why::Breakpoint(id),
-                        None => Why::Stopped(stop),
-                    };
+                StopReason::End if !self.ends.contains(&stop.ip) => {
+                    if let Some(id) = self.points.break_hit(e.machine()) {
+                        return Why::Breakpoint(id);
+                    }
+                    if !self.points.break_at(stop.ip) {
+                        return Why::Stopped(stop);
+                    }
+                    // A breakpoint whose condition does not hold here.
+                    step_off = true;
                 }
-                crate::engine::StopReason::Limit => {
-                    self.apply_edits(e);
-                }
+                StopReason::Limit => self.apply_edits(e),
                 _ => return Why::Stopped(stop),
             }
         }
         Why::Limit
+    }
+
+    /// Record every unrecorded span of the history, staying at the current position:
+    /// back to the first span's start (its machine is put back), then forward again
+    /// recorded, making the `set reg` edits again on the way. The machine must come
+    /// out as it was.
+    pub fn record_all(&mut self, e: &mut Engine) -> Result<(), DebugError> {
+        let Some(first) = e.unrecorded().next() else {
+            return Ok(());
+        };
+        let here = self.position(e);
+        let reached = e.machine().clone();
+        e.rewind(first.start)?;
+        let why = self.forward(e, here - first.start as u64, false, Stopper::None);
+        if self.position(e) != here || e.machine() != &reached {
+            return Err(DebugError::Refused(format!(
+                "recording steps {} to {here} again did not come back to the same state \
+                 ({why}); the engine is not deterministic there, please report it",
+                first.start
+            )));
+        }
+        Ok(())
     }
 
     /// One recorded step, then what (if anything) stops a run after it: a watchpoint
@@ -497,12 +574,13 @@ impl Debugger {
     pub fn reverse_step(&mut self, e: &mut Engine, n: u64) -> Result<Arrival, DebugError> {
         self.need_history("reverse-step")?;
         let from = self.position(e);
-        for _ in 0..n {
-            if !e.step_back() {
-                return Ok(self.arrive(e, from, Why::StartOfHistory));
-            }
-        }
-        Ok(self.arrive(e, from, Why::Done))
+        e.rewind(from.saturating_sub(n) as usize)?;
+        let why = if n > from {
+            Why::StartOfHistory
+        } else {
+            Why::Done
+        };
+        Ok(self.arrive(e, from, why))
     }
 
     /// `reverse-continue`: back to the latest position before this one where a
@@ -511,10 +589,10 @@ impl Debugger {
     pub fn reverse_cont(&mut self, e: &mut Engine) -> Result<Arrival, DebugError> {
         self.need_history("reverse-continue")?;
         let from = self.position(e);
-        let why = match search::prev_hit(e, &self.points) {
+        let why = match search::prev_hit(e, &self.points)? {
             Some((_, hit)) => hit,
             None => {
-                e.goto(0);
+                e.rewind(0)?;
                 Why::StartOfHistory
             }
         };
@@ -526,7 +604,7 @@ impl Debugger {
         let from = self.position(e);
         if n < from {
             self.need_history("goto")?;
-            e.goto(n as usize);
+            e.rewind(n as usize)?;
             return Ok(self.arrive(e, from, Why::Done));
         }
         let why = match self.forward(e, n - from, false, Stopper::None) {
@@ -538,8 +616,11 @@ impl Debugger {
 
     /// `set reg`: change a register at the current position. The history before it
     /// stays (stepping back undoes the edit); edits recorded for later positions are
-    /// dropped, and runs forward start from the edited state.
+    /// dropped, and runs forward start from the edited state. The history is recorded
+    /// in full first (`record_all`), so that a viewer copying it gets every step.
     pub fn set_reg(&mut self, e: &mut Engine, reg: Reg, value: u64) -> Result<Output, DebugError> {
+        reg.edit(e.machine(), value).map_err(DebugError::Refused)?;
+        self.record_all(e)?;
         let change = reg.edit(e.machine(), value).map_err(DebugError::Refused)?;
         let old = reg.read(e.machine());
         let at = self.position(e);
@@ -561,15 +642,19 @@ impl Debugger {
     /// Every timeline mark of the whole run from position 0 to where it ends (an end
     /// address, a stop, or the limit), found by running forward from here and coming
     /// back. Returns the marks and the last position.
-    pub fn full_timeline(&mut self, e: &mut Engine) -> (Vec<TimelineEvent>, u64) {
+    pub fn full_timeline(
+        &mut self,
+        e: &mut Engine,
+    ) -> Result<(Vec<TimelineEvent>, u64), DebugError> {
+        self.record_all(e)?;
         let here = e.history_len();
         if self.recording {
             self.forward(e, self.limit, false, Stopper::None);
         }
         let marks = timeline::collect(e);
         let end = e.history_len() as u64;
-        e.goto(here);
-        (marks, end)
+        e.rewind(here)?;
+        Ok((marks, end))
     }
 }
 

@@ -347,13 +347,17 @@ impl Points {
         self.list.is_empty()
     }
 
-    /// The addresses of the breakpoints when every point is an unconditional
-    /// breakpoint (so the engine's own stop addresses can find them); None otherwise.
-    pub fn plain_addrs(&self) -> Option<Vec<u64>> {
-        if !self.watches.is_empty() || self.breaks.iter().any(|b| b.cond.is_some()) {
+    /// The breakpoints' addresses (whatever their conditions) when there is no
+    /// watchpoint, so that a run can stop at those addresses only and check the
+    /// conditions there; None otherwise.
+    pub fn break_addrs(&self) -> Option<Vec<u64>> {
+        if !self.watches.is_empty() {
             return None;
         }
-        Some(self.breaks.iter().map(|b| b.addr).collect())
+        let mut addrs: Vec<u64> = self.breaks.iter().map(|b| b.addr).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        Some(addrs)
     }
 
     /// True if some breakpoint is at `addr` (whatever its condition).

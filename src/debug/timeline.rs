@@ -93,11 +93,12 @@ pub fn marks_of(e: &Engine, i: usize) -> Vec<Mark> {
     out
 }
 
-/// Every mark along the recorded history, in step order.
+/// Every mark along the recorded history, in step order. Steps in an unrecorded span
+/// (see `Engine::run_deferred`) are left out: `Debugger::record_all` records them.
 pub fn collect(e: &Engine) -> Vec<TimelineEvent> {
     let mut out = Vec::new();
     for i in 0..e.history_len() {
-        let Some(ip) = e.step_ip(i) else { break };
+        let Some(ip) = e.step_ip(i) else { continue };
         for mark in marks_of(e, i) {
             out.push(TimelineEvent { step: i, ip, mark });
         }

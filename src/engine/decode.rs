@@ -127,6 +127,17 @@ impl DecodeCache {
         self.memo = None;
     }
 
+    /// Forget the decoded pages but keep the code table (recorded steps keep their code
+    /// ids). Needed when the machine is replaced by an earlier copy: page generations
+    /// then count from older values and could match pages decoded since.
+    pub fn forget_pages(&mut self) {
+        self.scratch = None;
+        self.pages.clear();
+        self.index.clear();
+        self.last = None;
+        self.memo = None;
+    }
+
     /// The instruction bytes and code size recorded under `id`.
     pub fn code(&self, id: u32) -> Option<Code> {
         self.codes.get(id as usize).copied()

@@ -9,6 +9,7 @@ pub mod control;
 pub mod ctx;
 mod data;
 pub mod decode;
+mod deferred;
 pub mod event;
 pub mod fast;
 pub mod fault;
@@ -26,6 +27,7 @@ use crate::machine::flags::IF;
 use crate::machine::Machine;
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
+pub use deferred::Diverged;
 pub use event::{Event, Source};
 pub use fault::Exception;
 use interrupt::{deliver, DeliveryError};
@@ -216,6 +218,10 @@ pub struct Engine {
     schedule: Vec<ScheduledInterrupt>,
     /// Steps executed by `run_raw` (not recorded).
     raw_steps: u64,
+    /// Spans of history run by `run_deferred`, not recorded yet, in position order.
+    spans: Vec<deferred::Span>,
+    /// The steps in `spans`.
+    unrecorded: usize,
     info: InstructionInfoFactory,
     check_writes: bool,
     /// The code id of the instruction the last `exec` ran, or NO_CODE.
@@ -239,6 +245,8 @@ impl Engine {
             stop_at: Vec::new(),
             schedule: Vec::new(),
             raw_steps: 0,
+            spans: Vec::new(),
+            unrecorded: 0,
             info: InstructionInfoFactory::new(),
             check_writes: cfg!(debug_assertions),
             last_code: NO_CODE,
@@ -284,13 +292,16 @@ impl Engine {
         self.fast = on;
     }
 
-    /// Number of recorded steps (the current position in history).
+    /// Number of steps taken (recorded or not) since the engine was made or its
+    /// machine last set by hand: the step number scheduled interrupts count by.
     pub fn step_count(&self) -> u64 {
-        self.steps.len() as u64 + self.raw_steps
+        self.history_len() as u64 + self.raw_steps
     }
 
+    /// The current position in history: the steps it holds, including those run by
+    /// `run_deferred` and not recorded yet.
     pub fn history_len(&self) -> usize {
-        self.steps.len()
+        self.steps.len() + self.unrecorded
     }
 
     pub fn clear_history(&mut self) {
@@ -300,19 +311,22 @@ impl Engine {
         self.edits.clear();
         self.changes.truncate_history(0);
         self.events.clear();
+        self.spans.clear();
+        self.unrecorded = 0;
     }
 
     /// Steps run so far are kept only as a count: the history is emptied (so it can
     /// hold no more memory than the steps since), but step numbers go on counting.
     pub fn forget_history(&mut self) {
-        self.raw_steps += self.steps.len() as u64;
+        self.raw_steps += self.history_len() as u64;
         self.clear_history();
     }
 
-    /// RIP before recorded step `index` (the state at history position `index`).
+    /// RIP before recorded step `index` (the state at history position `index`); None
+    /// past the history or inside a span not recorded yet.
     #[inline]
     pub fn step_ip(&self, index: usize) -> Option<u64> {
-        self.steps.get(index).map(|r| r.ip)
+        self.steps.get(self.physical(index)?).map(|r| r.ip)
     }
 
     /// Change the machine by hand at the current history position, keeping the
@@ -320,10 +334,17 @@ impl Engine {
     /// stepping back undoes them with it and `step_view` reports them as its `edit`.
     /// At position 0 there is no step to attach them to, and they become part of the
     /// starting state. Registers and memory may be edited this way; the decode cache
-    /// revalidates itself on CS, CR0, EFER and memory writes.
+    /// revalidates itself on CS, CR0, EFER and memory writes. After `run_deferred` the
+    /// changes are kept with the unrecorded span and recorded when it is.
     pub fn edit(&mut self, changes: &[Change]) {
         for c in changes {
             c.redo(&mut self.machine);
+        }
+        if self.tail_unrecorded() {
+            if let Some(span) = self.spans.last_mut() {
+                span.edit.extend_from_slice(changes);
+            }
+            return;
         }
         let Some(last) = self.steps.len().checked_sub(1) else {
             return;
@@ -339,14 +360,20 @@ impl Engine {
         self.changes.commit();
     }
 
-    /// A recorded step by index.
+    /// A recorded step by index (its history position); None past the history or
+    /// inside a span not recorded yet.
     pub fn step_view(&self, index: usize) -> Option<StepView<'_>> {
-        let rec = self.steps.get(index)?;
-        let (next_ip, c_end) = match self.steps.get(index + 1) {
+        let p = self.physical(index)?;
+        let rec = self.steps.get(p)?;
+        let (mut next_ip, c_end) = match self.steps.get(p + 1) {
             Some(next) => (next.ip, next.changes_start as usize),
             None => (self.machine.cpu.rip, self.changes.history().len()),
         };
-        let step = index as u32;
+        // An unrecorded span right after the step starts from the state it left.
+        if let Some(s) = self.spans.iter().find(|s| s.at == index + 1) {
+            next_ip = s.start.cpu.rip;
+        }
+        let step = p as u32;
         let edit_start = match self.edits.binary_search_by_key(&step, |e| e.0) {
             Ok(i) => self.edits[i].1 as usize,
             Err(_) => c_end,
@@ -380,8 +407,7 @@ impl Engine {
     }
 
     pub fn last_step(&self) -> Option<StepView<'_>> {
-        self.steps
-            .len()
+        self.history_len()
             .checked_sub(1)
             .and_then(|i| self.step_view(i))
     }
@@ -499,8 +525,17 @@ impl Engine {
         result
     }
 
-    /// Undo the last recorded step. Returns false at the start of history.
+    /// Undo the last step. Returns false at the start of history (or if the last step
+    /// is in an unrecorded span and recording it failed: see `record_tail`).
     pub fn step_back(&mut self) -> bool {
+        if self.tail_unrecorded() && self.record_tail().is_err() {
+            return false;
+        }
+        self.pop_step()
+    }
+
+    /// Undo the last recorded step.
+    fn pop_step(&mut self) -> bool {
         let Some(rec) = self.steps.pop() else {
             return false;
         };
@@ -526,13 +561,14 @@ impl Engine {
         true
     }
 
-    /// Move to history position `n` (stepping back, or forward while steps succeed).
-    /// Returns the stop if running forward stopped first.
+    /// Move to history position `n` (back with `rewind`, or forward while steps
+    /// succeed). Returns the stop if running forward stopped first; going back, a
+    /// span that could not be recorded is reported as an `Unsupported` stop.
     pub fn goto(&mut self, n: usize) -> Option<Stop> {
-        while self.steps.len() > n {
-            self.step_back();
+        if let Err(d) = self.rewind(n) {
+            return Some(self.stop(StopReason::Unsupported(d.to_string()), None));
         }
-        while self.steps.len() < n {
+        while self.history_len() < n {
             if let StepResult::Stopped(s) = self.step() {
                 return Some(s);
             }
@@ -558,30 +594,35 @@ impl Engine {
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
         self.clear_history();
+        let (stop, ran) = self.run_unrecorded(max_steps);
+        self.raw_steps += ran;
+        stop
+    }
+
+    /// Up to `max_steps` steps on the fast path, counting step numbers from
+    /// `step_count()`, with nothing recorded (the committed history is left as it is).
+    /// Returns the stop and the steps taken; the caller accounts for them.
+    fn run_unrecorded(&mut self, max_steps: u64) -> (Stop, u64) {
+        let base = self.step_count();
         let mut changes = std::mem::take(&mut self.changes);
         let mut events = std::mem::take(&mut self.scratch_events);
         let mut stop = None;
-        let mut left = max_steps;
-        while left > 0 {
-            let budget = self.fast_budget(left);
+        let mut ran = 0u64;
+        while ran < max_steps {
+            let left = max_steps - ran;
+            let budget = self.fast_budget(left, base + ran);
             if budget > 0 {
-                let ran = self
+                ran += self
                     .cache
                     .run_fast(&mut self.machine, &self.stop_at, budget);
-                self.raw_steps += ran;
-                left -= ran;
-                if left == 0 {
+                if ran == max_steps {
                     break;
                 }
             }
             changes.clear();
             events.clear();
-            let n = self.raw_steps;
-            match self.exec(n, &mut changes, &mut events) {
-                Ok(_) => {
-                    self.raw_steps += 1;
-                    left -= 1;
-                }
+            match self.exec(base + ran, &mut changes, &mut events) {
+                Ok(_) => ran += 1,
                 Err(s) => {
                     stop = Some(s);
                     break;
@@ -591,17 +632,18 @@ impl Engine {
         changes.clear();
         self.changes = changes;
         self.scratch_events = events;
-        stop.unwrap_or(Stop {
+        let stop = stop.unwrap_or(Stop {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
-        })
+        });
+        (stop, ran)
     }
 
     /// How many instructions a raw run may execute with `DecodeCache::run_fast` from
-    /// here: none while an interrupt could be delivered, the CPU is halted or in an
-    /// interrupt shadow, and never past the next scheduled interrupt line.
-    fn fast_budget(&self, left: u64) -> u64 {
+    /// step number `n`: none while an interrupt could be delivered, the CPU is halted or
+    /// in an interrupt shadow, and never past the next scheduled interrupt line.
+    fn fast_budget(&self, left: u64, n: u64) -> u64 {
         let cpu = &self.machine.cpu;
         if !self.fast
             || cpu.halted
@@ -610,7 +652,6 @@ impl Engine {
         {
             return 0;
         }
-        let n = self.step_count();
         self.schedule
             .iter()
             .map(|s| s.before_step)
