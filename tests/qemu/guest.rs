@@ -74,9 +74,8 @@ pub fn set_timer_count(asm: &mut String, timer: &Timer) -> Result<(), String> {
         .take_while(|l| !l.starts_with("  ."))
         .filter(|l| l.starts_with("  ") && !l.trim_end().ends_with(':'))
         .count() as u64;
-    // QEMU's one-shot timer fires at the write's time + count + 1 (see `Timer`); the
-    // write itself is retired at that time, so `after` instructions of the stub and
-    // `before_step` of the scenario run before the interrupt is pending.
+    // The virtual clock at the write already counts the write; `after` instructions of
+    // the stub and `before_step` of the scenario later it must expire.
     let count = (after + timer.before_step)
         .checked_sub(TIMER_BIAS)
         .filter(|c| *c <= u32::MAX as u64)
@@ -85,7 +84,9 @@ pub fn set_timer_count(asm: &mut String, timer: &Timer) -> Result<(), String> {
     Ok(())
 }
 
-/// Calibration of the count against QEMU (see `set_timer_count`).
+/// QEMU's one-shot timer expires `count + 1` ticks after the write (`apic_next_timer`);
+/// the count is that much less than the instructions to wait. Checked by
+/// `scheduled_interrupts_arrive_at_ringsteps_step_in_qemu` (0 here fails it).
 const TIMER_BIAS: u64 = 1;
 
 /// A guest ready to link: assembly text and the blob it includes.

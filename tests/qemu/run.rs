@@ -53,6 +53,9 @@ pub struct QRun {
     pub memory: Option<Vec<u8>>,
 }
 
+/// CR0.PG: the scenario runs with paging on, the stub starts without it.
+const PG: u32 = 0x8000_0000;
+
 fn hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.trim(), 16).ok()
 }
@@ -97,10 +100,16 @@ pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
                     let l = lines.next().unwrap_or_default();
                     parse_line(l, &mut st, &mut got);
                 }
+                // An interrupt delivered before the first instruction (scheduled
+                // before step 0) starts the run with its register dump.
+                if !started && !software && got && st.eip == start_eip && st.cr0 & PG != 0 {
+                    started = true;
+                }
                 if started {
-                    // An exception at an instruction QEMU never logged (a fetch fault):
-                    // its state is the one the instruction would have started in.
-                    let new_place = out.last().is_some_and(|l| l.eip != st.eip);
+                    // An exception at an instruction QEMU never logged (a fetch fault),
+                    // or an interrupt before it: its state is the one the instruction
+                    // would have started in.
+                    let new_place = out.last().is_none_or(|l| l.eip != st.eip);
                     if new_place && !software && got {
                         st.from_exception = true;
                         out.push(st);
@@ -123,7 +132,7 @@ pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
             if !got {
                 continue;
             }
-            if !started && st.eip == start_eip && st.cr0 & 0x8000_0000 != 0 {
+            if !started && st.eip == start_eip && st.cr0 & PG != 0 {
                 started = true;
             }
             if started {
