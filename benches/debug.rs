@@ -1,5 +1,7 @@
-//! Debugger throughput: `continue` to a plain breakpoint 10M instructions ahead (the
-//! engine's stop-address fast path), and reverse-continue over 1M recorded steps.
+//! Debugger throughput: `continue` to a breakpoint 10M instructions ahead in the default
+//! mode (fast path, the span kept for replay) and without recording, the first reverse
+//! step after it (replaying the span), and reverse-continue over 1M recorded steps or
+//! over a 1M-step span left by `continue`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ringstep::debug::points::Watch;
@@ -20,22 +22,25 @@ fn counting_loop(iterations: u64) -> (Engine, u64) {
     (e, code)
 }
 
+/// A debugger on the counting loop with a breakpoint on the final nop, `m` steps ahead.
+fn to_breakpoint(m: u64) -> (Engine, Debugger) {
+    let (e, code) = counting_loop(m / 4);
+    let mut d = Debugger::new(&e);
+    d.set_limit(u64::MAX);
+    d.points_mut().add_break(code + 7, "end".into(), None);
+    (e, d)
+}
+
 fn continue_to_breakpoint(c: &mut Criterion) {
     const M: u64 = 10_000_000;
     let mut g = c.benchmark_group("debug");
     g.throughput(Throughput::Elements(M));
     g.sample_size(20);
-    // Without recording: `continue` hands the breakpoints to the engine's raw run.
+    // The default mode: recording on, all but the first steps run on the fast path and
+    // kept as an unrecorded span, so the reverse commands still work.
     g.bench_function("continue_to_breakpoint_10M", |b| {
         b.iter_batched_ref(
-            || {
-                let (e, code) = counting_loop(M / 4);
-                let mut d = Debugger::new(&e);
-                d.set_recording(false);
-                d.set_limit(u64::MAX);
-                d.points_mut().add_break(code + 7, "end".into(), None);
-                (e, d)
-            },
+            || to_breakpoint(M),
             |(e, d)| {
                 let a = d.cont(e);
                 assert_eq!(a.why, Why::Breakpoint(1));
@@ -44,8 +49,44 @@ fn continue_to_breakpoint(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Without recording: no history at all.
+    g.bench_function("continue_to_breakpoint_10M_unrecorded", |b| {
+        b.iter_batched_ref(
+            || {
+                let (e, mut d) = to_breakpoint(M);
+                d.set_recording(false);
+                (e, d)
+            },
+            |(e, d)| {
+                let a = d.cont(e);
+                assert_eq!(a.to, M + 1);
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
-    // Recorded (history kept for reverse), 1M instructions.
+    // The cost of the first reverse command after the default-mode `continue`: the
+    // 10M-step span is replayed and recorded, then one step is undone.
+    let mut g = c.benchmark_group("debug");
+    g.throughput(Throughput::Elements(M));
+    g.sample_size(10);
+    g.bench_function("first_reverse_step_after_continue_10M", |b| {
+        b.iter_batched_ref(
+            || {
+                let (mut e, mut d) = to_breakpoint(M);
+                d.cont(&mut e);
+                assert!(e.unrecorded_len() > 0);
+                (e, d)
+            },
+            |(e, d)| {
+                let a = d.reverse_step(e, 1).expect("recording is on");
+                assert_eq!(a.to, M);
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+    // Every step recorded as it runs, 1M instructions.
     const N: u64 = 1_000_000;
     let mut g = c.benchmark_group("debug");
     g.throughput(Throughput::Elements(N));
@@ -53,9 +94,8 @@ fn continue_to_breakpoint(c: &mut Criterion) {
     g.bench_function("continue_recorded_to_breakpoint_1M", |b| {
         b.iter_batched_ref(
             || {
-                let (e, code) = counting_loop(N / 4);
-                let mut d = Debugger::new(&e);
-                d.points_mut().add_break(code + 7, "end".into(), None);
+                let (e, mut d) = to_breakpoint(N);
+                d.set_defer_after(u64::MAX);
                 (e, d)
             },
             |(e, d)| {
@@ -106,6 +146,26 @@ fn reverse_continue(c: &mut Criterion) {
             |(e, d)| {
                 let a = d.reverse_cont(e).expect("recording is on");
                 assert_eq!(a.to, 0);
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // After a default-mode `continue` 1M steps ahead: the span is replayed, then
+    // searched.
+    g.bench_function("reverse_continue_after_continue_1M", |b| {
+        b.iter_batched_ref(
+            || {
+                let (mut e, mut d) = to_breakpoint(N);
+                d.cont(&mut e);
+                assert!(e.unrecorded_len() > 0);
+                // The leading nop at position 0.
+                let start = e.step_ip(0).unwrap_or_default();
+                d.points_mut().add_break(start, "start".into(), None);
+                (e, d)
+            },
+            |(e, d)| {
+                let a = d.reverse_cont(e).expect("recording is on");
+                assert_eq!((a.to, a.why.clone()), (0, Why::Breakpoint(2)));
             },
             BatchSize::LargeInput,
         )

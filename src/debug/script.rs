@@ -119,6 +119,9 @@ fn write_run(
                 Format::Text => writeln!(out, "{}", text::step_line(m, &mut dis, &s))?,
             }
         }
+        // Every step is written as it is taken (so none can be left to the fast path),
+        // and nothing goes back: keep only the step count, not a growing history.
+        e.forget_history();
         if let Ok(Some(why)) = r {
             ended = Some(Ended::Hit(why));
             break;
@@ -131,7 +134,7 @@ fn write_run(
             instr: None,
         })
     });
-    let steps = e.history_len() as u64;
+    let steps = e.step_count();
     match (&ended, format) {
         (Ended::Stop(s), Format::Json) => writeln!(out, "{}", tjson::stop(s, steps, &mut dis))?,
         (Ended::Stop(s), Format::Text) => {

@@ -23,7 +23,7 @@ pub fn prev_hit(e: &mut Engine, points: &Points) -> Result<Option<(usize, Why)>,
         // Steps c-1 and c must be recorded: the first time the search meets a span
         // (at its end, or at c = p - 1 inside it), go to its end and record it.
         let needs = |e: &Engine, i: usize| i < e.history_len() && !e.is_recorded(i);
-        if (c >= 1 && needs(e, c - 1)) || needs(e, c) {
+        if e.unrecorded_len() > 0 && ((c >= 1 && needs(e, c - 1)) || needs(e, c)) {
             let span = e
                 .unrecorded()
                 .find(|r| r.contains(&c) || (c >= 1 && r.contains(&(c - 1))));

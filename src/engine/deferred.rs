@@ -143,6 +143,10 @@ impl Engine {
         self.cache.forget_pages();
         // The fast run executed no instruction at a stop address: nothing to stop at.
         let stops = std::mem::take(&mut self.stop_at);
+        // Room for the steps and (a guess of) their changes up front: growing the
+        // buffers step by step costs more than the steps.
+        self.steps.reserve(span.len);
+        self.changes.reserve(span.len * 2);
         let mut failed = None;
         for k in 0..span.len {
             if let StepResult::Stopped(s) = self.step() {

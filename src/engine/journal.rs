@@ -216,6 +216,11 @@ impl Journal {
         self.entries.push(c);
     }
 
+    /// Make room for `more` changes.
+    pub fn reserve(&mut self, more: usize) {
+        self.entries.reserve(more);
+    }
+
     /// Number of changes of the current step.
     pub fn len(&self) -> usize {
         self.entries.len() - self.base
