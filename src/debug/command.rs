@@ -3,7 +3,9 @@
 //! no engine itself; every command runs against the engine passed in, so a viewer can
 //! keep owning it.
 //!
-//! Positions are history positions: position N is the state after N recorded steps.
+//! Positions are history positions: position N is the state after N steps. A long
+//! `continue` leaves part of the history as an unrecorded span (`Engine::run_deferred`),
+//! which the commands that need states inside it record first, by replaying it.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,7 @@
 //! The stepping engine: fetch, decode (iced-x86), execute by instruction family, deliver
 //! exceptions and interrupts, and record every step so it can be reported and undone.
+//! Long runs can go unrecorded (`run_raw`), or unrecorded for now but kept in the
+//! history to be recorded later by replaying them (`run_deferred`, see `deferred`).
 //! The engine knows nothing of any user interface.
 
 pub mod alu;
