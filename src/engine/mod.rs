@@ -276,6 +276,9 @@ impl Engine {
         &self.stop_at
     }
 
+    /// The interrupt lines to raise, by step number. Set it before running: an
+    /// unrecorded span (`run_deferred`) is replayed with the schedule of the time of
+    /// the replay, and one that changed would make the replay diverge (it is reported).
     pub fn set_schedule(&mut self, mut schedule: Vec<ScheduledInterrupt>) {
         schedule.sort_by_key(|s| s.before_step);
         self.schedule = schedule;
