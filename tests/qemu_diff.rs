@@ -94,6 +94,7 @@ fn shipped_lessons_match_qemu() {
     let mut failures = Vec::new();
     let mut total = 0;
     let mut total_mem = 0;
+    let mut total_step_mem = 0;
     let mut scenes = 0;
     for id in lesson::library::ids() {
         let l = lesson::load_shipped(id).expect("shipped").expect("loads");
@@ -124,15 +125,18 @@ fn shipped_lessons_match_qemu() {
                 }
             }
             total_mem += d.memory_bytes;
+            total_step_mem += d.step_memory_bytes;
             println!(
-                "{id} scene {n}: {} states and {} bytes of memory written compared, {} differences",
-                d.compared, d.memory_bytes, bad
+                "{id} scene {n}: {} states, {} bytes written compared after their step and {} \
+                 at the end, {} differences",
+                d.compared, d.step_memory_bytes, d.memory_bytes, bad
             );
         }
     }
     println!(
-        "{scenes} scenes, {} instructions ({total} states) and {total_mem} bytes of written \
-         memory compared with QEMU",
+        "{scenes} scenes, {} instructions ({total} states) compared with QEMU; bytes \
+         written: {total_step_mem} compared after the step that wrote them, {total_mem} at \
+         the end",
         total - scenes
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -149,6 +153,7 @@ struct Totals {
     programs: AtomicUsize,
     states: AtomicUsize,
     memory: AtomicUsize,
+    step_memory: AtomicUsize,
     adopted: AtomicUsize,
     allowed: AtomicUsize,
 }
@@ -179,6 +184,9 @@ fn check_program(p: &Program, totals: &Totals) -> Result<(), TestCaseError> {
     }
     totals.states.fetch_add(d.compared, Ordering::Relaxed);
     totals.memory.fetch_add(d.memory_bytes, Ordering::Relaxed);
+    totals
+        .step_memory
+        .fetch_add(d.step_memory_bytes, Ordering::Relaxed);
     totals.adopted.fetch_add(d.adopted, Ordering::Relaxed);
     if bad.is_empty() {
         Ok(())
@@ -214,10 +222,12 @@ fn random_programs_match_qemu(host: Host) {
     let get = |a: &AtomicUsize| a.load(Ordering::Relaxed);
     println!(
         "{host:?}: {cases} random programs (seed {seed:#x}, {} runs with shrinking): {} \
-         instructions, {} bytes of written memory compared with QEMU; undefined flags \
-         taken from QEMU after {} instructions; {} allowed differences",
+         instructions compared with QEMU; bytes written: {} compared after the step that \
+         wrote them, {} at the end; undefined flags taken from QEMU after {} instructions; \
+         {} allowed differences",
         get(&totals.programs),
         get(&totals.states) - get(&totals.programs),
+        get(&totals.step_memory),
         get(&totals.memory),
         get(&totals.adopted),
         get(&totals.allowed),
@@ -285,6 +295,42 @@ fn a_difference_is_reported_with_step_instruction_and_field() {
         "{:?}",
         d.differences
     );
+}
+
+/// Memory is compared after the step that writes it, not only at the end: QEMU starts
+/// int80's first scene with EBX changed, and the kernel's SAVE_ALL pushes EBX; the pushed
+/// bytes differ at that PUSH's step, named with its instruction.
+#[test]
+fn a_memory_difference_is_reported_at_the_step_that_wrote_it() {
+    if !common::require_tool("qemu-system-x86_64")
+        || !common::require_tool("as")
+        || !common::require_tool("ld")
+    {
+        return;
+    }
+    let l = lesson::load_shipped("int80")
+        .expect("shipped")
+        .expect("loads");
+    let dir = std::env::temp_dir().join(format!("ringstep-qemu-{}-tweak-mem", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let d = qemu::diff_scene_with(&l.scenes[0], &dir, &|m| m.cpu.gpr[3] ^= 0x5a5a);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(d.skipped.is_none());
+    assert!(d.step_memory_bytes > 0);
+    let at_step: Vec<_> = d
+        .differences
+        .iter()
+        .filter(|x| x.step.parse::<usize>().is_ok() && x.field.starts_with("mem["))
+        .collect();
+    assert!(
+        at_step
+            .iter()
+            .any(|x| x.instr.contains("push") && x.instr.contains("ebx")),
+        "{:?}",
+        d.differences
+    );
+    // Only the two bytes the change touches.
+    assert_eq!(at_step.len(), 2, "{at_step:?}");
 }
 
 /// The same in a 64-bit guest: QEMU starts syscall64's scene with bit 40 of R13 flipped

@@ -4,15 +4,17 @@
 //! machine alongside QEMU's log, comparing the state after every instruction
 //! (`diff_setup`).
 //!
-//! What is not compared, and why:
-//! - Memory is compared once, at the end of the run, for every byte ringstep wrote
-//!   (pushed frames, error codes, SGDT/SIDT stores, GDT accessed and busy bits): QEMU's
-//!   `-d` log has no memory values, and the monitor can only read memory while the guest
-//!   is stopped, which `-singlestep` logging does not do between instructions. A per-step
-//!   comparison would need a second driver (the gdbstub: step, then read the addresses
-//!   the step wrote). Runs that end where QEMU does not stop with them (the step limit,
-//!   an instruction ringstep does not model) get no memory comparison, since QEMU has run
-//!   on by the time its memory is saved.
+//! Limits of the comparison, and why:
+//! - Memory: QEMU's `-d` log has no memory values, so a second QEMU run of the same
+//!   guest under the gdbstub (`gdb`) is stepped alongside ringstep, and after every step
+//!   the bytes that step wrote in ringstep (its recorded changes: pushed frames, error
+//!   codes, SGDT/SIDT stores, GDT accessed and busy bits) are read from QEMU and
+//!   compared; the replay's RIP must match ringstep's after each step. A scene with a
+//!   scheduled interrupt is not replayed (QEMU's instruction-counted clock runs on while
+//!   the gdbstub holds the guest; see `gdb`). Every byte written is also compared once
+//!   more at the end of the run (monitor `pmemsave` in the logged run), except for runs
+//!   that end where QEMU does not stop with them (the step limit, an instruction
+//!   ringstep does not model), since QEMU has run on by the time its memory is saved.
 //! - A scheduled external interrupt (a scenario's `schedule`) is raised in QEMU by the
 //!   guest's local-APIC timer, one-shot, counted in instructions under `-icount shift=0`
 //!   (`guest::Timer`); the per-step comparison checks that QEMU delivers the vector at
@@ -27,6 +29,7 @@
 //!   compared when ringstep writes it.
 //! - Flags the SDM leaves undefined after an instruction (`undefined_flags`).
 
+pub mod gdb;
 pub mod guest;
 pub mod guest64;
 pub mod programs;
@@ -80,6 +83,9 @@ pub struct SceneDiff {
     /// Bytes of memory written by the scene and compared at its end (none when the run
     /// ended where QEMU does not stop with it: the step limit, an unsupported instruction).
     pub memory_bytes: usize,
+    /// Bytes written by a step and compared right after it with QEMU's memory (the
+    /// gdbstub replay, `gdb`), summed over the steps.
+    pub step_memory_bytes: usize,
     /// Steps after which ringstep took QEMU's values of flags the SDM leaves undefined.
     pub adopted: usize,
     pub differences: Vec<Difference>,
@@ -394,6 +400,46 @@ pub fn diff_scene_with(
 /// longer path once undefined flags follow QEMU's values.
 const MARGIN: usize = 32;
 
+/// The byte ringstep's machine `m` holds at `a` against QEMU's `qv` (`None`: not mapped
+/// in QEMU's memory), as a difference at the end of the run (the caller names the step
+/// instead for a per-step comparison); `m0` is the initial machine, `explained` the IDT
+/// error codes found to differ (`idt_error_code_64`).
+fn mem_difference(
+    m: &Machine,
+    m0: &Machine,
+    explained: &[(u64, Difference)],
+    a: u64,
+    qv: Option<u8>,
+) -> Option<Difference> {
+    let mut r = [0u8];
+    m.mem.peek(a, &mut r);
+    if qv == Some(r[0]) {
+        return None;
+    }
+    let gdt = &m0.cpu.gdtr;
+    let type_byte = a >= gdt.base && a <= gdt.base + gdt.limit as u64 && (a - gdt.base) % 8 == 5;
+    let accessed_only = qv == Some(r[0] & !1) && r[0] & 1 == 1;
+    let error_code = explained.iter().any(|(at, _)| (*at..at + 8).contains(&a));
+    Some(Difference {
+        step: "end".into(),
+        instr: m.describe_addr(a).unwrap_or_default(),
+        field: if type_byte {
+            format!("GDT[{}] type byte (mem[{a:#x}])", (a - gdt.base) / 8)
+        } else {
+            format!("mem[{a:#x}]")
+        },
+        ringstep: format!("{:#04x}", r[0]),
+        qemu: qv.map_or("unmapped".into(), |v| format!("{v:#04x}")),
+        kind: if type_byte && accessed_only {
+            Some(GDT_ACCESSED)
+        } else if error_code {
+            Some(IDT_ERROR_CODE_64)
+        } else {
+            None
+        },
+    })
+}
+
 /// Run `setup` in ringstep and QEMU and compare them after every instruction.
 ///
 /// Flags the SDM leaves undefined after an instruction (`undefined_flags`) are not
@@ -403,6 +449,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
     let skip = |why: String| SceneDiff {
         compared: 0,
         memory_bytes: 0,
+        step_memory_bytes: 0,
         adopted: 0,
         differences: Vec::new(),
         skipped: Some(why),
@@ -478,6 +525,28 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
     // The comparison, step by step.
     let mut e = setup.engine();
     let mut differences = Vec::new();
+    // The replay under the gdbstub, for memory after every step; dropped (and QEMU
+    // with it) at the first thing that goes wrong, which is reported.
+    // Not with a timer (see `gdb`): such a scene's memory is compared at the end only.
+    let replay = match timer {
+        Some(_) => Ok(None),
+        None => gdb::Replay::start(qemu, &elf, dir, m0.cpu.rip).map(Some),
+    };
+    let mut replay = match replay {
+        Ok(r) => r,
+        Err(why) => {
+            differences.push(Difference {
+                step: "init".into(),
+                instr: String::new(),
+                field: "memory replay".into(),
+                ringstep: "started".into(),
+                qemu: why,
+                kind: None,
+            });
+            None
+        }
+    };
+    let mut step_memory_bytes = 0;
     let mut written: Vec<u64> = Vec::new();
     let mut adopted = 0;
     let mut explained: Vec<(u64, Difference)> = Vec::new();
@@ -498,6 +567,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         return SceneDiff {
             compared: 0,
             memory_bytes: 0,
+            step_memory_bytes: 0,
             adopted,
             differences,
             skipped: None,
@@ -609,9 +679,59 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
                 kind: None,
             });
         }
+        let mut this_step: Vec<u64> = Vec::new();
         for c in view.changes {
             if let Change::Mem { addr, len, .. } = c {
-                written.extend((0..*len as u64).map(|i| addr + i));
+                this_step.extend((0..*len as u64).map(|i| addr + i));
+            }
+        }
+        this_step.sort_unstable();
+        this_step.dedup();
+        written.extend_from_slice(&this_step);
+        if let Some(r) = replay.as_mut() {
+            let rip_mask = if long { u64::MAX } else { 0xffff_ffff };
+            let ours = e.machine().cpu.rip & rip_mask;
+            let stepped = if mnemonic == Some(Mnemonic::Pause) {
+                r.run_to(ours)
+            } else {
+                r.step()
+            };
+            let checked = stepped.and_then(|theirs| {
+                if theirs & rip_mask != ours {
+                    return Err(format!("the replay's step ended at {theirs:#x}"));
+                }
+                // One read per run of adjacent bytes (`this_step` is sorted).
+                let mut got = Vec::new();
+                for run in this_step.chunk_by(|a, b| b - a == 1) {
+                    got.extend(r.read(run[0], run.len())?);
+                }
+                Ok(got)
+            });
+            match checked {
+                Ok(got) => {
+                    let m = e.machine();
+                    for (&a, &qv) in this_step.iter().zip(&got) {
+                        if let Some(d) = mem_difference(m, &m0, &explained, a, Some(qv)) {
+                            differences.push(Difference {
+                                step: step.clone(),
+                                instr: instr.clone(),
+                                ..d
+                            });
+                        }
+                    }
+                    step_memory_bytes += this_step.len();
+                }
+                Err(why) => {
+                    differences.push(Difference {
+                        step: step.clone(),
+                        instr: instr.clone(),
+                        field: "memory replay".into(),
+                        ringstep: format!("rip {ours:#x}"),
+                        qemu: why,
+                        kind: None,
+                    });
+                    replay = None;
+                }
             }
         }
         let undefined = match (view.instr(), &view.info.outcome) {
@@ -672,37 +792,10 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         Some(mem) => {
             let m = e.machine();
             for &a in &written {
-                let mut r = [0u8];
-                m.mem.peek(a, &mut r);
                 let qv = guest
                     .blob_offset(&m0, a)
                     .and_then(|o| mem.get(o as usize).copied());
-                if qv != Some(r[0]) {
-                    let gdt = &m0.cpu.gdtr;
-                    let type_byte = a >= gdt.base
-                        && a <= gdt.base + gdt.limit as u64
-                        && (a - gdt.base) % 8 == 5;
-                    let accessed_only = qv == Some(r[0] & !1) && r[0] & 1 == 1;
-                    let error_code = explained.iter().any(|(at, _)| (*at..at + 8).contains(&a));
-                    differences.push(Difference {
-                        step: "end".into(),
-                        instr: m.describe_addr(a).unwrap_or_default(),
-                        field: if type_byte {
-                            format!("GDT[{}] type byte (mem[{a:#x}])", (a - gdt.base) / 8)
-                        } else {
-                            format!("mem[{a:#x}]")
-                        },
-                        ringstep: format!("{:#04x}", r[0]),
-                        qemu: qv.map_or("unmapped".into(), |v| format!("{v:#04x}")),
-                        kind: if type_byte && accessed_only {
-                            Some(GDT_ACCESSED)
-                        } else if error_code {
-                            Some(IDT_ERROR_CODE_64)
-                        } else {
-                            None
-                        },
-                    });
-                }
+                differences.extend(mem_difference(m, &m0, &explained, a, qv));
             }
             memory_bytes = written.len();
         }
@@ -710,6 +803,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
     differences.extend(explained.into_iter().map(|(_, d)| d));
     SceneDiff {
         memory_bytes,
+        step_memory_bytes,
         compared,
         adopted,
         differences,

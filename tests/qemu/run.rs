@@ -5,7 +5,7 @@
 //! block is one instruction and QEMU prints the whole CPU state (including CPL and the
 //! segment caches) before executing it, plus every exception and interrupt with its vector
 //! and error code; one process, no protocol, deterministic. The gdbstub does not show the
-//! CPL or the descriptor caches, and its single-step steps over exception delivery.
+//! CPL or the descriptor caches; it serves for memory only (`gdb`).
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -218,7 +218,7 @@ fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
 /// multiboot kernel in a few thousand instructions where SeaBIOS runs a few hundred
 /// thousand, which under `-singlestep` is most of a run's time (0.06 s against 0.5 s).
 /// Without it QEMU's default BIOS is used; the guest does not depend on either.
-fn fast_bios() -> Option<&'static str> {
+pub fn fast_bios() -> Option<&'static str> {
     [
         "/usr/share/qemu/qboot.rom",
         "/usr/local/share/qemu/qboot.rom",
