@@ -592,6 +592,9 @@ fn the_viewer_opens_loaded_code() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("__kernel_vsyscall"), "{out}");
     assert!(out.contains("Loaded"), "{out}");
+    // The header names the loaded file once (the scene is named like the lesson).
+    let header = out.lines().next().unwrap_or("");
+    assert_eq!(header.matches("vdso14.so").count(), 1, "{header}");
     // Three steps in: the patched mov %esp,%ebp is next, listed from the disassembly.
     let (code, out, err) = ringstep(&[
         "run",

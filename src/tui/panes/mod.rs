@@ -60,10 +60,13 @@ pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         Span::styled(m.lesson.title.get(m.lang).to_string(), t.bold),
     ];
     if scenes > 1 || !compact {
-        left.push(Span::styled(
-            format!(" · {} {}/{scenes}: {scene_title}", w.scene, m.scene + 1),
-            t.dim,
-        ));
+        // A scene named like its lesson (loaded code, a bare preset) shows no title twice.
+        let text = if scene_title.is_empty() || scene_title == m.lesson.title.get(m.lang) {
+            format!(" · {} {}/{scenes}", w.scene, m.scene + 1)
+        } else {
+            format!(" · {} {}/{scenes}: {scene_title}", w.scene, m.scene + 1)
+        };
+        left.push(Span::styled(text, t.dim));
     }
     f.render_widget(Paragraph::new(Line::from(left)).style(t.text), area);
     let s = &m.snap;
