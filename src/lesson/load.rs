@@ -305,7 +305,6 @@ impl<'a> Loader<'a> {
                     ),
                 ));
             }
-            let src_lines: Vec<&str> = t.text.lines().collect();
             code.push(CodeSection {
                 region: c.region.get_ref().clone(),
                 base: a.base,
@@ -313,19 +312,7 @@ impl<'a> Loader<'a> {
                 origin: t.origin.clone(),
                 source: t.text.clone(),
                 bits,
-                lines: a
-                    .lines
-                    .iter()
-                    .map(|l| SourceLine {
-                        addr: l.addr,
-                        len: l.len,
-                        text: src_lines
-                            .get(l.line.saturating_sub(1))
-                            .map(|s| s.trim().to_string())
-                            .unwrap_or_default(),
-                        is_code: l.is_code,
-                    })
-                    .collect(),
+                lines: SourceLine::from_assembly(&a.lines, &t.text),
             });
         }
         for s in &mut scenarios {

@@ -90,6 +90,25 @@ pub struct SourceLine {
     pub is_code: bool,
 }
 
+impl SourceLine {
+    /// The listing lines of one assembled section whose source is `text`.
+    pub fn from_assembly(lines: &[crate::asm::LineInfo], text: &str) -> Vec<SourceLine> {
+        let src: Vec<&str> = text.lines().collect();
+        lines
+            .iter()
+            .map(|l| SourceLine {
+                addr: l.addr,
+                len: l.len,
+                text: src
+                    .get(l.line.saturating_sub(1))
+                    .map(|t| t.trim().to_string())
+                    .unwrap_or_default(),
+                is_code: l.is_code,
+            })
+            .collect()
+    }
+}
+
 /// A `[[code]]` section after assembly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeSection {

@@ -190,7 +190,6 @@ fn assemble(text: &str, origin: &str, base: Option<u64>, s: &Scenario) -> Result
             "no code: the file assembles to no bytes",
         ));
     };
-    let src: Vec<&str> = text.lines().collect();
     let mut image = Image::from_bytes(a.bytes.clone(), a.base, bits, origin);
     image.symbols = layout
         .labels()
@@ -200,19 +199,7 @@ fn assemble(text: &str, origin: &str, base: Option<u64>, s: &Scenario) -> Result
         .collect();
     image.source = Some(image::AsmSource {
         text: text.to_string(),
-        lines: a
-            .lines
-            .iter()
-            .map(|l| SourceLine {
-                addr: l.addr,
-                len: l.len,
-                text: src
-                    .get(l.line.saturating_sub(1))
-                    .map(|t| t.trim().to_string())
-                    .unwrap_or_default(),
-                is_code: l.is_code,
-            })
-            .collect(),
+        lines: SourceLine::from_assembly(&a.lines, text),
     });
     Ok(image)
 }

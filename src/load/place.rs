@@ -226,7 +226,6 @@ pub fn i386_kernel(m: &mut Machine, landing: u64) -> Result<CodeSection, LoadErr
     if m.symbols.name_at(landing).is_none() {
         m.symbols.insert("SYSENTER_RETURN", landing);
     }
-    let src: Vec<&str> = text.lines().collect();
     Ok(CodeSection {
         region: region.name.clone(),
         base: a.base,
@@ -234,19 +233,7 @@ pub fn i386_kernel(m: &mut Machine, landing: u64) -> Result<CodeSection, LoadErr
         origin: origin.to_string(),
         source: text.to_string(),
         bits: 32,
-        lines: a
-            .lines
-            .iter()
-            .map(|l| SourceLine {
-                addr: l.addr,
-                len: l.len,
-                text: src
-                    .get(l.line.saturating_sub(1))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default(),
-                is_code: l.is_code,
-            })
-            .collect(),
+        lines: SourceLine::from_assembly(&a.lines, text),
     })
 }
 
