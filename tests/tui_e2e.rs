@@ -25,10 +25,11 @@ impl Session {
         let _ = std::fs::create_dir_all(&dir);
         let pidfile = dir.join("pid");
         // The inner shell writes its PID and becomes ringstep; the outer one reports
-        // the exit status and the terminal mode afterwards.
+        // the terminal mode afterwards, then the exit status (last, so that waiting for
+        // it also waits for the mode).
         let inner = format!("echo $$ > {}; exec {BIN} run {args}", pidfile.display());
         let script = format!(
-            "sh -c '{inner}'; echo EXITED:$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60"
+            "sh -c '{inner}'; rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED:$rc; sleep 60"
         );
         let ok = Command::new("tmux")
             .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
