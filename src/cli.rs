@@ -1,27 +1,35 @@
-//! Command-line interface (clap): `ringstep trace ...`, `ringstep presets`.
+//! Command-line interface (clap): the options of every command and the commands that
+//! only print (`trace`, `list`, `check`, `presets`, `completions`, `man`). The top of
+//! the layers: nothing imports this module; the lesson a name stands for is found in
+//! `lesson::find`, the language and syntax chosen in `lesson::choice`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::disasm::{parse_hex, Syntax};
-use crate::lesson::{self, check, library, Lang, Lesson};
-use crate::scenario::{self, Scenario};
+use crate::lesson::find::{self, Named};
+use crate::lesson::{self, check, choice, Lesson};
+use crate::scenario::{self, Scenario, DEFAULT_PRESET};
 use crate::trace::{self, Format};
 
-/// The lesson a bare `ringstep` runs.
-pub const DEFAULT_PRESET: &str = "linux-2.6-i386";
+pub use crate::lesson::choice::{LangArg, SyntaxArg};
+pub use crate::usage::UsageError;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "ringstep",
     version,
     about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time",
-    long_about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time.\n\nWithout a subcommand, ringstep opens the interactive viewer (`ringstep run`) on the default lesson: a user program calling getpid() through __kernel_vsyscall, sysenter, the kernel's sysenter_entry and back out through sysexit. `ringstep trace` prints the same run as text."
+    long_about = "Watch an x86 CPU cross from user mode into the Linux kernel and back, one instruction at a time.\n\nWithout a subcommand, ringstep opens the interactive viewer (`ringstep run`) on the default lesson: a user program calling getpid() through __kernel_vsyscall, sysenter, the kernel's sysenter_entry and back out through sysexit. Every option of `run` works here too (`ringstep int80 --lang de`). `ringstep trace` prints the same run as text.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Without a subcommand: `ringstep run`'s options and lesson.
+    #[command(flatten, next_help_heading = "Viewer options (as `ringstep run`)")]
+    pub run: crate::tui::RunArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,12 +64,6 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum LangArg {
-    En,
-    De,
-}
-
 #[derive(Args, Debug, Default)]
 pub struct LangArgs {
     /// Language of the lesson texts (default: from LC_ALL / LC_MESSAGES / LANG).
@@ -87,12 +89,6 @@ pub enum FormatArg {
 pub enum UntilArg {
     Cpl,
     Fault,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum SyntaxArg {
-    Att,
-    Intel,
 }
 
 #[derive(Args, Debug, Default)]
@@ -136,16 +132,6 @@ pub struct TraceArgs {
     pub load: crate::load::LoadArgs,
 }
 
-/// A user error: printed as `ringstep: message`, exit status 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 fn parse_addr(text: &str) -> Result<u64, UsageError> {
     let t = text.trim().replace('_', "");
     let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -156,31 +142,6 @@ fn parse_addr(text: &str) -> Result<u64, UsageError> {
         UsageError(format!(
             "--at {text}: not an address (write hex as 0xffffe400, or decimal)"
         ))
-    })
-}
-
-/// A lesson named on the command line: a shipped id, or a file holding a `[lesson]`.
-fn lesson_arg(arg: &str) -> Option<Result<Lesson, UsageError>> {
-    let path = std::path::Path::new(arg);
-    if !path.exists() {
-        return lesson::load_shipped(arg).map(|r| r.map_err(|e| UsageError(e.to_string())));
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let table: toml::Table = toml::from_str(&text).ok()?;
-    table
-        .contains_key("lesson")
-        .then(|| lesson::load_file(path).map_err(|e| UsageError(e.to_string())))
-}
-
-/// Load a lesson by id or path, with a helpful message when it is neither.
-pub fn load_lesson(arg: &str) -> Result<Lesson, UsageError> {
-    lesson_arg(arg).unwrap_or_else(|| {
-        let ids: Vec<&str> = library::ids().collect();
-        let hint = scenario::did_you_mean(arg, ids.iter().copied());
-        Err(UsageError(format!(
-            "`{arg}` is neither a lesson file nor a shipped lesson (lessons: {}){hint}",
-            ids.join(", ")
-        )))
     })
 }
 
@@ -204,21 +165,9 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
     if let Some(s) = loaded_scenario(args)? {
         return Ok(s);
     }
-    let lesson = args
-        .scenario
-        .as_ref()
-        .and_then(|p| lesson_arg(&p.to_string_lossy()));
-    let mut s = match (&args.scenario, &args.preset, lesson) {
-        (_, _, Some(l)) => lesson_scenario(&l?, args.scene)?,
-        (Some(path), _, None) if !path.exists() && path.extension().is_none() => {
-            return Err(load_lesson(&path.to_string_lossy())
-                .err()
-                .unwrap_or_else(|| UsageError(format!("{}: no such file", path.display()))))
-        }
-        (Some(path), _, None) => {
-            scenario::load_file(path).map_err(|e| UsageError(e.to_string()))?
-        }
-        (None, Some(name), None) => scenario::preset(name).map_err(|e| {
+    let mut s = match (&args.scenario, &args.preset) {
+        (Some(path), _) => named_scenario(path, args.scene)?,
+        (None, Some(name)) => scenario::preset(name).map_err(|e| {
             // An unknown name is an error in the option, not in a file.
             if scenario::preset_text(name).is_none() {
                 UsageError(format!("--preset: {}", e.message))
@@ -226,9 +175,7 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
                 UsageError(e.to_string())
             }
         })?,
-        (None, None, None) => {
-            scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?
-        }
+        (None, None) => scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?,
     };
     if let (Some(bytes), Some(at)) = (&args.bytes, &args.at) {
         let code = parse_hex(bytes).map_err(|e| UsageError(format!("--bytes: {e}")))?;
@@ -269,6 +216,28 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
     Ok(s)
 }
 
+/// The scenario `trace ARG` runs: a scene of a lesson (shipped, or a file holding a
+/// `[lesson]`), else a scenario file.
+fn named_scenario(path: &Path, scene: usize) -> Result<Scenario, UsageError> {
+    let named = match path.to_str() {
+        Some(arg) => find::classify(arg),
+        None => Named::File(path),
+    };
+    let lesson = match named {
+        Named::Shipped(id) => find::find(id),
+        Named::File(p) if find::is_lesson_file(p) => {
+            lesson::load_file(p).map_err(|e| e.to_string())
+        }
+        Named::Unknown if path.extension().is_none() => {
+            return Err(UsageError(find::no_such_lesson(&path.to_string_lossy())))
+        }
+        Named::File(_) | Named::Unknown => {
+            return scenario::load_file(path).map_err(|e| UsageError(e.to_string()))
+        }
+    };
+    lesson_scenario(&lesson.map_err(UsageError)?, scene)
+}
+
 /// The scenario of `--elf`/`--asm`/`--bytes` without `--at` (src/load), if given.
 fn loaded_scenario(args: &TraceArgs) -> Result<Option<Scenario>, UsageError> {
     let bytes = args.bytes.as_deref().filter(|_| args.at.is_none());
@@ -295,10 +264,7 @@ pub fn format_of(args: &TraceArgs) -> Format {
 }
 
 pub fn syntax_of(args: &TraceArgs) -> Syntax {
-    match args.syntax {
-        Some(SyntaxArg::Intel) => Syntax::Intel,
-        _ => Syntax::Att,
-    }
+    choice::syntax_of(args.syntax)
 }
 
 /// Run `trace` writing to `out`.
@@ -338,49 +304,15 @@ pub fn list_presets(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The language: `--lang`, else the locale (LC_ALL, LC_MESSAGES, LANG), else English.
-pub fn lang_of(args: &LangArgs) -> Lang {
-    match args.lang {
-        Some(LangArg::En) => Lang::En,
-        Some(LangArg::De) => Lang::De,
-        None => {
-            let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
-                .iter()
-                .filter_map(|v| std::env::var(v).ok())
-                .find(|v| !v.is_empty());
-            Lang::from_locale(locale.as_deref())
-        }
-    }
-}
-
-/// Every shipped lesson with its id, in curriculum order (order, then id); lessons
-/// that do not load come first.
-pub fn shipped_lessons() -> Vec<(String, Result<Lesson, UsageError>)> {
-    let mut out: Vec<(String, Result<Lesson, UsageError>)> = library::ids()
-        .map(|id| {
-            let l = match lesson::load_shipped(id) {
-                Some(r) => r.map_err(|e| UsageError(e.to_string())),
-                None => Err(UsageError(format!("lesson `{id}` is missing"))),
-            };
-            (id.to_string(), l)
-        })
-        .collect();
-    out.sort_by_key(|(id, r)| match r {
-        Ok(l) => (l.order, id.clone()),
-        Err(_) => (i64::MIN, id.clone()),
-    });
-    out
-}
-
 /// `ringstep list`.
 pub fn list_lessons(args: &LangArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
-    let lang = lang_of(args);
+    let lang = choice::lang_of(args.lang);
     let mut bad = Vec::new();
-    for (_, l) in shipped_lessons() {
+    for (_, l) in find::shipped_in_order() {
         match l {
             Ok(l) => writeln!(out, "{:<16} {}", l.id, l.title.get(lang))
                 .map_err(|e| UsageError(format!("writing the list: {e}")))?,
-            Err(e) => bad.push(e.0),
+            Err(e) => bad.push(e),
         }
     }
     if bad.is_empty() {
@@ -392,12 +324,12 @@ pub fn list_lessons(args: &LangArgs, out: &mut dyn std::io::Write) -> Result<(),
 
 /// `ringstep check`: true when every lesson loads and every claim holds.
 pub fn check_lessons(args: &CheckArgs, out: &mut dyn std::io::Write) -> std::io::Result<bool> {
-    let lessons: Vec<(String, Result<Lesson, UsageError>)> = if args.lessons.is_empty() {
-        shipped_lessons()
+    let lessons: Vec<(String, Result<Lesson, String>)> = if args.lessons.is_empty() {
+        find::shipped_in_order()
     } else {
         args.lessons
             .iter()
-            .map(|a| (a.clone(), load_lesson(a)))
+            .map(|a| (a.clone(), find::find(a)))
             .collect()
     };
     let mut all_ok = true;
@@ -430,6 +362,34 @@ pub fn check_lessons(args: &CheckArgs, out: &mut dyn std::io::Write) -> std::io:
         }
     }
     Ok(all_ok)
+}
+
+/// Bare `ringstep NAME` where NAME is no lesson but close to a command's name: say so
+/// (`ringstep chek`), rather than only that there is no such lesson.
+pub fn check_bare_lesson(args: &crate::tui::RunArgs) -> Result<(), UsageError> {
+    use clap::CommandFactory;
+    let Some(name) = args.lesson.as_deref() else {
+        return Ok(());
+    };
+    if find::classify(name) != Named::Unknown
+        || !scenario::did_you_mean(name, lesson::library::ids()).is_empty()
+    {
+        return Ok(());
+    }
+    let cli = Cli::command();
+    if cli.find_subcommand(name).is_some() {
+        // `ringstep --lang de run`: the options came before the command.
+        return Err(UsageError(format!(
+            "`{name}` is a command: write options after it (`ringstep {name} [OPTIONS]`), or leave `{name}` out for the viewer"
+        )));
+    }
+    let hint = scenario::did_you_mean(name, cli.get_subcommands().map(|c| c.get_name()));
+    if hint.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "no such lesson or command `{name}` (see `ringstep list` and `ringstep --help`){hint}"
+    )))
 }
 
 /// `ringstep completions SHELL`: the completion script, generated from these definitions.

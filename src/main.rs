@@ -33,10 +33,13 @@ fn main() -> ExitCode {
             drop(out);
             return ExitCode::from(ringstep::tui::main(&args));
         }
-        None => {
-            drop(out);
-            return ExitCode::from(ringstep::tui::main(&ringstep::tui::RunArgs::default()));
-        }
+        None => match cli::check_bare_lesson(&cli.run) {
+            Ok(()) => {
+                drop(out);
+                return ExitCode::from(ringstep::tui::main(&cli.run));
+            }
+            Err(e) => Err(e),
+        },
     };
     let _ = out.flush();
     match result {

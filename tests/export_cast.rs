@@ -192,7 +192,7 @@ fn bad_export_options_are_usage_errors() {
         ),
         (
             vec!["export", "nosuch", "--format", "html", "-o", "-"],
-            "`nosuch` is neither a lesson file nor a shipped lesson",
+            "no such lesson `nosuch` (see `ringstep list`)",
         ),
         (
             vec!["export", "sysenter", "--format", "svg", "-o", "-"],

@@ -67,7 +67,7 @@ fn check_reports_a_lesson_that_does_not_exist() {
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     assert!(
-        text.contains("`int08` is neither a lesson file nor a shipped lesson"),
+        text.contains("no such lesson `int08` (see `ringstep list`)"),
         "{text}"
     );
     assert!(text.contains("did you mean `int80`"), "{text}");

@@ -75,7 +75,7 @@ fn bad_options_are_usage_errors() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["run", "nosuch", "--render-once"],
-            "neither a lesson file nor a shipped lesson",
+            "no such lesson `nosuch`",
         ),
         (&["run", "--autoplay", "0", "--render-once"], "--autoplay 0"),
         (

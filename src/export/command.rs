@@ -6,9 +6,10 @@ use clap::{Args, ValueEnum};
 
 use super::{buffer_to_ansi, cast, frame_at, frame_file_name, frame_label, frames, html, svg};
 use super::{Frame, Settings};
-use crate::cli::{lang_of, load_lesson, LangArg, LangArgs, SyntaxArg, UsageError};
-use crate::disasm::Syntax;
+use crate::lesson::choice::{lang_of, syntax_of, LangArg, SyntaxArg};
+use crate::lesson::find;
 use crate::tui::theme::ThemeKind;
+use crate::usage::UsageError;
 
 /// Options every export shares: how frames are drawn.
 #[derive(Args, Debug, Clone)]
@@ -85,11 +86,8 @@ pub struct RenderArgs {
 fn settings(d: &DrawArgs) -> Result<Settings, UsageError> {
     let size = crate::tui::parse_size(&d.size).map_err(UsageError)?;
     Ok(Settings {
-        lang: lang_of(&LangArgs { lang: d.lang }),
-        syntax: match d.syntax {
-            SyntaxArg::Att => Syntax::Att,
-            SyntaxArg::Intel => Syntax::Intel,
-        },
+        lang: lang_of(d.lang),
+        syntax: syntax_of(Some(d.syntax)),
         theme: if d.high_contrast {
             ThemeKind::HighContrast
         } else {
@@ -145,7 +143,7 @@ fn write_svgs(dir: &Path, id: &str, frames: &[Frame]) -> Result<(), UsageError> 
 pub fn run_export(args: &ExportArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     let s = settings(&args.draw)?;
     let delay = step_delay_ms(args.step_delay)?;
-    let lesson = load_lesson(&args.draw.lesson)?;
+    let lesson = find::find(&args.draw.lesson).map_err(UsageError)?;
     let all = frames(lesson.clone(), &s).map_err(UsageError)?;
     match args.format {
         ExportFormat::Cast => {
@@ -161,7 +159,7 @@ pub fn run_export(args: &ExportArgs, out: &mut dyn std::io::Write) -> Result<(),
 /// `ringstep render`: one frame on standard output.
 pub fn run_render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
     let s = settings(&args.draw)?;
-    let lesson = load_lesson(&args.draw.lesson)?;
+    let lesson = find::find(&args.draw.lesson).map_err(UsageError)?;
     let id = lesson.id.clone();
     let f = frame_at(lesson, &s, args.scene, args.step).map_err(UsageError)?;
     let text = match args.format {

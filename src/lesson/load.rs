@@ -70,14 +70,43 @@ fn normalize(path: &str) -> String {
 /// Load a lesson file from disk.
 pub fn load_file(path: &Path) -> Res<Lesson> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| ScenarioError::whole_file(&origin, format!("cannot read file: {e}")))?;
+    let text = utf8_text(bytes, &origin)?;
     let id = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| origin.clone());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     load_str(&text, &origin, &id, &FileSource::Disk(dir))
+}
+
+/// A file's bytes as text, or an error at the first byte that is not UTF-8.
+fn utf8_text(bytes: Vec<u8>, origin: &str) -> Res<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let byte = bytes.get(valid).copied().unwrap_or(0);
+        ScenarioError::at(
+            origin,
+            &before,
+            valid..valid,
+            format!("not UTF-8 text (byte {byte:#04x}); lessons are written in UTF-8"),
+        )
+    })
+}
+
+/// A step's `occurrence`: from 1 to u32::MAX.
+fn occurrence(n: i64) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ if n < 1 => Err("occurrence counts from 1".to_string()),
+        _ => Err(format!(
+            "occurrence {n} is too large (at most {})",
+            u32::MAX
+        )),
+    }
 }
 
 /// Load a lesson shipped with the program, by id.
@@ -472,12 +501,7 @@ impl<'a> Loader<'a> {
         let at = match (&sec.at, fault) {
             (Some(n), false) => {
                 let occurrence = match &sec.occurrence {
-                    Some(o) if *o.get_ref() >= 1 && *o.get_ref() <= u32::MAX as i64 => {
-                        *o.get_ref() as u32
-                    }
-                    Some(o) => {
-                        return Err(self.err(o.span(), "occurrence counts from 1"));
-                    }
+                    Some(o) => occurrence(*o.get_ref()).map_err(|m| self.err(o.span(), m))?,
                     None => 1,
                 };
                 StepAt::Addr {

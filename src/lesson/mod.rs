@@ -3,7 +3,9 @@
 //! The format is documented in `lessons/FORMAT.md`.
 
 pub mod check;
+pub mod choice;
 pub mod expr;
+pub mod find;
 pub mod library;
 mod load;
 mod raw;

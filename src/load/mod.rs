@@ -272,7 +272,7 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
     let choice = setup.machine.clone().unwrap_or_else(|| {
         MachineChoice::Preset(match &elf {
             Some(i) if i.bits == 64 => "linux-x86_64".to_string(),
-            _ => crate::cli::DEFAULT_PRESET.to_string(),
+            _ => crate::scenario::DEFAULT_PRESET.to_string(),
         })
     });
     let mut s = machine_scenario(&choice)?;

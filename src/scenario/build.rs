@@ -66,6 +66,9 @@ fn parse_layer(text: &str, origin: &str) -> Res<Doc> {
 pub(crate) fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> ScenarioError {
     let span = e.span().unwrap_or(0..0);
     let mut msg = e.message().trim().replace('\n', " ");
+    if let Some(plain) = integer_range_message(&msg) {
+        msg = plain;
+    }
     // serde reports "unknown field `x`, expected one of `a`, `b`": add a hint.
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
@@ -74,6 +77,24 @@ pub(crate) fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> Scena
         msg.push_str(&hint);
     }
     ScenarioError::at(origin, text, span, msg)
+}
+
+/// serde's "invalid type: integer `N` as i128, expected ..." (or "invalid value: integer
+/// `N`, expected i64") for a number too large for its field, said plainly.
+fn integer_range_message(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("invalid type: integer `")
+        .or_else(|| msg.strip_prefix("invalid value: integer `"))?;
+    let (n, tail) = rest.split_once('`')?;
+    if tail.starts_with(" as i128") {
+        Some(format!("`{n}` does not fit in 64 bits"))
+    } else if tail == ", expected i64" {
+        Some(format!(
+            "`{n}` is too large here (at most 9223372036854775807)"
+        ))
+    } else {
+        None
+    }
 }
 
 pub(super) fn load(text: &str, origin: &str) -> Res<Scenario> {

@@ -42,6 +42,10 @@ pub struct ScheduledInterrupt {
 /// Names of the presets compiled into the program.
 pub const PRESETS: &[&str] = &["linux-2.6-i386", "linux-x86_64"];
 
+/// The preset a machine is built from when none is named (`trace` without a scenario,
+/// code loaded with --asm/--elf/--bytes for 32 bits).
+pub const DEFAULT_PRESET: &str = "linux-2.6-i386";
+
 /// The TOML text of a shipped preset.
 pub fn preset_text(name: &str) -> Option<&'static str> {
     match name {

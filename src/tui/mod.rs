@@ -41,9 +41,9 @@ pub use app::{update, Model, Msg, Options};
 pub use keymap::{Action, Keymap};
 pub use view::view;
 
-use crate::cli::{LangArg, SyntaxArg};
-use crate::disasm::Syntax;
-use crate::lesson::{library, Expect, Lang, Lesson, Loc, Scene, Text};
+use crate::lesson::choice::{self, LangArg, SyntaxArg};
+use crate::lesson::find;
+use crate::lesson::{library, Expect, Lesson, Loc, Scene, Text};
 use theme::ThemeKind;
 
 /// `ringstep run`: the interactive lesson viewer.
@@ -178,7 +178,7 @@ pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
 
 /// Options and key map from the command line.
 pub fn options(args: &RunArgs) -> Result<(Options, Keymap), String> {
-    let lang = crate::cli::lang_of(&crate::cli::LangArgs { lang: args.lang });
+    let lang = choice::lang_of(args.lang);
     let autoplay = match args.autoplay {
         Some(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => {
             return Err(format!(
@@ -197,10 +197,7 @@ pub fn options(args: &RunArgs) -> Result<(Options, Keymap), String> {
             ThemeKind::Normal
         },
         color: theme::color_allowed(std::env::var_os("NO_COLOR").as_deref()),
-        syntax: match args.syntax {
-            Some(SyntaxArg::Intel) => Syntax::Intel,
-            _ => Syntax::Att,
-        },
+        syntax: choice::syntax_of(args.syntax),
     };
     let keymap = match &args.keymap {
         Some(p) => Keymap::load(Some(p), true)?,
@@ -237,8 +234,8 @@ fn lesson_and_setup(args: &RunArgs) -> Result<(Lesson, Option<LoadedSetup>), Str
     }
     let lesson = match (&args.preset, &args.lesson) {
         (Some(p), _) => preset_lesson(p),
-        (None, Some(l)) => crate::cli::load_lesson(l).map_err(|e| e.0),
-        (None, None) => crate::cli::load_lesson(library::DEFAULT_LESSON).map_err(|e| e.0),
+        (None, Some(l)) => find::find(l),
+        (None, None) => find::find(library::DEFAULT_LESSON),
     }?;
     Ok((lesson, None))
 }
@@ -304,12 +301,4 @@ pub fn main(args: &RunArgs) -> u8 {
             1
         }
     }
-}
-
-/// The language a `--lang` value stands for.
-pub fn lang_of(arg: Option<LangArg>) -> Option<Lang> {
-    arg.map(|l| match l {
-        LangArg::En => Lang::En,
-        LangArg::De => Lang::De,
-    })
 }
