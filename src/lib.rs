@@ -2,6 +2,11 @@
 //! kernel and back, one instruction at a time.
 //!
 //! `machine` holds state as plain data; `engine` executes instructions on it.
+//!
+//! Layers, each using only those below it (tests/layers.rs checks every `crate::`
+//! path): `machine` and `usage`; `asm`, `disasm`; `engine`; `scenario`; `lesson`,
+//! `trace`; `debug`, `load`; `tui`; `export`; and `cli` on top, which nothing imports
+//! (only `main.rs`).
 
 pub mod asm;
 pub mod cli;
