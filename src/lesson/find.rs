@@ -52,7 +52,12 @@ fn shipped(id: &str) -> Result<Lesson, String> {
 
 /// The message for an argument that names no lesson.
 pub fn no_such_lesson(arg: &str) -> String {
-    let hint = did_you_mean(arg, library::ids());
+    let with_toml = format!("{arg}.toml");
+    let hint = if Path::new(&with_toml).is_file() {
+        format!("; did you mean `{with_toml}`?")
+    } else {
+        did_you_mean(arg, library::ids())
+    };
     format!("no such lesson `{arg}` (see `ringstep list`){hint}")
 }
 
@@ -112,6 +117,8 @@ mod tests {
             e,
             "no such lesson `int08` (see `ringstep list`); did you mean `int80`?"
         );
+        let e = find("lessons/int80").unwrap_err();
+        assert!(e.ends_with("did you mean `lessons/int80.toml`?"), "{e}");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub(crate) fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> Scena
     let mut msg = e.message().trim().replace('\n', " ");
     if let Some(plain) = integer_range_message(&msg) {
         msg = plain;
+    } else if let Some(head) = msg.strip_suffix(", expected i64") {
+        msg = format!("{head}, expected a whole number");
     }
     // serde reports "unknown field `x`, expected one of `a`, `b`": add a hint.
     if let Some(rest) = msg.strip_prefix("unknown field `") {
