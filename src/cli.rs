@@ -178,42 +178,48 @@ pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
         (None, None) => scenario::preset(DEFAULT_PRESET).map_err(|e| UsageError(e.to_string()))?,
     };
     if let (Some(bytes), Some(at)) = (&args.bytes, &args.at) {
-        let code = parse_hex(bytes).map_err(|e| UsageError(format!("--bytes: {e}")))?;
-        if code.is_empty() {
-            return Err(UsageError("--bytes: no bytes given".into()));
-        }
-        let addr = parse_addr(at)?;
-        let end = addr.checked_add(code.len() as u64 - 1);
-        let region = s.machine.mem.region_at(addr).cloned();
-        match (region, end) {
-            (Some(r), Some(last)) if r.contains(last) => {}
-            (Some(r), _) => {
-                return Err(UsageError(format!(
-                    "--bytes: {} bytes at {addr:#x} run past the end of region `{}` ({:#x}..{:#x})",
-                    code.len(),
-                    r.name,
-                    r.base,
-                    r.end()
-                )))
-            }
-            (None, _) => {
-                let names: Vec<String> = s
-                    .machine
-                    .mem
-                    .regions()
-                    .iter()
-                    .map(|r| format!("{} at {:#x}", r.name, r.base))
-                    .collect();
-                return Err(UsageError(format!(
-                    "--at {addr:#x}: no memory region there; the machine has: {}",
-                    names.join(", ")
-                )));
-            }
-        }
-        s.machine.mem.poke(addr, &code);
-        s.machine.cpu.rip = addr;
+        poke_bytes(&mut s, bytes, at)?;
     }
     Ok(s)
+}
+
+/// `--bytes HEX --at ADDR`: the code written over the machine's memory, run from there.
+fn poke_bytes(s: &mut Scenario, bytes: &str, at: &str) -> Result<(), UsageError> {
+    let code = parse_hex(bytes).map_err(|e| UsageError(format!("--bytes: {e}")))?;
+    if code.is_empty() {
+        return Err(UsageError("--bytes: no bytes given".into()));
+    }
+    let addr = parse_addr(at)?;
+    let end = addr.checked_add(code.len() as u64 - 1);
+    let region = s.machine.mem.region_at(addr).cloned();
+    match (region, end) {
+        (Some(r), Some(last)) if r.contains(last) => {}
+        (Some(r), _) => {
+            return Err(UsageError(format!(
+                "--bytes: {} bytes at {addr:#x} run past the end of region `{}` ({:#x}..{:#x})",
+                code.len(),
+                r.name,
+                r.base,
+                r.end()
+            )))
+        }
+        (None, _) => {
+            let names: Vec<String> = s
+                .machine
+                .mem
+                .regions()
+                .iter()
+                .map(|r| format!("{} at {:#x}", r.name, r.base))
+                .collect();
+            return Err(UsageError(format!(
+                "--at {addr:#x}: no memory region there; the machine has: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    s.machine.mem.poke(addr, &code);
+    s.machine.cpu.rip = addr;
+    Ok(())
 }
 
 /// The scenario `trace ARG` runs: a scene of a lesson (shipped, or a file holding a
