@@ -368,3 +368,40 @@ fn parse_errors_and_completion_against_lesson_symbols() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn numbers_too_large_for_64_bits_are_called_too_large_with_their_column() {
+    let mut e = scene("sysenter", 0);
+    let mut d = Debugger::new(&e);
+    let big = "999999999999999999999";
+    let too_large = |col: usize, text: &str| {
+        format!("column {col}: `{text}` is too large (at most 0xffffffffffffffff, 64 bits)")
+    };
+    for (line, col) in [
+        (format!("goto {big}"), 6),
+        (format!("step {big}"), 6),
+        (format!("reverse-step {big}"), 14),
+        (format!("break {big}"), 7),
+        (format!("break sysenter_entry + {big}"), 24),
+        (format!("break sysenter_entry if eax == {big}"), 32),
+        (format!("set reg eax {big}"), 13),
+        (format!("x/4w {big}"), 6),
+        (format!("watch mem 0x1000,{big}"), 18),
+        (format!("delete {big}"), 8),
+    ] {
+        let err = d.run_line(&mut e, &line).unwrap_err();
+        assert_eq!(err.to_string(), too_large(col, big), "`{line}`");
+    }
+    let hex = "0x1_0000_0000_0000_0000";
+    let err = d.run_line(&mut e, &format!("goto {hex}")).unwrap_err();
+    assert_eq!(err.to_string(), too_large(6, hex));
+    // The largest number is still one, and a bad digit is still not a number.
+    run(&mut d, &mut e, "break 0xffff_ffff_ffff_ffff");
+    let err = d.run_line(&mut e, "goto 12z").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column 6: `12z` is not a number (write hex as 0x1f, or decimal)"
+    );
+    let err = d.run_line(&mut e, &format!("x/{big} esp")).unwrap_err();
+    assert!(err.to_string().starts_with("column 3: count"), "{err}");
+}
