@@ -248,6 +248,25 @@ fn the_idt_header_lines_up_with_its_rows() {
 }
 
 #[test]
+fn the_lesson_picker_rows_line_up_whether_current_or_not() {
+    let mut m = model("int80");
+    update(&mut m, Msg::Action(Action::LessonPicker));
+    let text = buffer_text(&render_buffer(&m, 120, 40));
+    let ids: Vec<String> = m.lessons.iter().map(|e| e.id.clone()).collect();
+    let mut cols = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let row = text
+            .lines()
+            .find(|l| l.contains(&format!("{}. {id} ", i + 1)))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{text}"));
+        let at = row.find(&format!("{}. {id}", i + 1)).unwrap();
+        cols.push(row[..at].chars().count());
+        assert_eq!(row.contains('•'), id == "int80", "{row}");
+    }
+    assert!(cols.iter().all(|c| *c == cols[0]), "{cols:?}:\n{text}");
+}
+
+#[test]
 fn command_line_with_completions() {
     let mut m = model("sysenter");
     update(&mut m, Msg::Action(Action::CommandLine));

@@ -131,8 +131,12 @@ pub fn picker(ctx: &Ctx, f: &mut Frame, area: Rect, selected: usize) {
     }
     let block = ctx.block(format!("{} (↑/↓ enter, esc)", ctx.words.picker_title), true);
     f.render_widget(Clear, b);
+    // No trimming: the blank in front of the rows that are not the current lesson
+    // keeps them in line with the one marked `•`.
     f.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
         b,
     );
 }
