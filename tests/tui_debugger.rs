@@ -625,3 +625,39 @@ fn the_compact_layout_shows_the_inspectors() {
     key(&mut m, KeyCode::Char('c'));
     assert!(screen(&m).contains("CPL 0"));
 }
+
+#[test]
+fn breakpoints_are_listed_in_one_form_however_they_were_set() {
+    let mut m = model();
+    let entry = sym(&m, "sysenter_entry");
+    let past = sym(&m, "sysenter_past_esp");
+    // The `b` key on the current line, a symbol with an offset, a bare address.
+    m.goto(state_at(&m, "sysenter_entry"));
+    key(&mut m, KeyCode::Char('b'));
+    command(&mut m, "break sysenter_past_esp+1");
+    command(&mut m, &format!("break {past:#x}"));
+    let want = [
+        format!("1   break {entry:#x} <sysenter_entry>"),
+        format!(
+            "2   break {:#x} <sysenter_past_esp+0x1> (sysenter_past_esp+1)",
+            past + 1
+        ),
+        format!("3   break {past:#x} <sysenter_past_esp>"),
+    ];
+    let listed: Vec<String> = m
+        .run
+        .dbg
+        .points()
+        .all()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(listed, want);
+    // The points inspector (which `info break` opens too) shows exactly these lines.
+    command(&mut m, "info break");
+    assert_eq!(m.debug.inspector, Some(Inspector::Points));
+    let text = screen(&m);
+    for line in &want {
+        assert!(text.contains(&format!("│ {line} ")), "{line}:\n{text}");
+    }
+}

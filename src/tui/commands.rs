@@ -321,6 +321,7 @@ impl Model {
 
     /// `b`: a breakpoint at `addr` on or off (the debugger's breakpoints).
     pub fn toggle_break_at(&mut self, addr: u64) -> bool {
+        let label = self.run.played.initial.describe_addr(addr);
         let points = self.run.dbg.points_mut();
         let ids: Vec<u32> = points
             .breaks()
@@ -329,7 +330,7 @@ impl Model {
             .map(|b| b.id)
             .collect();
         if ids.is_empty() {
-            points.add_break(addr, format!("{addr:#x}"), None);
+            points.add_labelled_break(addr, format!("{addr:#x}"), label, None);
             true
         } else {
             for id in ids {
