@@ -192,7 +192,7 @@ fn memory_view_following_esp_inside_sysenter_entry() {
     let text = buffer_text(&render_buffer(&m, 120, 40));
     assert!(text.contains("← ESP"), "{text}");
     debug_shots("memory", &mut m);
-    m.run_line("x/16x sysenter_entry");
+    m.run_line("x sysenter_entry");
     debug_shots("memory_at_symbol", &mut m);
 }
 

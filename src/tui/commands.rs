@@ -11,6 +11,8 @@ use super::app::Model;
 use super::cmdline::{self, CmdLine, Edit};
 use super::inspect::{self, Inspector};
 use crate::debug::command::Why;
+use crate::debug::dump::dump;
+use crate::debug::spec::Unit;
 use crate::debug::{Command, Output};
 use crate::machine::Machine;
 
@@ -153,7 +155,31 @@ impl Model {
             Ok(c) => c,
             Err(e) => return self.fail(e.to_string()),
         };
+        // `x/NF ADDR` prints N units of F; a plain `x ADDR` opens the memory view there.
+        let formatted = text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('/'));
+        if let (true, Command::Examine { count, unit, at }) = (formatted, &cmd) {
+            let addr = at.eval(self.machine());
+            self.examine(addr, *count, *unit);
+            return;
+        }
         self.execute(&cmd);
+    }
+
+    /// `x/NF`: `count` units of `unit` from `addr`, as `ringstep debug` prints them, in
+    /// the output inspector.
+    fn examine(&mut self, addr: u64, count: u64, unit: Unit) {
+        let d = dump(self.machine(), addr, count, unit);
+        self.debug.output = d.to_string().lines().map(String::from).collect();
+        self.open_inspector(Inspector::Output);
+        let label = d.label.map(|l| format!(" <{l}>")).unwrap_or_default();
+        let what = format!("x/{count}{}", unit.letter());
+        self.say(format!(
+            "{what}: {} {addr:#x}{label}",
+            self.words().memory_at
+        ));
     }
 
     /// Run a parsed command.
