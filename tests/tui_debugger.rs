@@ -717,3 +717,36 @@ fn x_with_a_count_and_format_prints_that_many_units() {
         3
     );
 }
+
+#[test]
+fn another_lesson_starts_without_the_old_lessons_breakpoints_and_watchpoints() {
+    let mut m = model();
+    command(&mut m, "break sysenter_entry");
+    command(&mut m, "watch eax");
+    assert_eq!(m.run.dbg.points().all().len(), 2);
+    // The picker: the int80 lesson.
+    key(&mut m, KeyCode::Char('o'));
+    let at = m.lessons.iter().position(|e| e.id == "int80").unwrap();
+    if let ringstep::tui::app::Overlay::Picker { selected } = &mut m.overlay {
+        *selected = at;
+    } else {
+        panic!("the picker is open");
+    }
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.lesson.id, "int80");
+    assert!(
+        m.run.dbg.points().is_empty(),
+        "{:?}",
+        m.run.dbg.points().all()
+    );
+    assert!(status(&m).contains("cleared"), "{}", status(&m));
+    // Numbers start from 1 again; a later scene of the same lesson keeps them.
+    command(&mut m, "break syscall_call");
+    assert!(status(&m).starts_with("1 "), "{}", status(&m));
+    assert!(m.lesson.scenes.len() > 1);
+    let last = m.run.last_state();
+    m.goto(last);
+    key(&mut m, KeyCode::Char('n'));
+    assert_eq!(m.scene, 1);
+    assert_eq!(m.run.dbg.points().all().len(), 1, "scenes share them");
+}

@@ -518,7 +518,9 @@ impl Model {
         }
     }
 
-    /// Replace the lesson (the picker), keeping the settings.
+    /// Replace the lesson (the picker), keeping the settings. Breakpoints and
+    /// watchpoints belong to a lesson's code: they are cleared (the scenes of one lesson
+    /// share them).
     pub fn set_lesson(&mut self, l: Lesson) {
         if l.scenes.is_empty() {
             self.status = Some(format!("lesson `{}` has no scene", l.id));
@@ -529,10 +531,15 @@ impl Model {
         self.input = None;
         self.status = None;
         self.scene = usize::MAX;
+        let had_points = !self.run.dbg.points().is_empty();
         self.load_scene(0);
+        *self.run.dbg.points_mut() = Default::default();
         self.pos = usize::MAX;
         self.go(0, 0);
         self.anim = None;
+        if had_points {
+            self.status = Some(super::i18n::words(self.lang).points_cleared.to_string());
+        }
     }
 
     fn answer_choice(&mut self, n: u8) {
