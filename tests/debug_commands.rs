@@ -354,8 +354,8 @@ fn parse_errors_and_completion_against_lesson_symbols() {
     let err = d.run_line(&mut e, "x/16x sysenter_entry+").unwrap_err();
     assert!(err.to_string().starts_with("column 22:"), "{err}");
     let syms = &e.machine().symbols;
-    assert!(complete("break sysenter_e", syms).contains(&"break sysenter_entry".to_string()));
-    assert_eq!(complete("until f", syms), vec!["until fault"]);
+    assert!(complete("break sysenter_e", syms, false).contains(&"break sysenter_entry".to_string()));
+    assert_eq!(complete("until f", syms, false), vec!["until fault"]);
     match run(&mut d, &mut e, "x/8x sysenter_entry") {
         Output::Dump(dump) => {
             assert_eq!(dump.addr, sym(&e, "sysenter_entry"));
@@ -404,4 +404,50 @@ fn numbers_too_large_for_64_bits_are_called_too_large_with_their_column() {
     );
     let err = d.run_line(&mut e, &format!("x/{big} esp")).unwrap_err();
     assert!(err.to_string().starts_with("column 3: count"), "{err}");
+}
+
+/// `set reg` completion offers exactly the registers `set reg` accepts on the machine.
+fn set_reg_completion_matches_what_is_accepted(id: &str, long: bool) {
+    let mut e = scene(id, 0);
+    assert_eq!(e.machine().cpu.long_mode_active(), long, "{id}");
+    let mut d = Debugger::new(&e);
+    let offered = complete("set reg ", &e.machine().symbols.clone(), long);
+    for name in ringstep::debug::regs::names() {
+        let line = format!("set reg {name}");
+        let accepted = d.run_line(&mut e, &format!("{line} 0")).is_ok();
+        assert_eq!(
+            offered.contains(&line),
+            accepted,
+            "{id}: `{name}` offered {} but accepted {accepted}",
+            offered.contains(&line)
+        );
+    }
+}
+
+#[test]
+fn set_reg_completes_exactly_the_registers_it_accepts() {
+    set_reg_completion_matches_what_is_accepted("sysenter", false);
+    set_reg_completion_matches_what_is_accepted("syscall64", true);
+    let e = scene("sysenter", 0);
+    let syms = &e.machine().symbols;
+    assert_eq!(
+        complete("set reg e", syms, false),
+        ["eax", "ebp", "ebx", "ecx", "edi", "edx", "eflags", "esi", "esp"]
+            .map(|r| format!("set reg {r}"))
+    );
+    assert_eq!(
+        complete("set reg s", syms, false),
+        ["si", "sp"].map(|r| format!("set reg {r}"))
+    );
+    assert_eq!(
+        complete("set reg s", syms, true),
+        ["si", "sil", "sp", "spl"].map(|r| format!("set reg {r}"))
+    );
+    let mut e = scene("sysenter", 0);
+    let mut d = Debugger::new(&e);
+    let err = d.run_line(&mut e, "set reg sil 1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`sil` exists only in 64-bit mode; this machine runs 32-bit code"
+    );
 }

@@ -125,11 +125,12 @@ impl Model {
 
     fn complete_cmdline(&mut self) {
         let has_alt = self.debug.setup.is_some();
+        let long = self.run.played.engine.machine().cpu.long_mode_active();
         let Some(line) = &mut self.debug.cmdline else {
             return;
         };
         let before = line.before_cursor().to_string();
-        let mut c = crate::debug::completion(&before, &self.run.played.initial.symbols);
+        let mut c = crate::debug::completion(&before, &self.run.played.initial.symbols, long);
         // `alt` is the viewer's own command (loaded code only).
         if has_alt && !before.contains(char::is_whitespace) && "alt".starts_with(&before) {
             c.words.push("alt".into());
