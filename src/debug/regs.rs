@@ -87,6 +87,17 @@ impl Reg {
         }
     }
 
+    /// The register exists on machine `m`, or the error saying it does not.
+    fn on(&self, m: &Machine) -> Result<(), String> {
+        if self.exists(m.cpu.long_mode_active()) {
+            return Ok(());
+        }
+        Err(format!(
+            "`{}` exists only in 64-bit mode; this machine runs 32-bit code",
+            self.name()
+        ))
+    }
+
     /// Whether `set reg` may change the register: a general register that exists on
     /// the machine, or the flags.
     pub fn settable(&self, long: bool) -> bool {
@@ -208,12 +219,7 @@ impl Reg {
     /// The journal entry that sets this register to `value` in `m`, or why it cannot be
     /// set from the debugger.
     pub fn edit(&self, m: &Machine, value: u64) -> Result<Change, String> {
-        if !self.exists(m.cpu.long_mode_active()) {
-            return Err(format!(
-                "`{}` exists only in 64-bit mode; this machine runs 32-bit code",
-                self.name()
-            ));
-        }
+        self.on(m)?;
         match *self {
             Reg::Gpr { index, bytes, high } => {
                 let bytes = bytes as usize;
