@@ -617,6 +617,12 @@ mod tests {
     }
 
     #[test]
+    fn the_first_mistake_in_the_file_is_reported() {
+        let e = user("[zzz]\nkeys = []\n[aaa]\nkeys = []\n").unwrap_err();
+        assert!(e.starts_with("u.toml:1:2: unknown action `zzz`"), "{e}");
+    }
+
+    #[test]
     fn quit_and_help_keep_a_key() {
         let e = user("\n[quit]\nkeys = []\n").unwrap_err();
         assert_eq!(

@@ -43,8 +43,11 @@ pub struct Placed {
 pub fn read(src: Src, complete: bool) -> Result<Vec<Placed>, String> {
     let doc = DeTable::parse(src.text)
         .map_err(|e| src.err(e.span().map_or(0, |s| s.start), e.message()))?;
+    // In file order, so that the first mistake in the file is the one reported.
+    let mut entries: Vec<_> = doc.get_ref().iter().collect();
+    entries.sort_by_key(|(name, _)| name.span().start);
     let mut out = Vec::new();
-    for (name, value) in doc.get_ref() {
+    for (name, value) in entries {
         out.push(read_action(src, name, value, complete)?);
     }
     if complete {
