@@ -354,8 +354,8 @@ fn parse_errors_and_completion_against_lesson_symbols() {
     let err = d.run_line(&mut e, "x/16x sysenter_entry+").unwrap_err();
     assert!(err.to_string().starts_with("column 22:"), "{err}");
     let syms = &e.machine().symbols;
-    assert!(complete("break sysenter_e", syms).contains(&"break sysenter_entry".to_string()));
-    assert_eq!(complete("until f", syms), vec!["until fault"]);
+    assert!(complete("break sysenter_e", syms, false).contains(&"break sysenter_entry".to_string()));
+    assert_eq!(complete("until f", syms, false), vec!["until fault"]);
     match run(&mut d, &mut e, "x/8x sysenter_entry") {
         Output::Dump(dump) => {
             assert_eq!(dump.addr, sym(&e, "sysenter_entry"));
@@ -367,4 +367,87 @@ fn parse_errors_and_completion_against_lesson_symbols() {
         Output::Dump(dump) => assert_eq!(dump.addr, e.machine().cpu.gpr[4]),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn numbers_too_large_for_64_bits_are_called_too_large_with_their_column() {
+    let mut e = scene("sysenter", 0);
+    let mut d = Debugger::new(&e);
+    let big = "999999999999999999999";
+    let too_large = |col: usize, text: &str| {
+        format!("column {col}: `{text}` is too large (at most 0xffffffffffffffff, 64 bits)")
+    };
+    for (line, col) in [
+        (format!("goto {big}"), 6),
+        (format!("step {big}"), 6),
+        (format!("reverse-step {big}"), 14),
+        (format!("break {big}"), 7),
+        (format!("break sysenter_entry + {big}"), 24),
+        (format!("break sysenter_entry if eax == {big}"), 32),
+        (format!("set reg eax {big}"), 13),
+        (format!("x/4w {big}"), 6),
+        (format!("watch mem 0x1000,{big}"), 18),
+        (format!("delete {big}"), 8),
+    ] {
+        let err = d.run_line(&mut e, &line).unwrap_err();
+        assert_eq!(err.to_string(), too_large(col, big), "`{line}`");
+    }
+    let hex = "0x1_0000_0000_0000_0000";
+    let err = d.run_line(&mut e, &format!("goto {hex}")).unwrap_err();
+    assert_eq!(err.to_string(), too_large(6, hex));
+    // The largest number is still one, and a bad digit is still not a number.
+    run(&mut d, &mut e, "break 0xffff_ffff_ffff_ffff");
+    let err = d.run_line(&mut e, "goto 12z").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column 6: `12z` is not a number (write hex as 0x1f, or decimal)"
+    );
+    let err = d.run_line(&mut e, &format!("x/{big} esp")).unwrap_err();
+    assert!(err.to_string().starts_with("column 3: count"), "{err}");
+}
+
+/// `set reg` completion offers exactly the registers `set reg` accepts on the machine.
+fn set_reg_completion_matches_what_is_accepted(id: &str, long: bool) {
+    let mut e = scene(id, 0);
+    assert_eq!(e.machine().cpu.long_mode_active(), long, "{id}");
+    let mut d = Debugger::new(&e);
+    let offered = complete("set reg ", &e.machine().symbols.clone(), long);
+    for name in ringstep::debug::regs::names() {
+        let line = format!("set reg {name}");
+        let accepted = d.run_line(&mut e, &format!("{line} 0")).is_ok();
+        assert_eq!(
+            offered.contains(&line),
+            accepted,
+            "{id}: `{name}` offered {} but accepted {accepted}",
+            offered.contains(&line)
+        );
+    }
+}
+
+#[test]
+fn set_reg_completes_exactly_the_registers_it_accepts() {
+    set_reg_completion_matches_what_is_accepted("sysenter", false);
+    set_reg_completion_matches_what_is_accepted("syscall64", true);
+    let e = scene("sysenter", 0);
+    let syms = &e.machine().symbols;
+    assert_eq!(
+        complete("set reg e", syms, false),
+        ["eax", "ebp", "ebx", "ecx", "edi", "edx", "eflags", "esi", "esp"]
+            .map(|r| format!("set reg {r}"))
+    );
+    assert_eq!(
+        complete("set reg s", syms, false),
+        ["si", "sp"].map(|r| format!("set reg {r}"))
+    );
+    assert_eq!(
+        complete("set reg s", syms, true),
+        ["si", "sil", "sp", "spl"].map(|r| format!("set reg {r}"))
+    );
+    let mut e = scene("sysenter", 0);
+    let mut d = Debugger::new(&e);
+    let err = d.run_line(&mut e, "set reg sil 1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`sil` exists only in 64-bit mode; this machine runs 32-bit code"
+    );
 }

@@ -109,11 +109,79 @@ fn a_user_keymap_is_checked_and_used() {
     let o = run(&["run", "--keymap", bad.to_str().unwrap(), "--render-once"]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
-    assert!(err.contains("bad.toml:4:1: unknown action `jump`"), "{err}");
+    assert!(err.contains("bad.toml:4:2: unknown action `jump`"), "{err}");
     let good = dir.join("good.toml");
     std::fs::write(&good, "[help]\nkeys = [\"f2\"]\n").unwrap();
     let o = run(&["run", "--keymap", good.to_str().unwrap(), "--render-once"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("F2 help"), "{}", text(&o.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn run_with_config(args: &[&str], home: &std::path::Path, xdg: Option<&std::path::Path>) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::null());
+    if let Some(x) = xdg {
+        c.env("XDG_CONFIG_HOME", x);
+    }
+    c.output().expect("the ringstep binary runs")
+}
+
+#[test]
+fn an_unreachable_default_keymap_is_absent_but_a_broken_one_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("ringstep-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let once = ["run", "--render-once"];
+    // $HOME is a file: ~/.config/ringstep cannot exist, so there is no user key map.
+    let home_file = dir.join("home-is-a-file");
+    std::fs::write(&home_file, "").unwrap();
+    let o = run_with_config(&once, &home_file, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // A missing $HOME, or a missing config folder.
+    let o = run_with_config(&once, &dir.join("no-such-home"), None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // A key map that is there but is a folder, or invalid: an error naming it.
+    let xdg = dir.join("xdg");
+    let path = xdg.join("ringstep").join("keymap.toml");
+    std::fs::create_dir_all(&path).unwrap();
+    let o = run_with_config(&once, &dir, Some(&xdg));
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("{}: cannot read the key map", path.display())),
+        "{err}"
+    );
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::write(&path, "[quit]\nkeys = []\n").unwrap();
+    let o = run_with_config(&once, &dir, Some(&xdg));
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:1:2: [quit] needs at least one key",
+            path.display()
+        )),
+        "{err}"
+    );
+    // A config folder that cannot be searched counts as absent (not testable as root,
+    // who may search any folder).
+    std::fs::write(&path, "[quit]\nkeys = [\"x\"]\n").unwrap();
+    let locked = xdg.join("ringstep");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::metadata(&path).is_ok() {
+        eprintln!("notice: running with privileges, the unsearchable folder case is skipped");
+    } else {
+        let o = run_with_config(&once, &dir, Some(&xdg));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

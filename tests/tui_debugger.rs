@@ -295,8 +295,8 @@ fn memory_view_follows_esp_and_x_opens_it_at_an_address() {
     assert!(!m.debug.follow_sp);
     key(&mut m, KeyCode::Char('f'));
     assert!(m.debug.follow_sp);
-    // x/16x opens the view at the address, with its bytes from the machine.
-    command(&mut m, "x/16x sysenter_entry");
+    // `x ADDR` opens the view at the address, with its bytes from the machine.
+    command(&mut m, "x sysenter_entry");
     assert_eq!(m.debug.inspector, Some(Inspector::Memory));
     assert!(!m.debug.follow_sp);
     let entry = sym(&m, "sysenter_entry");
@@ -624,4 +624,129 @@ fn the_compact_layout_shows_the_inspectors() {
     command(&mut m, "break sysenter_entry");
     key(&mut m, KeyCode::Char('c'));
     assert!(screen(&m).contains("CPL 0"));
+}
+
+#[test]
+fn breakpoints_are_listed_in_one_form_however_they_were_set() {
+    let mut m = model();
+    let entry = sym(&m, "sysenter_entry");
+    let past = sym(&m, "sysenter_past_esp");
+    // The `b` key on the current line, a symbol with an offset, a bare address.
+    m.goto(state_at(&m, "sysenter_entry"));
+    key(&mut m, KeyCode::Char('b'));
+    command(&mut m, "break sysenter_past_esp+1");
+    command(&mut m, &format!("break {past:#x}"));
+    let want = [
+        format!("1   break {entry:#x} <sysenter_entry>"),
+        format!(
+            "2   break {:#x} <sysenter_past_esp+0x1> (sysenter_past_esp+1)",
+            past + 1
+        ),
+        format!("3   break {past:#x} <sysenter_past_esp>"),
+    ];
+    let listed: Vec<String> = m
+        .run
+        .dbg
+        .points()
+        .all()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(listed, want);
+    // The points inspector (which `info break` opens too) shows exactly these lines.
+    command(&mut m, "info break");
+    assert_eq!(m.debug.inspector, Some(Inspector::Points));
+    let text = screen(&m);
+    for line in &want {
+        assert!(text.contains(&format!("│ {line} ")), "{line}:\n{text}");
+    }
+}
+
+/// The units of a dump line at `addr`: between the address and the ASCII column.
+fn units(line: &str, addr: u64) -> String {
+    let rest = line
+        .strip_prefix(&format!("{addr:#010x}  "))
+        .unwrap_or_else(|| panic!("{line}"));
+    rest.split('|').next().unwrap_or("").trim().to_string()
+}
+
+#[test]
+fn x_with_a_count_and_format_prints_that_many_units() {
+    let mut m = model();
+    m.goto(state_at(&m, "sysenter_entry"));
+    let esp = m.run.played.engine.machine().cpu.sp();
+    let word = |m: &Model, a: u64| {
+        let mut b = [0u8; 4];
+        m.run.played.engine.machine().mem.peek(a, &mut b);
+        format!("0x{:08x}", u32::from_le_bytes(b))
+    };
+    command(&mut m, "x/4w esp");
+    assert_eq!(m.debug.inspector, Some(Inspector::Output));
+    let words: Vec<String> = (0..4).map(|k| word(&m, esp + 4 * k)).collect();
+    let line = m
+        .debug
+        .output
+        .iter()
+        .find(|l| l.starts_with(&format!("{esp:#010x}")))
+        .unwrap_or_else(|| panic!("{:?}", m.debug.output));
+    assert_eq!(units(line, esp), words.join(" "), "{line}");
+    assert!(status(&m).starts_with("x/4w: memory at"), "{}", status(&m));
+    assert!(screen(&m).contains(&words.join(" ")), "{}", screen(&m));
+    // Two bytes, and three 16-bit units at a symbol.
+    command(&mut m, "x/2b sysenter_entry");
+    let entry = sym(&m, "sysenter_entry");
+    let mut b = [0u8; 6];
+    m.run.played.engine.machine().mem.peek(entry, &mut b);
+    assert_eq!(m.debug.output[0], "<sysenter_entry>:");
+    let two = format!("{:02x} {:02x}", b[0], b[1]);
+    assert_eq!(units(&m.debug.output[1], entry), two);
+    command(&mut m, "x/3h sysenter_entry");
+    let halves: Vec<String> = b
+        .chunks(2)
+        .map(|c| format!("0x{:04x}", u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    assert_eq!(units(&m.debug.output[1], entry), halves.join(" "));
+    // 40 bytes: three lines of at most 16.
+    command(&mut m, "x/40x esp");
+    assert_eq!(
+        m.debug
+            .output
+            .iter()
+            .filter(|l| l.starts_with("0x"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn another_lesson_starts_without_the_old_lessons_breakpoints_and_watchpoints() {
+    let mut m = model();
+    command(&mut m, "break sysenter_entry");
+    command(&mut m, "watch eax");
+    assert_eq!(m.run.dbg.points().all().len(), 2);
+    // The picker: the int80 lesson.
+    key(&mut m, KeyCode::Char('o'));
+    let at = m.lessons.iter().position(|e| e.id == "int80").unwrap();
+    if let ringstep::tui::app::Overlay::Picker { selected } = &mut m.overlay {
+        *selected = at;
+    } else {
+        panic!("the picker is open");
+    }
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.lesson.id, "int80");
+    assert!(
+        m.run.dbg.points().is_empty(),
+        "{:?}",
+        m.run.dbg.points().all()
+    );
+    assert!(status(&m).contains("cleared"), "{}", status(&m));
+    // Numbers start from 1 again; a later scene of the same lesson keeps them.
+    command(&mut m, "break syscall_call");
+    assert!(status(&m).starts_with("1 "), "{}", status(&m));
+    assert!(m.lesson.scenes.len() > 1);
+    let last = m.run.last_state();
+    m.goto(last);
+    key(&mut m, KeyCode::Char('n'));
+    assert_eq!(m.scene, 1);
+    assert_eq!(m.run.dbg.points().all().len(), 1, "scenes share them");
 }

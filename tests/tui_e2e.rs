@@ -190,7 +190,7 @@ fn the_command_line_sets_a_breakpoint_and_continue_reaches_ring_0() {
     let screen = s.wait_for(":break sysenter_entry");
     assert!(screen.contains("CPL 3"), "{screen}");
     s.keys(&["Enter"]);
-    s.wait_for("break 0xc0102000 (sysenter_entry)");
+    s.wait_for("break 0xc0102000 <sysenter_entry>");
     s.keys(&["c"]);
     let screen = s.wait_for("breakpoint 1");
     assert!(screen.contains("CPL 0"), "{screen}");

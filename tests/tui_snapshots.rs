@@ -192,7 +192,7 @@ fn memory_view_following_esp_inside_sysenter_entry() {
     let text = buffer_text(&render_buffer(&m, 120, 40));
     assert!(text.contains("← ESP"), "{text}");
     debug_shots("memory", &mut m);
-    m.run_line("x/16x sysenter_entry");
+    m.run_line("x sysenter_entry");
     debug_shots("memory_at_symbol", &mut m);
 }
 
@@ -206,6 +206,64 @@ fn descriptor_tables_of_the_sysenter_lesson() {
     debug_shots("idt", &mut m);
     update(&mut m, Msg::Action(Action::TablesView));
     debug_shots("tss", &mut m);
+}
+
+/// Each header word of the IDT inspector starts where its column starts in a gate row.
+fn idt_columns_line_up(m: &mut Model, row_with: &str) {
+    update(m, Msg::Resize(120, 40));
+    let text = buffer_text(&render_buffer(m, 120, 40));
+    let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    let find = |want: &str| {
+        lines
+            .iter()
+            .find(|l| l.iter().collect::<String>().contains(want))
+            .unwrap_or_else(|| panic!("no line with {want}:\n{text}"))
+    };
+    let head = find("selector:offset");
+    let row = find(row_with);
+    let head_s: String = head.iter().collect();
+    // A gate without a name leaves the name column empty.
+    let named = row_with.contains("0x80");
+    for word in ["name", "type", "DPL", "P ", "selector:offset"] {
+        if word == "name" && !named {
+            continue;
+        }
+        let col = head_s[..head_s.find(word).unwrap()].chars().count();
+        assert!(
+            row[col] != ' ' && row[col - 1] == ' ',
+            "`{word}` at column {col}:\n{head_s}\n{}",
+            row.iter().collect::<String>()
+        );
+    }
+}
+
+#[test]
+fn the_idt_header_lines_up_with_its_rows() {
+    let mut m = model("sysenter");
+    m.goto(state_at(&m, "sysenter_entry"));
+    update(&mut m, Msg::Action(Action::TablesView));
+    update(&mut m, Msg::Action(Action::TablesView));
+    idt_columns_line_up(&mut m, "int 0x80");
+    idt_columns_line_up(&mut m, "interrupt gate");
+}
+
+#[test]
+fn the_lesson_picker_rows_line_up_whether_current_or_not() {
+    let mut m = model("int80");
+    update(&mut m, Msg::Action(Action::LessonPicker));
+    let text = buffer_text(&render_buffer(&m, 120, 40));
+    let ids: Vec<String> = m.lessons.iter().map(|e| e.id.clone()).collect();
+    let mut cols = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let row = text
+            .lines()
+            .find(|l| l.contains(&format!("{}. {id} ", i + 1)))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{text}"));
+        let at = row.find(&format!("{}. {id}", i + 1)).unwrap();
+        cols.push(row[..at].chars().count());
+        assert_eq!(row.contains('•'), id == "int80", "{row}");
+    }
+    assert!(cols.iter().all(|c| *c == cols[0]), "{cols:?}:\n{text}");
 }
 
 #[test]

@@ -613,3 +613,38 @@ fn the_64_bit_kernel_stack_is_where_rsp_is() {
         .as_deref()
         .is_some_and(|f| f.starts_with("pt_regs->"))));
 }
+
+fn type_answer(m: &mut Model, text: &str) {
+    act(m, Action::AnswerType);
+    for c in text.chars() {
+        key(m, KeyCode::Char(c));
+    }
+    key(m, KeyCode::Enter);
+}
+
+#[test]
+fn a_typed_symbol_is_compared_exactly_and_shown_as_typed() {
+    // The answer is evaluated after the step: EIP is then at `__done`.
+    let src = TYPED
+        .replace("done", "__done")
+        .replace("answer = \"esp\"", "answer = \"eip\"");
+    let l = lesson::load_str(&src, "typed.toml", "typed", &FileSource::Shipped).unwrap();
+    let mut m = model_with(l, Options::default());
+    let eip = sym(&m, "__done");
+    let correct = |m: &Model| m.answers.get(&(0, 0)).map(|a| a.correct());
+    type_answer(&mut m, "__done");
+    assert_eq!(correct(&m), Some(true), "a symbol with underscores");
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("__done)"), "the typed text as typed:\n{text}");
+    type_answer(&mut m, "_done");
+    assert_eq!(correct(&m), Some(false), "underscores count in a name");
+    type_answer(&mut m, "*__done*");
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("*__done*)"), "no Markdown:\n{text}");
+    // Digits may still be grouped with `_`.
+    let grouped = format!("{:#x}", eip >> 16) + "_" + &format!("{:04x}", eip & 0xffff);
+    type_answer(&mut m, &grouped);
+    assert_eq!(correct(&m), Some(true), "{grouped}");
+    type_answer(&mut m, &format!("{eip}"));
+    assert_eq!(correct(&m), Some(true), "decimal");
+}

@@ -223,7 +223,10 @@ impl Debugger {
         Ok(match cmd {
             Command::Break { at, cond } => {
                 let addr = at.eval(e.machine());
-                let id = self.points.add_break(addr, at.text.clone(), cond.clone());
+                let label = e.machine().describe_addr(addr);
+                let id = self
+                    .points
+                    .add_labelled_break(addr, at.text.clone(), label, cond.clone());
                 self.added(id)
             }
             Command::Watch(target) => {

@@ -39,16 +39,19 @@ enum Want {
     Nothing,
     Fixed(Vec<&'static str>),
     Registers,
+    /// The registers `set reg` accepts on this machine.
+    Settable,
     Msrs,
     /// Symbols and registers (a value).
     Values,
     Symbols,
 }
 
-/// Complete the last word of `prefix` (the text before the cursor). Returns whole lines:
-/// `prefix` with its last word replaced by each candidate.
-pub fn complete(prefix: &str, symbols: &Symbols) -> Vec<String> {
-    let c = completion(prefix, symbols);
+/// Complete the last word of `prefix` (the text before the cursor) for a machine with
+/// `symbols` that runs 64-bit code (`long`) or not. Returns whole lines: `prefix` with
+/// its last word replaced by each candidate.
+pub fn complete(prefix: &str, symbols: &Symbols, long: bool) -> Vec<String> {
+    let c = completion(prefix, symbols, long);
     c.words
         .iter()
         .map(|w| format!("{}{w}", &prefix[..c.start]))
@@ -57,7 +60,7 @@ pub fn complete(prefix: &str, symbols: &Symbols) -> Vec<String> {
 
 /// Complete the last word of `prefix`, returning where that word starts and the
 /// candidates for it.
-pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
+pub fn completion(prefix: &str, symbols: &Symbols, long: bool) -> Completion {
     let word_start = prefix.rfind(char::is_whitespace).map_or(0, |i| {
         i + prefix[i..].chars().next().map_or(1, char::len_utf8)
     });
@@ -81,7 +84,8 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
             .filter(|w| matches(w))
             .map(String::from)
             .collect(),
-        Want::Registers => reg_words(part),
+        Want::Registers => reg_words(part, regs::names()),
+        Want::Settable => reg_words(part, regs::settable_names(long)),
         Want::Msrs => msr::KNOWN
             .iter()
             .map(|(_, n)| *n)
@@ -107,7 +111,7 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
                 .collect();
             // Registers only once something is typed: an empty value lists symbols.
             if !part.is_empty() {
-                v.extend(reg_words(part));
+                v.extend(reg_words(part, regs::names()));
             }
             v
         }
@@ -117,15 +121,14 @@ pub fn completion(prefix: &str, symbols: &Symbols) -> Completion {
     Completion { start, words }
 }
 
-/// Register names matching `part`, keeping a `%` or `$` the user typed.
-fn reg_words(part: &str) -> Vec<String> {
+/// The names of `regs` matching `part`, keeping a `%` or `$` the user typed.
+fn reg_words(part: &str, regs: impl Iterator<Item = &'static str>) -> Vec<String> {
     let (sigil, name) = match part.chars().next() {
         Some(c @ ('%' | '$')) => (c.to_string(), &part[1..]),
         _ => (String::new(), part),
     };
     let lower = name.to_ascii_lowercase();
-    regs::names()
-        .filter(|r| r.starts_with(&lower))
+    regs.filter(|r| r.starts_with(&lower))
         .map(|r| format!("{sigil}{r}"))
         .collect()
 }
@@ -173,7 +176,7 @@ fn want(before: &[&str]) -> Want {
         Some("info") if n == 1 => Want::Fixed(INFO_SUBJECTS.iter().map(|(s, _)| *s).collect()),
         Some("set") => match n {
             1 => Want::Fixed(vec!["reg"]),
-            2 => Want::Registers,
+            2 => Want::Settable,
             3 => Want::Values,
             _ => Want::Nothing,
         },
@@ -193,42 +196,50 @@ mod tests {
         s
     }
 
+    fn complete_32(prefix: &str, s: &Symbols) -> Vec<String> {
+        complete(prefix, s, false)
+    }
+
+    fn completion_32(prefix: &str, s: &Symbols) -> Completion {
+        completion(prefix, s, false)
+    }
+
     #[test]
     fn commands_symbols_registers_and_msrs() {
         let s = syms();
         assert_eq!(
-            complete("rev", &s),
+            complete_32("rev", &s),
             vec!["reverse-continue", "reverse-step"]
         );
         assert_eq!(
-            complete("break sysenter_", &s),
+            complete_32("break sysenter_", &s),
             vec!["break sysenter_entry", "break sysenter_past_esp"]
         );
-        assert_eq!(complete("watch ea", &s), vec!["watch eax"]);
+        assert_eq!(complete_32("watch ea", &s), vec!["watch eax"]);
         assert_eq!(
-            complete("watch msr IA32_SYSENTER_E", &s),
+            complete_32("watch msr IA32_SYSENTER_E", &s),
             vec!["watch msr IA32_SYSENTER_EIP", "watch msr IA32_SYSENTER_ESP"]
         );
-        assert_eq!(complete("watch msr star", &s), vec!["watch msr STAR"]);
+        assert_eq!(complete_32("watch msr star", &s), vec!["watch msr STAR"]);
         assert_eq!(
-            complete("x/16x %es", &s),
+            complete_32("x/16x %es", &s),
             vec!["x/16x %es", "x/16x %esi", "x/16x %esp"]
         );
         assert_eq!(
-            complete("break syscall_call if ed", &s),
+            complete_32("break syscall_call if ed", &s),
             vec!["break syscall_call if edi", "break syscall_call if edx"]
         );
         assert_eq!(
-            complete("x/4w sysenter_entry+sysc", &s),
+            complete_32("x/4w sysenter_entry+sysc", &s),
             vec!["x/4w sysenter_entry+syscall_call"]
         );
-        assert_eq!(complete("until ", &s), vec!["until cpl", "until fault"]);
-        assert!(complete("goto 1", &s).is_empty());
-        let c = completion("break sys", &s);
+        assert_eq!(complete_32("until ", &s), vec!["until cpl", "until fault"]);
+        assert!(complete_32("goto 1", &s).is_empty());
+        let c = completion_32("break sys", &s);
         assert_eq!(c.start, 6);
         assert_eq!(c.common_prefix(), "sys");
         assert_eq!(
-            completion("break sysenter_p", &s).common_prefix(),
+            completion_32("break sysenter_p", &s).common_prefix(),
             "sysenter_past_esp"
         );
     }

@@ -19,6 +19,8 @@ pub struct Breakpoint {
     pub addr: u64,
     /// The location as it was written (`sysenter_entry+4`).
     pub text: String,
+    /// The symbol at the address (`sysenter_entry`, `syscall_call+0x7`), if any.
+    pub label: Option<String>,
     pub cond: Option<Cond>,
 }
 
@@ -246,9 +248,17 @@ impl Point {
 impl fmt::Display for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // One form wherever a breakpoint is listed: number, address, symbol, what
+            // was written when it says more, condition.
             Point::Break(b) => {
                 write!(f, "{:<3} break {:#x}", b.id, b.addr)?;
-                if b.text != format!("{:#x}", b.addr) {
+                if let Some(l) = &b.label {
+                    write!(f, " <{l}>")?;
+                }
+                let said = b.text.is_empty()
+                    || b.text == format!("{:#x}", b.addr)
+                    || Some(&b.text) == b.label.as_ref();
+                if !said {
                     write!(f, " ({})", b.text)?;
                 }
                 if let Some(c) = &b.cond {
@@ -285,11 +295,23 @@ impl Points {
     }
 
     pub fn add_break(&mut self, addr: u64, text: String, cond: Option<Cond>) -> u32 {
+        self.add_labelled_break(addr, text, None, cond)
+    }
+
+    /// A breakpoint that lists with the symbol `label` at its address.
+    pub fn add_labelled_break(
+        &mut self,
+        addr: u64,
+        text: String,
+        label: Option<String>,
+        cond: Option<Cond>,
+    ) -> u32 {
         self.add(|id| {
             Point::Break(Breakpoint {
                 id,
                 addr,
                 text,
+                label,
                 cond,
             })
         })

@@ -69,7 +69,41 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .chain(OTHERS.iter().copied())
 }
 
+/// The register names `set reg` accepts on a machine running 64-bit code (`long`) or
+/// not: the one list that completion offers and `Reg::edit` checks.
+pub fn settable_names(long: bool) -> impl Iterator<Item = &'static str> {
+    names().filter(move |n| Reg::parse(n).is_some_and(|r| r.settable(long)))
+}
+
 impl Reg {
+    /// Whether the register exists on a machine running 64-bit code (`long`) or not:
+    /// without it there are no r8..r15, no 64-bit halves and no spl, bpl, sil, dil.
+    pub fn exists(&self, long: bool) -> bool {
+        match *self {
+            Reg::Gpr { index, bytes, high } => {
+                long || (index < 8 && bytes != 8 && (high || bytes != 1 || index < 4))
+            }
+            _ => true,
+        }
+    }
+
+    /// The register exists on machine `m`, or the error saying it does not.
+    fn on(&self, m: &Machine) -> Result<(), String> {
+        if self.exists(m.cpu.long_mode_active()) {
+            return Ok(());
+        }
+        Err(format!(
+            "`{}` exists only in 64-bit mode; this machine runs 32-bit code",
+            self.name()
+        ))
+    }
+
+    /// Whether `set reg` may change the register: a general register that exists on
+    /// the machine, or the flags.
+    pub fn settable(&self, long: bool) -> bool {
+        self.exists(long) && matches!(self, Reg::Gpr { .. } | Reg::Flags)
+    }
+
     /// Look a register up by name (case-insensitive; a leading `%` or `$` is allowed).
     pub fn parse(name: &str) -> Option<Reg> {
         let n = name
@@ -185,6 +219,7 @@ impl Reg {
     /// The journal entry that sets this register to `value` in `m`, or why it cannot be
     /// set from the debugger.
     pub fn edit(&self, m: &Machine, value: u64) -> Result<Change, String> {
+        self.on(m)?;
         match *self {
             Reg::Gpr { index, bytes, high } => {
                 let bytes = bytes as usize;

@@ -309,13 +309,28 @@ fn suggestion<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> 
 
 /// Parse a number: `0x` hex, `0b` binary or decimal, `_` separators allowed.
 pub fn parse_number(text: &str) -> Option<u64> {
+    number(text).ok()
+}
+
+/// A number, or what is wrong with it: too large for 64 bits, or not a number.
+fn number(text: &str) -> Result<u64, String> {
     let t = text.replace('_', "");
-    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16).ok()
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (16, h)
     } else if let Some(b) = t.strip_prefix("0b").or_else(|| t.strip_prefix("0B")) {
-        u64::from_str_radix(b, 2).ok()
+        (2, b)
     } else {
-        t.parse().ok()
+        (10, t.as_str())
+    };
+    let valid = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+    match u64::from_str_radix(digits, radix) {
+        Ok(n) if valid => Ok(n),
+        _ if valid => Err(format!(
+            "`{text}` is too large (at most 0xffffffffffffffff, 64 bits)"
+        )),
+        _ => Err(format!(
+            "`{text}` is not a number (write hex as 0x1f, or decimal)"
+        )),
     }
 }
 
@@ -357,11 +372,9 @@ fn lex(chars: &[char], start: usize) -> Result<Vec<Token>, ParseError> {
                 .find(|&j| !(chars[j].is_ascii_alphanumeric() || chars[j] == '_'))
                 .unwrap_or(chars.len());
             let text: String = chars[i..j].iter().collect();
-            let Some(n) = parse_number(&text) else {
-                return err(
-                    col,
-                    format!("`{text}` is not a number (write hex as 0x1f, or decimal)"),
-                );
+            let n = match number(&text) {
+                Ok(n) => n,
+                Err(message) => return err(col, message),
             };
             out.push(Token {
                 tok: Tok::Num(n),

@@ -518,7 +518,9 @@ impl Model {
         }
     }
 
-    /// Replace the lesson (the picker), keeping the settings.
+    /// Replace the lesson (the picker), keeping the settings. Breakpoints and
+    /// watchpoints belong to a lesson's code: they are cleared (the scenes of one lesson
+    /// share them).
     pub fn set_lesson(&mut self, l: Lesson) {
         if l.scenes.is_empty() {
             self.status = Some(format!("lesson `{}` has no scene", l.id));
@@ -529,10 +531,15 @@ impl Model {
         self.input = None;
         self.status = None;
         self.scene = usize::MAX;
+        let had_points = !self.run.dbg.points().is_empty();
         self.load_scene(0);
+        *self.run.dbg.points_mut() = Default::default();
         self.pos = usize::MAX;
         self.go(0, 0);
         self.anim = None;
+        if had_points {
+            self.status = Some(super::i18n::words(self.lang).points_cleared.to_string());
+        }
     }
 
     fn answer_choice(&mut self, n: u8) {
@@ -574,26 +581,20 @@ impl Model {
         }
     }
 
-    /// Parse a typed value: hex with 0x, decimal, a negative number, a symbol, or text.
+    /// Parse a typed value: a symbol (compared exactly), hex with 0x, decimal, a
+    /// negative number (digits may be separated by `_`), or text.
     pub fn parse_typed(&self, text: &str) -> Option<Value> {
-        let t = text.trim().replace('_', "");
+        let t = text.trim();
         if t.is_empty() {
             return None;
         }
-        let num = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            u64::from_str_radix(h, 16).ok()
-        } else if let Some(d) = t.strip_prefix('-') {
-            d.parse::<u64>().ok().map(|v| v.wrapping_neg())
-        } else {
-            t.parse::<u64>().ok()
-        };
-        if let Some(v) = num {
+        if let Some(v) = self.run.played.initial.symbols.get(t) {
             return Some(Value::Int(v, 64));
         }
-        if let Some(v) = self.run.played.initial.symbols.get(&t) {
+        if let Some(v) = typed_number(t) {
             return Some(Value::Int(v, 64));
         }
-        Some(Value::Text(t))
+        Some(Value::Text(t.to_string()))
     }
 
     fn submit_typed(&mut self) {
@@ -609,20 +610,9 @@ impl Model {
             self.input = Some(text);
             return;
         };
-        let q_has_choices = self
-            .scene()
-            .and_then(|s| s.steps.get(step))
-            .and_then(|s| s.question.as_ref())
-            .is_some_and(|q| !q.choices.is_empty());
+        // A typed value is compared with the engine's answer, also at a choice question.
         let correct = match self.run.answers.get(step) {
-            Some(Some(Ok(a))) => {
-                if q_has_choices {
-                    // A typed value for a choice question: compare with the answer too.
-                    a.value.matches(&value)
-                } else {
-                    a.value.matches(&value)
-                }
-            }
+            Some(Some(Ok(a))) => a.value.matches(&value),
             _ => false,
         };
         self.answers.insert(
@@ -895,4 +885,22 @@ pub fn update(model: &mut Model, msg: Msg) {
         Msg::Click(c, r) => model.click(c, r),
         Msg::Scroll { col, row, down } => model.scroll(col, row, down),
     }
+}
+
+/// A typed number: hex with 0x, decimal or a negative decimal; `_` may separate
+/// digits but not start them, so `_1` or `__start` stay names.
+fn typed_number(t: &str) -> Option<u64> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t),
+    };
+    let (radix, digits) = match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        Some(h) => (16, h),
+        None => (10, body),
+    };
+    if !digits.chars().next().is_some_and(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = u64::from_str_radix(&digits.replace('_', ""), radix).ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
 }

@@ -11,6 +11,8 @@ use super::app::Model;
 use super::cmdline::{self, CmdLine, Edit};
 use super::inspect::{self, Inspector};
 use crate::debug::command::Why;
+use crate::debug::dump::dump;
+use crate::debug::spec::Unit;
 use crate::debug::{Command, Output};
 use crate::machine::Machine;
 
@@ -123,11 +125,12 @@ impl Model {
 
     fn complete_cmdline(&mut self) {
         let has_alt = self.debug.setup.is_some();
+        let long = self.run.played.engine.machine().cpu.long_mode_active();
         let Some(line) = &mut self.debug.cmdline else {
             return;
         };
         let before = line.before_cursor().to_string();
-        let mut c = crate::debug::completion(&before, &self.run.played.initial.symbols);
+        let mut c = crate::debug::completion(&before, &self.run.played.initial.symbols, long);
         // `alt` is the viewer's own command (loaded code only).
         if has_alt && !before.contains(char::is_whitespace) && "alt".starts_with(&before) {
             c.words.push("alt".into());
@@ -153,7 +156,31 @@ impl Model {
             Ok(c) => c,
             Err(e) => return self.fail(e.to_string()),
         };
+        // `x/NF ADDR` prints N units of F; a plain `x ADDR` opens the memory view there.
+        let formatted = text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('/'));
+        if let (true, Command::Examine { count, unit, at }) = (formatted, &cmd) {
+            let addr = at.eval(self.machine());
+            self.examine(addr, *count, *unit);
+            return;
+        }
         self.execute(&cmd);
+    }
+
+    /// `x/NF`: `count` units of `unit` from `addr`, as `ringstep debug` prints them, in
+    /// the output inspector.
+    fn examine(&mut self, addr: u64, count: u64, unit: Unit) {
+        let d = dump(self.machine(), addr, count, unit);
+        self.debug.output = d.to_string().lines().map(String::from).collect();
+        self.open_inspector(Inspector::Output);
+        let label = d.label.map(|l| format!(" <{l}>")).unwrap_or_default();
+        let what = format!("x/{count}{}", unit.letter());
+        self.say(format!(
+            "{what}: {} {addr:#x}{label}",
+            self.words().memory_at
+        ));
     }
 
     /// Run a parsed command.
@@ -321,6 +348,7 @@ impl Model {
 
     /// `b`: a breakpoint at `addr` on or off (the debugger's breakpoints).
     pub fn toggle_break_at(&mut self, addr: u64) -> bool {
+        let label = self.run.played.initial.describe_addr(addr);
         let points = self.run.dbg.points_mut();
         let ids: Vec<u32> = points
             .breaks()
@@ -329,7 +357,7 @@ impl Model {
             .map(|b| b.id)
             .collect();
         if ids.is_empty() {
-            points.add_break(addr, format!("{addr:#x}"), None);
+            points.add_labelled_break(addr, format!("{addr:#x}"), label, None);
             true
         } else {
             for id in ids {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::keymap_file::{self, Src};
 use crate::lesson::Lang;
-use crate::scenario::{did_you_mean, line_col};
 
 /// The shipped key map.
 pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
@@ -304,17 +304,40 @@ pub fn user_keymap_path() -> Option<PathBuf> {
     Some(base.join("ringstep").join("keymap.toml"))
 }
 
-fn err_at(origin: &str, text: &str, needle: &str, message: String) -> String {
-    let offset = text.find(needle).unwrap_or(0);
-    let (line, col) = line_col(text, offset);
-    format!("{origin}:{line}:{col}: {message}")
+/// Whether a default key map path leads to something: "not found" and "permission
+/// denied" or "not a directory" on a folder on the way mean there is no user key map.
+fn reachable(path: &Path) -> bool {
+    use std::io::ErrorKind;
+    match std::fs::metadata(path) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::NotADirectory
+        ),
+    }
 }
 
-fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
-    toml::from_str::<toml::Table>(text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        format!("{origin}:{line}:{col}: {}", e.message())
-    })
+/// Which action each key stands for; `answer_choice` keys pick the choice of their digit.
+fn lookup_of(bindings: &[Binding]) -> HashMap<Key, Action> {
+    let mut lookup = HashMap::new();
+    for b in bindings {
+        let Some(action) = Action::from_name(b.name) else {
+            continue;
+        };
+        for (i, k) in b.keys.iter().enumerate() {
+            let a = match action {
+                Action::AnswerChoice(_) => match k.code {
+                    KeyCode::Char(c) if c.is_ascii_digit() && c != '0' => {
+                        Action::AnswerChoice(c as u8 - b'0')
+                    }
+                    _ => Action::AnswerChoice(i as u8 + 1),
+                },
+                a => a,
+            };
+            lookup.insert(*k, a);
+        }
+    }
+    lookup
 }
 
 impl Keymap {
@@ -330,11 +353,17 @@ impl Keymap {
         }
     }
 
-    /// The shipped key map with a user file laid over it (when the file exists).
+    /// The shipped key map with a user file laid over it. A file looked for by default
+    /// (`required` false) that cannot be reached (missing, or a folder on the way that
+    /// is missing, not a folder or not searchable) counts as absent; a file that is
+    /// there but cannot be read or is not a valid key map is an error naming it.
     pub fn load(user: Option<&Path>, required: bool) -> Result<Keymap, String> {
         let Some(path) = user else {
             return Ok(Keymap::shipped());
         };
+        if !required && !reachable(path) {
+            return Ok(Keymap::shipped());
+        }
         let origin = path.display().to_string();
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -346,124 +375,46 @@ impl Keymap {
         Keymap::from_str(DEFAULT_KEYMAP, "assets/keymap.toml", Some((&text, &origin)))
     }
 
-    /// Build from the base map text and an optional override `(text, origin)`.
+    /// Build from the base map text and an optional override `(text, origin)`. A user
+    /// file replaces the keys of the actions it lists; a key bound to two actions, or
+    /// `quit` or `help` without a key, is refused with the place in the file.
     pub fn from_str(
         base: &str,
         base_origin: &str,
         user: Option<(&str, &str)>,
     ) -> Result<Keymap, String> {
-        let mut bindings = Self::read(base, base_origin, true)?;
-        // Actions the user file binds: their keys win over a shipped binding of the
-        // same key to another action.
-        let mut mine: Vec<&'static str> = Vec::new();
+        let base_src = Src {
+            text: base,
+            origin: base_origin,
+        };
+        let base_read = keymap_file::read(base_src, true)?;
+        keymap_file::check_unique(base_src, &base_read)?;
+        let mut bindings: Vec<Binding> = base_read.iter().map(|p| p.binding.clone()).collect();
+        let mut files = vec![(base_src, base_read)];
         if let Some((text, origin)) = user {
-            for b in Self::read(text, origin, false)? {
-                mine.push(b.name);
+            let src = Src { text, origin };
+            let mine = keymap_file::read(src, false)?;
+            keymap_file::check_unique(src, &mine)?;
+            keymap_file::check_against_base(src, &mine, base_src, &files[0].1)?;
+            for b in mine.iter().map(|p| &p.binding) {
                 if let Some(slot) = bindings.iter_mut().find(|x| x.name == b.name) {
-                    slot.keys = b.keys;
+                    slot.keys = b.keys.clone();
                     if !b.en.is_empty() {
-                        slot.en = b.en;
+                        slot.en = b.en.clone();
                     }
                     if !b.de.is_empty() {
-                        slot.de = b.de;
+                        slot.de = b.de.clone();
                     }
                 }
             }
+            files.push((src, mine));
         }
+        let placed: Vec<(Src, &[keymap_file::Placed])> =
+            files.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+        keymap_file::check_required(&placed, &bindings)?;
         bindings.sort_by_key(|b| ACTION_NAMES.iter().position(|n| *n == b.name));
-        let mut lookup = HashMap::new();
-        let shipped_first = bindings
-            .iter()
-            .filter(|b| !mine.contains(&b.name))
-            .chain(bindings.iter().filter(|b| mine.contains(&b.name)));
-        for b in shipped_first {
-            let Some(action) = Action::from_name(b.name) else {
-                continue;
-            };
-            for (i, k) in b.keys.iter().enumerate() {
-                let a = match action {
-                    Action::AnswerChoice(_) => match k.code {
-                        KeyCode::Char(c) if c.is_ascii_digit() && c != '0' => {
-                            Action::AnswerChoice(c as u8 - b'0')
-                        }
-                        _ => Action::AnswerChoice(i as u8 + 1),
-                    },
-                    a => a,
-                };
-                lookup.insert(*k, a);
-            }
-        }
+        let lookup = lookup_of(&bindings);
         Ok(Keymap { bindings, lookup })
-    }
-
-    /// The bindings a file defines. The base file must describe every action.
-    fn read(text: &str, origin: &str, complete: bool) -> Result<Vec<Binding>, String> {
-        let table = parse_table(text, origin)?;
-        let mut out = Vec::new();
-        for (name, value) in &table {
-            let Some(static_name) = ACTION_NAMES.iter().copied().find(|n| *n == name) else {
-                return Err(err_at(
-                    origin,
-                    text,
-                    &format!("[{name}]"),
-                    format!(
-                        "unknown action `{name}`{}",
-                        did_you_mean(name, ACTION_NAMES.iter().copied())
-                    ),
-                ));
-            };
-            let header = format!("[{name}]");
-            let at = |m: String| err_at(origin, text, &header, m);
-            let Some(t) = value.as_table() else {
-                return Err(at(format!(
-                    "`{name}` must be a table: [{name}] keys = [...]"
-                )));
-            };
-            for k in t.keys() {
-                if !["keys", "en", "de"].contains(&k.as_str()) {
-                    return Err(at(format!(
-                        "unknown key `{k}` in [{name}] (allowed: keys, en, de)"
-                    )));
-                }
-            }
-            let keys = match t.get("keys").and_then(|v| v.as_array()) {
-                Some(a) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .ok_or_else(|| at(format!("[{name}] keys must be strings")))
-                            .and_then(|s| Key::parse(s).map_err(|e| at(format!("[{name}]: {e}"))))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                None => return Err(at(format!("[{name}] needs `keys = [...]`"))),
-            };
-            let text_of = |lang: &str| -> Result<String, String> {
-                match t.get(lang) {
-                    Some(v) => v
-                        .as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| at(format!("[{name}] {lang} must be a string"))),
-                    None if complete => Err(at(format!(
-                        "[{name}] needs a description `{lang} = \"...\"`"
-                    ))),
-                    None => Ok(String::new()),
-                }
-            };
-            out.push(Binding {
-                name: static_name,
-                keys,
-                en: text_of("en")?,
-                de: text_of("de")?,
-            });
-        }
-        if complete {
-            for n in ACTION_NAMES {
-                if !out.iter().any(|b| b.name == *n) {
-                    return Err(format!("{origin}: action `{n}` has no binding"));
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// The action bound to a key press, if any.
@@ -474,14 +425,13 @@ impl Keymap {
         self.lookup.get(&Key::of_event(e)).copied()
     }
 
-    /// The first key bound to an action, for hints (`?` for help).
-    pub fn first_key(&self, name: &str) -> String {
+    /// The first key bound to an action, for hints; None for an action without keys.
+    pub fn first_key(&self, name: &str) -> Option<String> {
         self.bindings
             .iter()
             .find(|b| b.name == name)
             .and_then(|b| b.keys.first())
             .map(Key::label)
-            .unwrap_or_else(|| "?".into())
     }
 }
 
@@ -544,11 +494,11 @@ mod tests {
 
     #[test]
     fn a_user_file_replaces_keys() {
-        let user = "[step_forward]\nkeys = [\"f\"]\n";
+        let user = "[step_forward]\nkeys = [\"e\"]\n";
         let k = Keymap::from_str(DEFAULT_KEYMAP, "base", Some((user, "mine.toml"))).unwrap();
         let none = KeyModifiers::NONE;
         assert_eq!(
-            k.action(&press(KeyCode::Char('f'), none)),
+            k.action(&press(KeyCode::Char('e'), none)),
             Some(Action::StepForward)
         );
         assert_eq!(k.action(&press(KeyCode::Char('n'), none)), None);
@@ -569,7 +519,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.starts_with("u.toml:2:1: unknown action `step_forwrd`"),
+            e.starts_with("u.toml:2:2: unknown action `step_forwrd`"),
             "{e}"
         );
         assert!(e.contains("did you mean `step_forward`"), "{e}");
@@ -582,6 +532,112 @@ mod tests {
         assert!(e.contains("unknown key `hyper-x`"), "{e}");
         let e = Keymap::from_str(DEFAULT_KEYMAP, "b", Some(("[quit\n", "u.toml"))).unwrap_err();
         assert!(e.starts_with("u.toml:1:"), "{e}");
+    }
+
+    fn user(text: &str) -> Result<Keymap, String> {
+        Keymap::from_str(DEFAULT_KEYMAP, "shipped.toml", Some((text, "u.toml")))
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_part() {
+        let cases = [
+            (
+                "# [step_forward] is below\n[step_forward]\nkeys = [\"n\", \"hyper-x\"]\n",
+                "u.toml:3:14: [step_forward]: unknown key `hyper-x`",
+            ),
+            (
+                "[help]\nkeys = [\"f1\"]\n\n[quit]\nkeys = [\"x\"]\ncolour = \"red\"\n",
+                "u.toml:6:1: unknown field `colour` in [quit]",
+            ),
+            (
+                "quit.keys = 3\n[help]\nkeys = [\"f1\"]\n",
+                "u.toml:1:13: [quit] keys must be a list",
+            ),
+            (
+                "[help]\nkeys = [\"f1\"]\n  [ jump ]\nkeys = []\n",
+                "u.toml:3:5: unknown action `jump`",
+            ),
+            (
+                "[help]\nkeys = [\"f1\", 7]\n",
+                "u.toml:2:15: [help] keys must be strings",
+            ),
+            (
+                "[help]\nen = \"help\"\n",
+                "u.toml:1:2: [help] needs `keys = [...]`",
+            ),
+            ("[help]\nkeys = [\"f1\"\n", "u.toml:2:13: unclosed array"),
+        ];
+        for (text, want) in cases {
+            let e = user(text).unwrap_err();
+            assert!(e.starts_with(want), "{text:?}:\n{e}\nwanted: {want}");
+        }
+    }
+
+    #[test]
+    fn a_key_bound_to_two_actions_is_refused() {
+        let e = user("[step_forward]\nkeys = [\"space\", \"q\"]\n").unwrap_err();
+        assert_eq!(
+            e,
+            "u.toml:2:18: key `q` is already bound to `quit` in shipped.toml; give [quit] other keys in this file too"
+        );
+        let e = user("[run]\nkeys = [\"f\"]\n[step_back]\nkeys = [\"b\", \"f\"]\n").unwrap_err();
+        assert_eq!(
+            e,
+            "u.toml:4:14: key `f` is already bound to `run` at 2:9; a key can do one thing"
+        );
+        // In the shipped file too.
+        let e = Keymap::from_str(
+            &DEFAULT_KEYMAP.replace("keys = [\"c\"]", "keys = [\"n\"]"),
+            "shipped.toml",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("shipped.toml:37:9: key `n` is already bound to `step_forward` at 17:18"),
+            "{e}"
+        );
+        // Giving the other action other keys in the same file is fine, and the help
+        // lists each key once.
+        let k = user("[step_forward]\nkeys = [\"q\"]\n[quit]\nkeys = [\"x\"]\n").unwrap();
+        let none = KeyModifiers::NONE;
+        let q = press(KeyCode::Char('q'), none);
+        assert_eq!(k.action(&q), Some(Action::StepForward));
+        assert_eq!(
+            k.action(&press(KeyCode::Char('x'), none)),
+            Some(Action::Quit)
+        );
+        let labels: Vec<String> = k.bindings.iter().map(Binding::keys_label).collect();
+        assert_eq!(
+            labels
+                .iter()
+                .filter(|l| l.split(' ').any(|w| w == "q"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_first_mistake_in_the_file_is_reported() {
+        let e = user("[zzz]\nkeys = []\n[aaa]\nkeys = []\n").unwrap_err();
+        assert!(e.starts_with("u.toml:1:2: unknown action `zzz`"), "{e}");
+    }
+
+    #[test]
+    fn quit_and_help_keep_a_key() {
+        let e = user("\n[quit]\nkeys = []\n").unwrap_err();
+        assert_eq!(
+            e,
+            "u.toml:2:2: [quit] needs at least one key: without one ringstep could not be left"
+        );
+        let e = user("[help]\nkeys = []\n").unwrap_err();
+        assert!(
+            e.starts_with("u.toml:1:2: [help] needs at least one key"),
+            "{e}"
+        );
+        // Other actions may be left without keys; they get no hint.
+        let k = user("[run]\nkeys = []\n").unwrap();
+        assert_eq!(k.first_key("run"), None);
+        assert_eq!(k.first_key("quit").as_deref(), Some("q"));
     }
 
     #[test]

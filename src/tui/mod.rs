@@ -19,6 +19,7 @@ pub mod commands;
 pub mod i18n;
 pub mod inspect;
 pub mod keymap;
+mod keymap_file;
 pub mod layout;
 pub mod listing;
 pub mod markdown;

@@ -128,9 +128,12 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     } else {
         let k = &m.keymap;
         let mut spans = Vec::new();
+        // An action the key map leaves without a key gets no hint.
         let mut hint = |name: &str, what: &str| {
-            spans.push(Span::styled(format!(" {}", k.first_key(name)), t.key));
-            spans.push(Span::styled(format!(" {what} "), t.dim));
+            if let Some(key) = k.first_key(name) {
+                spans.push(Span::styled(format!(" {key}"), t.key));
+                spans.push(Span::styled(format!(" {what} "), t.dim));
+            }
         };
         let de = m.lang == Lang::De;
         hint("help", w.help_hint);

@@ -2,9 +2,11 @@
 //! with feedback from the engine's actual result, and the step's sources.
 
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::lesson::expr::Value;
 use crate::tui::app::Answered;
@@ -27,6 +29,32 @@ fn value_text(v: &Value, ctx: &Ctx) -> String {
         }
         Value::Text(t) => t.clone(),
     }
+}
+
+/// `text` word-wrapped to `width` columns without any Markdown; a word longer than
+/// the line is broken.
+fn plain_lines(text: &str, width: usize, style: Style) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            out.push(Line::styled(std::mem::take(&mut line), style));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        for c in word.chars() {
+            // Only a word longer than the line gets here with a full line.
+            if !line.is_empty() && line.width() + c.width().unwrap_or(0) > width {
+                out.push(Line::styled(std::mem::take(&mut line), style));
+            }
+            line.push(c);
+        }
+    }
+    if !line.is_empty() {
+        out.push(Line::styled(line, style));
+    }
+    out
 }
 
 /// The lines of the question block of narrative step `step`.
@@ -111,12 +139,8 @@ fn question_lines(ctx: &Ctx, step: usize, width: usize, md: &MdStyle) -> Vec<Lin
             if let Answered::Typed { text: typed, .. } = a {
                 text.push_str(&format!(" ({}: {typed})", w.your_answer));
             }
-            let st = MdStyle {
-                text: style,
-                bold: style,
-                code: style,
-            };
-            out.extend(markdown::render(&text.replace('`', "'"), width, &st));
+            // Plain text: what the student typed is shown exactly as typed.
+            out.extend(plain_lines(&text, width, style));
         }
         None if asked_here => {
             let hint = if q.choices.is_empty() {

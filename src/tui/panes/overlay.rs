@@ -46,8 +46,11 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
 
 pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let lines = help_lines(ctx);
-    let close = ctx.model.keymap.first_key("help");
-    let block = ctx.block(format!("{} ({close} / esc)", ctx.words.help_title), true);
+    let close = match ctx.model.keymap.first_key("help") {
+        Some(k) => format!("{k} / esc"),
+        None => "esc".to_string(),
+    };
+    let block = ctx.block(format!("{} ({close})", ctx.words.help_title), true);
     let width = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 4;
     if (lines.len() as u16) + 2 <= area.height.saturating_sub(2) {
         let b = layout::centered(area, width, lines.len() as u16 + 2);
@@ -128,8 +131,12 @@ pub fn picker(ctx: &Ctx, f: &mut Frame, area: Rect, selected: usize) {
     }
     let block = ctx.block(format!("{} (↑/↓ enter, esc)", ctx.words.picker_title), true);
     f.render_widget(Clear, b);
+    // No trimming: the blank in front of the rows that are not the current lesson
+    // keeps them in line with the one marked `•`.
     f.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
         b,
     );
 }

@@ -36,17 +36,8 @@ pub fn points(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let all = m.run.dbg.points().all();
     let mut lines: Vec<Line> = all
         .iter()
-        .map(|p| {
-            let mut text = format!(" {p}");
-            if let crate::debug::points::Point::Break(b) = p {
-                if let Some(name) = m.run.played.initial.describe_addr(b.addr) {
-                    if b.text != name {
-                        text.push_str(&format!("  <{name}>"));
-                    }
-                }
-            }
-            Line::styled(text, t.text)
-        })
+        // The same form as `info break` prints.
+        .map(|p| Line::styled(format!(" {p}"), t.text))
         .collect();
     if lines.is_empty() {
         lines.push(Line::styled(format!(" {}", w.no_points), t.dim));

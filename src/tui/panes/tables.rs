@@ -273,8 +273,51 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
     );
 }
 
+/// The IDT columns: vector, name, type, DPL, P, IST (IA-32e only) and the target; the
+/// header and every gate row are laid out with the same widths.
+struct IdtColumns {
+    widths: Vec<i16>,
+    ia32e: bool,
+}
+
+impl IdtColumns {
+    fn new(rows: &[IdtRow], ia32e: bool) -> IdtColumns {
+        let name = rows
+            .iter()
+            .filter(|r| r.gate.present)
+            .map(|r| gate_name(r.vector).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let mut widths = vec![10, name as i16, 22, 3, 1];
+        if ia32e {
+            widths.push(3);
+        }
+        widths.push(0);
+        IdtColumns { widths, ia32e }
+    }
+
+    fn head(&self) -> String {
+        let mut cells = vec!["vector", "name", "type", "DPL", "P"];
+        if self.ia32e {
+            cells.push("IST");
+        }
+        cells.push("selector:offset");
+        let cells: Vec<String> = cells.into_iter().map(str::to_string).collect();
+        format!(" {}", columns(&cells, &self.widths))
+    }
+}
+
+fn gate_name(vector: u8) -> String {
+    match vector {
+        v if v < 32 => vector_name(v).into_owned(),
+        0x80 => "int 0x80".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Runs of identical absent gates shown as one line.
-fn idt_lines(ctx: &Ctx, rows: &[IdtRow], ia32e: bool) -> Vec<Line<'static>> {
+fn idt_lines(ctx: &Ctx, rows: &[IdtRow], cols: &IdtColumns) -> Vec<Line<'static>> {
     let t = &ctx.theme;
     let mut out = Vec::new();
     let mut i = 0;
@@ -290,51 +333,52 @@ fn idt_lines(ctx: &Ctx, rows: &[IdtRow], ia32e: bool) -> Vec<Line<'static>> {
             } else {
                 format!("{:#04x}", r.vector)
             };
+            let cells = [span, ctx.words.not_present.to_string()];
             out.push(Line::styled(
-                format!(" {span:<10}  {}", ctx.words.not_present),
+                format!(" {}", columns(&cells, &cols.widths)),
                 t.dim,
             ));
             i = j + 1;
             continue;
         }
-        let g = &r.gate;
-        let name = match r.vector {
-            v if v < 32 => vector_name(v).into_owned(),
-            0x80 => "int 0x80".to_string(),
-            _ => String::new(),
-        };
-        let target = if g.ty == 0x5 {
-            format!("TSS {:#06x}", g.selector)
-        } else {
-            format!(
-                "{:#06x}:{:0w$x}{}",
-                g.selector,
-                g.offset,
-                r.symbol
-                    .as_ref()
-                    .map(|s| format!(" <{s}>"))
-                    .unwrap_or_default(),
-                w = if ia32e { 16 } else { 8 }
-            )
-        };
-        let ist = if ia32e {
-            format!(" IST {}", g.ist)
-        } else {
-            String::new()
-        };
-        out.push(Line::from(vec![
-            Span::styled(
-                format!(" {:<10}  {name:<9}", format!("{:#04x}", r.vector)),
-                t.bold,
-            ),
-            Span::styled(
-                format!("{:<22} DPL {} P 1{ist}  {target}", r.type_name, g.dpl),
-                t.text,
-            ),
-        ]));
+        out.push(gate_line(ctx, r, cols));
         i += 1;
     }
     out
+}
+
+/// One present gate: vector and name in bold, the rest in the text style.
+fn gate_line(ctx: &Ctx, r: &IdtRow, cols: &IdtColumns) -> Line<'static> {
+    let t = &ctx.theme;
+    let g = &r.gate;
+    let target = if g.ty == 0x5 {
+        format!("TSS {:#06x}", g.selector)
+    } else {
+        let sym = r.symbol.as_ref().map(|s| format!(" <{s}>"));
+        let w = if cols.ia32e { 16 } else { 8 };
+        format!(
+            "{:#06x}:{:0w$x}{}",
+            g.selector,
+            g.offset,
+            sym.unwrap_or_default()
+        )
+    };
+    let lead = [format!("{:#04x}", r.vector), gate_name(r.vector)];
+    let mut rest = vec![r.type_name.to_string(), g.dpl.to_string(), "1".to_string()];
+    if cols.ia32e {
+        rest.push(g.ist.to_string());
+    }
+    rest.push(target);
+    // The lead padded to its full width, so that the rest starts at its columns.
+    let lead_w: usize = cols.widths[..2]
+        .iter()
+        .map(|w| w.unsigned_abs() as usize + 1)
+        .sum();
+    let lead_text = format!(" {}", columns(&lead, &cols.widths[..2]));
+    Line::from(vec![
+        Span::styled(format!("{lead_text:<w$}", w = lead_w + 1), t.bold),
+        Span::styled(columns(&rest, &cols.widths[2..]), t.text),
+    ])
 }
 
 pub fn idt(ctx: &Ctx, f: &mut Frame, area: Rect) {
@@ -343,14 +387,9 @@ pub fn idt(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let rows = inspect::idt(machine);
     let ia32e = machine.cpu.long_mode_active();
     let i = machine.cpu.idtr;
-    let lines = idt_lines(ctx, &rows, ia32e);
-    let head = vec![Line::styled(
-        format!(
-            " vector      name      type                   DPL P{}  selector:offset",
-            if ia32e { " IST" } else { "" }
-        ),
-        ctx.theme.bold,
-    )];
+    let cols = IdtColumns::new(&rows, ia32e);
+    let lines = idt_lines(ctx, &rows, &cols);
+    let head = vec![Line::styled(cols.head(), ctx.theme.bold)];
     scrolled(
         ctx,
         f,
