@@ -461,6 +461,20 @@ impl<'a> Builder<'a> {
         l.err(n.span(), format!("unknown symbol `{name}`{hint}"))
     }
 
+    fn max_steps(&self, l: &Layer, n: &Num) -> Res<u64> {
+        let v = self.num(l, n, 64)?;
+        if v > super::MAX_STEPS {
+            return Err(l.err(
+                n.span(),
+                format!(
+                    "max_steps {v} is more than the {} steps a run may record",
+                    super::MAX_STEPS
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
     fn small(&self, l: &Layer, n: &Num, max: u64, what: &str) -> Res<u64> {
         let v = self.num(l, n, 64)?;
         if v > max {
@@ -1690,7 +1704,7 @@ impl<'a> Builder<'a> {
             None => Vec::new(),
         };
         let max_steps = match max_steps {
-            Some((l, n)) => Some(self.num(l, n, 64)?),
+            Some((l, n)) => Some(self.max_steps(l, n)?),
             None => None,
         };
         ints.sort_by_key(|i| i.before_step);
