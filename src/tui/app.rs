@@ -3,6 +3,7 @@
 //! Drawing (`view`) only reads it.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -190,11 +191,22 @@ pub fn lesson_entries() -> Vec<LessonEntry> {
 impl Model {
     /// A model at the start of `lesson`'s first scene. Fails for a lesson without scenes.
     pub fn new(lesson: Lesson, opts: &Options, keymap: Keymap) -> Result<Model, String> {
+        Model::counting(lesson, opts, keymap, &AtomicU64::new(0))
+    }
+
+    /// `new`, telling in `progress` how many steps of the first scene have been played
+    /// so far (the viewer shows it while a long run is computed).
+    pub fn counting(
+        lesson: Lesson,
+        opts: &Options,
+        keymap: Keymap,
+        progress: &AtomicU64,
+    ) -> Result<Model, String> {
         let scene = 0;
         let Some(first) = lesson.scenes.first() else {
             return Err(format!("lesson `{}` has no scene", lesson.id));
         };
-        let mut run = SceneRun::new(first);
+        let mut run = SceneRun::counting(first, progress);
         let listing = Listing::build(&lesson.code, &run, opts.syntax);
         let task = lesson.scenes.first().and_then(|s| s.scenario.task);
         let snap = Snapshot::build(&mut run, 0, opts.syntax, task.as_ref());
