@@ -308,6 +308,12 @@ impl Model {
         }
     }
 
+    /// The terminal is smaller than the layout needs: only a message is shown, and
+    /// only the quit key acts.
+    pub fn too_small(&self) -> bool {
+        self.panes().too_small
+    }
+
     fn code_height(&self) -> usize {
         self.panes()
             .code
@@ -658,6 +664,7 @@ impl Model {
             return;
         };
         if a.paused
+            || self.too_small()
             || self.overlay != Overlay::None
             || self.input.is_some()
             || self.debug.cmdline.is_some()
@@ -705,6 +712,13 @@ impl Model {
         }
         let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL)
             && matches!(e.code, KeyCode::Char('c') | KeyCode::Char('C'));
+        if self.too_small() {
+            // Only the "too small" message is shown: nothing may change unseen.
+            if ctrl_c || self.keymap.action(&e) == Some(Action::Quit) {
+                self.quit = true;
+            }
+            return;
+        }
         if self.debug.cmdline.is_some() {
             self.cmdline_key(&e);
             return;
@@ -904,6 +918,7 @@ pub fn update(model: &mut Model, msg: Msg) {
         Msg::Action(a) => model.action(a),
         Msg::Tick(now) => model.tick(now),
         Msg::Resize(w, h) => model.size = (w, h),
+        Msg::Click(..) | Msg::Scroll { .. } if model.too_small() => {}
         Msg::Click(c, r) => model.click(c, r),
         Msg::Scroll { col, row, down } => model.scroll(col, row, down),
     }
