@@ -124,6 +124,7 @@ impl Session {
     fn kill_session(&self) {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.name])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 
@@ -301,5 +302,17 @@ fn q_quits_while_a_run_is_computed() {
     s.wait_until_alternate_screen();
     s.keys(&["q"]);
     s.assert_gone("q while the run was computed");
+    s.assert_restored("0");
+}
+
+#[test]
+fn q_quits_during_a_replay_after_set_reg() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let mut s = Session::start("quit-replay", &format!("--lang en {LOOP}"));
+    s.wait_for("step 0/100000");
+    s.keys(&[":", "set reg eax 5", "Enter", "q"]);
+    s.assert_gone("q during a replay");
     s.assert_restored("0");
 }

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossterm::event::{self, Event};
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
-use super::stop::terminal_alive;
+use super::keymap::{Action, Keymap};
+use super::stop::{terminal_alive, QuitWhileBusy};
 
 /// How long the reader waits in one poll before it checks whether it should stop.
 const READ_POLL_MS: u64 = 50;
@@ -33,8 +34,9 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Start reading the terminal.
-    pub fn spawn() -> Reader {
+    /// Start reading the terminal. The quit keys (`keymap`'s, Ctrl-C) are also told to
+    /// `quit` as they are read.
+    pub fn spawn(keymap: Keymap, quit: QuitWhileBusy) -> Reader {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -47,7 +49,12 @@ impl Reader {
                     Err(e) => Err(e),
                 };
                 let sent = match next {
-                    Ok(Some(e)) => tx.send(Input::Event(e)),
+                    Ok(Some(e)) => {
+                        if quits(&keymap, &e) {
+                            quit.quit_key();
+                        }
+                        tx.send(Input::Event(e))
+                    }
                     Ok(None) => Ok(()),
                     Err(e) => {
                         let _ = tx.send(Input::Failed(e));
@@ -103,6 +110,16 @@ impl Drop for Reader {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The event is a quit key: the key map's, or Ctrl-C.
+pub fn quits(keymap: &Keymap, e: &Event) -> bool {
+    let Event::Key(k) = e else {
+        return false;
+    };
+    let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL)
+        && matches!(k.code, KeyCode::Char('c') | KeyCode::Char('C'));
+    k.kind != KeyEventKind::Release && (ctrl_c || keymap.action(k) == Some(Action::Quit))
 }
 
 fn gone() -> io::Error {

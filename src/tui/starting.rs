@@ -9,14 +9,13 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::Model;
-use super::input::{Input, Reader};
-use super::keymap::{Action, Keymap};
+use super::input::{quits, Input, Reader};
+use super::keymap::Keymap;
 use super::stop::{terminal_alive, Reason, Stopper, POLL_MS};
 use crate::lesson::Lang;
 
@@ -66,16 +65,6 @@ fn draw_progress(f: &mut Frame, text: &str) {
             .wrap(Wrap { trim: true }),
         line,
     );
-}
-
-/// The key quits (the key map's quit key, or Ctrl-C).
-fn quits(keymap: &Keymap, e: &Event) -> bool {
-    let Event::Key(k) = e else {
-        return false;
-    };
-    let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL)
-        && matches!(k.code, KeyCode::Char('c') | KeyCode::Char('C'));
-    k.kind != KeyEventKind::Release && (ctrl_c || keymap.action(k) == Some(Action::Quit))
 }
 
 /// Compute the model on a worker thread; meanwhile draw the progress with `draw` and

@@ -104,7 +104,7 @@ pub fn run(start: Start) -> io::Result<Result<u8, String>> {
     let stopper = Stopper::install(restore)?;
     let (guard, mut terminal) = enter()?;
     let clock = Instant::now();
-    let reader = Reader::spawn();
+    let reader = Reader::spawn(start.keymap.clone(), stopper.quit_while_busy());
     let waited = starting::wait(start, &stopper, &reader, &mut |paint| {
         terminal.draw(|f| paint(f)).map(|_| ())
     });
@@ -173,7 +173,9 @@ fn events(
             drawn = Some(now());
         }
         let wait = Duration::from_millis(model.wakeup_ms().min(POLL_MS));
-        if let Some(first) = reader.next(wait) {
+        let next = reader.next(wait);
+        stopper.busy(true);
+        if let Some(first) = next {
             update(model, Msg::Tick(now()));
             let mut input = Some(first);
             while let Some(i) = input.take() {
@@ -193,5 +195,6 @@ fn events(
             drawn = None;
         }
         update(model, Msg::Tick(now()));
+        stopper.busy(false);
     }
 }
