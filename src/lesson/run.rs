@@ -98,7 +98,7 @@ pub fn play_counting(scene: &Scene, progress: &AtomicU64) -> Played {
     };
     let stop = loop {
         let state = engine.history_len();
-        if state % PROGRESS_EVERY == 0 {
+        if state.is_multiple_of(PROGRESS_EVERY) {
             progress.store(state as u64, Ordering::Relaxed);
         }
         let ip = engine.machine().cpu.rip;

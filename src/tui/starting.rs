@@ -22,6 +22,9 @@ use crate::lesson::Lang;
 /// Builds the model, storing how many steps it has played in the counter.
 pub type Build = Box<dyn FnOnce(&AtomicU64) -> Result<Model, String> + Send>;
 
+/// Draws one frame with the painter it is given.
+pub type Draw<'a> = dyn FnMut(&dyn Fn(&mut Frame)) -> io::Result<()> + 'a;
+
 /// What to compute and how to talk about it.
 pub struct Start {
     pub build: Build,
@@ -73,7 +76,7 @@ pub fn wait(
     start: Start,
     stopper: &Stopper,
     reader: &Reader,
-    draw: &mut dyn FnMut(&dyn Fn(&mut Frame)) -> io::Result<()>,
+    draw: &mut Draw,
 ) -> io::Result<Waited> {
     let progress = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel();
