@@ -201,6 +201,31 @@ fn closing_the_terminal_ends_the_viewer() {
 }
 
 #[test]
+fn closing_the_terminal_with_the_help_overlay_open_ends_the_viewer() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let mut s = Session::start("close-help", "--lang en");
+    s.wait_for("CPL 3");
+    s.keys(&["?"]);
+    s.wait_for("step forward one instruction");
+    s.kill_session();
+    s.assert_gone("the tmux session was killed with the help open");
+}
+
+#[test]
+fn sigterm_while_a_run_is_computed_ends_and_restores() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let mut s = Session::start("term-computing", &format!("--lang en {LOOP}"));
+    s.wait_until_alternate_screen();
+    s.signal("TERM");
+    s.assert_gone("SIGTERM while the run was computed");
+    s.assert_restored("143");
+}
+
+#[test]
 fn closing_the_terminal_while_a_run_is_computed_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;

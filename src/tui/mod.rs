@@ -5,7 +5,9 @@
 //! only thing that changes it (one `Msg` at a time: keys, mouse, clock ticks, resizes),
 //! `view::view` draws it and only reads. The engine is read through a view model
 //! (`snapshot::Snapshot`) computed when the position changes. `term` owns the real
-//! terminal and restores it whatever happens.
+//! terminal and restores it whatever happens; input is read on its own thread
+//! (`input`), the first run is computed behind a progress line (`starting`), and `stop`
+//! ends the viewer within a second of a signal or of the terminal going away.
 //!
 //! The debugger: `timeline::SceneRun` keeps a `debug::Debugger` with the scene's engine
 //! (breakpoints, watchpoints, `set reg` edits); `commands` wires the `:` command line
