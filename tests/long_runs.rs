@@ -60,7 +60,8 @@ fn a_scenario_max_steps_above_the_limit_is_refused_with_its_location() {
     };
     assert_eq!(
         e.to_string(),
-        "big.toml:4:13: max_steps 100001 is more than the 100000 steps a run may record"
+        "big.toml:4:13: max_steps 100001 is more than the 100000 steps a run may record \
+         (for a longer trace, leave it out and give `ringstep trace --max-steps N`)"
     );
     let ok = text.replace("100001", "100000");
     assert_eq!(

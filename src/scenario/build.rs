@@ -467,7 +467,8 @@ impl<'a> Builder<'a> {
             return Err(l.err(
                 n.span(),
                 format!(
-                    "max_steps {v} is more than the {} steps a run may record",
+                    "max_steps {v} is more than the {} steps a run may record \
+                     (for a longer trace, leave it out and give `ringstep trace --max-steps N`)",
                     super::MAX_STEPS
                 ),
             ));
