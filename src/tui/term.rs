@@ -5,7 +5,7 @@
 //! too, without writing to it. Input is read on its own thread (`input`); the loop
 //! waits on it at most one frame while something animates.
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, BufWriter, Stdout, Write};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,13 @@ use super::starting::{self, Start, Waited};
 use super::stop::{terminal_alive, Reason, Stopper, POLL_MS};
 use super::view::view;
 
-type Term = Terminal<CrosstermBackend<Stdout>>;
+/// Frames go through one large buffer, flushed once per frame, so the terminal gets a
+/// frame in one write rather than in the 1 KB pieces of standard output's own buffer
+/// (a reader of the screen would otherwise see half-drawn frames).
+type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Room for a whole frame of a large terminal with colours.
+const FRAME_BUFFER: usize = 1 << 18;
 
 /// Put the terminal back as it was. Safe to call more than once.
 pub fn restore() {
@@ -63,7 +69,10 @@ fn enter() -> io::Result<(Guard, Term)> {
     let guard = Guard;
     let mut out = io::stdout();
     execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
-    let terminal = Terminal::new(CrosstermBackend::new(out))?;
+    let terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        FRAME_BUFFER,
+        out,
+    )))?;
     Ok((guard, terminal))
 }
 
