@@ -68,19 +68,34 @@ impl Session {
         }
     }
 
-    /// Wait until the screen contains `what` (10 s at most); return the screen.
+    /// Wait until the screen contains `what` (10 s at most) and the frame is complete
+    /// (two captures alike); return the screen.
     fn wait_for(&self, what: &str) -> String {
         let start = Instant::now();
         loop {
             let screen = self.capture();
             if screen.contains(what) {
-                return screen;
+                return self.settled(screen);
             }
             if start.elapsed() > Duration::from_secs(10) {
                 panic!("`{what}` never appeared; the screen:\n{screen}");
             }
             sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The screen once a capture equals the one before (2 s at most).
+    fn settled(&self, mut screen: String) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            sleep(Duration::from_millis(30));
+            let again = self.capture();
+            if again == screen {
+                break;
+            }
+            screen = again;
+        }
+        screen
     }
 
     fn pid(&self) -> String {

@@ -112,11 +112,39 @@ pub fn capture(m: &Model, s: &Settings) -> Frame {
     }
 }
 
+/// The most frames an export draws: one per state, each kept until the file is written
+/// (about 250 KB a frame at 120x40), so a lesson with more states is refused before
+/// drawing. The shipped lessons have at most a few hundred.
+pub const MAX_FRAMES: usize = 1000;
+
+/// Refuse a scene whose states would take the export past `MAX_FRAMES`, given that
+/// `drawn` frames are drawn already.
+fn room_for_scene(m: &Model, drawn: usize) -> Result<(), String> {
+    let states = m.run.last_state() + 1;
+    if drawn + states <= MAX_FRAMES {
+        return Ok(());
+    }
+    Err(format!(
+        "lesson `{}`: an export draws one frame per step, at most {MAX_FRAMES}, but scene {} \
+         runs {} steps (with {drawn} frames before it); give the scene a smaller max_steps, \
+         or draw single frames with `ringstep render --scene N --step M`",
+        m.lesson.id,
+        m.scene + 1,
+        states - 1
+    ))
+}
+
 /// Every state of the lesson, scene after scene, as the viewer's step key walks them.
+/// A lesson with more than `MAX_FRAMES` states is refused.
 pub fn frames(lesson: Lesson, s: &Settings) -> Result<Vec<Frame>, String> {
     let mut m = model(lesson, s)?;
     let mut out = Vec::new();
+    let mut counted = None;
     loop {
+        if counted != Some(m.scene) {
+            room_for_scene(&m, out.len())?;
+            counted = Some(m.scene);
+        }
         out.push(capture(&m, s));
         let at = (m.scene, m.pos);
         if m.pos >= m.run.last_state() && m.scene + 1 >= m.lesson.scenes.len() {

@@ -17,7 +17,7 @@ use crate::asm::{self, SourceSection};
 use crate::scenario::raw::{Doc, KeyMap, Num, NumLit, RunSec};
 use crate::scenario::{
     declared, did_you_mean, line_col, load_layers, region_bounds, toml_error, Extra, LayerSource,
-    Scenario, ScenarioError,
+    Scenario, ScenarioError, MAX_STEPS,
 };
 
 type Res<T> = Result<T, LessonError>;
@@ -453,7 +453,12 @@ impl<'a> Loader<'a> {
         }
         scenario.max_steps = Some(match &sec.max_steps {
             Some(n) => match n.get_ref() {
-                NumLit::Int(i) if *i > 0 => *i as u64,
+                NumLit::Int(i) if *i > 0 && *i as u64 <= MAX_STEPS => *i as u64,
+                NumLit::Int(i) if *i > 0 => {
+                    let msg =
+                        format!("max_steps {i} is more than the {MAX_STEPS} steps a scene may run");
+                    return Err(self.err(n.span(), msg));
+                }
                 _ => return Err(self.err(n.span(), "max_steps must be a positive integer")),
             },
             None => scenario.max_steps.unwrap_or(1000),

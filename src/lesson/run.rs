@@ -2,6 +2,8 @@
 //! at which each narrative step is shown. The checker and the user interface both work
 //! from the result, moving through the recorded history with `Engine::goto`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rustc_hash::FxHashMap;
 
 use super::{Scene, StepAt};
@@ -66,8 +68,17 @@ pub fn engine_for(scene: &Scene) -> Engine {
     engine
 }
 
+/// How often `play_counting` tells how far it is, in steps.
+pub const PROGRESS_EVERY: usize = 4096;
+
 /// Run `scene` to its end (a stop address, a fault, a halt, or `max_steps`).
 pub fn play(scene: &Scene) -> Played {
+    play_counting(scene, &AtomicU64::new(0))
+}
+
+/// `play`, storing the number of steps run so far in `progress` every
+/// `PROGRESS_EVERY` steps (for a progress line while a long run is computed).
+pub fn play_counting(scene: &Scene, progress: &AtomicU64) -> Played {
     let mut engine = engine_for(scene);
     let initial = engine.machine().clone();
     let max = scene.scenario.max_steps.unwrap_or(1000);
@@ -87,6 +98,9 @@ pub fn play(scene: &Scene) -> Played {
     };
     let stop = loop {
         let state = engine.history_len();
+        if state.is_multiple_of(PROGRESS_EVERY) {
+            progress.store(state as u64, Ordering::Relaxed);
+        }
         let ip = engine.machine().cpu.rip;
         if state as u64 >= max {
             let seen = visits.get(&ip).copied().unwrap_or(0) + 1;

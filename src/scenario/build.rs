@@ -484,6 +484,21 @@ impl<'a> Builder<'a> {
         l.err(n.span(), format!("unknown symbol `{name}`{hint}"))
     }
 
+    fn max_steps(&self, l: &Layer, n: &Num) -> Res<u64> {
+        let v = self.num(l, n, 64)?;
+        if v > super::MAX_STEPS {
+            return Err(l.err(
+                n.span(),
+                format!(
+                    "max_steps {v} is more than the {} steps a run may record \
+                     (for a longer trace, leave it out and give `ringstep trace --max-steps N`)",
+                    super::MAX_STEPS
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
     fn small(&self, l: &Layer, n: &Num, max: u64, what: &str) -> Res<u64> {
         let v = self.num(l, n, 64)?;
         if v > max {
@@ -1713,7 +1728,7 @@ impl<'a> Builder<'a> {
             None => Vec::new(),
         };
         let max_steps = match max_steps {
-            Some((l, n)) => Some(self.num(l, n, 64)?),
+            Some((l, n)) => Some(self.max_steps(l, n)?),
             None => None,
         };
         ints.sort_by_key(|i| i.before_step);

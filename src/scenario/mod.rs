@@ -27,10 +27,18 @@ pub struct Scenario {
     pub interrupts: Vec<ScheduledInterrupt>,
     /// The run ends (reason "end") when RIP reaches one of these addresses.
     pub stop_at: Vec<u64>,
+    /// At most `MAX_STEPS`.
     pub max_steps: Option<u64>,
     /// Where the kernel keeps `current` (`[task]`), if the scenario says.
     pub task: Option<TaskModel>,
 }
+
+/// The most steps a scenario's `[run] max_steps` or a lesson scene's `max_steps` may
+/// ask for. The viewer, `check` and `export` record every step of a run (about 400
+/// bytes a step in the viewer), so this bounds their time and memory; a larger value
+/// is refused with its location. `ringstep trace --max-steps`, which streams, is not
+/// bound by it.
+pub const MAX_STEPS: u64 = 100_000;
 
 /// Raise external interrupt `vector` just before step number `before_step` (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

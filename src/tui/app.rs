@@ -3,6 +3,7 @@
 //! Drawing (`view`) only reads it.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -190,11 +191,22 @@ pub fn lesson_entries() -> Vec<LessonEntry> {
 impl Model {
     /// A model at the start of `lesson`'s first scene. Fails for a lesson without scenes.
     pub fn new(lesson: Lesson, opts: &Options, keymap: Keymap) -> Result<Model, String> {
+        Model::counting(lesson, opts, keymap, &AtomicU64::new(0))
+    }
+
+    /// `new`, telling in `progress` how many steps of the first scene have been played
+    /// so far (the viewer shows it while a long run is computed).
+    pub fn counting(
+        lesson: Lesson,
+        opts: &Options,
+        keymap: Keymap,
+        progress: &AtomicU64,
+    ) -> Result<Model, String> {
         let scene = 0;
         let Some(first) = lesson.scenes.first() else {
             return Err(format!("lesson `{}` has no scene", lesson.id));
         };
-        let mut run = SceneRun::new(first);
+        let mut run = SceneRun::counting(first, progress);
         let listing = Listing::build(&lesson.code, &run, opts.syntax);
         let task = lesson.scenes.first().and_then(|s| s.scenario.task);
         let snap = Snapshot::build(&mut run, 0, opts.syntax, task.as_ref());
@@ -294,6 +306,12 @@ impl Model {
                 anchor.saturating_sub(height / 3).min(max_top)
             }
         }
+    }
+
+    /// The terminal is smaller than the layout needs: only a message is shown, and
+    /// only the quit key acts.
+    pub fn too_small(&self) -> bool {
+        self.panes().too_small
     }
 
     fn code_height(&self) -> usize {
@@ -636,6 +654,7 @@ impl Model {
             return;
         };
         if a.paused
+            || self.too_small()
             || self.overlay != Overlay::None
             || self.input.is_some()
             || self.debug.cmdline.is_some()
@@ -683,6 +702,13 @@ impl Model {
         }
         let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL)
             && matches!(e.code, KeyCode::Char('c') | KeyCode::Char('C'));
+        if self.too_small() {
+            // Only the "too small" message is shown: nothing may change unseen.
+            if ctrl_c || self.keymap.action(&e) == Some(Action::Quit) {
+                self.quit = true;
+            }
+            return;
+        }
         if self.debug.cmdline.is_some() {
             self.cmdline_key(&e);
             return;
@@ -882,6 +908,7 @@ pub fn update(model: &mut Model, msg: Msg) {
         Msg::Action(a) => model.action(a),
         Msg::Tick(now) => model.tick(now),
         Msg::Resize(w, h) => model.size = (w, h),
+        Msg::Click(..) | Msg::Scroll { .. } if model.too_small() => {}
         Msg::Click(c, r) => model.click(c, r),
         Msg::Scroll { col, row, down } => model.scroll(col, row, down),
     }

@@ -5,7 +5,9 @@
 //! only thing that changes it (one `Msg` at a time: keys, mouse, clock ticks, resizes),
 //! `view::view` draws it and only reads. The engine is read through a view model
 //! (`snapshot::Snapshot`) computed when the position changes. `term` owns the real
-//! terminal and restores it whatever happens.
+//! terminal and restores it whatever happens; input is read on its own thread
+//! (`input`), the first run is computed behind a progress line (`starting`), and `stop`
+//! ends the viewer within a second of a signal or of the terminal going away.
 //!
 //! The debugger: `timeline::SceneRun` keeps a `debug::Debugger` with the scene's engine
 //! (breakpoints, watchpoints, `set reg` edits); `commands` wires the `:` command line
@@ -17,6 +19,7 @@ pub mod app;
 pub mod cmdline;
 pub mod commands;
 pub mod i18n;
+pub mod input;
 pub mod inspect;
 pub mod keymap;
 mod keymap_file;
@@ -25,6 +28,8 @@ pub mod listing;
 pub mod markdown;
 pub mod panes;
 pub mod snapshot;
+pub mod starting;
+pub mod stop;
 pub mod term;
 pub mod theme;
 pub mod timeline;
@@ -241,16 +246,61 @@ fn lesson_and_setup(args: &RunArgs) -> Result<(Lesson, Option<LoadedSetup>), Str
     Ok((lesson, None))
 }
 
-/// Build the model `run` starts with.
-pub fn start(args: &RunArgs) -> Result<Model, String> {
+/// Everything `run` starts from, read and checked before anything is run.
+pub struct Prepared {
+    pub opts: Options,
+    pub keymap: Keymap,
+    pub lesson: Lesson,
+    setup: Option<LoadedSetup>,
+}
+
+/// Read the options, the key map and the lesson (or the code to load).
+pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     let (opts, keymap) = options(args)?;
     let (lesson, setup) = lesson_and_setup(args)?;
-    let mut model = Model::new(lesson, &opts, keymap)?;
-    if let Some((setup, alts)) = setup {
-        model.debug.setup = Some(setup);
-        model.debug.alternatives = alts;
+    if lesson.scenes.is_empty() {
+        return Err(format!("lesson `{}` has no scene", lesson.id));
     }
-    Ok(model)
+    Ok(Prepared {
+        opts,
+        keymap,
+        lesson,
+        setup,
+    })
+}
+
+impl Prepared {
+    /// Run the first scene and build the model, telling in `progress` how many steps
+    /// have been played so far.
+    pub fn build(self, progress: &std::sync::atomic::AtomicU64) -> Result<Model, String> {
+        let mut model = Model::counting(self.lesson, &self.opts, self.keymap, progress)?;
+        if let Some((setup, alts)) = self.setup {
+            model.debug.setup = Some(setup);
+            model.debug.alternatives = alts;
+        }
+        Ok(model)
+    }
+
+    /// What the terminal needs to compute the model on a worker thread.
+    pub fn into_start(self) -> starting::Start {
+        let max_steps = self
+            .lesson
+            .scenes
+            .first()
+            .and_then(|s| s.scenario.max_steps)
+            .unwrap_or(1000);
+        starting::Start {
+            keymap: self.keymap.clone(),
+            lang: self.opts.lang,
+            max_steps,
+            build: Box::new(move |progress| self.build(progress)),
+        }
+    }
+}
+
+/// Build the model `run` starts with.
+pub fn start(args: &RunArgs) -> Result<Model, String> {
+    prepare(args)?.build(&std::sync::atomic::AtomicU64::new(0))
 }
 
 /// The message for a standard input or output that is not a terminal.
@@ -288,15 +338,19 @@ pub fn main(args: &RunArgs) -> u8 {
         eprintln!("ringstep: {NOT_A_TERMINAL}");
         return 2;
     }
-    let model = match start(args) {
-        Ok(m) => m,
+    let prepared = match prepare(args) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("ringstep: {e}");
             return 2;
         }
     };
-    match term::run(model) {
-        Ok(status) => status,
+    match term::run(prepared.into_start()) {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            eprintln!("ringstep: {e}");
+            2
+        }
         Err(e) => {
             eprintln!("ringstep: terminal error: {e}");
             1

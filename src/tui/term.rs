@@ -1,15 +1,16 @@
 //! The terminal: raw mode and the alternate screen behind a guard, restored on quit, on
-//! error, on panic (a panic hook) and on SIGINT/SIGTERM/SIGHUP (signal-hook flags the
-//! event loop checks between events). The loop waits for input at most one frame while
-//! something animates, so nothing blocks the UI thread longer than a frame.
+//! error, on panic (a panic hook) and on SIGINT/SIGTERM/SIGHUP (`stop`: signal flags
+//! the event loop checks at least every `stop::POLL_MS`, and a watchdog that ends the
+//! process if the loop is busy). A terminal that went away (hung up) ends the viewer
+//! too, without writing to it. Input is read on its own thread (`input`); the loop
+//! waits on it at most one frame while something animates.
 
-use std::io::{self, Stdout, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
+use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
-    self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind,
+    DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind,
 };
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -19,7 +20,18 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use super::app::{update, Model, Msg};
+use super::input::{Input, Reader};
+use super::starting::{self, Start, Waited};
+use super::stop::{terminal_alive, Reason, Stopper, POLL_MS};
 use super::view::view;
+
+/// Frames go through one large buffer, flushed once per frame, so the terminal gets a
+/// frame in one write rather than in the 1 KB pieces of standard output's own buffer
+/// (a reader of the screen would otherwise see half-drawn frames).
+type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Room for a whole frame of a large terminal with colours.
+const FRAME_BUFFER: usize = 1 << 18;
 
 /// Put the terminal back as it was. Safe to call more than once.
 pub fn restore() {
@@ -51,13 +63,16 @@ fn install_panic_hook() {
     });
 }
 
-fn enter() -> io::Result<(Guard, Terminal<CrosstermBackend<Stdout>>)> {
+fn enter() -> io::Result<(Guard, Term)> {
     install_panic_hook();
     enable_raw_mode()?;
     let guard = Guard;
     let mut out = io::stdout();
     execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
-    let terminal = Terminal::new(CrosstermBackend::new(out))?;
+    let terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        FRAME_BUFFER,
+        out,
+    )))?;
     Ok((guard, terminal))
 }
 
@@ -83,45 +98,112 @@ fn to_msg(e: Event) -> Option<Msg> {
     }
 }
 
-/// Run the interactive UI until the user quits or a signal arrives. Returns the exit
-/// status: 0, or 128 + the signal number.
-pub fn run(mut model: Model) -> io::Result<u8> {
-    let signal = Arc::new(AtomicUsize::new(0));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
-    }
+/// How the viewer ended.
+enum End {
+    Quit,
+    Stopped(Reason),
+}
+
+/// Run the interactive UI until the user quits, a signal arrives or the terminal goes
+/// away: the first scene's run is computed while a progress line is shown
+/// (`starting`), then the event loop runs. Returns the exit status (0, or 128 + the
+/// signal number; SIGHUP's for a terminal that went away), or the message of a model
+/// that could not be built (printed by the caller once the terminal is restored).
+pub fn run(start: Start) -> io::Result<Result<u8, String>> {
+    let stopper = Stopper::install(restore)?;
     let (guard, mut terminal) = enter()?;
-    let start = Instant::now();
-    let size = terminal.size()?;
-    update(&mut model, Msg::Resize(size.width, size.height));
-    let status = loop {
-        terminal.draw(|f| view(&model, f))?;
-        let sig = signal.load(Ordering::Relaxed);
-        if sig != 0 {
-            break 128 + sig as u8;
+    let clock = Instant::now();
+    let reader = Reader::spawn(start.keymap.clone(), stopper.quit_while_busy());
+    let waited = starting::wait(start, &stopper, &reader, &mut |paint| {
+        terminal.draw(|f| paint(f)).map(|_| ())
+    });
+    let end = match waited {
+        Ok(Waited::Ready(mut model)) => events(&mut model, &stopper, &reader, &mut terminal, clock),
+        Ok(Waited::Failed(e)) => {
+            leave(End::Quit, guard, terminal, reader);
+            return Ok(Err(e));
         }
-        if model.quit {
-            break 0;
+        Ok(Waited::Quit) => Ok(End::Quit),
+        Ok(Waited::Stopped(r)) => Ok(End::Stopped(r)),
+        Err(e) => Err(e),
+    };
+    let end = match end {
+        Ok(end) => end,
+        Err(_) if !terminal_alive() => End::Stopped(Reason::Hangup),
+        Err(e) => return Err(e),
+    };
+    Ok(Ok(leave(end, guard, terminal, reader)))
+}
+
+/// Put the terminal back (unless it went away: then nothing is written to it) and
+/// return the exit status.
+fn leave(end: End, guard: Guard, terminal: Term, reader: Reader) -> u8 {
+    match end {
+        End::Stopped(r) if !r.terminal_alive() => {
+            // Writing to a terminal that went away fails or blocks: leave it alone.
+            std::mem::forget(terminal);
+            std::mem::forget(guard);
+            r.status()
         }
-        let wait = Duration::from_millis(model.wakeup_ms());
-        if event::poll(wait)? {
-            update(&mut model, Msg::Tick(start.elapsed().as_millis() as u64));
-            loop {
-                if let Some(msg) = to_msg(event::read()?) {
-                    update(&mut model, msg);
-                }
-                if model.quit || !event::poll(Duration::ZERO)? {
-                    break;
-                }
+        end => {
+            drop(terminal);
+            drop(guard);
+            reader.finish();
+            match end {
+                End::Quit => 0,
+                End::Stopped(r) => r.status(),
             }
         }
-        update(&mut model, Msg::Tick(start.elapsed().as_millis() as u64));
-    };
-    drop(terminal);
-    drop(guard);
-    Ok(status)
+    }
+}
+
+/// The event loop: draw when something changed (or the model asks for a frame), wait
+/// for input at most `POLL_MS`, and ask the stopper between events.
+fn events(
+    model: &mut Model,
+    stopper: &Stopper,
+    reader: &Reader,
+    terminal: &mut Term,
+    clock: Instant,
+) -> io::Result<End> {
+    let size = terminal.size()?;
+    update(model, Msg::Resize(size.width, size.height));
+    let now = || clock.elapsed().as_millis() as u64;
+    let mut drawn: Option<u64> = None;
+    loop {
+        if let Some(r) = stopper.reason() {
+            return Ok(End::Stopped(r));
+        }
+        if model.quit {
+            return Ok(End::Quit);
+        }
+        if drawn.is_none_or(|t| now().saturating_sub(t) >= model.wakeup_ms()) {
+            terminal.draw(|f| view(model, f))?;
+            drawn = Some(now());
+        }
+        let wait = Duration::from_millis(model.wakeup_ms().min(POLL_MS));
+        let next = reader.next(wait);
+        stopper.busy(true);
+        if let Some(first) = next {
+            update(model, Msg::Tick(now()));
+            let mut input = Some(first);
+            while let Some(i) = input.take() {
+                match i {
+                    Input::Event(e) => {
+                        if let Some(msg) = to_msg(e) {
+                            update(model, msg);
+                        }
+                    }
+                    Input::Failed(_) if !terminal_alive() => stopper.hung_up(),
+                    Input::Failed(e) => return Err(e),
+                }
+                if !model.quit {
+                    input = reader.ready();
+                }
+            }
+            drawn = None;
+        }
+        update(model, Msg::Tick(now()));
+        stopper.busy(false);
+    }
 }

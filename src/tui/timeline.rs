@@ -4,6 +4,8 @@
 //! itself only keeps the steps up to its current position, so this is gathered once,
 //! while it stands at the end of the run.
 
+use std::sync::atomic::AtomicU64;
+
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use rustc_hash::FxHashMap;
 
@@ -11,7 +13,7 @@ use crate::debug::timeline::TimelineEvent;
 use crate::debug::Debugger;
 use crate::engine::{Change, Code, Event, Outcome, Stop, StopReason};
 use crate::lesson::check::{evaluate_question, Answer};
-use crate::lesson::run::{play, Played};
+use crate::lesson::run::{play_counting, Played};
 use crate::lesson::Scene;
 use crate::machine::tables::tss32;
 use crate::machine::Machine;
@@ -197,7 +199,12 @@ fn writer_of(rec: &StepRecord, addr: u64, after: &StateSummary, width: u64) -> W
 impl SceneRun {
     /// Play `scene` and analyse its history.
     pub fn new(scene: &Scene) -> SceneRun {
-        let played = play(scene);
+        SceneRun::counting(scene, &AtomicU64::new(0))
+    }
+
+    /// `new`, telling in `progress` how many steps have been played so far.
+    pub fn counting(scene: &Scene, progress: &AtomicU64) -> SceneRun {
+        let played = play_counting(scene, progress);
         let long = played.initial.cpu.long_mode_active();
         let width = if long { 8 } else { 4 };
         let thread_size = match scene.scenario.task.map(|t| t.current) {
