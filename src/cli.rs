@@ -165,7 +165,7 @@ fn lesson_arg(arg: &str) -> Option<Result<Lesson, UsageError>> {
     if !path.exists() {
         return lesson::load_shipped(arg).map(|r| r.map_err(|e| UsageError(e.to_string())));
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::userfile::read_text(path).ok()?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     table
         .contains_key("lesson")

@@ -15,3 +15,4 @@ pub mod machine;
 pub mod scenario;
 pub mod trace;
 pub mod tui;
+pub mod userfile;

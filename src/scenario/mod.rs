@@ -59,7 +59,7 @@ pub fn preset_origin(name: &str) -> String {
 /// Load a scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::userfile::read_text(path)
         .map_err(|e| ScenarioError::whole_file(&origin, format!("cannot read file: {e}")))?;
     load_str(&text, &origin)
 }
