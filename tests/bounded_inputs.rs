@@ -166,3 +166,122 @@ fn files_over_the_size_limit_are_refused() {
     assert_ne!(code, Some(0));
     assert!(err.contains("larger than 16 MiB"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------
+// Assembler expressions and `.set` chains
+
+/// Assemble `text` as 32-bit code on a 2 MiB stack: its bytes, or the error shown.
+fn assemble(text: String) -> Result<Vec<u8>, String> {
+    on_small_stack(move || {
+        let sec = ringstep::asm::SourceSection {
+            name: "t.S",
+            base: 0x1000,
+            text: &text,
+        };
+        let layout = ringstep::asm::layout(&[sec], 32).map_err(|e| e.to_string())?;
+        let out = layout.encode(&|_| None, &[]).map_err(|e| e.to_string())?;
+        Ok(out.into_iter().flat_map(|a| a.bytes).collect())
+    })
+}
+
+#[test]
+fn deeply_nested_assembler_expressions_are_refused_at_their_column() {
+    let n = ringstep::asm::MAX_EXPR_NESTING;
+    let parens = |k: usize| format!(".long {}1{}\n", "(".repeat(k), ")".repeat(k));
+    let negs = |k: usize| format!(".long {}1\n", "-".repeat(k));
+    assert_eq!(assemble(parens(n)), Ok(vec![1, 0, 0, 0]));
+    let minus_one = |k: usize| {
+        if k % 2 == 1 {
+            vec![0xff; 4]
+        } else {
+            vec![1, 0, 0, 0]
+        }
+    };
+    assert_eq!(assemble(negs(n)), Ok(minus_one(n)));
+    assert_eq!(assemble(negs(n - 1)), Ok(minus_one(n - 1)));
+    let msg = format!(
+        "line 1, column {}: expression nested too deeply (at most {n} levels of parentheses and unary operators)",
+        7 + n
+    );
+    for text in [parens(n + 1), negs(n + 1), parens(100_000), negs(100_000)] {
+        assert_eq!(assemble(text), Err(msg.clone()));
+    }
+}
+
+#[test]
+fn assembler_expressions_with_too_many_operators_are_refused() {
+    let n = ringstep::asm::MAX_EXPR_OPERATORS;
+    let chain = |k: usize| format!(".long 1{}\n", "+1".repeat(k));
+    assert_eq!(
+        assemble(chain(n)),
+        Ok(((n + 1) as u32).to_le_bytes().to_vec())
+    );
+    let msg = format!(
+        "line 1, column {}: expression too long (at most {n} operators)",
+        8 + 2 * n
+    );
+    for k in [n + 1, 100_000] {
+        assert_eq!(assemble(chain(k)), Err(msg.clone()));
+    }
+}
+
+#[test]
+fn a_set_cycle_is_named_once_in_user_terms() {
+    let err = assemble(".set a, b\n.set b, a\nmovl $a, %eax\n".into()).expect_err("cycle");
+    assert_eq!(
+        err,
+        "line 3, column 7: `a` is defined in terms of itself through `b` (its definition is on line 1)"
+    );
+    let err = assemble(".long c\n.set c, c + 1\n".into()).expect_err("cycle");
+    assert_eq!(
+        err,
+        "line 1, column 7: `c` is defined in terms of itself (its definition is on line 2)"
+    );
+}
+
+/// Forward `.set` chains are evaluated recursively: long ones work, the depth is bounded.
+#[test]
+fn set_chains_are_bounded_and_never_overflow_the_stack() {
+    let chain = |k: usize| {
+        let mut t = String::from(".long s0\n");
+        for i in 0..k {
+            t += &format!(".set s{i}, s{} + 1\n", i + 1);
+        }
+        t + &format!(".set s{k}, 0\n")
+    };
+    assert_eq!(assemble(chain(150)), Ok(150u32.to_le_bytes().to_vec()));
+    let err = assemble(chain(10_000)).expect_err("too deep");
+    assert!(
+        err.starts_with("line 1, column 7: the value of `s0` nests too deeply"),
+        "{err}"
+    );
+    // Every expression as deep as allowed: as many symbols as the limit holds work.
+    let ops = ringstep::asm::MAX_EXPR_OPERATORS;
+    let deep = |k: usize| {
+        let mut t = format!(".long d0{}\n", "+1".repeat(ops));
+        for i in 0..k {
+            t += &format!(".set d{i}, d{}{}\n", i + 1, "+1".repeat(ops));
+        }
+        t + &format!(
+            ".set d{k}, {}\n",
+            "-".repeat(ringstep::asm::MAX_EXPR_NESTING - 1) + "0"
+        )
+    };
+    let fit = ringstep::asm::MAX_SET_LEVELS / (ops + 2) - 1;
+    let sum = ((fit + 1) * ops) as u32;
+    assert_eq!(assemble(deep(fit)), Ok(sum.to_le_bytes().to_vec()));
+    assert!(assemble(deep(fit + 2)).is_err_and(|e| e.contains("nests too deeply")));
+}
+
+#[test]
+fn the_cli_reports_a_deep_expression_instead_of_aborting() {
+    let dir = temp_dir("cli-deep-asm");
+    let path = dir.join("deep.S");
+    std::fs::write(&path, format!("movl ${}1, %eax\n", "(".repeat(100_000))).expect("write");
+    let (code, out) = ringstep(&["trace", "--asm", &path.display().to_string()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("deep.S:1:263: expression nested too deeply"),
+        "{out}"
+    );
+}

@@ -473,6 +473,7 @@ impl Reader {
         let p = self.item_pos(pos, col);
         let item = self.push(ItemKind::SetPoint(id), p);
         let def = SetDef {
+            height: e.height(),
             seq: self.seq,
             expr: e,
             early,
