@@ -285,3 +285,31 @@ fn the_cli_reports_a_deep_expression_instead_of_aborting() {
         "{out}"
     );
 }
+
+/// A 100,000-character name once took 10 to over 60 s (suggestions compared it with
+/// every known name at quadratic cost); names this long now get no suggestion.
+#[test]
+fn a_huge_token_is_reported_without_a_quadratic_search() {
+    let long = "x".repeat(100_000);
+    let cases = [
+        (format!("movl ${long}, %eax\n"), "undefined symbol `x"),
+        (format!("{long} %eax\n"), "unknown instruction `x"),
+        (format!("movl %{long}, %eax\n"), "unknown register `%x"),
+        (format!(".{long}\n"), "unknown directive `.x"),
+    ];
+    for (text, what) in cases {
+        let start = Instant::now();
+        let err = assemble(text).expect_err("refused");
+        assert!(
+            err.contains(what) && !err.contains("did you mean"),
+            "{}",
+            &err[..80]
+        );
+        // A backstop only: the limit itself is tested in asm::error.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            start.elapsed()
+        );
+    }
+}
