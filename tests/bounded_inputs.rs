@@ -313,3 +313,47 @@ fn a_huge_token_is_reported_without_a_quadratic_search() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Macros
+
+#[test]
+fn a_recursive_macro_is_reported_once_at_its_first_call() {
+    let err = assemble("nop\n.macro m x\nm \\x\n.endm\nm 1\n".into()).expect_err("recursive");
+    let depth = ringstep::asm::MAX_MACRO_DEPTH;
+    assert_eq!(
+        err,
+        format!("line 5, column 1: macro `m` expands itself recursively (depth limit {depth})")
+    );
+}
+
+/// Two macros doubling their argument once grew to 3.9 GB and aborted.
+#[test]
+fn doubling_macros_stop_at_the_expansion_limit() {
+    let text = ".macro m1 x\nm2 \\x\\x\n.endm\n.macro m2 x\nm1 \\x\\x\n.endm\nm1 ab\n";
+    let err = assemble(text.into()).expect_err("too large");
+    let limit = ringstep::asm::MAX_MACRO_EXPANDED_CHARS;
+    assert!(
+        err.starts_with(&format!(
+            "line 7, column 1: macro expansions produce more than {limit} characters"
+        )),
+        "{err}"
+    );
+    // A line using the argument many times is refused before it is built.
+    let text = format!(
+        ".macro w x\n.long {}\n.endm\nw {}\n",
+        "\\x+".repeat(2000) + "0",
+        "a".repeat(5000)
+    );
+    let err = assemble(text).expect_err("too large");
+    assert!(
+        err.contains("more than") && err.contains("(reached in macro `w`)"),
+        "{err}"
+    );
+    // Many small expansions count too.
+    let err = assemble(".rept 1000\n.rept 1000\nnop\n.endr\n.endr\n".into()).expect_err("too many");
+    assert!(
+        err.contains("more than 100000 macro and `.rept` expansions"),
+        "{err}"
+    );
+}

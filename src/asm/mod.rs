@@ -25,6 +25,10 @@ mod symbols;
 
 pub use error::AsmError;
 pub use expr::{MAX_NESTING as MAX_EXPR_NESTING, MAX_OPERATORS as MAX_EXPR_OPERATORS};
+pub use macros::{
+    MAX_DEPTH as MAX_MACRO_DEPTH, MAX_EXPANDED_CHARS as MAX_MACRO_EXPANDED_CHARS,
+    MAX_EXPANSIONS as MAX_MACRO_EXPANSIONS,
+};
 pub use symbols::MAX_SET_LEVELS;
 
 use expr::Term;
