@@ -357,3 +357,100 @@ fn doubling_macros_stop_at_the_expansion_limit() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Scenario values, symbols and regions
+
+/// Load a scenario (on the preset) on a 2 MiB stack: Ok, or the error shown.
+fn scenario(body: String) -> Result<ringstep::scenario::Scenario, String> {
+    let text = format!("preset = \"linux-2.6-i386\"\n{body}");
+    on_small_stack(move || ringstep::scenario::load_str(&text, "s.toml").map_err(|e| e.to_string()))
+}
+
+fn symbol(s: &ringstep::scenario::Scenario, name: &str) -> Option<u64> {
+    s.machine.symbols.get(name)
+}
+
+#[test]
+fn deeply_nested_scenario_values_are_refused_at_the_value() {
+    let n = ringstep::scenario::MAX_VALUE_NESTING;
+    let parens = |k: usize| format!("[symbols]\na = \"{}7{}\"\n", "(".repeat(k), ")".repeat(k));
+    let negs = |k: usize| format!("[symbols]\na = \"{}7\"\n", "-".repeat(k));
+    assert_eq!(scenario(parens(n)).map(|s| symbol(&s, "a")), Ok(Some(7)));
+    assert_eq!(scenario(negs(n)).map(|s| symbol(&s, "a")), Ok(Some(7)));
+    let msg = format!(
+        "s.toml:3:5: expression nested too deeply (at most {n} levels of parentheses and minus signs)"
+    );
+    for body in [parens(n + 1), negs(n + 1), parens(100_000), negs(100_000)] {
+        let err = scenario(body).expect_err("too deep");
+        assert!(err.starts_with(&msg), "{err}");
+    }
+}
+
+#[test]
+fn a_scenario_value_with_unicode_spaces_is_not_a_panic() {
+    let s = scenario("[symbols]\na = \"1\u{3000}+\u{3000}2\"\n".into()).expect("loads");
+    assert_eq!(symbol(&s, "a"), Some(3));
+}
+
+#[test]
+fn a_symbol_cycle_is_reported_as_a_cycle() {
+    let err = scenario("[symbols]\na = \"b\"\nb = \"a\"\n".into()).expect_err("cycle");
+    assert!(
+        err.starts_with("s.toml:3:5: symbol `a` refers to itself through `b`"),
+        "{err}"
+    );
+    let err = scenario("[symbols]\nc = \"c + 4\"\n".into()).expect_err("cycle");
+    assert_eq!(err, "s.toml:3:5: symbol `c` refers to itself");
+    let err =
+        scenario("[symbols]\nx = \"y + 1\"\ny = \"z\"\nz = \"x - 1\"\n".into()).expect_err("cycle");
+    assert!(
+        err.starts_with("s.toml:3:5: symbol `x` refers to itself through `y`, `z`"),
+        "{err}"
+    );
+    // A name defined nowhere is still an unknown symbol.
+    let err = scenario("[symbols]\na = \"b\"\n".into()).expect_err("unknown");
+    assert!(err.starts_with("s.toml:3:5: unknown symbol `b`"), "{err}");
+}
+
+/// 10,000 symbols each defined by the next took minutes (one pass per symbol); the
+/// definitions are now ordered once (see scenario::order for the linear algorithm).
+#[test]
+fn a_long_chain_of_symbols_loads() {
+    let n = 10_000;
+    let mut body = String::from("[symbols]\n");
+    for i in 0..n {
+        body += &format!("s{i} = \"s{} + 1\"\n", i + 1);
+    }
+    body += &format!("s{n} = 5\n");
+    let start = Instant::now();
+    let s = scenario(body).expect("loads");
+    assert_eq!(symbol(&s, "s0"), Some(5 + n as u64));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Regions given in descending order once cost quadratic time to add.
+#[test]
+fn many_regions_load_in_any_order() {
+    let n = 20_000u64;
+    let mut body = String::new();
+    for i in (0..n).rev() {
+        body += &format!(
+            "[[regions]]\nname = \"r{i}\"\nbase = {}\nsize = 0x1000\n",
+            0x1000_0000 + i * 0x1000
+        );
+    }
+    body += "[[regions]]\nname = \"late\"\nbase = 0x10001000\nsize = 0x1000\n";
+    let start = Instant::now();
+    let err = scenario(body).expect_err("overlap");
+    assert!(err.contains("region `late` overlaps region `r1`"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -8,11 +8,13 @@
 
 mod build;
 mod error;
+mod order;
 pub(crate) mod raw;
 pub mod task;
 
 use std::path::Path;
 
+pub use build::MAX_NESTING as MAX_VALUE_NESTING;
 pub(crate) use build::{declared, load_layers, region_bounds, toml_error, Extra, LayerSource};
 pub use error::{did_you_mean, line_col, ScenarioError};
 pub use task::{Context, TaskModel, TaskView};
