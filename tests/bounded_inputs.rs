@@ -454,3 +454,98 @@ fn many_regions_load_in_any_order() {
         start.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Lesson checkpoint expressions
+
+/// The example lesson with its first checkpoint replaced by `check.eax = "{expr}"`;
+/// loaded on a 2 MiB stack.
+fn lesson_with_check(expr: &str) -> Result<(), String> {
+    let text = format_example().replacen(
+        "check.esp = \"initial.esp\"",
+        &format!("check.eax = \"{expr}\""),
+        1,
+    );
+    on_small_stack(move || {
+        lesson::load_str(&text, "x.toml", "x", &FileSource::Shipped)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn deeply_nested_checkpoints_are_refused() {
+    let n = ringstep::lesson::expr::MAX_NESTING;
+    let line = format_example()
+        .lines()
+        .position(|l| l.starts_with("check.esp = \"initial.esp\""))
+        .expect("checkpoint line")
+        + 1;
+    let deep =
+        |open: &str, close: &str, k: usize| format!("{}eax{}", open.repeat(k), close.repeat(k));
+    let msg = "expression nested too deeply (at most 256 levels";
+    for (open, close) in [
+        ("(", ")"),
+        ("-", ""),
+        ("~", ""),
+        ("mem32[", "]"),
+        ("prev.", ""),
+    ] {
+        // At the limit: fine (the value may be wrong: the check is not run here).
+        let at_limit = lesson_with_check(&deep(open, close, n));
+        assert!(
+            at_limit
+                .as_ref()
+                .map_or_else(|e| !e.contains(msg), |_| true),
+            "{open}: {at_limit:?}"
+        );
+        for k in [n + 1, 100_000] {
+            let err = lesson_with_check(&deep(open, close, k)).expect_err("too deep");
+            assert!(err.contains(msg), "{open}: {}", &err[..err.len().min(300)]);
+            assert!(
+                err.starts_with(&format!("x.toml:{line}:")),
+                "{}",
+                &err[..80]
+            );
+        }
+    }
+    let ops = ringstep::lesson::expr::MAX_OPERATORS;
+    assert_eq!(
+        lesson_with_check(&format!("eax{}", "+0".repeat(ops))),
+        Ok(())
+    );
+    for k in [ops + 1, 100_000] {
+        let err = lesson_with_check(&format!("eax{}", "+0".repeat(k))).expect_err("too long");
+        assert!(
+            err.contains("expression too long (at most 256 operators)"),
+            "{}",
+            &err[..200]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// TOML nesting: the toml crate stops at its own recursion limit; this keeps it so.
+
+#[test]
+fn deeply_nested_toml_is_an_error_not_an_overflow() {
+    let k = 100_000;
+    let values = [
+        format!("x = {}{}\n", "[".repeat(k), "]".repeat(k)),
+        format!("x = {}1{}\n", "{a=".repeat(k), "}".repeat(k)),
+        format!("{} = 1\n", vec!["a"; k].join(".")),
+        format!("[{}]\n", vec!["a"; k].join(".")),
+    ];
+    for v in values {
+        let text = format!("preset = \"linux-2.6-i386\"\n{v}");
+        let err = on_small_stack(move || ringstep::scenario::load_str(&text, "s.toml").map(|_| ()))
+            .expect_err("refused");
+        assert!(err.to_string().starts_with("s.toml:"), "{err}");
+        let text = format!("[lesson]\n{v}");
+        let err = on_small_stack(move || {
+            lesson::load_str(&text, "l.toml", "l", &FileSource::Shipped).map(|_| ())
+        })
+        .expect_err("refused");
+        assert!(err.to_string().starts_with("l.toml:"), "{err}");
+    }
+}
