@@ -29,8 +29,8 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("the thread finished without overflowing its stack")
 }
 
-/// Run ringstep with `args`; its exit code and output (stdout then stderr). Killed (and the test
-/// failed) after 60 s, a generous backstop on a loaded machine.
+/// Run ringstep with `args`; its exit code and output (stdout then stderr). Killed (and
+/// the test failed) after 60 s, a generous backstop on a loaded machine.
 fn ringstep(args: &[&str]) -> (Option<i32>, String) {
     let mut child = Command::new(BIN)
         .args(args)
@@ -39,12 +39,22 @@ fn ringstep(args: &[&str]) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("ringstep starts");
+    // Read both pipes while waiting, so that a full pipe cannot stall the child.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let start = Instant::now();
-    loop {
+    let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            let out = child.wait_with_output().expect("output");
-            let text = [out.stdout, out.stderr].concat();
-            return (status.code(), String::from_utf8_lossy(&text).into());
+            break status;
         }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
@@ -52,7 +62,13 @@ fn ringstep(args: &[&str]) -> (Option<i32>, String) {
             panic!("ringstep {args:?} still runs after 60 s");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let text = [
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    ]
+    .concat();
+    (status.code(), String::from_utf8_lossy(&text).into())
 }
 
 /// Make a FIFO at `path`; false (after a notice) when `mkfifo` is missing outside CI.
@@ -548,4 +564,32 @@ fn deeply_nested_toml_is_an_error_not_an_overflow() {
         .expect_err("refused");
         assert!(err.to_string().starts_with("l.toml:"), "{err}");
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Export size
+
+/// `export --size 1000x1000` once ran out of memory (every frame is kept).
+#[test]
+fn export_sizes_are_capped() {
+    let dir = temp_dir("export-size");
+    let out = dir.join("x.cast").display().to_string();
+    let max = format!(
+        "{}x{}",
+        ringstep::export::command::MAX_COLS,
+        ringstep::export::command::MAX_ROWS
+    );
+    for size in ["1000x1000", "401x40", "120x201"] {
+        let (code, text) = ringstep(&[
+            "export", "sysenter", "--format", "cast", "--size", size, "-o", &out,
+        ]);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(
+            text.contains(&format!("--size {size}: frames are at most {max}")),
+            "{text}"
+        );
+        assert!(!Path::new(&out).exists());
+    }
+    let (code, text) = ringstep(&["render", "sysenter", "--size", &max]);
+    assert_eq!(code, Some(0), "{text}");
 }
