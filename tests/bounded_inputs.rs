@@ -593,3 +593,37 @@ fn export_sizes_are_capped() {
     let (code, text) = ringstep(&["render", "sysenter", "--size", &max]);
     assert_eq!(code, Some(0), "{text}");
 }
+
+/// The same limits through the command line: a message, not an abort (exit 134).
+#[test]
+fn the_cli_reports_deep_scenario_values_and_checkpoints() {
+    let dir = temp_dir("cli-deep-values");
+    let scen = dir.join("deep.toml");
+    let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    std::fs::write(
+        &scen,
+        format!("preset = \"linux-2.6-i386\"\n[symbols]\na = \"{deep}\"\n"),
+    )
+    .expect("write");
+    let (code, out) = ringstep(&["trace", &scen.display().to_string(), "--max-steps", "1"]);
+    assert_eq!(code, Some(2), "{}", &out[..out.len().min(300)]);
+    assert!(
+        out.contains("deep.toml:3:5: expression nested too deeply"),
+        "{}",
+        &out[..300]
+    );
+    let lesson = dir.join("deep-check.toml");
+    let text = format_example().replacen(
+        "check.esp = \"initial.esp\"",
+        &format!("check.eax = \"{}eax\"", "-".repeat(100_000)),
+        1,
+    );
+    std::fs::write(&lesson, text).expect("write");
+    let (code, out) = ringstep(&["check", &lesson.display().to_string()]);
+    assert_eq!(code, Some(1), "{}", &out[..out.len().min(300)]);
+    assert!(
+        out.contains("expression nested too deeply"),
+        "{}",
+        &out[..300]
+    );
+}
