@@ -4,7 +4,7 @@
 //! `machine` holds state as plain data; `engine` executes instructions on it.
 //!
 //! Layers, each using only those below it (tests/layers.rs checks every `crate::`
-//! path): `machine` and `usage`; `asm`, `disasm`; `engine`; `scenario`; `lesson`,
+//! path): `machine`, `usage` and `userfile`; `asm`, `disasm`; `engine`; `scenario`; `lesson`,
 //! `trace`; `debug`, `load`; `tui`; `export`; and `cli` on top, which nothing imports
 //! (only `main.rs`).
 
@@ -21,3 +21,4 @@ pub mod scenario;
 pub mod trace;
 pub mod tui;
 pub mod usage;
+pub mod userfile;

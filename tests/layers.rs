@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// Every top-level module and its layer: a module may use only lower layers.
 const LAYERS: &[(&str, u32)] = &[
     ("usage", 0),
+    ("userfile", 0),
     ("machine", 0),
     ("asm", 1),
     ("disasm", 1),

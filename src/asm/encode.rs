@@ -1,8 +1,6 @@
 //! Final bytes: every value evaluated with addresses and external symbols, range-checked,
 //! and encoded with the encodings chosen while reading.
 
-use std::cell::Cell;
-
 use iced_x86::{OpCodeOperandKind as K, Register};
 
 use super::error::{AsmError, Pos};
@@ -12,7 +10,7 @@ use super::mnemonic::op_bits;
 use super::nops::padding;
 use super::parse::{data_range, ItemKind, Program};
 use super::select::{build, encode_bytes, fmt_val, Bound, Choice, Val};
-use super::symbols::{Externals, LateEnv};
+use super::symbols::{Externals, LateEnv, SetStack};
 use super::{Assembled, LineInfo};
 
 pub fn encode(
@@ -21,7 +19,7 @@ pub fn encode(
     resolve: &dyn Fn(&str) -> Option<u64>,
     known: &[&str],
 ) -> Result<Vec<Assembled>, AsmError> {
-    let depth = Cell::new(0);
+    let depth = SetStack::default();
     let ext = Externals::Resolve(resolve);
     let mut out = Vec::with_capacity(prog.secs.len());
     for (si, sec) in prog.secs.iter().enumerate() {

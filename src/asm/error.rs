@@ -74,6 +74,10 @@ pub fn distance(a: &str, b: &str) -> usize {
     d[n][m]
 }
 
+/// Names longer than this get no suggestions (comparing long names costs the product of
+/// their lengths).
+pub const MAX_SUGGESTED_LEN: usize = 64;
+
 /// The closest candidates to `word` (at most `max`), nearest first; ties keep the order
 /// in which the candidates were given, so callers list preferred names first.
 pub fn nearest<'a>(
@@ -81,7 +85,11 @@ pub fn nearest<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     max: usize,
 ) -> Vec<&'a str> {
-    let limit = match word.chars().count() {
+    let len = word.chars().count();
+    if len > MAX_SUGGESTED_LEN {
+        return Vec::new();
+    }
+    let limit = match len {
         0..=2 => 1,
         3..=5 => 2,
         _ => 3,
@@ -89,7 +97,11 @@ pub fn nearest<'a>(
     let lower = word.to_ascii_lowercase();
     let mut found: Vec<(usize, usize, &str)> = Vec::new();
     for (i, c) in candidates.into_iter().enumerate() {
-        if c == word || found.iter().any(|f| f.2 == c) {
+        // The distance is at least the difference in length.
+        if c == word || c.len().abs_diff(len) > limit * 4 || found.iter().any(|f| f.2 == c) {
+            continue;
+        }
+        if c.chars().count().abs_diff(len) > limit {
             continue;
         }
         let d = distance(&lower, &c.to_ascii_lowercase());
@@ -140,6 +152,10 @@ mod tests {
             "; did you mean `a`, `b` or `c`?"
         );
         assert!(nearest("completely", ["eax"], 3).is_empty());
+        let long = "a".repeat(MAX_SUGGESTED_LEN + 1);
+        assert!(nearest(&long, [&long[1..]], 3).is_empty());
+        let ok = "a".repeat(MAX_SUGGESTED_LEN);
+        assert_eq!(nearest(&ok, [&ok[1..]], 3), vec![&ok[1..]]);
     }
 
     #[test]

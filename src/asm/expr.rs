@@ -4,6 +4,15 @@
 //! Precedence, highest first (binutils gas/expr.c): unary `- ~ ! +`; `* / % << >>`;
 //! `| & ^ !` (`a ! b` is a | ~b); `+ -`; `== != <> < <= > >=` (true is -1); `&&`; `||`.
 //! Arithmetic is 64-bit two's complement; `>>` is a logical shift, `/` and `%` truncate.
+//!
+//! An expression nests at most [`MAX_NESTING`] parentheses and unary operators and has at
+//! most [`MAX_OPERATORS`] binary operators, so that parsing and evaluating it (both
+//! recursive) stay far inside a thread's stack.
+
+/// The deepest nesting of parentheses and unary operators in one expression.
+pub const MAX_NESTING: usize = 256;
+/// The most binary operators in one expression.
+pub const MAX_OPERATORS: usize = 256;
 
 use super::lexer::{Tok, Token};
 
@@ -88,6 +97,15 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// Levels of nesting: 1 for a number or symbol.
+    pub fn height(&self) -> usize {
+        match self {
+            Expr::Num(_) | Expr::Sym { .. } | Expr::Dot { .. } => 1,
+            Expr::Unary { e, .. } => 1 + e.height(),
+            Expr::Binary { l, r, .. } => 1 + l.height().max(r.height()),
+        }
+    }
+
     /// Visit every symbol name with its column.
     pub fn symbols<'a>(&'a self, f: &mut dyn FnMut(&'a str, usize)) {
         match self {
@@ -116,6 +134,8 @@ pub fn parse_expr(
         i: 0,
         end_col,
         numref,
+        nesting: 0,
+        operators: 0,
     };
     let e = p.binary(0)?;
     if let Some(t) = toks.get(p.i) {
@@ -143,9 +163,27 @@ struct Parser<'a, 'b> {
     i: usize,
     end_col: usize,
     numref: &'b mut dyn FnMut(u64, bool, usize) -> Result<String, (usize, String)>,
+    /// Open parentheses and unary operators around the current position.
+    nesting: usize,
+    /// Binary operators so far.
+    operators: usize,
 }
 
 impl Parser<'_, '_> {
+    /// Enter a parenthesis or unary operator at `col`.
+    fn nest(&mut self, col: usize) -> Result<(), (usize, String)> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err((
+                col,
+                format!(
+                    "expression nested too deeply (at most {MAX_NESTING} levels of parentheses and unary operators)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn binary(&mut self, min_rank: u8) -> Result<Expr, (usize, String)> {
         let mut lhs = self.unary()?;
         while let Some(Token {
@@ -161,6 +199,13 @@ impl Parser<'_, '_> {
                 break;
             }
             let col = *col;
+            self.operators += 1;
+            if self.operators > MAX_OPERATORS {
+                return Err((
+                    col,
+                    format!("expression too long (at most {MAX_OPERATORS} operators)"),
+                ));
+            }
             self.i += 1;
             let rhs = self.binary(rank)?;
             lhs = Expr::Binary {
@@ -191,7 +236,9 @@ impl Parser<'_, '_> {
                 col: t.col,
             }),
             Tok::Punct("(") => {
+                self.nest(t.col)?;
                 let e = self.binary(0)?;
+                self.nesting -= 1;
                 match self.toks.get(self.i) {
                     Some(Token {
                         tok: Tok::Punct(")"),
@@ -205,7 +252,9 @@ impl Parser<'_, '_> {
                 }
             }
             Tok::Punct(p @ ("-" | "~" | "!" | "+")) => {
+                self.nest(t.col)?;
                 let e = self.unary()?;
+                self.nesting -= 1;
                 Ok(match *p {
                     "+" => e,
                     "-" => Expr::Unary {
@@ -312,81 +361,76 @@ pub trait Env {
 }
 
 pub fn eval(e: &Expr, env: &dyn Env) -> Result<Lin, EvalErr> {
+    // Kept small (the work is in other functions): this recurses as deep as the
+    // expression nests.
     match e {
         Expr::Num(n) => Ok(Lin::constant(*n)),
         Expr::Sym { name, col } => env.symbol(name, *col),
         Expr::Dot { .. } => Ok(Lin::term(Term::Dot)),
-        Expr::Unary { op, e } => {
-            let v = eval(e, env)?;
-            match op {
-                UnOp::Neg => Ok(v.scale(-1)),
-                UnOp::Not => Ok(Lin::constant(!konst(v, env, 0)?)),
-                UnOp::LogNot => Ok(Lin::constant(i64::from(konst(v, env, 0)? == 0))),
-            }
-        }
-        Expr::Binary { op, l, r, col } => {
-            let a = eval(l, env)?;
-            let b = eval(r, env)?;
-            match op {
-                BinOp::Add => return Ok(a.add(b, 1)),
-                BinOp::Sub => return Ok(a.add(b, -1)),
-                BinOp::Mul => {
-                    if let Some(k) = b.as_const() {
-                        return Ok(a.scale(k));
-                    }
-                    if let Some(k) = a.as_const() {
-                        return Ok(b.scale(k));
-                    }
-                }
-                _ => {}
-            }
-            let x = konst(a, env, *col)?;
-            let y = konst(b, env, *col)?;
-            let t = |c: bool| if c { -1 } else { 0 };
-            let v = match op {
-                BinOp::Mul => x.wrapping_mul(y),
-                BinOp::Div | BinOp::Mod => {
-                    if y == 0 {
-                        return Err(EvalErr::Error(*col, "division by zero".into()));
-                    }
-                    if *op == BinOp::Div {
-                        x.wrapping_div(y)
-                    } else {
-                        x.wrapping_rem(y)
-                    }
-                }
-                BinOp::Shl => {
-                    if (0..64).contains(&y) {
-                        x.wrapping_shl(y as u32)
-                    } else {
-                        0
-                    }
-                }
-                BinOp::Shr => {
-                    if (0..64).contains(&y) {
-                        ((x as u64) >> y) as i64
-                    } else {
-                        0
-                    }
-                }
-                BinOp::Or => x | y,
-                BinOp::OrNot => x | !y,
-                BinOp::Xor => x ^ y,
-                BinOp::And => x & y,
-                BinOp::Eq => t(x == y),
-                BinOp::Ne => t(x != y),
-                BinOp::Lt => t(x < y),
-                BinOp::Le => t(x <= y),
-                BinOp::Gt => t(x > y),
-                BinOp::Ge => t(x >= y),
-                BinOp::LogAnd => i64::from(x != 0 && y != 0),
-                BinOp::LogOr => i64::from(x != 0 || y != 0),
-                BinOp::Add => x.wrapping_add(y),
-                BinOp::Sub => x.wrapping_sub(y),
-            };
-            Ok(Lin::constant(v))
-        }
+        Expr::Unary { op, e } => unary(*op, eval(e, env)?, env),
+        Expr::Binary { op, l, r, col } => binary(*op, eval(l, env)?, eval(r, env)?, *col, env),
     }
+}
+
+fn unary(op: UnOp, v: Lin, env: &dyn Env) -> Result<Lin, EvalErr> {
+    match op {
+        UnOp::Neg => Ok(v.scale(-1)),
+        UnOp::Not => Ok(Lin::constant(!konst(v, env, 0)?)),
+        UnOp::LogNot => Ok(Lin::constant(i64::from(konst(v, env, 0)? == 0))),
+    }
+}
+
+/// `a op b`: linear where it can be, else on numbers.
+fn binary(op: BinOp, a: Lin, b: Lin, col: usize, env: &dyn Env) -> Result<Lin, EvalErr> {
+    match op {
+        BinOp::Add => return Ok(a.add(b, 1)),
+        BinOp::Sub => return Ok(a.add(b, -1)),
+        BinOp::Mul => {
+            if let Some(k) = b.as_const() {
+                return Ok(a.scale(k));
+            }
+            if let Some(k) = a.as_const() {
+                return Ok(b.scale(k));
+            }
+        }
+        _ => {}
+    }
+    let x = konst(a, env, col)?;
+    let y = konst(b, env, col)?;
+    apply(op, x, y)
+        .map(Lin::constant)
+        .ok_or_else(|| EvalErr::Error(col, "division by zero".into()))
+}
+
+/// `x op y` on numbers; None on division by zero.
+fn apply(op: BinOp, x: i64, y: i64) -> Option<i64> {
+    let t = |c: bool| if c { -1 } else { 0 };
+    Some(match op {
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::Div => x
+            .checked_div(y)
+            .or_else(|| (y != 0).then(|| x.wrapping_div(y)))?,
+        BinOp::Mod => x
+            .checked_rem(y)
+            .or_else(|| (y != 0).then(|| x.wrapping_rem(y)))?,
+        BinOp::Shl if (0..64).contains(&y) => x.wrapping_shl(y as u32),
+        BinOp::Shr if (0..64).contains(&y) => ((x as u64) >> y) as i64,
+        BinOp::Shl | BinOp::Shr => 0,
+        BinOp::Or => x | y,
+        BinOp::OrNot => x | !y,
+        BinOp::Xor => x ^ y,
+        BinOp::And => x & y,
+        BinOp::Eq => t(x == y),
+        BinOp::Ne => t(x != y),
+        BinOp::Lt => t(x < y),
+        BinOp::Le => t(x <= y),
+        BinOp::Gt => t(x > y),
+        BinOp::Ge => t(x >= y),
+        BinOp::LogAnd => i64::from(x != 0 && y != 0),
+        BinOp::LogOr => i64::from(x != 0 || y != 0),
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.wrapping_sub(y),
+    })
 }
 
 fn konst(v: Lin, env: &dyn Env, col: usize) -> Result<i64, EvalErr> {

@@ -2,12 +2,10 @@
 //! grow to rel32 when the target is not a label of the same section or is out of reach,
 //! never shrink), alignment padding, and `.space`/`.org` sizes known only now.
 
-use std::cell::Cell;
-
 use super::error::AsmError;
 use super::expr::{Lin, Term};
 use super::parse::{ItemKind, Program};
-use super::symbols::{Externals, LateEnv, SymDef, Symbols};
+use super::symbols::{Externals, LateEnv, SetStack, SymDef, Symbols};
 
 /// Largest size one `.space`/`.fill`/`.org` may produce.
 pub const MAX_FILL: u64 = 16 << 20;
@@ -54,7 +52,7 @@ pub fn place(prog: &Program) -> Result<Placed, AsmError> {
             .collect(),
         label_addr: vec![0; prog.syms.list.len()],
     };
-    let depth = Cell::new(0);
+    let depth = SetStack::default();
     for _ in 0..1000 {
         let mut changed = false;
         // Size errors that may be an artefact of a pass with stale addresses; reported only
@@ -231,7 +229,7 @@ pub fn late<'a>(
     dot: u64,
     seq: u32,
     ext: &'a Externals<'a>,
-    depth: &'a Cell<u32>,
+    depth: &'a SetStack,
 ) -> LateEnv<'a> {
     LateEnv {
         syms: &prog.syms,

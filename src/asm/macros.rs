@@ -1,4 +1,15 @@
 //! Macros (`.macro`/`.endm` with `\arg` substitution) and `.rept`/`.endr`.
+//!
+//! Expansions nest at most [`MAX_DEPTH`] deep, there are at most [`MAX_EXPANSIONS`] of
+//! them, and together they produce at most [`MAX_EXPANDED_CHARS`] characters, so that
+//! a macro calling itself or two macros doubling their argument stop with a message.
+
+/// The deepest nesting of macro and `.rept` expansions.
+pub const MAX_DEPTH: usize = 40;
+/// The most macro and `.rept` expansions in one assembly.
+pub const MAX_EXPANSIONS: u32 = 100_000;
+/// The most characters all expansions of one assembly may produce together.
+pub const MAX_EXPANDED_CHARS: usize = 4_000_000;
 
 use std::rc::Rc;
 
@@ -206,7 +217,9 @@ impl Reader {
                 ..
             }) => {
                 let body = Rc::new(body);
+                let size: usize = body.iter().map(Vec::len).sum();
                 for _ in 0..count {
+                    self.charge(size, "`.rept`", pos)?;
                     self.run_body(&body, "`.rept`".into(), at, pos)?;
                 }
                 Ok(())
@@ -222,16 +235,19 @@ impl Reader {
         at: Pos,
         pos: Pos,
     ) -> Result<(), AsmError> {
-        if self.frames.len() > 40 {
-            return Err(self.err(
-                pos,
-                pos.col,
-                "macros nested too deeply (a macro that invokes itself?)",
-            ));
+        if self.frames.len() >= MAX_DEPTH {
+            let msg = if what.starts_with("macro") && self.frames.iter().any(|f| f.what == what) {
+                format!("{what} expands itself recursively (depth limit {MAX_DEPTH})")
+            } else {
+                format!("macros and `.rept` nested more than {MAX_DEPTH} deep (innermost: {what})")
+            };
+            return Err(self.first_call(pos).error(msg));
         }
         self.expansions += 1;
-        if self.expansions > 100_000 {
-            return Err(self.err(pos, pos.col, "too many macro expansions"));
+        if self.expansions > MAX_EXPANSIONS {
+            return Err(self.first_call(pos).error(format!(
+                "more than {MAX_EXPANSIONS} macro and `.rept` expansions"
+            )));
         }
         self.frames.push(Frame { what, pos: at });
         let saved = std::mem::take(&mut self.stmt_text);
@@ -259,6 +275,26 @@ impl Reader {
             ));
         }
         Ok(())
+    }
+
+    /// Where the outermost expansion was called (else `pos`).
+    fn first_call(&self, pos: Pos) -> Pos {
+        self.frames.first().map_or(pos, |f| f.pos)
+    }
+
+    /// Count `n` more expanded characters, refusing to pass [`MAX_EXPANDED_CHARS`].
+    fn charge(&mut self, n: usize, what: &str, pos: Pos) -> Result<(), AsmError> {
+        self.expanded_chars = self.expanded_chars.saturating_add(n);
+        if self.expanded_chars > MAX_EXPANDED_CHARS {
+            return Err(self.too_much(what, pos));
+        }
+        Ok(())
+    }
+
+    fn too_much(&self, what: &str, pos: Pos) -> AsmError {
+        self.first_call(pos).error(format!(
+            "macro expansions produce more than {MAX_EXPANDED_CHARS} characters (reached in {what})"
+        ))
     }
 
     pub(super) fn expand_macro(
@@ -336,12 +372,18 @@ impl Reader {
         // `\@`: the number of macro expansions so far (not counting `.rept`), as in GNU as.
         let n = self.macro_count;
         self.macro_count += 1;
-        let expanded: Vec<Vec<char>> = body
-            .iter()
-            .map(|line| substitute(line, &params, &values, n))
-            .collect();
+        let what = format!("macro `{name}`");
+        let mut expanded: Vec<Vec<char>> = Vec::with_capacity(body.len());
+        for line in body.iter() {
+            let room = MAX_EXPANDED_CHARS.saturating_sub(self.expanded_chars);
+            let Some(line) = substitute(line, &params, &values, n, room) else {
+                return Err(self.too_much(&what, pos));
+            };
+            self.charge(line.len(), &what, pos)?;
+            expanded.push(line);
+        }
         let at = self.item_pos(pos, first.col);
-        self.run_body(&Rc::new(expanded), format!("macro `{name}`"), at, pos)
+        self.run_body(&Rc::new(expanded), what, at, pos)
     }
 }
 
@@ -395,13 +437,15 @@ fn split_args(s: &[char], nparams: usize) -> Vec<String> {
     out
 }
 
-/// Replace `\param`, `\()` and `\@` in a macro body line.
+/// Replace `\param`, `\()` and `\@` in a macro body line; None if the result would be
+/// longer than `room` characters.
 fn substitute(
     line: &[char],
     params: &[(String, Option<String>, bool, bool)],
     values: &[Option<String>],
     n: u32,
-) -> Vec<char> {
+    room: usize,
+) -> Option<Vec<char>> {
     let mut out = Vec::with_capacity(line.len());
     let mut i = 0;
     while i < line.len() {
@@ -426,7 +470,11 @@ fn substitute(
             }
             let word: String = line[i + 1..j].iter().collect();
             if let Some(k) = params.iter().position(|p| p.0 == word) {
-                out.extend(values[k].as_deref().unwrap_or("").chars());
+                let value = values[k].as_deref().unwrap_or("");
+                if out.len() + value.len() > room {
+                    return None;
+                }
+                out.extend(value.chars());
                 i = j;
                 continue;
             }
@@ -434,5 +482,5 @@ fn substitute(
         out.push(line[i]);
         i += 1;
     }
-    out
+    (out.len() <= room).then_some(out)
 }

@@ -23,13 +23,17 @@ mod regs;
 mod select;
 mod symbols;
 
-use std::cell::Cell;
-
 pub use error::AsmError;
+pub use expr::{MAX_NESTING as MAX_EXPR_NESTING, MAX_OPERATORS as MAX_EXPR_OPERATORS};
+pub use macros::{
+    MAX_DEPTH as MAX_MACRO_DEPTH, MAX_EXPANDED_CHARS as MAX_MACRO_EXPANDED_CHARS,
+    MAX_EXPANSIONS as MAX_MACRO_EXPANSIONS,
+};
+pub use symbols::MAX_SET_LEVELS;
 
 use expr::Term;
 use parse::{ItemKind, Program};
-use symbols::{Externals, SymDef};
+use symbols::{Externals, SetStack, SymDef};
 
 /// One piece of source text and the address its code is placed at.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +97,7 @@ pub fn layout(sections: &[SourceSection], bits: u32) -> Result<Layout, AsmError>
             }
         }
     }
-    let depth = Cell::new(0);
+    let depth = SetStack::default();
     let mut constants = Vec::new();
     for id in set_order {
         let s = prog.syms.sym(id);

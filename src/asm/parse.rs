@@ -95,6 +95,8 @@ pub(super) struct Reader {
     pub(super) num_counts: HashMap<u64, u32>,
     pub(super) forward: Vec<(u64, u32, String, Pos)>,
     pub(super) expansions: u32,
+    /// Characters produced by expansions so far (see `macros::MAX_EXPANDED_CHARS`).
+    pub(super) expanded_chars: usize,
     pub(super) macro_count: u32,
     pub(super) ended: bool,
 }
@@ -127,6 +129,7 @@ pub fn read(sections: &[SourceSection], bits: u32) -> Result<Program, AsmError> 
         num_counts: HashMap::new(),
         forward: Vec::new(),
         expansions: 0,
+        expanded_chars: 0,
         macro_count: 0,
         ended: false,
     };
@@ -473,6 +476,7 @@ impl Reader {
         let p = self.item_pos(pos, col);
         let item = self.push(ItemKind::SetPoint(id), p);
         let def = SetDef {
+            height: e.height(),
             seq: self.seq,
             expr: e,
             early,

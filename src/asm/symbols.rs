@@ -1,7 +1,7 @@
 //! The symbol table shared by all sections, and the two ways of evaluating expressions:
 //! early (while reading, to size fields like GNU as) and late (with addresses).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use super::error::Pos;
@@ -19,6 +19,8 @@ pub struct SetDef {
     /// Index of the definition's marker item (its address is `.` for the expression).
     pub item: usize,
     pub pos: Pos,
+    /// How deeply `expr` nests ([`Expr::height`]).
+    pub height: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,77 @@ pub enum Externals<'a> {
     Keep,
 }
 
+/// The most levels of `.set` symbols, operators and parentheses one value may be
+/// evaluated through (each symbol counts one level plus the depth of its expression).
+pub const MAX_SET_LEVELS: usize = 512;
+
+/// The `.set` symbols being evaluated, outermost first: for cycles and the depth limit.
+#[derive(Debug, Default)]
+pub struct SetStack {
+    ids: RefCell<Vec<u32>>,
+    /// The same ids, to find a cycle without walking the stack.
+    on_stack: RefCell<rustc_hash::FxHashSet<u32>>,
+    /// Levels in use (see [`MAX_SET_LEVELS`]).
+    levels: Cell<usize>,
+    /// A cycle or the limit was reported: outer symbols pass the message on unchanged.
+    reported: Cell<bool>,
+}
+
+impl SetStack {
+    /// Why `id` cannot be evaluated here, if it is already being evaluated or the chain
+    /// is too deep; otherwise enter it.
+    fn enter(&self, syms: &Symbols, id: u32, d: &SetDef) -> Result<(), String> {
+        let shown = |id: u32| super::parse::shown_name(&syms.sym(id).name).to_string();
+        let mut ids = self.ids.borrow_mut();
+        if !self.on_stack.borrow_mut().insert(id) {
+            let at = ids.iter().position(|&i| i == id).unwrap_or(0);
+            let through: Vec<String> = ids[at + 1..]
+                .iter()
+                .map(|&i| format!("`{}`", shown(i)))
+                .collect();
+            let via = match through.is_empty() {
+                true => String::new(),
+                false => format!(" through {}", through.join(", ")),
+            };
+            self.reported.set(true);
+            return Err(format!(
+                "`{}` is defined in terms of itself{via} (its definition is on line {})",
+                shown(id),
+                d.pos.line
+            ));
+        }
+        let levels = self.levels.get() + 1 + d.height;
+        if levels > MAX_SET_LEVELS {
+            self.on_stack.borrow_mut().remove(&id);
+            self.reported.set(true);
+            return Err(format!(
+                "the value of `{}` nests too deeply (more than {MAX_SET_LEVELS} levels of symbols defined by other symbols, operators and parentheses)",
+                shown(ids.first().copied().unwrap_or(id))
+            ));
+        }
+        self.levels.set(levels);
+        ids.push(id);
+        Ok(())
+    }
+
+    fn leave(&self, d: &SetDef) {
+        if let Some(id) = self.ids.borrow_mut().pop() {
+            self.on_stack.borrow_mut().remove(&id);
+        }
+        self.levels.set(self.levels.get() - 1 - d.height);
+    }
+
+    /// Whether an error from inside should be passed on unchanged; clears the mark once
+    /// the outermost symbol is left.
+    fn pass_on(&self) -> bool {
+        let reported = self.reported.get();
+        if self.ids.borrow().is_empty() {
+            self.reported.set(false);
+        }
+        reported
+    }
+}
+
 /// Late evaluation with addresses.
 pub struct LateEnv<'a> {
     pub syms: &'a Symbols,
@@ -196,7 +269,7 @@ pub struct LateEnv<'a> {
     pub dot: u64,
     pub seq: u32,
     pub ext: &'a Externals<'a>,
-    pub depth: &'a Cell<u32>,
+    pub depth: &'a SetStack,
     /// Names the caller knows, for suggestions on unresolved externals.
     pub known: &'a [&'a str],
 }
@@ -219,43 +292,7 @@ impl Env for LateEnv<'_> {
                 )),
                 Externals::Keep => Ok(Lin::term(Term::Ext(id))),
             },
-            SymDef::Set(defs) => {
-                let Some(d) = Symbols::set_def(defs, self.seq) else {
-                    return Err(EvalErr::Error(col, format!("undefined symbol `{name}`")));
-                };
-                if self.depth.get() > 64 {
-                    return Err(EvalErr::Error(
-                        col,
-                        format!("`{name}` is defined in terms of itself"),
-                    ));
-                }
-                self.depth.set(self.depth.get() + 1);
-                let inner = LateEnv {
-                    dot: self
-                        .item_addr
-                        .get(d.sec)
-                        .and_then(|v| v.get(d.item))
-                        .copied()
-                        .unwrap_or(0),
-                    seq: d.seq,
-                    ..*self
-                };
-                let r = eval(&d.expr, &inner);
-                self.depth.set(self.depth.get() - 1);
-                let mut l = match r {
-                    Ok(l) => l,
-                    Err(EvalErr::Error(_, m)) => {
-                        return Err(EvalErr::Error(col, format!("in the value of `{name}`: {m}")))
-                    }
-                    Err(e) => return Err(e),
-                };
-                // `.` inside a .set means the place of the .set.
-                if let Some(p) = l.terms.iter().position(|t| t.0 == Term::Dot) {
-                    let c = l.terms.remove(p).1;
-                    l.k = l.k.wrapping_add(c.wrapping_mul(inner.dot as i64));
-                }
-                Ok(l)
-            }
+            SymDef::Set(defs) => self.set_value(id, name, col, defs),
         }
     }
 
@@ -288,6 +325,51 @@ impl Env for LateEnv<'_> {
 }
 
 impl LateEnv<'_> {
+    /// The value of a `.set` symbol (kept apart from `symbol`: this recurses).
+    fn set_value(&self, id: u32, name: &str, col: usize, defs: &[SetDef]) -> Result<Lin, EvalErr> {
+        let Some(d) = Symbols::set_def(defs, self.seq) else {
+            return Err(EvalErr::Error(col, format!("undefined symbol `{name}`")));
+        };
+        self.depth
+            .enter(self.syms, id, d)
+            .map_err(|m| EvalErr::Error(col, m))?;
+        let dot = self
+            .item_addr
+            .get(d.sec)
+            .and_then(|v| v.get(d.item))
+            .copied()
+            .unwrap_or(0);
+        let r = eval(
+            &d.expr,
+            &LateEnv {
+                dot,
+                seq: d.seq,
+                ..*self
+            },
+        );
+        self.depth.leave(d);
+        let mut l = match r {
+            Ok(l) => l,
+            Err(EvalErr::Error(_, m)) if self.depth.pass_on() => {
+                return Err(EvalErr::Error(col, m))
+            }
+            Err(EvalErr::Error(_, m)) => {
+                let shown = super::parse::shown_name(name);
+                return Err(EvalErr::Error(
+                    col,
+                    format!("in the value of `{shown}`: {m}"),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        // `.` inside a .set means the place of the .set.
+        if let Some(p) = l.terms.iter().position(|t| t.0 == Term::Dot) {
+            let c = l.terms.remove(p).1;
+            l.k = l.k.wrapping_add(c.wrapping_mul(dot as i64));
+        }
+        Ok(l)
+    }
+
     pub fn undefined(&self, name: &str) -> String {
         let mut names = self.syms.defined_names();
         names.extend(self.known.iter().copied());

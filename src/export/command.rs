@@ -11,12 +11,19 @@ use crate::lesson::find;
 use crate::tui::theme::ThemeKind;
 use crate::usage::UsageError;
 
+/// The widest frame `export` and `render` draw, in columns. Every step's frame is kept
+/// until the export is written (about 55 bytes per cell), so at 1000x1000 a lesson of 58
+/// steps needed more than 3 GB; at 400x200 it takes about 250 MB.
+pub const MAX_COLS: u16 = 400;
+/// The tallest frame `export` and `render` draw, in rows.
+pub const MAX_ROWS: u16 = 200;
+
 /// Options every export shares: how frames are drawn.
 #[derive(Args, Debug, Clone)]
 pub struct DrawArgs {
     /// A lesson id (see `ringstep list`) or lesson file.
     pub lesson: String,
-    /// Frame size in columns and rows, e.g. 160x48.
+    /// Frame size in columns and rows, e.g. 160x48 (at most 400x200).
     #[arg(long, value_name = "WxH", default_value = "120x40")]
     pub size: String,
     /// Language of the lesson and the interface (default: from LC_ALL / LC_MESSAGES / LANG).
@@ -85,6 +92,12 @@ pub struct RenderArgs {
 
 fn settings(d: &DrawArgs) -> Result<Settings, UsageError> {
     let size = crate::tui::parse_size(&d.size).map_err(UsageError)?;
+    if size.0 > MAX_COLS || size.1 > MAX_ROWS {
+        return Err(UsageError(format!(
+            "--size {}: frames are at most {MAX_COLS}x{MAX_ROWS} (every step's frame is kept in memory)",
+            d.size
+        )));
+    }
     Ok(Settings {
         lang: lang_of(d.lang),
         syntax: syntax_of(Some(d.syntax)),

@@ -138,12 +138,20 @@ pub struct ExprError {
     pub message: String,
 }
 
+/// The deepest nesting of parentheses, brackets, unary operators and `prev.`/`initial.`
+/// in one expression (parsing and evaluating recurse).
+pub const MAX_NESTING: usize = 256;
+/// The most binary operators in one expression.
+pub const MAX_OPERATORS: usize = 256;
+
 pub fn parse(text: &str, names: &Names) -> Result<Expr, ExprError> {
     let mut p = Parser {
         s: text.as_bytes(),
         text,
         pos: 0,
         names,
+        depth: 0,
+        operators: 0,
     };
     let e = p.expr()?;
     p.ws();
@@ -158,6 +166,10 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     names: &'a Names<'a>,
+    /// Open parentheses, brackets, unary operators and prefixes here.
+    depth: usize,
+    /// Binary operators so far.
+    operators: usize,
 }
 
 const FLAG_NAMES: &[(&str, u64, u32)] = &[
@@ -228,6 +240,22 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Run `f` one nesting level deeper.
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ExprError>,
+    ) -> Result<T, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.err(format!(
+                "expression nested too deeply (at most {MAX_NESTING} levels of parentheses, brackets, unary operators and `prev.`)"
+            )));
+        }
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn ws(&mut self) {
         while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
             self.pos += 1;
@@ -249,7 +277,26 @@ impl<'a> Parser<'a> {
         self.binary(0)
     }
 
-    fn binary(&mut self, level: usize) -> Result<Expr, ExprError> {
+    /// Operators binding at least as tightly as `min` (precedence climbing: the
+    /// recursion is one level per operator precedence, not per precedence level).
+    fn binary(&mut self, min: usize) -> Result<Expr, ExprError> {
+        let mut left = self.unary()?;
+        while let Some((tok, op, level)) = self.operator(min) {
+            self.operators += 1;
+            if self.operators > MAX_OPERATORS {
+                return Err(self.err(format!(
+                    "expression too long (at most {MAX_OPERATORS} operators)"
+                )));
+            }
+            self.pos += tok.len();
+            let right = self.binary(level + 1)?;
+            left = Expr::Bin(op, Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    /// The operator next in the text if it binds at least as tightly as `min`.
+    fn operator(&mut self, min: usize) -> Option<(&'static str, BinOp, usize)> {
         const LEVELS: &[&[(&str, BinOp)]] = &[
             &[("|", BinOp::Or)],
             &[("^", BinOp::Xor)],
@@ -258,28 +305,37 @@ impl<'a> Parser<'a> {
             &[("+", BinOp::Add), ("-", BinOp::Sub)],
             &[("*", BinOp::Mul)],
         ];
-        if level == LEVELS.len() {
-            return self.unary();
-        }
-        let mut left = self.binary(level + 1)?;
-        'outer: loop {
-            for (tok, op) in LEVELS[level] {
-                if self.eat(tok) {
-                    let right = self.binary(level + 1)?;
-                    left = Expr::Bin(*op, Box::new(left), Box::new(right));
-                    continue 'outer;
-                }
-            }
-            return Ok(left);
-        }
+        self.ws();
+        let rest = &self.text[self.pos..];
+        LEVELS
+            .iter()
+            .enumerate()
+            .skip(min)
+            .find_map(|(level, ops)| {
+                ops.iter()
+                    .find(|(tok, _)| rest.starts_with(tok))
+                    .map(|&(tok, op)| (tok, op, level))
+            })
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
+        self.ws();
+        let at = self.pos;
         if self.eat("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            self.pos = at;
+            let e = self.nested(|p| {
+                p.pos += 1;
+                p.unary()
+            })?;
+            return Ok(Expr::Neg(Box::new(e)));
         }
         if self.eat("~") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.pos = at;
+            let e = self.nested(|p| {
+                p.pos += 1;
+                p.unary()
+            })?;
+            return Ok(Expr::Not(Box::new(e)));
         }
         self.primary()
     }
@@ -300,12 +356,15 @@ impl<'a> Parser<'a> {
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
         self.ws();
-        if self.eat("(") {
-            let e = self.expr()?;
-            if !self.eat(")") {
-                return Err(self.err("expected `)`"));
-            }
-            return Ok(e);
+        if self.s.get(self.pos) == Some(&b'(') {
+            return self.nested(|p| {
+                p.pos += 1;
+                let e = p.expr()?;
+                if !p.eat(")") {
+                    return Err(p.err("expected `)`"));
+                }
+                Ok(e)
+            });
         }
         let start = self.pos;
         let c = self.s.get(self.pos).copied();
@@ -332,7 +391,7 @@ impl<'a> Parser<'a> {
                 "`{what}` needs an address in brackets: {what}[esp+4]"
             )));
         }
-        let e = self.expr()?;
+        let e = self.nested(Self::expr)?;
         if !self.eat("]") {
             return Err(self.err("expected `]`"));
         }
@@ -349,12 +408,11 @@ impl<'a> Parser<'a> {
             ("initial.", Expr::Initial),
         ] {
             if let Some(rest) = w.strip_prefix(prefix) {
-                let inner = if rest.is_empty() {
+                let inner = self.nested(|p| match rest.is_empty() {
                     // `prev.(esp+4)` or `prev.mem32[...]`
-                    self.primary()?
-                } else {
-                    self.name(rest, start + prefix.len())?
-                };
+                    true => p.primary(),
+                    false => p.name(rest, start + prefix.len()),
+                })?;
                 return Ok(wrap(Box::new(inner)));
             }
         }

@@ -2,7 +2,6 @@
 //! `check`, `export`, `render`, `trace`): a shipped lesson's id, else a lesson file
 //! (whose own errors are reported at their place), else an error with a did-you-mean.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::{library, load_file, load_shipped, Lesson};
@@ -67,18 +66,9 @@ pub fn no_such_lesson(arg: &str) -> String {
 /// not regular or are too large for a lesson are not lessons: the scenario loader
 /// reports them.
 pub fn is_lesson_file(path: &Path) -> bool {
-    const PEEK_LIMIT: u64 = 16 << 20;
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(bytes) = crate::userfile::read_bytes(path, crate::userfile::MAX_TEXT_BYTES) else {
         return false;
     };
-    if !meta.is_file() || meta.len() > PEEK_LIMIT {
-        return false;
-    }
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(PEEK_LIMIT).read_to_end(&mut bytes));
-    if read.is_err() {
-        return false;
-    }
     let text = String::from_utf8_lossy(&bytes);
     match toml::from_str::<toml::Table>(&text) {
         Ok(table) => table.contains_key("lesson"),

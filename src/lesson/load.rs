@@ -38,7 +38,7 @@ impl FileSource {
             FileSource::Disk(dir) => {
                 let path = dir.join(rel);
                 let origin = path.display().to_string();
-                std::fs::read_to_string(&path)
+                crate::userfile::read_text(&path)
                     .map(|t| (origin, t))
                     .map_err(|e| format!("cannot read `{rel}` ({}): {e}", path.display()))
             }
@@ -70,7 +70,7 @@ fn normalize(path: &str) -> String {
 /// Load a lesson file from disk.
 pub fn load_file(path: &Path) -> Res<Lesson> {
     let origin = path.display().to_string();
-    let bytes = std::fs::read(path)
+    let bytes = crate::userfile::read_bytes(path, crate::userfile::MAX_TEXT_BYTES)
         .map_err(|e| ScenarioError::whole_file(&origin, format!("cannot read file: {e}")))?;
     let text = utf8_text(bytes, &origin)?;
     let id = path

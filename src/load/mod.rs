@@ -132,7 +132,7 @@ fn read_input(setup: &Setup, s: Option<&Scenario>) -> Result<Image, LoadError> {
     match &setup.input {
         Input::Elf(path) => {
             let origin = path.display().to_string();
-            let data = std::fs::read(path)
+            let data = crate::userfile::read_bytes(path, crate::userfile::MAX_BINARY_BYTES)
                 .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
             Image::from_elf(&data, &origin)
         }
@@ -141,7 +141,7 @@ fn read_input(setup: &Setup, s: Option<&Scenario>) -> Result<Image, LoadError> {
             let Some(s) = s else {
                 return Err(LoadError::new(&origin, "no machine"));
             };
-            let text = std::fs::read_to_string(path)
+            let text = crate::userfile::read_text(path)
                 .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
             assemble(&text, &origin, setup.base, s)
         }

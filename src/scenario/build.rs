@@ -9,6 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::error::{did_you_mean, ScenarioError};
+use super::order::dependency_order;
 use super::raw::{self, Doc, HexText, KeyMap, Num, NumLit};
 use super::task::{CurrentRule, PreemptRule, TaskModel};
 use super::{preset_origin, preset_text, unknown_preset_message, Scenario, ScheduledInterrupt};
@@ -240,6 +241,9 @@ pub(crate) fn region_bounds(top: Vec<LayerSource>, name: &str) -> Res<Option<(u6
     Ok(Some((num(&r.base)?, num(&r.size)?)))
 }
 
+/// The deepest nesting of parentheses and minus signs in a value (the parser recurses).
+pub const MAX_NESTING: usize = 256;
+
 /// A number or symbol expression, evaluated. `Err(None)` means it names a symbol not
 /// (yet) defined; `Err(Some(msg))` is a hard error. Expressions combine numbers and
 /// symbols with `+`, `-`, `*` and parentheses, e.g. `sys_call_table+20*4`.
@@ -256,6 +260,7 @@ fn eval(lit: &NumLit, syms: &HashMap<String, u64>) -> Result<i128, Option<String
         pos: 0,
         syms,
         missing: false,
+        depth: 0,
     };
     let v = p.expr()?;
     p.skip_ws();
@@ -276,14 +281,20 @@ struct ExprParser<'t> {
     syms: &'t HashMap<String, u64>,
     /// A symbol was not found; evaluation continues to check the syntax.
     missing: bool,
+    /// Parentheses and minus signs around the current position.
+    depth: usize,
 }
 
 type ExprRes = Result<i128, Option<String>>;
 
 impl ExprParser<'_> {
     fn skip_ws(&mut self) {
-        while self.text[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += 1;
+        while let Some(c) = self.text[self.pos..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+        {
+            self.pos += c.len_utf8();
         }
     }
     fn peek(&mut self) -> Option<char> {
@@ -320,11 +331,22 @@ impl ExprParser<'_> {
         }
         Ok(v)
     }
+    fn nest(&mut self) -> Result<(), Option<String>> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(Some(format!(
+                "expression nested too deeply (at most {MAX_NESTING} levels of parentheses and minus signs)"
+            )));
+        }
+        Ok(())
+    }
     fn factor(&mut self) -> ExprRes {
         match self.peek() {
             Some('(') => {
                 self.pos += 1;
+                self.nest()?;
                 let v = self.expr()?;
+                self.depth -= 1;
                 if self.peek() != Some(')') {
                     return Err(self.bad());
                 }
@@ -333,7 +355,10 @@ impl ExprParser<'_> {
             }
             Some('-') => {
                 self.pos += 1;
-                Ok(-self.factor()?)
+                self.nest()?;
+                let v = -self.factor()?;
+                self.depth -= 1;
+                Ok(v)
             }
             Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '.' => {
                 let rest = &self.text[self.pos..];
@@ -359,6 +384,35 @@ impl ExprParser<'_> {
             _ => Err(self.bad()),
         }
     }
+}
+
+/// A symbol definition or a block of bytes with labels, waiting for its value.
+enum Pending<'b> {
+    Sym(&'b Layer, &'b Spanned<String>, &'b Num),
+    Block(&'b Layer, &'b Num, Hex),
+}
+
+impl<'b> Pending<'b> {
+    /// The value to evaluate (a symbol's value, a block's address) and its file.
+    fn value(&self) -> (&'b Layer, &'b Num) {
+        match self {
+            Pending::Sym(l, _, n) | Pending::Block(l, n, _) => (l, n),
+        }
+    }
+
+    /// The names it defines.
+    fn defines(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Pending::Sym(_, k, _) => Box::new(std::iter::once(k.get_ref().as_str())),
+            Pending::Block(_, _, hex) => Box::new(hex.labels.iter().map(|(n, _, _)| n.as_str())),
+        }
+    }
+}
+
+/// The symbol names an expression uses.
+fn symbol_names(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$')))
+        .filter(|w| is_symbol_name(w))
 }
 
 /// The first symbol in an expression that is not defined.
@@ -639,14 +693,15 @@ impl<'a> Builder<'a> {
     /// Regions by name: a later layer's region of the same name replaces the earlier one.
     fn merged_regions(&self) -> Vec<(&'a Layer, &'a raw::RegionSec)> {
         let mut out: Vec<(&Layer, &raw::RegionSec)> = Vec::new();
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
         for l in self.layers {
             for r in &l.doc.regions {
-                match out
-                    .iter_mut()
-                    .find(|(_, o)| o.name.get_ref() == r.name.get_ref())
-                {
-                    Some(slot) => *slot = (l, r),
-                    None => out.push((l, r)),
+                match by_name.get(r.name.get_ref().as_str()) {
+                    Some(&i) => out[i] = (l, r),
+                    None => {
+                        by_name.insert(r.name.get_ref(), out.len());
+                        out.push((l, r));
+                    }
                 }
             }
         }
@@ -656,6 +711,7 @@ impl<'a> Builder<'a> {
     fn parse_hex(&self, l: &Layer, h: &Spanned<HexText>) -> Res<Hex> {
         let mut bytes = Vec::new();
         let mut labels = Vec::new();
+        let mut seen = HashSet::new();
         for (part, span) in &h.get_ref().parts {
             let span = span.clone().unwrap_or_else(|| h.span());
             // Where the string's contents begin in the source.
@@ -684,7 +740,7 @@ impl<'a> Builder<'a> {
                     if !is_symbol_name(label) {
                         return Err(l.err(wspan, format!("`{label}` is not a valid label name")));
                     }
-                    if labels.iter().any(|(n, _, _)| n == label) {
+                    if !seen.insert(label) {
                         return Err(l.err(wspan, format!("label `{label}` is defined twice")));
                     }
                     labels.push((label.to_string(), bytes.len() as u64, wspan));
@@ -719,10 +775,6 @@ impl<'a> Builder<'a> {
     /// Define explicit symbols and labels, in whatever order their definitions depend
     /// on each other.
     fn resolve_symbols(&mut self, regions: &[(&'a Layer, &'a raw::RegionSec)]) -> Res<()> {
-        enum Pending<'b> {
-            Sym(&'b Layer, &'b Spanned<String>, &'b Num),
-            Block(&'b Layer, &'b Num, Hex),
-        }
         for (name, v) in &self.extra.symbols {
             self.define(name, *v);
             self.fixed.insert(name.clone());
@@ -734,6 +786,37 @@ impl<'a> Builder<'a> {
                 self.cleared.push((base, base.saturating_add(size)));
             }
         }
+        let pending = self.pending(regions)?;
+        let order = dependency_order(&Self::dependencies(&pending))
+            .map_err(|cycle| Self::cycle_error(&pending, &cycle))?;
+        let bits = self.mode.addr_bits();
+        for i in order {
+            let (l, n) = pending[i].value();
+            let v = match eval(n.get_ref(), &self.syms) {
+                Ok(v) => v,
+                Err(None) => return Err(self.unknown_symbol(l, n)),
+                Err(Some(e)) => return Err(l.err(n.span(), e)),
+            };
+            match &pending[i] {
+                Pending::Sym(l, k, n) => {
+                    let v = fit(v, 64).map_err(|e| l.err(n.span(), e))?;
+                    self.define(k.get_ref(), v);
+                }
+                Pending::Block(l, n, hex) => {
+                    let base = fit(v, bits).map_err(|e| l.err(n.span(), e))?;
+                    if !self.in_cleared(l, base) {
+                        for (name, off, _) in &hex.labels {
+                            self.define(name, base.wrapping_add(*off));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The symbol definitions and labelled blocks of bytes, in the order written.
+    fn pending(&self, regions: &[(&'a Layer, &'a raw::RegionSec)]) -> Res<Vec<Pending<'a>>> {
         let mut pending = Vec::new();
         for l in self.layers {
             if let Some(KeyMap(syms)) = &l.doc.symbols {
@@ -760,62 +843,65 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let bits = self.mode.addr_bits();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for p in pending {
-                let n = match &p {
-                    Pending::Sym(_, _, n) | Pending::Block(_, n, _) => *n,
-                };
-                match eval(n.get_ref(), &self.syms) {
-                    Err(None) => rest.push(p),
-                    Err(Some(e)) => {
-                        let l = match &p {
-                            Pending::Sym(l, _, _) | Pending::Block(l, _, _) => *l,
-                        };
-                        return Err(l.err(n.span(), e));
-                    }
-                    Ok(v) => match p {
-                        Pending::Sym(l, k, n) => {
-                            let v = fit(v, 64).map_err(|e| l.err(n.span(), e))?;
-                            self.define(k.get_ref(), v);
-                        }
-                        Pending::Block(l, n, hex) => {
-                            let base = fit(v, bits).map_err(|e| l.err(n.span(), e))?;
-                            if self.in_cleared(l, base) {
-                                continue;
-                            }
-                            for (name, off, _) in &hex.labels {
-                                self.define(name, base.wrapping_add(*off));
-                            }
-                        }
-                    },
-                }
+        Ok(pending)
+    }
+
+    /// For each pending definition, the ones defining the names its value uses.
+    fn dependencies(pending: &[Pending]) -> Vec<Vec<usize>> {
+        let mut defs: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, p) in pending.iter().enumerate() {
+            for name in p.defines() {
+                defs.entry(name).or_default().push(i);
             }
-            if rest.len() == before {
-                let (l, n) = match &rest[0] {
-                    Pending::Sym(l, _, n) | Pending::Block(l, n, _) => (*l, *n),
-                };
-                return Err(self.unknown_symbol(l, n));
-            }
-            pending = rest;
         }
-        Ok(())
+        pending
+            .iter()
+            .map(|p| match p.value().1.get_ref() {
+                NumLit::Int(_) => Vec::new(),
+                NumLit::Text(t) => symbol_names(t)
+                    .filter_map(|w| defs.get(w))
+                    .flatten()
+                    .copied()
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// "symbol `a` refers to itself through `b`", at the value of `a`.
+    fn cycle_error(pending: &[Pending], cycle: &[usize]) -> ScenarioError {
+        let name = |i: usize| pending[i].defines().next().unwrap_or("?").to_string();
+        let (l, n) = pending[cycle[0]].value();
+        let what = match pending[cycle[0]] {
+            Pending::Sym(..) => "symbol",
+            Pending::Block(..) => "label",
+        };
+        let through: Vec<String> = cycle[1..]
+            .iter()
+            .map(|&i| format!("`{}`", name(i)))
+            .collect();
+        let via = match through.is_empty() {
+            true => String::new(),
+            false => format!(" through {}", through.join(", ")),
+        };
+        l.err(
+            n.span(),
+            format!("{what} `{}` refers to itself{via}", name(cycle[0])),
+        )
     }
 
     fn add_regions(&mut self, regions: &[(&'a Layer, &'a raw::RegionSec)]) -> Res<()> {
         let bits = self.mode.addr_bits();
+        let mut list = Vec::with_capacity(regions.len());
         for (l, r) in regions {
             let base = self.num(l, &r.base, bits)?;
             let size = self.num(l, &r.size, 64)?;
-            if bits == 32 && base + size > 1 << 32 {
+            if bits == 32 && base.saturating_add(size) > 1 << 32 {
                 return Err(l.err(
                     r.size.span(),
                     format!("region `{}` extends past 4 GiB", r.name.get_ref()),
                 ));
             }
-            let region = Region {
+            list.push(Region {
                 name: r.name.get_ref().clone(),
                 base,
                 size,
@@ -824,13 +910,17 @@ impl<'a> Builder<'a> {
                     writable: r.writable,
                     exec: r.exec,
                 },
-            };
-            self.m
-                .mem
-                .add_region(region)
-                .map_err(|e| l.err(r.name.span(), e.to_string()))?;
+            });
+        }
+        let bases: Vec<u64> = list.iter().map(|r| r.base).collect();
+        self.m.mem.add_regions(list).map_err(|(i, e)| {
+            let (l, r) = regions[i];
+            l.err(r.name.span(), e.to_string())
+        })?;
+        for ((l, r), base) in regions.iter().zip(bases) {
             if let (Some(h), false) = (&r.bytes, self.is_cleared(l, r)) {
                 let hex = self.parse_hex(l, h)?;
+                let size = self.m.mem.region_at(base).map_or(0, |g| g.size);
                 if hex.bytes.len() as u64 > size {
                     return Err(l.err(
                         h.span(),

@@ -90,11 +90,21 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len() * w + b.len()]
 }
 
+/// Names longer than this get no suggestion (comparing long names costs the product of
+/// their lengths).
+pub const MAX_SUGGESTED_LEN: usize = 64;
+
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(2);
+    let len = word.chars().count();
+    if len > MAX_SUGGESTED_LEN {
+        return None;
+    }
+    let limit = (len / 3).max(2);
     candidates
         .into_iter()
+        // The distance is at least the difference in length.
+        .filter(|c| c.len().abs_diff(len) <= limit * 4 && c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -126,6 +136,8 @@ mod tests {
         assert_eq!(edit_distance("eax", "ebx"), 1);
         assert_eq!(nearest("exa", ["eax", "esp", "rip"]), Some("eax"));
         assert_eq!(nearest("completely_else", ["eax"]), None);
+        let long = "a".repeat(MAX_SUGGESTED_LEN + 1);
+        assert_eq!(nearest(&long, [&long[1..]]), None);
         assert_eq!(
             did_you_mean("sysenter_entyr", ["sysenter_entry"]),
             "; did you mean `sysenter_entry`?"

@@ -8,11 +8,13 @@
 
 mod build;
 mod error;
+mod order;
 pub(crate) mod raw;
 pub mod task;
 
 use std::path::Path;
 
+pub use build::MAX_NESTING as MAX_VALUE_NESTING;
 pub(crate) use build::{declared, load_layers, region_bounds, toml_error, Extra, LayerSource};
 pub use error::{did_you_mean, line_col, ScenarioError};
 pub use task::{Context, TaskModel, TaskView};
@@ -71,7 +73,7 @@ pub fn preset_origin(name: &str) -> String {
 /// Load a scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::userfile::read_text(path)
         .map_err(|e| ScenarioError::whole_file(&origin, format!("cannot read file: {e}")))?;
     load_str(&text, &origin)
 }

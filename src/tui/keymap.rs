@@ -365,7 +365,7 @@ impl Keymap {
             return Ok(Keymap::shipped());
         }
         let origin = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::userfile::read_text(path) {
             Ok(t) => t,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Keymap::shipped())
