@@ -22,6 +22,7 @@ pub mod keymap;
 pub mod layout;
 pub mod listing;
 pub mod markdown;
+pub mod md_blocks;
 pub mod panes;
 pub mod snapshot;
 pub mod term;
