@@ -276,11 +276,7 @@ impl Model {
     }
 
     pub fn panes(&self) -> Panes {
-        layout::panes_with(
-            ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1),
-            self.aux,
-            self.debug.inspector.is_some(),
-        )
+        super::needs::panes(self)
     }
 
     /// First listing row shown in a code pane `height` rows high.

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod listing;
 pub mod markdown;
 pub mod md_blocks;
+pub mod needs;
 pub mod panes;
 pub mod snapshot;
 pub mod term;

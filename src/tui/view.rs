@@ -81,7 +81,11 @@ pub fn view(model: &Model, f: &mut Frame) {
     let area = f.area();
     let ctx = context(model);
     f.render_widget(Block::new().style(ctx.theme.text), area);
-    let p = layout::panes_with(area, model.aux, model.debug.inspector.is_some());
+    let p = if (area.width, area.height) == model.size {
+        model.panes()
+    } else {
+        layout::panes_with(area, model.aux, model.debug.inspector.is_some())
+    };
     if p.too_small {
         too_small(&ctx, f, area);
         return;
