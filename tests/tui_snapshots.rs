@@ -167,12 +167,59 @@ fn colours_follow_no_color_and_high_contrast() {
         .iter()
         .any(|c| c.modifier.contains(Modifier::REVERSED)));
     m.color = true;
+    // Nothing in colour 8 (dark grey): on solarized-like dark palettes it is the background.
+    let b = render_buffer(&m, 120, 40);
+    assert!(b.content().iter().all(|c| {
+        let grey = |x: Color| x == Color::DarkGray || x == Color::Indexed(8);
+        !grey(c.fg) && !grey(c.bg)
+    }));
     update(&mut m, Msg::Action(Action::ToggleContrast));
     let b = render_buffer(&m, 120, 40);
     assert!(b
         .content()
         .iter()
         .all(|c| c.bg != Color::Reset && c.bg != Color::DarkGray));
+    // High contrast marks the whole current line, the instruction too, not only its address.
+    let r = m.panes().code.unwrap();
+    let row = (r.y..r.y + r.height)
+        .find(|&y| (r.x..r.x + r.width).any(|x| b[(x, y)].symbol() == "▶"))
+        .unwrap();
+    let bar = b[(r.x + 3, row)].bg;
+    assert_ne!(bar, Color::Black);
+    for x in r.x + 3..r.x + r.width - 1 {
+        assert_eq!(b[(x, row)].bg, bar, "column {x} of the current line");
+    }
+}
+
+#[test]
+fn a_terminal_without_utf8_or_256_colours_gets_ascii_and_16_colours() {
+    use ringstep::tui::degrade::Caps;
+    let mut m = model("sysenter");
+    m.goto(state_at(&m, "sysenter_past_esp") + 30);
+    m.caps = Caps {
+        unicode: false,
+        colors256: false,
+    };
+    update(&mut m, Msg::Action(Action::ToggleContrast));
+    update(&mut m, Msg::Action(Action::ToggleContrast));
+    for (w, h) in [(80, 24), (120, 40)] {
+        update(&mut m, Msg::Resize(w, h));
+        let b = render_buffer(&m, w, h);
+        for c in b.content() {
+            assert!(c.symbol().is_ascii(), "{w}x{h}: `{}`", c.symbol());
+            for col in [c.fg, c.bg] {
+                assert!(
+                    !matches!(col, Color::Indexed(16..) | Color::Rgb(..)),
+                    "{col:?}"
+                );
+            }
+        }
+        insta::assert_snapshot!(format!("ascii_{w}x{h}"), buffer_text(&b));
+    }
+    // The animation's flash uses 256-colour shades; they come out as basic colours.
+    m.caps = Caps::default();
+    let b = render_buffer(&m, 120, 40);
+    assert!(b.content().iter().any(|c| !c.symbol().is_ascii()));
 }
 
 /// The debugger's views at 120x40 and 80x24 (the compact layout too).

@@ -128,6 +128,8 @@ pub struct Model {
     pub syntax: Syntax,
     pub theme: ThemeKind,
     pub color: bool,
+    /// What the terminal can show (ASCII only, 16 colours); the screen is lowered to it.
+    pub caps: super::degrade::Caps,
     pub animation: bool,
     /// The debugger's command line, inspectors and history (breakpoints and watchpoints
     /// are `run.dbg`'s).
@@ -217,6 +219,7 @@ impl Model {
             syntax: opts.syntax,
             theme: opts.theme,
             color: opts.color,
+            caps: super::degrade::Caps::default(),
             animation: opts.animation,
             debug: DebugUi::default(),
             selected: None,

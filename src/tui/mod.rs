@@ -16,6 +16,7 @@
 pub mod app;
 pub mod cmdline;
 pub mod commands;
+pub mod degrade;
 pub mod i18n;
 pub mod inspect;
 pub mod keymap;
@@ -293,7 +294,12 @@ pub fn main(args: &RunArgs) -> u8 {
         return 2;
     }
     let model = match start(args) {
-        Ok(m) => m,
+        // The live terminal gets what it can show (ASCII, 16 colours); frames printed
+        // by --render-once and `render` stay the same everywhere.
+        Ok(m) => Model {
+            caps: degrade::caps_from_env(),
+            ..m
+        },
         Err(e) => {
             eprintln!("ringstep: {e}");
             return 2;

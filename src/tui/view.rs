@@ -88,6 +88,7 @@ pub fn view(model: &Model, f: &mut Frame) {
     };
     if p.too_small {
         too_small(&ctx, f, area);
+        super::degrade::lower(f.buffer_mut(), model.caps);
         return;
     }
     panes::header(&ctx, f, p.header, p.compact);
@@ -129,6 +130,7 @@ pub fn view(model: &Model, f: &mut Frame) {
         Overlay::Help => panes::overlay::help(&ctx, f, area),
         Overlay::Picker { selected } => panes::overlay::picker(&ctx, f, area, *selected),
     }
+    super::degrade::lower(f.buffer_mut(), model.caps);
 }
 
 fn too_small(ctx: &Ctx, f: &mut Frame, area: Rect) {

@@ -109,10 +109,19 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 let ins_len = ins.chars().count();
                 spans.push(Span::styled(ins, t.text));
                 if let Some(src) = source {
-                    let room = room.saturating_sub(ins_len + 3);
+                    let room = room.saturating_sub(ins_len + "  # ".len());
                     if room > 6 {
                         spans.push(Span::styled(format!("  # {}", fit(src, room)), dim));
                     }
+                }
+                if current {
+                    // The whole line in the current line's colours (a span's own
+                    // background, as in the high-contrast theme, would break the bar).
+                    for s in &mut spans[2..] {
+                        s.style = t.current;
+                    }
+                    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+                    spans.push(Span::styled(" ".repeat(w.saturating_sub(used)), t.current));
                 }
                 let mut line = Line::from(spans);
                 if current {
