@@ -20,8 +20,11 @@ fn top(m: &Model, n: &mut Needs) {
     let s = &m.snap;
     // Registers, the instruction pointer, the flags word and up to two lines of flags.
     let regs = s.regs.len() + 4 + 2;
+    // Rings and CPU line, the banner (wrapped) or a blank line, the column heads, the
+    // segment registers, TR.
     let banner = usize::from(s.banner.is_some()) * 2;
-    let privilege = 2 + banner.max(1) + 1 + s.segs.len() + 2;
+    let tr = usize::from(s.tss_base.is_some());
+    let privilege = 2 + banner.max(1) + 1 + s.segs.len() + tr + 2;
     let msrs = s.msrs.len() + 2;
     n.top_rows = sat(regs.max(privilege + msrs));
     n.msr_rows = sat(msrs);

@@ -47,6 +47,23 @@ pub fn fit(s: &str, w: usize) -> String {
     out
 }
 
+/// Words of `text` wrapped to lines of `w` columns (a word longer than a line is cut).
+pub fn wrap_text(text: &str, w: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.width() + 1 + word.width() > w {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, w));
+    }
+    out.push(line);
+    out
+}
+
 /// The right part of the top line: the banner (when `banner`), FAULT, CPL, position,
 /// syntax and language.
 fn header_right(ctx: &Ctx, banner: bool) -> Line<'static> {

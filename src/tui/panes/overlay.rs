@@ -6,7 +6,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
-use super::fit;
+use super::{fit, wrap_text};
 use crate::lesson::Lang;
 use crate::tui::layout;
 use crate::tui::view::Ctx;
@@ -64,23 +64,6 @@ pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
     two_columns(ctx, f, area, block);
 }
 
-/// Words of `text` wrapped to `w` columns.
-fn wrap_plain(text: &str, w: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.width() + 1 + word.width() > w {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    out.push(line);
-    out
-}
-
 /// One help column: its own key width; descriptions wrap while `rows` allow (those
 /// needing fewest extra rows first, so that most are shown whole), the rest are cut
 /// with an ellipsis.
@@ -93,7 +76,7 @@ fn help_column(
     let t = &ctx.theme;
     let key_w = entries.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
     let desc_w = w.saturating_sub(key_w + 3).max(4);
-    let wrapped: Vec<Vec<String>> = entries.iter().map(|(_, d)| wrap_plain(d, desc_w)).collect();
+    let wrapped: Vec<Vec<String>> = entries.iter().map(|(_, d)| wrap_text(d, desc_w)).collect();
     // Every entry gets one row; spare rows go to the entries that need most.
     let mut given = vec![1usize; entries.len()];
     let mut spare = rows.saturating_sub(entries.len());
