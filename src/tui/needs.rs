@@ -40,7 +40,9 @@ fn top(m: &Model, n: &mut Needs) {
         })
         .max()
         .unwrap_or(0);
-    n.right_cols = sat(msr_w.max(40) + 2);
+    // The MSR pane shows the names with their IA32_ prefix from this width on.
+    let full = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0) + digits + 24;
+    n.right_cols = sat(msr_w.max(full).max(40) + 2);
 }
 
 /// Columns of the stacks pane, borders included, with every value and label in full.
