@@ -153,13 +153,13 @@ fn top_columns(top: Rect, n: &Needs) -> [Rect; 3] {
 }
 
 /// The stacks pane's width: both stacks side by side when everything fits beside a
-/// narrative of at least 48 columns (40 %), else as wide as one stack with its labels
-/// wants.
+/// narrative of at least 48 columns (45 %), else as wide as one stack with its labels
+/// wants (labels shorten by parts when that is more).
 fn stacks_width(w: u16, n: &Needs) -> u16 {
     if n.stacks_one == 0 {
         return w * 54 / 100;
     }
-    let most = w.saturating_sub(48.max(w * 2 / 5));
+    let most = w.saturating_sub(48.max(w * 45 / 100));
     let least = w * 30 / 100;
     let want = if n.stacks_two <= most {
         n.stacks_two
