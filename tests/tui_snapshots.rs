@@ -383,6 +383,7 @@ fn layout_shots(id: &str, tag: &str) {
                     assert_stacks_whole(&m, w, h, &what);
                 }
                 let text = buffer_text(&render_buffer(&m, w, h));
+                assert_titles_whole_or_marked(&m, &text, &what);
                 if name == "question" {
                     assert_question_whole(&m, &text, &what);
                 }
@@ -445,4 +446,33 @@ fn layout_of_a_32_bit_lesson() {
 #[test]
 fn layout_of_a_64_bit_lesson() {
     layout_shots("syscall64", "l64");
+}
+
+/// The scene title in the header and in the narrative's border is whole or ends in an
+/// ellipsis; it never runs into the next field or the corner.
+fn assert_titles_whole_or_marked(m: &Model, text: &str, what: &str) {
+    let title = m.lesson.scenes[m.scene].title.get(m.lang);
+    let header = text.lines().next().unwrap();
+    let cpl = header.find(" CPL ").unwrap();
+    let left = &header[..cpl];
+    if left.contains(" · ") && !left.contains(title) {
+        assert!(left.contains('…'), "{what}: header `{header}`");
+    }
+    assert!(left.ends_with(' '), "{what}: header `{header}`");
+    for line in text.lines() {
+        if let Some(i) = line.find(narrative_word(m)) {
+            let rest = &line[i..];
+            assert!(
+                rest.contains(title) || rest.contains('…'),
+                "{what}: narrative title `{rest}`"
+            );
+        }
+    }
+}
+
+fn narrative_word(m: &Model) -> &'static str {
+    match m.lang {
+        ringstep::lesson::Lang::En => "┌ Narrative ",
+        ringstep::lesson::Lang::De => "┌ Erzählung ",
+    }
 }

@@ -46,8 +46,9 @@ pub fn panes(area: Rect, aux: usize) -> Panes {
 pub struct Needs {
     /// Rows of the top row: the registers, or privilege and MSRs, whichever is taller.
     pub top_rows: u16,
-    /// Rows of the MSR pane.
+    /// Rows of the MSR pane, and of the privilege pane (the MSR pane gets the rest).
     pub msr_rows: u16,
+    pub privilege_rows: u16,
     /// Columns of the registers pane and of the privilege/MSR column.
     pub regs_cols: u16,
     pub right_cols: u16,
@@ -191,8 +192,15 @@ fn full(p: &mut Panes, body: Rect, inspector: bool, n: &Needs) {
     } else {
         n.msr_rows.min(right.height / 2)
     };
-    let [privilege, msrs] =
-        Layout::vertical([Constraint::Min(8), Constraint::Length(msr_rows)]).areas(right);
+    let [privilege, msrs] = if n.privilege_rows > 0 && n.privilege_rows + msr_rows <= right.height {
+        Layout::vertical([
+            Constraint::Length(n.privilege_rows),
+            Constraint::Min(msr_rows),
+        ])
+        .areas(right)
+    } else {
+        Layout::vertical([Constraint::Min(8), Constraint::Length(msr_rows)]).areas(right)
+    };
     let sw = stacks_width(bottom.width, n);
     let [stacks, narrative] =
         Layout::horizontal([Constraint::Length(sw), Constraint::Min(1)]).areas(bottom);

@@ -28,6 +28,7 @@ fn top(m: &Model, n: &mut Needs) {
     let msrs = s.msrs.len() + 2;
     n.top_rows = sat(regs.max(privilege + msrs));
     n.msr_rows = sat(msrs);
+    n.privilege_rows = sat(privilege);
     n.regs_cols = sat((4 + s.ip.digits + 3).max(23) + 2);
     let digits = if s.long { 16 } else { 8 };
     let msr_w = s

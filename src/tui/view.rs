@@ -35,6 +35,13 @@ impl Ctx<'_> {
         self.highlights.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
+    /// `block` for a pane drawn in `area`: a title too long for its top border is cut
+    /// with an ellipsis instead of running into the corner.
+    pub fn block_in(&self, title: String, hl: bool, area: Rect) -> Block<'static> {
+        let room = area.width.saturating_sub(4) as usize;
+        self.block(panes::fit(&title, room), hl)
+    }
+
     /// A bordered pane with a title; highlighted when the narrative points at it.
     pub fn block(&self, title: String, hl: bool) -> Block<'static> {
         let border = if hl {

@@ -42,7 +42,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     if let Some((c, _)) = &cross {
         title = format!("{title} · {c}");
     }
-    let mut block = ctx.block(title, ctx.highlighted("code"));
+    let mut block = ctx.block_in(title, ctx.highlighted("code"), area);
     if let Some((_, true)) = cross {
         block = block.border_style(t.border_hl);
     }

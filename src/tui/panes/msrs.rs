@@ -36,6 +36,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         .unwrap_or(0);
     let show_index = w >= name_w + digits + 30;
     let mut lines = Vec::new();
+    let mut spare = (inner.height as usize).saturating_sub(s.msrs.len());
     for r in &s.msrs {
         let named = ctx.highlighted(&format!("msr.{}", r.name))
             || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
@@ -73,14 +74,22 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
             t.read
         };
         spans.push(Span::styled(mark, mark_style));
+        let mut below = None;
         if let Some(sym) = &r.symbol {
             let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
             let room = w.saturating_sub(used + 3);
-            if room > 4 {
+            if sym.chars().count() > room && spare > 0 {
+                // A free row: the symbol whole on its own line, under the value.
+                spare -= 1;
+                let indent = w.saturating_sub(sym.chars().count() + 2).min(name_w + 1);
+                let text = format!("{}<{}>", " ".repeat(indent), sym);
+                below = Some(Line::styled(fit(&text, w), t.dim));
+            } else if room > 4 {
                 spans.push(Span::styled(format!(" <{}>", fit(sym, room)), t.dim));
             }
         }
         lines.push(Line::from(spans));
+        lines.extend(below);
     }
     f.render_widget(Paragraph::new(lines), inner);
 }

@@ -194,7 +194,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         }
         None => format!("{} · {scene_title}", ctx.words.narrative),
     };
-    let block = ctx.block(title, ctx.model.question_step().is_some());
+    let block = ctx.block_in(title, ctx.model.question_step().is_some(), area);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width.saturating_sub(1) as usize;

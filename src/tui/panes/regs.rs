@@ -107,7 +107,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     let s = &ctx.model.snap;
     let t = &ctx.theme;
     let title = format!("{} · {}", ctx.words.registers, s.mode);
-    let block = ctx.block(title, false);
+    let block = ctx.block_in(title, false, area);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width as usize;
