@@ -362,6 +362,13 @@ fn assert_stacks_whole(m: &Model, w: u16, h: u16, what: &str) {
         }
     }
     assert!(shown > 0, "{what}: no slot shown\n{text}");
+    if let Some(c) = m.snap.context {
+        let name = ringstep::tui::i18n::context(m.lang, c);
+        assert!(
+            text.contains(&format!(": {name}")),
+            "{what}: context `{name}` in\n{text}"
+        );
+    }
     let active = [&m.snap.user_stack, &m.snap.kernel_stack]
         .iter()
         .any(|v| v.active && v.slots.iter().any(|s| s.is_sp));

@@ -52,7 +52,7 @@ fn stacks_cols(m: &Model, n: &mut Needs) {
     let s = &m.snap;
     let label =
         stacks::label_width(&ctx, &s.user_stack).max(stacks::label_width(&ctx, &s.kernel_stack));
-    let one = stacks::fixed_width(s.long) + 1 + label;
+    let one = (stacks::fixed_width(s.long) + 1 + label).max(stacks::task_width(&ctx));
     n.stacks_one = sat(one + 2);
     n.stacks_two = sat(2 * one + 1 + 2);
 }

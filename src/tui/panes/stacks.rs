@@ -67,6 +67,15 @@ fn task_lines(ctx: &Ctx, w: usize) -> Vec<Line<'static>> {
     }
 }
 
+/// The width the task lines want when they are two lines.
+pub fn task_width(ctx: &Ctx) -> usize {
+    task_lines(ctx, 0)
+        .iter()
+        .map(|l| l.width())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Hex digits of a stack word.
 fn digits(ctx: &Ctx) -> usize {
     if ctx.model.snap.long {
