@@ -26,6 +26,7 @@ pub mod markdown;
 pub mod md_blocks;
 pub mod needs;
 pub mod panes;
+pub mod sgr16;
 pub mod snapshot;
 pub mod term;
 pub mod theme;

@@ -19,6 +19,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use super::app::{update, Model, Msg};
+use super::sgr16::Sgr16;
 use super::view::view;
 
 /// Put the terminal back as it was. Safe to call more than once.
@@ -51,13 +52,14 @@ fn install_panic_hook() {
     });
 }
 
-fn enter() -> io::Result<(Guard, Terminal<CrosstermBackend<Stdout>>)> {
+fn enter(colors256: bool) -> io::Result<(Guard, Terminal<CrosstermBackend<Sgr16<Stdout>>>)> {
     install_panic_hook();
     enable_raw_mode()?;
     let guard = Guard;
     let mut out = io::stdout();
     execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
-    let terminal = Terminal::new(CrosstermBackend::new(out))?;
+    // Terminals without 256 colours get the classic colour codes (src/tui/sgr16.rs).
+    let terminal = Terminal::new(CrosstermBackend::new(Sgr16::new(out, !colors256)))?;
     Ok((guard, terminal))
 }
 
@@ -94,7 +96,7 @@ pub fn run(mut model: Model) -> io::Result<u8> {
     ] {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
     }
-    let (guard, mut terminal) = enter()?;
+    let (guard, mut terminal) = enter(model.caps.colors256)?;
     let start = Instant::now();
     let size = terminal.size()?;
     update(&mut model, Msg::Resize(size.width, size.height));
