@@ -274,4 +274,58 @@ mod tests {
         assert!(c.narrative.is_none() && c.regs.is_some());
         assert!(c.inspector.unwrap().height >= 7);
     }
+
+    #[test]
+    fn content_sizes_the_panes() {
+        let n = Needs {
+            top_rows: 22,
+            msr_rows: 8,
+            privilege_rows: 13,
+            regs_cols: 25,
+            right_cols: 64,
+            stacks_two: 160,
+            stacks_one: 80,
+            narrative_rows: 30,
+        };
+        let p = panes_for(Rect::new(0, 0, 120, 40), 0, false, &n);
+        // The top row keeps what the registers need; the privilege pane its rows.
+        assert_eq!(p.code.unwrap().height, 22);
+        assert_eq!(p.privilege.unwrap().height, 13);
+        // The stacks as wide as one stack wants, within 55 %; the narrative the rest.
+        let (s, r) = (p.stacks.unwrap(), p.narrative.unwrap());
+        assert_eq!(s.width, 66);
+        assert_eq!(s.width + r.width, 120);
+        // At 160 columns both stacks fit side by side only if everything fits.
+        let p = panes_for(
+            Rect::new(0, 0, 160, 48),
+            0,
+            false,
+            &Needs {
+                stacks_two: 85,
+                ..n
+            },
+        );
+        assert_eq!(p.stacks.unwrap().width, 85);
+        // 80x24: the narrative as tall as it wants, the code keeping 8 rows.
+        let c = panes_for(
+            Rect::new(0, 0, 80, 24),
+            0,
+            false,
+            &Needs {
+                narrative_rows: 12,
+                ..n
+            },
+        );
+        assert_eq!(c.narrative.unwrap().height, 12);
+        let c = panes_for(
+            Rect::new(0, 0, 80, 24),
+            0,
+            false,
+            &Needs {
+                narrative_rows: 40,
+                ..n
+            },
+        );
+        assert_eq!(c.code.unwrap().height, 8);
+    }
 }

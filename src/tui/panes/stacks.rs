@@ -239,7 +239,9 @@ fn slot_line(ctx: &Ctx, v: &StackView, slot: &Slot, w: usize) -> Line<'static> {
     let mut spans = Vec::new();
     let slide = m.anim.is_some() && ctx.progress < 0.4;
     if slide && slot.fresh && slot.is_sp {
+        // The slide never pushes the value out of the column.
         let n = ((0.4 - ctx.progress) / 0.4 * 8.0).round() as usize;
+        let n = n.min(w.saturating_sub(fixed_width(m.snap.long)));
         spans.push(Span::raw(" ".repeat(n)));
     }
     spans.push(Span::styled(format!("{} ", hex(slot.addr, d)), t.address));
