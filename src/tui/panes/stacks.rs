@@ -294,20 +294,23 @@ fn column(ctx: &Ctx, v: &StackView, kernel: bool, w: usize, h: usize) -> Vec<Lin
     lines
 }
 
-/// Side by side when both columns keep their values and a label column of MIN_LABEL;
-/// else one above the other, the stack the CPU uses getting the rows it wants first.
+/// Side by side when each column keeps its values and every label whole, or when one
+/// above the other would not show every slot and the columns keep a label column of
+/// MIN_LABEL; else one above the other, the stack the CPU uses getting its rows first.
 fn split(ctx: &Ctx, body: Rect) -> [Rect; 2] {
     let s = &ctx.model.snap;
-    let half = (body.width as usize).saturating_sub(1) / 2;
-    if half >= fixed_width(s.long) + MIN_LABEL {
-        return Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .spacing(1)
-            .areas(body);
-    }
     let w = body.width as usize;
     let h = body.height as usize;
     let u = wanted_rows(ctx, &s.user_stack, false, w);
     let k = wanted_rows(ctx, &s.kernel_stack, true, w);
+    let half = w.saturating_sub(1) / 2;
+    let fixed = fixed_width(s.long);
+    let label = label_width(ctx, &s.user_stack).max(label_width(ctx, &s.kernel_stack));
+    if half > fixed + label || (half >= fixed + MIN_LABEL && u + k > h) {
+        return Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .spacing(1)
+            .areas(body);
+    }
     let user_rows = if u + k <= h {
         u
     } else if s.kernel_stack.active {
