@@ -391,6 +391,7 @@ fn layout_shots(id: &str, tag: &str) {
                 }
                 let text = buffer_text(&render_buffer(&m, w, h));
                 assert_titles_whole_or_marked(&m, &text, &what);
+                assert!(!cut_number(&text), "{what}: a number cut:\n{text}");
                 if name == "question" {
                     assert_question_whole(&m, &text, &what);
                 }
@@ -482,4 +483,13 @@ fn narrative_word(m: &Model) -> &'static str {
         ringstep::lesson::Lang::En => "┌ Narrative ",
         ringstep::lesson::Lang::De => "┌ Erzählung ",
     }
+}
+
+/// `0x` and hex digits directly followed by an ellipsis: a number cut on screen.
+fn cut_number(text: &str) -> bool {
+    text.match_indices("0x").any(|(i, _)| {
+        let rest = &text[i + 2..];
+        let digits = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+        rest[digits..].starts_with('…')
+    })
 }

@@ -49,6 +49,8 @@ pub struct Needs {
     /// Rows of the MSR pane, and of the privilege pane (the MSR pane gets the rest).
     pub msr_rows: u16,
     pub privilege_rows: u16,
+    /// Columns of the code pane's longest instruction line (without bytes or comment).
+    pub code_cols: u16,
     /// Columns of the registers pane and of the privilege/MSR column.
     pub regs_cols: u16,
     pub right_cols: u16,
@@ -107,10 +109,18 @@ fn compact(p: &mut Panes, body: Rect, aux: usize, inspector: bool, n: &Needs) {
     };
     let [top, bottom] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(bottom_h)]).areas(body);
-    // The stacks pane as wide as its values and labels want, the code keeping 30 columns.
+    // The stacks pane as wide as its values and labels want, the code keeping 30 columns;
+    // otherwise the code as wide as its longest instruction, the other pane keeping 38.
     let share = top.width * 46 / 100;
     let other_w = if aux % AUX_PANES == 2 && n.stacks_one > share {
         n.stacks_one.min(top.width.saturating_sub(30)).max(share)
+    } else if n.code_cols > top.width.saturating_sub(share) {
+        let least = if aux % AUX_PANES == 2 {
+            n.stacks_one.max(38)
+        } else {
+            38
+        };
+        top.width.saturating_sub(n.code_cols).max(least).min(share)
     } else {
         share
     };
@@ -278,6 +288,7 @@ mod tests {
     #[test]
     fn content_sizes_the_panes() {
         let n = Needs {
+            code_cols: 40,
             top_rows: 22,
             msr_rows: 8,
             privilege_rows: 13,

@@ -8,6 +8,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::Model;
 use super::layout::{self, Needs, Panes};
+use super::listing::Row;
 use super::panes::{narrative, stacks};
 use super::view;
 
@@ -30,7 +31,19 @@ fn top(m: &Model, n: &mut Needs) {
     n.msr_rows = sat(msrs);
     n.privilege_rows = sat(privilege);
     n.regs_cols = sat((4 + s.ip.digits + 3).max(23) + 2);
+    // Marker columns, address, instruction, borders.
     let digits = if s.long { 16 } else { 8 };
+    let widest = m
+        .listing
+        .rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Instr { text, .. } => Some(text.width()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    n.code_cols = sat(2 + digits + 1 + widest + 2);
     let msr_w = s
         .msrs
         .iter()

@@ -6,6 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 use super::{fit, hex};
 use crate::tui::listing::Row;
@@ -32,6 +33,24 @@ pub fn crossing(ctx: &Ctx) -> Option<(String, bool)> {
         ),
         from.perm.user != to.perm.user,
     ))
+}
+
+/// An instruction in `w` columns: cut only between operands, with an ellipsis, so that
+/// a number is shown whole or not at all.
+pub fn fit_instruction(text: &str, w: usize) -> String {
+    if text.width() <= w {
+        return text.to_string();
+    }
+    let mut best = None;
+    for (i, c) in text.char_indices() {
+        if (c == ' ' || c == ',') && text[..i].width() < w {
+            best = Some(i);
+        }
+    }
+    match best {
+        Some(i) => format!("{}…", text[..i].trim_end()),
+        None => fit(text, w),
+    }
 }
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
@@ -105,10 +124,12 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 }
                 let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
                 let room = w.saturating_sub(used);
-                let ins = fit(text, room);
+                let ins = fit_instruction(text, room);
                 let ins_len = ins.chars().count();
+                let whole = ins == *text;
                 spans.push(Span::styled(ins, t.text));
-                if let Some(src) = source {
+                // A cut instruction leaves no room for its comment.
+                if let Some(src) = source.as_ref().filter(|_| whole) {
                     let room = room.saturating_sub(ins_len + "  # ".len());
                     if room > 6 {
                         spans.push(Span::styled(format!("  # {}", fit(src, room)), dim));
@@ -165,4 +186,23 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         lines.push(Line::styled(fit(&format!(" ■ {stop}"), w), style));
     }
     f.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_instruction;
+
+    #[test]
+    fn instructions_are_cut_between_operands() {
+        assert_eq!(
+            fit_instruction("push $0xffffffffffffffda", 30),
+            "push $0xffffffffffffffda"
+        );
+        assert_eq!(fit_instruction("push $0xffffffffffffffda", 20), "push…");
+        assert_eq!(
+            fit_instruction("and $0xffffffffffffe7ff,%rsp", 27),
+            "and $0xffffffffffffe7ff…"
+        );
+        assert_eq!(fit_instruction("swapgs_restore_regs", 10), "swapgs_re…");
+    }
 }
