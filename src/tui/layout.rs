@@ -58,8 +58,10 @@ pub struct Needs {
     /// other, each with every value and label in full.
     pub stacks_two: u16,
     pub stacks_one: u16,
-    /// Rows the narrative wants (text and question) at the width it gets.
+    /// Rows the narrative wants (text and question) at the width it gets, and whether
+    /// a question is among them (the compact layout grows the narrative only for one).
     pub narrative_rows: u16,
+    pub question: bool,
 }
 
 /// The panes for a terminal of `area`, with an inspector when `inspector`.
@@ -97,11 +99,11 @@ pub fn panes_for(area: Rect, aux: usize, inspector: bool, n: &Needs) -> Panes {
 }
 
 /// Below 120x36: code and one other pane above, the narrative below, as tall as its
-/// text and question want (the code keeps at least 8 rows).
+/// text and question want when it asks one (the code keeps at least 8 rows).
 fn compact(p: &mut Panes, body: Rect, aux: usize, inspector: bool, n: &Needs) {
     p.compact = true;
     let share = body.height * 42 / 100;
-    let bottom_h = if inspector || n.narrative_rows == 0 {
+    let bottom_h = if inspector || n.narrative_rows == 0 || !n.question {
         share
     } else {
         n.narrative_rows
@@ -297,6 +299,7 @@ mod tests {
             stacks_two: 160,
             stacks_one: 80,
             narrative_rows: 30,
+            question: true,
         };
         let p = panes_for(Rect::new(0, 0, 120, 40), 0, false, &n);
         // The top row keeps what the registers need; the privilege pane its rows.

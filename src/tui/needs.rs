@@ -70,12 +70,13 @@ fn stacks_cols(m: &Model, n: &mut Needs) {
     n.stacks_two = sat(2 * one + 1 + 2);
 }
 
-/// Rows the narrative pane wants at `width` columns, borders included.
-pub fn narrative_rows(m: &Model, width: u16) -> u16 {
+/// Rows the narrative pane wants at `width` columns, borders included, and whether it
+/// shows a question.
+pub fn narrative_rows(m: &Model, width: u16) -> (u16, bool) {
     let ctx = view::context(m);
     let inner = (width.saturating_sub(3) as usize).max(10);
     let (body, question) = narrative::lines(&ctx, inner);
-    sat(body.len() + question.len() + 2)
+    (sat(body.len() + question.len() + 2), !question.is_empty())
 }
 
 /// The panes of `m` at its terminal size, laid out from their content.
@@ -88,7 +89,7 @@ pub fn panes(m: &Model) -> Panes {
     let p = layout::panes_for(area, m.aux, inspector, &n);
     match p.narrative {
         Some(r) => {
-            n.narrative_rows = narrative_rows(m, r.width);
+            (n.narrative_rows, n.question) = narrative_rows(m, r.width);
             layout::panes_for(area, m.aux, inspector, &n)
         }
         None => p,
