@@ -8,7 +8,48 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{fit, hex};
+use crate::tui::snapshot::MsrRow;
 use crate::tui::view::Ctx;
+
+/// Name, value and access mark of one MSR.
+fn row_spans(ctx: &Ctx, r: &MsrRow, name: &str, name_w: usize, index: bool) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let digits = if ctx.model.snap.long { 16 } else { 8 };
+    let named = ctx.highlighted(&format!("msr.{}", r.name))
+        || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
+    let touched = r.last_read || r.last_write;
+    let name_style = if named { t.highlight } else { t.label };
+    let value_style = if r.last_write {
+        ctx.changed()
+    } else if r.last_read {
+        ctx.flash.unwrap_or(t.read)
+    } else {
+        t.text
+    };
+    let mut spans = Vec::new();
+    if index {
+        spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
+    }
+    spans.push(Span::styled(format!("{name:<name_w$} "), name_style));
+    spans.push(Span::styled(hex(r.value, digits), value_style));
+    let mark = match (r.next.read, r.next.write, touched) {
+        (_, _, true) if r.last_write => " ◀ written",
+        (_, _, true) => " ◀ read",
+        (true, true, _) => " rw",
+        (true, false, _) => " r",
+        (false, true, _) => " w",
+        _ => "",
+    };
+    let mark_style = if touched {
+        value_style
+    } else if r.next.write {
+        t.write
+    } else {
+        t.read
+    };
+    spans.push(Span::styled(mark, mark_style));
+    spans
+}
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let s = &ctx.model.snap;
@@ -38,42 +79,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     let mut spare = (inner.height as usize).saturating_sub(s.msrs.len());
     for r in &s.msrs {
-        let named = ctx.highlighted(&format!("msr.{}", r.name))
-            || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
-        let touched = r.last_read || r.last_write;
-        let name_style = if named { t.highlight } else { t.label };
-        let value_style = if r.last_write {
-            ctx.changed()
-        } else if r.last_read {
-            ctx.flash.unwrap_or(t.read)
-        } else {
-            t.text
-        };
-        let mut spans = Vec::new();
-        if show_index {
-            spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
-        }
-        spans.push(Span::styled(
-            format!("{:<name_w$} ", shown_name(r.name)),
-            name_style,
-        ));
-        spans.push(Span::styled(hex(r.value, digits), value_style));
-        let mark = match (r.next.read, r.next.write, touched) {
-            (_, _, true) if r.last_write => " ◀ written",
-            (_, _, true) => " ◀ read",
-            (true, true, _) => " rw",
-            (true, false, _) => " r",
-            (false, true, _) => " w",
-            _ => "",
-        };
-        let mark_style = if touched {
-            value_style
-        } else if r.next.write {
-            t.write
-        } else {
-            t.read
-        };
-        spans.push(Span::styled(mark, mark_style));
+        let mut spans = row_spans(ctx, r, shown_name(r.name), name_w, show_index);
         let mut below = None;
         if let Some(sym) = &r.symbol {
             let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
