@@ -127,11 +127,21 @@ fn the_cast_is_asciicast_v2_and_replays_to_the_rendered_frames() {
         assert_eq!(screen_rows(&term, 100), want, "frame {i}");
     }
     assert!(term.screen().hide_cursor(), "the cursor stays hidden");
-    // Colours survive: the header's " ringstep " badge is white on dark grey (xterm 15 on 8).
+    // Attributes and colours survive: the header's " ringstep " badge is in reverse video
+    // (not white on colour 8, which is the background of solarized-like palettes), the
+    // CPL badge green.
     let badge = term.screen().cell(0, 1).unwrap();
     assert_eq!(badge.contents(), "r");
-    assert_eq!(badge.bgcolor(), vt100::Color::Idx(8));
-    assert_eq!(badge.fgcolor(), vt100::Color::Idx(15));
+    assert!(badge.inverse());
+    let cpl = (0..100)
+        .find(|&x| {
+            term.screen()
+                .cell(0, x)
+                .is_some_and(|c| c.contents() == "C")
+        })
+        .and_then(|x| term.screen().cell(0, x))
+        .unwrap();
+    assert_ne!(cpl.fgcolor(), vt100::Color::Default);
 }
 
 #[test]

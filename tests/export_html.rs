@@ -52,6 +52,19 @@ fn export(lesson: &str, lang: &str, out: &Path) {
 }
 
 #[test]
+fn lesson_tables_become_html_tables() {
+    let out = tmp("int80.html");
+    export("int80", "en", &out);
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        page.contains("<thead><tr><th>address</th><th>word</th></tr></thead>"),
+        "the int80 table of the words the CPU pushed"
+    );
+    assert!(page.contains("<td>ESP+16</td><td>old SS (<code>0x7b</code>)</td>"));
+    assert!(!page.contains("| address |") && !page.contains("|---|"));
+}
+
+#[test]
 fn the_page_is_self_contained_and_deterministic() {
     let (a, b) = (tmp("a.html"), tmp("b.html"));
     export("sysenter", "en", &a);

@@ -167,12 +167,59 @@ fn colours_follow_no_color_and_high_contrast() {
         .iter()
         .any(|c| c.modifier.contains(Modifier::REVERSED)));
     m.color = true;
+    // Nothing in colour 8 (dark grey): on solarized-like dark palettes it is the background.
+    let b = render_buffer(&m, 120, 40);
+    assert!(b.content().iter().all(|c| {
+        let grey = |x: Color| x == Color::DarkGray || x == Color::Indexed(8);
+        !grey(c.fg) && !grey(c.bg)
+    }));
     update(&mut m, Msg::Action(Action::ToggleContrast));
     let b = render_buffer(&m, 120, 40);
     assert!(b
         .content()
         .iter()
         .all(|c| c.bg != Color::Reset && c.bg != Color::DarkGray));
+    // High contrast marks the whole current line, the instruction too, not only its address.
+    let r = m.panes().code.unwrap();
+    let row = (r.y..r.y + r.height)
+        .find(|&y| (r.x..r.x + r.width).any(|x| b[(x, y)].symbol() == "▶"))
+        .unwrap();
+    let bar = b[(r.x + 3, row)].bg;
+    assert_ne!(bar, Color::Black);
+    for x in r.x + 3..r.x + r.width - 1 {
+        assert_eq!(b[(x, row)].bg, bar, "column {x} of the current line");
+    }
+}
+
+#[test]
+fn a_terminal_without_utf8_or_256_colours_gets_ascii_and_16_colours() {
+    use ringstep::tui::degrade::Caps;
+    let mut m = model("sysenter");
+    m.goto(state_at(&m, "sysenter_past_esp") + 30);
+    m.caps = Caps {
+        unicode: false,
+        colors256: false,
+    };
+    update(&mut m, Msg::Action(Action::ToggleContrast));
+    update(&mut m, Msg::Action(Action::ToggleContrast));
+    for (w, h) in [(80, 24), (120, 40)] {
+        update(&mut m, Msg::Resize(w, h));
+        let b = render_buffer(&m, w, h);
+        for c in b.content() {
+            assert!(c.symbol().is_ascii(), "{w}x{h}: `{}`", c.symbol());
+            for col in [c.fg, c.bg] {
+                assert!(
+                    !matches!(col, Color::Indexed(16..) | Color::Rgb(..)),
+                    "{col:?}"
+                );
+            }
+        }
+        insta::assert_snapshot!(format!("ascii_{w}x{h}"), buffer_text(&b));
+    }
+    // The animation's flash uses 256-colour shades; they come out as basic colours.
+    m.caps = Caps::default();
+    let b = render_buffer(&m, 120, 40);
+    assert!(b.content().iter().any(|c| !c.symbol().is_ascii()));
 }
 
 /// The debugger's views at 120x40 and 80x24 (the compact layout too).
@@ -287,4 +334,220 @@ fn command_line_with_completions() {
         )),
     );
     debug_shots("cmdline", &mut m);
+}
+
+/// The three sizes the content-driven layout is checked at.
+const LAYOUT_SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (160, 48)];
+
+fn model_in(id: &str, lang: ringstep::lesson::Lang) -> Model {
+    let opts = Options {
+        lang,
+        ..Options::default()
+    };
+    let mut m = Model::new(shipped(id), &opts, Keymap::shipped()).unwrap();
+    update(&mut m, Msg::Resize(120, 40));
+    m
+}
+
+/// The first narrative step with a question, and the state with the most stack slots.
+fn question_and_full_stacks(m: &mut Model) -> (usize, usize) {
+    let q = m
+        .run
+        .played
+        .marks
+        .iter()
+        .find(|k| {
+            let sc = &m.lesson.scenes[m.scene];
+            sc.steps[k.step].question.is_some()
+        })
+        .map(|k| k.state)
+        .unwrap();
+    let mut best = (0, 0);
+    for s in 0..=m.run.last_state() {
+        m.goto(s);
+        let n = m.snap.user_stack.slots.len() + m.snap.kernel_stack.slots.len();
+        if n > best.1 {
+            best = (s, n);
+        }
+    }
+    (q, best.0)
+}
+
+/// Runs of hex digits (with at least one decimal digit, five or more long) in `text`.
+fn hex_runs(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| {
+            w.len() >= 5
+                && w.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_digit())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every hex number in the stacks pane has its full width, every shown slot shows its
+/// address and value whole, and the stack pointer is marked.
+fn assert_stacks_whole(m: &Model, w: u16, h: u16, what: &str) {
+    let b = render_buffer(m, w, h);
+    let Some(r) = m.panes().stacks else {
+        return;
+    };
+    let digits = if m.snap.long { 16 } else { 8 };
+    let mut text = String::new();
+    for y in r.y..r.y + r.height {
+        for x in r.x..r.x + r.width {
+            text.push_str(b[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    for run in hex_runs(&text) {
+        assert_eq!(run.len(), digits, "{what}: `{run}` cut in\n{text}");
+    }
+    let mut shown = 0;
+    for s in m
+        .snap
+        .user_stack
+        .slots
+        .iter()
+        .chain(&m.snap.kernel_stack.slots)
+    {
+        let addr = format!("{:0digits$x}", s.addr);
+        if text.contains(&addr) {
+            let pair = format!("{addr} {:0digits$x}", s.value);
+            assert!(text.contains(&pair), "{what}: `{pair}` in\n{text}");
+            shown += 1;
+        }
+    }
+    assert!(shown > 0, "{what}: no slot shown\n{text}");
+    if let Some(c) = m.snap.context {
+        let name = ringstep::tui::i18n::context(m.lang, c);
+        assert!(
+            text.contains(&format!(": {name}")),
+            "{what}: context `{name}` in\n{text}"
+        );
+    }
+    let active = [&m.snap.user_stack, &m.snap.kernel_stack]
+        .iter()
+        .any(|v| v.active && v.slots.iter().any(|s| s.is_sp));
+    let sp = if m.snap.long { "◀rsp" } else { "◀esp" };
+    assert!(!active || text.contains(sp), "{what}: no {sp} in\n{text}");
+}
+
+fn layout_shots(id: &str, tag: &str) {
+    use ringstep::lesson::Lang;
+    for (lang, code) in [(Lang::En, "en"), (Lang::De, "de")] {
+        let mut m = model_in(id, lang);
+        let (q, full) = question_and_full_stacks(&mut m);
+        for (state, name) in [(q, "question"), (full, "stacks")] {
+            m.goto(state);
+            for (w, h) in LAYOUT_SIZES {
+                update(&mut m, Msg::Resize(w, h));
+                let what = format!("{tag}_{name}_{code}_{w}x{h}");
+                if name == "stacks" || m.panes().stacks.is_some() {
+                    assert_stacks_whole(&m, w, h, &what);
+                }
+                let text = buffer_text(&render_buffer(&m, w, h));
+                assert_titles_whole_or_marked(&m, &text, &what);
+                assert!(!cut_number(&text), "{what}: a number cut:\n{text}");
+                if name == "question" {
+                    assert_question_whole(&m, &text, &what);
+                }
+                insta::assert_snapshot!(what, text);
+            }
+            // The compact layout's stacks pane (Tab) keeps every value whole too.
+            for (w, h) in [(80, 24), (100, 30)] {
+                m.aux = 2;
+                update(&mut m, Msg::Resize(w, h));
+                assert_stacks_whole(&m, w, h, &format!("{tag}_{name}_{code}_{w}x{h}_tab"));
+                m.aux = 0;
+            }
+        }
+    }
+}
+
+/// The question's prompt start and every choice are on screen, and the answer hint.
+fn assert_question_whole(m: &Model, text: &str, what: &str) {
+    let step = m.question_step().unwrap();
+    let q = m.lesson.scenes[m.scene].steps[step]
+        .question
+        .as_ref()
+        .unwrap();
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let squash = |s: &str| {
+        s.replace('`', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, c) in q.choices.iter().enumerate() {
+        let head: String = squash(c.text.get(m.lang)).chars().take(12).collect();
+        assert!(
+            flat.contains(&head),
+            "{what}: choice {} `{head}` missing:\n{text}",
+            i + 1
+        );
+        assert!(
+            text.contains(&format!("{})", i + 1)),
+            "{what}: choice {}\n{text}",
+            i + 1
+        );
+    }
+    let prompt: String = squash(q.prompt.get(m.lang)).chars().take(12).collect();
+    assert!(
+        flat.contains(&prompt),
+        "{what}: prompt `{prompt}` missing:\n{text}"
+    );
+    assert!(
+        text.contains('»'),
+        "{what}: the answer hint is missing:\n{text}"
+    );
+}
+
+#[test]
+fn layout_of_a_32_bit_lesson() {
+    layout_shots("sysenter", "l32");
+}
+
+#[test]
+fn layout_of_a_64_bit_lesson() {
+    layout_shots("syscall64", "l64");
+}
+
+/// The scene title in the header and in the narrative's border is whole or ends in an
+/// ellipsis; it never runs into the next field or the corner.
+fn assert_titles_whole_or_marked(m: &Model, text: &str, what: &str) {
+    let title = m.lesson.scenes[m.scene].title.get(m.lang);
+    let header = text.lines().next().unwrap();
+    let cpl = header.find(" CPL ").unwrap();
+    let left = &header[..cpl];
+    if left.contains(" · ") && !left.contains(title) {
+        assert!(left.contains('…'), "{what}: header `{header}`");
+    }
+    assert!(left.ends_with(' '), "{what}: header `{header}`");
+    for line in text.lines() {
+        if let Some(i) = line.find(narrative_word(m)) {
+            let rest = &line[i..];
+            assert!(
+                rest.contains(title) || rest.contains('…'),
+                "{what}: narrative title `{rest}`"
+            );
+        }
+    }
+}
+
+fn narrative_word(m: &Model) -> &'static str {
+    match m.lang {
+        ringstep::lesson::Lang::En => "┌ Narrative ",
+        ringstep::lesson::Lang::De => "┌ Erzählung ",
+    }
+}
+
+/// `0x` and hex digits directly followed by an ellipsis: a number cut on screen.
+fn cut_number(text: &str) -> bool {
+    text.match_indices("0x").any(|(i, _)| {
+        let rest = &text[i + 2..];
+        let digits = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+        rest[digits..].starts_with('…')
+    })
 }

@@ -6,12 +6,11 @@
 use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
-use ratatui::style::{Modifier, Style};
 
+use super::markdown_html::markdown_html;
 use super::svg::svg;
 use super::{frame_label, Frame, Narrative};
 use crate::lesson::{Lang, Lesson};
-use crate::tui::markdown::{self, MdStyle};
 
 struct Words {
     previous: &'static str,
@@ -41,51 +40,6 @@ fn words(lang: Lang) -> Words {
             keys: "Die Pfeiltasten links und rechts blättern auch.",
         },
     }
-}
-
-/// The lessons' Markdown as HTML paragraphs: `**bold**`, `` `code` `` and `*emphasis*`
-/// through the viewer's own Markdown reader.
-fn markdown_html(text: &str) -> String {
-    let st = MdStyle {
-        text: Style::new(),
-        bold: Style::new().add_modifier(Modifier::BOLD),
-        code: Style::new().add_modifier(Modifier::UNDERLINED),
-    };
-    let mut out = String::new();
-    let mut para = String::new();
-    let flush = |para: &mut String, out: &mut String| {
-        if !para.is_empty() {
-            let _ = writeln!(out, "<p>{para}</p>");
-            para.clear();
-        }
-    };
-    for line in markdown::render(text, 100_000, &st) {
-        if line.spans.is_empty() {
-            flush(&mut para, &mut out);
-            continue;
-        }
-        // Each block (paragraph or list item) is one line at this width.
-        flush(&mut para, &mut out);
-        for span in &line.spans {
-            let t = escape(span.content.as_ref()).into_owned();
-            let m = span.style.add_modifier;
-            let t = if m.contains(Modifier::UNDERLINED) {
-                format!("<code>{t}</code>")
-            } else if m.contains(Modifier::BOLD) {
-                format!("<strong>{t}</strong>")
-            } else {
-                t
-            };
-            let t = if m.contains(Modifier::ITALIC) {
-                format!("<em>{t}</em>")
-            } else {
-                t
-            };
-            para.push_str(&t);
-        }
-    }
-    flush(&mut para, &mut out);
-    out
 }
 
 fn narrative_html(n: &Narrative, w: &Words) -> String {
@@ -125,6 +79,9 @@ button{font-size:1em;padding:.3em 1em}
 .text{flex:1 1 22em;max-width:44em;line-height:1.45}
 .text h2{font-size:1.05em;margin:0 0 .5em;color:#9cdcfe}
 code{font-family:monospace;color:#9cdcfe}
+pre{background:#1b1b1b;padding:.5em;overflow-x:auto}
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #555;padding:.2em .6em;text-align:left}
+a{color:#9cdcfe}blockquote{border-left:3px solid #555;margin-left:0;padding-left:.8em}
 .question{border-left:3px solid #e5e510;padding-left:.8em}
 footer{margin-top:1em;color:#888;font-size:.9em}";
 
@@ -163,9 +120,9 @@ pub fn html(lesson: &Lesson, lang: Lang, frames: &[Frame]) -> String {
     let _ = writeln!(o, "<style>\n{STYLE}\n</style>\n</head>\n<body>");
     let _ = writeln!(
         o,
-        "<header><h1>{}</h1><p>{}</p></header>",
+        "<header><h1>{}</h1>{}</header>",
         escape(title),
-        escape(lesson.summary.get(lang))
+        markdown_html(lesson.summary.get(lang))
     );
     let _ = writeln!(
         o,

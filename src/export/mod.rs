@@ -16,6 +16,7 @@ pub mod buffer_to_ansi;
 pub mod cast;
 pub mod command;
 pub mod html;
+pub mod markdown_html;
 pub mod svg;
 
 use ratatui::buffer::Buffer;

@@ -129,6 +129,8 @@ pub struct Model {
     pub syntax: Syntax,
     pub theme: ThemeKind,
     pub color: bool,
+    /// What the terminal can show (ASCII only, 16 colours); the screen is lowered to it.
+    pub caps: super::degrade::Caps,
     pub animation: bool,
     /// The debugger's command line, inspectors and history (breakpoints and watchpoints
     /// are `run.dbg`'s).
@@ -229,6 +231,7 @@ impl Model {
             syntax: opts.syntax,
             theme: opts.theme,
             color: opts.color,
+            caps: super::degrade::Caps::default(),
             animation: opts.animation,
             debug: DebugUi::default(),
             selected: None,
@@ -288,11 +291,7 @@ impl Model {
     }
 
     pub fn panes(&self) -> Panes {
-        layout::panes_with(
-            ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1),
-            self.aux,
-            self.debug.inspector.is_some(),
-        )
+        super::needs::panes(self)
     }
 
     /// First listing row shown in a code pane `height` rows high.

@@ -299,6 +299,31 @@ pub fn writer(lang: Lang, w: &Writer, att: bool) -> String {
     }
 }
 
+/// A short form of `writer` for narrow stack columns: what was saved, without the verb.
+pub fn writer_short(lang: Lang, w: &Writer, att: bool) -> String {
+    let reg = |r: &str| if att { format!("%{r}") } else { r.to_string() };
+    match (lang, w) {
+        (_, Writer::SavedReg(r)) | (_, Writer::StoredReg(r)) => reg(r),
+        (_, Writer::PushedImm(v)) => format!("{v:#x}"),
+        (_, Writer::SavedFlags) => "EFLAGS".into(),
+        (Lang::En, Writer::ReturnAddress) => "ret addr".into(),
+        (Lang::De, Writer::ReturnAddress) => "Rücksprung".into(),
+        (_, Writer::Other(m)) => m.clone(),
+        (lang, Writer::CpuFrame(f)) => {
+            let s = match f {
+                FrameSlot::ErrorCode if lang == Lang::De => "Fehlercode",
+                FrameSlot::ErrorCode => "error code",
+                FrameSlot::Ip => "EIP",
+                FrameSlot::Cs => "CS",
+                FrameSlot::Flags => "EFLAGS",
+                FrameSlot::Sp => "ESP",
+                FrameSlot::Ss => "SS",
+            };
+            s.into()
+        }
+    }
+}
+
 /// The context's name.
 pub fn context(lang: Lang, c: crate::scenario::Context) -> &'static str {
     use crate::scenario::Context as C;

@@ -1,18 +1,14 @@
-//! The small part of Markdown lessons use: paragraphs, `**bold**`, `` `code` ``,
-//! `*emphasis*`, and lists (`-`, `*`, `1.`), word-wrapped to a width with hanging
-//! indents for list items.
+//! Lesson Markdown on the terminal: paragraphs, **bold**, `code`, *emphasis*, links
+//! (their address after the text), nested lists, quotes, code blocks and tables, read
+//! by pulldown-cmark (src/tui/md_blocks.rs) and word-wrapped to a width with the
+//! prefixes of lists and quotes. Tables get columns that fit the width; a cell that
+//! does not fit wraps inside its column.
 
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
-/// One word with its style; `space` says a space came before it.
-#[derive(Clone, Debug, PartialEq)]
-struct Word {
-    text: String,
-    style: Style,
-    space: bool,
-}
+use super::md_blocks::{blocks, Block, Kind, Row, Word};
 
 /// Styles used for the inline marks.
 #[derive(Clone, Copy, Debug)]
@@ -22,215 +18,175 @@ pub struct MdStyle {
     pub code: Style,
 }
 
-fn inline(text: &str, st: &MdStyle) -> Vec<Word> {
-    let mut words = Vec::new();
-    let (mut bold, mut code, mut em) = (false, false, false);
-    let mut cur = String::new();
-    let mut cur_style = st.text;
-    let mut space = false;
-    let style_of = |bold: bool, code: bool, em: bool| {
-        let mut s = if code {
-            st.code
-        } else if bold {
-            st.bold
-        } else {
-            st.text
-        };
-        if em && !code {
-            s = s.add_modifier(Modifier::ITALIC);
-        }
-        s
-    };
-    let chars: Vec<char> = text.chars().collect();
+/// Words wrapped to lines of exactly at most `width` columns. Words without a space
+/// between them stay together; a run longer than a line is cut.
+fn wrap(words: &[Word], width: usize) -> Vec<Vec<Span<'static>>> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut line: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
     let mut i = 0;
-    let flush = |cur: &mut String, words: &mut Vec<Word>, style: Style, space: &mut bool| {
-        if !cur.is_empty() {
-            words.push(Word {
-                text: std::mem::take(cur),
-                style,
-                space: *space,
-            });
-            *space = false;
+    while i < words.len() {
+        // The glued run words[i..j].
+        let mut j = i + 1;
+        while j < words.len() && !words[j].space {
+            j += 1;
         }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '`' {
-            flush(&mut cur, &mut words, cur_style, &mut space);
-            code = !code;
-            cur_style = style_of(bold, code, em);
-            i += 1;
-            continue;
-        }
-        if !code && c == '*' && chars.get(i + 1) == Some(&'*') {
-            flush(&mut cur, &mut words, cur_style, &mut space);
-            bold = !bold;
-            cur_style = style_of(bold, code, em);
-            i += 2;
-            continue;
-        }
-        if !code && (c == '*' || c == '_') {
-            // Emphasis only at word edges, so snake_case names stay intact.
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1).copied();
-            let opens = !em
-                && prev.is_none_or(|p| p.is_whitespace() || p == '(')
-                && next.is_some_and(|n| !n.is_whitespace());
-            let closes = em
-                && prev.is_some_and(|p| !p.is_whitespace())
-                && next.is_none_or(|n| !n.is_alphanumeric());
-            if opens || closes {
-                flush(&mut cur, &mut words, cur_style, &mut space);
-                em = !em;
-                cur_style = style_of(bold, code, em);
-                i += 1;
-                continue;
-            }
-        }
-        if c.is_whitespace() {
-            flush(&mut cur, &mut words, cur_style, &mut space);
-            space = true;
-            i += 1;
-            continue;
-        }
-        cur.push(c);
-        i += 1;
-    }
-    flush(&mut cur, &mut words, cur_style, &mut space);
-    words
-}
-
-/// Wrap words into lines of `width` columns; continuation lines start with `indent`.
-fn wrap(
-    words: &[Word],
-    first: Vec<Span<'static>>,
-    indent: usize,
-    width: usize,
-    out: &mut Vec<Line<'static>>,
-) {
-    let width = width.max(indent + 8);
-    let mut line: Vec<Span<'static>> = first;
-    let mut used: usize = line.iter().map(|s| s.content.width()).sum();
-    let mut has_word = false;
-    let new_line = |line: &mut Vec<Span<'static>>, out: &mut Vec<Line<'static>>| {
-        out.push(Line::from(std::mem::take(line)));
-        if indent > 0 {
-            line.push(Span::raw(" ".repeat(indent)));
-        }
-    };
-    for w in words {
-        let ww = w.text.width();
-        let sep = usize::from(w.space && has_word);
-        if has_word && used + sep + ww > width {
-            new_line(&mut line, out);
-            used = indent;
+        let run: usize = words[i..j].iter().map(|w| w.text.width()).sum();
+        let sep = usize::from(used > 0);
+        if used > 0 && used + sep + run > width {
+            out.push(std::mem::take(&mut line));
+            used = 0;
         } else if sep == 1 {
             line.push(Span::raw(" "));
             used += 1;
         }
-        // A word longer than the line is cut.
-        let mut text = w.text.clone();
-        while used + text.width() > width && text.chars().count() > 1 {
-            let n = width.saturating_sub(used).max(1);
-            let head: String = text.chars().take(n).collect();
-            let rest: String = text.chars().skip(n).collect();
-            line.push(Span::styled(head, w.style));
-            new_line(&mut line, out);
-            used = indent;
-            text = rest;
-        }
-        used += text.width();
-        line.push(Span::styled(text, w.style));
-        has_word = true;
-    }
-    if !line.is_empty() {
-        out.push(Line::from(line));
-    }
-}
-
-fn list_marker(line: &str) -> Option<(String, &str)> {
-    let t = line.trim_start();
-    for m in ["- ", "* ", "+ "] {
-        if let Some(rest) = t.strip_prefix(m) {
-            return Some(("• ".to_string(), rest));
-        }
-    }
-    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
-    if !digits.is_empty() {
-        if let Some(rest) = t[digits.len()..].strip_prefix(". ") {
-            return Some((format!("{digits}. "), rest));
-        }
-    }
-    None
-}
-
-/// Render Markdown `text` to lines `width` columns wide.
-pub fn render(text: &str, width: usize, st: &MdStyle) -> Vec<Line<'static>> {
-    // Blocks: paragraphs and list items, each a marker and its joined text.
-    let mut blocks: Vec<(Option<String>, String)> = Vec::new();
-    let mut open = false;
-    for raw in text.lines() {
-        let line = raw.trim_end();
-        if line.trim().is_empty() {
-            if open {
-                blocks.push((None, String::new()));
+        for w in &words[i..j] {
+            let mut text = w.text.clone();
+            while used + text.width() > width && text.chars().count() > 1 {
+                let n = width.saturating_sub(used).max(1);
+                let head: String = text.chars().take(n).collect();
+                text = text.chars().skip(n).collect();
+                line.push(Span::styled(head, w.style));
+                out.push(std::mem::take(&mut line));
+                used = 0;
             }
-            open = false;
-            continue;
+            used += text.width();
+            line.push(Span::styled(text, w.style));
         }
-        if let Some((marker, rest)) = list_marker(line) {
-            blocks.push((Some(marker), rest.trim().to_string()));
-            open = true;
-            continue;
-        }
-        match blocks.last_mut() {
-            Some((_, t)) if open => {
-                t.push(' ');
-                t.push_str(line.trim());
-            }
-            _ => {
-                blocks.push((None, line.trim().to_string()));
-                open = true;
-            }
-        }
+        i = j;
     }
-    let mut out: Vec<Line<'static>> = Vec::new();
-    for (marker, t) in &blocks {
-        if marker.is_none() && t.is_empty() {
-            if !out.is_empty() {
-                out.push(Line::default());
-            }
-            continue;
-        }
-        let words = inline(t, st);
-        match marker {
-            Some(m) => {
-                let indent = m.width();
-                wrap(
-                    &words,
-                    vec![Span::styled(m.clone(), st.bold)],
-                    indent,
-                    width,
-                    &mut out,
-                );
-            }
-            None => wrap(&words, Vec::new(), 0, width, &mut out),
-        }
-    }
-    while out.last().is_some_and(|l| l.spans.is_empty()) {
-        out.pop();
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
     }
     out
 }
 
-/// Plain inline rendering of a short text (choices, prompts) into spans.
-pub fn spans(text: &str, st: &MdStyle) -> Vec<Span<'static>> {
-    let mut out = Vec::new();
-    for w in inline(text, st) {
-        if w.space && !out.is_empty() {
-            out.push(Span::raw(" "));
+fn words_width(words: &[Word]) -> usize {
+    let gaps = words.iter().skip(1).filter(|w| w.space).count();
+    words.iter().map(|w| w.text.width()).sum::<usize>() + gaps
+}
+
+/// Column widths of a table that fit `avail` columns: the widest column gives way first.
+fn column_widths(head: &Row, rows: &[Row], avail: usize) -> Vec<usize> {
+    let n = std::iter::once(head)
+        .chain(rows)
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
+    let mut w = vec![1usize; n];
+    for row in std::iter::once(head).chain(rows) {
+        for (i, cell) in row.iter().enumerate() {
+            w[i] = w[i].max(words_width(cell));
         }
-        out.push(Span::styled(w.text, w.style));
+    }
+    while w.iter().sum::<usize>() > avail {
+        let Some((i, &max)) = w.iter().enumerate().max_by_key(|(_, v)| **v) else {
+            break;
+        };
+        if max <= 3 {
+            break;
+        }
+        w[i] = max - 1;
+    }
+    w
+}
+
+/// One table row: each cell wrapped in its column, the cells joined by bars.
+fn table_row(row: &Row, widths: &[usize], bar: &str, st: &MdStyle) -> Vec<Vec<Span<'static>>> {
+    let empty = Vec::new();
+    let cells: Vec<_> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| wrap(row.get(i).unwrap_or(&empty), *w))
+        .collect();
+    let h = cells.iter().map(Vec::len).max().unwrap_or(1);
+    (0..h)
+        .map(|k| {
+            let mut spans = Vec::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                if i > 0 {
+                    spans.push(Span::styled(bar.to_string(), st.text));
+                }
+                let line = cell.get(k).cloned().unwrap_or_default();
+                let used: usize = line.iter().map(|s| s.content.width()).sum();
+                spans.extend(line);
+                spans.push(Span::raw(" ".repeat(w.saturating_sub(used))));
+            }
+            spans
+        })
+        .collect()
+}
+
+fn table(head: &Row, rows: &[Row], width: usize, st: &MdStyle) -> Vec<Vec<Span<'static>>> {
+    let n = std::iter::once(head)
+        .chain(rows)
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
+    let avail = width.saturating_sub(3 * n.saturating_sub(1));
+    let widths = column_widths(head, rows, avail);
+    let mut out = Vec::new();
+    if !head.is_empty() {
+        out.extend(table_row(head, &widths, " │ ", st));
+        let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+        out.push(vec![Span::styled(rule.join("─┼─"), st.text)]);
+    }
+    for row in rows {
+        out.extend(table_row(row, &widths, " │ ", st));
+    }
+    out
+}
+
+/// Code lines, cut into pieces of the width (code is not re-flowed).
+fn code(lines: &[String], width: usize, st: &MdStyle) -> Vec<Vec<Span<'static>>> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for l in lines {
+        let chars: Vec<char> = l.replace('\t', "    ").chars().collect();
+        if chars.is_empty() {
+            out.push(Vec::new());
+        }
+        for piece in chars.chunks(width) {
+            out.push(vec![Span::styled(
+                piece.iter().collect::<String>(),
+                st.code,
+            )]);
+        }
+    }
+    out
+}
+
+fn block_lines(b: &Block, width: usize, st: &MdStyle) -> Vec<Vec<Span<'static>>> {
+    let inner = width.saturating_sub(b.rest.width()).max(8);
+    match &b.kind {
+        Kind::Text(words) => wrap(words, inner),
+        Kind::Code(lines) => code(lines, inner.saturating_sub(2).max(1), st)
+            .into_iter()
+            .map(|mut l| {
+                l.insert(0, Span::raw("  "));
+                l
+            })
+            .collect(),
+        Kind::Table { head, rows } => table(head, rows, inner, st),
+        Kind::Rule => vec![vec![Span::styled("─".repeat(inner), st.text)]],
+        Kind::Blank => vec![Vec::new()],
+    }
+}
+
+/// Render Markdown `text` to lines `width` columns wide.
+pub fn render(text: &str, width: usize, st: &MdStyle) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for b in blocks(text, st) {
+        for (k, spans) in block_lines(&b, width, st).into_iter().enumerate() {
+            let prefix = if k == 0 { &b.first } else { &b.rest };
+            let mut line = Vec::new();
+            if !prefix.is_empty() {
+                line.push(Span::styled(prefix.clone(), st.bold));
+            }
+            line.extend(spans);
+            out.push(Line::from(line));
+        }
     }
     out
 }
@@ -238,6 +194,7 @@ pub fn spans(text: &str, st: &MdStyle) -> Vec<Span<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratatui::style::Modifier;
 
     fn st() -> MdStyle {
         MdStyle {
@@ -295,5 +252,65 @@ mod tests {
         for l in plain(&lines) {
             assert!(l.width() <= 10, "{l}");
         }
+    }
+
+    #[test]
+    fn tables_get_aligned_columns_and_a_header_rule() {
+        let md = "Before:\n\n| address | word |\n|---|---|\n| ESP+16 | old SS (`0x7b`) |\n| ESP+0 | old EIP |\n\nAfter.";
+        let lines = plain(&render(md, 60, &st()));
+        assert_eq!(
+            lines,
+            vec![
+                "Before:",
+                "",
+                "address │ word         ",
+                "────────┼──────────────",
+                "ESP+16  │ old SS (0x7b)",
+                "ESP+0   │ old EIP      ",
+                "",
+                "After.",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_table_wider_than_the_pane_wraps_inside_its_columns() {
+        let md = "| a | b |\n|---|---|\n| x | one two three four five six |";
+        let lines = plain(&render(md, 16, &st()));
+        for l in &lines {
+            assert!(l.width() <= 16, "{l:?} in {lines:?}");
+            assert!(l.contains('│') || l.contains('┼'), "{l:?}");
+        }
+        assert!(lines.len() > 3, "{lines:?}");
+        let text: String = lines.join(" ");
+        for w in ["one", "two", "three", "four", "five", "six"] {
+            assert!(text.contains(w), "{w} lost: {lines:?}");
+        }
+    }
+
+    #[test]
+    fn code_blocks_keep_their_lines_and_links_show_the_address() {
+        let md = "See [the SDM](https://intel.com/sdm) now.\n\n```\nmov %esp, %ebp\n  ret\n```\n\n> quoted";
+        let lines = plain(&render(md, 60, &st()));
+        assert_eq!(
+            lines,
+            vec![
+                "See the SDM (https://intel.com/sdm) now.",
+                "",
+                "  mov %esp, %ebp",
+                "    ret",
+                "",
+                "│ quoted",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_lists_indent_under_their_item() {
+        let md = "- outer\n  - inner one\n  - inner two\n- last";
+        assert_eq!(
+            plain(&render(md, 40, &st())),
+            vec!["• outer", "  • inner one", "  • inner two", "• last"]
+        );
     }
 }

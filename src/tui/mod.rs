@@ -18,6 +18,7 @@
 pub mod app;
 pub mod cmdline;
 pub mod commands;
+pub mod degrade;
 pub mod i18n;
 pub mod input;
 pub mod inspect;
@@ -26,7 +27,10 @@ mod keymap_file;
 pub mod layout;
 pub mod listing;
 pub mod markdown;
+pub mod md_blocks;
+pub mod needs;
 pub mod panes;
+pub mod sgr16;
 pub mod snapshot;
 pub mod starting;
 pub mod stop;

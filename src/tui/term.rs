@@ -23,12 +23,13 @@ use super::app::{update, Model, Msg};
 use super::input::{Input, Reader};
 use super::starting::{self, Start, Waited};
 use super::stop::{terminal_alive, Reason, Stopper, POLL_MS};
+use super::sgr16::Sgr16;
 use super::view::view;
 
 /// Frames go through one large buffer, flushed once per frame, so the terminal gets a
 /// frame in one write rather than in the 1 KB pieces of standard output's own buffer
 /// (a reader of the screen would otherwise see half-drawn frames).
-type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+type Term = Terminal<CrosstermBackend<Sgr16<BufWriter<Stdout>>>>;
 
 /// Room for a whole frame of a large terminal with colours.
 const FRAME_BUFFER: usize = 1 << 18;
@@ -63,15 +64,16 @@ fn install_panic_hook() {
     });
 }
 
-fn enter() -> io::Result<(Guard, Term)> {
+fn enter(colors256: bool) -> io::Result<(Guard, Term)> {
     install_panic_hook();
     enable_raw_mode()?;
     let guard = Guard;
     let mut out = io::stdout();
     execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
-    let terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
-        FRAME_BUFFER,
-        out,
+    // Terminals without 256 colours get the classic colour codes (src/tui/sgr16.rs).
+    let terminal = Terminal::new(CrosstermBackend::new(Sgr16::new(
+        BufWriter::with_capacity(FRAME_BUFFER, out),
+        !colors256,
     )))?;
     Ok((guard, terminal))
 }
@@ -111,14 +113,20 @@ enum End {
 /// that could not be built (printed by the caller once the terminal is restored).
 pub fn run(start: Start) -> io::Result<Result<u8, String>> {
     let stopper = Stopper::install(restore)?;
-    let (guard, mut terminal) = enter()?;
+    // The live terminal gets what it can show (ASCII, 16 colours); frames printed by
+    // --render-once and `render` stay the same everywhere.
+    let caps = super::degrade::caps_from_env();
+    let (guard, mut terminal) = enter(caps.colors256)?;
     let clock = Instant::now();
     let reader = Reader::spawn(start.keymap.clone(), stopper.quit_while_busy());
     let waited = starting::wait(start, &stopper, &reader, &mut |paint| {
         terminal.draw(|f| paint(f)).map(|_| ())
     });
     let end = match waited {
-        Ok(Waited::Ready(mut model)) => events(&mut model, &stopper, &reader, &mut terminal, clock),
+        Ok(Waited::Ready(mut model)) => {
+            model.caps = caps;
+            events(&mut model, &stopper, &reader, &mut terminal, clock)
+        }
         Ok(Waited::Failed(e)) => {
             leave(End::Quit, guard, terminal, reader);
             return Ok(Err(e));

@@ -13,6 +13,8 @@ pub enum ThemeKind {
 pub struct Theme {
     pub text: Style,
     pub dim: Style,
+    /// Addresses beside values (stack slots, code lines): quieter than values, still legible.
+    pub address: Style,
     pub title: Style,
     pub border: Style,
     /// Border of a pane the narrative points at.
@@ -52,6 +54,7 @@ impl Theme {
             return Theme {
                 text: plain,
                 dim: plain,
+                address: plain,
                 title: plain.add_modifier(b),
                 border: plain,
                 border_hl: plain.add_modifier(b),
@@ -86,15 +89,18 @@ impl Theme {
         match kind {
             ThemeKind::Normal => Theme {
                 text: plain,
-                dim: plain.fg(Color::DarkGray),
+                // Not colour 8 (dark grey): on solarized-like dark palettes it is the
+                // background colour. The faint attribute dims the terminal's own text colour.
+                dim: plain.add_modifier(Modifier::DIM),
+                address: plain.add_modifier(Modifier::DIM),
                 title: plain.fg(Color::Cyan).add_modifier(Modifier::BOLD),
-                border: plain.fg(Color::DarkGray),
+                border: plain.add_modifier(Modifier::DIM),
                 border_hl: plain.fg(Color::Yellow),
                 label: plain.fg(Color::Magenta),
                 header_user: plain.fg(Color::Green).add_modifier(Modifier::BOLD),
                 header_kernel: plain.fg(Color::Red).add_modifier(Modifier::BOLD),
                 current: plain.bg(Color::Blue).fg(Color::White),
-                selected: plain.bg(Color::DarkGray),
+                selected: plain.add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
                 breakpoint: plain.fg(Color::Red).add_modifier(Modifier::BOLD),
                 changed: plain.fg(Color::Yellow).add_modifier(Modifier::BOLD),
                 flash: [
@@ -120,7 +126,7 @@ impl Theme {
                 question: plain.fg(Color::LightYellow).add_modifier(Modifier::BOLD),
                 good: plain.fg(Color::Green).add_modifier(Modifier::BOLD),
                 bad: plain.fg(Color::LightRed).add_modifier(Modifier::BOLD),
-                status: plain.bg(Color::DarkGray).fg(Color::White),
+                status: plain.add_modifier(Modifier::REVERSED),
                 key: plain.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             },
             ThemeKind::HighContrast => {
@@ -129,6 +135,7 @@ impl Theme {
                 Theme {
                     text: base,
                     dim: base,
+                    address: base,
                     title: base.fg(Color::LightYellow).add_modifier(b),
                     border: base.fg(Color::White),
                     border_hl: base.fg(Color::LightYellow).add_modifier(b),

@@ -35,6 +35,13 @@ impl Ctx<'_> {
         self.highlights.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
+    /// `block` for a pane drawn in `area`: a title too long for its top border is cut
+    /// with an ellipsis instead of running into the corner.
+    pub fn block_in(&self, title: String, hl: bool, area: Rect) -> Block<'static> {
+        let room = area.width.saturating_sub(4) as usize;
+        self.block(panes::fit(&title, room), hl)
+    }
+
     /// A bordered pane with a title; highlighted when the narrative points at it.
     pub fn block(&self, title: String, hl: bool) -> Block<'static> {
         let border = if hl {
@@ -81,9 +88,14 @@ pub fn view(model: &Model, f: &mut Frame) {
     let area = f.area();
     let ctx = context(model);
     f.render_widget(Block::new().style(ctx.theme.text), area);
-    let p = layout::panes_with(area, model.aux, model.debug.inspector.is_some());
+    let p = if (area.width, area.height) == model.size {
+        model.panes()
+    } else {
+        layout::panes_with(area, model.aux, model.debug.inspector.is_some())
+    };
     if p.too_small {
         too_small(&ctx, f, area);
+        super::degrade::lower(f.buffer_mut(), model.caps);
         return;
     }
     panes::header(&ctx, f, p.header, p.compact);
@@ -125,6 +137,7 @@ pub fn view(model: &Model, f: &mut Frame) {
         Overlay::Help => panes::overlay::help(&ctx, f, area),
         Overlay::Picker { selected } => panes::overlay::picker(&ctx, f, area, *selected),
     }
+    super::degrade::lower(f.buffer_mut(), model.caps);
 }
 
 fn too_small(ctx: &Ctx, f: &mut Frame, area: Rect) {

@@ -6,6 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 use super::{fit, hex};
 use crate::tui::listing::Row;
@@ -34,6 +35,24 @@ pub fn crossing(ctx: &Ctx) -> Option<(String, bool)> {
     ))
 }
 
+/// An instruction in `w` columns: cut only between operands, with an ellipsis, so that
+/// a number is shown whole or not at all.
+pub fn fit_instruction(text: &str, w: usize) -> String {
+    if text.width() <= w {
+        return text.to_string();
+    }
+    let mut best = None;
+    for (i, c) in text.char_indices() {
+        if (c == ' ' || c == ',') && text[..i].width() < w {
+            best = Some(i);
+        }
+    }
+    match best {
+        Some(i) => format!("{}…", text[..i].trim_end()),
+        None => fit(text, w),
+    }
+}
+
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let m = ctx.model;
     let t = &ctx.theme;
@@ -42,7 +61,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     if let Some((c, _)) = &cross {
         title = format!("{title} · {c}");
     }
-    let mut block = ctx.block(title, ctx.highlighted("code"));
+    let mut block = ctx.block_in(title, ctx.highlighted("code"), area);
     if let Some((_, true)) = cross {
         block = block.border_style(t.border_hl);
     }
@@ -105,14 +124,25 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 }
                 let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
                 let room = w.saturating_sub(used);
-                let ins = fit(text, room);
+                let ins = fit_instruction(text, room);
                 let ins_len = ins.chars().count();
+                let whole = ins == *text;
                 spans.push(Span::styled(ins, t.text));
-                if let Some(src) = source {
-                    let room = room.saturating_sub(ins_len + 3);
+                // A cut instruction leaves no room for its comment.
+                if let Some(src) = source.as_ref().filter(|_| whole) {
+                    let room = room.saturating_sub(ins_len + "  # ".len());
                     if room > 6 {
                         spans.push(Span::styled(format!("  # {}", fit(src, room)), dim));
                     }
+                }
+                if current {
+                    // The whole line in the current line's colours (a span's own
+                    // background, as in the high-contrast theme, would break the bar).
+                    for s in &mut spans[2..] {
+                        s.style = t.current;
+                    }
+                    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+                    spans.push(Span::styled(" ".repeat(w.saturating_sub(used)), t.current));
                 }
                 let mut line = Line::from(spans);
                 if current {
@@ -156,4 +186,23 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         lines.push(Line::styled(fit(&format!(" ■ {stop}"), w), style));
     }
     f.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_instruction;
+
+    #[test]
+    fn instructions_are_cut_between_operands() {
+        assert_eq!(
+            fit_instruction("push $0xffffffffffffffda", 30),
+            "push $0xffffffffffffffda"
+        );
+        assert_eq!(fit_instruction("push $0xffffffffffffffda", 20), "push…");
+        assert_eq!(
+            fit_instruction("and $0xffffffffffffe7ff,%rsp", 27),
+            "and $0xffffffffffffe7ff…"
+        );
+        assert_eq!(fit_instruction("swapgs_restore_regs", 10), "swapgs_re…");
+    }
 }

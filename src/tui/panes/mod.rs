@@ -47,36 +47,31 @@ pub fn fit(s: &str, w: usize) -> String {
     out
 }
 
-/// The top line: lesson, scene, position, CPL and the banner of the last transition.
-pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
+/// Words of `text` wrapped to lines of `w` columns (a word longer than a line is cut).
+pub fn wrap_text(text: &str, w: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.width() + 1 + word.width() > w {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, w));
+    }
+    out.push(line);
+    out
+}
+
+/// The right part of the top line: the banner (when `banner`), FAULT, CPL, position,
+/// syntax and language.
+fn header_right(ctx: &Ctx, banner: bool) -> Line<'static> {
     let m = ctx.model;
     let t = &ctx.theme;
-    let w = ctx.words;
-    let scenes = m.lesson.scenes.len();
-    let scene_title = m.scene().map(|s| s.title.get(m.lang)).unwrap_or("");
-    let mut left = vec![
-        Span::styled(" ringstep ", t.status),
-        Span::raw(" "),
-        Span::styled(m.lesson.title.get(m.lang).to_string(), t.bold),
-    ];
-    if scenes > 1 || !compact {
-        // A scene named like its lesson (loaded code, a bare preset) shows no title twice.
-        let text = if scene_title.is_empty() || scene_title == m.lesson.title.get(m.lang) {
-            format!(" · {} {}/{scenes}", w.scene, m.scene + 1)
-        } else {
-            format!(" · {} {}/{scenes}: {scene_title}", w.scene, m.scene + 1)
-        };
-        left.push(Span::styled(text, t.dim));
-    }
-    f.render_widget(Paragraph::new(Line::from(left)).style(t.text), area);
     let s = &m.snap;
-    let ring = if s.cpl == 3 {
-        Span::styled(format!(" CPL {} ", s.cpl), t.user)
-    } else {
-        Span::styled(format!(" CPL {} ", s.cpl), t.kernel)
-    };
     let mut right = Vec::new();
-    if let Some(b) = &s.banner {
+    if let Some(b) = s.banner.as_ref().filter(|_| banner) {
         right.push(Span::styled(
             format!(" {} ", i18n::banner(m.lang, b)),
             t.banner,
@@ -87,9 +82,10 @@ pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         right.push(Span::styled(" FAULT ", t.fault));
         right.push(Span::raw(" "));
     }
-    right.push(ring);
+    let ring = if s.cpl == 3 { t.user } else { t.kernel };
+    right.push(Span::styled(format!(" CPL {} ", s.cpl), ring));
     right.push(Span::styled(
-        format!(" {} {}/{} ", w.step, s.pos, s.last),
+        format!(" {} {}/{} ", ctx.words.step, s.pos, s.last),
         t.dim,
     ));
     let syntax = match m.syntax {
@@ -101,10 +97,60 @@ pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         Lang::De => "de",
     };
     right.push(Span::styled(format!("{syntax} {lang} "), t.dim));
-    let line = Line::from(right);
-    let width = (line.width() as u16).min(area.width);
-    let r = Rect::new(area.x + area.width - width, area.y, width, 1);
-    f.render_widget(Paragraph::new(line).alignment(Alignment::Right), r);
+    Line::from(right)
+}
+
+/// The left part of the top line in `room` columns: lesson and scene titles, cut with
+/// an ellipsis (the scene title first) so that they never run into the right part.
+fn header_left(ctx: &Ctx, room: usize, compact: bool) -> Line<'static> {
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let scenes = m.lesson.scenes.len();
+    let title = m.lesson.title.get(m.lang).to_string();
+    let scene_title = m.scene().map(|s| s.title.get(m.lang)).unwrap_or("");
+    let mut scene = String::new();
+    if scenes > 1 || !compact {
+        // A scene named like its lesson (loaded code, a bare preset) shows no title twice.
+        scene = format!(" · {} {}/{scenes}", ctx.words.scene, m.scene + 1);
+        if !scene_title.is_empty() && scene_title != title {
+            scene.push_str(&format!(": {scene_title}"));
+        }
+    }
+    let badge = if room >= 30 { " ringstep  " } else { "" };
+    let left = room.saturating_sub(badge.width());
+    let (title, scene) = if title.width() + scene.width() <= left {
+        (title, scene)
+    } else if title.width() + 12 <= left {
+        let r = left - title.width();
+        (title, fit(&scene, r))
+    } else {
+        (fit(&title, left), String::new())
+    };
+    let mut spans = Vec::new();
+    if !badge.is_empty() {
+        spans.push(Span::styled(" ringstep ", t.status));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled(title, t.bold));
+    if !scene.is_empty() {
+        spans.push(Span::styled(scene, t.dim));
+    }
+    Line::from(spans)
+}
+
+/// The top line: lesson, scene, position, CPL and the banner of the last transition
+/// (left out when the lesson title would not keep 24 columns; the privilege pane shows it).
+pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
+    let aw = area.width as usize;
+    let mut right = header_right(ctx, true);
+    if right.width() + 24 > aw {
+        right = header_right(ctx, false);
+    }
+    let rw = right.width().min(aw);
+    let left = header_left(ctx, aw.saturating_sub(rw + 1), compact);
+    f.render_widget(Paragraph::new(left).style(ctx.theme.text), area);
+    let r = Rect::new(area.x + area.width - rw as u16, area.y, rw as u16, 1);
+    f.render_widget(Paragraph::new(right).alignment(Alignment::Right), r);
 }
 
 /// The bottom line: typed input, a message, or key hints; and the autoplay countdown.

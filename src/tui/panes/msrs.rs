@@ -8,7 +8,48 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{fit, hex};
+use crate::tui::snapshot::MsrRow;
 use crate::tui::view::Ctx;
+
+/// Name, value and access mark of one MSR.
+fn row_spans(ctx: &Ctx, r: &MsrRow, name: &str, name_w: usize, index: bool) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let digits = if ctx.model.snap.long { 16 } else { 8 };
+    let named = ctx.highlighted(&format!("msr.{}", r.name))
+        || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
+    let touched = r.last_read || r.last_write;
+    let name_style = if named { t.highlight } else { t.label };
+    let value_style = if r.last_write {
+        ctx.changed()
+    } else if r.last_read {
+        ctx.flash.unwrap_or(t.read)
+    } else {
+        t.text
+    };
+    let mut spans = Vec::new();
+    if index {
+        spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
+    }
+    spans.push(Span::styled(format!("{name:<name_w$} "), name_style));
+    spans.push(Span::styled(hex(r.value, digits), value_style));
+    let mark = match (r.next.read, r.next.write, touched) {
+        (_, _, true) if r.last_write => " ◀ written",
+        (_, _, true) => " ◀ read",
+        (true, true, _) => " rw",
+        (true, false, _) => " r",
+        (false, true, _) => " w",
+        _ => "",
+    };
+    let mark_style = if touched {
+        value_style
+    } else if r.next.write {
+        t.write
+    } else {
+        t.read
+    };
+    spans.push(Span::styled(mark, mark_style));
+    spans
+}
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let s = &ctx.model.snap;
@@ -36,51 +77,25 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         .unwrap_or(0);
     let show_index = w >= name_w + digits + 30;
     let mut lines = Vec::new();
+    let mut spare = (inner.height as usize).saturating_sub(s.msrs.len());
     for r in &s.msrs {
-        let named = ctx.highlighted(&format!("msr.{}", r.name))
-            || ctx.highlighted(&format!("msr.{}", r.name.trim_start_matches("IA32_")));
-        let touched = r.last_read || r.last_write;
-        let name_style = if named { t.highlight } else { t.label };
-        let value_style = if r.last_write {
-            ctx.changed()
-        } else if r.last_read {
-            ctx.flash.unwrap_or(t.read)
-        } else {
-            t.text
-        };
-        let mut spans = Vec::new();
-        if show_index {
-            spans.push(Span::styled(format!("{:#x} ", r.index), t.dim));
-        }
-        spans.push(Span::styled(
-            format!("{:<name_w$} ", shown_name(r.name)),
-            name_style,
-        ));
-        spans.push(Span::styled(hex(r.value, digits), value_style));
-        let mark = match (r.next.read, r.next.write, touched) {
-            (_, _, true) if r.last_write => " ◀ written",
-            (_, _, true) => " ◀ read",
-            (true, true, _) => " rw",
-            (true, false, _) => " r",
-            (false, true, _) => " w",
-            _ => "",
-        };
-        let mark_style = if touched {
-            value_style
-        } else if r.next.write {
-            t.write
-        } else {
-            t.read
-        };
-        spans.push(Span::styled(mark, mark_style));
+        let mut spans = row_spans(ctx, r, shown_name(r.name), name_w, show_index);
+        let mut below = None;
         if let Some(sym) = &r.symbol {
             let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
             let room = w.saturating_sub(used + 3);
-            if room > 4 {
+            if sym.chars().count() > room && spare > 0 {
+                // A free row: the symbol whole on its own line, under the value.
+                spare -= 1;
+                let indent = w.saturating_sub(sym.chars().count() + 2).min(name_w + 1);
+                let text = format!("{}<{}>", " ".repeat(indent), sym);
+                below = Some(Line::styled(fit(&text, w), t.dim));
+            } else if room > 4 {
                 spans.push(Span::styled(format!(" <{}>", fit(sym, room)), t.dim));
             }
         }
         lines.push(Line::from(spans));
+        lines.extend(below);
     }
     f.render_widget(Paragraph::new(lines), inner);
 }

@@ -218,12 +218,16 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         }
         None => format!("{} · {scene_title}", ctx.words.narrative),
     };
-    let block = ctx.block(title, ctx.model.question_step().is_some());
+    let block = ctx.block_in(title, ctx.model.question_step().is_some(), area);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width.saturating_sub(1) as usize;
-    let (body, question) = lines(ctx, width.max(10));
+    let (body, mut question) = lines(ctx, width.max(10));
     let h = inner.height as usize;
+    // When the text does not fit, the blank line above the question goes first.
+    if body.len() + question.len() > h && question.first().is_some_and(|l| l.spans.is_empty()) {
+        question.remove(0);
+    }
     let qh = question.len().min(h.saturating_sub(2).max(h / 2));
     let bh = h - qh;
     let max_scroll = body.len().saturating_sub(bh);

@@ -4,8 +4,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
-use super::fit;
+use super::{fit, wrap_text};
 use crate::lesson::Lang;
 use crate::tui::layout;
 use crate::tui::view::Ctx;
@@ -63,40 +64,86 @@ pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
         );
         return;
     }
-    // Too tall for the terminal: two columns, each line cut to fit.
-    let b = area;
-    f.render_widget(Clear, b);
-    let inner = block.inner(b);
-    f.render_widget(block, b);
-    let half = lines.len().div_ceil(2);
-    let col_w = inner.width / 2;
-    for (k, chunk) in lines.chunks(half.max(1)).enumerate() {
-        let cut: Vec<Line> = chunk
-            .iter()
-            .map(|l| {
-                let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-                let style = l.spans.get(1).map(|s| s.style).unwrap_or_default();
-                let key_w = l
-                    .spans
-                    .first()
-                    .map(|s| s.content.chars().count())
-                    .unwrap_or(0);
-                let (keys, rest): (String, String) = (
-                    text.chars().take(key_w).collect(),
-                    text.chars().skip(key_w).collect(),
-                );
-                Line::from(vec![
-                    Span::styled(keys, ctx.theme.key),
-                    Span::styled(
-                        fit(&rest, (col_w as usize).saturating_sub(key_w + 1)),
-                        style,
-                    ),
-                ])
-            })
-            .collect();
-        let r = Rect::new(inner.x + col_w * k as u16, inner.y, col_w, inner.height);
-        f.render_widget(Paragraph::new(cut), r);
+    two_columns(ctx, f, area, block);
+}
+
+/// One help column: its own key width; descriptions wrap while `rows` allow (those
+/// needing fewest extra rows first, so that most are shown whole), the rest are cut
+/// with an ellipsis.
+fn help_column(
+    ctx: &Ctx,
+    entries: &[(String, String)],
+    w: usize,
+    rows: usize,
+) -> Vec<Line<'static>> {
+    let t = &ctx.theme;
+    let key_w = entries.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    let desc_w = w.saturating_sub(key_w + 3).max(4);
+    let wrapped: Vec<Vec<String>> = entries.iter().map(|(_, d)| wrap_text(d, desc_w)).collect();
+    // Every entry gets one row; spare rows go to the entries that need most.
+    let mut given = vec![1usize; entries.len()];
+    let mut spare = rows.saturating_sub(entries.len());
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| wrapped[i].len());
+    for i in order {
+        let more = wrapped[i].len() - 1;
+        if more <= spare {
+            given[i] += more;
+            spare -= more;
+        }
     }
+    let mut lines = Vec::new();
+    for (i, (keys, desc)) in entries.iter().enumerate() {
+        let parts: Vec<String> = if given[i] >= wrapped[i].len() {
+            wrapped[i].clone()
+        } else {
+            vec![fit(desc, desc_w)]
+        };
+        for (k, part) in parts.into_iter().enumerate() {
+            let head = if k == 0 { keys.as_str() } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {head:<key_w$}  "), t.key),
+                Span::styled(part, t.text),
+            ]));
+        }
+    }
+    lines
+}
+
+/// The help when one column is too tall: two columns, each with its own key width,
+/// split where the taller of the two is shortest.
+fn two_columns(ctx: &Ctx, f: &mut Frame, area: Rect, block: ratatui::widgets::Block<'static>) {
+    let m = ctx.model;
+    let entries: Vec<(String, String)> = m
+        .keymap
+        .bindings
+        .iter()
+        .map(|b| (b.keys_label(), b.description(m.lang).to_string()))
+        .collect();
+    f.render_widget(Clear, area);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mouse = help_lines(ctx).pop().unwrap_or_default();
+    let mouse_rows = (mouse.width() as u16).div_ceil(inner.width.max(1)).max(1);
+    let rows = inner.height.saturating_sub(mouse_rows + 1) as usize;
+    let col_w = (inner.width / 2) as usize;
+    let half = entries.len().div_ceil(2).max(1);
+    let (a, b) = entries.split_at(half.min(entries.len()));
+    for (k, chunk) in [a, b].into_iter().enumerate() {
+        let lines = help_column(ctx, chunk, col_w.saturating_sub(1), rows);
+        let r = Rect::new(
+            inner.x + (col_w * k) as u16,
+            inner.y,
+            col_w as u16,
+            rows as u16,
+        );
+        f.render_widget(Paragraph::new(lines), r);
+    }
+    let y = inner.y + inner.height.saturating_sub(mouse_rows);
+    f.render_widget(
+        Paragraph::new(mouse).wrap(Wrap { trim: true }),
+        Rect::new(inner.x, y, inner.width, mouse_rows.min(inner.height)),
+    );
 }
 
 pub fn picker(ctx: &Ctx, f: &mut Frame, area: Rect, selected: usize) {

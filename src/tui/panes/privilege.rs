@@ -91,7 +91,10 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let mut lines = rings(ctx);
     if let Some(b) = &s.banner {
         let style = ctx.flash.map_or(t.banner, |_| t.banner);
-        lines.push(Line::styled(fit(&i18n::banner(m.lang, b), w), style));
+        // Wrapped, not cut: "PID unchanged" / "PID 1234 -> 5678" is the point of it.
+        for part in super::wrap_text(&i18n::banner(m.lang, b), w) {
+            lines.push(Line::styled(part, style));
+        }
     } else {
         lines.push(Line::default());
     }

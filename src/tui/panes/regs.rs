@@ -107,7 +107,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     let s = &ctx.model.snap;
     let t = &ctx.theme;
     let title = format!("{} · {}", ctx.words.registers, s.mode);
-    let block = ctx.block(title, false);
+    let block = ctx.block_in(title, false, area);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width as usize;
@@ -125,8 +125,23 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         }
         lines.push(Line::from(spans));
     }
-    lines.push(Line::from(reg_spans(ctx, &s.ip)));
-    lines.extend(flag_lines(ctx, width));
+    let mut tail = vec![Line::from(reg_spans(ctx, &s.ip))];
+    tail.extend(flag_lines(ctx, width));
+    let h = inner.height as usize;
+    if lines.len() + tail.len() > h {
+        // Too few rows: the instruction pointer and the flags first, then as many
+        // registers as fit, and how many are not shown.
+        let room = h.saturating_sub(tail.len());
+        let hidden = lines.len().saturating_sub(room);
+        if hidden > 0 && room > 0 {
+            lines.truncate(room - 1);
+            lines.push(Line::styled(format!("⋮ +{}", hidden + 1), t.dim));
+        }
+        tail.append(&mut lines);
+        f.render_widget(Paragraph::new(tail), inner);
+        return;
+    }
+    lines.append(&mut tail);
     if !compact && (inner.height as usize) > lines.len() + 1 {
         lines.push(Line::from(vec![
             Span::styled("r", t.read),

@@ -1,0 +1,97 @@
+//! What the panes' content needs, measured from the model, so that the layout
+//! (src/tui/layout.rs) sizes panes from their content: register and segment rows, the
+//! MSRs' names, values and symbols, the stacks' values and labels, the narrative's text
+//! and question at the width it gets.
+
+use ratatui::layout::Rect;
+use unicode_width::UnicodeWidthStr;
+
+use super::app::Model;
+use super::layout::{self, Needs, Panes};
+use super::listing::Row;
+use super::panes::{narrative, stacks};
+use super::view;
+
+fn sat(n: usize) -> u16 {
+    n.min(u16::MAX as usize) as u16
+}
+
+/// Rows and columns of the top row's panes, borders included.
+fn top(m: &Model, n: &mut Needs) {
+    let s = &m.snap;
+    // Registers, the instruction pointer, the flags word and up to two lines of flags.
+    let regs = s.regs.len() + 4 + 2;
+    // Rings and CPU line, the banner (wrapped) or a blank line, the column heads, the
+    // segment registers, TR.
+    let banner = usize::from(s.banner.is_some()) * 2;
+    let tr = usize::from(s.tss_base.is_some());
+    let privilege = 2 + banner.max(1) + 1 + s.segs.len() + tr + 2;
+    let msrs = s.msrs.len() + 2;
+    n.top_rows = sat(regs.max(privilege + msrs));
+    n.msr_rows = sat(msrs);
+    n.privilege_rows = sat(privilege);
+    n.regs_cols = sat((4 + s.ip.digits + 3).max(23) + 2);
+    // Marker columns, address, instruction, borders.
+    let digits = if s.long { 16 } else { 8 };
+    let widest = m
+        .listing
+        .rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Instr { text, .. } => Some(text.width()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    n.code_cols = sat(2 + digits + 1 + widest + 2);
+    let msr_w = s
+        .msrs
+        .iter()
+        .map(|r| {
+            let name = r.name.trim_start_matches("IA32_").len();
+            let sym = r.symbol.as_ref().map_or(0, |x| x.width() + 3);
+            name + 1 + digits + " rw".len() + sym
+        })
+        .max()
+        .unwrap_or(0);
+    // The MSR pane shows the names with their IA32_ prefix from this width on.
+    let full = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0) + digits + 24;
+    n.right_cols = sat(msr_w.max(full).max(40) + 2);
+}
+
+/// Columns of the stacks pane, borders included, with every value and label in full.
+fn stacks_cols(m: &Model, n: &mut Needs) {
+    let ctx = view::context(m);
+    let s = &m.snap;
+    let label =
+        stacks::label_width(&ctx, &s.user_stack).max(stacks::label_width(&ctx, &s.kernel_stack));
+    let one = (stacks::fixed_width(s.long) + 1 + label).max(stacks::task_width(&ctx));
+    n.stacks_one = sat(one + 2);
+    n.stacks_two = sat(2 * one + 1 + 2);
+}
+
+/// Rows the narrative pane wants at `width` columns, borders included, and whether it
+/// shows a question.
+pub fn narrative_rows(m: &Model, width: u16) -> (u16, bool) {
+    let ctx = view::context(m);
+    let inner = (width.saturating_sub(3) as usize).max(10);
+    let (body, question) = narrative::lines(&ctx, inner);
+    (sat(body.len() + question.len() + 2), !question.is_empty())
+}
+
+/// The panes of `m` at its terminal size, laid out from their content.
+pub fn panes(m: &Model) -> Panes {
+    let area = Rect::new(0, 0, m.size.0, m.size.1);
+    let inspector = m.debug.inspector.is_some();
+    let mut n = Needs::default();
+    top(m, &mut n);
+    stacks_cols(m, &mut n);
+    let p = layout::panes_for(area, m.aux, inspector, &n);
+    match p.narrative {
+        Some(r) => {
+            (n.narrative_rows, n.question) = narrative_rows(m, r.width);
+            layout::panes_for(area, m.aux, inspector, &n)
+        }
+        None => p,
+    }
+}
