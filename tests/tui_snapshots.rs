@@ -4,6 +4,7 @@
 //! question, the help overlay; and the message for a terminal that is too small.
 //! Snapshots are plain text (insta); colours are checked separately.
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::{Color, Modifier};
 use ringstep::lesson::{self, Lesson};
 use ringstep::tui::app::Overlay;
@@ -112,6 +113,43 @@ fn help_overlay() {
         assert!(text.contains(&b.en), "help lists `{}`", b.en);
     }
     shots("help", &mut m);
+}
+
+fn press(m: &mut Model, code: KeyCode) {
+    update(m, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+/// At 80x24 the help does not fit: it scrolls (line and page keys), every description
+/// is shown whole somewhere on the way (nothing cut with an ellipsis), and another key
+/// closes it.
+#[test]
+fn help_scrolls_at_80x24_and_cuts_nothing() {
+    for lang in [Action::ToggleLang, Action::Help] {
+        let mut m = model("sysenter");
+        if lang == Action::ToggleLang {
+            update(&mut m, Msg::Action(Action::ToggleLang));
+        }
+        update(&mut m, Msg::Resize(80, 24));
+        update(&mut m, Msg::Action(Action::Help));
+        let mut seen = String::new();
+        for _ in 0..60 {
+            let text = buffer_text(&render_buffer(&m, 80, 24));
+            assert!(!text.contains('…'), "help cut at 80x24:\n{text}");
+            seen.push_str(&text);
+            press(&mut m, KeyCode::Char('j'));
+        }
+        assert!(m.help_top > 0, "the help scrolled");
+        assert_eq!(m.overlay, Overlay::Help, "scrolling keeps the help open");
+        for b in &m.keymap.bindings {
+            for word in b.description(m.lang).split_whitespace() {
+                assert!(seen.contains(word), "`{word}` of `{}` shown", b.en);
+            }
+        }
+        press(&mut m, KeyCode::PageUp);
+        assert_eq!(m.overlay, Overlay::Help, "page keys keep the help open");
+        press(&mut m, KeyCode::Char('n'));
+        assert_eq!(m.overlay, Overlay::None, "another key closes the help");
+    }
 }
 
 #[test]

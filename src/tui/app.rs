@@ -143,6 +143,8 @@ pub struct Model {
     /// Which hidden pane the compact layout shows.
     pub aux: usize,
     pub overlay: Overlay,
+    /// The first row shown of a help that scrolls (a terminal too small for all of it).
+    pub help_top: usize,
     /// Answers by (scene, narrative step).
     pub answers: HashMap<(usize, usize), Answered>,
     /// A typed answer being entered.
@@ -239,6 +241,7 @@ impl Model {
             narrative_scroll: 0,
             aux: 0,
             overlay: Overlay::None,
+            help_top: 0,
             answers: HashMap::new(),
             input: None,
             autoplay,
@@ -732,10 +735,7 @@ impl Model {
         }
         let action = self.keymap.action(&e);
         if self.overlay == Overlay::Help {
-            match action {
-                Some(Action::Quit) => self.quit = true,
-                _ => self.overlay = Overlay::None,
-            }
+            self.help_key(action);
             return;
         }
         if ctrl_c && action.is_none() {
@@ -759,7 +759,7 @@ impl Model {
                 Action::Confirm => self.pick(selected),
                 Action::Cancel | Action::LessonPicker => self.overlay = Overlay::None,
                 Action::Quit => self.quit = true,
-                Action::Help => self.overlay = Overlay::Help,
+                Action::Help => self.open_help(),
                 Action::AnswerChoice(n) if (n as usize) <= self.lessons.len() => {
                     self.overlay = Overlay::Picker {
                         selected: n as usize - 1,
@@ -847,9 +847,37 @@ impl Model {
                 self.selected = None;
                 self.code_top = None;
             }
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => self.open_help(),
             Action::Quit => self.quit = true,
         }
+    }
+
+    fn open_help(&mut self) {
+        self.overlay = Overlay::Help;
+        self.help_top = 0;
+    }
+
+    /// A key while the help is shown: quit quits; where the help scrolls, the
+    /// line and page keys move it; any other key closes it.
+    fn help_key(&mut self, action: Option<Action>) {
+        let scroll = crate::tui::panes::overlay::help_scroll(self);
+        let (max_top, page) = match scroll {
+            Some((total, shown)) => (total.saturating_sub(shown), shown.saturating_sub(1).max(1)),
+            None => (0, 1),
+        };
+        match action {
+            Some(Action::Quit) => self.quit = true,
+            Some(Action::SelectDown) if scroll.is_some() => self.help_top += 1,
+            Some(Action::SelectUp) if scroll.is_some() => {
+                self.help_top = self.help_top.saturating_sub(1)
+            }
+            Some(Action::ScrollDown) if scroll.is_some() => self.help_top += page,
+            Some(Action::ScrollUp) if scroll.is_some() => {
+                self.help_top = self.help_top.saturating_sub(page)
+            }
+            _ => self.overlay = Overlay::None,
+        }
+        self.help_top = self.help_top.min(max_top);
     }
 
     fn click(&mut self, col: u16, row: u16) {

@@ -21,9 +21,9 @@ use ratatui::Terminal;
 
 use super::app::{update, Model, Msg};
 use super::input::{Input, Reader};
+use super::sgr16::Sgr16;
 use super::starting::{self, Start, Waited};
 use super::stop::{terminal_alive, Reason, Stopper, POLL_MS};
-use super::sgr16::Sgr16;
 use super::view::view;
 
 /// Frames go through one large buffer, flushed once per frame, so the terminal gets a

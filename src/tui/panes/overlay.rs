@@ -34,23 +34,36 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
             ])
         })
         .collect();
-    let mouse = match m.lang {
+    lines.push(Line::default());
+    lines.push(Line::styled(format!(" {}", mouse_text(m.lang)), t.dim));
+    lines
+}
+
+/// The last line of the help: what the mouse does.
+fn mouse_text(lang: Lang) -> &'static str {
+    match lang {
         Lang::En => {
             "mouse: click a code line to select it; the wheel scrolls the code and the narrative"
         }
         Lang::De => "Maus: Klick auf eine Codezeile wählt sie; das Rad rollt Code und Erzählung",
-    };
-    lines.push(Line::default());
-    lines.push(Line::styled(format!(" {mouse}"), t.dim));
-    lines
+    }
 }
 
 pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let lines = help_lines(ctx);
-    let close = match ctx.model.keymap.first_key("help") {
+    let km = &ctx.model.keymap;
+    let mut close = match km.first_key("help") {
         Some(k) => format!("{k} / esc"),
         None => "esc".to_string(),
     };
+    if help_scroll(ctx.model).is_some() {
+        let moves: Vec<String> = ["select_down", "select_up", "scroll_down", "scroll_up"]
+            .iter()
+            .filter_map(|a| km.first_key(a))
+            .map(|k| k.to_string())
+            .collect();
+        close = format!("{} · {close}", moves.join(" "));
+    }
     let block = ctx.block(format!("{} ({close})", ctx.words.help_title), true);
     let width = lines.iter().map(|l| l.width()).max().unwrap_or(40) as u16 + 4;
     if (lines.len() as u16) + 2 <= area.height.saturating_sub(2) {
@@ -110,20 +123,86 @@ fn help_column(
     lines
 }
 
-/// The help when one column is too tall: two columns, each with its own key width,
-/// split where the taller of the two is shortest.
-fn two_columns(ctx: &Ctx, f: &mut Frame, area: Rect, block: ratatui::widgets::Block<'static>) {
-    let m = ctx.model;
-    let entries: Vec<(String, String)> = m
-        .keymap
+/// The help's bindings as (keys, description).
+fn help_entries(m: &crate::tui::app::Model) -> Vec<(String, String)> {
+    m.keymap
         .bindings
         .iter()
         .map(|b| (b.keys_label(), b.description(m.lang).to_string()))
-        .collect();
+        .collect()
+}
+
+/// The two columns' geometry inside the frame, as `two_columns` lays them out:
+/// (column width, rows for the bindings above a blank row and the mouse line).
+fn help_geometry(size: (u16, u16), lang: Lang) -> (usize, usize) {
+    let inner_w = size.0.saturating_sub(2).max(1) as usize;
+    let mouse_rows = (mouse_text(lang).width() + 1).div_ceil(inner_w).max(1);
+    let rows = (size.1.saturating_sub(2) as usize).saturating_sub(mouse_rows + 1);
+    (inner_w / 2, rows)
+}
+
+/// The rows every description takes wrapped whole in a column of width `w`.
+fn wrapped_rows(entries: &[(String, String)], w: usize) -> usize {
+    let key_w = entries.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    let desc_w = w.saturating_sub(key_w + 3).max(4);
+    entries
+        .iter()
+        .map(|(_, d)| wrap_text(d, desc_w).len().max(1))
+        .sum()
+}
+
+/// When two columns cannot show every description whole, the help becomes one
+/// scrolling column: (its rows, the rows shown). `None` when it needs no scrolling.
+pub fn help_scroll(m: &crate::tui::app::Model) -> Option<(usize, usize)> {
+    let entries = help_entries(m);
+    if entries.len() + 4 <= m.size.1.saturating_sub(2) as usize {
+        return None;
+    }
+    let (col_w, rows) = help_geometry(m.size, m.lang);
+    let half = entries.len().div_ceil(2).max(1);
+    let (a, b) = entries.split_at(half.min(entries.len()));
+    let w = col_w.saturating_sub(1);
+    if wrapped_rows(a, w) <= rows && wrapped_rows(b, w) <= rows {
+        return None;
+    }
+    let w = m.size.0.saturating_sub(3) as usize;
+    let mouse = wrap_text(mouse_text(m.lang), w.saturating_sub(1)).len();
+    let total = wrapped_rows(&entries, w) + 1 + mouse;
+    // The bindings and the mouse line share the rows between the borders.
+    Some((total, m.size.1.saturating_sub(2).max(1) as usize))
+}
+
+/// The help when one column is too tall: two columns, each with its own key width,
+/// split where the taller of the two is shortest; or, when even two columns would cut
+/// descriptions, one scrolling column (up/down and page keys move it).
+fn two_columns(ctx: &Ctx, f: &mut Frame, area: Rect, block: ratatui::widgets::Block<'static>) {
+    let m = ctx.model;
+    let entries = help_entries(m);
     f.render_widget(Clear, area);
+    if let Some((total, shown)) = help_scroll(m) {
+        let top = m.help_top.min(total.saturating_sub(shown));
+        let end = (top + shown).min(total);
+        let more = if end < total { " ▼" } else { "" };
+        let block = block.title_bottom(format!(" {}-{end}/{total}{more} ", top + 1));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let w = inner.width.saturating_sub(1) as usize;
+        let mut lines = help_column(ctx, &entries, w, usize::MAX);
+        lines.push(Line::default());
+        let dim = ctx.theme.dim;
+        let mouse_lines = wrap_text(mouse_text(m.lang), w.saturating_sub(1));
+        lines.extend(
+            mouse_lines
+                .into_iter()
+                .map(|l| Line::styled(format!(" {l}"), dim)),
+        );
+        let lines: Vec<Line> = lines.into_iter().skip(top).take(shown).collect();
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let mouse = help_lines(ctx).pop().unwrap_or_default();
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let mouse = help_lines(ctx).pop().unwrap_or_default();
     let mouse_rows = (mouse.width() as u16).div_ceil(inner.width.max(1)).max(1);
     let rows = inner.height.saturating_sub(mouse_rows + 1) as usize;
     let col_w = (inner.width / 2) as usize;
