@@ -1,22 +1,31 @@
 //! The debugger's command language on arbitrary lines, as typed on the viewer's command
 //! line: each line is completed (`debug::complete`) and run (`Debugger::run_line`) on
-//! the shipped `sysenter` lesson's first scene, every command limited to a few thousand
-//! steps so that one input stays fast.
+//! the shipped `sysenter` lesson's first scene (loaded once), every command limited to a
+//! few thousand steps so that one input stays fast.
 
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use ringstep::debug::{self, Debugger};
-use ringstep::lesson;
+use ringstep::lesson::{self, Scene};
+
+fn scene() -> Option<&'static Scene> {
+    static SCENE: OnceLock<Option<Scene>> = OnceLock::new();
+    SCENE
+        .get_or_init(|| {
+            let l = lesson::load_shipped("sysenter")?.ok()?;
+            l.scenes.into_iter().next()
+        })
+        .as_ref()
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(Ok(l)) = lesson::load_shipped("sysenter") else {
-        return;
-    };
-    let Some(scene) = l.scenes.first() else {
+    let Some(scene) = scene() else {
         return;
     };
     let mut e = lesson::run::engine_for(scene);
