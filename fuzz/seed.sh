@@ -7,8 +7,8 @@
 #   elf:           the test fixtures assembled and linked with GNU as/ld (objects,
 #                  executables, the vdso32.so shared object), when as/ld are installed
 #   debug_command: the commands and examples of docs/debugging.md
-#   engine:        the shipped lessons' and presets' machine code (assembled by ringstep
-#                  itself is not needed: the .S files are assembled with GNU as)
+#   engine:        the machine code of the .S fixtures (assembled with GNU as), and a
+#                  few hand-made seeds (int $0x80, sysenter, syscall, a loop, a fault)
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..

@@ -257,9 +257,10 @@ pub struct Qemu {
 /// once it holds the states the comparison needs (QEMU halted, or runs where the log
 /// filter hides it), `QUIET_STUCK` before (QEMU went elsewhere: the comparison reports
 /// the missing states). Measured in time, not in polls, so that a QEMU starved of CPU
-/// on a loaded machine is not taken for one that stopped.
+/// on a loaded machine is not taken for one that stopped. (Of 82 QEMU runs measured,
+/// every one ended on its state count or a shutdown, none on quiet.)
 const QUIET_DONE: Duration = Duration::from_millis(500);
-const QUIET_STUCK: Duration = Duration::from_secs(10);
+const QUIET_STUCK: Duration = Duration::from_secs(30);
 
 /// The log so far (a read interrupted by a signal is tried again; a log not yet created
 /// reads as empty).
