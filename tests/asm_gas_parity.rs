@@ -378,13 +378,11 @@ fn asm_lines_against_gnu_as() {
     let bin = dir.join("lines.bin");
     std::fs::write(&file, &src).unwrap_or_else(|e| panic!("{e}"));
     let flag = if bits == 64 { "--64" } else { "--32" };
-    let out = Command::new("as")
-        .arg(flag)
-        .arg("-o")
-        .arg(&obj)
-        .arg(&file)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = common::proc::output_within(
+        Command::new("as").arg(flag).arg("-o").arg(&obj).arg(&file),
+        &common::proc::Deadline::generous("as on the sampled lines"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let mut bad = std::collections::HashSet::new();
     for l in stderr.lines() {

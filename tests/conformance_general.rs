@@ -394,24 +394,20 @@ fn check_assembly(cases: &[Case], bits: u32) {
         let src = dir.join(format!("c{n}.s"));
         let obj = dir.join(format!("c{n}.o"));
         std::fs::write(&src, format!(".text\n{}\n", case.asm.replace(';', "\n"))).unwrap();
-        let ok = std::process::Command::new("as")
-            .arg(format!("--{bits}"))
-            .arg("-o")
-            .arg(&obj)
-            .arg(&src)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
+        let assembled = common::run_tool(
+            std::process::Command::new("as")
+                .arg(format!("--{bits}"))
+                .arg("-o")
+                .arg(&obj)
+                .arg(&src),
+        );
+        if assembled.is_err() {
             bad.push(format!("{}: `{}` does not assemble", case.name, case.asm));
             continue;
         }
-        let out = std::process::Command::new("objdump")
-            .arg("-d")
-            .arg(&obj)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = common::run_tool(std::process::Command::new("objdump").arg("-d").arg(&obj))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out);
         let mut bytes = Vec::new();
         for line in text.lines() {
             let mut parts = line.split('\t');

@@ -110,7 +110,9 @@ struct Browser {
     session: Option<String>,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long chromium may take to answer one command or send one event: generous, for a
+/// loaded CI machine (2 cores shared with builds).
+const TIMEOUT: Duration = common::proc::GENEROUS;
 
 impl Browser {
     fn start(profile: &Path) -> Browser {
@@ -160,11 +162,19 @@ impl Browser {
         }
     }
 
-    fn recv(&mut self, deadline: Instant) -> Value {
+    /// The next message; `waiting` names what it is waited for, in the failure message.
+    fn recv(&mut self, deadline: Instant, waiting: &str) -> Value {
         let left = deadline.saturating_duration_since(Instant::now());
-        self.output
-            .recv_timeout(left)
-            .expect("chromium answers in time")
+        match self.output.recv_timeout(left) {
+            Ok(v) => v,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                "chromium: no {waiting} within {} s (deadline exceeded)",
+                TIMEOUT.as_secs()
+            ),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("chromium: closed its pipe while we waited for {waiting}")
+            }
+        }
     }
 
     /// Send a command (to the attached page, once there is one) and wait for its answer.
@@ -181,7 +191,7 @@ impl Browser {
         self.input.flush().unwrap();
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let v = self.recv(deadline);
+            let v = self.recv(deadline, &format!("answer to {method}"));
             if v.get("id") == Some(&json!(id)) {
                 assert!(v.get("error").is_none(), "{method}: {v}");
                 return v["result"].clone();
@@ -197,7 +207,7 @@ impl Browser {
         }
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let v = self.recv(deadline);
+            let v = self.recv(deadline, &format!("event {method}"));
             if v["method"] == method {
                 return;
             }

@@ -623,3 +623,53 @@ fn the_viewer_opens_loaded_code() {
     assert_eq!(m.cpu.gpr[0], PID);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An ELF32 executable with one PT_LOAD program header per `(vaddr, memsz)`, no bytes
+/// in the file (all zero-filled, like .bss).
+fn elf32_with_segments(segments: &[(u32, u32)]) -> Vec<u8> {
+    let mut f = vec![0x7f, b'E', b'L', b'F', 1, 1, 1];
+    f.resize(16, 0);
+    let half = |f: &mut Vec<u8>, v: u16| f.extend_from_slice(&v.to_le_bytes());
+    let word = |f: &mut Vec<u8>, v: u32| f.extend_from_slice(&v.to_le_bytes());
+    half(&mut f, 2); // ET_EXEC
+    half(&mut f, 3); // EM_386
+    word(&mut f, 1);
+    word(&mut f, segments[0].0); // entry
+    word(&mut f, 52); // phoff
+    word(&mut f, 0); // shoff
+    word(&mut f, 0); // flags
+    for v in [52, 32, segments.len() as u16, 40, 0, 0] {
+        half(&mut f, v);
+    }
+    for &(vaddr, memsz) in segments {
+        for v in [1, 0, vaddr, vaddr, 0, memsz, 6, 0x1000] {
+            word(&mut f, v);
+        }
+    }
+    f
+}
+
+/// Each segment may be up to 1 GiB, but a file of several such segments had the loader
+/// allocate (and zero) all of them: three of 768 MiB took 2.25 GiB, and more program
+/// headers grow without limit. The segments of one file add up to 1 GiB at most, checked
+/// before anything is allocated.
+#[test]
+fn the_loadable_segments_of_one_file_add_up_to_1_gib_at_most() {
+    let big = 0x3000_0000; // 768 MiB
+    let f = elf32_with_segments(&[(0x1000_0000, big), (0x5000_0000, big), (0x9000_0000, big)]);
+    let e = match ringstep::load::Image::from_elf(&f, "big.elf") {
+        Ok(i) => panic!("loaded {} segments of 768 MiB", i.segments.len()),
+        Err(e) => e,
+    };
+    assert_eq!(
+        e.0,
+        "big.elf: the loadable segments (PT_LOAD) add up to 0x90000000 bytes in memory, \
+         more than 1 GiB"
+    );
+    // Small segments in the same places load.
+    let f = elf32_with_segments(&[(0x1000_0000, 0x1000), (0x5000_0000, 0x1000)]);
+    match ringstep::load::Image::from_elf(&f, "small.elf") {
+        Ok(image) => assert_eq!(image.segments.len(), 2),
+        Err(e) => panic!("two segments of 4 KiB: {e}"),
+    }
+}

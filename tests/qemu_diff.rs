@@ -554,3 +554,102 @@ fn a_difference_in_trs_cache_is_reported() {
         d.differences
     );
 }
+
+/// A stream for the gdbstub client that plays a script: each read returns the next
+/// chunk, or the next error (a signal's EINTR, the socket's read timeout).
+struct Scripted {
+    script: std::collections::VecDeque<std::io::Result<&'static [u8]>>,
+    sent: Vec<u8>,
+}
+
+impl Scripted {
+    fn new(script: Vec<std::io::Result<&'static [u8]>>) -> Scripted {
+        Scripted {
+            script: script.into(),
+            sent: Vec::new(),
+        }
+    }
+}
+
+impl std::io::Read for Scripted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.script.pop_front() {
+            Some(Ok(chunk)) => {
+                buf[..chunk.len()].copy_from_slice(chunk);
+                Ok(chunk.len())
+            }
+            Some(Err(e)) => Err(e),
+            None => {
+                // The socket's read timeout, for ever.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Err(std::io::ErrorKind::WouldBlock.into())
+            }
+        }
+    }
+}
+
+impl std::io::Write for Scripted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sent.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Under load a signal interrupted a read from QEMU's gdbstub ("no answer (Interrupted
+/// system call (os error 4))") and the random-program test failed: a read interrupted
+/// by a signal, or one that ran into the socket's read timeout while QEMU was slow, is
+/// tried again, and the reply comes through.
+#[test]
+fn the_gdbstub_client_reads_on_after_a_signal_and_a_read_timeout() {
+    use std::io::{Error, ErrorKind};
+    let stream = Scripted::new(vec![
+        Err(Error::from(ErrorKind::Interrupted)),
+        Ok(b"+"),
+        Err(Error::from(ErrorKind::WouldBlock)),
+        Err(Error::from(ErrorKind::TimedOut)),
+        Ok(b"$O"),
+        Err(Error::from(ErrorKind::Interrupted)),
+        Ok(b"K#9a"),
+    ]);
+    let mut link = qemu::gdb::Link::new(stream);
+    let reply = link.request("s", std::time::Duration::from_secs(60));
+    assert_eq!(reply, Ok("OK".to_string()));
+}
+
+/// A gdbstub that never answers fails the request at its deadline, with a message that
+/// names the request (not a bare "no answer").
+#[test]
+fn a_silent_gdbstub_fails_at_the_deadline_naming_the_request() {
+    let mut link = qemu::gdb::Link::new(Scripted::new(vec![Ok(b"+")]));
+    let started = std::time::Instant::now();
+    let reply = link.request("m1000,4", std::time::Duration::from_millis(200));
+    let err = reply.expect_err("no answer");
+    assert!(
+        err.contains("answer to \"m1000,4\"") && err.contains("deadline exceeded"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// The shared helper for child processes (tests/common/proc.rs): a command that does not
+/// end by its deadline is killed, and the error names it.
+#[test]
+fn a_child_process_past_its_deadline_is_killed_and_named() {
+    use common::proc::{output_within, Deadline};
+    let started = std::time::Instant::now();
+    let deadline = Deadline::new("sleep for ever", std::time::Duration::from_millis(300));
+    let r = output_within(std::process::Command::new("sleep").arg("600"), &deadline);
+    let err = r.expect_err("sleep 600 outlives its deadline");
+    assert!(
+        err.starts_with("sleep for ever: ") && err.contains("deadline"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let deadline = Deadline::new("echo", std::time::Duration::from_secs(60));
+    let out = output_within(std::process::Command::new("echo").arg("hi"), &deadline);
+    assert_eq!(out.map(|o| o.stdout), Ok(b"hi\n".to_vec()));
+}

@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
 
+/// How long the screen may take to show what a test waits for: generous, for a loaded
+/// CI machine (2 cores shared with builds); a passing run waits well under a second.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Run one tmux command (it must end within `proc::GENEROUS`, standard output captured).
+fn tmux(cmd: &mut Command) -> std::process::Output {
+    let what = format!("{cmd:?}");
+    common::proc::output_within(cmd, &common::proc::Deadline::generous(what))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 struct Session {
     name: String,
     dir: PathBuf,
@@ -31,44 +42,34 @@ impl Session {
         let script = format!(
             "sh -c '{inner}'; rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED:$rc; sleep 60"
         );
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
-            .args(["env", "LANG=C", "TERM=xterm-256color", "sh", "-c", &script])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "tmux new-session failed");
+        let out = tmux(
+            Command::new("tmux")
+                .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
+                .args(["env", "LANG=C", "TERM=xterm-256color", "sh", "-c", &script]),
+        );
+        assert!(out.status.success(), "tmux new-session failed");
         Session { name, dir }
     }
 
     fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .expect("tmux capture-pane");
+        let out = tmux(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn display(&self, format: &str) -> String {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.name, format])
-            .output()
-            .expect("tmux display-message");
+        let out =
+            tmux(Command::new("tmux").args(["display-message", "-p", "-t", &self.name, format]));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            let ok = Command::new("tmux")
-                .args(["send-keys", "-t", &self.name, k])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(ok, "send-keys {k}");
+            let out = tmux(Command::new("tmux").args(["send-keys", "-t", &self.name, k]));
+            assert!(out.status.success(), "send-keys {k}");
         }
     }
 
-    /// Wait until the screen contains `what` (10 s at most) and the frame is complete
+    /// Wait until the screen contains `what` (`WAIT` at most) and the frame is complete
     /// (two captures alike); return the screen.
     fn wait_for(&self, what: &str) -> String {
         let start = Instant::now();
@@ -77,8 +78,11 @@ impl Session {
             if screen.contains(what) {
                 return self.settled(screen);
             }
-            if start.elapsed() > Duration::from_secs(10) {
-                panic!("`{what}` never appeared; the screen:\n{screen}");
+            if start.elapsed() > WAIT {
+                panic!(
+                    "`{what}` did not appear within {} s; the screen:\n{screen}",
+                    WAIT.as_secs()
+                );
             }
             sleep(Duration::from_millis(50));
         }
@@ -106,7 +110,11 @@ impl Session {
                     return p.trim().to_string();
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "no pid file");
+            assert!(
+                start.elapsed() < WAIT,
+                "ringstep wrote no pid file within {} s",
+                WAIT.as_secs()
+            );
             sleep(Duration::from_millis(20));
         }
     }
@@ -114,9 +122,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let _ = common::proc::output_within(
+            Command::new("tmux").args(["kill-session", "-t", &self.name]),
+            &common::proc::Deadline::generous("tmux kill-session"),
+        );
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

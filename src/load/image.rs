@@ -83,6 +83,10 @@ pub struct Image {
     pub source: Option<AsmSource>,
 }
 
+/// The most bytes the loadable segments of one file may take in memory, together (each
+/// is held as a zero-filled buffer of its memory size).
+const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
 fn err(origin: &str, msg: impl AsRef<str>) -> LoadError {
     LoadError::new(origin, msg)
 }
@@ -281,6 +285,19 @@ fn parse<E: FileHeader<Endian = Endianness>>(
     let phdrs = hdr
         .program_headers(endian, data)
         .map_err(|e| bad("program headers", e))?;
+    // Checked before anything is allocated: each segment is held zero-filled.
+    let total = phdrs
+        .iter()
+        .filter(|ph| ph.p_type(endian) == elf::PT_LOAD)
+        .fold(0u64, |sum, ph| {
+            sum.saturating_add(ph.p_memsz(endian).into())
+        });
+    if total > MAX_SEGMENT_BYTES {
+        return Err(err(
+            origin,
+            format!("the loadable segments (PT_LOAD) add up to {total:#x} bytes in memory, more than 1 GiB"),
+        ));
+    }
     let mut segments = Vec::new();
     for (i, ph) in phdrs.iter().enumerate() {
         if ph.p_type(endian) != elf::PT_LOAD {
@@ -299,7 +316,7 @@ fn parse<E: FileHeader<Endian = Endianness>>(
             ));
         }
         let limit = if bits == 32 { 1u64 << 32 } else { u64::MAX };
-        if memsz > 1 << 30 || addr.checked_add(memsz).is_none_or(|end| end > limit) {
+        if memsz > MAX_SEGMENT_BYTES || addr.checked_add(memsz).is_none_or(|end| end > limit) {
             return Err(err(
                 origin,
                 format!("program header {i}: segment at {addr:#x} of {memsz:#x} bytes is larger than 1 GiB or does not fit in the {bits}-bit address space"),

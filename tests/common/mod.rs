@@ -3,6 +3,7 @@
 //! x86-64 (0x10/0x18/0x23/0x2B/0x33).
 #![allow(dead_code)]
 
+pub mod proc;
 pub mod programs;
 
 use ringstep::engine::{Engine, StepResult, StopReason};
@@ -362,12 +363,14 @@ pub fn step_fault(e: &mut Engine) -> (u8, Option<u32>, String) {
 
 /// `as` is needed: fail under CI, skip (with a notice) elsewhere.
 pub fn require_tool(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let found = proc::output_within(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}")),
+        &proc::Deadline::generous(format!("look for {tool}")),
+    )
+    .map(|o| o.status.success())
+    .unwrap_or(false);
     if !found {
         if std::env::var_os("CI").is_some() {
             panic!("{tool} is required under CI but is not installed");
@@ -378,9 +381,11 @@ pub fn require_tool(tool: &str) -> bool {
 }
 
 /// Run an external tool (as, ld, objcopy, nm, ...) and return its standard output, or
-/// a message naming the command and what it printed on failure.
+/// a message naming the command and what it printed on failure (or that it did not end
+/// within `proc::GENEROUS`).
 pub fn run_tool(cmd: &mut std::process::Command) -> Result<Vec<u8>, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let deadline = proc::Deadline::generous(format!("{cmd:?}"));
+    let out = proc::output_within(cmd, &deadline)?;
     if !out.status.success() {
         return Err(format!(
             "{cmd:?} failed: {}",

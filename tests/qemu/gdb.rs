@@ -15,13 +15,14 @@
 //! (also with `Qqemu.sstep=1`, which lets timers run while stepping), so the interrupt
 //! arrives at the first step instead of the one the logged run shows.
 
-use std::io::{Read as _, Write as _};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::run::Qemu;
+use crate::common::proc::{self, Deadline};
 
 /// Register numbers in QEMU's x86-64 gdbstub: the 16 general registers, RIP (16),
 /// EFLAGS, the six selectors, the FS, GS and kernel GS bases, then CR0 (27).
@@ -30,16 +31,24 @@ const REG_CR0: u32 = 27;
 /// CR0.PG.
 const PG: u64 = 0x8000_0000;
 
+/// How long QEMU may take to answer one gdbstub request (a step, a read, a resume to
+/// the scenario's start) before the replay gives up and names the request.
+const ANSWER: Duration = crate::common::proc::GENEROUS;
+/// How long QEMU may take to open its gdbstub socket.
+const CONNECT: Duration = crate::common::proc::GENEROUS;
+/// The socket's read timeout: a slice of the wait, after which the request's deadline is
+/// checked and the read tried again.
+const SLICE: Duration = Duration::from_secs(1);
+
 /// A guest stopped under the gdbstub.
 pub struct Replay {
     child: Child,
-    sock: UnixStream,
+    link: Link<UnixStream>,
 }
 
 impl Drop for Replay {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        proc::kill(&mut self.child);
     }
 }
 
@@ -57,6 +66,109 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// The GDB remote serial protocol over a stream: packets out, replies in. A read
+/// interrupted by a signal is tried again, and so is one that ran into the stream's read
+/// timeout (`SLICE`), until the request's deadline passes: then the error names the
+/// request.
+pub struct Link<S> {
+    stream: S,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<S: Read + Write> Link<S> {
+    pub fn new(stream: S) -> Link<S> {
+        Link {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn send(&mut self, body: &str) -> Result<(), String> {
+        let pkt = format!("${body}#{:02x}", checksum(body.as_bytes()));
+        self.write(pkt.as_bytes())
+            .map_err(|e| format!("QEMU's gdbstub: send {body:?}: {e}"))
+    }
+
+    /// `write_all`, retried where a signal interrupted it.
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        proc::retry(|| self.stream.write_all(bytes))?;
+        proc::retry(|| self.stream.flush())
+    }
+
+    fn read_byte(&mut self, deadline: &Deadline) -> Result<u8, String> {
+        while self.pos == self.buf.len() {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(format!("{}: connection closed", deadline.what())),
+                Ok(n) => {
+                    self.buf.clear();
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.pos = 0;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    deadline.check()?
+                }
+                Err(e) => return Err(format!("{}: {e}", deadline.what())),
+            }
+        }
+        self.pos += 1;
+        Ok(self.buf[self.pos - 1])
+    }
+
+    /// Send `body` and return the reply packet's body (acks skipped), waiting `limit` at
+    /// most.
+    pub fn request(&mut self, body: &str, limit: Duration) -> Result<String, String> {
+        let deadline = Deadline::new(format!("QEMU's gdbstub: answer to {body:?}"), limit);
+        self.send(body)?;
+        loop {
+            match self.read_byte(&deadline)? {
+                b'$' => break,
+                b'-' => self.send(body)?,
+                _ => {}
+            }
+        }
+        let mut reply = Vec::new();
+        loop {
+            match self.read_byte(&deadline)? {
+                b'#' => break,
+                b => reply.push(b),
+            }
+        }
+        let sum = [self.read_byte(&deadline)?, self.read_byte(&deadline)?];
+        let sum = std::str::from_utf8(&sum)
+            .ok()
+            .and_then(|s| u8::from_str_radix(s, 16).ok());
+        if sum != Some(checksum(&reply)) {
+            return Err(format!("QEMU's gdbstub: bad checksum in reply to {body:?}"));
+        }
+        self.write(b"+")
+            .map_err(|e| format!("QEMU's gdbstub: ack: {e}"))?;
+        String::from_utf8(reply).map_err(|_| format!("QEMU's gdbstub: non-text reply to {body:?}"))
+    }
+}
+
+/// Connect to QEMU's gdbstub socket once QEMU has created it.
+fn connect(child: &mut Child, path: &Path) -> Result<UnixStream, String> {
+    let deadline = Deadline::new("connect to QEMU's gdbstub", CONNECT);
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                if let Some(status) = proc::exited(child) {
+                    return Err(format!("connect to QEMU's gdbstub: QEMU exited ({status})"));
+                }
+                if deadline.passed() {
+                    return Err(format!("{} (last error: {e})", deadline.error()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 impl Replay {
     /// Start `elf` under QEMU stopped before its first instruction, and run it to the
     /// scenario's first instruction at `start` (with paging on). Not for a guest with a
@@ -64,67 +176,20 @@ impl Replay {
     pub fn start(qemu: Qemu, elf: &Path, dir: &Path, start: u64) -> Result<Replay, String> {
         let sock_path = dir.join("gdb.sock");
         let _ = std::fs::remove_file(&sock_path);
-        let mut cmd = Command::new(qemu.binary);
-        if let Some(bios) = super::run::fast_bios() {
-            cmd.arg("-bios").arg(bios);
-        }
-        let child = cmd
-            .args([
-                "-M",
-                "pc",
-                "-cpu",
-                "max",
-                "-m",
-                &qemu.memory_mib.to_string(),
-                "-no-reboot",
-                "-no-shutdown",
-                "-display",
-                "none",
-                "-monitor",
-                "none",
-                "-serial",
-                "none",
-                "-parallel",
-                "none",
-                "-nodefaults",
-                "-singlestep",
-                "-S",
-                "-chardev",
-                &format!(
-                    "socket,id=gdb0,path={},server=on,wait=off",
-                    sock_path.display()
-                ),
-                "-gdb",
-                "chardev:gdb0",
-                "-kernel",
-            ])
-            .arg(elf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", qemu.binary))?;
-        let waited = Instant::now();
-        let mut child = child;
-        let sock = loop {
-            match UnixStream::connect(&sock_path) {
-                Ok(s) => break s,
-                Err(e) => {
-                    if waited.elapsed() > Duration::from_secs(5)
-                        || child.try_wait().ok().flatten().is_some()
-                    {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return Err(format!("connect to QEMU's gdbstub: {e}"));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+        let mut child = spawn(qemu, elf, &sock_path)?;
+        let sock = match connect(&mut child, &sock_path) {
+            Ok(s) => s,
+            Err(e) => {
+                proc::kill(&mut child);
+                return Err(e);
             }
         };
-        let mut r = Replay { child, sock };
-        r.sock
-            .set_read_timeout(Some(Duration::from_secs(5)))
+        sock.set_read_timeout(Some(SLICE))
             .map_err(|e| e.to_string())?;
+        let mut r = Replay {
+            child,
+            link: Link::new(sock),
+        };
         // QEMU answers `p` (one register) only to a client that has read its target
         // description.
         let xml = r.request("qXfer:features:read:target.xml:0,ffb")?;
@@ -146,48 +211,8 @@ impl Replay {
         ))
     }
 
-    fn send(&mut self, body: &str) -> Result<(), String> {
-        let pkt = format!("${body}#{:02x}", checksum(body.as_bytes()));
-        self.sock
-            .write_all(pkt.as_bytes())
-            .map_err(|e| format!("gdbstub: send {body:?}: {e}"))
-    }
-
-    fn read_byte(&mut self) -> Result<u8, String> {
-        let mut b = [0u8];
-        match self.sock.read(&mut b) {
-            Ok(1) => Ok(b[0]),
-            Ok(_) => Err("gdbstub: connection closed".into()),
-            Err(e) => Err(format!("gdbstub: no answer ({e})")),
-        }
-    }
-
-    /// Send `body` and return the reply packet's body (acks skipped).
     fn request(&mut self, body: &str) -> Result<String, String> {
-        self.send(body)?;
-        loop {
-            match self.read_byte()? {
-                b'$' => break,
-                b'-' => self.send(body)?,
-                _ => {}
-            }
-        }
-        let mut reply = Vec::new();
-        loop {
-            match self.read_byte()? {
-                b'#' => break,
-                b => reply.push(b),
-            }
-        }
-        let sum = [self.read_byte()?, self.read_byte()?];
-        let sum = std::str::from_utf8(&sum)
-            .ok()
-            .and_then(|s| u8::from_str_radix(s, 16).ok());
-        if sum != Some(checksum(&reply)) {
-            return Err(format!("gdbstub: bad checksum in reply to {body:?}"));
-        }
-        self.sock.write_all(b"+").map_err(|e| e.to_string())?;
-        String::from_utf8(reply).map_err(|_| format!("gdbstub: non-text reply to {body:?}"))
+        self.link.request(body, ANSWER)
     }
 
     fn expect_ok(&mut self, body: &str) -> Result<(), String> {
@@ -250,4 +275,34 @@ impl Replay {
         }
         Ok(bytes)
     }
+}
+
+/// QEMU stopped before the guest's first instruction, its gdbstub on `sock`.
+fn spawn(qemu: Qemu, elf: &Path, sock: &Path) -> Result<Child, String> {
+    let mut cmd = Command::new(qemu.binary);
+    if let Some(bios) = super::run::fast_bios() {
+        cmd.arg("-bios").arg(bios);
+    }
+    cmd.args([
+        "-M",
+        "pc",
+        "-cpu",
+        "max",
+        "-m",
+        &qemu.memory_mib.to_string(),
+    ])
+    .args(["-no-reboot", "-no-shutdown", "-display", "none"])
+    .args(["-monitor", "none", "-serial", "none", "-parallel", "none"])
+    .args(["-nodefaults", "-singlestep", "-S", "-chardev"])
+    .arg(format!(
+        "socket,id=gdb0,path={},server=on,wait=off",
+        sock.display()
+    ))
+    .args(["-gdb", "chardev:gdb0", "-kernel"])
+    .arg(elf)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .map_err(|e| format!("start {}: {e}", qemu.binary))
 }

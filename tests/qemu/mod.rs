@@ -35,8 +35,6 @@ pub mod guest64;
 pub mod programs;
 pub mod run;
 
-use std::time::Duration;
-
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use ringstep::engine::{
     Change, Engine, Event, Outcome, ScheduledInterrupt, StepResult, StopReason,
@@ -519,12 +517,21 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         (last + 1, last + 1 + MARGIN),
         &filter.join(","),
         (guest::BLOB_BASE, guest.blob.len() as u64),
-        Duration::from_secs(20),
     );
 
     // The comparison, step by step.
     let mut e = setup.engine();
     let mut differences = Vec::new();
+    if let Some(why) = &q.failure {
+        differences.push(Difference {
+            step: "init".into(),
+            instr: String::new(),
+            field: "QEMU run".into(),
+            ringstep: "ran".into(),
+            qemu: why.clone(),
+            kind: None,
+        });
+    }
     // The replay under the gdbstub, for memory after every step; dropped (and QEMU
     // with it) at the first thing that goes wrong, which is reported.
     // Not with a timer (see `gdb`): such a scene's memory is compared at the end only.

@@ -7,10 +7,12 @@
 //! and error code; one process, no protocol, deterministic. The gdbstub does not show the
 //! CPL or the descriptor caches; it serves for memory only (`gdb`).
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::common::proc::{self, Deadline};
 
 /// One segment register as QEMU prints it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +53,20 @@ pub struct QRun {
     /// Physical memory from BLOB_BASE on at the end of the run (`pmemsave`), if QEMU
     /// was still there to save it.
     pub memory: Option<Vec<u8>>,
+    /// Why the run ended before QEMU got where it should: it could not start, or the
+    /// run's deadline passed (the message names it).
+    pub failure: Option<String>,
+}
+
+impl QRun {
+    fn failed(why: String) -> QRun {
+        QRun {
+            states: Vec::new(),
+            log_bytes: 0,
+            memory: None,
+            failure: Some(why),
+        }
+    }
 }
 
 /// CR0.PG: the scenario runs with paging on, the stub starts without it.
@@ -237,12 +253,29 @@ pub struct Qemu {
     pub icount: bool,
 }
 
+/// How long QEMU's log may stay the same before the run is taken as ended: `QUIET_DONE`
+/// once it holds the states the comparison needs (QEMU halted, or runs where the log
+/// filter hides it), `QUIET_STUCK` before (QEMU went elsewhere: the comparison reports
+/// the missing states). Measured in time, not in polls, so that a QEMU starved of CPU
+/// on a loaded machine is not taken for one that stopped. (Of 82 QEMU runs measured,
+/// every one ended on its state count or a shutdown, none on quiet.)
+const QUIET_DONE: Duration = Duration::from_millis(500);
+const QUIET_STUCK: Duration = Duration::from_secs(30);
+
+/// The log so far (a read interrupted by a signal is tried again; a log not yet created
+/// reads as empty).
+fn read_log(path: &Path) -> String {
+    proc::retry(|| std::fs::read(path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
 /// Run `elf` under `qemu.binary` until more than `want` states from `start_eip` on are
-/// logged, QEMU exits or shuts down (a triple fault), the log stays the same for a while
-/// after at least `need` states, or `timeout` passes.
+/// logged, QEMU exits or shuts down (a triple fault), or the log stays the same for a
+/// while (`QUIET_DONE` after at least `need` states, else `QUIET_STUCK`); the whole run
+/// has `proc::GENEROUS`, and a run that exceeds it says so (`QRun::failure`).
 /// After the run, QEMU's monitor saves `mem_len` bytes of physical memory from
 /// `mem_base`. `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     qemu: Qemu,
     elf: &Path,
@@ -251,10 +284,58 @@ pub fn run(
     (need, want): (usize, usize),
     dfilter: &str,
     (mem_base, mem_len): (u64, u64),
-    timeout: Duration,
 ) -> QRun {
     let log_path = dir.join("qemu.log");
-    let log = std::fs::File::create(&log_path).expect("create the QEMU log");
+    let mut child = match spawn_logged(qemu, elf, &log_path, dfilter) {
+        Ok(c) => c,
+        Err(e) => return QRun::failed(e),
+    };
+    let deadline = Deadline::generous(format!("QEMU's logged run of {}", elf.display()));
+    let mut last_len = 0;
+    let mut changed = Instant::now();
+    let exited = loop {
+        let exited = proc::exited(&mut child).is_some();
+        let text = read_log(&log_path);
+        if text.len() != last_len {
+            last_len = text.len();
+            changed = Instant::now();
+        }
+        let states = parse(&text, start_eip).len();
+        // Done: QEMU went past the end (it idles in a `jmp .` there), or it stopped
+        // logging after a fault it could not deliver (-no-shutdown pauses it).
+        // A fault while delivering a double fault shuts the processor down: QEMU pauses
+        // (-no-shutdown) and logs nothing more.
+        let shut_down = text.contains("check_exception old: 0x8 new");
+        let quiet = changed.elapsed();
+        let done = states > want
+            || shut_down
+            || (states >= need && quiet >= QUIET_DONE)
+            || quiet >= QUIET_STUCK;
+        if exited || done || deadline.passed() {
+            break exited;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let failure = deadline.passed().then(|| deadline.error());
+    let memory = if exited {
+        None
+    } else {
+        save_and_quit(&mut child, dir, (mem_base, mem_len))
+    };
+    proc::kill(&mut child);
+    let text = read_log(&log_path);
+    QRun {
+        states: parse(&text, start_eip),
+        log_bytes: text.len(),
+        memory,
+        failure,
+    }
+}
+
+/// QEMU single-stepping `elf`, its log (on standard error) in `log`, its monitor on
+/// standard input.
+fn spawn_logged(qemu: Qemu, elf: &Path, log: &Path, dfilter: &str) -> Result<Child, String> {
+    let log = std::fs::File::create(log).map_err(|e| format!("create the QEMU log: {e}"))?;
     let mut cmd = Command::new(qemu.binary);
     if let Some(bios) = fast_bios() {
         cmd.arg("-bios").arg(bios);
@@ -262,104 +343,47 @@ pub fn run(
     if qemu.icount {
         cmd.args(["-icount", "shift=0,sleep=off"]);
     }
-    let mut child = cmd
-        .args([
-            "-M",
-            "pc",
-            "-cpu",
-            "max",
-            "-m",
-            &qemu.memory_mib.to_string(),
-            "-no-reboot",
-            "-monitor",
-            "stdio",
-            "-display",
-            "none",
-            "-no-shutdown",
-            "-serial",
-            "none",
-            "-parallel",
-            "none",
-            "-nodefaults",
-            "-singlestep",
-            "-d",
-            "cpu,int,exec,nochain",
-            "-dfilter",
-            dfilter,
-            "-kernel",
-        ])
-        .arg(elf)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", qemu.binary));
-    let started = Instant::now();
-    let mut text = String::new();
-    let mut quiet_polls = 0;
-    let mut last_len = 0;
-    loop {
-        let exited = child.try_wait().ok().flatten().is_some();
-        text.clear();
-        if let Ok(mut f) = std::fs::File::open(&log_path) {
-            let _ = f.read_to_string(&mut text);
-        }
-        if text.len() == last_len {
-            quiet_polls += 1;
-        } else {
-            quiet_polls = 0;
-            last_len = text.len();
-        }
-        let states = parse(&text, start_eip);
-        // Done: QEMU went past the end (it idles in a `jmp .` there), or it stopped
-        // logging after a fault it could not deliver (-no-shutdown pauses it).
-        // A fault while delivering a double fault shuts the processor down: QEMU pauses
-        // (-no-shutdown) and logs nothing more.
-        let shut_down = text.contains("check_exception old: 0x8 new");
-        // Or QEMU went quiet (halted, or running where the log filter hides it) once
-        // it has logged the states the comparison needs.
-        let done = states.len() > want
-            || shut_down
-            || (states.len() >= need && quiet_polls >= 10)
-            || quiet_polls >= 100;
-        if exited || done || started.elapsed() > timeout {
-            let mem_path = dir.join("memory.bin");
-            let _ = std::fs::remove_file(&mem_path);
-            let mut memory = None;
-            if !exited {
-                if let Some(stdin) = child.stdin.as_mut() {
-                    let _ = writeln!(stdin, "stop");
-                    let _ = writeln!(
-                        stdin,
-                        "pmemsave {mem_base:#x} {mem_len:#x} \"{}\"",
-                        mem_path.display()
-                    );
-                    let _ = writeln!(stdin, "quit");
-                    let _ = stdin.flush();
-                }
-                let waited = Instant::now();
-                while waited.elapsed() < Duration::from_secs(5) {
-                    if child.try_wait().ok().flatten().is_some() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                memory = std::fs::read(&mem_path)
-                    .ok()
-                    .filter(|m| m.len() as u64 == mem_len);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            text.clear();
-            if let Ok(mut f) = std::fs::File::open(&log_path) {
-                let _ = f.read_to_string(&mut text);
-            }
-            return QRun {
-                states: parse(&text, start_eip),
-                log_bytes: text.len(),
-                memory,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    cmd.args([
+        "-M",
+        "pc",
+        "-cpu",
+        "max",
+        "-m",
+        &qemu.memory_mib.to_string(),
+    ])
+    .args(["-no-reboot", "-monitor", "stdio", "-display", "none"])
+    .args(["-no-shutdown", "-serial", "none", "-parallel", "none"])
+    .args(["-nodefaults", "-singlestep", "-d", "cpu,int,exec,nochain"])
+    .args(["-dfilter", dfilter, "-kernel"])
+    .arg(elf)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(log)
+    .spawn()
+    .map_err(|e| format!("start {}: {e}", qemu.binary))
+}
+
+/// Stop the guest, save its memory through the monitor, quit, and wait for QEMU to
+/// exit (so that the file is complete); the memory, if QEMU saved it in time.
+fn save_and_quit(child: &mut Child, dir: &Path, (base, len): (u64, u64)) -> Option<Vec<u8>> {
+    let mem_path = dir.join("memory.bin");
+    let _ = std::fs::remove_file(&mem_path);
+    if let Some(stdin) = child.stdin.as_mut() {
+        let commands = format!(
+            "stop\npmemsave {base:#x} {len:#x} \"{}\"\nquit\n",
+            mem_path.display()
+        );
+        // `write_all` goes on after an interrupted write; retried as a whole if the
+        // signal came before anything was written.
+        let _ = proc::retry(|| stdin.write_all(commands.as_bytes()));
+        let _ = proc::retry(|| stdin.flush());
     }
+    let deadline = Deadline::generous("QEMU's monitor: pmemsave and quit");
+    if let Err(e) = proc::wait_until(child, &deadline) {
+        eprintln!("{e}");
+        return None;
+    }
+    proc::retry(|| std::fs::read(&mem_path))
+        .ok()
+        .filter(|m| m.len() as u64 == len)
 }
