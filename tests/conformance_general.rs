@@ -1081,6 +1081,38 @@ fn muldiv_cases() -> Vec<Case> {
           "48 98", "cltq", &[R(EAX, 0xffff_ffff_8000_0000)]),
         c("cqo", m64, &[S::R(EAX, 1 << 63), S::R(EDX, 5)],
           "48 99", "cqto", &[R(EDX, u64::MAX)]),
+        c("imul r64 one operand: rdx:rax", m64, &[S::R(EAX, (-2i64) as u64), S::R(EBX, 3), S::R(EDX, 5)],
+          "48 f7 eb", "imul %rbx", &[R(EAX, (-6i64) as u64), R(EDX, u64::MAX), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul r16 one operand: dx:ax, high words kept", m32, &[S::R(EAX, 0xaaaa_0100), S::R(EBX, 0x0100), S::R(EDX, 0xbbbb_0000)],
+          "66 f7 eb", "imul %bx", &[R(EAX, 0xaaaa_0000), R(EDX, 0xbbbb_0001), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul m32 two operands", m32, &[S::M(UD, 4, 0xffff_fffd), S::R(EAX, 7)],
+          "0f af 05 00 90 04 08", "imul 0x8049000,%eax", &[R(EAX, (-21i32) as u32 as u64), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul r16 three operands imm16 from memory", m32, &[S::M(UD, 2, 0x0100), S::R(EAX, 0x5555_0000)],
+          "66 69 05 00 90 04 08 00 01", "imul $0x100,0x8049000,%ax", &[R(EAX, 0x5555_0000), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r32 in 64-bit mode zero-extends rax and rdx", m64,
+          &[S::R(EAX, 0xffff_ffff_0000_0002), S::R(EBX, 3), S::R(EDX, u64::MAX)],
+          "f7 e3", "mul %ebx", &[R(EAX, 6), R(EDX, 0), F(CF | OF, 0), MUL_UNDEF]),
+        c("mul m8 from a read-only page is fine", m32, &[S::M(USER_CODE + 0x10, 1, 0x10), S::R(EAX, 0x20)],
+          "f6 25 10 80 04 08", "mulb 0x8048010", &[R(EAX, 0x200), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("div r16: dx:ax", m32, &[S::R(EDX, 0xaaaa_0001), S::R(EAX, 0xbbbb_0005), S::R(EBX, 0x10)],
+          "66 f7 f3", "div %bx", &[R(EAX, 0xbbbb_1000), R(EDX, 0xaaaa_0005), DIV_UNDEF]),
+        c("div r16 quotient overflow", m32, &[S::R(EDX, 0x10), S::R(EAX, 0), S::R(EBX, 0x10)],
+          "66 f7 f3", "div %bx", &[Fault(0, None)]),
+        c("div r64 quotient overflow", m64, &[S::R(EDX, 1), S::R(EAX, 0), S::R(EBX, 1)],
+          "48 f7 f3", "div %rbx", &[Fault(0, None)]),
+        c("div r32 in 64-bit mode zero-extends", m64,
+          &[S::R(EDX, 0xffff_ffff_0000_0000), S::R(EAX, 0xffff_ffff_0000_0007), S::R(EBX, 2)],
+          "f7 f3", "div %ebx", &[R(EAX, 3), R(EDX, 1), DIV_UNDEF]),
+        c("idiv r16: the remainder has the dividend's sign", m32, &[S::R(EDX, 0xffff), S::R(EAX, 0xfff9), S::R(EBX, 2)],
+          "66 f7 fb", "idiv %bx", &[R(EAX, 0xfffd), R(EDX, 0xffff), DIV_UNDEF]),
+        c("idiv r64 by -1", m64, &[S::R(EDX, 0), S::R(EAX, 5), S::R(EBX, u64::MAX)],
+          "48 f7 fb", "idiv %rbx", &[R(EAX, (-5i64) as u64), R(EDX, 0), DIV_UNDEF]),
+        c("idiv m8 by zero", m32, &[S::M(UD, 1, 0)],
+          "f6 3d 00 90 04 08", "idivb 0x8049000", &[Fault(0, None)]),
+        c("cbw in 64-bit mode", m64, &[S::R(EAX, 0xffff_ffff_ffff_0080)],
+          "66 98", "cbtw", &[R(EAX, 0xffff_ffff_ffff_ff80)]),
+        c("cqo positive", m64, &[S::R(EAX, 1), S::R(EDX, u64::MAX)],
+          "48 99", "cqto", &[R(EDX, 0)]),
         c("cwde zero-extends into rax", m64, &[S::R(EAX, 0xffff_ffff_0000_8000)],
           "98", "cwtl", &[R(EAX, 0xffff_8000)]),
         c("cdq zero-extends into rdx", m64, &[S::R(EAX, 0x8000_0000), S::R(EDX, 0x1234_5678_0000_0000)],
@@ -2036,4 +2068,19 @@ fn rep_fault_midway_keeps_completed_iterations() {
     assert_eq!(got.cpu.rip, PF_HANDLER);
     assert_eq!(got.cpu.cr2, UD + 0x1000);
     assert_eq!(got.mem.peek_le(KST - 20, 4), USER_CODE, "saved EIP");
+}
+
+/// A LOCK prefix where the SDM does not allow it is #UD, and the reason says why.
+#[test]
+fn lock_ud_names_the_prefix() {
+    for code in ["f0 01 d8", "f0 89 05 00 90 04 08", "f0 90"] {
+        let mut e = Engine::new(with_code(machine32(), code));
+        let (v, _, why) = step_fault(&mut e);
+        assert_eq!(v, 6, "{code}");
+        assert!(why.contains("LOCK prefix"), "{code}: {why}");
+    }
+    let mut e = Engine::new(with_code(machine32(), "0f 0b"));
+    let (v, _, why) = step_fault(&mut e);
+    assert_eq!(v, 6);
+    assert!(!why.contains("LOCK"), "ud2: {why}");
 }
