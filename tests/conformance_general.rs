@@ -1890,6 +1890,15 @@ fn frame_cases() -> Vec<Case> {
           "66 61", "popaw", &[R(EAX, 0xaaaa_1234), R(ESP, UST - 0x20)]),
         c("popa from the top of the stack: #PF, nothing popped", m32, &[S::R(ESP, UST - 0x10)],
           "61", "popa", &[Fault(14, Some(4)), StopCr2(UST)]),
+        c("leave from an unmapped frame: #PF, esp and ebp unchanged", m32, &[S::R(EBP, 0x1000)],
+          "c9", "leave", &[Fault(14, Some(4)), StopCr2(0x1000)]),
+        c("leave 64 with a 16-bit operand size", m64,
+          &[S::R(EBP, D64), S::M(D64, 8, 0x1111_2222_3333_4444), S::R(ESP, D64 - 0x40), S::R(EBP, D64)],
+          "66 c9", "leavew", &[R(ESP, D64 + 2), R(EBP, (D64 & !0xffff) | 0x4444)]),
+        c("enter in the kernel, level 1", k64, &[S::R(EBP, 0x77)],
+          "c8 20 00 01", "enter $0x20,$1",
+          &[M(K64_STACK_TOP - 8, 8, 0x77), M(K64_STACK_TOP - 16, 8, K64_STACK_TOP - 8),
+            R(EBP, K64_STACK_TOP - 8), R(ESP, K64_STACK_TOP - 0x30)]),
         c("pusha in 64-bit mode: #UD", m64, &[], "60", ".byte 0x60 (pusha)", &[Fault(6, None)]),
         c("popa in 64-bit mode: #UD", m64, &[], "61", ".byte 0x61 (popa)", &[Fault(6, None)]),
     ]
@@ -1918,6 +1927,10 @@ fn low_data64(m: &mut Machine) {
             },
         })
         .expect("a free range");
+}
+
+fn null_es(m: &mut Machine) {
+    m.cpu.seg[SegReg::Es as usize] = Segment::null(0);
 }
 
 #[rustfmt::skip]
@@ -1980,6 +1993,22 @@ fn string_cases() -> Vec<Case> {
             S::R(ECX, 0x1_0000_0001)],
           "67 f3 48 ab", "addr32 rep stos %rax,%es:(%edi)",
           &[M(LOW64, 8, u64::MAX), R(EDI, LOW64 + 8), R(ECX, 0)]),
+        c("rep stosb with a 16-bit address: CX counts, DI moves, high words kept", m32,
+          &[S::Seg(SegReg::Es, TLS_SEL), S::R(EAX, 0x66), S::R(ECX, 0xffff_0002), S::R(EDI, 0xabcd_0000)],
+          "67 f3 aa", "addr16 rep stos %al,%es:(%di)",
+          &[M(TLS_BASE, 2, 0x6666), R(ECX, 0xffff_0000), R(EDI, 0xabcd_0002)]),
+        c("stosb through a null ES: #GP(0)", m32, &[S::With(null_es), S::R(EDI, UD)],
+          "aa", "stos %al,%es:(%edi)", &[Fault(13, Some(0))]),
+        c("rep movsq in the kernel", k64,
+          &[S::R(ECX, 1), S::R(ESI, K64_STACK_TOP - 0x100), S::R(EDI, K64_STACK_TOP - 0x80),
+            S::M(K64_STACK_TOP - 0x100, 8, 0x1234_5678_9abc_def0)],
+          "f3 48 a5", "rep movsq",
+          &[M(K64_STACK_TOP - 0x80, 8, 0x1234_5678_9abc_def0), R(ECX, 0), R(ESI, K64_STACK_TOP - 0xf8),
+            R(EDI, K64_STACK_TOP - 0x78)]),
+        c("user movsb from a kernel page: #PF(5)", m64, &[S::R(ESI, K64_STACK_TOP - 0x100), S::R(EDI, D64)],
+          "a4", "movsb", &[Fault(14, Some(5)), StopCr2(K64_STACK_TOP - 0x100)]),
+        c("movsb from a non-canonical address: #GP(0)", m64, &[S::R(ESI, 0x8000_0000_0000_0000), S::R(EDI, D64)],
+          "a4", "movsb", &[Fault(13, Some(0))]),
         c("lodsq", m64, &[S::R(ESI, D64), S::M(D64, 8, 0x1_0000_0002)],
           "48 ad", "lods %ds:(%rsi),%rax", &[R(EAX, 0x1_0000_0002), R(ESI, D64 + 8)]),
         c("scasl zero-extends nothing it does not write", m64,
