@@ -1835,6 +1835,11 @@ fn byte_misc_cases() -> Vec<Case> {
         c("lfence", m32, &[], "0f ae e8", "lfence", &[]),
         c("mfence", m64, &[], "0f ae f0", "mfence", &[]),
         c("sfence", m64, &[], "0f ae f8", "sfence", &[]),
+        c("prefetcht0 of an unmapped address does not fault", m32, &[S::R(EAX, 0x1000)],
+          "0f 18 08", "prefetcht0 (%eax)", &[]),
+        c("prefetchw", m64, &[S::R(EAX, 0)], "0f 0d 08", "prefetchw (%rax)", &[]),
+        c("prefetchnta", m64, &[], "0f 18 44 24 10", "prefetchnta 0x10(%rsp)", &[]),
+        c("reserved nop 0f 1e /1 (not endbr)", m32, &[], "0f 1e c8", ".byte 0x0f,0x1e,0xc8 (nop %eax)", &[]),
     ]
 }
 

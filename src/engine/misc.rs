@@ -1,6 +1,8 @@
 //! Flag-byte transfers and hints: LAHF, SAHF (Intel SDM Vol. 2A "LAHF", Vol. 2B "SAHF"),
 //! ENDBR32/ENDBR64 (CET is not enabled, so they execute as NOPs), LFENCE, MFENCE,
-//! SFENCE (one in-order processor: nothing to order).
+//! SFENCE (one in-order processor: nothing to order), and the hints PREFETCHh/PREFETCHW
+//! and the reserved-NOP opcodes 0F 19..0F 1E (no cache is modelled; a prefetch never
+//! faults, SDM Vol. 2B "PREFETCHh": "does not generate exceptions" beyond #UD for LOCK).
 //!
 //! LAHF/SAHF in 64-bit mode need CPUID.80000001H:ECX.LAHF-SAHF[bit 0]; the modelled CPU
 //! has it, so they never raise #UD.
@@ -29,6 +31,12 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         }
         Mnemonic::Endbr32 | Mnemonic::Endbr64 => {}
         Mnemonic::Lfence | Mnemonic::Mfence | Mnemonic::Sfence => {}
+        Mnemonic::Prefetchnta
+        | Mnemonic::Prefetcht0
+        | Mnemonic::Prefetcht1
+        | Mnemonic::Prefetcht2
+        | Mnemonic::Prefetchw
+        | Mnemonic::Reservednop => {}
         _ => return Ok(Flow::Unsupported),
     }
     Ok(Flow::Next)

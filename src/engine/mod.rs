@@ -1133,9 +1133,19 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         | M::Scasq => string::exec(ctx, i),
         M::Bswap | M::Movbe => bytes::exec(ctx, i),
         M::Enter | M::Pusha | M::Pushad | M::Popa | M::Popad => frame::exec(ctx, i),
-        M::Lahf | M::Sahf | M::Endbr32 | M::Endbr64 | M::Lfence | M::Mfence | M::Sfence => {
-            misc::exec(ctx, i)
-        }
+        M::Lahf
+        | M::Sahf
+        | M::Endbr32
+        | M::Endbr64
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw
+        | M::Reservednop => misc::exec(ctx, i),
         _ => Ok(Flow::Unsupported),
     }
 }
