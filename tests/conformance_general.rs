@@ -340,6 +340,9 @@ fn run(case: &Case) -> Result<(), String> {
         }
         want.cpu.rflags = (want.cpu.rflags & !undef) | (got.cpu.rflags & undef);
         errs.extend(diff(&want, got));
+        if outcome == Outcome::Executed {
+            errs.extend(flags_beyond_iced(case, &before, got));
+        }
         if e.step_back() {
             for d in diff(&before, e.machine()) {
                 errs.push(format!("after step_back: {d}"));
@@ -353,6 +356,41 @@ fn run(case: &Case) -> Result<(), String> {
     } else {
         Err(errs.join("\n    "))
     }
+}
+
+/// The status flags and DF a completed step changed must be ones iced-x86's instruction
+/// tables say the instruction modifies (written, set, cleared or left undefined).
+fn flags_beyond_iced(case: &Case, before: &Machine, got: &Machine) -> Option<String> {
+    use iced_x86::RflagsBits as B;
+    let bits = if before.cpu.long_mode_active() {
+        64
+    } else {
+        32
+    };
+    let code = hex(case.hex);
+    let i = iced_x86::Decoder::new(bits, &code, iced_x86::DecoderOptions::NONE).decode();
+    let m = i.rflags_modified();
+    let map = [
+        (B::OF, OF),
+        (B::SF, SF),
+        (B::ZF, ZF),
+        (B::AF, AF),
+        (B::CF, CF),
+        (B::PF, PF),
+        (B::DF, DF),
+    ];
+    let allowed = map
+        .iter()
+        .filter(|(b, _)| m & b != 0)
+        .fold(0, |a, (_, f)| a | f);
+    let changed = (before.cpu.rflags ^ got.cpu.rflags) & (ST | DF);
+    (changed & !allowed != 0).then(|| {
+        format!(
+            "flags {:?} changed, iced-x86 lists only {:?} as modified",
+            ringstep::machine::flags::set_names(changed),
+            ringstep::machine::flags::set_names(allowed)
+        )
+    })
 }
 
 fn run_all(cases: &[Case]) {
