@@ -45,31 +45,8 @@ struct Str {
 
 pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let op = i.mnemonic();
-    if !matches!(
-        op,
-        Mnemonic::Movsb
-            | Mnemonic::Movsw
-            | Mnemonic::Movsd
-            | Mnemonic::Movsq
-            | Mnemonic::Stosb
-            | Mnemonic::Stosw
-            | Mnemonic::Stosd
-            | Mnemonic::Stosq
-            | Mnemonic::Lodsb
-            | Mnemonic::Lodsw
-            | Mnemonic::Lodsd
-            | Mnemonic::Lodsq
-            | Mnemonic::Cmpsb
-            | Mnemonic::Cmpsw
-            | Mnemonic::Cmpsd
-            | Mnemonic::Cmpsq
-            | Mnemonic::Scasb
-            | Mnemonic::Scasw
-            | Mnemonic::Scasd
-            | Mnemonic::Scasq
-    ) || !i.is_string_instruction()
-    {
-        // MOVSD/CMPSD are also SSE2 mnemonics.
+    if !i.is_string_instruction() {
+        // MOVSD/CMPSD are also SSE2 mnemonics; dispatch sends only the 20 string ones.
         return Ok(Flow::Unsupported);
     }
     let size = i.memory_size().size();
