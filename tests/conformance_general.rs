@@ -340,6 +340,9 @@ fn run(case: &Case) -> Result<(), String> {
         }
         want.cpu.rflags = (want.cpu.rflags & !undef) | (got.cpu.rflags & undef);
         errs.extend(diff(&want, got));
+        if outcome == Outcome::Executed {
+            errs.extend(flags_beyond_iced(case, &before, got));
+        }
         if e.step_back() {
             for d in diff(&before, e.machine()) {
                 errs.push(format!("after step_back: {d}"));
@@ -353,6 +356,41 @@ fn run(case: &Case) -> Result<(), String> {
     } else {
         Err(errs.join("\n    "))
     }
+}
+
+/// The status flags and DF a completed step changed must be ones iced-x86's instruction
+/// tables say the instruction modifies (written, set, cleared or left undefined).
+fn flags_beyond_iced(case: &Case, before: &Machine, got: &Machine) -> Option<String> {
+    use iced_x86::RflagsBits as B;
+    let bits = if before.cpu.long_mode_active() {
+        64
+    } else {
+        32
+    };
+    let code = hex(case.hex);
+    let i = iced_x86::Decoder::new(bits, &code, iced_x86::DecoderOptions::NONE).decode();
+    let m = i.rflags_modified();
+    let map = [
+        (B::OF, OF),
+        (B::SF, SF),
+        (B::ZF, ZF),
+        (B::AF, AF),
+        (B::CF, CF),
+        (B::PF, PF),
+        (B::DF, DF),
+    ];
+    let allowed = map
+        .iter()
+        .filter(|(b, _)| m & b != 0)
+        .fold(0, |a, (_, f)| a | f);
+    let changed = (before.cpu.rflags ^ got.cpu.rflags) & (ST | DF);
+    (changed & !allowed != 0).then(|| {
+        format!(
+            "flags {:?} changed, iced-x86 lists only {:?} as modified",
+            ringstep::machine::flags::set_names(changed),
+            ringstep::machine::flags::set_names(allowed)
+        )
+    })
 }
 
 fn run_all(cases: &[Case]) {
@@ -965,6 +1003,13 @@ fn all_cases() -> Vec<Vec<Case>> {
         nop_flag_cases(),
         page_fault_cases(),
         misc_cases(),
+        rotate_cases(),
+        bit_cases(),
+        cond_cases(),
+        atomic_cases(),
+        byte_misc_cases(),
+        frame_cases(),
+        string_cases(),
     ]
 }
 
@@ -1070,6 +1115,38 @@ fn muldiv_cases() -> Vec<Case> {
           "48 98", "cltq", &[R(EAX, 0xffff_ffff_8000_0000)]),
         c("cqo", m64, &[S::R(EAX, 1 << 63), S::R(EDX, 5)],
           "48 99", "cqto", &[R(EDX, u64::MAX)]),
+        c("imul r64 one operand: rdx:rax", m64, &[S::R(EAX, (-2i64) as u64), S::R(EBX, 3), S::R(EDX, 5)],
+          "48 f7 eb", "imul %rbx", &[R(EAX, (-6i64) as u64), R(EDX, u64::MAX), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul r16 one operand: dx:ax, high words kept", m32, &[S::R(EAX, 0xaaaa_0100), S::R(EBX, 0x0100), S::R(EDX, 0xbbbb_0000)],
+          "66 f7 eb", "imul %bx", &[R(EAX, 0xaaaa_0000), R(EDX, 0xbbbb_0001), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("imul m32 two operands", m32, &[S::M(UD, 4, 0xffff_fffd), S::R(EAX, 7)],
+          "0f af 05 00 90 04 08", "imul 0x8049000,%eax", &[R(EAX, (-21i32) as u32 as u64), F(CF | OF, 0), MUL_UNDEF]),
+        c("imul r16 three operands imm16 from memory", m32, &[S::M(UD, 2, 0x0100), S::R(EAX, 0x5555_0000)],
+          "66 69 05 00 90 04 08 00 01", "imul $0x100,0x8049000,%ax", &[R(EAX, 0x5555_0000), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("mul r32 in 64-bit mode zero-extends rax and rdx", m64,
+          &[S::R(EAX, 0xffff_ffff_0000_0002), S::R(EBX, 3), S::R(EDX, u64::MAX)],
+          "f7 e3", "mul %ebx", &[R(EAX, 6), R(EDX, 0), F(CF | OF, 0), MUL_UNDEF]),
+        c("mul m8 from a read-only page is fine", m32, &[S::M(USER_CODE + 0x10, 1, 0x10), S::R(EAX, 0x20)],
+          "f6 25 10 80 04 08", "mulb 0x8048010", &[R(EAX, 0x200), F(CF | OF, CF | OF), MUL_UNDEF]),
+        c("div r16: dx:ax", m32, &[S::R(EDX, 0xaaaa_0001), S::R(EAX, 0xbbbb_0005), S::R(EBX, 0x10)],
+          "66 f7 f3", "div %bx", &[R(EAX, 0xbbbb_1000), R(EDX, 0xaaaa_0005), DIV_UNDEF]),
+        c("div r16 quotient overflow", m32, &[S::R(EDX, 0x10), S::R(EAX, 0), S::R(EBX, 0x10)],
+          "66 f7 f3", "div %bx", &[Fault(0, None)]),
+        c("div r64 quotient overflow", m64, &[S::R(EDX, 1), S::R(EAX, 0), S::R(EBX, 1)],
+          "48 f7 f3", "div %rbx", &[Fault(0, None)]),
+        c("div r32 in 64-bit mode zero-extends", m64,
+          &[S::R(EDX, 0xffff_ffff_0000_0000), S::R(EAX, 0xffff_ffff_0000_0007), S::R(EBX, 2)],
+          "f7 f3", "div %ebx", &[R(EAX, 3), R(EDX, 1), DIV_UNDEF]),
+        c("idiv r16: the remainder has the dividend's sign", m32, &[S::R(EDX, 0xffff), S::R(EAX, 0xfff9), S::R(EBX, 2)],
+          "66 f7 fb", "idiv %bx", &[R(EAX, 0xfffd), R(EDX, 0xffff), DIV_UNDEF]),
+        c("idiv r64 by -1", m64, &[S::R(EDX, 0), S::R(EAX, 5), S::R(EBX, u64::MAX)],
+          "48 f7 fb", "idiv %rbx", &[R(EAX, (-5i64) as u64), R(EDX, 0), DIV_UNDEF]),
+        c("idiv m8 by zero", m32, &[S::M(UD, 1, 0)],
+          "f6 3d 00 90 04 08", "idivb 0x8049000", &[Fault(0, None)]),
+        c("cbw in 64-bit mode", m64, &[S::R(EAX, 0xffff_ffff_ffff_0080)],
+          "66 98", "cbtw", &[R(EAX, 0xffff_ffff_ffff_ff80)]),
+        c("cqo positive", m64, &[S::R(EAX, 1), S::R(EDX, u64::MAX)],
+          "48 99", "cqto", &[R(EDX, 0)]),
         c("cwde zero-extends into rax", m64, &[S::R(EAX, 0xffff_ffff_0000_8000)],
           "98", "cwtl", &[R(EAX, 0xffff_8000)]),
         c("cdq zero-extends into rdx", m64, &[S::R(EAX, 0x8000_0000), S::R(EDX, 0x1234_5678_0000_0000)],
@@ -1537,4 +1614,541 @@ fn without_ss_load_the_interrupt_comes_first() {
         e.last_step().unwrap().info.outcome,
         Outcome::Interrupt(0x30)
     );
+}
+
+// ---- ROL ROR RCL RCR SHLD SHRD (src/engine/rotate.rs) ------------------------------------------
+
+const EDI: usize = 7;
+/// Scratch data for 64-bit cases: a page of the user stack.
+const D64: u64 = U64_STACK_TOP - 0x1000;
+
+#[rustfmt::skip]
+fn rotate_cases() -> Vec<Case> {
+    vec![
+        c("rol by 1: CF = new LSB, OF = MSB xor CF", m32, &[S::R(EAX, 0x8000_0001)],
+          "d1 c0", "rol %eax", &[R(EAX, 3), F(CF | OF, CF | OF)]),
+        c("rol by 3 (OF: the count-1 formula, model choice)", m32, &[S::R(EBX, 0xe000_0000)],
+          "c1 c3 03", "rol $3,%ebx", &[R(EBX, 7), F(CF | OF, CF | OF)]),
+        c("rol r8 by 8: value unchanged, CF = LSB still set", m32, &[S::R(EDX, 0x81), S::R(ECX, 8), S::F(0x246 | OF)],
+          "d2 c2", "rol %cl,%dl", &[F(CF | OF, CF)]),
+        c("rol by cl = 32: masked count 0, flags untouched", m32, &[S::R(EDX, 0x81), S::R(ECX, 32), S::F(0x246 | OF)],
+          "d2 c2", "rol %cl,%dl", &[]),
+        c("ror r16 by 1: CF = new MSB, OF = two top bits differ", m32, &[S::R(EAX, 0x1234_0001)],
+          "66 d1 c8", "ror $1,%ax", &[R(EAX, 0x1234_8000), F(CF | OF, CF | OF)]),
+        c("rcl r8 by 1 through CF = 0", m32, &[S::R(EAX, 0x80)],
+          "d0 d0", "rcl $1,%al", &[R(EAX, 0), F(CF | OF, CF | OF)]),
+        c("rcr r32 by 2 through CF = 1", m32, &[S::R(EBX, 1), S::R(ECX, 2), S::F(0x246 | CF)],
+          "d3 db", "rcr %cl,%ebx", &[R(EBX, 0xc000_0000), F(CF | OF, 0)]),
+        c("rcl r8 by 9 = a full 9-bit turn: value and CF kept", m32, &[S::R(EAX, 0x5a), S::R(ECX, 9), S::F(0x246 | CF)],
+          "d2 d0", "rcl %cl,%al", &[F(CF | OF, CF | OF)]),
+        c("roll m32 by 5", m32, &[S::M(UD, 4, 0x8000_0001)],
+          "c1 05 00 90 04 08 05", "roll $5,0x8049000", &[M(UD, 4, 0x30), F(CF | OF, 0)]),
+        c("roll of a read-only page faults", m32, &[],
+          "c1 05 00 80 04 08 05", "roll $5,0x8048000", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("rcl r64 by 1", m64, &[S::R(EAX, 1 << 63), S::F(0x246 | CF)],
+          "48 d1 d0", "rcl $1,%rax", &[R(EAX, 1), F(CF | OF, CF | OF)]),
+        c("rol r64 by 63 (6-bit count)", m64, &[S::R(EAX, 2)],
+          "48 c1 c0 3f", "rol $63,%rax", &[R(EAX, 1), F(CF | OF, CF | OF)]),
+        c("rol r32 by 0 still zero-extends", m64, &[S::R(EAX, 0xffff_ffff_1234_5678), S::R(ECX, 0)],
+          "d3 c0", "rol %cl,%eax", &[R(EAX, 0x1234_5678)]),
+        c("ror r32 by 1 zero-extends", m64, &[S::R(EAX, 0xffff_ffff_0000_0002)],
+          "d1 c8", "ror %eax", &[R(EAX, 1), F(CF | OF, 0)]),
+        c("shld by 4", m32, &[S::R(EAX, 0x1234_5678), S::R(EBX, 0x9abc_def0)],
+          "0f a4 d8 04", "shld $4,%ebx,%eax", &[R(EAX, 0x2345_6789), F(ST, CF)]),
+        c("shrd r16 by cl = 4", m32, &[S::R(EAX, 0x1234), S::R(EBX, 0x5678), S::R(ECX, 4)],
+          "66 0f ad d8", "shrd %cl,%bx,%ax", &[R(EAX, 0x8123), F(ST, SF | OF)]),
+        c("shld m32 by 1: sign change sets OF", m32, &[S::M(UD, 4, 0x8000_0000), S::R(EBX, 0xffff_ffff), S::R(ECX, 1)],
+          "0f a5 1d 00 90 04 08", "shld %cl,%ebx,0x8049000", &[M(UD, 4, 1), F(ST, CF | OF)]),
+        c("shrd r16 by 20 goes through dest:src:dest (model choice)", m32, &[S::R(EAX, 0x1234), S::R(EBX, 0xabcd), S::R(ECX, 20)],
+          "66 0f ad d8", "shrd %cl,%bx,%ax", &[R(EAX, 0x4abc), F(ST, CF)]),
+        c("shld by cl = 0: nothing", m32, &[S::R(EAX, 0x1234), S::R(EBX, 0xabcd), S::R(ECX, 0x20), S::F(0x246 | CF)],
+          "0f a5 d8", "shld %cl,%ebx,%eax", &[]),
+        c("shrd r64 by 63", m64, &[S::R(EAX, 1 << 63), S::R(EBX, 3)],
+          "48 0f ac d8 3f", "shrd $63,%rbx,%rax", &[R(EAX, 7), F(ST, OF)]),
+    ]
+}
+
+#[test]
+fn rotates_and_double_shifts() {
+    run_all(&rotate_cases());
+}
+
+// ---- BT BTS BTR BTC BSF BSR TZCNT LZCNT POPCNT (src/engine/bits.rs) ---------------------------
+
+#[rustfmt::skip]
+fn bit_cases() -> Vec<Case> {
+    vec![
+        c("bt m32 with register offset 35 reads the next dword", m32, &[S::R(EAX, 35), S::M(UD + 4, 4, 8)],
+          "0f a3 05 00 90 04 08", "bt %eax,0x8049000", &[F(CF, CF)]),
+        c("bt m32 with offset -1 reads the dword below", m32, &[S::R(EAX, 0xffff_ffff), S::M(UD - 4, 4, 0x8000_0000)],
+          "0f a3 05 00 90 04 08", "bt %eax,0x8049000", &[F(CF, CF)]),
+        c("bts m32 with immediate 33 uses 33 mod 32", m32, &[S::M(UD, 4, 0), S::F(0x246 | CF)],
+          "0f ba 2d 00 90 04 08 21", "btsl $33,0x8049000", &[M(UD, 4, 2), F(CF, 0)]),
+        c("btr r32 offset mod 32", m32, &[S::R(EAX, 0xff), S::R(ECX, 36)],
+          "0f b3 c8", "btr %ecx,%eax", &[R(EAX, 0xef), F(CF, CF)]),
+        c("btc r16 immediate", m32, &[S::R(EAX, 0xffff_0000), S::F(0x246 | CF)],
+          "66 0f ba f8 03", "btc $3,%ax", &[R(EAX, 0xffff_0008), F(CF, 0)]),
+        c("bts (%ebx) with offset -33 sets bit 31 two dwords down", m32, &[S::R(EAX, 0xffff_ffdf), S::R(EBX, UD + 8)],
+          "0f ab 03", "bts %eax,(%ebx)", &[M(UD, 4, 0x8000_0000), F(CF, 0)]),
+        c("bts on a read-only page faults", m32, &[S::R(EAX, 0), S::R(EBX, USER_CODE + 0x100)],
+          "0f ab 03", "bts %eax,(%ebx)", &[Fault(14, Some(7)), StopCr2(USER_CODE + 0x100)]),
+        c("btc m64 with register offset 197: the qword 3 up", m64, &[S::R(EAX, 197), S::R(EBX, D64), S::M(D64 + 24, 8, 0)],
+          "48 0f bb 03", "btc %rax,(%rbx)", &[M(D64 + 24, 8, 1 << 5), F(CF, 0)]),
+        c("bsf", m32, &[S::R(EBX, 0x0001_0100)],
+          "0f bc c3", "bsf %ebx,%eax", &[R(EAX, 8), F(ZF, 0)]),
+        c("bsf of 0: ZF, destination unchanged", m32, &[S::R(EBX, 0), S::R(EAX, 0x1234), S::F(0x202)],
+          "0f bc c3", "bsf %ebx,%eax", &[F(ZF, ZF)]),
+        c("bsr", m32, &[S::R(EBX, 0x0001_0100)],
+          "0f bd c3", "bsr %ebx,%eax", &[R(EAX, 16), F(ZF, 0)]),
+        c("bsr r32 of 0 in 64-bit mode leaves all of rax", m64, &[S::R(EBX, 0), S::R(EAX, 0xffff_ffff_1234_5678)],
+          "0f bd c3", "bsr %ebx,%eax", &[F(ZF, ZF)]),
+        c("bsr r64", m64, &[S::R(EBX, 1 << 40)],
+          "48 0f bd c3", "bsr %rbx,%rax", &[R(EAX, 40), F(ZF, 0)]),
+        c("tzcnt of 0 = operand size, CF", m32, &[S::R(EBX, 0)],
+          "f3 0f bc c3", "tzcnt %ebx,%eax", &[R(EAX, 32), F(CF | ZF, CF)]),
+        c("tzcnt", m32, &[S::R(EBX, 8)],
+          "f3 0f bc c3", "tzcnt %ebx,%eax", &[R(EAX, 3), F(CF | ZF, 0)]),
+        c("tzcnt of an odd value is 0: ZF", m32, &[S::R(EBX, 1), S::R(EAX, 9), S::F(0x202)],
+          "f3 0f bc c3", "tzcnt %ebx,%eax", &[R(EAX, 0), F(CF | ZF, ZF)]),
+        c("lzcnt", m32, &[S::R(EBX, 1)],
+          "f3 0f bd c3", "lzcnt %ebx,%eax", &[R(EAX, 31), F(CF | ZF, 0)]),
+        c("lzcnt of the top bit is 0: ZF", m32, &[S::R(EBX, 0x8000_0000), S::F(0x202)],
+          "f3 0f bd c3", "lzcnt %ebx,%eax", &[R(EAX, 0), F(CF | ZF, ZF)]),
+        c("lzcnt r16 of 0 = 16, CF", m32, &[S::R(EBX, 0xffff_0000), S::R(EAX, 0xaaaa_aaaa)],
+          "66 f3 0f bd c3", "lzcnt %bx,%ax", &[R(EAX, 0xaaaa_0010), F(CF | ZF, CF)]),
+        c("lzcnt r64", m64, &[S::R(EBX, 1 << 40)],
+          "f3 48 0f bd c3", "lzcnt %rbx,%rax", &[R(EAX, 23), F(CF | ZF, 0)]),
+        c("popcnt: all other status flags cleared", m32, &[S::R(EBX, 0xf0f0), S::F(0x202 | ST)],
+          "f3 0f b8 c3", "popcnt %ebx,%eax", &[R(EAX, 8), F(ST, 0)]),
+        c("popcnt of 0: ZF", m32, &[S::R(EBX, 0), S::R(EAX, 5)],
+          "f3 0f b8 c3", "popcnt %ebx,%eax", &[R(EAX, 0), F(ST, ZF)]),
+        c("popcnt m64", m64, &[S::R(EBX, D64), S::M(D64, 8, u64::MAX)],
+          "f3 48 0f b8 03", "popcnt (%rbx),%rax", &[R(EAX, 64), F(ST, 0)]),
+    ]
+}
+
+#[test]
+fn bit_test_scan_count() {
+    run_all(&bit_cases());
+}
+
+// ---- CMOVcc SETcc (src/engine/cond.rs) ---------------------------------------------------------
+
+#[rustfmt::skip]
+fn cond_cases() -> Vec<Case> {
+    vec![
+        c("cmove taken", m32, &[S::R(EAX, 1), S::R(EBX, 2)],
+          "0f 44 c3", "cmove %ebx,%eax", &[R(EAX, 2)]),
+        c("cmove not taken", m32, &[S::R(EAX, 1), S::R(EBX, 2), S::F(0x202)],
+          "0f 44 c3", "cmove %ebx,%eax", &[]),
+        c("cmovne from memory", m32, &[S::M(UD, 4, 0x55), S::F(0x202)],
+          "0f 45 05 00 90 04 08", "cmovne 0x8049000,%eax", &[R(EAX, 0x55)]),
+        c("cmovne not taken still reads memory, and faults", m32, &[S::R(EBX, 0x1000)],
+          "0f 45 03", "cmovne (%ebx),%eax", &[Fault(14, Some(4)), StopCr2(0x1000)]),
+        c("cmovl r16 taken (SF != OF)", m32, &[S::R(EAX, 0x1111_2222), S::R(EBX, 0x3333), S::F(0x202 | SF)],
+          "66 0f 4c c3", "cmovl %bx,%ax", &[R(EAX, 0x1111_3333)]),
+        c("cmove r32 not taken still zero-extends", m64, &[S::R(EAX, 0xffff_ffff_1234_5678), S::F(0x202)],
+          "0f 44 c3", "cmove %ebx,%eax", &[R(EAX, 0x1234_5678)]),
+        c("cmova r64 taken", m64, &[S::R(EBX, u64::MAX), S::F(0x202)],
+          "48 0f 47 c3", "cmova %rbx,%rax", &[R(EAX, u64::MAX)]),
+        c("sete", m32, &[S::R(EAX, 0x1234_5678)],
+          "0f 94 c0", "sete %al", &[R(EAX, 0x1234_5601)]),
+        c("setl to memory", m32, &[S::M(UD, 4, 0xffff_ffff), S::F(0x202 | OF)],
+          "0f 9c 05 00 90 04 08", "setl 0x8049000", &[M(UD, 4, 0xffff_ff01)]),
+        c("setb %ah clears it", m32, &[S::R(EAX, 0xff00)],
+          "0f 92 c4", "setb %ah", &[R(EAX, 0)]),
+        c("setg to a read-only page faults", m32, &[S::R(EBX, USER_CODE)],
+          "0f 9f 03", "setg (%ebx)", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+    ]
+}
+
+#[test]
+fn cmovcc_setcc() {
+    run_all(&cond_cases());
+}
+
+// ---- XADD CMPXCHG CMPXCHG8B CMPXCHG16B, LOCK (src/engine/atomic.rs) --------------------------
+
+#[rustfmt::skip]
+fn atomic_cases() -> Vec<Case> {
+    vec![
+        c("xadd r32", m32, &[S::R(EAX, 1), S::R(EBX, 2)],
+          "0f c1 d8", "xadd %ebx,%eax", &[R(EAX, 3), R(EBX, 1), F(ST, PF)]),
+        c("xadd with one register as both operands: the sum", m32, &[S::R(EAX, 5)],
+          "0f c1 c0", "xadd %eax,%eax", &[R(EAX, 10), F(ST, PF)]),
+        c("lock xadd m32 wraps to 0", m32, &[S::M(UD, 4, 0xffff_ffff), S::R(EBX, 1)],
+          "f0 0f c1 1d 00 90 04 08", "lock xadd %ebx,0x8049000", &[M(UD, 4, 0), R(EBX, 0xffff_ffff), F(ST, CF | ZF | PF | AF)]),
+        c("xadd to a read-only page faults, the register unchanged", m32, &[S::R(EBX, 1), S::R(ECX, USER_CODE)],
+          "0f c1 19", "xadd %ebx,(%ecx)", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("cmpxchg r32 equal: dest = src", m32, &[S::R(EAX, 5), S::R(ECX, 5), S::R(EBX, 7)],
+          "0f b1 d9", "cmpxchg %ebx,%ecx", &[R(ECX, 7), F(ST, ZF | PF)]),
+        c("cmpxchg r32 not equal: accumulator = dest", m32, &[S::R(EAX, 4), S::R(ECX, 5), S::R(EBX, 7)],
+          "0f b1 d9", "cmpxchg %ebx,%ecx", &[R(EAX, 5), F(ST, CF | SF | AF | PF)]),
+        c("lock cmpxchg m32 equal", m32, &[S::R(EAX, 9), S::M(UD, 4, 9), S::R(EBX, 0x77)],
+          "f0 0f b1 1d 00 90 04 08", "lock cmpxchg %ebx,0x8049000", &[M(UD, 4, 0x77), F(ST, ZF | PF)]),
+        c("cmpxchg r8 not equal", m32, &[S::R(EAX, 0x1234_5601), S::R(ECX, 0x02), S::R(EBX, 0x03)],
+          "0f b0 d9", "cmpxchg %bl,%cl", &[R(EAX, 0x1234_5602), F(ST, CF | SF | AF | PF)]),
+        c("cmpxchg not equal still writes a read-only destination back: #PF", m32,
+          &[S::R(EAX, 1), S::R(ECX, USER_CODE + 0x100), S::R(EBX, 7)],
+          "0f b1 19", "cmpxchg %ebx,(%ecx)", &[Fault(14, Some(7)), StopCr2(USER_CODE + 0x100)]),
+        c("cmpxchg r32 equal in 64-bit mode: rax kept, rcx zero-extended", m64,
+          &[S::R(EAX, 0xffff_ffff_0000_0005), S::R(ECX, 0xaaaa_aaaa_0000_0005), S::R(EBX, 7)],
+          "0f b1 d9", "cmpxchg %ebx,%ecx", &[R(ECX, 7), F(ST, ZF | PF)]),
+        c("cmpxchg r32 not equal in 64-bit mode: eax zero-extended", m64,
+          &[S::R(EAX, 0xffff_ffff_0000_0004), S::R(ECX, 5), S::R(EBX, 7)],
+          "0f b1 d9", "cmpxchg %ebx,%ecx", &[R(EAX, 5), F(ST, CF | SF | AF | PF)]),
+        c("cmpxchg8b equal: m64 = ecx:ebx, ZF", m32,
+          &[S::M(UD, 8, 0x1111_2222_3333_4444), S::R(EDX, 0x1111_2222), S::R(EAX, 0x3333_4444),
+            S::R(ECX, 0xaaaa_bbbb), S::R(EBX, 0xcccc_dddd), S::F(0x202)],
+          "f0 0f c7 0d 00 90 04 08", "lock cmpxchg8b 0x8049000", &[M(UD, 8, 0xaaaa_bbbb_cccc_dddd), F(ZF, ZF)]),
+        c("cmpxchg8b not equal: edx:eax = m64", m32,
+          &[S::M(UD, 8, 0x1111_2222_3333_4444), S::R(ESI, UD)],
+          "0f c7 0e", "cmpxchg8b (%esi)", &[R(EDX, 0x1111_2222), R(EAX, 0x3333_4444), F(ZF, 0)]),
+        c("cmpxchg16b equal", m64,
+          &[S::R(ESI, D64), S::M(D64, 8, 1), S::M(D64 + 8, 8, 2), S::R(EAX, 1), S::R(EDX, 2),
+            S::R(EBX, 3), S::R(ECX, 4), S::F(0x202)],
+          "48 0f c7 0e", "cmpxchg16b (%rsi)", &[M(D64, 8, 3), M(D64 + 8, 8, 4), F(ZF, ZF)]),
+        c("cmpxchg16b not equal", m64,
+          &[S::R(ESI, D64), S::M(D64, 8, 1), S::M(D64 + 8, 8, 2), S::R(EAX, 1), S::R(EDX, 5)],
+          "48 0f c7 0e", "cmpxchg16b (%rsi)", &[R(EAX, 1), R(EDX, 2), F(ZF, 0)]),
+        c("cmpxchg16b on an 8-byte aligned operand: #GP(0)", m64, &[S::R(ESI, D64 + 8)],
+          "48 0f c7 0e", "cmpxchg16b (%rsi)", &[Fault(13, Some(0))]),
+        c("cmpxchg16b with a register operand: #UD", m64, &[],
+          "48 0f c7 c8", ".byte 0x48,0x0f,0xc7,0xc8 (cmpxchg16b %rax)", &[Fault(6, None)]),
+        c("lock with a register destination: #UD", m32, &[],
+          "f0 01 d8", ".byte 0xf0,0x01,0xd8 (lock add %ebx,%eax)", &[Fault(6, None)]),
+        c("lock on a non-lockable instruction: #UD", m32, &[],
+          "f0 89 05 00 90 04 08", ".byte 0xf0 (lock mov %eax,0x8049000)", &[Fault(6, None)]),
+        c("lock add to memory", m32, &[S::M(UD, 4, 1)],
+          "f0 83 05 00 90 04 08 01", "lock addl $1,0x8049000", &[M(UD, 4, 2), F(ST, 0)]),
+        c("lock bts to memory", m32, &[S::M(UD, 4, 1), S::R(EAX, 0)],
+          "f0 0f ab 05 00 90 04 08", "lock bts %eax,0x8049000", &[F(CF, CF)]),
+    ]
+}
+
+#[test]
+fn exchange_and_lock() {
+    run_all(&atomic_cases());
+}
+
+// ---- BSWAP MOVBE, LAHF SAHF, NOPs and fences (src/engine/bytes.rs, misc.rs) -------------------
+
+#[rustfmt::skip]
+fn byte_misc_cases() -> Vec<Case> {
+    vec![
+        c("bswap r32", m32, &[S::R(EAX, 0x1234_5678)],
+          "0f c8", "bswap %eax", &[R(EAX, 0x7856_3412)]),
+        c("bswap r64", m64, &[S::R(EBX, 0x0102_0304_0506_0708)],
+          "48 0f cb", "bswap %rbx", &[R(EBX, 0x0807_0605_0403_0201)]),
+        c("bswap r32 zero-extends", m64, &[S::R(EAX, 0xffff_ffff_1234_5678)],
+          "0f c8", "bswap %eax", &[R(EAX, 0x7856_3412)]),
+        c("bswap r16 (undefined): low word cleared (model choice)", m32, &[S::R(EAX, 0x1234_5678)],
+          "66 0f c8", ".byte 0x66,0x0f,0xc8 (bswap %ax)", &[R(EAX, 0x1234_0000)]),
+        c("movbe load", m32, &[S::M(UD, 4, 0x1234_5678)],
+          "0f 38 f0 05 00 90 04 08", "movbe 0x8049000,%eax", &[R(EAX, 0x7856_3412)]),
+        c("movbe store r16", m32, &[S::M(UD, 4, 0xaaaa_aaaa), S::R(EAX, 0x1234)],
+          "66 0f 38 f1 05 00 90 04 08", "movbe %ax,0x8049000", &[M(UD, 4, 0xaaaa_3412)]),
+        c("movbe store r64", m64, &[S::R(EAX, 0x0102_0304_0506_0708), S::R(EBX, D64)],
+          "48 0f 38 f1 03", "movbe %rax,(%rbx)", &[M(D64, 8, 0x0807_0605_0403_0201)]),
+        c("lahf", m32, &[S::F(0x246 | CF), S::R(EAX, 0x1234_5678)],
+          "9f", "lahf", &[R(EAX, 0x1234_4778)]),
+        c("lahf in 64-bit mode", m64, &[S::F(0x202 | SF | AF), S::R(EAX, u64::MAX)],
+          "9f", "lahf", &[R(EAX, 0xffff_ffff_ffff_92ff)]),
+        c("sahf loads SF ZF AF PF CF, not OF", m32, &[S::R(EAX, 0xff00), S::F(0x202 | OF)],
+          "9e", "sahf", &[F(ST, ST)]),
+        c("sahf clears them", m32, &[S::R(EAX, 0), S::F(0x202 | ST)],
+          "9e", "sahf", &[F(ST, OF)]),
+        c("nopl with a memory operand reads nothing", m32, &[S::R(EAX, 0x1000)],
+          "0f 1f 04 00", "nopl (%eax,%eax,1)", &[]),
+        c("nopw with a displacement", m64, &[],
+          "66 0f 1f 04 00", "nopw 0x0(%rax,%rax,1)", &[]),
+        c("66 90", m32, &[], "66 90", "xchg %ax,%ax", &[]),
+        c("pause", m32, &[], "f3 90", "pause", &[]),
+        c("endbr32", m32, &[], "f3 0f 1e fb", "endbr32", &[]),
+        c("endbr64", m64, &[], "f3 0f 1e fa", "endbr64", &[]),
+        c("lfence", m32, &[], "0f ae e8", "lfence", &[]),
+        c("mfence", m64, &[], "0f ae f0", "mfence", &[]),
+        c("sfence", m64, &[], "0f ae f8", "sfence", &[]),
+        c("prefetcht0 of an unmapped address does not fault", m32, &[S::R(EAX, 0x1000)],
+          "0f 18 08", "prefetcht0 (%eax)", &[]),
+        c("prefetchw", m64, &[S::R(EAX, 0)], "0f 0d 08", "prefetchw (%rax)", &[]),
+        c("prefetchnta", m64, &[], "0f 18 44 24 10", "prefetchnta 0x10(%rsp)", &[]),
+        c("reserved nop 0f 1e /1 (not endbr)", m32, &[], "0f 1e c8", ".byte 0x0f,0x1e,0xc8 (nop %eax)", &[]),
+    ]
+}
+
+#[test]
+fn byte_order_flag_byte_and_hints() {
+    run_all(&byte_misc_cases());
+}
+
+// ---- ENTER PUSHA POPA (src/engine/frame.rs) -------------------------------------------------
+
+#[rustfmt::skip]
+fn frame_cases() -> Vec<Case> {
+    vec![
+        c("enter level 0", m32, &[S::R(ESP, UST - 0x20), S::R(EBP, 0x1234)],
+          "c8 10 00 00", "enter $0x10,$0",
+          &[M(UST - 0x24, 4, 0x1234), R(EBP, UST - 0x24), R(ESP, UST - 0x34)]),
+        c("enter level 2 copies one frame pointer", m32,
+          &[S::R(ESP, UST - 0x20), S::R(EBP, UST - 0x10), S::M(UST - 0x14, 4, 0xaaaa)],
+          "c8 08 00 02", "enter $8,$2",
+          &[M(UST - 0x24, 4, UST - 0x10), M(UST - 0x28, 4, 0xaaaa), M(UST - 0x2c, 4, UST - 0x24),
+            R(EBP, UST - 0x24), R(ESP, UST - 0x34)]),
+        c("enter level 33 is level 1 (MOD 32)", m32, &[S::R(ESP, UST - 0x20), S::R(EBP, 0x1234)],
+          "c8 00 00 21", "enter $0,$33",
+          &[M(UST - 0x24, 4, 0x1234), M(UST - 0x28, 4, UST - 0x24), R(EBP, UST - 0x24), R(ESP, UST - 0x28)]),
+        c("enterw level 1", m32, &[S::R(ESP, UST - 0x20), S::R(EBP, 0x5555_1234)],
+          "66 c8 04 00 01", "enterw $4,$1",
+          &[M(UST - 0x22, 2, 0x1234), M(UST - 0x24, 2, (UST - 0x22) & 0xffff),
+            R(EBP, 0x5555_0000 | ((UST - 0x22) & 0xffff)), R(ESP, UST - 0x28)]),
+        c("enter 64", m64, &[S::R(ESP, D64 + 0x100), S::R(EBP, 0x1_2345_6789)],
+          "c8 10 00 00", "enter $0x10,$0",
+          &[M(D64 + 0xf8, 8, 0x1_2345_6789), R(EBP, D64 + 0xf8), R(ESP, D64 + 0xe8)]),
+        c("enter: the final stack pointer is probed for writing (#PF)", m32, &[S::R(ESP, UST - 0x20)],
+          "c8 00 80 00", "enter $0x8000,$0", &[Fault(14, Some(6)), StopCr2(UST - 0x8024)]),
+        c("enter: the push faults first", m32, &[S::R(ESP, 0x1000)],
+          "c8 00 00 00", "enter $0,$0", &[Fault(14, Some(6)), StopCr2(0xffc)]),
+        c("pusha", m32,
+          &[S::R(EAX, 1), S::R(ECX, 2), S::R(EDX, 3), S::R(EBX, 4), S::R(ESP, UST - 0x20),
+            S::R(EBP, 6), S::R(ESI, 7), S::R(EDI, 8)],
+          "60", "pusha",
+          &[M(UST - 0x24, 4, 1), M(UST - 0x28, 4, 2), M(UST - 0x2c, 4, 3), M(UST - 0x30, 4, 4),
+            M(UST - 0x34, 4, UST - 0x20), M(UST - 0x38, 4, 6), M(UST - 0x3c, 4, 7), M(UST - 0x40, 4, 8),
+            R(ESP, UST - 0x40)]),
+        c("popa skips esp", m32,
+          &[S::R(ESP, UST - 0x40), S::M(UST - 0x24, 4, 1), S::M(UST - 0x28, 4, 2), S::M(UST - 0x2c, 4, 3),
+            S::M(UST - 0x30, 4, 4), S::M(UST - 0x34, 4, 0x9999), S::M(UST - 0x38, 4, 6),
+            S::M(UST - 0x3c, 4, 7), S::M(UST - 0x40, 4, 8)],
+          "61", "popa",
+          &[R(EAX, 1), R(ECX, 2), R(EDX, 3), R(EBX, 4), R(ESP, UST - 0x20), R(EBP, 6), R(ESI, 7), R(EDI, 8)]),
+        c("pushaw", m32, &[S::R(EAX, 0x1_0001), S::R(ESP, UST - 0x20), S::R(EDI, 0x8_0008)],
+          "66 60", "pushaw",
+          &[M(UST - 0x22, 2, 1), M(UST - 0x2a, 2, (UST - 0x20) & 0xffff), M(UST - 0x30, 2, 8), R(ESP, UST - 0x30)]),
+        c("popaw merges the low words", m32, &[S::R(ESP, UST - 0x30), S::R(EAX, 0xaaaa_0000), S::M(UST - 0x22, 2, 0x1234)],
+          "66 61", "popaw", &[R(EAX, 0xaaaa_1234), R(ESP, UST - 0x20)]),
+        c("popa from the top of the stack: #PF, nothing popped", m32, &[S::R(ESP, UST - 0x10)],
+          "61", "popa", &[Fault(14, Some(4)), StopCr2(UST)]),
+        c("leave from an unmapped frame: #PF, esp and ebp unchanged", m32, &[S::R(EBP, 0x1000)],
+          "c9", "leave", &[Fault(14, Some(4)), StopCr2(0x1000)]),
+        c("leave 64 with a 16-bit operand size", m64,
+          &[S::R(EBP, D64), S::M(D64, 8, 0x1111_2222_3333_4444), S::R(ESP, D64 - 0x40), S::R(EBP, D64)],
+          "66 c9", "leavew", &[R(ESP, D64 + 2), R(EBP, (D64 & !0xffff) | 0x4444)]),
+        c("enter in the kernel, level 1", k64, &[S::R(EBP, 0x77)],
+          "c8 20 00 01", "enter $0x20,$1",
+          &[M(K64_STACK_TOP - 8, 8, 0x77), M(K64_STACK_TOP - 16, 8, K64_STACK_TOP - 8),
+            R(EBP, K64_STACK_TOP - 8), R(ESP, K64_STACK_TOP - 0x30)]),
+        c("pusha in 64-bit mode: #UD", m64, &[], "60", ".byte 0x60 (pusha)", &[Fault(6, None)]),
+        c("popa in 64-bit mode: #UD", m64, &[], "61", ".byte 0x61 (popa)", &[Fault(6, None)]),
+    ]
+}
+
+#[test]
+fn enter_pusha_popa() {
+    run_all(&frame_cases());
+}
+
+// ---- MOVS STOS LODS CMPS SCAS with REP/REPE/REPNE (src/engine/string.rs) ----------------------
+
+/// A user data page below 4 GiB for 64-bit cases with a 32-bit address size.
+const LOW64: u64 = 0x60_0000;
+
+fn low_data64(m: &mut Machine) {
+    m.mem
+        .add_region(ringstep::machine::Region {
+            name: "low data".into(),
+            base: LOW64,
+            size: 0x1000,
+            perm: ringstep::machine::Perm {
+                user: true,
+                writable: true,
+                exec: false,
+            },
+        })
+        .expect("a free range");
+}
+
+fn null_es(m: &mut Machine) {
+    m.cpu.seg[SegReg::Es as usize] = Segment::null(0);
+}
+
+#[rustfmt::skip]
+fn string_cases() -> Vec<Case> {
+    vec![
+        c("rep movsb copies ecx bytes", m32,
+          &[S::R(ECX, 3), S::R(ESI, UD), S::R(EDI, UD + 0x100), S::M(UD, 4, 0x4433_2211)],
+          "f3 a4", "rep movsb",
+          &[M(UD + 0x100, 4, 0x33_2211), R(ECX, 0), R(ESI, UD + 3), R(EDI, UD + 0x103)]),
+        c("rep movsl with DF = 1 copies downwards", m32,
+          &[S::R(ECX, 2), S::R(ESI, UD + 4), S::R(EDI, UD + 0x104), S::M(UD, 8, 0x2222_2222_1111_1111), S::F(0x246 | DF)],
+          "f3 a5", "rep movsl",
+          &[M(UD + 0x100, 8, 0x2222_2222_1111_1111), R(ECX, 0), R(ESI, UD - 4), R(EDI, UD + 0xfc)]),
+        c("movsw without rep leaves ecx", m32,
+          &[S::R(ECX, 9), S::R(ESI, UD), S::R(EDI, UD + 0x10), S::M(UD, 4, 0x4433_2211)],
+          "66 a5", "movsw", &[M(UD + 0x10, 4, 0x2211), R(ESI, UD + 2), R(EDI, UD + 0x12)]),
+        c("movsb from %gs (override of the source segment)", m32,
+          &[S::R(ESI, 0), S::R(EDI, UD), S::M(TLS_BASE, 1, 0x5a)],
+          "65 a4", "movsb %gs:(%esi),%es:(%edi)", &[M(UD, 1, 0x5a), R(ESI, 1), R(EDI, UD + 1)]),
+        c("rep stosl with ecx = 0 does nothing", m32, &[S::R(ECX, 0), S::R(EDI, 0x1000)],
+          "f3 ab", "rep stos %eax,%es:(%edi)", &[]),
+        c("stosb", m32, &[S::R(EAX, 0x5a), S::R(EDI, UD)],
+          "aa", "stos %al,%es:(%edi)", &[M(UD, 1, 0x5a), R(EDI, UD + 1)]),
+        c("rep stosw fills", m32, &[S::R(EAX, 0xbeef), S::R(EDI, UD), S::R(ECX, 3)],
+          "66 f3 ab", "rep stos %ax,%es:(%edi)",
+          &[M(UD, 4, 0xbeef_beef), M(UD + 4, 2, 0xbeef), R(EDI, UD + 6), R(ECX, 0)]),
+        c("lodsl", m32, &[S::R(ESI, UD), S::M(UD, 4, 0x1234)],
+          "ad", "lods %ds:(%esi),%eax", &[R(EAX, 0x1234), R(ESI, UD + 4)]),
+        c("repe cmpsb stops at the first difference", m32,
+          &[S::R(ECX, 4), S::R(ESI, UD), S::R(EDI, UD + 0x10), S::M(UD, 4, 0x0063_6261), S::M(UD + 0x10, 4, 0x0064_6261)],
+          "f3 a6", "repz cmpsb %es:(%edi),%ds:(%esi)",
+          &[R(ECX, 1), R(ESI, UD + 3), R(EDI, UD + 0x13), F(ST, CF | SF | AF | PF)]),
+        c("repe cmpsb runs out of ecx with ZF = 1", m32,
+          &[S::R(ECX, 2), S::R(ESI, UD), S::R(EDI, UD + 0x10), S::M(UD, 4, 0x0063_6261), S::M(UD + 0x10, 4, 0x0064_6261), S::F(0x202)],
+          "f3 a6", "repz cmpsb %es:(%edi),%ds:(%esi)",
+          &[R(ECX, 0), R(ESI, UD + 2), R(EDI, UD + 0x12), F(ST, ZF | PF)]),
+        c("repne scasb finds the NUL", m32,
+          &[S::R(EAX, 0), S::R(ECX, 0xffff_ffff), S::R(EDI, UD), S::M(UD, 4, 0x0033_2211)],
+          "f2 ae", "repnz scas %es:(%edi),%al",
+          &[R(ECX, 0xffff_fffb), R(EDI, UD + 4), F(ST, ZF | PF)]),
+        c("scasw", m32, &[S::R(EAX, 0x1234), S::R(EDI, UD), S::M(UD, 2, 0x1234), S::F(0x202)],
+          "66 af", "scas %es:(%edi),%ax", &[R(EDI, UD + 2), F(ST, ZF | PF)]),
+        c("cmpsl with DF = 1", m32,
+          &[S::R(ESI, UD), S::R(EDI, UD + 8), S::M(UD, 4, 2), S::M(UD + 8, 4, 1), S::F(0x202 | DF)],
+          "a7", "cmpsl %es:(%edi),%ds:(%esi)", &[R(ESI, UD - 4), R(EDI, UD + 4), F(ST, 0)]),
+        c("lodsb with a 16-bit address: SI wraps, ESI's high word kept", m32,
+          &[S::R(ESI, 0xabcd_0000), S::M(TLS_BASE, 1, 0x77), S::F(0x246 | DF)],
+          "65 67 ac", "addr16 lods %gs:(%si),%al", &[R(EAX, 0x77), R(ESI, 0xabcd_ffff)]),
+        c("rep movsb: the first iteration faults, nothing changes", m32,
+          &[S::R(ECX, 3), S::R(ESI, 0x1000), S::R(EDI, UD)],
+          "f3 a4", "rep movsb", &[Fault(14, Some(4)), StopCr2(0x1000)]),
+        c("stosb to a read-only page", m32, &[S::R(EDI, USER_CODE)],
+          "aa", "stos %al,%es:(%edi)", &[Fault(14, Some(7)), StopCr2(USER_CODE)]),
+        c("rep movsq", m64,
+          &[S::R(ECX, 2), S::R(ESI, D64), S::R(EDI, D64 + 0x100), S::M(D64, 8, 1), S::M(D64 + 8, 8, 2)],
+          "f3 48 a5", "rep movsq",
+          &[M(D64 + 0x100, 8, 1), M(D64 + 0x108, 8, 2), R(ECX, 0), R(ESI, D64 + 16), R(EDI, D64 + 0x110)]),
+        c("rep stosq with a 32-bit address size uses edi and ecx", m64,
+          &[S::With(low_data64), S::R(EAX, u64::MAX), S::R(EDI, 0xffff_ffff_0000_0000 | LOW64),
+            S::R(ECX, 0x1_0000_0001)],
+          "67 f3 48 ab", "addr32 rep stos %rax,%es:(%edi)",
+          &[M(LOW64, 8, u64::MAX), R(EDI, LOW64 + 8), R(ECX, 0)]),
+        c("rep stosb with a 16-bit address: CX counts, DI moves, high words kept", m32,
+          &[S::Seg(SegReg::Es, TLS_SEL), S::R(EAX, 0x66), S::R(ECX, 0xffff_0002), S::R(EDI, 0xabcd_0000)],
+          "67 f3 aa", "addr16 rep stos %al,%es:(%di)",
+          &[M(TLS_BASE, 2, 0x6666), R(ECX, 0xffff_0000), R(EDI, 0xabcd_0002)]),
+        c("stosb through a null ES: #GP(0)", m32, &[S::With(null_es), S::R(EDI, UD)],
+          "aa", "stos %al,%es:(%edi)", &[Fault(13, Some(0))]),
+        c("rep movsq in the kernel", k64,
+          &[S::R(ECX, 1), S::R(ESI, K64_STACK_TOP - 0x100), S::R(EDI, K64_STACK_TOP - 0x80),
+            S::M(K64_STACK_TOP - 0x100, 8, 0x1234_5678_9abc_def0)],
+          "f3 48 a5", "rep movsq",
+          &[M(K64_STACK_TOP - 0x80, 8, 0x1234_5678_9abc_def0), R(ECX, 0), R(ESI, K64_STACK_TOP - 0xf8),
+            R(EDI, K64_STACK_TOP - 0x78)]),
+        c("user movsb from a kernel page: #PF(5)", m64, &[S::R(ESI, K64_STACK_TOP - 0x100), S::R(EDI, D64)],
+          "a4", "movsb", &[Fault(14, Some(5)), StopCr2(K64_STACK_TOP - 0x100)]),
+        c("movsb from a non-canonical address: #GP(0)", m64, &[S::R(ESI, 0x8000_0000_0000_0000), S::R(EDI, D64)],
+          "a4", "movsb", &[Fault(13, Some(0))]),
+        c("lodsq", m64, &[S::R(ESI, D64), S::M(D64, 8, 0x1_0000_0002)],
+          "48 ad", "lods %ds:(%rsi),%rax", &[R(EAX, 0x1_0000_0002), R(ESI, D64 + 8)]),
+        c("scasl zero-extends nothing it does not write", m64,
+          &[S::R(EAX, 0xffff_ffff_0000_0001), S::R(EDI, D64), S::M(D64, 4, 1), S::F(0x202)],
+          "af", "scas %es:(%rdi),%eax", &[R(EDI, D64 + 4), F(ST, ZF | PF)]),
+    ]
+}
+
+#[test]
+fn string_instructions() {
+    run_all(&string_cases());
+}
+
+/// `rep stosb` (f3 aa) with more iterations than one step runs: the first step ends with
+/// RIP at the instruction and rCX/rDI advanced by the per-step limit, as after an
+/// interrupt window; the next step finishes. Both steps undo exactly.
+#[test]
+fn long_rep_continues_over_steps() {
+    let limit = 4096u64;
+    let mut m = machine32();
+    let start = UST - 0x4000;
+    m.cpu.gpr[ECX] = limit + 10;
+    m.cpu.gpr[EDI] = start;
+    m.cpu.gpr[EAX] = 0xab;
+    let m = with_code(m, "f3 aa 90"); // rep stos %al,%es:(%edi); nop
+    let before = m.clone();
+    let mut e = Engine::new(m);
+    step(&mut e);
+    let mid = e.machine().clone();
+    assert_eq!(mid.cpu.rip, USER_CODE, "RIP stays at the instruction");
+    assert_eq!(mid.cpu.gpr[ECX], 10);
+    assert_eq!(mid.cpu.gpr[EDI], start + limit);
+    assert_eq!(mid.mem.peek_le(start + limit - 1, 1), 0xab);
+    assert_eq!(mid.mem.peek_le(start + limit, 1), 0);
+    step(&mut e);
+    let end = e.machine();
+    assert_eq!(end.cpu.rip, USER_CODE + 2);
+    assert_eq!(end.cpu.gpr[ECX], 0);
+    assert_eq!(end.cpu.gpr[EDI], start + limit + 10);
+    assert_eq!(end.mem.peek_le(start + limit + 9, 1), 0xab);
+    assert!(e.step_back());
+    assert!(
+        diff(&mid, e.machine()).is_empty(),
+        "{:?}",
+        diff(&mid, e.machine())
+    );
+    assert!(e.step_back());
+    assert!(
+        diff(&before, e.machine()).is_empty(),
+        "{:?}",
+        diff(&before, e.machine())
+    );
+}
+
+/// A fault in the middle of `rep movsb` (f3 a4): the completed iterations stay, and the
+/// fault is raised with rCX/rSI/rDI at the faulting iteration and RIP at the instruction.
+#[test]
+fn rep_fault_midway_keeps_completed_iterations() {
+    let mut m = machine32();
+    m.cpu.gpr[ECX] = 4;
+    m.cpu.gpr[ESI] = UD + 0xffe;
+    m.cpu.gpr[EDI] = UD + 0x10;
+    m.mem.poke_le(UD + 0xffe, 2, 0x2211);
+    let m = with_code(m, "f3 a4");
+    let mut e = Engine::new(m);
+    step(&mut e);
+    let mid = e.machine().clone();
+    assert_eq!(mid.cpu.rip, USER_CODE);
+    assert_eq!(
+        (mid.cpu.gpr[ECX], mid.cpu.gpr[ESI], mid.cpu.gpr[EDI]),
+        (2, UD + 0x1000, UD + 0x12)
+    );
+    assert_eq!(mid.mem.peek_le(UD + 0x10, 2), 0x2211);
+    let (v, code, _) = step_fault(&mut e);
+    assert_eq!((v, code), (14, Some(4)));
+    assert!(
+        diff(&mid, e.machine()).is_empty(),
+        "the faulting step changes nothing"
+    );
+    // With a #PF handler the saved EIP is the instruction's.
+    let mut m = mid.clone();
+    set_gate32(&mut m, 14, PF_HANDLER, KERNEL_CS, false, 0);
+    let mut e = Engine::new(m);
+    step(&mut e);
+    let got = e.machine();
+    assert_eq!(got.cpu.rip, PF_HANDLER);
+    assert_eq!(got.cpu.cr2, UD + 0x1000);
+    assert_eq!(got.mem.peek_le(KST - 20, 4), USER_CODE, "saved EIP");
+}
+
+/// A LOCK prefix where the SDM does not allow it is #UD, and the reason says why.
+#[test]
+fn lock_ud_names_the_prefix() {
+    for code in ["f0 01 d8", "f0 89 05 00 90 04 08", "f0 90"] {
+        let mut e = Engine::new(with_code(machine32(), code));
+        let (v, _, why) = step_fault(&mut e);
+        assert_eq!(v, 6, "{code}");
+        assert!(why.contains("LOCK prefix"), "{code}: {why}");
+    }
+    let mut e = Engine::new(with_code(machine32(), "0f 0b"));
+    let (v, _, why) = step_fault(&mut e);
+    assert_eq!(v, 6);
+    assert!(!why.contains("LOCK"), "ud2: {why}");
 }

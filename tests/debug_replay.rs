@@ -38,6 +38,24 @@ fn extra_ins(host: Host) -> BoxedStrategy<Ins> {
         vec![0x8b, 0x5c, 0x24, 0xf8], // mov -8(%esp),%ebx
         vec![0x01, 0x4c, 0x24, 0xf8], // add %ecx,-8(%esp)
         vec![0x88, 0xe0],             // mov %ah,%al
+        // General-path instructions: rotates, bit instructions, cmov/set, exchanges.
+        vec![0xd1, 0xc0],             // rol %eax
+        vec![0xd3, 0xcb],             // ror %cl,%ebx
+        vec![0xd0, 0xd1],             // rcl %cl
+        vec![0xd3, 0xda],             // rcr %cl,%edx
+        vec![0x0f, 0xa4, 0xd8, 0x04], // shld $4,%ebx,%eax
+        vec![0x0f, 0xad, 0xd8],       // shrd %cl,%ebx,%eax
+        vec![0x0f, 0xab, 0xd8],       // bts %ebx,%eax
+        vec![0x0f, 0xbd, 0xc3],       // bsr %ebx,%eax
+        vec![0xf3, 0x0f, 0xbc, 0xc3], // tzcnt %ebx,%eax
+        vec![0xf3, 0x0f, 0xb8, 0xc3], // popcnt %ebx,%eax
+        vec![0x0f, 0x44, 0xc3],       // cmove %ebx,%eax
+        vec![0x0f, 0x9c, 0xc0],       // setl %al
+        vec![0x0f, 0xc1, 0xd8],       // xadd %ebx,%eax
+        vec![0x0f, 0xb1, 0xd9],       // cmpxchg %ebx,%ecx
+        vec![0x0f, 0xc8],             // bswap %eax
+        vec![0x9f],                   // lahf
+        vec![0x9e],                   // sahf
     ];
     if matches!(host, Host::Kernel32 | Host::Kernel64) {
         fixed.push(vec![0xfa]); // cli

@@ -442,7 +442,7 @@ fn decode_at(
     if instr.is_invalid() {
         return Err(match (decoder.last_error(), next_page_fault) {
             (DecoderError::NoMoreBytes, Some(pf)) => pf.into(),
-            _ => Exception::ud("the bytes do not encode a valid instruction"),
+            _ => Exception::ud(invalid_reason(bitness, &bytes[..avail], ip)),
         });
     }
     Ok(Fetched {
@@ -450,4 +450,17 @@ fn decode_at(
         bytes,
         len: instr.len() as u8,
     })
+}
+
+/// Why iced-x86 rejected the bytes: a LOCK prefix where it is not allowed (SDM Vol. 2A,
+/// "LOCK—Assert LOCK# Signal Prefix": #UD unless the instruction is a lockable
+/// read-modify-write with a memory destination), or not an instruction at all.
+#[cold]
+fn invalid_reason(bitness: u32, bytes: &[u8], ip: u64) -> &'static str {
+    let lax = Decoder::with_ip(bitness, bytes, ip, DecoderOptions::NO_INVALID_CHECK).decode();
+    if !lax.is_invalid() && lax.has_lock_prefix() {
+        "the LOCK prefix is only allowed on a read-modify-write of a memory destination"
+    } else {
+        "the bytes do not encode a valid instruction"
+    }
 }

@@ -6,7 +6,11 @@
 
 pub mod alu;
 mod arith;
+mod atomic;
+mod bits;
+mod bytes;
 mod check;
+mod cond;
 pub mod control;
 pub mod ctx;
 mod data;
@@ -15,12 +19,16 @@ mod deferred;
 pub mod event;
 pub mod fast;
 pub mod fault;
+mod frame;
 pub mod interrupt;
 mod iret;
 pub mod journal;
+mod misc;
 pub mod operand;
+mod rotate;
 pub mod segload;
 mod stack;
+mod string;
 mod system;
 
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
@@ -1066,6 +1074,78 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         | M::Ud0
         | M::Ud1
         | M::Ud2 => system::exec(ctx, i),
+        M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => rotate::exec(ctx, i),
+        M::Bt | M::Bts | M::Btr | M::Btc | M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt | M::Popcnt => {
+            bits::exec(ctx, i)
+        }
+        M::Cmova
+        | M::Cmovae
+        | M::Cmovb
+        | M::Cmovbe
+        | M::Cmove
+        | M::Cmovg
+        | M::Cmovge
+        | M::Cmovl
+        | M::Cmovle
+        | M::Cmovne
+        | M::Cmovno
+        | M::Cmovnp
+        | M::Cmovns
+        | M::Cmovo
+        | M::Cmovp
+        | M::Cmovs
+        | M::Seta
+        | M::Setae
+        | M::Setb
+        | M::Setbe
+        | M::Sete
+        | M::Setg
+        | M::Setge
+        | M::Setl
+        | M::Setle
+        | M::Setne
+        | M::Setno
+        | M::Setnp
+        | M::Setns
+        | M::Seto
+        | M::Setp
+        | M::Sets => cond::exec(ctx, i),
+        M::Xadd | M::Cmpxchg | M::Cmpxchg8b | M::Cmpxchg16b => atomic::exec(ctx, i),
+        M::Movsb
+        | M::Movsw
+        | M::Movsd
+        | M::Movsq
+        | M::Stosb
+        | M::Stosw
+        | M::Stosd
+        | M::Stosq
+        | M::Lodsb
+        | M::Lodsw
+        | M::Lodsd
+        | M::Lodsq
+        | M::Cmpsb
+        | M::Cmpsw
+        | M::Cmpsd
+        | M::Cmpsq
+        | M::Scasb
+        | M::Scasw
+        | M::Scasd
+        | M::Scasq => string::exec(ctx, i),
+        M::Bswap | M::Movbe => bytes::exec(ctx, i),
+        M::Enter | M::Pusha | M::Pushad | M::Popa | M::Popad => frame::exec(ctx, i),
+        M::Lahf
+        | M::Sahf
+        | M::Endbr32
+        | M::Endbr64
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw
+        | M::Reservednop => misc::exec(ctx, i),
         _ => Ok(Flow::Unsupported),
     }
 }

@@ -375,6 +375,26 @@ pub fn undefined_flags(i: &Instruction, cl: u64) -> u64 {
             }
             u
         }
+        M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => {
+            let double = matches!(i.mnemonic(), M::Shld | M::Shrd);
+            let n = if double { 2 } else { 1 };
+            let raw = match i.op_kind(n) {
+                OpKind::Register => cl,
+                _ => i.immediate8() as u64,
+            };
+            let count = raw & if size == 64 { 0x3f } else { 0x1f };
+            match (double, count) {
+                (_, 0) => 0,
+                (false, 1) => 0,
+                (false, _) => OF,
+                (true, c) if c > size as u64 => CF | OF | SF | ZF | AF | PF,
+                (true, 1) => AF,
+                (true, _) => OF | AF,
+            }
+        }
+        M::Bt | M::Bts | M::Btr | M::Btc => OF | SF | AF | PF,
+        M::Bsf | M::Bsr => CF | OF | SF | AF | PF,
+        M::Tzcnt | M::Lzcnt => OF | SF | AF | PF,
         _ => 0,
     }
 }
