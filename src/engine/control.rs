@@ -1,5 +1,5 @@
 //! Near control transfers: JMP, Jcc, CALL, RET, LOOP, JCXZ (Intel SDM Vol. 2A/2B).
-//! Far transfers through call gates and task switches are not modelled.
+//! Far transfers are in `far`.
 
 use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind};
 
@@ -112,7 +112,6 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             jump_near(ctx, t)?;
             Ok(Flow::Jumped)
         }
-        M::Retf => Ok(Flow::Unsupported),
         M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz | M::Jrcxz => {
             let count_size = counter_size(i);
             let mut take;
