@@ -18,10 +18,12 @@ mod far;
 pub mod fast;
 pub mod fault;
 pub mod interrupt;
+mod io;
 mod iret;
 pub mod journal;
 pub mod operand;
 mod privileged;
+mod segcheck;
 pub mod segload;
 mod stack;
 mod system;
@@ -1033,7 +1035,16 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     use Mnemonic as M;
     match i.mnemonic() {
         M::Mov if privileged::is_control_mov(i) => privileged::exec(ctx, i),
-        M::Clts | M::Invlpg | M::Smsw | M::Sldt | M::Clac | M::Stac => privileged::exec(ctx, i),
+        M::Clts
+        | M::Invlpg
+        | M::Smsw
+        | M::Sldt
+        | M::Clac
+        | M::Stac
+        | M::Lmsw
+        | M::Lldt
+        | M::Wbinvd
+        | M::Invd => privileged::exec(ctx, i),
         M::Cpuid
         | M::Rdtsc
         | M::Rdtscp
@@ -1043,6 +1054,11 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         | M::Rdgsbase
         | M::Wrfsbase
         | M::Wrgsbase => cpuinfo::exec(ctx, i),
+        M::Verr | M::Verw | M::Lar | M::Lsl => segcheck::exec(ctx, i),
+        M::In | M::Out | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => {
+            io::exec(ctx, i)
+        }
+        M::Int1 => system::exec(ctx, i),
         M::Mov
         | M::Movzx
         | M::Movsx

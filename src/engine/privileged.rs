@@ -43,6 +43,31 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         // No TLB is modelled (and no page-table walk yet), so there is nothing to
         // invalidate: INVLPG is a no-op after its privilege check.
         M::Invlpg => require_cpl0(ctx, "INVLPG")?,
+        // No caches are modelled: WBINVD and INVD have nothing to write back or drop.
+        M::Wbinvd | M::Invd => require_cpl0(ctx, "WBINVD/INVD")?,
+        M::Lmsw => {
+            // LMSW loads CR0 bits 3:0 (PE MP EM TS) and cannot clear PE (SDM Vol. 2A LMSW).
+            require_cpl0(ctx, "LMSW")?;
+            let v = operand::read(ctx, i, 0)? & 0xf;
+            let cr0 = ctx.m.cpu.cr0;
+            let new = (cr0 & !0xe) | (v & 0xe) | (cr0 & CR0_PE) | (v & CR0_PE);
+            if new != cr0 {
+                ctx.set_cr(0, new);
+            }
+        }
+        M::Lldt => {
+            require_cpl0(ctx, "LLDT")?;
+            let sel = operand::read(ctx, i, 0)? as u16;
+            if sel & 0xfffc != 0 {
+                return Ok(Flow::UnsupportedFeature(
+                    "LLDT of a non-null selector (no LDT is modelled)",
+                ));
+            }
+            let old = ctx.m.cpu.ldtr;
+            if old.selector != sel {
+                return Ok(Flow::UnsupportedFeature("LLDT (the LDTR is not journaled)"));
+            }
+        }
         M::Smsw => {
             // CR4.UMIP is not supported, so SMSW works at any CPL. A register operand
             // receives CR0 masked to the operand size (the SDM leaves the bits above 15

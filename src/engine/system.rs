@@ -62,6 +62,17 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             };
             return software_interrupt(ctx, vector);
         }
+        M::Int1 => {
+            // INT1 (ICEBP, F1): #DB delivered as a trap-like exception with the next
+            // instruction as return address, without the gate DPL check of INT n and
+            // without changing DR6 (SDM Vol. 2A INT n/INTO/INT3/INT1; Vol. 3A 17.3.1.6).
+            let ret = ctx.next_ip;
+            return match deliver(ctx, fault::DB, Source::Exception, None, ret) {
+                Ok(()) => Ok(Flow::Jumped),
+                Err(DeliveryError::NoHandler(e)) | Err(DeliveryError::Fault(e)) => Err(e),
+                Err(DeliveryError::Unsupported(what)) => Ok(Flow::UnsupportedFeature(what)),
+            };
+        }
         M::Iret | M::Iretd | M::Iretq => return iret::exec(ctx, i),
         M::Sysenter => {
             sysenter(ctx)?;

@@ -230,6 +230,9 @@ pub fn event(e: &Event) -> Value {
         } => json!({
             "gs_base": gs_base, "kernel_gs_base": kernel_gs_base}),
         Event::Halt => json!({}),
+        Event::Port {
+            port, size, value, ..
+        } => json!({"port": port, "size": size, "value": value}),
     };
     let mut out = Map::new();
     out.insert("kind".into(), e.kind().into());
