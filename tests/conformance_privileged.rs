@@ -16,6 +16,7 @@ mod common;
 
 use common::*;
 use ringstep::engine::{Engine, Outcome, StepResult, StopReason};
+use ringstep::machine::cpu::RSP;
 use ringstep::machine::flags::{AC, AF, CF, OF, PF, SF, ZF};
 use ringstep::machine::{msr, Attr, Descriptor, Machine, SegReg, Segment};
 
@@ -924,4 +925,146 @@ fn tables_match_gnu_as() {
     }
     check_assembly(&c32, 32);
     check_assembly(&c64, 64);
+}
+
+// ---- TF single-step traps and INT1 -----------------------------------------------------------
+
+const DB_HANDLER: u64 = KERNEL_CODE + 0x300;
+const TF: u64 = ringstep::machine::flags::TF;
+
+/// The 32-bit user machine with a #DB interrupt gate (DPL 0), `code` at USER_CODE and
+/// the given EFLAGS.
+fn db_machine(code: &str, flags: u64) -> Machine {
+    let mut m = machine32();
+    set_gate32(&mut m, 1, DB_HANDLER, KERNEL_CS, false, 0);
+    m.cpu.rflags = flags;
+    m.mem.poke(USER_CODE, &hex(code));
+    m
+}
+
+fn outcome_vector(e: &Engine) -> Option<u8> {
+    match e.last_step().map(|s| s.info.outcome.clone()) {
+        Some(Outcome::Exception(x)) => Some(x.vector),
+        _ => None,
+    }
+}
+
+/// Step once; the step must deliver #DB as a trap whose saved EIP is `ret` and saved
+/// EFLAGS `saved`, with DR6.BS set; then step back to the machine before.
+fn expect_db_trap(e: &mut Engine, ret: u64, saved: u64) {
+    let before = e.machine().clone();
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(outcome_vector(e), Some(1), "a #DB follows the instruction");
+    let m = e.machine();
+    assert_eq!(m.cpu.rip, DB_HANDLER);
+    assert_eq!(
+        m.mem.peek_le(KST - 20, 4),
+        ret,
+        "saved EIP: the next instruction"
+    );
+    assert_eq!(m.mem.peek_le(KST - 12, 4), saved, "saved EFLAGS");
+    assert_eq!(m.cpu.dr[6], 0xffff_4ff0, "DR6.BS is set");
+    assert_eq!(m.cpu.rflags & TF, 0, "delivery clears TF");
+    assert!(e.step_back());
+    assert_eq!(
+        e.machine(),
+        &before,
+        "step_back undoes the instruction and the trap"
+    );
+    assert_eq!(e.step(), StepResult::Stepped);
+}
+
+#[test]
+fn tf_traps_after_the_instruction_that_ran_with_tf() {
+    // SDM Vol. 3A 17.3.1.4: a trap-class #DB after each instruction that starts with TF = 1.
+    let mut e = Engine::new(db_machine("90", 0x346));
+    expect_db_trap(&mut e, USER_CODE + 1, 0x346);
+    // The fast path (a register ADD has a pre-analysed form) must not skip the trap.
+    let mut e = Engine::new(db_machine("01 c0", 0x346));
+    expect_db_trap(&mut e, USER_CODE + 2, 0x346);
+}
+
+#[test]
+fn popf_setting_tf_traps_after_the_next_instruction() {
+    // SDM Vol. 3A 17.3.1.4: no trap after the POPF that sets TF; one after the next.
+    let mut m = db_machine("9d 90", 0x246);
+    m.cpu.gpr[RSP] = UST - 4;
+    m.mem.poke_le(UST - 4, 4, 0x346);
+    let mut e = Engine::new(m);
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(
+        outcome_vector(&e),
+        None,
+        "no #DB after the POPF that set TF"
+    );
+    assert_eq!(e.machine().cpu.rflags & TF, TF);
+    expect_db_trap(&mut e, USER_CODE + 2, 0x346);
+}
+
+#[test]
+fn popf_clearing_tf_still_traps() {
+    // TF was set when the POPF started: the trap follows it, with TF clear in the image.
+    let mut m = db_machine("9d", 0x346);
+    m.cpu.gpr[RSP] = UST - 4;
+    m.mem.poke_le(UST - 4, 4, 0x246);
+    let mut e = Engine::new(m);
+    expect_db_trap(&mut e, USER_CODE + 1, 0x246);
+}
+
+#[test]
+fn mov_ss_holds_the_trap_off_for_one_instruction() {
+    // SDM Vol. 3A 6.8.3: debug traps are inhibited after MOV SS until the next boundary.
+    let mut m = db_machine("8e d0 90", 0x346);
+    m.cpu.gpr[EAX] = USER_DS as u64;
+    let mut e = Engine::new(m);
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(outcome_vector(&e), None, "no #DB right after MOV SS");
+    expect_db_trap(&mut e, USER_CODE + 3, 0x346);
+}
+
+#[test]
+fn sti_does_not_hold_the_trap_off() {
+    // STI's shadow blocks maskable interrupts only (SDM Vol. 3A 6.8.3).
+    let mut m = db_machine("fb", 0x146);
+    m.cpu.rflags = 0x3146; // IOPL 3 so STI is allowed at CPL 3
+    let mut e = Engine::new(m);
+    expect_db_trap(&mut e, USER_CODE + 1, 0x3346);
+}
+
+#[test]
+fn tf_trap_without_a_handler_stops_and_changes_nothing() {
+    let mut m = machine32();
+    m.cpu.rflags = 0x346;
+    m.mem.poke(USER_CODE, &hex("90"));
+    let before = m.clone();
+    let mut e = Engine::new(m);
+    match e.step() {
+        StepResult::Stopped(s) => match s.reason {
+            StopReason::Fault(x) => assert_eq!(x.vector, 1),
+            other => panic!("stopped with {other:?}"),
+        },
+        StepResult::Stepped => panic!("the trap needs a handler"),
+    }
+    assert_eq!(e.machine(), &before);
+}
+
+#[test]
+fn int1_delivers_db_without_the_gate_dpl_check() {
+    // SDM Vol. 2A INT1: #DB through a DPL 0 gate from CPL 3, returning after F1; DR6 as is.
+    for flags in [0x246, 0x346] {
+        let mut e = Engine::new(db_machine("f1", flags));
+        let before = e.machine().clone();
+        assert_eq!(e.step(), StepResult::Stepped);
+        let m = e.machine();
+        assert_eq!(m.cpu.rip, DB_HANDLER);
+        assert_eq!(m.mem.peek_le(KST - 20, 4), USER_CODE + 1);
+        assert_eq!(m.cpu.dr[6], 0xffff_0ff0, "INT1 leaves DR6 alone");
+        assert_eq!(
+            outcome_vector(&e),
+            None,
+            "one delivery, no single-step trap on top"
+        );
+        assert!(e.step_back());
+        assert_eq!(e.machine(), &before);
+    }
 }
