@@ -782,6 +782,8 @@ fn cpuinfo_cases() -> Vec<Case> {
           "0f 01 f9", "rdtscp", &[R(EAX, 0), R(EDX, 0), R(ECX, 0x42)]),
         c("rdpid r64 reads IA32_TSC_AUX at any CPL", m64, &[S::Msr(msr::TSC_AUX, 0x42), S::R(EAX, u64::MAX)],
           "f3 0f c7 f8", "rdpid %rax", &[R(EAX, 0x42)]),
+        c("rdpmc at CPL 3 with CR4.PCE = 0 is #GP(0)", m32, &[S::R(ECX, 0)], "0f 33", "rdpmc", &[Fault(GP, Some(0))]),
+        c("rdpmc at CPL 0 names no counter of the model: #GP(0)", k32, &[S::R(ECX, 0)], "0f 33", "rdpmc", &[Fault(GP, Some(0))]),
         c("xgetbv with CR4.OSXSAVE = 0 is #UD", k32, &[], "0f 01 d0", "xgetbv", &[Fault(UDV, None)]),
         c("rdfsbase with CR4.FSGSBASE", m64, &[FSGS, S::With(fs_gs_bases)],
           "f3 48 0f ae c0", "rdfsbase %rax", &[R(EAX, 0x7f00_1234_5000)]),
@@ -1046,6 +1048,13 @@ fn tf_trap_without_a_handler_stops_and_changes_nothing() {
         StepResult::Stepped => panic!("the trap needs a handler"),
     }
     assert_eq!(e.machine(), &before);
+}
+
+#[test]
+fn into_with_of_clear_is_followed_by_the_trap() {
+    // INTO with OF = 0 does nothing, so the single-step trap follows it as any instruction.
+    let mut e = Engine::new(db_machine("ce", 0x346));
+    expect_db_trap(&mut e, USER_CODE + 1, 0x346);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! What the processor says about itself and its clock: CPUID, RDTSC, RDTSCP, RDPID,
-//! XGETBV, and RDFSBASE/RDGSBASE/WRFSBASE/WRGSBASE (Intel SDM Vol. 2A/2B, each
+//! RDPMC, XGETBV, and RDFSBASE/RDGSBASE/WRFSBASE/WRGSBASE (Intel SDM Vol. 2A/2B, each
 //! instruction's "Operation" and exception tables). The CPU model CPUID describes is
 //! documented in docs/cpu-model.md.
 //!
@@ -118,6 +118,18 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
                 return Err(Exception::ud("XGETBV with CR4.OSXSAVE = 0"));
             }
             return Ok(Flow::UnsupportedFeature("XGETBV (XSAVE is not modelled)"));
+        }
+        M::Rdpmc => {
+            // The model has no performance counters (CPUID leaf 0AH is absent): every
+            // counter index in ECX is invalid, #GP(0); at CPL > 0 with CR4.PCE = 0 the
+            // privilege check fails first (SDM Vol. 2B RDPMC).
+            let pce = ctx.m.cpu.cr4 & (1 << 8) != 0;
+            let why = if ctx.cpl() != 0 && !pce {
+                "RDPMC at CPL > 0 with CR4.PCE = 0"
+            } else {
+                "RDPMC: the CPU model has no performance counters (ECX names none)"
+            };
+            return Err(Exception::gp(0, why));
         }
         M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => fsgsbase(ctx, i)?,
         _ => return Ok(Flow::Unsupported),

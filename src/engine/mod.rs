@@ -1027,7 +1027,13 @@ fn escalate(first: &Exception, second: Exception) -> Option<Exception> {
 /// an interrupt ends the halt; the model stops a halted run instead).
 fn traps_after(ctx: &Ctx, i: &Instruction) -> bool {
     use Mnemonic as M;
-    !ctx.ss_loaded && !matches!(i.mnemonic(), M::Int | M::Int3 | M::Into | M::Int1 | M::Hlt)
+    match i.mnemonic() {
+        _ if ctx.ss_loaded => false,
+        M::Int | M::Int3 | M::Int1 | M::Hlt => false,
+        // INTO with OF = 0 delivers nothing and goes on to the next instruction.
+        M::Into => ctx.m.cpu.rip == ctx.next_ip,
+        _ => true,
+    }
 }
 
 /// Route an instruction to its family by mnemonic.
@@ -1050,6 +1056,7 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         | M::Rdtscp
         | M::Rdpid
         | M::Xgetbv
+        | M::Rdpmc
         | M::Rdfsbase
         | M::Rdgsbase
         | M::Wrfsbase
