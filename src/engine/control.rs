@@ -78,20 +78,16 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let m = i.mnemonic();
     match m {
         M::Jmp => {
-            if matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
-                || i.is_jmp_far_indirect()
-            {
-                return Ok(Flow::Unsupported);
+            if super::far::is_far(i) {
+                return super::far::exec(ctx, i);
             }
             let t = target(ctx, i)?;
             jump_near(ctx, t)?;
             Ok(Flow::Jumped)
         }
         M::Call => {
-            if matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
-                || i.is_call_far_indirect()
-            {
-                return Ok(Flow::Unsupported);
+            if super::far::is_far(i) {
+                return super::far::exec(ctx, i);
             }
             let t = target(ctx, i)?;
             let size = branch_size(ctx, i);
