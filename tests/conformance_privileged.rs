@@ -745,6 +745,10 @@ fn cr_cases() -> Vec<Case> {
           "0f 01 23", "smsw (%ebx)", &[M(UD, 4, 0xaaaa_0001)]),
         c("sldt r32 stores the null LDTR selector zero-extended", m32, &[S::R(EAX, u32::MAX as u64)],
           "0f 00 c0", "sldt %eax", &[R(EAX, 0)]),
+        c("lldt of a null selector at CPL 0 keeps the null LDTR", k32, &[S::R(EAX, 0)], "0f 00 d0", "lldt %ax", &[]),
+        c("lldt at CPL 3 is #GP(0)", m32, &[S::R(EAX, 0)], "0f 00 d0", "lldt %ax", &[Fault(GP, Some(0))]),
+        c("lldt of a non-null selector stops as unsupported (no LDT is modelled)", k32, &[S::R(EAX, 0x60)],
+          "0f 00 d0", "lldt %ax", &[Unsupported("LLDT of a non-null selector (no LDT is modelled)")]),
         c("stac sets AC at CPL 0", k32, &[], "0f 01 cb", "stac", &[F(AC, AC)]),
         c("clac clears AC", k32, &[S::F(0x246 | AC)], "0f 01 ca", "clac", &[F(AC, 0)]),
         c("stac at CPL 3 is #UD", m32, &[], "0f 01 cb", "stac", &[Fault(UDV, None)]),
@@ -1076,4 +1080,19 @@ fn int1_delivers_db_without_the_gate_dpl_check() {
         assert!(e.step_back());
         assert_eq!(e.machine(), &before);
     }
+}
+
+#[test]
+fn the_time_stamp_counter_counts_steps() {
+    // docs/cpu-model.md: TSC = step number + IA32_TSC_ADJUST, the same again after a step back.
+    let mut m = machine32();
+    m.mem.poke(USER_CODE, &hex("0f 31 0f 31"));
+    let mut e = Engine::new(m);
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(e.machine().cpu.gpr[EAX], 0);
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(e.machine().cpu.gpr[EAX], 1);
+    assert!(e.step_back());
+    assert_eq!(e.step(), StepResult::Stepped);
+    assert_eq!(e.machine().cpu.gpr[EAX], 1);
 }
