@@ -1552,6 +1552,28 @@ fn int_n_64() {
             ]),
         },
         Case {
+            name: "64-bit int through an IST gate at CPL 0 switches RSP to TSS.ist1 but keeps SS",
+            sdm: "Vol. 2A INT n, IA-32e INTRA-PRIVILEGE-LEVEL-INTERRUPT: IST != 0 loads NewRSP from the TSS and SS is not loaded; Vol. 3A 6.14.4: SS is forced to NULL only on a change of CPL (QEMU loads a null SS here: QEMU deviates)",
+            asm: "int $0x80",
+            bytes: "cd 80",
+            setup: || {
+                let mut m = kernel64();
+                set_gate64(&mut m, 0x80, K64_CODE + 0x100, false, 0, 1);
+                m.mem
+                    .poke_le(TSS64 + tss64::ist(1), 8, K64_STACK_TOP - 0x1000 + 8);
+                m
+            },
+            expect: Expect::State(&[
+                C::Gpr(RSP, KS64 - 0x1000 - 40),
+                C::Mem(KS64 - 0x1000 - 40, 8, K64_CODE + 2),
+                C::Mem(KS64 - 0x1000 - 8, 8, K64_DS as u64),
+                C::Mem(KS64 - 0x1000 - 16, 8, KS64),
+                C::Cache(SegReg::Ss, K64_DS, 0, FLAT, ATTR_KDATA),
+                C::Cpl(0),
+                C::Event(Ev::StackSwitch("TSS.ist")),
+            ]),
+        },
+        Case {
             name: "64-bit int $0x80 through a DPL 0 gate from CPL 3 raises #GP(0x402)",
             sdm: "Vol. 2A INT n IA-32e-MODE: IF software interrupt AND gate DPL < CPL THEN #GP(error_code(vector_number,1,0))",
             asm: "int $0x80",

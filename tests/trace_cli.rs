@@ -485,15 +485,15 @@ fn swapgs_outside_64_bit_mode_is_ud() {
 }
 
 #[test]
-fn cpuid_is_unsupported() {
-    let r = json(&["trace", "--bytes", "0f a2", "--at", I386_USER_TEXT]);
+fn an_x87_instruction_is_unsupported() {
+    let r = json(&["trace", "--bytes", "db e3", "--at", I386_USER_TEXT]);
     let stop = stop_record(&r);
     assert_eq!(stop["reason"], "unsupported");
-    assert_eq!(stop["unsupported"], "cpuid");
-    assert_eq!(stop["asm"], "cpuid");
-    let text = ok(&["trace", "--bytes", "0f a2", "--at", I386_USER_TEXT]);
+    assert_eq!(stop["unsupported"], "fninit");
+    assert_eq!(stop["asm"], "fninit");
+    let text = ok(&["trace", "--bytes", "db e3", "--at", I386_USER_TEXT]);
     assert!(
-        last_line(&text).contains("unsupported") && last_line(&text).contains("cpuid"),
+        last_line(&text).contains("unsupported") && last_line(&text).contains("fninit"),
         "{text}"
     );
 }

@@ -1,5 +1,5 @@
 //! Near control transfers: JMP, Jcc, CALL, RET, LOOP, JCXZ (Intel SDM Vol. 2A/2B).
-//! Far transfers through call gates and task switches are not modelled.
+//! Far transfers are in `far`.
 
 use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind};
 
@@ -78,20 +78,16 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let m = i.mnemonic();
     match m {
         M::Jmp => {
-            if matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
-                || i.is_jmp_far_indirect()
-            {
-                return Ok(Flow::Unsupported);
+            if super::far::is_far(i) {
+                return super::far::exec(ctx, i);
             }
             let t = target(ctx, i)?;
             jump_near(ctx, t)?;
             Ok(Flow::Jumped)
         }
         M::Call => {
-            if matches!(i.op0_kind(), OpKind::FarBranch16 | OpKind::FarBranch32)
-                || i.is_call_far_indirect()
-            {
-                return Ok(Flow::Unsupported);
+            if super::far::is_far(i) {
+                return super::far::exec(ctx, i);
             }
             let t = target(ctx, i)?;
             let size = branch_size(ctx, i);
@@ -112,7 +108,6 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             jump_near(ctx, t)?;
             Ok(Flow::Jumped)
         }
-        M::Retf => Ok(Flow::Unsupported),
         M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz | M::Jrcxz => {
             let count_size = counter_size(i);
             let mut take;

@@ -21,6 +21,11 @@ pub struct Ctx<'a> {
     pub next_ip: u64,
     /// Set by STI (when IF was 0) and MOV/POP SS: interrupts wait one more instruction.
     pub shadow_next: bool,
+    /// Set by MOV SS and POP SS: debug traps (TF) after this instruction are held off
+    /// until the next instruction boundary as well (SDM Vol. 3A 6.8.3).
+    pub ss_loaded: bool,
+    /// The number of the step being executed (RDTSC's clock, see docs/cpu-model.md).
+    pub step: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -33,6 +38,8 @@ impl<'a> Ctx<'a> {
             ip,
             next_ip: ip,
             shadow_next: false,
+            ss_loaded: false,
+            step: 0,
         }
     }
 
@@ -223,6 +230,10 @@ impl<'a> Ctx<'a> {
             0 => &mut c.cr0,
             2 => &mut c.cr2,
             3 => &mut c.cr3,
+            8 => &mut c.cr8,
+            super::journal::DR_BASE..=super::journal::DR_LAST => {
+                &mut c.dr[(n - super::journal::DR_BASE) as usize]
+            }
             _ => &mut c.cr4,
         };
         let old = *slot;

@@ -8,7 +8,7 @@ use super::fault::Exception;
 use super::operand;
 use super::segload;
 use super::Flow;
-use crate::machine::cpu::{mask, Mode};
+use crate::machine::cpu::mask;
 use crate::machine::flags::{CF, DF};
 use crate::machine::SegReg;
 
@@ -57,9 +57,6 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
     } else {
         Register::None
     };
-    if dst.is_cr() || src.is_cr() {
-        return mov_cr(ctx, dst, src);
-    }
     if let Some(seg) = SegReg::from_iced(dst) {
         if i.op0_kind() == OpKind::Register {
             if seg == SegReg::Cs {
@@ -69,6 +66,7 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
             segload::load_data_or_stack(ctx, seg, sel)?;
             if seg == SegReg::Ss {
                 ctx.shadow_next = true;
+                ctx.ss_loaded = true;
             }
             return Ok(());
         }
@@ -81,52 +79,4 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
     }
     let v = operand::read(ctx, i, 1)?;
     operand::write(ctx, i, 0, v)
-}
-
-/// MOV to/from CR0, CR2, CR3, CR4 (SDM Vol. 2B, "MOV—Move to/from Control Registers").
-fn mov_cr(ctx: &mut Ctx, dst: Register, src: Register) -> Result<(), Exception> {
-    if ctx.cpl() != 0 {
-        return Err(Exception::gp(
-            0,
-            "MOV to or from a control register requires CPL 0",
-        ));
-    }
-    let n = |r: Register| match r {
-        Register::CR0 => Some(0u8),
-        Register::CR2 => Some(2),
-        Register::CR3 => Some(3),
-        Register::CR4 => Some(4),
-        _ => None,
-    };
-    if src.is_cr() {
-        let Some(_) = n(src) else {
-            return Err(Exception::ud("the control register does not exist"));
-        };
-        let v = ctx.read_reg(src);
-        ctx.write_reg(dst, v);
-        return Ok(());
-    }
-    let Some(cr) = n(dst) else {
-        return Err(Exception::ud("the control register does not exist"));
-    };
-    let v = ctx.read_reg(src);
-    let long = ctx.mode() == Mode::Long64;
-    if long && v >> 32 != 0 && cr != 3 && cr != 2 {
-        return Err(Exception::gp(
-            0,
-            "reserved upper bits of the control register set",
-        ));
-    }
-    if cr == 0 && long && v & crate::machine::cpu::CR0_PG == 0 {
-        return Err(Exception::gp(0, "clearing CR0.PG in 64-bit mode"));
-    }
-    if cr == 4 && long && v & crate::machine::cpu::CR4_PAE == 0 {
-        return Err(Exception::gp(
-            0,
-            "clearing CR4.PAE while IA-32e mode is active",
-        ));
-    }
-    let v = if long { v } else { mask(v, 4) };
-    ctx.set_cr(cr, v);
-    Ok(())
 }

@@ -74,6 +74,14 @@ pub enum Event {
     },
     /// HLT: the processor stops until an interrupt arrives.
     Halt,
+    /// IN/OUT/INS/OUTS reached an I/O port (no device is modelled: reads give all ones,
+    /// writes go nowhere).
+    Port {
+        port: u16,
+        size: u8,
+        value: u32,
+        write: bool,
+    },
 }
 
 impl Event {
@@ -89,6 +97,8 @@ impl Event {
             Event::IrqRaised { .. } => "irq_raised",
             Event::SwapGs { .. } => "swapgs",
             Event::Halt => "halt",
+            Event::Port { write: true, .. } => "port_write",
+            Event::Port { .. } => "port_read",
         }
     }
 }

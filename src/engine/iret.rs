@@ -170,7 +170,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
 
 /// On a return to an outer level, data segment registers the new CPL may not use are
 /// loaded with a null selector.
-fn null_data_segments(ctx: &mut Ctx, new_cpl: u8) {
+pub(super) fn null_data_segments(ctx: &mut Ctx, new_cpl: u8) {
     for s in [SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ds] {
         let seg = ctx.seg(s);
         let a = seg.attr;

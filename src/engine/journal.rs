@@ -16,6 +16,19 @@ pub enum SegSlot {
     Tr,
 }
 
+/// `Change::Cr` numbers: 0, 2, 3, 4 and 8 are CRn; DR_BASE + i is DRi.
+pub const DR_BASE: u8 = 16;
+pub const DR_LAST: u8 = DR_BASE + 7;
+
+/// The name of a `Change::Cr` register number (`cr3`, `dr6`).
+pub fn cr_name(n: u8) -> String {
+    if n >= DR_BASE {
+        format!("dr{}", n - DR_BASE)
+    } else {
+        format!("cr{n}")
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Gpr {
@@ -178,6 +191,8 @@ impl Change {
                     0 => m.cpu.cr0 = v,
                     2 => m.cpu.cr2 = v,
                     3 => m.cpu.cr3 = v,
+                    8 => m.cpu.cr8 = v,
+                    DR_BASE..=DR_LAST => m.cpu.dr[(n - DR_BASE) as usize] = v,
                     _ => m.cpu.cr4 = v,
                 }
             }

@@ -12,20 +12,25 @@ mod bytes;
 mod check;
 mod cond;
 pub mod control;
+mod cpuinfo;
 pub mod ctx;
 mod data;
 pub mod decode;
 mod deferred;
 pub mod event;
+mod far;
 pub mod fast;
 pub mod fault;
 mod frame;
 pub mod interrupt;
+mod io;
 mod iret;
 pub mod journal;
 mod misc;
 pub mod operand;
+mod privileged;
 mod rotate;
+mod segcheck;
 pub mod segload;
 mod stack;
 mod string;
@@ -33,7 +38,7 @@ mod system;
 
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
 
-use crate::machine::flags::IF;
+use crate::machine::flags::{IF, TF};
 use crate::machine::Machine;
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
@@ -441,7 +446,11 @@ impl Engine {
     #[inline]
     fn step_fast(&mut self) -> bool {
         let cpu = &self.machine.cpu;
-        if cpu.halted || cpu.shadow || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0) {
+        if cpu.halted
+            || cpu.shadow
+            || cpu.rflags & TF != 0
+            || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0)
+        {
             return false;
         }
         let ip = cpu.rip;
@@ -661,6 +670,7 @@ impl Engine {
         if !self.fast
             || cpu.halted
             || cpu.shadow
+            || cpu.rflags & TF != 0
             || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0)
         {
             return 0;
@@ -720,6 +730,8 @@ impl Engine {
         self.last_code = entry.code;
         let instr = &entry.instr;
         let mark = (ctx.journal.len(), ctx.events.len());
+        let tf = ctx.flag(TF);
+        ctx.step = n;
         ctx.ip = ip;
         ctx.next_ip = entry.next;
         let fast = if self.fast {
@@ -769,6 +781,21 @@ impl Engine {
                     });
                 }
             },
+        };
+        let outcome = if tf && matches!(outcome, Outcome::Executed) && traps_after(&ctx, instr) {
+            match Self::single_step(&mut ctx) {
+                Ok(o) => o,
+                Err(reason) => {
+                    Self::rollback(&mut ctx, (0, 0));
+                    return Err(Stop {
+                        reason,
+                        ip,
+                        instr: Some(*instr),
+                    });
+                }
+            }
+        } else {
+            outcome
         };
         // The interrupt shadow lasts for exactly one instruction.
         let new_shadow = ctx.shadow_next && matches!(outcome, Outcome::Executed);
@@ -926,6 +953,24 @@ impl Engine {
         Err(StopReason::Fault(current))
     }
 
+    /// The single-step trap (SDM Vol. 3A 17.3.1.4): the instruction ran with TF = 1, so
+    /// #DB is delivered after it, in the same step, with DR6.BS set and the address of
+    /// the next instruction (RIP after the step) as the return address.
+    #[cold]
+    #[inline(never)]
+    fn single_step(ctx: &mut Ctx) -> Result<Outcome, StopReason> {
+        let dr6 = ctx.m.cpu.dr[6];
+        ctx.set_cr(journal::DR_BASE + 6, dr6 | crate::machine::cpu::DR6_BS);
+        let mark = (ctx.journal.len(), ctx.events.len());
+        let next = ctx.m.cpu.rip;
+        let e = Exception::new(
+            fault::DB,
+            None,
+            "single-step trap: the instruction ran with EFLAGS.TF = 1 (DR6.BS set)",
+        );
+        Self::raise(ctx, e, mark, next)
+    }
+
     #[cold]
     #[inline(never)]
     fn delivery_failed(
@@ -983,10 +1028,52 @@ fn escalate(first: &Exception, second: Exception) -> Option<Exception> {
     }
 }
 
+/// Whether a TF single-step trap follows an instruction that ran with TF = 1: not
+/// after MOV SS/POP SS (held off to the next boundary, SDM Vol. 3A 6.8.3), nor after
+/// INT n/INT3/INTO/INT1, whose delivery clears TF before the handler's first
+/// instruction (SDM Vol. 3A 17.3.1.4 and 6.12.1.3), nor after HLT (the trap comes when
+/// an interrupt ends the halt; the model stops a halted run instead).
+fn traps_after(ctx: &Ctx, i: &Instruction) -> bool {
+    use Mnemonic as M;
+    match i.mnemonic() {
+        _ if ctx.ss_loaded => false,
+        M::Int | M::Int3 | M::Int1 | M::Hlt => false,
+        // INTO with OF = 0 delivers nothing and goes on to the next instruction.
+        M::Into => ctx.m.cpu.rip == ctx.next_ip,
+        _ => true,
+    }
+}
+
 /// Route an instruction to its family by mnemonic.
 fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     use Mnemonic as M;
     match i.mnemonic() {
+        M::Mov if privileged::is_control_mov(i) => privileged::exec(ctx, i),
+        M::Clts
+        | M::Invlpg
+        | M::Smsw
+        | M::Sldt
+        | M::Clac
+        | M::Stac
+        | M::Lmsw
+        | M::Lldt
+        | M::Wbinvd
+        | M::Invd => privileged::exec(ctx, i),
+        M::Cpuid
+        | M::Rdtsc
+        | M::Rdtscp
+        | M::Rdpid
+        | M::Xgetbv
+        | M::Rdpmc
+        | M::Rdfsbase
+        | M::Rdgsbase
+        | M::Wrfsbase
+        | M::Wrgsbase => cpuinfo::exec(ctx, i),
+        M::Verr | M::Verw | M::Lar | M::Lsl => segcheck::exec(ctx, i),
+        M::In | M::Out | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => {
+            io::exec(ctx, i)
+        }
+        M::Int1 => system::exec(ctx, i),
         M::Mov
         | M::Movzx
         | M::Movsx
@@ -1036,10 +1123,11 @@ fn dispatch(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         | M::Popfd
         | M::Popfq
         | M::Leave => stack::exec(ctx, i),
+        M::Jmp | M::Call if far::is_far(i) => far::exec(ctx, i),
+        M::Retf | M::Lss | M::Lds | M::Les | M::Lfs | M::Lgs => far::exec(ctx, i),
         M::Jmp
         | M::Call
         | M::Ret
-        | M::Retf
         | M::Loop
         | M::Loope
         | M::Loopne

@@ -60,6 +60,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
                 ctx.pop(size)?;
                 if seg == SegReg::Ss {
                     ctx.shadow_next = true;
+                    ctx.ss_loaded = true;
                 }
             } else {
                 let v = ctx.pop(size)?;

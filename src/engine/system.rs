@@ -62,6 +62,17 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             };
             return software_interrupt(ctx, vector);
         }
+        M::Int1 => {
+            // INT1 (ICEBP, F1): #DB delivered as a trap-like exception with the next
+            // instruction as return address, without the gate DPL check of INT n and
+            // without changing DR6 (SDM Vol. 2A INT n/INTO/INT3/INT1; Vol. 3A 17.3.1.6).
+            let ret = ctx.next_ip;
+            return match deliver(ctx, fault::DB, Source::Exception, None, ret) {
+                Ok(()) => Ok(Flow::Jumped),
+                Err(DeliveryError::NoHandler(e)) | Err(DeliveryError::Fault(e)) => Err(e),
+                Err(DeliveryError::Unsupported(what)) => Ok(Flow::UnsupportedFeature(what)),
+            };
+        }
         M::Iret | M::Iretd | M::Iretq => return iret::exec(ctx, i),
         M::Sysenter => {
             sysenter(ctx)?;
@@ -359,6 +370,9 @@ fn wrmsr(ctx: &mut Ctx) -> Result<(), Exception> {
     require_cpl0(ctx, "WRMSR")?;
     let index = ctx.gpr(RCX) as u32;
     let value = (ctx.gpr(RDX) & 0xffff_ffff) << 32 | (ctx.gpr(RAX) & 0xffff_ffff);
+    if let Some(r) = wrmsr_special(ctx, index, value) {
+        return r;
+    }
     let old = ctx.m.cpu.read_msr(index).unwrap_or(0);
     let new = ctx
         .m
@@ -389,11 +403,53 @@ fn wrmsr(ctx: &mut Ctx) -> Result<(), Exception> {
     Ok(())
 }
 
+/// WRMSR of the MSRs that are not stored as written: IA32_TIME_STAMP_COUNTER moves
+/// IA32_TSC_ADJUST by the difference (SDM Vol. 3A 17.17.3), IA32_PRED_CMD is a command
+/// (bit 0, IBPB; other bits reserved) with nothing to keep.
+fn wrmsr_special(ctx: &mut Ctx, index: u32, value: u64) -> Option<Result<(), Exception>> {
+    match index {
+        msr::TSC => {
+            let old = super::cpuinfo::tsc(ctx);
+            let adj = ctx.msr(msr::TSC_ADJUST);
+            ctx.set_msr(msr::TSC_ADJUST, adj.wrapping_add(value.wrapping_sub(old)));
+            ctx.event(Event::MsrWrite {
+                index,
+                old,
+                new: value,
+            });
+            Some(Ok(()))
+        }
+        msr::PRED_CMD if value & !1 != 0 => Some(Err(Exception::gp(
+            0,
+            "WRMSR to IA32_PRED_CMD (0x49) sets reserved bits",
+        ))),
+        msr::PRED_CMD => {
+            ctx.event(Event::MsrWrite {
+                index,
+                old: 0,
+                new: value,
+            });
+            Some(Ok(()))
+        }
+        _ => None,
+    }
+}
+
 /// RDMSR (SDM Vol. 2B): EDX:EAX = MSR[ECX], CPL 0 only.
 fn rdmsr(ctx: &mut Ctx) -> Result<(), Exception> {
     require_cpl0(ctx, "RDMSR")?;
     let index = ctx.gpr(RCX) as u32;
-    let Some(value) = ctx.m.cpu.read_msr(index) else {
+    let value = match index {
+        msr::TSC => Some(super::cpuinfo::tsc(ctx)),
+        msr::PRED_CMD => {
+            return Err(Exception::gp(
+                0,
+                "RDMSR of IA32_PRED_CMD (0x49): the MSR is write-only",
+            ))
+        }
+        _ => ctx.m.cpu.read_msr(index),
+    };
+    let Some(value) = value else {
         return Err(Exception::gp(
             0,
             format!("RDMSR of {index:#x}: the MSR index in ECX is not implemented"),

@@ -24,7 +24,45 @@ pub const GPR_NAMES_32: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "
 pub const CR0_PE: u64 = 1 << 0;
 pub const CR0_WP: u64 = 1 << 16;
 pub const CR0_PG: u64 = 1 << 31;
+pub const CR0_MP: u64 = 1 << 1;
+pub const CR0_EM: u64 = 1 << 2;
+pub const CR0_TS: u64 = 1 << 3;
+pub const CR0_ET: u64 = 1 << 4;
+pub const CR0_NE: u64 = 1 << 5;
+pub const CR0_AM: u64 = 1 << 18;
+pub const CR0_NW: u64 = 1 << 29;
+pub const CR0_CD: u64 = 1 << 30;
+pub const CR4_TSD: u64 = 1 << 2;
+pub const CR4_DE: u64 = 1 << 3;
+pub const CR4_PSE: u64 = 1 << 4;
 pub const CR4_PAE: u64 = 1 << 5;
+pub const CR4_PGE: u64 = 1 << 7;
+pub const CR4_OSFXSR: u64 = 1 << 9;
+pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const CR4_FSGSBASE: u64 = 1 << 16;
+pub const CR4_OSXSAVE: u64 = 1 << 18;
+pub const CR4_SMEP: u64 = 1 << 20;
+pub const CR4_SMAP: u64 = 1 << 21;
+/// The CR4 bits the CPU model supports (docs/cpu-model.md); setting any other is #GP(0).
+pub const CR4_SUPPORTED: u64 = 1 << 0 // VME
+    | 1 << 1 // PVI
+    | CR4_TSD
+    | CR4_DE
+    | CR4_PSE
+    | CR4_PAE
+    | 1 << 6 // MCE
+    | CR4_PGE
+    | 1 << 8 // PCE
+    | CR4_OSFXSR
+    | CR4_OSXMMEXCPT
+    | CR4_FSGSBASE
+    | CR4_SMEP
+    | CR4_SMAP;
+
+/// Debug registers: DR6's value at reset and its single-step bit, DR7's reset value.
+pub const DR6_INIT: u64 = 0xffff_0ff0;
+pub const DR6_BS: u64 = 1 << 14;
+pub const DR7_INIT: u64 = 0x400;
 
 /// The operating mode, derived from CR0.PE, EFER.LMA and CS.L as the CPU derives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +103,11 @@ pub struct Cpu {
     pub cr2: u64,
     pub cr3: u64,
     pub cr4: u64,
+    /// CR8, the task-priority register (64-bit mode only). No APIC consults it.
+    pub cr8: u64,
+    /// DR0-DR7 (DR4/DR5 alias DR6/DR7 and are never stored). Breakpoints in DR0-3/DR7
+    /// are held but not acted on; DR6 reports single-step traps (BS).
+    pub dr: [u64; 8],
     pub msr: MsrFile,
     /// HLT executed; the processor waits for an interrupt.
     pub halted: bool,
@@ -90,6 +133,8 @@ impl Default for Cpu {
             cr2: 0,
             cr3: 0,
             cr4: 0,
+            cr8: 0,
+            dr: [0, 0, 0, 0, 0, 0, DR6_INIT, DR7_INIT],
             msr: MsrFile::default(),
             halted: false,
             shadow: false,

@@ -1,5 +1,14 @@
 //! The model-specific registers this machine implements (Intel SDM Vol. 4, table 2-2).
 //! Any other index is an unknown MSR: RDMSR/WRMSR of it raise #GP(0), as the SDM says.
+//! Besides the fast-system-call MSRs, the architectural MSRs an OS touches at boot are
+//! modelled with their reset values (docs/cpu-model.md): IA32_APIC_BASE, IA32_PAT,
+//! IA32_MISC_ENABLE, IA32_MTRRCAP (read-only), IA32_SPEC_CTRL, IA32_TSC_ADJUST,
+//! IA32_TSC_AUX, and the write-only IA32_PRED_CMD and IA32_TIME_STAMP_COUNTER, which
+//! RDMSR/WRMSR handle outside this file (the TSC counts steps, see the engine).
+//!
+//! IA32_SYSENTER_CS: SDM Vol. 4 table 2-2 (174H) defines bits 15:0 as the CS selector and
+//! marks the rest "not used"; WRMSR does not check them (as real processors and QEMU),
+//! and SYSENTER/SYSEXIT read only bits 15:0.
 
 pub const SYSENTER_CS: u32 = 0x174;
 pub const SYSENTER_ESP: u32 = 0x175;
@@ -12,6 +21,22 @@ pub const FMASK: u32 = 0xc000_0084;
 pub const FS_BASE: u32 = 0xc000_0100;
 pub const GS_BASE: u32 = 0xc000_0101;
 pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
+pub const TSC_AUX: u32 = 0xc000_0103;
+pub const TSC: u32 = 0x10;
+pub const APIC_BASE: u32 = 0x1b;
+pub const TSC_ADJUST: u32 = 0x3b;
+pub const SPEC_CTRL: u32 = 0x48;
+pub const PRED_CMD: u32 = 0x49;
+pub const MTRRCAP: u32 = 0xfe;
+pub const MISC_ENABLE: u32 = 0x1a0;
+pub const PAT: u32 = 0x277;
+
+/// Reset values (SDM Vol. 3A 10.4.4 APIC base 0xfee00000, enabled, BSP; 11.12.4 PAT;
+/// MISC_ENABLE with fast strings enabled; MTRRCAP: 8 variable ranges, fixed ranges, WC).
+pub const APIC_BASE_RESET: u64 = 0xfee0_0900;
+pub const PAT_RESET: u64 = 0x0007_0406_0007_0406;
+pub const MISC_ENABLE_RESET: u64 = 0x1;
+pub const MTRRCAP_VALUE: u64 = 0x508;
 
 /// EFER bits.
 pub const EFER_SCE: u64 = 1 << 0;
@@ -32,6 +57,13 @@ pub const KNOWN: &[(u32, &str)] = &[
     (FS_BASE, "IA32_FS_BASE"),
     (GS_BASE, "IA32_GS_BASE"),
     (KERNEL_GS_BASE, "IA32_KERNEL_GS_BASE"),
+    (TSC_AUX, "IA32_TSC_AUX"),
+    (APIC_BASE, "IA32_APIC_BASE"),
+    (TSC_ADJUST, "IA32_TSC_ADJUST"),
+    (SPEC_CTRL, "IA32_SPEC_CTRL"),
+    (MTRRCAP, "IA32_MTRRCAP"),
+    (MISC_ENABLE, "IA32_MISC_ENABLE"),
+    (PAT, "IA32_PAT"),
 ];
 
 /// Architectural name of an MSR index, if the machine implements it.
@@ -68,6 +100,13 @@ fn slot(index: u32) -> Option<usize> {
         FS_BASE => 8,
         GS_BASE => 9,
         KERNEL_GS_BASE => 10,
+        TSC_AUX => 11,
+        APIC_BASE => 12,
+        TSC_ADJUST => 13,
+        SPEC_CTRL => 14,
+        MTRRCAP => 15,
+        MISC_ENABLE => 16,
+        PAT => 17,
         _ => return None,
     })
 }
@@ -78,6 +117,7 @@ pub enum MsrError {
     Unknown,
     ReservedBits,
     NonCanonical,
+    ReadOnly,
 }
 
 impl MsrError {
@@ -86,6 +126,7 @@ impl MsrError {
             MsrError::Unknown => "the MSR index in ECX is not implemented",
             MsrError::ReservedBits => "the value sets reserved bits of the MSR",
             MsrError::NonCanonical => "the value is not a canonical address",
+            MsrError::ReadOnly => "the MSR is read-only",
         }
     }
 }
@@ -97,9 +138,28 @@ pub fn is_canonical(addr: u64) -> bool {
 }
 
 /// The MSR file: one 64-bit value per implemented MSR.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MsrFile {
     values: [u64; KNOWN.len()],
+}
+
+impl Default for MsrFile {
+    fn default() -> MsrFile {
+        let mut m = MsrFile {
+            values: [0; KNOWN.len()],
+        };
+        m.set(APIC_BASE, APIC_BASE_RESET);
+        m.set(PAT, PAT_RESET);
+        m.set(MISC_ENABLE, MISC_ENABLE_RESET);
+        m.set(MTRRCAP, MTRRCAP_VALUE);
+        m
+    }
+}
+
+/// Every byte of IA32_PAT must name a memory type: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-
+/// (SDM Vol. 3A 11.12.2); 2, 3 and 8-255 are reserved.
+fn pat_ok(v: u64) -> bool {
+    (0..8).all(|i| matches!((v >> (i * 8)) & 0xff, 0 | 1 | 4 | 5 | 6 | 7))
 }
 
 impl MsrFile {
@@ -123,7 +183,15 @@ impl MsrFile {
                 // LMA is read-only: software writes to it are ignored.
                 Ok((value & !EFER_LMA) | (self.get(EFER) & EFER_LMA))
             }
-            FMASK | SYSENTER_CS if value >> 32 != 0 => Err(MsrError::ReservedBits),
+            FMASK | TSC_AUX if value >> 32 != 0 => Err(MsrError::ReservedBits),
+            MTRRCAP => Err(MsrError::ReadOnly),
+            PAT if !pat_ok(value) => Err(MsrError::ReservedBits),
+            // Bits 7:0, 9 and 10 (x2APIC, not supported) and those above MAXPHYADDR (46)
+            // are reserved; BSP (bit 8) is read-only.
+            APIC_BASE if value & !0x3fff_ffff_f800 & !0x100 != 0 => Err(MsrError::ReservedBits),
+            APIC_BASE => Ok((value & !0x100) | (self.get(APIC_BASE) & 0x100)),
+            // CPUID advertises IBRS/IBPB (7.0:EDX[26]) only: bit 0 (IBRS) is the one bit.
+            SPEC_CTRL if value & !1 != 0 => Err(MsrError::ReservedBits),
             LSTAR | CSTAR | SYSENTER_ESP | SYSENTER_EIP | FS_BASE | GS_BASE | KERNEL_GS_BASE
                 if !is_canonical(value) =>
             {
@@ -172,6 +240,7 @@ mod tests {
         assert_eq!(by_name("IA32_LSTAR"), Some(LSTAR));
         assert_eq!(by_name("0x175"), Some(0x175));
         assert_eq!(by_name("0x10"), None);
+        assert_eq!(by_name("apic_base"), Some(APIC_BASE));
     }
 
     #[test]
@@ -188,5 +257,16 @@ mod tests {
             Ok(0xffff_ffff_8100_0000)
         );
         assert_eq!(m.check_write(EFER, EFER_SCE | EFER_LMA), Ok(EFER_SCE));
+        assert_eq!(m.check_write(SYSENTER_CS, 0x1_0000_0060), Ok(0x1_0000_0060));
+        assert_eq!(m.check_write(MTRRCAP, 0), Err(MsrError::ReadOnly));
+        assert_eq!(m.check_write(PAT, 0x0202), Err(MsrError::ReservedBits));
+        assert_eq!(m.check_write(PAT, 0x0106), Ok(0x0106));
+        assert_eq!(m.check_write(SPEC_CTRL, 2), Err(MsrError::ReservedBits));
+        assert_eq!(
+            m.check_write(APIC_BASE, 0xfee0_0400),
+            Err(MsrError::ReservedBits)
+        );
+        assert_eq!(m.check_write(APIC_BASE, 0xfed0_0800), Ok(0xfed0_0900));
+        assert_eq!(m.get(PAT), PAT_RESET);
     }
 }

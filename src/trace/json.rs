@@ -161,7 +161,9 @@ pub fn change(m: &Machine, c: &Changed) -> Option<Value> {
             "old": {"base": old.base, "limit": old.limit}, "new": {"base": new.base, "limit": new.limit}}),
         Changed::Idtr { old, new } => json!({"name": "idtr",
             "old": {"base": old.base, "limit": old.limit}, "new": {"base": new.base, "limit": new.limit}}),
-        Changed::Cr { n, old, new } => json!({"name": format!("cr{n}"), "old": old, "new": new}),
+        Changed::Cr { n, old, new } => {
+            json!({"name": crate::engine::journal::cr_name(n), "old": old, "new": new})
+        }
         Changed::Msr { index, old, new } => json!({
             "name": msr::name(index).unwrap_or("msr"), "msr": msr_key(index), "old": old, "new": new}),
         Changed::Halted { old, new } => json!({"name": "halted", "old": old, "new": new}),
@@ -228,6 +230,9 @@ pub fn event(e: &Event) -> Value {
         } => json!({
             "gs_base": gs_base, "kernel_gs_base": kernel_gs_base}),
         Event::Halt => json!({}),
+        Event::Port {
+            port, size, value, ..
+        } => json!({"port": port, "size": size, "value": value}),
     };
     let mut out = Map::new();
     out.insert("kind".into(), e.kind().into());

@@ -46,7 +46,7 @@ fn describe_change(m: &Machine, c: &Changed) -> Option<String> {
         Changed::Tr { new, .. } => format!("tr={:#06x}", new.selector),
         Changed::Gdtr { new, .. } => format!("gdtr={:#x}/{:#x}", new.base, new.limit),
         Changed::Idtr { new, .. } => format!("idtr={:#x}/{:#x}", new.base, new.limit),
-        Changed::Cr { n, new, .. } => format!("cr{n}={new:#x}"),
+        Changed::Cr { n, new, .. } => format!("{}={new:#x}", crate::engine::journal::cr_name(n)),
         Changed::Msr { index, new, .. } => {
             format!("{}={new:#x}", msr::name(index).unwrap_or("msr"))
         }

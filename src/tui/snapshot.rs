@@ -701,6 +701,12 @@ fn describe_step(m: &Machine, rec: &super::timeline::StepRecord, syntax: Syntax)
             Event::IrqRaised { vector } => format!("IRQ line {vector:#x} raised"),
             Event::SwapGs { .. } => "swapgs".into(),
             Event::Halt => "hlt".into(),
+            Event::Port {
+                port, value, write, ..
+            } => match write {
+                true => format!("port {port:#x} <- {value:#x}"),
+                false => format!("port {port:#x} -> {value:#x}"),
+            },
         })
         .collect();
     LastStep {
