@@ -991,6 +991,20 @@ fn tf_traps_after_the_instruction_that_ran_with_tf() {
 }
 
 #[test]
+fn tf_traps_after_each_iteration_of_a_repeated_string_instruction() {
+    // SDM Vol. 3A 17.3.1.4: with TF = 1, REP string instructions trap after each
+    // iteration, EIP still at the instruction while rCX is not yet 0.
+    let mut m = db_machine("f3 aa", 0x346); // rep stos %al,%es:(%edi)
+    const EDI: usize = 7;
+    m.cpu.gpr[ECX] = 3;
+    m.cpu.gpr[EDI] = UD;
+    let mut e = Engine::new(m);
+    expect_db_trap(&mut e, USER_CODE, 0x346);
+    assert_eq!(e.machine().cpu.gpr[ECX], 2, "one iteration before the trap");
+    assert_eq!(e.machine().cpu.gpr[EDI], UD + 1);
+}
+
+#[test]
 fn popf_setting_tf_traps_after_the_next_instruction() {
     // SDM Vol. 3A 17.3.1.4: no trap after the POPF that sets TF; one after the next.
     let mut m = db_machine("9d 90", 0x246);

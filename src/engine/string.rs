@@ -24,7 +24,7 @@ use super::fault::Exception;
 use super::operand;
 use super::Flow;
 use crate::machine::cpu::{mask, RAX, RCX, RDI, RSI};
-use crate::machine::flags::{DF, STATUS, ZF};
+use crate::machine::flags::{DF, STATUS, TF, ZF};
 use crate::machine::SegReg;
 
 /// Iterations of a repeated string instruction run in one step.
@@ -73,13 +73,16 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
 /// stop when ZF says so.
 fn repeat(ctx: &mut Ctx, i: &Instruction, s: &Str) -> Result<Flow, Exception> {
     let compares = matches!(s.op, Mnemonic::Cmpsb | Mnemonic::Scasb);
+    // With TF = 1 a real processor takes the single-step trap after every iteration
+    // (SDM Vol. 3A 17.3.1.4): one iteration per step, so the trap follows each.
+    let limit = if ctx.flag(TF) { 1 } else { MAX_ITERATIONS };
     let mut done = 0u64;
     loop {
         let count = mask(ctx.gpr(RCX), s.asize);
         if count == 0 {
             return Ok(Flow::Next);
         }
-        if done == MAX_ITERATIONS {
+        if done == limit {
             ctx.set_rip(ctx.ip);
             return Ok(Flow::Jumped);
         }
