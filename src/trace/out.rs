@@ -4,18 +4,32 @@
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// The decimal digits of `v`, at the end of `buf`; returns where they start.
 #[inline]
 fn digits(buf: &mut [u8; 20], mut v: u64) -> usize {
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return i;
-        }
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
     }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    i
 }
 
 /// `v` in decimal.
@@ -148,7 +162,20 @@ mod tests {
 
     #[test]
     fn numbers_match_format() {
-        for v in [0, 1, 9, 10, 255, 4096, 0xffff_ffff, u64::MAX, 1 << 63] {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            255,
+            4096,
+            0xffff_ffff,
+            u64::MAX,
+            1 << 63,
+        ] {
             assert_eq!(with(|o| dec(o, v)), v.to_string());
             assert_eq!(with(|o| dec_right(o, v, 5)), format!("{v:>5}"));
             assert_eq!(with(|o| hex0x(o, v)), format!("{v:#x}"));
