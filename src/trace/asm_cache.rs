@@ -21,6 +21,20 @@ pub struct Described {
     pub asm: String,
     /// `symbol` or `symbol+0xN` when a symbol covers the address.
     pub place: Option<String>,
+    /// `asm` as a JSON string, quoted and escaped.
+    pub asm_json: Vec<u8>,
+}
+
+impl Described {
+    fn new(asm: String, place: Option<String>) -> Described {
+        let mut asm_json = Vec::with_capacity(asm.len() + 2);
+        super::out::json_str(&mut asm_json, &asm);
+        Described {
+            asm,
+            place,
+            asm_json,
+        }
+    }
 }
 
 pub struct AsmCache {
@@ -62,10 +76,7 @@ impl AsmCache {
                     Outcome::Exception(e) => format!("<fetch fault {}>", vector_name(e.vector)),
                     _ => String::new(),
                 };
-                self.other = Described {
-                    asm,
-                    place: m.describe_addr(ip),
-                };
+                self.other = Described::new(asm, m.describe_addr(ip));
                 return &self.other;
             }
         };
@@ -74,10 +85,7 @@ impl AsmCache {
             if self.map.len() >= LIMIT {
                 self.map.clear();
             }
-            let d = Described {
-                asm: self.dis.format(&code.decode(ip)),
-                place: m.describe_addr(ip),
-            };
+            let d = Described::new(self.dis.format(&code.decode(ip)), m.describe_addr(ip));
             self.map.insert(ip, (code, d));
         }
         match self.map.get(&ip) {

@@ -47,9 +47,9 @@ impl JsonStep {
         hex_bytes(out, s.bytes());
         out.push(b'"');
         next_key(out, "asm");
-        json_str(out, &d.asm);
+        out.extend_from_slice(&d.asm_json);
         next_key(out, "outcome");
-        json_str(out, outcome_name(&s.info.outcome));
+        plain(out, outcome_name(&s.info.outcome));
         next_key(out, "regs");
         regs(out, m);
         next_key(out, "segs");
@@ -190,8 +190,16 @@ fn entry_head(out: &mut Vec<u8>, first: &mut bool, name: &str) {
     }
     *first = false;
     out.extend_from_slice(b"{\"name\":");
-    json_str(out, name);
+    plain(out, name);
     next_key(out, "old");
+}
+
+/// A name that needs no escaping (a register, flag or event name), quoted.
+#[inline]
+fn plain(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 fn opt_u8(out: &mut Vec<u8>, v: Option<u8>) {
@@ -210,7 +218,7 @@ fn flag_names(out: &mut Vec<u8>, bits: u64) {
                 out.push(b',');
             }
             first = false;
-            json_str(out, n);
+            plain(out, n);
         }
     }
     out.push(b']');
@@ -308,7 +316,7 @@ fn change(out: &mut Vec<u8>, first: &mut bool, m: &Machine, c: &Changed) {
             }
             *first = false;
             out.extend_from_slice(b"{\"name\":");
-            json_str(out, msr::name(*index).unwrap_or("msr"));
+            plain(out, msr::name(*index).unwrap_or("msr"));
             next_key(out, "msr");
             msr_key(out, *index);
             next_key(out, "old");
@@ -373,7 +381,7 @@ fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// One entry of `events`.
 fn event(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(b"{\"kind\":");
-    json_str(out, e.kind());
+    plain(out, e.kind());
     let num = |out: &mut Vec<u8>, k: &str, v: u64| {
         next_key(out, k);
         dec(out, v);
