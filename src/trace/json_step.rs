@@ -7,6 +7,7 @@ use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
 use crate::engine::{Event, StepView};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
+use crate::machine::msr::MsrFile;
 use crate::machine::{flags, msr, Machine, SegReg, Segment, TableReg};
 
 use super::asm_cache::Described;
@@ -18,7 +19,7 @@ use super::out::{dec, hex_bytes, json_bool, json_str, key, next_key};
 pub struct JsonStep {
     segs: Option<[Segment; 6]>,
     segs_json: Vec<u8>,
-    msrs: Vec<u64>,
+    msrs: Option<(MsrFile, (u64, u64))>,
     msrs_json: Vec<u8>,
 }
 
@@ -94,25 +95,22 @@ impl JsonStep {
     }
 
     fn msrs(&mut self, out: &mut Vec<u8>, m: &Machine) {
-        let same = self.msrs.len() == msr::KNOWN.len()
-            && msr::KNOWN
-                .iter()
-                .zip(&self.msrs)
-                .all(|((i, _), v)| m.cpu.read_msr(*i).unwrap_or(0) == *v);
-        if !same {
-            self.msrs = m.cpu.msrs().into_iter().map(|(_, v)| v).collect();
+        // IA32_FS_BASE and IA32_GS_BASE live in the segment registers.
+        let bases = (m.cpu.seg(SegReg::Fs).base, m.cpu.seg(SegReg::Gs).base);
+        if self.msrs.as_ref() != Some(&(m.cpu.msr.clone(), bases)) {
             self.msrs_json.clear();
             let o = &mut self.msrs_json;
             o.push(b'{');
-            for (k, ((i, _), v)) in msr::KNOWN.iter().zip(&self.msrs).enumerate() {
+            for (k, (i, v)) in m.cpu.msrs().into_iter().enumerate() {
                 if k > 0 {
                     o.push(b',');
                 }
-                msr_key(o, *i);
+                msr_key(o, i);
                 o.push(b':');
-                dec(o, *v);
+                dec(o, v);
             }
             o.push(b'}');
+            self.msrs = Some((m.cpu.msr.clone(), bases));
         }
         out.extend_from_slice(&self.msrs_json);
     }
