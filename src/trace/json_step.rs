@@ -248,30 +248,33 @@ fn gpr_name(m: &Machine, index: u8) -> &'static str {
     }
 }
 
+/// `OLD,"new":NEW`, each written by `f`.
+fn pair<T>(out: &mut Vec<u8>, old: T, new: T, f: fn(&mut Vec<u8>, T)) {
+    f(out, old);
+    next_key(out, "new");
+    f(out, new);
+}
+
+fn cr_name(n: u8) -> std::borrow::Cow<'static, str> {
+    match n {
+        0 => "cr0".into(),
+        2 => "cr2".into(),
+        3 => "cr3".into(),
+        4 => "cr4".into(),
+        _ => format!("cr{n}").into(),
+    }
+}
+
+/// One entry of `changed` (nothing for memory, which `mem_writes` lists).
 fn change(out: &mut Vec<u8>, first: &mut bool, m: &Machine, c: &Changed) {
-    let nums = |out: &mut Vec<u8>, old: u64, new: u64| {
-        dec(out, old);
-        next_key(out, "new");
-        dec(out, new);
-    };
-    let segs = |out: &mut Vec<u8>, old: &Segment, new: &Segment| {
-        segment(out, old);
-        next_key(out, "new");
-        segment(out, new);
-    };
-    let tables = |out: &mut Vec<u8>, old: &TableReg, new: &TableReg| {
-        table(out, old);
-        next_key(out, "new");
-        table(out, new);
-    };
-    match c {
+    match *c {
         Changed::Gpr { index, old, new } => {
-            entry_head(out, first, gpr_name(m, *index));
-            nums(out, w(m, *old), w(m, *new));
+            entry_head(out, first, gpr_name(m, index));
+            pair(out, w(m, old), w(m, new), dec);
         }
         Changed::Rflags { old, new } => {
             entry_head(out, first, if long(m) { "rflags" } else { "eflags" });
-            nums(out, w(m, *old), w(m, *new));
+            pair(out, w(m, old), w(m, new), dec);
             next_key(out, "set");
             flag_names(out, new & !old);
             next_key(out, "cleared");
@@ -279,66 +282,51 @@ fn change(out: &mut Vec<u8>, first: &mut bool, m: &Machine, c: &Changed) {
         }
         Changed::Seg { seg, old, new } => {
             entry_head(out, first, seg.name());
-            segs(out, old, new);
+            pair(out, &old, &new, segment);
         }
         Changed::Tr { old, new } => {
             entry_head(out, first, "tr");
-            segs(out, old, new);
+            pair(out, &old, &new, segment);
         }
-        Changed::Gdtr { old, new } => {
-            entry_head(out, first, "gdtr");
-            tables(out, old, new);
-        }
-        Changed::Idtr { old, new } => {
-            entry_head(out, first, "idtr");
-            tables(out, old, new);
+        Changed::Gdtr { old, new } | Changed::Idtr { old, new } => {
+            let gdt = matches!(c, Changed::Gdtr { .. });
+            entry_head(out, first, if gdt { "gdtr" } else { "idtr" });
+            pair(out, &old, &new, table);
         }
         Changed::Cr { n, old, new } => {
-            let other;
-            let name = match n {
-                0 => "cr0",
-                2 => "cr2",
-                3 => "cr3",
-                4 => "cr4",
-                _ => {
-                    other = format!("cr{n}");
-                    &other
-                }
-            };
-            entry_head(out, first, name);
-            nums(out, *old, *new);
+            entry_head(out, first, &cr_name(n));
+            pair(out, old, new, dec);
         }
-        Changed::Msr { index, old, new } => {
-            if !*first {
-                out.push(b',');
-            }
-            *first = false;
-            out.extend_from_slice(b"{\"name\":");
-            plain(out, msr::name(*index).unwrap_or("msr"));
-            next_key(out, "msr");
-            msr_key(out, *index);
-            next_key(out, "old");
-            nums(out, *old, *new);
+        Changed::Msr { index, old, new } => msr_change(out, first, index, old, new),
+        Changed::Halted { old, new } => {
+            entry_head(out, first, "halted");
+            pair(out, old, new, json_bool);
         }
-        Changed::Halted { old, new } | Changed::Shadow { old, new } => {
-            let name = match c {
-                Changed::Halted { .. } => "halted",
-                _ => "interrupt_shadow",
-            };
-            entry_head(out, first, name);
-            json_bool(out, *old);
-            next_key(out, "new");
-            json_bool(out, *new);
+        Changed::Shadow { old, new } => {
+            entry_head(out, first, "interrupt_shadow");
+            pair(out, old, new, json_bool);
         }
         Changed::PendingIrq { old, new } => {
             entry_head(out, first, "pending_irq");
-            opt_u8(out, *old);
-            next_key(out, "new");
-            opt_u8(out, *new);
+            pair(out, old, new, opt_u8);
         }
         Changed::Mem { .. } => return,
     }
     out.push(b'}');
+}
+
+/// `{"name":NAME,"msr":"0x...","old":OLD,"new":NEW` (the caller closes it).
+fn msr_change(out: &mut Vec<u8>, first: &mut bool, index: u32, old: u64, new: u64) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.extend_from_slice(b"{\"name\":");
+    plain(out, msr::name(index).unwrap_or("msr"));
+    next_key(out, "msr");
+    msr_key(out, index);
+    next_key(out, "old");
+    pair(out, old, new, dec);
 }
 
 fn mem_writes(out: &mut Vec<u8>, coalesced: &[Changed]) {
@@ -380,10 +368,6 @@ fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 fn event(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(b"{\"kind\":");
     plain(out, e.kind());
-    let num = |out: &mut Vec<u8>, k: &str, v: u64| {
-        next_key(out, k);
-        dec(out, v);
-    };
     match e {
         Event::PrivilegeChange { from, to } => {
             num(out, "from", *from as u64);
@@ -404,20 +388,45 @@ fn event(out: &mut Vec<u8>, e: &Event) {
             json_str(out, via);
         }
         Event::MsrRead { index, value } => {
-            next_key(out, "msr");
-            msr_key(out, *index);
-            next_key(out, "name");
-            opt_str(out, msr::name(*index));
+            msr_fields(out, *index);
             num(out, "value", *value);
         }
         Event::MsrWrite { index, old, new } => {
-            next_key(out, "msr");
-            msr_key(out, *index);
-            next_key(out, "name");
-            opt_str(out, msr::name(*index));
+            msr_fields(out, *index);
             num(out, "old", *old);
             num(out, "new", *new);
         }
+        Event::Exception { .. } | Event::Delivered { .. } => vector_fields(out, e),
+        Event::IrqRaised { vector } => num(out, "vector", *vector as u64),
+        Event::SwapGs {
+            gs_base,
+            kernel_gs_base,
+        } => {
+            num(out, "gs_base", *gs_base);
+            num(out, "kernel_gs_base", *kernel_gs_base);
+        }
+        Event::Halt => {}
+    }
+    out.push(b'}');
+}
+
+/// `,"KEY":V`.
+fn num(out: &mut Vec<u8>, k: &str, v: u64) {
+    next_key(out, k);
+    dec(out, v);
+}
+
+/// `,"msr":"0x...","name":NAME` (null for an unnamed MSR).
+fn msr_fields(out: &mut Vec<u8>, index: u32) {
+    next_key(out, "msr");
+    msr_key(out, index);
+    next_key(out, "name");
+    opt_str(out, msr::name(index));
+}
+
+/// The fields of an `exception` or `delivered` event.
+fn vector_fields(out: &mut Vec<u8>, e: &Event) {
+    match e {
         Event::Exception {
             vector,
             error_code,
@@ -449,15 +458,6 @@ fn event(out: &mut Vec<u8>, e: &Event) {
             json_str(out, if *interrupt_gate { "interrupt" } else { "trap" });
             num(out, "handler", *handler);
         }
-        Event::IrqRaised { vector } => num(out, "vector", *vector as u64),
-        Event::SwapGs {
-            gs_base,
-            kernel_gs_base,
-        } => {
-            num(out, "gs_base", *gs_base);
-            num(out, "kernel_gs_base", *kernel_gs_base);
-        }
-        Event::Halt => {}
+        _ => {}
     }
-    out.push(b'}');
 }

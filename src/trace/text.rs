@@ -43,24 +43,7 @@ fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
             out.push(b'=');
             push_num(out, m, new);
         }
-        Changed::Rflags { old, new } => {
-            out.extend_from_slice(b"flags[");
-            let mut first = true;
-            for (bit, name) in flags::NAMED_BITS {
-                let sign = match (old & bit != 0, new & bit != 0) {
-                    (false, true) => b'+',
-                    (true, false) => b'-',
-                    _ => continue,
-                };
-                if !first {
-                    out.push(b' ');
-                }
-                first = false;
-                out.push(sign);
-                out.extend_from_slice(name.as_bytes());
-            }
-            out.push(b']');
-        }
+        Changed::Rflags { old, new } => flag_changes(out, old, new),
         // SWAPGS and WRMSR to IA32_GS_BASE change a base without touching the selector.
         Changed::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
             out.extend_from_slice(seg.name().as_bytes());
@@ -78,24 +61,47 @@ fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
             hex0x(out, new);
         }
         Changed::Msr { index, new, .. } => word(out, msr::name(index).unwrap_or("msr"), new),
-        Changed::Mem { addr, len, new, .. } => {
-            let v = match len {
-                1 => new & 0xff,
-                2 => new & 0xffff,
-                4 => new & 0xffff_ffff,
-                _ => new,
-            };
-            out.push(b'[');
-            push_num(out, m, addr);
-            out.extend_from_slice(b"]=");
-            hex0x(out, v);
-        }
+        Changed::Mem { addr, len, new, .. } => mem_change(out, m, addr, len, new),
         Changed::Halted { new, .. } => {
             out.extend_from_slice(if new { b"halted" as &[u8] } else { b"running" })
         }
         Changed::Shadow { .. } | Changed::PendingIrq { .. } => return false,
     }
     true
+}
+
+/// `flags[+IF -ZF]`: the named flags set and cleared.
+fn flag_changes(out: &mut Vec<u8>, old: u64, new: u64) {
+    out.extend_from_slice(b"flags[");
+    let mut first = true;
+    for (bit, name) in flags::NAMED_BITS {
+        let sign = match (old & bit != 0, new & bit != 0) {
+            (false, true) => b'+',
+            (true, false) => b'-',
+            _ => continue,
+        };
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.push(sign);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.push(b']');
+}
+
+/// `[ADDR]=VALUE`, the value as wide as the write.
+fn mem_change(out: &mut Vec<u8>, m: &Machine, addr: u64, len: u8, new: u64) {
+    let v = match len {
+        1 => new & 0xff,
+        2 => new & 0xffff,
+        4 => new & 0xffff_ffff,
+        _ => new,
+    };
+    out.push(b'[');
+    push_num(out, m, addr);
+    out.extend_from_slice(b"]=");
+    hex0x(out, v);
 }
 
 /// `name=0x0060`: a selector with at least four hex digits.
