@@ -128,6 +128,10 @@ pub struct TraceArgs {
     /// Stop when the CPL changes, or after the first exception.
     #[arg(long, value_enum)]
     pub until: Option<UntilArg>,
+    /// Print only the machine's last state and the stop record, running at full speed
+    /// (no per-step output or recording).
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
 }
@@ -285,13 +289,11 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
             UntilArg::Fault => crate::debug::spec::Until::Fault,
         }),
     };
-    let written = if stops.is_empty() {
-        trace::run(&s, format_of(args), max, syntax_of(args), out).map(|_| ())
-    } else {
-        crate::debug::script::run(&s, &stops, format_of(args), max, syntax_of(args), out)
-            .map_err(UsageError)?
-            .map(|_| ())
+    let options = trace::Options {
+        quiet: args.quiet,
+        ..trace::Options::new(format_of(args), max, syntax_of(args))
     };
+    let written = crate::debug::script::run(&s, &stops, &options, out).map_err(UsageError)?;
     match written {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

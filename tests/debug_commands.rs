@@ -451,3 +451,24 @@ fn set_reg_completes_exactly_the_registers_it_accepts() {
         "`sil` exists only in 64-bit mode; this machine runs 32-bit code"
     );
 }
+
+#[test]
+fn a_breakpoint_reached_by_the_last_step_the_limit_allows_is_a_hit() {
+    // The breakpoint is 4000 steps ahead; the limit is exactly 4000. Each step checked
+    // (a watch as well) and the fast path between breakpoint addresses must agree.
+    for (recording, watch) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (mut e, code) = counting_loop(1000);
+        let mut d = Debugger::new(&e);
+        d.set_recording(recording);
+        d.set_defer_after(0);
+        d.set_limit(4000);
+        run(&mut d, &mut e, "break after_loop");
+        if watch {
+            run(&mut d, &mut e, "watch mem 0x1000");
+        }
+        let (pos, why) = moved(&mut d, &mut e, "continue");
+        let case = format!("recording {recording}, watch {watch}");
+        assert_eq!((pos, why), (4000, Why::Breakpoint(1)), "{case}");
+        assert_eq!(e.machine().cpu.rip, code + 6, "{case}");
+    }
+}

@@ -477,7 +477,16 @@ impl Debugger {
                     // A breakpoint whose condition does not hold here.
                     step_off = true;
                 }
-                StopReason::Limit => self.apply_edits(e),
+                StopReason::Limit => {
+                    self.apply_edits(e);
+                    // The last step allowed ended on a breakpoint: it counts, as it
+                    // does when every step is checked (`forward`).
+                    if left == 0 {
+                        if let Some(id) = self.points.break_hit(e.machine()) {
+                            return Why::Breakpoint(id);
+                        }
+                    }
+                }
                 _ => return Why::Stopped(stop),
             }
         }

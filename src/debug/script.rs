@@ -2,18 +2,18 @@
 //! written as usual, step by step, and ends with a stop record saying where and why the
 //! run stopped: a breakpoint, a watchpoint, a CPL change or an exception, or (as in
 //! every trace) the end, a fault without handler, an unsupported instruction or the
-//! step limit.
+//! step limit. With `--quiet` only the last state and the stop record are written, and
+//! the run goes on the engine's unrecorded fast path.
 
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::disasm::{Disassembler, Syntax};
 use crate::engine::fault::vector_name;
 use crate::engine::{Engine, Stop, StopReason};
 use crate::machine::Machine;
 use crate::scenario::Scenario;
-use crate::trace::{self, json as tjson, text, Format};
+use crate::trace::{self, state, Format, Options, Writer};
 
 use super::command::{Debugger, Why};
 use super::points::{Point, WatchValue};
@@ -65,89 +65,104 @@ pub enum Ended {
     Stop(Stop),
 }
 
-/// Run `scenario` writing its trace, stopping at the conditions in `specs`.
+/// Run `scenario` writing its trace (`ringstep trace`), stopping at the conditions in
+/// `specs` (none: a plain trace). With `quiet`, only the machine's last state and the
+/// stop record are written, and the run goes on the engine's fast path. Err is a spec
+/// that does not parse.
 pub fn run(
     scenario: &Scenario,
     specs: &StopSpecs,
-    format: Format,
-    max_steps: u64,
-    syntax: Syntax,
+    o: &Options,
     out: &mut dyn Write,
 ) -> Result<io::Result<Ended>, String> {
+    if specs.is_empty() {
+        return Ok(trace::run_with(scenario, o, out).map(Ended::Stop));
+    }
     let mut e = trace::engine_for(scenario);
     let mut d = Debugger::new(&e);
     add_points(&mut d, &mut e, specs)?;
-    Ok(write_run(
-        scenario,
-        &mut d,
-        &mut e,
-        specs.until,
-        format,
-        max_steps,
-        syntax,
-        out,
-    ))
+    let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out);
+    let ended = if o.quiet {
+        quiet_run(&mut d, &mut e, specs.until, o.max_steps)
+    } else {
+        match write_run(scenario, &mut d, &mut e, specs.until, o.max_steps, &mut w) {
+            Ok(ended) => ended,
+            Err(err) => return Ok(Err(err)),
+        }
+    };
+    let written = (|| {
+        if o.quiet {
+            state::write(&mut w, e.machine(), e.step_count())?;
+        }
+        write_end(&mut w, &d, &e, &ended)?;
+        w.finish()
+    })();
+    Ok(written.map(|_| ended))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Run to the first stop condition without recording: breakpoints alone run on the
+/// engine's fast path between their addresses (`Engine::run_raw`), watchpoints and
+/// `until` are checked after every unrecorded step.
+fn quiet_run(d: &mut Debugger, e: &mut Engine, until: Option<Until>, max_steps: u64) -> Ended {
+    d.set_recording(false);
+    d.set_limit(max_steps);
+    let arrival = match until {
+        None => d.cont(e),
+        Some(Until::Cpl) => d.until_cpl(e),
+        Some(Until::Fault) => d.until_fault(e),
+    };
+    match arrival.why {
+        Why::Stopped(s) => Ended::Stop(s),
+        Why::Limit => Ended::Stop(Stop {
+            reason: StopReason::Limit,
+            ip: e.machine().cpu.rip,
+            instr: None,
+        }),
+        why => Ended::Hit(why),
+    }
+}
+
+/// Every step written as it is taken, to the first stop condition.
 fn write_run(
     scenario: &Scenario,
     d: &mut Debugger,
     e: &mut Engine,
     until: Option<Until>,
-    format: Format,
     max_steps: u64,
-    syntax: Syntax,
-    out: &mut dyn Write,
+    w: &mut Writer,
 ) -> io::Result<Ended> {
-    let mut dis = Disassembler::new(&scenario.machine.symbols, syntax);
-    if format == Format::Json {
-        writeln!(out, "{}", tjson::init(e.machine(), &scenario.name))?;
-    }
+    w.init(e.machine(), &scenario.name)?;
     let start_cpl = e.machine().cpu.cpl();
-    let mut ended = None;
     for _ in 0..max_steps {
         let r = d.step_checked(e, until, start_cpl);
         if let Err(s) = r {
-            ended = Some(Ended::Stop(s));
-            break;
+            return Ok(Ended::Stop(s));
         }
         if let Some(s) = e.last_step() {
-            let m = e.machine();
-            match format {
-                Format::Json => writeln!(out, "{}", tjson::step(m, &mut dis, &s))?,
-                Format::Text => writeln!(out, "{}", text::step_line(m, &mut dis, &s))?,
-            }
+            w.step(e.machine(), &s)?;
         }
         // Every step is written as it is taken (so none can be left to the fast path),
         // and nothing goes back: keep only the step count, not a growing history.
         e.forget_history();
         if let Ok(Some(why)) = r {
-            ended = Some(Ended::Hit(why));
-            break;
+            return Ok(Ended::Hit(why));
         }
     }
-    let ended = ended.unwrap_or_else(|| {
-        Ended::Stop(Stop {
-            reason: StopReason::Limit,
-            ip: e.machine().cpu.rip,
-            instr: None,
-        })
-    });
+    Ok(Ended::Stop(Stop {
+        reason: StopReason::Limit,
+        ip: e.machine().cpu.rip,
+        instr: None,
+    }))
+}
+
+/// The stop record or line.
+fn write_end(w: &mut Writer, d: &Debugger, e: &Engine, ended: &Ended) -> io::Result<()> {
     let steps = e.step_count();
-    match (&ended, format) {
-        (Ended::Stop(s), Format::Json) => writeln!(out, "{}", tjson::stop(s, steps, &mut dis))?,
-        (Ended::Stop(s), Format::Text) => {
-            writeln!(out, "{}", text::stop_line(e.machine(), s, steps))?
-        }
-        (Ended::Hit(why), Format::Json) => {
-            writeln!(out, "{}", hit_json(e.machine(), d, why, steps))?
-        }
-        (Ended::Hit(why), Format::Text) => {
-            writeln!(out, "{}", hit_line(e.machine(), d, why, steps))?
-        }
+    match (ended, w.format()) {
+        (Ended::Stop(s), _) => trace::write_stop(w, e, s),
+        (Ended::Hit(why), Format::Json) => w.record(&hit_json(e.machine(), d, why, steps)),
+        (Ended::Hit(why), Format::Text) => w.line(&hit_line(e.machine(), d, why, steps)),
     }
-    Ok(ended)
 }
 
 fn point_text(d: &Debugger, id: u32) -> String {

@@ -1,12 +1,14 @@
 //! The human-readable trace: one line per step (number, address, bytes, AT&T
 //! disassembly, what changed), then a line saying why the run stopped.
 
-use crate::disasm::{hex_spaced, Disassembler};
 use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
 use crate::engine::{Event, StepView, Stop, StopReason};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::{flags, msr, Machine};
+
+use super::asm_cache::Described;
+use super::out::{dec, dec_right, hex0x, hex_bytes_spaced, hex_digits, pad_right};
 
 fn num(m: &Machine, v: u64) -> String {
     if m.cpu.long_mode_active() {
@@ -16,57 +18,112 @@ fn num(m: &Machine, v: u64) -> String {
     }
 }
 
-fn describe_change(m: &Machine, c: &Changed) -> Option<String> {
-    let long = m.cpu.long_mode_active();
-    Some(match *c {
-        Changed::Gpr { index, new, .. } => {
-            let name = if long {
-                GPR_NAMES_64[index as usize]
-            } else {
-                GPR_NAMES_32.get(index as usize).copied().unwrap_or("?")
-            };
-            format!("{name}={}", num(m, new))
-        }
-        Changed::Rflags { old, new } => {
-            let mut parts = Vec::new();
-            for (bit, name) in flags::NAMED_BITS {
-                if new & bit != 0 && old & bit == 0 {
-                    parts.push(format!("+{name}"));
-                } else if old & bit != 0 && new & bit == 0 {
-                    parts.push(format!("-{name}"));
-                }
-            }
-            format!("flags[{}]", parts.join(" "))
-        }
-        // SWAPGS and WRMSR to IA32_GS_BASE change a base without touching the selector.
-        Changed::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
-            format!("{}.base={}", seg.name(), num(m, new.base))
-        }
-        Changed::Seg { seg, new, .. } => format!("{}={:#06x}", seg.name(), new.selector),
-        Changed::Tr { new, .. } => format!("tr={:#06x}", new.selector),
-        Changed::Gdtr { new, .. } => format!("gdtr={:#x}/{:#x}", new.base, new.limit),
-        Changed::Idtr { new, .. } => format!("idtr={:#x}/{:#x}", new.base, new.limit),
-        Changed::Cr { n, new, .. } => format!("{}={new:#x}", crate::engine::journal::cr_name(n)),
-        Changed::Msr { index, new, .. } => {
-            format!("{}={new:#x}", msr::name(index).unwrap_or("msr"))
-        }
-        Changed::Mem { addr, len, new, .. } => {
-            let bytes = new.to_le_bytes();
-            let v = match len {
-                1 => bytes[0] as u64,
-                2 => u16::from_le_bytes([bytes[0], bytes[1]]) as u64,
-                4 => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as u64,
-                _ => new,
-            };
-            format!("[{}]={v:#x}", num(m, addr))
-        }
-        Changed::Halted { new, .. } => if new { "halted" } else { "running" }.to_string(),
-        Changed::Shadow { .. } | Changed::PendingIrq { .. } => return None,
-    })
+/// `num` written into `out`.
+fn push_num(out: &mut Vec<u8>, m: &Machine, v: u64) {
+    if m.cpu.long_mode_active() {
+        hex0x(out, v);
+    } else {
+        hex0x(out, v & 0xffff_ffff);
+    }
 }
 
-fn describe_event(e: &Event) -> Option<String> {
-    Some(match e {
+/// One change as the text trace shows it; false (nothing written) for changes it
+/// leaves out.
+fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
+    let long = m.cpu.long_mode_active();
+    let word = |out: &mut Vec<u8>, name: &str, v: u64| {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        hex0x(out, v);
+    };
+    match *c {
+        Changed::Gpr { index, new, .. } => {
+            let names: &[&str] = if long { &GPR_NAMES_64 } else { &GPR_NAMES_32 };
+            out.extend_from_slice(names.get(index as usize).copied().unwrap_or("?").as_bytes());
+            out.push(b'=');
+            push_num(out, m, new);
+        }
+        Changed::Rflags { old, new } => flag_changes(out, old, new),
+        // SWAPGS and WRMSR to IA32_GS_BASE change a base without touching the selector.
+        Changed::Seg { seg, old, new } if old.selector == new.selector && old.base != new.base => {
+            out.extend_from_slice(seg.name().as_bytes());
+            out.extend_from_slice(b".base=");
+            push_num(out, m, new.base);
+        }
+        Changed::Seg { seg, new, .. } => selector(out, seg.name(), new.selector),
+        Changed::Tr { new, .. } => selector(out, "tr", new.selector),
+        Changed::Gdtr { new, .. } => table(out, "gdtr", new.base, new.limit),
+        Changed::Idtr { new, .. } => table(out, "idtr", new.base, new.limit),
+        Changed::Cr { n, new, .. } => {
+            out.extend_from_slice(b"cr");
+            dec(out, n as u64);
+            out.push(b'=');
+            hex0x(out, new);
+        }
+        Changed::Msr { index, new, .. } => word(out, msr::name(index).unwrap_or("msr"), new),
+        Changed::Mem { addr, len, new, .. } => mem_change(out, m, addr, len, new),
+        Changed::Halted { new, .. } => {
+            out.extend_from_slice(if new { b"halted" as &[u8] } else { b"running" })
+        }
+        Changed::Shadow { .. } | Changed::PendingIrq { .. } => return false,
+    }
+    true
+}
+
+/// `flags[+IF -ZF]`: the named flags set and cleared.
+fn flag_changes(out: &mut Vec<u8>, old: u64, new: u64) {
+    out.extend_from_slice(b"flags[");
+    let mut first = true;
+    for (bit, name) in flags::NAMED_BITS {
+        let sign = match (old & bit != 0, new & bit != 0) {
+            (false, true) => b'+',
+            (true, false) => b'-',
+            _ => continue,
+        };
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.push(sign);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.push(b']');
+}
+
+/// `[ADDR]=VALUE`, the value as wide as the write.
+fn mem_change(out: &mut Vec<u8>, m: &Machine, addr: u64, len: u8, new: u64) {
+    let v = match len {
+        1 => new & 0xff,
+        2 => new & 0xffff,
+        4 => new & 0xffff_ffff,
+        _ => new,
+    };
+    out.push(b'[');
+    push_num(out, m, addr);
+    out.extend_from_slice(b"]=");
+    hex0x(out, v);
+}
+
+/// `name=0x0060`: a selector with at least four hex digits.
+fn selector(out: &mut Vec<u8>, name: &str, sel: u16) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=0x");
+    hex_digits(out, sel as u64, 4);
+}
+
+/// `gdtr=BASE/LIMIT`.
+fn table(out: &mut Vec<u8>, name: &str, base: u64, limit: u16) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    hex0x(out, base);
+    out.push(b'/');
+    hex0x(out, limit as u64);
+}
+
+/// One event as the text trace shows it; false (nothing written) for events it
+/// leaves out.
+fn describe_event(out: &mut Vec<u8>, e: &Event) -> bool {
+    let text = match e {
         Event::PrivilegeChange { from, to } => format!("<ring {from} -> ring {to}>"),
         Event::StackSwitch { to_sp, via, .. } => format!("<stack {to_sp:#x} via {via}>"),
         Event::Exception {
@@ -81,22 +138,16 @@ fn describe_event(e: &Event) -> Option<String> {
             format!("<vector {vector:#x} -> {handler:#x}>")
         }
         Event::IrqRaised { vector } => format!("<irq {vector:#x} raised>"),
-        _ => return None,
-    })
+        _ => return false,
+    };
+    out.extend_from_slice(text.as_bytes());
+    true
 }
 
-/// One line for a step.
-pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
-    let asm = super::json::step_asm(dis, s);
-    let mut what: Vec<String> = s.events.iter().filter_map(describe_event).collect();
-    what.extend(
-        summarize(s.changes)
-            .iter()
-            .filter_map(|c| describe_change(m, c)),
-    );
-    if let Some(sym) = m.describe_addr(s.info.ip) {
-        what.push(format!("<{sym}>"));
-    }
+/// One line for a step (without the newline): number, address, bytes, disassembly,
+/// then what happened; trailing spaces trimmed.
+pub fn write_step(out: &mut Vec<u8>, m: &Machine, d: &Described, s: &StepView) {
+    let start = out.len();
     // Protected mode: 8-digit addresses, room for 7 code bytes; 64-bit mode: 16 digits
     // and 9 bytes (REX and displacement make longer instructions common there).
     let (width, code) = if m.cpu.long_mode_active() {
@@ -104,16 +155,60 @@ pub fn step_line(m: &Machine, dis: &mut Disassembler, s: &StepView) -> String {
     } else {
         (8, 20)
     };
-    format!(
-        "{:>5}  {:<width$}  {:<code$}  {:<34} {}",
-        s.n,
-        num(m, s.info.ip).trim_start_matches("0x"),
-        hex_spaced(s.bytes()),
-        asm,
-        what.join(" "),
-    )
-    .trim_end()
-    .to_string()
+    dec_right(out, s.n, 5);
+    out.extend_from_slice(b"  ");
+    let col = out.len();
+    let ip = if m.cpu.long_mode_active() {
+        s.info.ip
+    } else {
+        s.info.ip & 0xffff_ffff
+    };
+    hex_digits(out, ip, 1);
+    out.resize(col + width.max(out.len() - col), b' ');
+    out.extend_from_slice(b"  ");
+    let col = out.len();
+    hex_bytes_spaced(out, s.bytes());
+    out.resize(col + code.max(out.len() - col), b' ');
+    out.extend_from_slice(b"  ");
+    pad_right(out, &d.asm, 34);
+    out.push(b' ');
+    // Items separated by one space: the events, the changes, the symbol.
+    let mut any = false;
+    let mut item = |out: &mut Vec<u8>, write: &mut dyn FnMut(&mut Vec<u8>) -> bool| {
+        let at = out.len();
+        if any {
+            out.push(b' ');
+        }
+        if write(out) {
+            any = true;
+        } else {
+            out.truncate(at);
+        }
+    };
+    for e in s.events {
+        item(out, &mut |o| describe_event(o, e));
+    }
+    for c in summarize(s.changes).iter() {
+        item(out, &mut |o| describe_change(o, m, c));
+    }
+    if let Some(place) = &d.place {
+        item(out, &mut |o| {
+            o.push(b'<');
+            o.extend_from_slice(place.as_bytes());
+            o.push(b'>');
+            true
+        });
+    }
+    trim_end(out, start);
+}
+
+/// Remove trailing whitespace from the line that starts at `start`.
+fn trim_end(out: &mut Vec<u8>, start: usize) {
+    let keep = match std::str::from_utf8(&out[start..]) {
+        Ok(line) => line.trim_end().len(),
+        Err(_) => out.len() - start,
+    };
+    out.truncate(start + keep);
 }
 
 /// The final line.
