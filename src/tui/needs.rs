@@ -44,19 +44,10 @@ fn top(m: &Model, n: &mut Needs) {
         .max()
         .unwrap_or(0);
     n.code_cols = sat(2 + digits + 1 + widest + 2);
-    let msr_w = s
-        .msrs
-        .iter()
-        .map(|r| {
-            let name = r.name.trim_start_matches("IA32_").len();
-            let sym = r.symbol.as_ref().map_or(0, |x| x.width() + 3);
-            name + 1 + digits + " rw".len() + sym
-        })
-        .max()
-        .unwrap_or(0);
-    // The MSR pane shows the names with their IA32_ prefix from this width on.
-    let full = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0) + digits + 24;
-    n.right_cols = sat(msr_w.max(full).max(40) + 2);
+    // The MSR pane's rows whole, with the names' IA32_ prefixes (the pane drops them
+    // when it gets less).
+    let msr_w = crate::tui::panes::msrs::widest_row(&s.msrs, digits, true);
+    n.right_cols = sat(msr_w.max(40) + 2);
 }
 
 /// Columns of the stacks pane, borders included, with every value and label in full.

@@ -7,9 +7,45 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use unicode_width::UnicodeWidthStr;
+
 use super::{fit, hex};
 use crate::tui::snapshot::MsrRow;
 use crate::tui::view::Ctx;
+
+/// The access mark after an MSR's value: what the last step did to it, else what the
+/// next instruction will do.
+pub fn mark(r: &MsrRow) -> &'static str {
+    let touched = r.last_read || r.last_write;
+    match (r.next.read, r.next.write, touched) {
+        (_, _, true) if r.last_write => " ◀ written",
+        (_, _, true) => " ◀ read",
+        (true, true, _) => " rw",
+        (true, false, _) => " r",
+        (false, true, _) => " w",
+        _ => "",
+    }
+}
+
+/// The widest MSR row, its symbol whole: names with their IA32_ prefix (`full`) or
+/// without, padded to the longest, then the value, the mark and ` <symbol>`.
+pub fn widest_row(rows: &[MsrRow], digits: usize, full: bool) -> usize {
+    let name = |r: &MsrRow| {
+        if full {
+            r.name.len()
+        } else {
+            r.name.trim_start_matches("IA32_").len()
+        }
+    };
+    let name_w = rows.iter().map(name).max().unwrap_or(0);
+    rows.iter()
+        .map(|r| {
+            let sym = r.symbol.as_ref().map_or(0, |x| x.width() + 3);
+            name_w + 1 + digits + mark(r).width().max(" rw".len()) + sym
+        })
+        .max()
+        .unwrap_or(0)
+}
 
 /// Name, value and access mark of one MSR.
 fn row_spans(ctx: &Ctx, r: &MsrRow, name: &str, name_w: usize, index: bool) -> Vec<Span<'static>> {
@@ -32,14 +68,7 @@ fn row_spans(ctx: &Ctx, r: &MsrRow, name: &str, name_w: usize, index: bool) -> V
     }
     spans.push(Span::styled(format!("{name:<name_w$} "), name_style));
     spans.push(Span::styled(hex(r.value, digits), value_style));
-    let mark = match (r.next.read, r.next.write, touched) {
-        (_, _, true) if r.last_write => " ◀ written",
-        (_, _, true) => " ◀ read",
-        (true, true, _) => " rw",
-        (true, false, _) => " r",
-        (false, true, _) => " w",
-        _ => "",
-    };
+    let mark = mark(r);
     let mark_style = if touched {
         value_style
     } else if r.next.write {
@@ -60,8 +89,8 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     f.render_widget(block, area);
     let w = inner.width as usize;
     let digits = if s.long { 16 } else { 8 };
-    let full_w = s.msrs.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    let short = w < full_w + digits + 24;
+    // The IA32_ prefixes only where every row still fits whole with them.
+    let short = w < widest_row(&s.msrs, digits, true);
     let shown_name = |n: &'static str| {
         if short {
             n.trim_start_matches("IA32_")
