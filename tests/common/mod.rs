@@ -3,6 +3,7 @@
 //! x86-64 (0x10/0x18/0x23/0x2B/0x33).
 #![allow(dead_code)]
 
+pub mod conformance;
 pub mod proc;
 pub mod programs;
 
