@@ -452,7 +452,7 @@ fn a_long_chain_of_symbols_loads() {
 /// Regions given in descending order once cost quadratic time to add.
 #[test]
 fn many_regions_load_in_any_order() {
-    let n = 20_000u64;
+    let n = 50_000u64;
     let mut body = String::new();
     for i in (0..n).rev() {
         body += &format!(
