@@ -100,22 +100,37 @@ pub fn init(m: &Machine, scenario: &str) -> Value {
     for (n, a) in m.symbols.iter() {
         symbols.insert(n.into(), a.into());
     }
-    json!({
-        "kind": "init",
-        "schema": SCHEMA,
-        "scenario": scenario,
-        "mode": mode_name(m),
-        "regs": regs(m),
-        "segs": segs(m),
-        "cpl": m.cpu.cpl(),
-        "msrs": msrs(m),
-        "gdtr": {"base": m.cpu.gdtr.base, "limit": m.cpu.gdtr.limit},
-        "idtr": {"base": m.cpu.idtr.base, "limit": m.cpu.idtr.limit},
-        "tr": m.cpu.tr.selector,
-        "cr": {"cr0": m.cpu.cr0, "cr2": m.cpu.cr2, "cr3": m.cpu.cr3, "cr4": m.cpu.cr4},
-        "memory": memory,
-        "symbols": symbols,
-    })
+    let mut out = Map::new();
+    out.insert("kind".into(), "init".into());
+    out.insert("schema".into(), SCHEMA.into());
+    out.insert("scenario".into(), scenario.into());
+    machine_fields(&mut out, m);
+    out.insert("memory".into(), memory.into());
+    out.insert("symbols".into(), symbols.into());
+    Value::Object(out)
+}
+
+/// The registers' part of the `init` and `state` records, in the order the schema gives:
+/// mode, regs, segs, cpl, msrs, gdtr, idtr, tr, cr.
+pub fn machine_fields(out: &mut Map<String, Value>, m: &Machine) {
+    let c = &m.cpu;
+    let fields = [
+        ("mode", mode_name(m).into()),
+        ("regs", regs(m)),
+        ("segs", segs(m)),
+        ("cpl", c.cpl().into()),
+        ("msrs", msrs(m)),
+        ("gdtr", json!({"base": c.gdtr.base, "limit": c.gdtr.limit})),
+        ("idtr", json!({"base": c.idtr.base, "limit": c.idtr.limit})),
+        ("tr", c.tr.selector.into()),
+        (
+            "cr",
+            json!({"cr0": c.cr0, "cr2": c.cr2, "cr3": c.cr3, "cr4": c.cr4}),
+        ),
+    ];
+    for (k, v) in fields {
+        out.insert(k.into(), v);
+    }
 }
 
 pub fn outcome_name(o: &Outcome) -> &'static str {

@@ -3,28 +3,20 @@
 
 use std::io;
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use crate::machine::{flags, Machine, SegReg};
 
-use super::json::{mode_name, msrs, regs, segs};
+use super::json::{machine_fields, mode_name};
 use super::{Format, Writer};
 
 /// The `state` record: the registers after `steps` steps (the memory is left out).
 pub fn record(m: &Machine, steps: u64) -> Value {
-    json!({
-        "kind": "state",
-        "steps": steps,
-        "mode": mode_name(m),
-        "regs": regs(m),
-        "segs": segs(m),
-        "cpl": m.cpu.cpl(),
-        "msrs": msrs(m),
-        "gdtr": {"base": m.cpu.gdtr.base, "limit": m.cpu.gdtr.limit},
-        "idtr": {"base": m.cpu.idtr.base, "limit": m.cpu.idtr.limit},
-        "tr": m.cpu.tr.selector,
-        "cr": {"cr0": m.cpu.cr0, "cr2": m.cpu.cr2, "cr3": m.cpu.cr3, "cr4": m.cpu.cr4},
-    })
+    let mut out = Map::new();
+    out.insert("kind".into(), "state".into());
+    out.insert("steps".into(), steps.into());
+    machine_fields(&mut out, m);
+    Value::Object(out)
 }
 
 /// The state as text: a heading, the general registers (eight a line), the
