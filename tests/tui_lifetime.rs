@@ -6,136 +6,37 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
+use common::tmux::Session;
+
 /// A scene that runs to the step limit (100000 steps).
 const LOOP: &str = "tests/fixtures/long/loop.toml";
 /// The requirement: gone within this after the terminal or the signal went.
 const BOUND: Duration = Duration::from_secs(2);
 
-struct Session {
-    name: String,
-    dir: PathBuf,
-    pid: Option<u32>,
+/// `ringstep run ARGS` in a 120x40 tmux session.
+fn start(tag: &str, args: &str) -> Session {
+    Session::start(&format!("life-{tag}"), args, (120, 40))
 }
 
-impl Session {
-    /// `ringstep run ARGS` in a new tmux session; the shell around it reports the
-    /// terminal mode and the exit status afterwards.
-    fn start(tag: &str, args: &str) -> Session {
-        let name = format!("ringstep-life-{tag}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(&name);
-        let _ = std::fs::create_dir_all(&dir);
-        let pidfile = dir.join("pid");
-        let inner = format!("echo $$ > {}; exec {BIN} run {args}", pidfile.display());
-        let script = format!(
-            "sh -c '{inner}'; rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED:$rc; sleep 60"
-        );
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "40"])
-            .args(["env", "LANG=C", "TERM=xterm-256color", "sh", "-c", &script])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "tmux new-session failed");
-        let mut s = Session {
-            name,
-            dir,
-            pid: None,
-        };
-        s.pid = Some(s.read_pid());
-        s
-    }
+/// What only these tests need of a session.
+trait Lifetime {
+    fn wait_until_alternate_screen(&self);
+    fn assert_gone(&mut self, what: &str);
+}
 
-    fn read_pid(&self) -> u32 {
-        let start = Instant::now();
-        loop {
-            if let Ok(p) = std::fs::read_to_string(self.dir.join("pid")) {
-                if let Ok(n) = p.trim().parse() {
-                    return n;
-                }
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "no pid file");
-            sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.pid.unwrap_or(0)
-    }
-
-    fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Wait until the screen contains `what` (20 s at most); return the screen.
-    fn wait_for(&self, what: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.capture();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "`{what}` never appeared; the screen:\n{screen}"
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let ok = Command::new("tmux")
-                .args(["send-keys", "-t", &self.name, k])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(ok, "send-keys {k}");
-        }
-    }
-
+impl Lifetime for Session {
     fn wait_until_alternate_screen(&self) {
         let start = Instant::now();
         loop {
-            let out = Command::new("tmux")
-                .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
-                .output()
-                .expect("tmux display-message");
-            if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+            if self.display("#{alternate_on}") == "1" {
                 return;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no alternate screen"
-            );
+            assert!(start.elapsed() < common::tmux::WAIT, "no alternate screen");
             sleep(Duration::from_millis(10));
         }
-    }
-
-    fn kill_session(&self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.pid().to_string();
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &pid])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "kill -{sig} {pid}");
     }
 
     /// Assert that the process ends within `BOUND` (a zombie has ended: it only waits
@@ -163,30 +64,6 @@ impl Session {
             sleep(Duration::from_millis(10));
         }
     }
-
-    /// The exit status was `status` and the terminal was put back.
-    fn assert_restored(&self, status: &str) {
-        let screen = self.wait_for(&format!("EXITED:{status}"));
-        assert!(
-            screen.lines().any(|l| l.trim() == "icanon"),
-            "the terminal is back in canonical mode:\n{screen}"
-        );
-        assert!(
-            !screen.contains("Registers"),
-            "the alternate screen was left:\n{screen}"
-        );
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.kill_session();
-        if let Some(pid) = self.pid {
-            // A test failed with ringstep still running: do not leave it behind.
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[test]
@@ -194,7 +71,7 @@ fn closing_the_terminal_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("close", "--lang en");
+    let mut s = start("close", "--lang en");
     s.wait_for("CPL 3");
     s.kill_session();
     s.assert_gone("the tmux session was killed");
@@ -205,7 +82,7 @@ fn closing_the_terminal_with_the_help_overlay_open_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("close-help", "--lang en");
+    let mut s = start("close-help", "--lang en");
     s.wait_for("CPL 3");
     s.keys(&["?"]);
     s.wait_for("step forward one instruction");
@@ -218,7 +95,7 @@ fn sigterm_while_a_run_is_computed_ends_and_restores() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("term-computing", &format!("--lang en {LOOP}"));
+    let mut s = start("term-computing", &format!("--lang en {LOOP}"));
     s.wait_until_alternate_screen();
     s.signal("TERM");
     s.assert_gone("SIGTERM while the run was computed");
@@ -230,7 +107,7 @@ fn closing_the_terminal_while_a_run_is_computed_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("close-computing", &format!("--lang en {LOOP}"));
+    let mut s = start("close-computing", &format!("--lang en {LOOP}"));
     s.kill_session();
     s.assert_gone("the tmux session was killed while the run was computed");
 }
@@ -240,7 +117,7 @@ fn closing_the_terminal_during_autoplay_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start(
+    let mut s = start(
         "close-autoplay",
         &format!("--lang en --autoplay 0.1 {LOOP}"),
     );
@@ -251,7 +128,7 @@ fn closing_the_terminal_during_autoplay_ends_the_viewer() {
 
 /// `:continue` to the end of the 100000-step run, then `sig` right away.
 fn signal_during_continue(sig: &str, status: &str) {
-    let mut s = Session::start(&format!("cont-{sig}"), &format!("--lang en {LOOP}"));
+    let mut s = start(&format!("cont-{sig}"), &format!("--lang en {LOOP}"));
     s.wait_for("step 0/100000");
     s.keys(&[":", "continue", "Enter"]);
     s.signal(sig);
@@ -277,7 +154,7 @@ fn sighup_during_a_long_continue_ends_and_restores() {
 
 /// Autoplay stepping every 0.1 s, then `sig`.
 fn signal_during_autoplay(sig: &str, status: &str) {
-    let mut s = Session::start(
+    let mut s = start(
         &format!("auto-{sig}"),
         &format!("--lang en --autoplay 0.1 {LOOP}"),
     );
@@ -308,7 +185,7 @@ fn closing_the_terminal_during_a_replay_after_set_reg_ends_the_viewer() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("close-replay", &format!("--lang en {LOOP}"));
+    let mut s = start("close-replay", &format!("--lang en {LOOP}"));
     s.wait_for("step 0/100000");
     // `set reg` runs the scene again from the edited state: the whole 100000 steps.
     s.keys(&[":", "set reg eax 5", "Enter"]);
@@ -321,7 +198,7 @@ fn q_quits_while_a_run_is_computed() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("quit-computing", &format!("--lang en {LOOP}"));
+    let mut s = start("quit-computing", &format!("--lang en {LOOP}"));
     // Once the terminal is in raw mode (the alternate screen is on), the run is still
     // being computed or has just been.
     s.wait_until_alternate_screen();
@@ -335,7 +212,7 @@ fn q_quits_during_a_replay_after_set_reg() {
     if !common::require_tool("tmux") {
         return;
     }
-    let mut s = Session::start("quit-replay", &format!("--lang en {LOOP}"));
+    let mut s = start("quit-replay", &format!("--lang en {LOOP}"));
     s.wait_for("step 0/100000");
     s.keys(&[":", "set reg eax 5", "Enter", "q"]);
     s.assert_gone("q during a replay");

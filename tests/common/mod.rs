@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod proc;
 pub mod programs;
+pub mod tmux;
 
 use ringstep::engine::{Engine, StepResult, StopReason};
 use ringstep::machine::cpu::{CR0_PE, CR0_PG, CR0_WP, CR4_PAE};
