@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::tmux::{tmux, WAIT};
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread::sleep;
@@ -28,16 +30,12 @@ impl Session {
             "echo $$ > {}; exec {BIN} run syscall64 --lang de --no-animation",
             pidfile.display()
         );
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "40"])
-            .args(["env", "-u", "LC_ALL", "-u", "LC_CTYPE", "-u", "COLORTERM"])
-            .args(env)
-            .args(["script", "-q", "-f", "-c", &inner])
-            .arg(dir.join("log"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "tmux new-session failed");
+        let log = dir.join("log").display().to_string();
+        let mut args = vec!["new-session", "-d", "-s", &name, "-x", "120", "-y", "40"];
+        args.extend(["env", "-u", "LC_ALL", "-u", "LC_CTYPE", "-u", "COLORTERM"]);
+        args.extend(env);
+        args.extend(["script", "-q", "-f", "-c", &inner, &log]);
+        assert!(tmux(&args).status.success(), "tmux new-session failed");
         Session { name, dir }
     }
 
@@ -47,20 +45,17 @@ impl Session {
             .into_owned()
     }
 
-    /// The screen with its colours as escapes, once it shows `what` (30 s at most).
+    /// The screen with its colours as escapes, once it shows `what` (`WAIT` at most).
     fn wait_for(&self, what: &str) -> String {
         let start = Instant::now();
         loop {
-            let out = Command::new("tmux")
-                .args(["capture-pane", "-p", "-e", "-t", &self.name])
-                .output()
-                .expect("tmux capture-pane");
+            let out = tmux(&["capture-pane", "-p", "-e", "-t", &self.name]);
             let screen = String::from_utf8_lossy(&out.stdout).into_owned();
             if screen.contains(what) {
                 return screen;
             }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!("`{what}` never appeared; the screen:\n{screen}");
+            if start.elapsed() > WAIT {
+                panic!("`{what}` did not appear within {WAIT:?}; the screen:\n{screen}");
             }
             sleep(Duration::from_millis(100));
         }
@@ -73,7 +68,7 @@ impl Session {
                 Ok(p) if !p.trim().is_empty() => break p.trim().to_string(),
                 _ => {}
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "no pid file");
+            assert!(start.elapsed() < WAIT, "no pid file within {WAIT:?}");
             sleep(Duration::from_millis(50));
         };
         let _ = Command::new("kill").args(["-9", &pid]).status();
@@ -83,9 +78,9 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.kill();
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let mut cmd = Command::new("tmux");
+        cmd.args(["kill-session", "-t", &self.name]);
+        let _ = common::proc::output_within(&mut cmd, &common::proc::Deadline::generous("tmux"));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
