@@ -103,34 +103,28 @@ pub fn ror(a: u64, count: u32, size: usize) -> (u64, u64, u64) {
 
 /// RCL: rotate the (size + 1)-bit value CF:dest left by count MOD (size + 1).
 pub fn rcl(a: u64, count: u32, size: usize, cf: bool) -> (u64, u64, u64) {
-    let n = bits(size) + 1;
-    let wide = (cf as u128) << (n - 1) | mask(a, size) as u128;
-    let c = count % n;
-    let all = (1u128 << n) - 1;
-    let rot = if c == 0 {
-        wide
-    } else {
-        (wide << c | wide >> (n - c)) & all
-    };
-    let r = rot as u64 & mask(u64::MAX, size);
-    let cf = (rot >> (n - 1)) & 1 != 0;
+    let (r, cf) = through_carry(a, count, size, cf, true);
     (r, left_flags(r, cf, size), CF | OF)
 }
 
 /// RCR: rotate the (size + 1)-bit value CF:dest right by count MOD (size + 1).
 pub fn rcr(a: u64, count: u32, size: usize, cf: bool) -> (u64, u64, u64) {
+    let (r, cf) = through_carry(a, count, size, cf, false);
+    (r, right_flags(r, cf, size), CF | OF)
+}
+
+/// The rotation of CF:dest shared by RCL and RCR: the new destination and CF.
+fn through_carry(a: u64, count: u32, size: usize, cf: bool, left: bool) -> (u64, bool) {
     let n = bits(size) + 1;
     let wide = (cf as u128) << (n - 1) | mask(a, size) as u128;
     let c = count % n;
     let all = (1u128 << n) - 1;
-    let rot = if c == 0 {
-        wide
-    } else {
-        (wide >> c | wide << (n - c)) & all
+    let rot = match (c, left) {
+        (0, _) => wide,
+        (_, true) => (wide << c | wide >> (n - c)) & all,
+        (_, false) => (wide >> c | wide << (n - c)) & all,
     };
-    let r = rot as u64 & mask(u64::MAX, size);
-    let cf = (rot >> (n - 1)) & 1 != 0;
-    (r, right_flags(r, cf, size), CF | OF)
+    (rot as u64 & mask(u64::MAX, size), (rot >> (n - 1)) & 1 != 0)
 }
 
 /// SF, ZF, PF of the result, CF, OF = the sign changed, AF cleared.
