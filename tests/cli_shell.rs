@@ -3,20 +3,15 @@
 //! that is no lesson gets a did-you-mean; every `run` option works without `run`, and
 //! a lesson id where a command is expected opens that lesson.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("LANG", "C")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
 fn text(b: &[u8]) -> String {

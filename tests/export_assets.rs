@@ -2,20 +2,14 @@
 //! the current code generates with the commands the README gives, so they cannot go
 //! stale; and the shell completions and manual page come out of the clap definitions.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
+use std::process::Output;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("LANG", "C")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
 fn ok(args: &[&str]) -> Vec<u8> {

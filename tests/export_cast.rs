@@ -3,22 +3,15 @@
 //! grow), a terminal emulator replaying it shows exactly the frames `ringstep render`
 //! draws, and the same inputs give the same bytes.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
-
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("LANG", "C")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
 fn ok(args: &[&str]) -> Vec<u8> {

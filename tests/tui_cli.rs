@@ -1,19 +1,14 @@
 //! `ringstep run` on the command line: --render-once frames, option errors, key map
 //! errors, and the message when there is no terminal.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("LANG", "C")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
 fn text(b: &[u8]) -> String {

@@ -396,3 +396,15 @@ pub fn run_tool(cmd: &mut std::process::Command) -> Result<Vec<u8>, String> {
     }
     Ok(out.stdout)
 }
+
+/// `ringstep ARGS` with English messages (LANG=C, no LC_ALL/LC_MESSAGES), no standard
+/// input and a generous deadline; its exit status and output.
+pub fn run_ringstep(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ringstep"));
+    cmd.args(args)
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
+    let what = format!("ringstep {}", args.join(" "));
+    proc::output_within(&mut cmd, &proc::Deadline::generous(what)).unwrap_or_else(|e| panic!("{e}"))
+}
