@@ -1501,8 +1501,10 @@ fn low_data64(m: &mut Machine) {
                 writable: true,
                 exec: false,
             },
+            phys: None,
         })
         .expect("a free range");
+    common::page_tables(m);
 }
 
 fn null_es(m: &mut Machine) {

@@ -439,8 +439,10 @@ fn a_branch_to_a_non_canonical_address_faults_from_the_inner_loop() {
                 writable: false,
                 exec: true,
             },
+            phys: None,
         })
         .expect("free");
+    common::page_tables(&mut m);
     // At base + 0xf00: dec %ecx; jz +0x1000 (0f 84 rel32); jmp start.
     let at = base + 0xf00;
     m.mem
@@ -523,8 +525,10 @@ fn self_modifying_code_is_decoded_again() {
                 writable: true,
                 exec: true,
             },
+            phys: None,
         })
         .expect("free");
+    common::page_tables(&mut m);
     // start: inc %eax; mov %al,target+1; target: mov $0,%ecx; add %ecx,%ebx; jmp start
     let target = base + 6;
     let mut code = vec![0x40, 0xa2];

@@ -136,12 +136,7 @@ mod tests {
             exec: false,
         };
         m.mem
-            .add_region(Region {
-                name: "data".into(),
-                base: 0x1000,
-                size: 0x1000,
-                perm,
-            })
+            .add_region(Region::new("data", 0x1000, 0x1000, perm))
             .unwrap_or_else(|e| panic!("{e}"));
         m.mem.poke(0x1ff8, b"getpid\0\x01");
         let d = dump(&m, 0x1ff8, 12, Unit::Hex);

@@ -200,6 +200,7 @@ fn mem_changed(addr: u64, len: u64, changes: &[Change]) -> Option<WatchValue> {
             len: l,
             old,
             new,
+            ..
         } = *c
         {
             for k in 0..l as u64 {

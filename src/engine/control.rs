@@ -48,7 +48,7 @@ fn branch_size(ctx: &Ctx, i: &Instruction) -> usize {
 }
 
 /// The branch target of operand 0, masked to the operand size.
-fn target(ctx: &Ctx, i: &Instruction) -> Result<u64, Exception> {
+fn target(ctx: &mut Ctx, i: &Instruction) -> Result<u64, Exception> {
     let size = branch_size(ctx, i);
     let t = match i.op0_kind() {
         OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {

@@ -7,8 +7,9 @@ use iced_x86::Register;
 use super::event::Event;
 use super::fault::Exception;
 use super::journal::{segment_changes, Change, Journal, SegSlot};
-use crate::machine::cpu::{mask, Mode, RSP};
+use crate::machine::cpu::{mask, Mode, CR0_PG, RSP};
 use crate::machine::msr;
+use crate::machine::paging::{self, Controls};
 use crate::machine::{Access, AccessKind, Machine, SegReg, Segment, TableReg};
 
 pub struct Ctx<'a> {
@@ -337,12 +338,87 @@ impl<'a> Ctx<'a> {
         Ok(seg.base.wrapping_add(off) & 0xffff_ffff)
     }
 
-    /// Checked read of a linear address with the given access rights.
-    pub fn read_lin(&self, lin: u64, len: usize, access: Access) -> Result<u64, Exception> {
-        Ok(self.m.mem.read(lin, len, access)?)
+    /// Translate a linear address for `access` through the page tables: from the
+    /// translation cache, or by a walk that sets accessed and dirty flags through the
+    /// journal (SDM Vol. 3A, 4.8). A refused access is a #PF.
+    #[inline]
+    pub fn translate(&mut self, lin: u64, access: &Access) -> Result<u64, Exception> {
+        let c = Controls::of(&self.m.cpu);
+        if c.cr0 & CR0_PG == 0 {
+            return Ok(lin & 0xffff_ffff);
+        }
+        if let Some(m) = self.m.tlb.lookup(&c, self.m.mem.table_epoch(), lin) {
+            if paging::denied(&m, access).is_none() && (access.kind != AccessKind::Write || m.dirty)
+            {
+                return Ok(m.phys);
+            }
+        }
+        self.translate_slow(lin, access, &c)
     }
 
-    /// Checked, journaled write to a linear address.
+    #[inline(never)]
+    fn translate_slow(
+        &mut self,
+        lin: u64,
+        access: &Access,
+        c: &Controls,
+    ) -> Result<u64, Exception> {
+        let w = paging::walk(&self.m.mem, c, lin);
+        let allowed = matches!(w.result, Ok(ref m) if paging::denied(m, access).is_none());
+        let write = access.kind == AccessKind::Write;
+        for (addr, size, value) in w.updates(allowed, write).into_iter().flatten() {
+            self.poke_phys_journaled(addr, size as usize, value);
+        }
+        let mut m = match w.result {
+            Err(miss) => return Err(paging::fault(lin, access, Some(miss)).into()),
+            Ok(_) if !allowed => return Err(paging::fault(lin, access, None).into()),
+            Ok(m) => m,
+        };
+        m.dirty |= write;
+        for t in w.tables() {
+            self.m.mem.mark_table(t);
+        }
+        let epoch = self.m.mem.table_epoch();
+        self.m.tlb.insert(c, epoch, lin, &m);
+        Ok(m.phys)
+    }
+
+    /// The linear address of the page after the one holding `lin` (wrapping at 4 GiB
+    /// outside 64-bit mode).
+    fn next_page(&self, lin: u64) -> u64 {
+        let next = (lin | 0xfff).wrapping_add(1);
+        if self.is_long64() {
+            next
+        } else {
+            next & 0xffff_ffff
+        }
+    }
+
+    /// Check that an access to `[lin, lin + len)` would be allowed (translating, and so
+    /// setting accessed/dirty flags, as the access itself would) without making it.
+    pub fn probe(&mut self, lin: u64, len: usize, access: Access) -> Result<(), Exception> {
+        self.translate(lin, &access)?;
+        if (lin & 0xfff) as usize + len > 4096 {
+            self.translate(self.next_page(lin), &access)?;
+        }
+        Ok(())
+    }
+
+    /// Checked read of a linear address with the given access rights.
+    pub fn read_lin(&mut self, lin: u64, len: usize, access: Access) -> Result<u64, Exception> {
+        let first = self.translate(lin, &access)?;
+        let room = (4096 - (lin & 0xfff)) as usize;
+        if len <= room {
+            return Ok(self.m.mem.peek_phys_le(first, len));
+        }
+        let second = self.translate(self.next_page(lin), &access)?;
+        let lo = self.m.mem.peek_phys_le(first, room);
+        let hi = self.m.mem.peek_phys_le(second, len - room);
+        Ok(lo | hi << (room * 8))
+    }
+
+    /// Checked, journaled write to a linear address: both pages of a write that crosses
+    /// into the next are translated before anything is written.
     pub fn write_lin(
         &mut self,
         lin: u64,
@@ -350,23 +426,31 @@ impl<'a> Ctx<'a> {
         value: u64,
         access: Access,
     ) -> Result<(), Exception> {
-        self.m.mem.check(lin, len, access)?;
-        self.poke_journaled(lin, len, value);
+        let first = self.translate(lin, &access)?;
+        let room = (4096 - (lin & 0xfff)) as usize;
+        if len <= room {
+            self.poke_journaled(lin, first, len, value);
+            return Ok(());
+        }
+        let next = self.next_page(lin);
+        let second = self.translate(next, &access)?;
+        self.poke_journaled(lin, first, room, value);
+        self.poke_journaled(next, second, len - room, value >> (room * 8));
         Ok(())
     }
 
-    /// Journaled write with no permission check (e.g. the accessed bit of a descriptor,
-    /// which the CPU sets with a locked supervisor write).
-    pub fn poke_journaled(&mut self, lin: u64, len: usize, value: u64) {
+    /// Journaled write of physical memory at `phys`, which linear address `lin` maps.
+    fn poke_journaled(&mut self, lin: u64, phys: u64, len: usize, value: u64) {
         let mut done = 0;
         while done < len {
             let n = (len - done).min(4);
-            let addr = lin.wrapping_add(done as u64);
+            let addr = phys.wrapping_add(done as u64);
             let new = mask(value >> (done * 8), n);
-            let old = self.m.mem.peek_le(addr, n);
-            self.m.mem.poke_le(addr, n, new);
+            let old = self.m.mem.peek_phys_le(addr, n);
+            self.m.mem.poke_phys_le(addr, n, new);
             self.record(Change::Mem {
-                addr,
+                addr: lin.wrapping_add(done as u64),
+                phys: addr,
                 len: n as u8,
                 old: old as u32,
                 new: new as u32,
@@ -375,8 +459,38 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Journaled write of physical memory that no linear address names here (the
+    /// accessed and dirty flags of paging-structure entries).
+    fn poke_phys_journaled(&mut self, phys: u64, len: usize, value: u64) {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(4);
+            let addr = phys.wrapping_add(done as u64);
+            let new = mask(value >> (done * 8), n);
+            let old = self.m.mem.peek_phys_le(addr, n);
+            if old != new {
+                self.m.mem.poke_phys_le(addr, n, new);
+                self.record(Change::PhysMem {
+                    addr,
+                    len: n as u8,
+                    old: old as u32,
+                    new: new as u32,
+                });
+            }
+            done += n;
+        }
+    }
+
+    /// An implicit supervisor write (the accessed flag of a descriptor, the busy flag of
+    /// a TSS descriptor): the CPU makes it whatever the CPL, and it can fault like any
+    /// write (a read-only GDT page).
+    pub fn write_system(&mut self, lin: u64, len: usize, value: u64) -> Result<(), Exception> {
+        let access = self.m.system_access(AccessKind::Write);
+        self.write_lin(lin, len, value, access)
+    }
+
     /// Explicit data read at the current privilege level.
-    pub fn read_mem(&self, s: SegReg, offset: u64, len: usize) -> Result<u64, Exception> {
+    pub fn read_mem(&mut self, s: SegReg, offset: u64, len: usize) -> Result<u64, Exception> {
         let lin = self.linear(s, offset, len, AccessKind::Read)?;
         self.read_lin(lin, len, self.m.access(AccessKind::Read))
     }
@@ -395,7 +509,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Implicit supervisor read (GDT, IDT, TSS).
-    pub fn read_system(&self, lin: u64, len: usize) -> Result<u64, Exception> {
+    pub fn read_system(&mut self, lin: u64, len: usize) -> Result<u64, Exception> {
         self.read_lin(lin, len, self.m.system_access(AccessKind::Read))
     }
 
@@ -435,7 +549,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Read the value a POP of `size` bytes would return, at `depth` bytes above SP.
-    pub fn peek_stack(&self, depth: u64, size: usize) -> Result<u64, Exception> {
+    pub fn peek_stack(&mut self, depth: u64, size: usize) -> Result<u64, Exception> {
         let w = self.m.cpu.stack_width();
         let sp = mask(self.m.cpu.gpr[RSP].wrapping_add(depth), w);
         self.read_mem(SegReg::Ss, sp, size)

@@ -14,8 +14,9 @@ use super::fault::Exception;
 use super::Code;
 use crate::machine::cpu::{mask, Cpu};
 use crate::machine::flags::RESERVED1;
-use crate::machine::memory::{Access, AccessKind, Memory, PageFault, Perm, PAGE_SHIFT, PAGE_SIZE};
+use crate::machine::memory::{Access, AccessKind, Memory, PAGE_SHIFT, PAGE_SIZE};
 use crate::machine::msr::is_canonical;
+use crate::machine::paging::{self, Controls, Mapped};
 use crate::machine::{Machine, SegReg, Segment};
 
 pub const MAX_LEN: usize = 15;
@@ -56,13 +57,13 @@ pub struct Entry {
 pub const NO_CODE: u32 = u32::MAX;
 
 /// Everything the checks of an instruction fetch depend on besides RIP: CS (base,
-/// limit, code size, CPL), CR0 (PE), EFER (LMA, NXE) and the memory epoch (page
-/// contents; regions and their permissions do not change while the engine runs).
+/// limit, code size, CPL), the paging controls (CR0, CR3, CR4, EFER), RFLAGS.AC (SMAP
+/// does not apply to fetches, but the rules are built with it) and the memory epoch
+/// (page contents and page tables).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FetchKey {
     cs: Segment,
-    cr0: u64,
-    efer: u64,
+    controls: Controls,
     epoch: u64,
 }
 
@@ -71,11 +72,33 @@ impl FetchKey {
     fn of(m: &Machine) -> FetchKey {
         FetchKey {
             cs: *m.cpu.seg(SegReg::Cs),
-            cr0: m.cpu.cr0,
-            efer: m.cpu.efer(),
+            controls: Controls::of(&m.cpu),
             epoch: m.mem.epoch(),
         }
     }
+}
+
+/// The translation of the code page holding `lin`, if known without a page walk: with
+/// paging off, or from the translation cache (filled by `Ctx::translate`).
+#[inline(always)]
+fn code_mapping(m: &Machine, lin: u64) -> Option<Mapped> {
+    let c = Controls::of(&m.cpu);
+    if c.cr0 & crate::machine::cpu::CR0_PG == 0 {
+        return paging::walk(&m.mem, &c, lin).result.ok();
+    }
+    m.tlb.lookup(&c, m.mem.table_epoch(), lin)
+}
+
+/// The linear address of the next instruction fetch (None if RIP is beyond the CS
+/// limit, which the fetch reports).
+pub fn fetch_linear(m: &Machine) -> Option<u64> {
+    let cpu = &m.cpu;
+    let ip = cpu.rip;
+    if cpu.bitness() == 64 {
+        return Some(ip);
+    }
+    let cs = cpu.seg(SegReg::Cs);
+    (ip <= cs.limit as u64).then(|| cs.base.wrapping_add(ip) & 0xffff_ffff)
 }
 
 /// The last page a fetch passed every check on, and under which `FetchKey`: while the
@@ -92,8 +115,10 @@ struct FetchMemo {
 
 struct CodePage {
     page: u64,
+    /// The physical page it was decoded from, and that page's write generation.
+    phys: u64,
     generation: u32,
-    perm: Perm,
+    rights: Mapped,
     bitness: u32,
     /// Indexed by offset within the page: 0 is empty, n is `entries[n - 1]`.
     slots: Box<[u32]>,
@@ -106,8 +131,9 @@ pub struct DecodeCache {
     scratch: Option<Entry>,
     pages: Vec<CodePage>,
     index: FxHashMap<u64, usize>,
-    /// The page of the last fetch and the memory epoch when it was last validated.
-    last: Option<(usize, u64)>,
+    /// The page of the last fetch, and the memory epoch and paging controls when it was
+    /// last validated.
+    last: Option<(usize, u64, Controls)>,
     /// Every distinct instruction (bytes and code size) fetched so far, so that a
     /// recorded step keeps a 4-byte index instead of the bytes.
     codes: Vec<Code>,
@@ -152,32 +178,48 @@ impl DecodeCache {
         })
     }
 
-    /// The cached page for `lin`, validated against the current memory contents.
+    /// The cached page for `lin`, validated against the current memory contents and
+    /// translation. None if the translation is not known without a walk.
     #[inline]
-    fn page_for(&mut self, mem: &Memory, lin: u64, bitness: u32) -> Option<usize> {
+    fn page_for(&mut self, m: &Machine, lin: u64, bitness: u32) -> Option<usize> {
         let page = lin >> PAGE_SHIFT;
-        let epoch = mem.epoch();
-        if let Some((i, e)) = self.last {
+        let epoch = m.mem.epoch();
+        if let Some((i, e, c)) = self.last {
             let p = &self.pages[i];
-            if p.page == page && e == epoch && p.bitness == bitness {
+            if p.page == page && e == epoch && p.bitness == bitness && c == Controls::of(&m.cpu) {
                 return Some(i);
             }
         }
-        self.page_slow(mem, lin, bitness, epoch)
+        self.page_slow(m, lin, bitness, epoch)
     }
 
     #[inline(never)]
-    fn page_slow(&mut self, mem: &Memory, lin: u64, bitness: u32, epoch: u64) -> Option<usize> {
+    fn page_slow(&mut self, m: &Machine, lin: u64, bitness: u32, epoch: u64) -> Option<usize> {
+        let rights = code_mapping(m, lin)?;
+        self.install(&m.mem, &Controls::of(&m.cpu), lin, bitness, epoch, rights)
+    }
+
+    /// Find or make the cached page for `lin`, translated as `rights` says.
+    fn install(
+        &mut self,
+        mem: &Memory,
+        c: &Controls,
+        lin: u64,
+        bitness: u32,
+        epoch: u64,
+        rights: Mapped,
+    ) -> Option<usize> {
         let page = lin >> PAGE_SHIFT;
-        let perm = mem.perm_at(lin)?;
-        let generation = mem.generation(lin);
+        let phys = rights.phys >> PAGE_SHIFT;
+        let generation = mem.generation(rights.phys);
         let i = match self.index.get(&page) {
             Some(&i) => i,
             None => {
                 self.pages.push(CodePage {
                     page,
+                    phys,
                     generation,
-                    perm,
+                    rights,
                     bitness,
                     slots: vec![0; PAGE_SIZE as usize].into_boxed_slice(),
                     entries: Vec::new(),
@@ -187,14 +229,43 @@ impl DecodeCache {
             }
         };
         let p = &mut self.pages[i];
-        if p.generation != generation || p.bitness != bitness {
+        if p.phys != phys || p.generation != generation || p.bitness != bitness {
             p.slots.fill(0);
             p.entries.clear();
+            p.phys = phys;
             p.generation = generation;
             p.bitness = bitness;
         }
-        self.last = Some((i, epoch));
+        p.rights = rights;
+        self.last = Some((i, epoch, *c));
         Some(i)
+    }
+
+    /// `page_for` in a raw run, where the CPU is borrowed apart from memory.
+    #[inline]
+    fn page_for_raw(
+        &mut self,
+        mem: &Memory,
+        tlb: &crate::machine::tlb::Tlb,
+        cpu: &Cpu,
+        lin: u64,
+        bitness: u32,
+    ) -> Option<usize> {
+        let page = lin >> PAGE_SHIFT;
+        let epoch = mem.epoch();
+        let c = Controls::of(cpu);
+        if let Some((i, e, lc)) = self.last {
+            let p = &self.pages[i];
+            if p.page == page && e == epoch && p.bitness == bitness && lc == c {
+                return Some(i);
+            }
+        }
+        let rights = if c.cr0 & crate::machine::cpu::CR0_PG == 0 {
+            paging::walk(mem, &c, lin).result.ok()?
+        } else {
+            tlb.lookup(&c, mem.table_epoch(), lin)?
+        };
+        self.install(mem, &c, lin, bitness, epoch, rights)
     }
 
     /// Fetch and decode the instruction at CS:RIP with the checks of an instruction fetch:
@@ -241,13 +312,22 @@ impl DecodeCache {
             return Err(Exception::gp(0, "EIP is beyond the CS limit"));
         }
         let access = m.access(AccessKind::Fetch);
-        let Some(pi) = self.page_for(&m.mem, lin, bitness) else {
-            return Err(page_fault(lin, access, false));
+        let Some(pi) = self.page_for(m, lin, bitness) else {
+            // Not translated yet (the engine translates the fetch address first, so
+            // this is the page walk's verdict).
+            return Err(
+                paging::translate(&m.mem, &Controls::of(&m.cpu), lin, &access)
+                    .err()
+                    .map_or_else(
+                        || Exception::ud("the code page is not translated"),
+                        Into::into,
+                    ),
+            );
         };
         let offset = (lin & (PAGE_SIZE - 1)) as usize;
         let page = &self.pages[pi];
-        if access.denied_by(page.perm) {
-            return Err(page_fault(lin, access, true));
+        if paging::denied(&page.rights, &access).is_some() {
+            return Err(paging::fault(lin, &access, None).into());
         }
         self.memo = if bitness == 16 {
             None
@@ -264,7 +344,7 @@ impl DecodeCache {
         let e: &Entry = if cached {
             &self.pages[pi].entries[slot - 1]
         } else {
-            let fetched = decode_at(m, lin, ip, bitness, access)?;
+            let fetched = decode_at(m, lin, page.phys << PAGE_SHIFT, ip, bitness, access)?;
             let entry = Entry {
                 op: fast::analyse(&fetched.instr, bitness),
                 ip,
@@ -312,7 +392,6 @@ impl DecodeCache {
         let long = bitness == 64;
         let cs = *m.cpu.seg(SegReg::Cs);
         let access = m.access(AccessKind::Fetch);
-        let mem = &m.mem;
         let mut cpu = RawCpu {
             cpu: &mut m.cpu,
             long,
@@ -329,11 +408,11 @@ impl DecodeCache {
             } else {
                 cs.base.wrapping_add(ip) & 0xffff_ffff
             };
-            let Some(pi) = self.page_for(mem, lin, bitness) else {
+            let Some(pi) = self.page_for_raw(&m.mem, &m.tlb, cpu.cpu, lin, bitness) else {
                 break;
             };
             let page = &self.pages[pi];
-            if access.denied_by(page.perm) {
+            if paging::denied(&page.rights, &access).is_some() {
                 break;
             }
             // The IP of the page's first byte, and the stop addresses inside the page.
@@ -410,33 +489,42 @@ impl fast::Regs for RawCpu<'_> {
     }
 }
 
-fn page_fault(addr: u64, access: Access, present: bool) -> Exception {
-    PageFault {
-        addr,
-        error_code: access.error_code(present),
-    }
-    .into()
-}
-
 /// Decode from memory, fetching no further than the first byte that cannot be fetched.
+/// `phys` is the physical address of `lin`'s page.
 fn decode_at(
     m: &Machine,
     lin: u64,
+    phys_page: u64,
     ip: u64,
     bitness: u32,
     access: Access,
 ) -> Result<Fetched, Exception> {
     let mut avail = MAX_LEN;
     let mut next_page_fault = None;
+    let mut next_phys = None;
     let first_page_room = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))) as usize;
     if first_page_room < avail {
-        if let Err(pf) = m.mem.check(lin + first_page_room as u64, 1, access) {
-            avail = first_page_room;
-            next_page_fault = Some(pf);
+        let next = lin.wrapping_add(first_page_room as u64);
+        let next = if bitness == 64 {
+            next
+        } else {
+            next & 0xffff_ffff
+        };
+        match paging::translate(&m.mem, &Controls::of(&m.cpu), next, &access) {
+            Ok(p) => next_phys = Some(p),
+            Err(pf) => {
+                avail = first_page_room;
+                next_page_fault = Some(pf);
+            }
         }
     }
     let mut bytes = [0u8; BYTES_LEN];
-    m.mem.peek(lin, &mut bytes[..avail]);
+    let off = lin & (PAGE_SIZE - 1);
+    let here = avail.min(first_page_room);
+    m.mem.peek_phys(phys_page | off, &mut bytes[..here]);
+    if let Some(p) = next_phys {
+        m.mem.peek_phys(p, &mut bytes[here..avail]);
+    }
     let mut decoder = Decoder::with_ip(bitness, &bytes[..avail], ip, DecoderOptions::NONE);
     let instr = decoder.decode();
     if instr.is_invalid() {

@@ -56,7 +56,7 @@ pub fn is_far(i: &Instruction) -> bool {
 
 /// The selector, offset and offset size of a direct far pointer or of the m16:16/32/64
 /// memory operand (offset first, then the selector).
-fn far_pointer(ctx: &Ctx, i: &Instruction) -> Result<(u16, u64, usize), Exception> {
+fn far_pointer(ctx: &mut Ctx, i: &Instruction) -> Result<(u16, u64, usize), Exception> {
     match i.op0_kind() {
         OpKind::FarBranch16 => {
             return Ok((i.far_branch_selector(), i.far_branch16() as u64, 2));
@@ -80,7 +80,7 @@ fn far_pointer(ctx: &Ctx, i: &Instruction) -> Result<(u16, u64, usize), Exceptio
 
 /// The checks of a far JMP/CALL to `sel` (SDM Vol. 2A JMP/CALL, protected mode): a code
 /// segment the current level may enter, or a gate the model does not follow.
-fn target_code(ctx: &Ctx, sel: u16) -> Result<Result<(u64, Descriptor), Flow>, Exception> {
+fn target_code(ctx: &mut Ctx, sel: u16) -> Result<Result<(u64, Descriptor), Flow>, Exception> {
     let code = (sel & 0xfffc) as u32;
     if Selector(sel).is_null() {
         return Err(Exception::gp(0, "far transfer to a null selector"));
@@ -164,7 +164,7 @@ fn transfer(ctx: &mut Ctx, sel: u16, off: u64, size: usize, call: bool) -> Resul
         ctx.push(ret, size)?;
     }
     let cpl = ctx.cpl() as u16;
-    let seg = load_from(ctx, addr, d, (sel & 0xfffc) | cpl);
+    let seg = load_from(ctx, addr, d, (sel & 0xfffc) | cpl)?;
     ctx.set_seg(SegReg::Cs, seg);
     ctx.set_rip(ip);
     Ok(Flow::Jumped)
@@ -235,7 +235,7 @@ fn retf(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     if rpl == cpl {
         let w = ctx.m.cpu.stack_width();
         let sp = mask(ctx.gpr(RSP).wrapping_add(2 * size as u64 + imm), w);
-        let seg = load_from(ctx, addr, d, sel);
+        let seg = load_from(ctx, addr, d, sel)?;
         ctx.set_seg(SegReg::Cs, seg);
         ctx.set_sp(sp);
         ctx.set_rip(ip);
@@ -281,10 +281,10 @@ fn retf_outer(
                 "RETF: the stack segment is not present",
             ));
         }
-        load_from(ctx, ss_addr, ss_desc, ss_sel)
+        load_from(ctx, ss_addr, ss_desc, ss_sel)?
     };
     let (old_ss, old_sp) = (ctx.seg(SegReg::Ss).selector, ctx.gpr(RSP));
-    let cs = load_from(ctx, addr, d, sel);
+    let cs = load_from(ctx, addr, d, sel)?;
     ctx.set_seg(SegReg::Cs, cs);
     ctx.set_seg(SegReg::Ss, new_ss);
     // ESP <- tempESP, then ESP <- ESP + SRC, in the new stack's address size.

@@ -70,7 +70,7 @@ fn enter(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
     let sp = mask(ctx.gpr(RSP).wrapping_sub(alloc), w);
     let lin = ctx.linear(SegReg::Ss, sp, size, AccessKind::Write)?;
     let access = ctx.m.access(AccessKind::Write);
-    ctx.m.mem.check(lin, size, access)?;
+    ctx.probe(lin, size, access)?;
     if w == 8 {
         // "IF 64-Bit Mode (StackSize = 64) THEN RBP ← FrameTemp".
         ctx.set_gpr(RBP, frame);

@@ -59,7 +59,7 @@ fn idt_code(vector: u8, ext: u32) -> u32 {
     (vector as u32) << 3 | 2 | ext
 }
 
-fn read_gate(ctx: &Ctx, vector: u8, source: Source) -> Result<Gate, DeliveryError> {
+fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, DeliveryError> {
     let ext = ext_bit(source);
     let long = ctx.m.cpu.long_mode_active();
     let entry = if long { 16 } else { 8 };
@@ -192,7 +192,7 @@ fn deliver32(
         if !sa.present() {
             return Err(Exception::ss(ss_code, "the TSS stack segment is not present").into());
         }
-        let new_ss = load_from(ctx, ss_addr, ss_desc, ss_sel);
+        let new_ss = load_from(ctx, ss_addr, ss_desc, ss_sel)?;
         let mut frame = vec![
             old_ss.selector as u64,
             mask(old_sp, 4),
@@ -214,7 +214,7 @@ fn deliver32(
             cs_addr,
             cs_desc,
             (gate.selector & 0xfffc) | new_cpl as u16,
-        );
+        )?;
         ctx.set_seg(SegReg::Ss, new_ss);
         ctx.set_seg(SegReg::Cs, cs);
         ctx.set_gpr(RSP, sp);
@@ -242,7 +242,7 @@ fn deliver32(
             sp = mask(sp.wrapping_sub(size as u64), width);
             ctx.write_mem(SegReg::Ss, sp, size, *v)?;
         }
-        let cs = load_from(ctx, cs_addr, cs_desc, (gate.selector & 0xfffc) | cpl as u16);
+        let cs = load_from(ctx, cs_addr, cs_desc, (gate.selector & 0xfffc) | cpl as u16)?;
         ctx.set_seg(SegReg::Cs, cs);
         ctx.set_sp(sp);
     } else {
@@ -287,7 +287,7 @@ fn ts_from(e: Exception, sel: u16, ext: u32) -> Exception {
 }
 
 /// SSn:ESPn from the current 32-bit TSS.
-fn tss_stack32(ctx: &Ctx, level: u8, ext: u32) -> Result<(u16, u64), Exception> {
+fn tss_stack32(ctx: &mut Ctx, level: u8, ext: u32) -> Result<(u16, u64), Exception> {
     let tr = ctx.m.cpu.tr;
     let code = (tr.selector as u32 & 0xfffc) | ext;
     if tr.attr.unusable() || tr.selector & 0xfffc == 0 {
@@ -382,7 +382,7 @@ fn deliver64(
         cs_addr,
         cs_desc,
         (gate.selector & 0xfffc) | new_cpl as u16,
-    );
+    )?;
     ctx.set_seg(SegReg::Cs, cs);
     if new_cpl < cpl {
         // The new SS is a null selector whose RPL is the new CPL (SDM 6.14.4).
@@ -402,7 +402,7 @@ fn deliver64(
     Ok(())
 }
 
-fn tss_stack64(ctx: &Ctx, offset: u64, ext: u32) -> Result<u64, Exception> {
+fn tss_stack64(ctx: &mut Ctx, offset: u64, ext: u32) -> Result<u64, Exception> {
     let tr = ctx.m.cpu.tr;
     let code = (tr.selector as u32 & 0xfffc) | ext;
     if tr.attr.unusable() || tr.selector & 0xfffc == 0 {

@@ -65,7 +65,7 @@ fn port_of(ctx: &Ctx, i: &Instruction, n: u32) -> u16 {
 }
 
 /// The I/O protection check: IOPL, then the TSS I/O permission bitmap.
-fn check_port(ctx: &Ctx, port: u16, size: usize) -> Result<(), Exception> {
+fn check_port(ctx: &mut Ctx, port: u16, size: usize) -> Result<(), Exception> {
     let mode = ctx.mode();
     if mode == Mode::Real {
         return Ok(());

@@ -135,9 +135,9 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
                     "IRET: the stack segment is not present",
                 ));
             }
-            load_from(ctx, ss_addr, ss_desc, ss_sel)
+            load_from(ctx, ss_addr, ss_desc, ss_sel)?
         };
-        let cs = load_from(ctx, cs_addr, cs_desc, cs_sel);
+        let cs = load_from(ctx, cs_addr, cs_desc, cs_sel)?;
         ctx.set_seg(SegReg::Cs, cs);
         ctx.set_seg(SegReg::Ss, new_ss);
         // RSP <- tempRSP for a 64-bit operand size, even to compatibility mode;
@@ -157,7 +157,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             });
         }
     } else {
-        let cs = load_from(ctx, cs_addr, cs_desc, cs_sel);
+        let cs = load_from(ctx, cs_addr, cs_desc, cs_sel)?;
         ctx.set_seg(SegReg::Cs, cs);
         let w = ctx.m.cpu.stack_width();
         let sp = mask(old_sp.wrapping_add(3 * size as u64), w);

@@ -80,9 +80,19 @@ pub enum Change {
         old: u64,
         new: u64,
     },
-    /// A memory write of `len` (1..=4) bytes, little-endian values. Wider writes are
-    /// recorded as several entries (`summarize` joins them again).
+    /// A memory write of `len` (1..=4) bytes, little-endian values, at linear address
+    /// `addr` (physical address `phys`). Wider writes are recorded as several entries
+    /// (`summarize` joins them again).
     Mem {
+        addr: u64,
+        phys: u64,
+        len: u8,
+        old: u32,
+        new: u32,
+    },
+    /// A write of physical memory made by the CPU itself: the accessed and dirty flags
+    /// of a paging-structure entry.
+    PhysMem {
         addr: u64,
         len: u8,
         old: u32,
@@ -200,13 +210,20 @@ impl Change {
                 m.cpu.msr.set(index, pick(old, new));
             }
             Change::Mem {
+                phys: addr,
+                len,
+                old,
+                new,
+                ..
+            }
+            | Change::PhysMem {
                 addr,
                 len,
                 old,
                 new,
             } => {
                 m.mem
-                    .poke_le(addr, len as usize, pick(old as u64, new as u64));
+                    .poke_phys_le(addr, len as usize, pick(old as u64, new as u64));
             }
             Change::Halted { old, new } => m.cpu.halted = if undo { old } else { new },
             Change::Shadow { old, new } => m.cpu.shadow = if undo { old } else { new },
@@ -326,6 +343,14 @@ pub enum Changed {
         old: u64,
         new: u64,
     },
+    /// A write the CPU made to a paging-structure entry (accessed/dirty flags), at a
+    /// physical address.
+    PhysMem {
+        addr: u64,
+        len: u8,
+        old: u64,
+        new: u64,
+    },
     Halted {
         old: bool,
         new: bool,
@@ -364,28 +389,8 @@ pub fn summarize(changes: &[Change]) -> Vec<Changed> {
         let (loc, entry, used) = report(&changes[i..]);
         i += used;
         // Pieces of one wide memory write follow each other at ascending addresses.
-        if let (
-            Changed::Mem {
-                addr,
-                len,
-                old,
-                new,
-            },
-            Some((
-                None,
-                Changed::Mem {
-                    addr: pa,
-                    len: pl,
-                    old: po,
-                    new: pn,
-                },
-            )),
-        ) = (entry, out.last_mut())
-        {
-            if pa.wrapping_add(*pl as u64) == addr && *pl + len <= 8 {
-                *po |= old << (*pl * 8);
-                *pn |= new << (*pl * 8);
-                *pl += len;
+        if let Some((None, prev)) = out.last_mut() {
+            if join_pieces(prev, &entry) {
                 continue;
             }
         }
@@ -515,9 +520,25 @@ fn report(rest: &[Change]) -> (Option<Location>, Changed, usize) {
             len,
             old,
             new,
+            ..
         } => (
             None,
             Changed::Mem {
+                addr,
+                len,
+                old: old as u64,
+                new: new as u64,
+            },
+            1,
+        ),
+        Change::PhysMem {
+            addr,
+            len,
+            old,
+            new,
+        } => (
+            None,
+            Changed::PhysMem {
                 addr,
                 len,
                 old: old as u64,
@@ -563,8 +584,51 @@ fn is_noop(c: &Changed) -> bool {
         Gdtr { old, new } | Idtr { old, new } => old == new,
         Halted { old, new } | Shadow { old, new } => old == new,
         PendingIrq { old, new } => old == new,
-        Mem { .. } => false,
+        Mem { .. } | PhysMem { .. } => false,
     }
+}
+
+/// Join `next` to `prev` if both are pieces of one memory write (the same kind, at
+/// consecutive addresses, at most 8 bytes together).
+fn join_pieces(prev: &mut Changed, next: &Changed) -> bool {
+    let (pa, pl, po, pn, a, l, o, n) = match (prev, next) {
+        (
+            Changed::Mem {
+                addr: pa,
+                len: pl,
+                old: po,
+                new: pn,
+            },
+            Changed::Mem {
+                addr,
+                len,
+                old,
+                new,
+            },
+        )
+        | (
+            Changed::PhysMem {
+                addr: pa,
+                len: pl,
+                old: po,
+                new: pn,
+            },
+            Changed::PhysMem {
+                addr,
+                len,
+                old,
+                new,
+            },
+        ) => (pa, pl, po, pn, *addr, *len, *old, *new),
+        _ => return false,
+    };
+    if pa.wrapping_add(*pl as u64) != a || *pl + l > 8 {
+        return false;
+    }
+    *po |= o << (*pl * 8);
+    *pn |= n << (*pl * 8);
+    *pl += l;
+    true
 }
 
 #[cfg(test)]
@@ -573,7 +637,7 @@ mod tests {
 
     #[test]
     fn changes_stay_small() {
-        assert!(std::mem::size_of::<Change>() <= 24);
+        assert!(std::mem::size_of::<Change>() <= 32);
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod system;
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
 
 use crate::machine::flags::{IF, TF};
-use crate::machine::Machine;
+use crate::machine::{AccessKind, Machine};
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
 pub use deferred::Diverged;
@@ -710,7 +710,15 @@ impl Engine {
             }
         }
         let mut ctx = Ctx::new(&mut self.machine, changes, events);
-        let entry = match self.cache.fetch(ctx.m) {
+        let fetched = match translate_fetch(&mut ctx) {
+            Ok(()) => self.cache.fetch(ctx.m),
+            Err(e) => Err(e),
+        };
+        let fetched = fetched.and_then(|entry| {
+            translate_fetch_tail(&mut ctx, entry.len)?;
+            Ok(entry)
+        });
+        let entry = match fetched {
             Ok(f) => f,
             Err(e) => {
                 let mark = (ctx.journal.len(), ctx.events.len());
@@ -989,6 +997,34 @@ impl Engine {
 
 /// Check a step's register writes against iced-x86's InstructionInfo for the
 /// instruction it executed (`code`, decoded at `ip`).
+/// Translate the address of the next instruction fetch through the page tables (setting
+/// accessed flags), so that the decode cache finds the translation cached.
+fn translate_fetch(ctx: &mut Ctx) -> Result<(), Exception> {
+    if let Some(lin) = decode::fetch_linear(ctx.m) {
+        let access = ctx.m.access(AccessKind::Fetch);
+        ctx.translate(lin, &access)?;
+    }
+    Ok(())
+}
+
+/// For an instruction of `len` bytes that runs into the next page, translate that page
+/// as well (its fetch sets its accessed flag).
+fn translate_fetch_tail(ctx: &mut Ctx, len: u8) -> Result<(), Exception> {
+    if let Some(lin) = decode::fetch_linear(ctx.m) {
+        if (lin & 0xfff) + len as u64 > 0x1000 {
+            let next = (lin | 0xfff).wrapping_add(1);
+            let next = if ctx.is_long64() {
+                next
+            } else {
+                next & 0xffff_ffff
+            };
+            let access = ctx.m.access(AccessKind::Fetch);
+            ctx.translate(next, &access)?;
+        }
+    }
+    Ok(())
+}
+
 fn check_step(
     info: &mut InstructionInfoFactory,
     code: Option<Code>,

@@ -91,19 +91,20 @@ pub fn linear(
 
 /// Read operand `i` (zero-extended to 64 bits; immediates as iced sign-extends them).
 #[inline]
-pub fn read(ctx: &Ctx, instr: &Instruction, i: u32) -> Result<u64, Exception> {
+pub fn read(ctx: &mut Ctx, instr: &Instruction, i: u32) -> Result<u64, Exception> {
     Ok(match instr.op_kind(i) {
         OpKind::Register => ctx.read_reg(instr.op_register(i)),
         OpKind::Memory => {
             let len = instr.memory_size().size();
-            ctx.read_mem(segment(instr), effective_address(ctx, instr), len)?
+            let ea = effective_address(ctx, instr);
+            ctx.read_mem(segment(instr), ea, len)?
         }
         _ => instr.immediate(i),
     })
 }
 
 /// Read operand `i` and sign-extend it from its own size.
-pub fn read_signed(ctx: &Ctx, instr: &Instruction, i: u32) -> Result<u64, Exception> {
+pub fn read_signed(ctx: &mut Ctx, instr: &Instruction, i: u32) -> Result<u64, Exception> {
     let v = read(ctx, instr, i)?;
     Ok(sign_extend(v, size(instr, i)))
 }

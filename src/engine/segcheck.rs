@@ -41,7 +41,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
 /// The descriptor `sel` names, or None when the selector cannot name one (these
 /// instructions clear ZF instead of faulting). A 16-byte IA-32e system descriptor must
 /// fit in the GDT as a whole.
-fn descriptor(ctx: &Ctx, sel: u16) -> Result<Option<Descriptor>, Exception> {
+fn descriptor(ctx: &mut Ctx, sel: u16) -> Result<Option<Descriptor>, Exception> {
     let s = Selector(sel);
     if s.is_null() || s.ti() {
         return Ok(None);
@@ -60,13 +60,13 @@ fn descriptor(ctx: &Ctx, sel: u16) -> Result<Option<Descriptor>, Exception> {
 
 /// The privilege rule LAR, LSL and VERR/VERW share: a conforming code segment passes at
 /// any level, anything else needs DPL >= CPL and DPL >= RPL.
-fn visible(ctx: &Ctx, sel: u16, d: Descriptor) -> bool {
+fn visible(ctx: &mut Ctx, sel: u16, d: Descriptor) -> bool {
     let a = d.attr();
     (a.is_code() && a.conforming()) || (a.dpl() >= ctx.cpl() && a.dpl() >= Selector(sel).rpl())
 }
 
 /// VERR: a readable code or data segment; VERW: a writable data segment.
-fn verify(ctx: &Ctx, sel: u16, d: Descriptor, write: bool) -> bool {
+fn verify(ctx: &mut Ctx, sel: u16, d: Descriptor, write: bool) -> bool {
     let a = d.attr();
     if !a.s() {
         return false;
@@ -82,7 +82,7 @@ fn verify(ctx: &Ctx, sel: u16, d: Descriptor, write: bool) -> bool {
 
 /// System descriptor types LAR (`lar`) or LSL accept (SDM LAR/LSL, tables 3-x): in
 /// IA-32e mode only LDT, 64-bit TSS (available/busy) and, for LAR, 64-bit call gates.
-fn system_ok(ctx: &Ctx, ty: u8, lar: bool) -> bool {
+fn system_ok(ctx: &mut Ctx, ty: u8, lar: bool) -> bool {
     if ctx.m.cpu.long_mode_active() {
         matches!(ty, 0x2 | 0x9 | 0xb) || (lar && ty == 0xc)
     } else {
@@ -91,7 +91,7 @@ fn system_ok(ctx: &Ctx, ty: u8, lar: bool) -> bool {
 }
 
 /// LAR: the access rights (descriptor bits 63:32 AND 00F0FF00H; 16-bit: AND FF00H).
-fn lar(ctx: &Ctx, sel: u16, d: Descriptor, size: usize) -> Option<u64> {
+fn lar(ctx: &mut Ctx, sel: u16, d: Descriptor, size: usize) -> Option<u64> {
     let a = d.attr();
     if !a.s() && !system_ok(ctx, a.ty(), true) {
         return None;
@@ -108,7 +108,7 @@ fn lar(ctx: &Ctx, sel: u16, d: Descriptor, size: usize) -> Option<u64> {
 }
 
 /// LSL: the byte-granular segment limit (the 16-bit form keeps its low 16 bits).
-fn lsl(ctx: &Ctx, sel: u16, d: Descriptor, size: usize) -> Option<u64> {
+fn lsl(ctx: &mut Ctx, sel: u16, d: Descriptor, size: usize) -> Option<u64> {
     let a = d.attr();
     if !a.s() && !system_ok(ctx, a.ty(), false) {
         return None;

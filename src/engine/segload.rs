@@ -8,7 +8,7 @@ use crate::machine::{Descriptor, SegReg, Segment, Selector};
 
 /// Read the 8-byte descriptor for `sel` from the GDT. Errors use the selector's
 /// index (RPL cleared) as error code, as #GP(selector) does.
-pub fn read_descriptor(ctx: &Ctx, sel: u16) -> Result<(u64, Descriptor), Exception> {
+pub fn read_descriptor(ctx: &mut Ctx, sel: u16) -> Result<(u64, Descriptor), Exception> {
     let s = Selector(sel);
     let code = (sel & 0xfffc) as u32;
     if s.ti() {
@@ -32,10 +32,11 @@ pub fn read_descriptor(ctx: &Ctx, sel: u16) -> Result<(u64, Descriptor), Excepti
 
 /// Set the accessed bit of a code/data descriptor in memory, as the processor does when
 /// it loads the descriptor into a segment register (SDM Vol. 3A, 3.4.5.1).
-pub fn mark_accessed(ctx: &mut Ctx, addr: u64, d: Descriptor) {
+pub fn mark_accessed(ctx: &mut Ctx, addr: u64, d: Descriptor) -> Result<(), Exception> {
     if d.attr().s() && !d.attr().accessed() {
-        ctx.poke_journaled(addr + 5, 1, (d.with_accessed().0 >> 40) & 0xff);
+        ctx.write_system(addr + 5, 1, (d.with_accessed().0 >> 40) & 0xff)?;
     }
+    Ok(())
 }
 
 /// MOV/POP to DS, ES, FS, GS or SS.
@@ -66,7 +67,7 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
         if !a.present() {
             return Err(Exception::ss(code, "the stack segment is not present"));
         }
-        mark_accessed(ctx, addr, d);
+        mark_accessed(ctx, addr, d)?;
         let (_, d) = read_descriptor(ctx, sel)?;
         ctx.set_seg(seg, d.to_segment(sel));
         return Ok(());
@@ -92,7 +93,7 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
     if !a.present() {
         return Err(Exception::np(code, "the segment is not present"));
     }
-    mark_accessed(ctx, addr, d);
+    mark_accessed(ctx, addr, d)?;
     let (_, d) = read_descriptor(ctx, sel)?;
     ctx.set_seg(seg, d.to_segment(sel));
     Ok(())
@@ -100,7 +101,7 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
 
 /// The checks shared by every load of CS for a far transfer to `sel` (IRET, interrupt
 /// gates): a present code segment. Returns the descriptor and its address.
-pub fn code_descriptor(ctx: &Ctx, sel: u16, ext: u32) -> Result<(u64, Descriptor), Exception> {
+pub fn code_descriptor(ctx: &mut Ctx, sel: u16, ext: u32) -> Result<(u64, Descriptor), Exception> {
     let code = (sel as u32 & 0xfffc) | ext;
     if Selector(sel).is_null() {
         return Err(Exception::gp(ext, "the code segment selector is null"));
@@ -126,8 +127,8 @@ pub fn with_ext(mut e: Exception, ext: u32) -> Exception {
 }
 
 /// A code or stack segment cache from a descriptor after setting its accessed bit.
-pub fn load_from(ctx: &mut Ctx, addr: u64, d: Descriptor, sel: u16) -> Segment {
-    mark_accessed(ctx, addr, d);
+pub fn load_from(ctx: &mut Ctx, addr: u64, d: Descriptor, sel: u16) -> Result<Segment, Exception> {
+    mark_accessed(ctx, addr, d)?;
     let d = if d.attr().s() { d.with_accessed() } else { d };
-    d.to_segment(sel)
+    Ok(d.to_segment(sel))
 }

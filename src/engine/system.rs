@@ -514,7 +514,7 @@ fn ltr(ctx: &mut Ctx, i: &Instruction) -> Result<(), Exception> {
     }
     // Mark the descriptor busy (type bit 1).
     let access = (d.0 >> 40) as u8 | 0x2;
-    ctx.poke_journaled(addr + 5, 1, access as u64);
+    ctx.write_system(addr + 5, 1, access as u64)?;
     seg.attr = crate::machine::Attr(seg.attr.0 | 0x2);
     ctx.set_tr(seg);
     Ok(())

@@ -7,7 +7,7 @@ use crate::asm::{self, SourceSection};
 use crate::lesson::{library, CodeSection, SourceLine};
 use crate::machine::cpu::{reg_by_name, RegName};
 use crate::machine::memory::{Region, PAGE_SIZE};
-use crate::machine::{Machine, Memory, Perm, Symbols};
+use crate::machine::{Machine, Perm, Symbols};
 use crate::scenario::Scenario;
 
 use super::image::{Image, Kind};
@@ -100,23 +100,10 @@ fn image_regions(image: &Image, file: &str) -> Result<Vec<Region>, LoadError> {
             base,
             size: end - base,
             perm,
+            phys: None,
         });
     }
     Ok(out)
-}
-
-/// Copy a region with its contents (only pages that hold something).
-fn copy_region(from: &Memory, to: &mut Memory, r: &Region) {
-    let _ = to.add_region(r.clone());
-    let mut page = vec![0u8; PAGE_SIZE as usize];
-    let mut a = r.base;
-    while a < r.end() {
-        from.peek(a, &mut page);
-        if page.iter().any(|&b| b != 0) {
-            to.poke(a, &page);
-        }
-        a += PAGE_SIZE;
-    }
 }
 
 /// Put the image's segments into the machine's memory, dropping the vDSO region it
@@ -144,20 +131,20 @@ pub fn map(m: &mut Machine, image: &Image, file: &str) -> Result<Vec<Region>, Lo
             }
         }
     }
-    let mut mem = Memory::new();
-    for r in m.mem.regions() {
-        if !dropped.contains(r) {
-            copy_region(&m.mem, &mut mem, r);
-        }
+    for r in &dropped {
+        m.mem.remove_region(&r.name);
     }
     for r in &new {
-        mem.add_region(r.clone())
+        m.mem
+            .add_region(r.clone())
             .map_err(|e| LoadError::new(&image.origin, e.to_string()))?;
     }
     for s in &image.segments {
-        mem.poke(s.addr, &s.bytes);
+        m.mem.poke(s.addr, &s.bytes);
     }
-    m.mem = mem;
+    let names = |rs: &[Region]| rs.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    crate::machine::pagebuild::rebuild(m, &names(&dropped), &names(&new))
+        .map_err(|e| LoadError::new(&image.origin, e))?;
 
     // Names: the machine's, less those inside dropped regions, then the image's.
     let in_dropped = |a: u64| dropped.iter().any(|r| r.contains(a));

@@ -5,9 +5,12 @@ pub mod cpu;
 pub mod flags;
 pub mod memory;
 pub mod msr;
+pub mod pagebuild;
+pub mod paging;
 pub mod segment;
 pub mod symbols;
 pub mod tables;
+pub mod tlb;
 
 pub use cpu::{Cpu, Mode, TableReg};
 pub use memory::{Access, AccessKind, Memory, PageFault, Perm, Region};
@@ -20,6 +23,11 @@ pub struct Machine {
     pub cpu: Cpu,
     pub mem: Memory,
     pub symbols: Symbols,
+    /// The translation cache (not part of the machine's state: see `tlb::Tlb`).
+    pub tlb: tlb::Tlb,
+    /// How the page tables were made from the regions, so that they can be made again
+    /// when a loader adds regions (None: the machine's own tables, or paging off).
+    pub layout: Option<pagebuild::Plan>,
 }
 
 impl Machine {
@@ -29,20 +37,59 @@ impl Machine {
 
     /// The access rights an explicit data access at the current CPL uses.
     pub fn access(&self, kind: AccessKind) -> Access {
+        let ac = self.cpu.rflags & flags::AC != 0;
         Access {
             kind,
             user: self.cpu.cpl() == 3,
-            wp: self.cpu.cr0 & cpu::CR0_WP != 0,
-            nxe: self.cpu.efer() & msr::EFER_NXE != 0,
+            rules: paging::Rules::new(&paging::Controls::of(&self.cpu), ac, false),
         }
     }
 
     /// An implicit supervisor access (descriptor tables, TSS), made whatever the CPL.
     pub fn system_access(&self, kind: AccessKind) -> Access {
         Access {
+            kind,
             user: false,
-            ..self.access(kind)
+            rules: paging::Rules::new(&paging::Controls::of(&self.cpu), false, true),
         }
+    }
+
+    /// The page-table walk for `lin` under the current CR3 (no side effects).
+    pub fn walk(&self, lin: u64) -> paging::Walk {
+        paging::walk(&self.mem, &paging::Controls::of(&self.cpu), lin)
+    }
+
+    /// The page that `lin` maps to, as the CPU would find it now (None: not mapped).
+    pub fn mapping(&self, lin: u64) -> Option<paging::Mapped> {
+        self.walk(lin).result.ok()
+    }
+
+    /// Read linear addresses as the CPU sees them now, without checks or side effects;
+    /// unmapped bytes read as zero. For the viewer, the debugger and lessons.
+    pub fn peek_lin(&self, lin: u64, buf: &mut [u8]) {
+        let mut done = 0;
+        while done < buf.len() {
+            let a = lin.wrapping_add(done as u64);
+            let n = (4096 - (a & 0xfff) as usize).min(buf.len() - done);
+            match self.mapping(a) {
+                Some(m) => self.mem.peek_phys(m.phys, &mut buf[done..done + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+        }
+    }
+
+    /// Little-endian value of 1 to 8 bytes at a linear address (see `peek_lin`).
+    pub fn peek_lin_le(&self, lin: u64, len: usize) -> u64 {
+        let mut b = [0u8; 8];
+        self.peek_lin(lin, &mut b[..len.min(8)]);
+        u64::from_le_bytes(b)
+    }
+
+    /// The physical address of `lin` now, for a write from outside (the debugger's
+    /// `set mem`); None if it is not mapped.
+    pub fn phys_of(&self, lin: u64) -> Option<u64> {
+        self.mapping(lin).map(|m| m.phys)
     }
 
     /// `symbol` or `symbol+0x10` for an address, using only a symbol at most 1 KiB below
@@ -69,8 +116,7 @@ impl Machine {
             return None;
         }
         Some(Descriptor(
-            self.mem
-                .peek_le(self.cpu.gdtr.base + sel.index() as u64 * 8, 8),
+            self.peek_lin_le(self.cpu.gdtr.base + sel.index() as u64 * 8, 8),
         ))
     }
 }
@@ -89,12 +135,7 @@ mod tests {
         };
         for (name, base) in [("a", 0x1000), ("b", 0x2000)] {
             m.mem
-                .add_region(Region {
-                    name: name.into(),
-                    base,
-                    size: 0x1000,
-                    perm,
-                })
+                .add_region(Region::new(name, base, 0x1000, perm))
                 .unwrap();
         }
         m.symbols.insert("start", 0x1ff0);

@@ -20,6 +20,8 @@ use crate::machine::segment::{Attr, Descriptor, SegReg, Segment, Selector};
 use crate::machine::tables::{tss32, tss64, Gate};
 use crate::machine::{flags, Machine, Perm, TableReg};
 
+mod paging;
+
 type Res<T> = Result<T, ScenarioError>;
 
 /// One parsed file: a preset or the user's scenario.
@@ -598,6 +600,7 @@ impl<'a> Builder<'a> {
         self.add_regions(&regions)?;
         self.control_registers()?;
         self.msrs()?;
+        self.paging()?;
         self.gdt()?;
         self.idt()?;
         let tss = self.tss()?;
@@ -901,6 +904,7 @@ impl<'a> Builder<'a> {
                     format!("region `{}` extends past 4 GiB", r.name.get_ref()),
                 ));
             }
+            let phys = r.phys.as_ref().map(|p| self.num(l, p, 52)).transpose()?;
             list.push(Region {
                 name: r.name.get_ref().clone(),
                 base,
@@ -910,6 +914,7 @@ impl<'a> Builder<'a> {
                     writable: r.writable,
                     exec: r.exec,
                 },
+                phys,
             });
         }
         let bases: Vec<u64> = list.iter().map(|r| r.base).collect();
@@ -1560,6 +1565,10 @@ impl<'a> Builder<'a> {
                 if let Some(r) = &d.repeat {
                     let n = self.small(l, r, 1 << 20, "repeat count")?;
                     bytes = bytes.repeat(n as usize);
+                }
+                if d.phys {
+                    self.m.mem.poke_phys(at, &bytes);
+                    continue;
                 }
                 self.check_mapped(l, d.at.span(), at, bytes.len() as u64, "data")?;
                 self.m.mem.poke(at, &bytes);

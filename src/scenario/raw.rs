@@ -121,6 +121,39 @@ pub struct Doc {
     pub interrupts: Vec<InterruptSec>,
     pub run: Option<RunSec>,
     pub task: Option<TaskSec>,
+    pub paging: Option<Spanned<PagingSec>>,
+}
+
+/// `[paging]`: how the machine's page tables are made (see scenario/build/paging.rs).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingSec {
+    /// false: the scenario writes its own tables (`[[data]]` with `phys = true`).
+    pub build: Option<bool>,
+    /// Physical address for the tables below the top level.
+    pub tables: Option<Num>,
+    /// Leave the accessed and dirty flags clear for the CPU to set.
+    pub clear_accessed: Option<bool>,
+    #[serde(default)]
+    pub spaces: Vec<SpaceSec>,
+}
+
+/// `[[paging.spaces]]`: another address space with its own top-level table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceSec {
+    /// Documentation only (e.g. "user" for the page-table-isolation user half).
+    #[allow(dead_code)]
+    pub name: Option<String>,
+    /// The physical address of its top-level table, as CR3 holds it.
+    pub cr3: Num,
+    /// Regions it maps.
+    #[serde(default)]
+    pub regions: Vec<Spanned<String>>,
+    /// Map every supervisor region too.
+    pub kernel: Option<bool>,
+    /// The listed regions belong to this space only (not to the one CR3 starts with).
+    pub exclusive: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -137,6 +170,8 @@ pub struct RegionSec {
     pub name: Spanned<String>,
     pub base: Num,
     pub size: Num,
+    /// Physical address of the memory behind the region (default: chosen by the machine).
+    pub phys: Option<Num>,
     #[serde(default)]
     pub user: bool,
     #[serde(default)]
@@ -158,6 +193,9 @@ pub struct DataSec {
     pub ascii: Option<Spanned<String>>,
     /// Write the pattern this many times (default 1).
     pub repeat: Option<Num>,
+    /// `at` is a physical address (e.g. the scenario's own page tables).
+    #[serde(default)]
+    pub phys: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

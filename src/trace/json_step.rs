@@ -310,7 +310,7 @@ fn change(out: &mut Vec<u8>, first: &mut bool, m: &Machine, c: &Changed) {
             entry_head(out, first, "pending_irq");
             pair(out, old, new, opt_u8);
         }
-        Changed::Mem { .. } => return,
+        Changed::Mem { .. } | Changed::PhysMem { .. } => return,
     }
     out.push(b'}');
 }
@@ -333,19 +333,28 @@ fn mem_writes(out: &mut Vec<u8>, coalesced: &[Changed]) {
     out.push(b'[');
     let mut first = true;
     for c in coalesced {
-        if let Changed::Mem {
-            addr,
-            len,
-            old,
-            new,
-        } = *c
+        let (key, addr, len, old, new) = match *c {
+            Changed::Mem {
+                addr,
+                len,
+                old,
+                new,
+            } => (&b"{\"addr\":"[..], addr, len, old, new),
+            Changed::PhysMem {
+                addr,
+                len,
+                old,
+                new,
+            } => (&b"{\"phys\":"[..], addr, len, old, new),
+            _ => continue,
+        };
         {
             if !first {
                 out.push(b',');
             }
             first = false;
             let n = (len as usize).min(8);
-            out.extend_from_slice(b"{\"addr\":");
+            out.extend_from_slice(key);
             dec(out, addr);
             out.extend_from_slice(b",\"old\":\"");
             hex_bytes(out, &old.to_le_bytes()[..n]);

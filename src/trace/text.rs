@@ -62,6 +62,13 @@ fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
         }
         Changed::Msr { index, new, .. } => word(out, msr::name(index).unwrap_or("msr"), new),
         Changed::Mem { addr, len, new, .. } => mem_change(out, m, addr, len, new),
+        Changed::PhysMem { addr, len, new, .. } => {
+            out.extend_from_slice(b"phys");
+            out.push(b'[');
+            hex0x(out, addr);
+            out.extend_from_slice(b"]=");
+            hex0x(out, mask_len(new, len));
+        }
         Changed::Halted { new, .. } => {
             out.extend_from_slice(if new { b"halted" as &[u8] } else { b"running" })
         }
@@ -91,13 +98,17 @@ fn flag_changes(out: &mut Vec<u8>, old: u64, new: u64) {
 }
 
 /// `[ADDR]=VALUE`, the value as wide as the write.
+fn mask_len(v: u64, len: u8) -> u64 {
+    match len {
+        1 => v & 0xff,
+        2 => v & 0xffff,
+        4 => v & 0xffff_ffff,
+        _ => v,
+    }
+}
+
 fn mem_change(out: &mut Vec<u8>, m: &Machine, addr: u64, len: u8, new: u64) {
-    let v = match len {
-        1 => new & 0xff,
-        2 => new & 0xffff,
-        4 => new & 0xffff_ffff,
-        _ => new,
-    };
+    let v = mask_len(new, len);
     out.push(b'[');
     push_num(out, m, addr);
     out.extend_from_slice(b"]=");

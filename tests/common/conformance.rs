@@ -163,8 +163,10 @@ pub fn initial(case: &Case) -> Machine {
             Set::Seg(s, sel) => load_seg(&mut m, s, sel),
             Set::Rip(v) => m.cpu.rip = v,
             Set::NoNx => {
+                // XD is a reserved bit without NXE: the tables are made again without it.
                 let e = m.cpu.efer() & !msr::EFER_NXE;
                 m.cpu.set_msr(msr::EFER, e);
+                super::page_tables(&mut m);
             }
             Set::PfGate32 => set_gate32(&mut m, 14, PF_HANDLER, KERNEL_CS, false, 0),
             Set::PfGate64 => set_gate64(&mut m, 14, PF_HANDLER64, false, 0, 0),

@@ -51,17 +51,22 @@ fn region(
     exec: bool,
 ) {
     m.mem
-        .add_region(Region {
-            name: name.into(),
+        .add_region(Region::new(
+            name,
             base,
             size,
-            perm: Perm {
+            Perm {
                 user,
                 writable,
                 exec,
             },
-        })
+        ))
         .expect("test regions do not overlap");
+}
+
+/// Page tables for the machine's regions (one address space, CR3 pointing at it).
+pub fn page_tables(m: &mut Machine) {
+    ringstep::machine::pagebuild::build_default(m).expect("test regions fit the tables");
 }
 
 fn code_attr(dpl: u8, long: bool) -> Attr {
@@ -154,6 +159,10 @@ pub fn machine32() -> Machine {
         true,
         false,
     );
+    m.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP;
+    m.cpu.cr4 = CR4_PAE;
+    m.cpu.set_msr(msr::EFER, msr::EFER_NXE);
+    page_tables(&mut m);
     m.cpu.gdtr = TableReg {
         base: GDT,
         limit: 0xff,
@@ -187,9 +196,6 @@ pub fn machine32() -> Machine {
     ] {
         load_seg(&mut m, s, sel);
     }
-    m.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP;
-    m.cpu.cr4 = CR4_PAE;
-    m.cpu.set_msr(msr::EFER, msr::EFER_NXE);
     m.cpu.set_msr(msr::SYSENTER_CS, KERNEL_CS as u64);
     m.cpu.set_msr(msr::SYSENTER_ESP, TSS + 0x68);
     m.cpu.set_msr(msr::SYSENTER_EIP, KERNEL_CODE);
@@ -260,6 +266,13 @@ pub fn machine64() -> Machine {
         true,
         false,
     );
+    m.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP;
+    m.cpu.cr4 = CR4_PAE;
+    m.cpu.set_msr(
+        msr::EFER,
+        msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE,
+    );
+    page_tables(&mut m);
     m.cpu.gdtr = TableReg {
         base: 0xffff_ffff_8200_0000,
         limit: 0x7f,
@@ -301,12 +314,6 @@ pub fn machine64() -> Machine {
     ] {
         load_seg(&mut m, s, sel);
     }
-    m.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP;
-    m.cpu.cr4 = CR4_PAE;
-    m.cpu.set_msr(
-        msr::EFER,
-        msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE,
-    );
     m.cpu.set_msr(msr::STAR, 0x0023_0010_0000_0000);
     m.cpu.set_msr(msr::LSTAR, K64_CODE);
     m.cpu.set_msr(msr::FMASK, 0x0004_7700);
