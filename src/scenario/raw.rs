@@ -132,6 +132,9 @@ pub struct PagingSec {
     pub build: Option<bool>,
     /// Physical address for the tables below the top level.
     pub tables: Option<Num>,
+    /// The top-level table of the address space that maps every region (not claimed
+    /// `exclusive` by another space), as CR3 holds it. Default: CR3.
+    pub root: Option<Num>,
     /// Leave the accessed and dirty flags clear for the CPU to set.
     pub clear_accessed: Option<bool>,
     #[serde(default)]
@@ -150,6 +153,9 @@ pub struct SpaceSec {
     /// Regions it maps.
     #[serde(default)]
     pub regions: Vec<Spanned<String>>,
+    /// Regions it maps as well, which stay in the other spaces even when `exclusive`.
+    #[serde(default)]
+    pub shared: Vec<Spanned<String>>,
     /// Map every supervisor region too.
     pub kernel: Option<bool>,
     /// The listed regions belong to this space only (not to the one CR3 starts with).

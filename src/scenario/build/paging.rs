@@ -21,6 +21,7 @@ impl Builder<'_> {
             .rev()
             .find_map(|l| l.doc.paging.as_ref().map(|p| (l, p.get_ref(), p.span())));
         let mut plan = Plan::default();
+        let mut root_given = None;
         let mut exclusive: HashSet<String> = HashSet::new();
         let mut spaces = Vec::new();
         if let Some((l, p, _)) = &sec {
@@ -30,6 +31,7 @@ impl Builder<'_> {
             }
             plan.pool = p.tables.as_ref().map(|n| self.num(l, n, 52)).transpose()?;
             plan.clear_accessed = p.clear_accessed.unwrap_or(false);
+            root_given = p.root.as_ref().map(|n| self.num(l, n, 52)).transpose()?;
             for s in &p.spaces {
                 let root = self.num(l, &s.cr3, 52)?;
                 let mut names = Vec::new();
@@ -37,7 +39,8 @@ impl Builder<'_> {
                     let kernel = self.m.mem.regions().iter().filter(|r| !r.perm.user);
                     names.extend(kernel.map(|r| r.name.clone()));
                 }
-                for n in &s.regions {
+                let listed = s.regions.iter().map(|n| (n, true));
+                for (n, own) in listed.chain(s.shared.iter().map(|n| (n, false))) {
                     if self.m.mem.region_named(n.get_ref()).is_none() {
                         let msg = format!("no region named `{}`", n.get_ref());
                         return Err(l.err(n.span(), msg));
@@ -45,7 +48,7 @@ impl Builder<'_> {
                     if !names.contains(n.get_ref()) {
                         names.push(n.get_ref().clone());
                     }
-                    if s.exclusive.unwrap_or(false) {
+                    if own && s.exclusive.unwrap_or(false) {
                         exclusive.insert(n.get_ref().clone());
                     }
                 }
@@ -55,9 +58,10 @@ impl Builder<'_> {
                 });
             }
         }
-        let mut root = self.m.cpu.cr3 & PHYS_MASK;
+        let cr3 = root_given.unwrap_or(self.m.cpu.cr3);
+        let mut root = cr3 & PHYS_MASK;
         if self.m.cpu.cr4 & cpu::CR4_PAE != 0 && self.mode == super::Mode::Protected32 {
-            root = self.m.cpu.cr3 & 0xffff_ffe0;
+            root = cr3 & 0xffff_ffe0;
         }
         if root == 0 {
             root = self.m.mem.free_phys(0x10_0000, 0x1000, 0x1000);
