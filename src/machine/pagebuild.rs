@@ -208,6 +208,17 @@ pub fn build(m: &mut Machine, plan: &Plan) -> Result<Built, String> {
     let nxe = m.cpu.efer() & EFER_NXE != 0;
     let pge = m.cpu.cr4 & CR4_PGE != 0;
     let spaces = resolve(m, plan)?;
+    for s in &plan.spaces {
+        if let Some(r) = m.mem.regions().iter().find(|r| r.phys_range().contains(&s.root)) {
+            return Err(format!(
+                "the top-level page table at {:#x} would overwrite the memory of region `{}` (physical {:#x}..{:#x})",
+                s.root,
+                r.name,
+                r.phys_range().start,
+                r.phys_range().end
+            ));
+        }
+    }
     // A dry run on empty memory counts the tables, to find room for them.
     let mut scratch = Memory::new();
     let mut dry = Builder {
