@@ -544,7 +544,23 @@ impl Engine {
         };
         self.changes = changes;
         self.scratch_events = events;
+        if let StepResult::Stopped(Stop {
+            reason: StopReason::Fault(e),
+            ..
+        }) = &result
+        {
+            self.keep_cr2(e.cr2);
+        }
         result
+    }
+
+    /// A run that stops on a page fault leaves CR2 holding the faulting address, as the
+    /// CPU wrote it (recorded as an edit, so that stepping back undoes it).
+    fn keep_cr2(&mut self, cr2: Option<u64>) {
+        let old = self.machine.cpu.cr2;
+        if let Some(new) = cr2.filter(|&a| a != old) {
+            self.edit(&[Change::Cr { n: 2, old, new }]);
+        }
     }
 
     /// Undo the last step. Returns false at the start of history (or if the last step
@@ -906,6 +922,8 @@ impl Engine {
     ) -> Result<Outcome, StopReason> {
         Self::rollback(ctx, mark);
         let mut current = e.clone();
+        // The last page-fault address CR2 received on the way (a triple fault keeps it).
+        let mut last_cr2 = None;
         for _ in 0..3 {
             ctx.event(Event::Exception {
                 vector: current.vector,
@@ -915,6 +933,7 @@ impl Engine {
             });
             if let Some(addr) = current.cr2 {
                 ctx.set_cr(2, addr);
+                last_cr2 = Some(addr);
             }
             let inner = (ctx.journal.len(), ctx.events.len());
             match deliver(
@@ -942,17 +961,24 @@ impl Engine {
                 Err(DeliveryError::Fault(second)) => {
                     Self::rollback(ctx, inner);
                     let second = interrupt::nested(second);
+                    // A page fault during delivery writes CR2 before it becomes #DF.
+                    if let Some(addr) = second.cr2 {
+                        ctx.set_cr(2, addr);
+                        last_cr2 = Some(addr);
+                    }
                     current = match escalate(&current, second) {
                         Some(next) => next,
                         None => {
-                            return Err(StopReason::Fault(Exception::new(
+                            let mut shutdown = Exception::new(
                                 fault::DF,
                                 Some(0),
                                 format!(
                                     "triple fault: delivering {} failed, the processor shuts down",
                                     fault::vector_name(current.vector)
                                 ),
-                            )))
+                            );
+                            shutdown.cr2 = last_cr2;
+                            return Err(StopReason::Fault(shutdown));
                         }
                     };
                 }

@@ -255,6 +255,10 @@ pub fn build(m: &mut Machine, plan: &Plan) -> Result<Built, String> {
     b.spaces(&spaces)?;
     let tables = b.tables;
     m.mem.reserve_phys(pool, pool + tables * PAGE_SIZE);
+    for s in &plan.spaces {
+        let page = s.root & !(PAGE_SIZE - 1);
+        m.mem.reserve_phys(page, page + PAGE_SIZE);
+    }
     Ok(Built {
         pool: pool..pool + tables * PAGE_SIZE,
         tables,

@@ -181,7 +181,7 @@ impl Walk {
 
 /// Read a paging-structure entry (physical memory, no checks).
 fn entry(mem: &Memory, addr: u64, size: u8) -> u64 {
-    mem.peek_le(addr, size as usize)
+    mem.peek_phys_le(addr, size as usize)
 }
 
 struct Walker<'a> {
