@@ -448,13 +448,8 @@ impl<'a> Ctx<'a> {
             let new = mask(value >> (done * 8), n);
             let old = self.m.mem.peek_phys_le(addr, n);
             self.m.mem.poke_phys_le(addr, n, new);
-            self.record(Change::Mem {
-                addr: lin.wrapping_add(done as u64),
-                phys: addr,
-                len: n as u8,
-                old: old as u32,
-                new: new as u32,
-            });
+            let at = lin.wrapping_add(done as u64);
+            self.record(Change::mem(at, addr, n as u8, old as u32, new as u32));
             done += n;
         }
     }

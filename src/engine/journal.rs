@@ -85,10 +85,13 @@ pub enum Change {
     /// (`summarize` joins them again).
     Mem {
         addr: u64,
-        phys: u64,
         len: u8,
         old: u32,
         new: u32,
+        /// The physical page number, split so that the entry stays 24 bytes (use
+        /// `Change::mem` and `Change::phys`).
+        page_lo: u32,
+        page_hi: u8,
     },
     /// A write of physical memory made by the CPU itself: the accessed and dirty flags
     /// of a paging-structure entry.
@@ -143,6 +146,34 @@ fn seg_mut(m: &mut Machine, slot: SegSlot) -> &mut Segment {
 }
 
 impl Change {
+    /// A memory write at linear `addr`, physical `phys` (which has the same offset in
+    /// its page).
+    pub fn mem(addr: u64, phys: u64, len: u8, old: u32, new: u32) -> Change {
+        let page = phys >> 12;
+        Change::Mem {
+            addr,
+            len,
+            old,
+            new,
+            page_lo: page as u32,
+            page_hi: (page >> 32) as u8,
+        }
+    }
+
+    /// The physical address of a memory write.
+    pub fn phys(&self) -> Option<u64> {
+        match *self {
+            Change::Mem {
+                addr,
+                page_lo,
+                page_hi,
+                ..
+            } => Some(((page_hi as u64) << 44) | ((page_lo as u64) << 12) | (addr & 0xfff)),
+            Change::PhysMem { addr, .. } => Some(addr),
+            _ => None,
+        }
+    }
+
     /// Put back the value this change replaced.
     pub fn undo(&self, m: &mut Machine) {
         self.apply(m, true);
@@ -209,14 +240,12 @@ impl Change {
             Change::Msr { index, old, new } => {
                 m.cpu.msr.set(index, pick(old, new));
             }
-            Change::Mem {
-                phys: addr,
-                len,
-                old,
-                new,
-                ..
+            Change::Mem { len, old, new, .. } => {
+                let addr = self.phys().unwrap_or(0);
+                m.mem
+                    .poke_phys_le(addr, len as usize, pick(old as u64, new as u64));
             }
-            | Change::PhysMem {
+            Change::PhysMem {
                 addr,
                 len,
                 old,
@@ -637,7 +666,9 @@ mod tests {
 
     #[test]
     fn changes_stay_small() {
-        assert!(std::mem::size_of::<Change>() <= 32);
+        assert!(std::mem::size_of::<Change>() <= 24);
+        let c = Change::mem(0xffff_ffff_8100_0123, 0x3f_ffff_f123, 4, 1, 2);
+        assert_eq!(c.phys(), Some(0x3f_ffff_f123));
     }
 
     #[test]
