@@ -9,11 +9,10 @@
 # the kernel and short hand-written stand-ins here. Speculation mitigations,
 # ENDBR and the unwind annotations are left out, as in the preset.
 #
-# This machine does not walk page tables (page rights come from its regions),
-# so writing CR3 changes the register and nothing else here. On a real CPU the
-# user half of the 8 KiB PGD maps only what the entry code needs before the
-# switch: the entry text, the per-CPU TSS (for the sp2 scratch slot) and the
-# entry stack.
+# The preset's page tables are the PTI pair: the user half of the 8 KiB PGD
+# maps only what the entry code needs before the switch (the entry text, the
+# per-CPU TSS for the sp2 scratch slot, the entry stack), so each CR3 write
+# below changes what the next instruction can reach.
 #
 # Build: as --64 -o k.o THIS && ld -m elf_x86_64 -Ttext=0xffffffff81000000 -o k.elf k.o
 

@@ -84,6 +84,8 @@ pub enum Expr {
     Mem(usize, Box<Expr>),
     /// The i-th stack word from the top.
     Stack(Box<Expr>),
+    /// 1 if the current page tables map the address (CR3's address space), else 0.
+    Mapped(Box<Expr>),
     Prev(Box<Expr>),
     Initial(Box<Expr>),
 }
@@ -424,6 +426,9 @@ impl<'a> Parser<'a> {
         if w == "stack" {
             return Ok(Expr::Stack(self.bracket("stack")?));
         }
+        if w == "mapped" {
+            return Ok(Expr::Mapped(self.bracket("mapped")?));
+        }
         self.atom(w).map(Expr::Atom).map_err(|message| ExprError {
             offset: start,
             message,
@@ -670,9 +675,12 @@ impl Expr {
         match self {
             Expr::Prev(_) => true,
             Expr::Num(_) | Expr::Atom(_) => false,
-            Expr::Neg(e) | Expr::Not(e) | Expr::Mem(_, e) | Expr::Stack(e) | Expr::Initial(e) => {
-                e.uses_prev()
-            }
+            Expr::Neg(e)
+            | Expr::Not(e)
+            | Expr::Mem(_, e)
+            | Expr::Stack(e)
+            | Expr::Mapped(e)
+            | Expr::Initial(e) => e.uses_prev(),
             Expr::Bin(_, a, b) => a.uses_prev() || b.uses_prev(),
         }
     }
@@ -718,6 +726,10 @@ impl Expr {
             Expr::Mem(width, e) => {
                 let (addr, _) = int(e)?;
                 Value::Int(read_mapped(m, addr, *width)?, 8 * *width as u32)
+            }
+            Expr::Mapped(e) => {
+                let (addr, _) = int(e)?;
+                Value::Int(m.mapping(addr).is_some() as u64, 1)
             }
             Expr::Stack(e) => {
                 let (i, _) = int(e)?;
