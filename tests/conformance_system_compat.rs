@@ -76,11 +76,23 @@ fn iret_frame(width: usize, vals: [u64; 5]) -> Machine {
 }
 
 fn iretq_to_compat() -> Machine {
-    iret_frame(8, [0x40_0010, U32_CS as u64, 0x202, 0xffff_d000, U64_DS as u64])
+    iret_frame(
+        8,
+        [0x40_0010, U32_CS as u64, 0x202, 0xffff_d000, U64_DS as u64],
+    )
 }
 
 fn iretq_to_compat_high_rip() -> Machine {
-    iret_frame(8, [0x1_0040_0010, U32_CS as u64, 0x202, 0xffff_d000, U64_DS as u64])
+    iret_frame(
+        8,
+        [
+            0x1_0040_0010,
+            U32_CS as u64,
+            0x202,
+            0xffff_d000,
+            U64_DS as u64,
+        ],
+    )
 }
 
 fn iretq_to_compat_null_ss() -> Machine {
@@ -88,7 +100,10 @@ fn iretq_to_compat_null_ss() -> Machine {
 }
 
 fn iretd_to_compat() -> Machine {
-    iret_frame(4, [0x40_0010, U32_CS as u64, 0x202, 0xffff_d000, U64_DS as u64])
+    iret_frame(
+        4,
+        [0x40_0010, U32_CS as u64, 0x202, 0xffff_d000, U64_DS as u64],
+    )
 }
 
 /// 64-bit user code with a far-return frame (RIP, CS) of 8-byte words on its stack.

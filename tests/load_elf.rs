@@ -743,7 +743,10 @@ fn vdso32_on_the_x86_64_preset_is_a_32_bit_process() {
         .expect("the int $0x80 gate was taken");
     assert_eq!(ips[i - 1], entry + 7);
     assert!(ips.contains(&landing));
-    assert_eq!(m.cpu.gpr[0], PID_X64, "getpid() of the 64-bit preset's task");
+    assert_eq!(
+        m.cpu.gpr[0], PID_X64,
+        "getpid() of the 64-bit preset's task"
+    );
     assert_eq!(m.cpu.gpr[4], COMPAT_ESP);
     assert_eq!(m.cpu.cpl(), 3);
     assert_eq!(m.cpu.mode(), ringstep::machine::Mode::Compat);
@@ -784,7 +787,14 @@ fn vdso32_sysenter_on_the_x86_64_preset_returns_by_sysretl() {
     let at = ips.iter().position(|&a| a == landing).unwrap();
     assert_eq!(ips[at - 1], sysretl, "SYSRETL to the landing pad");
     assert_eq!(m.cpu.gpr[0], PID_X64);
-    for (r, v) in [(3, 0x1111), (1, 0x2222), (2, 0x3333), (6, 0x4444), (7, 0x5555), (5, 0x6666)] {
+    for (r, v) in [
+        (3, 0x1111),
+        (1, 0x2222),
+        (2, 0x3333),
+        (6, 0x4444),
+        (7, 0x5555),
+        (5, 0x6666),
+    ] {
         assert_eq!(m.cpu.gpr[r] & 0xffff_ffff, v, "register {r}");
     }
     assert_eq!(m.cpu.gpr[4], COMPAT_ESP);

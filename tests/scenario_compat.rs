@@ -115,7 +115,11 @@ fn run(e: &mut Engine) -> (Vec<u64>, Stop) {
 /// PID in EAX, every other register as before.
 fn assert_returned(m: &Machine, what: &str) {
     let c = &m.cpu;
-    assert_eq!(c.rip, sym(m, "user_return"), "{what}: stopped at user_return");
+    assert_eq!(
+        c.rip,
+        sym(m, "user_return"),
+        "{what}: stopped at user_return"
+    );
     assert_eq!(c.cpl(), 3, "{what}");
     assert_eq!(c.mode(), Mode::Compat, "{what}");
     assert_eq!(c.seg(SegReg::Cs).selector, 0x23, "{what}: CS");
@@ -160,7 +164,10 @@ fn sysenter_enters_entry_sysenter_compat_and_returns_by_sysretl() {
     assert_eq!(stop.reason, StopReason::End, "{stop:?}");
     let m = e.machine();
     let entry = sym(m, "entry_SYSENTER_compat");
-    assert_eq!(ips.iter().position(|&a| a == entry).map(|i| ips[i - 1]), Some(VDSO + 5));
+    assert_eq!(
+        ips.iter().position(|&a| a == entry).map(|i| ips[i - 1]),
+        Some(VDSO + 5)
+    );
     // 6.7 leaves a SYSENTER call through SYSRETL (do_fast_syscall_32 said yes) ...
     let sysretl = sym(m, "entry_SYSRETL_compat_unsafe_stack") + 12;
     assert!(ips.contains(&sysretl), "sysretl executed");
@@ -191,9 +198,17 @@ fn int80_enters_asm_int80_emulation_and_returns_by_iretq() {
     assert_eq!(stop.reason, StopReason::End, "{stop:?}");
     let m = e.machine();
     let entry = sym(m, "asm_int80_emulation");
-    let i = ips.iter().position(|&a| a == entry).expect("the gate was taken");
+    let i = ips
+        .iter()
+        .position(|&a| a == entry)
+        .expect("the gate was taken");
     assert_eq!(ips[i - 1], VDSO + 7, "from the int $0x80");
-    for f in ["error_entry", "sync_regs", "int80_emulation", "error_return"] {
+    for f in [
+        "error_entry",
+        "sync_regs",
+        "int80_emulation",
+        "error_return",
+    ] {
         assert!(ips.contains(&sym(m, f)), "{f} ran");
     }
     let iretq = ips

@@ -210,10 +210,7 @@ fn x86_64_ia32_emulation() {
     let c = &m.cpu;
     assert_eq!(c.msr.get(msr::CSTAR), sym(m, "entry_SYSCALL_compat"));
     assert_eq!(c.msr.get(msr::SYSENTER_CS), 0x10);
-    assert_eq!(
-        c.msr.get(msr::SYSENTER_ESP),
-        sym(m, "cpu_entry_stack_top")
-    );
+    assert_eq!(c.msr.get(msr::SYSENTER_ESP), sym(m, "cpu_entry_stack_top"));
     assert_eq!(
         c.msr.get(msr::SYSENTER_EIP),
         sym(m, "entry_SYSENTER_compat")
@@ -233,7 +230,10 @@ fn x86_64_ia32_emulation() {
     assert_eq!((g.dpl, g.ist, g.selector), (3, 0, 0x10));
     assert_eq!(g.offset, sym(m, "asm_int80_emulation"));
     let table = sym(m, "ia32_sys_call_table");
-    assert_eq!(m.mem.peek_le(table + 20 * 8, 8), sym(m, "__ia32_sys_getpid"));
+    assert_eq!(
+        m.mem.peek_le(table + 20 * 8, 8),
+        sym(m, "__ia32_sys_getpid")
+    );
     assert_eq!(
         m.mem.peek_le(table + 456 * 8, 8),
         sym(m, "__ia32_sys_ni_syscall")

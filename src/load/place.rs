@@ -113,7 +113,9 @@ pub fn compat_vdso(m: &mut Machine, vdso: u64, landing: u64) -> Result<(), Strin
     };
     for a in [task, image] {
         if m.mem.region_at(a).is_none() {
-            return Err(format!("the kernel's vDSO bookkeeping at {a:#x} is outside memory"));
+            return Err(format!(
+                "the kernel's vDSO bookkeeping at {a:#x} is outside memory"
+            ));
         }
     }
     m.mem.poke_le(task, 8, vdso);
