@@ -821,6 +821,27 @@ fn vdso32_sysenter_on_the_x86_64_preset_returns_by_sysretl() {
     assert!(out.contains("<asm_int80_emulation>"), "{out}");
     assert!(out.contains("iretq"), "{out}");
     assert!(out.lines().last().unwrap().contains("stop: end"), "{out}");
+    // The viewer shows the 32-bit process's stack in 4-byte slots (the kernel's in 8).
+    let (code, out, err) = ringstep(&[
+        "run",
+        "--elf",
+        so_s,
+        "--preset",
+        "linux-x86_64",
+        "--alt",
+        "SYSENTER32",
+        "--render-once",
+        "--size",
+        "160x50",
+        "--at-step",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let edx = out
+        .lines()
+        .find(|l| l.contains("ffffd3b4"))
+        .unwrap_or_else(|| panic!("no 4-byte slot at 0xffffd3b4: {out}"));
+    assert!(edx.contains("saved %edx"), "{edx}");
     // The SYSCALL32 form is #UD on ringstep's Intel CPU in compatibility mode.
     let mut s = compat_setup(so);
     s.alts = vec!["SYSCALL32".into()];
