@@ -337,6 +337,14 @@ fn thirty_two_bit_code_in_compatibility_mode() {
             &[R(RAX, 4), F(ST & !ringstep::machine::flags::CF, 0)],
         ),
         c(
+            "a 32-bit register write in compatibility mode clears bits 63:32 (ringstep's choice where the SDM leaves them undefined; QEMU does the same)",
+            compat,
+            &[S::R(RAX, 0xffff_ffff_0000_0005)],
+            "b8 01 00 00 00",
+            "mov $1,%eax",
+            &[R(RAX, 1)],
+        ),
+        c(
             "push %eax in compatibility mode: 4 bytes at ESP - 4 (SS.B = 1)",
             compat,
             &[S::R(RAX, 0x1_2345_6789)],
