@@ -1605,6 +1605,56 @@ fn int_n_64() {
                 C::Cpl(0),
             ]),
         },
+        Case {
+            name: "int $0x80 from compatibility mode: an interrupt gate clears IF; only RSP changes among the GPRs; the stack comes from TSS.rsp0",
+            sdm: "Vol. 3A 6.14.2-6.14.4: SS:RSP, RFLAGS, CS, RIP pushed as 8-byte words on TSS.RSP0 aligned to 16; Vol. 2A INT n: IF cleared for an interrupt gate",
+            asm: "int $0x80 (.code32)",
+            bytes: "cd 80",
+            setup: || {
+                let mut m = k64_int80(3, 0);
+                load_seg(&mut m, SegReg::Cs, U32_CS);
+                m.cpu.gpr[RSP] = 0xffff_d004;
+                m.cpu.rflags = 0x4_0a47; // AC OF IF ZF PF CF
+                m
+            },
+            expect: Expect::State(&[
+                C::Mode(Mode::Long64),
+                C::Rip(K64_CODE + 0x100),
+                C::Flags(0x4_0847),
+                C::Mem(KS64 - 16, 8, 0xffff_d004),
+                C::Mem(KS64 - 24, 8, 0x4_0a47),
+                C::Cache(SegReg::Cs, K64_CS, 0, FLAT, ATTR_KCODE64),
+                C::OnlyGprs(&[RSP]),
+                C::Event(Ev::Priv(3, 0)),
+                C::Event(Ev::StackSwitch("TSS.rsp0")),
+            ]),
+        },
+        Case {
+            name: "int $0x80 from compatibility mode through a DPL 0 gate raises #GP(0x402)",
+            sdm: "Vol. 2A INT n IA-32e-MODE: IF software interrupt AND gate DPL < CPL THEN #GP(error_code(vector_number,1,0))",
+            asm: "int $0x80 (.code32)",
+            bytes: "cd 80",
+            setup: || {
+                let mut m = k64_int80(0, 0);
+                load_seg(&mut m, SegReg::Cs, U32_CS);
+                m
+            },
+            expect: Expect::Fault(GP, Some(0x402)),
+        },
+        Case {
+            name: "int $0x80 from compatibility mode to a gate whose CS is a 32-bit code segment raises #GP(selector)",
+            sdm: "Vol. 2A INT n IA-32e-MODE: IF new code segment is not a 64-bit code segment (L = 0 or D = 1) THEN #GP(selector)",
+            asm: "int $0x80 (.code32)",
+            bytes: "cd 80",
+            setup: || {
+                let mut m = k64_int80(3, 0);
+                load_seg(&mut m, SegReg::Cs, U32_CS);
+                let a = Attr::from_fields(0xb, true, 0, true, false, false, true, true);
+                set_gdt(&mut m, 2, Descriptor::encode(0, 0xfffff, a));
+                m
+            },
+            expect: Expect::Fault(GP, Some(K64_CS as u32)),
+        },
     ]);
 }
 

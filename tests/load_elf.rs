@@ -621,6 +621,19 @@ fn the_viewer_opens_loaded_code() {
     let (_, stop, m) = run(&loaded.lesson.scenes[0].scenario);
     assert_eq!(stop.reason, StopReason::End);
     assert_eq!(m.cpu.gpr[0], PID);
+    // A 64-bit machine without a 32-bit user code segment at 0x23 cannot run a 32-bit
+    // process (a kernel without IA32 emulation would not load one either).
+    let toml = dir.join("no_ia32.toml");
+    std::fs::write(
+        &toml,
+        "preset = \"linux-x86_64\"\n[[gdt.entries]]\nindex = 4\nraw = 0\n",
+    )
+    .unwrap();
+    let toml_s = toml.to_str().unwrap();
+    fails(
+        &["trace", "--elf", so_s, "--machine", toml_s],
+        &[so_s, "cannot run a 32-bit process", "__USER32_CS"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -672,4 +685,172 @@ fn the_loadable_segments_of_one_file_add_up_to_1_gib_at_most() {
         Ok(image) => assert_eq!(image.segments.len(), 2),
         Err(e) => panic!("two segments of 4 KiB: {e}"),
     }
+}
+
+/// The i386 `__NR_getpid`, the 64-bit preset's user_return and the compat process's ESP.
+const X64_RETURN: u64 = 0x40_1007;
+const COMPAT_ESP: u64 = 0xffff_d3c0;
+
+fn compat_setup(so: PathBuf) -> Setup {
+    let mut s = setup(Input::Elf(so));
+    s.machine = Some(MachineChoice::Preset("linux-x86_64".into()));
+    s
+}
+
+/// A vdso32 on the 64-bit preset: a 32-bit process (compatibility mode) whose
+/// __kernel_vsyscall takes the `int $0x80` way into 6.7's asm_int80_emulation and comes
+/// back with IRETQ.
+#[test]
+fn vdso32_on_the_x86_64_preset_is_a_32_bit_process() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("compat-int80");
+    let so = vdso(&dir, 14);
+    let loaded = load::load(&compat_setup(so)).expect("loads");
+    let img = &loaded.image;
+    let entry = img.symbol("__kernel_vsyscall").unwrap();
+    let landing = img.symbol("int80_landing_pad").unwrap();
+    // Below 4 GiB, at the compat vDSO address, as a region of its own.
+    assert_eq!(img.span().0 & !0xfff, 0xf7fc_5000);
+    let scene = &loaded.lesson.scenes[0];
+    let m0 = &scene.scenario.machine;
+    let r = m0.mem.region_at(entry).expect("mapped");
+    assert!(r.perm.user && r.perm.exec, "{r:?}");
+    assert!(r.name.contains("vdso14.so"), "{}", r.name);
+    assert_eq!(m0.cpu.mode(), ringstep::machine::Mode::Compat);
+    assert_eq!(m0.cpu.seg(ringstep::machine::SegReg::Cs).selector, 0x23);
+    assert_eq!(m0.cpu.seg(ringstep::machine::SegReg::Ss).selector, 0x2b);
+    assert_eq!(m0.cpu.seg(ringstep::machine::SegReg::Ds).selector, 0x2b);
+    assert!(m0.mem.region_named("user32_stack").is_some());
+    assert_eq!(m0.cpu.gpr[4], COMPAT_ESP - 4, "a 4-byte return address");
+    assert_eq!(m0.mem.peek_le(COMPAT_ESP - 4, 4), X64_RETURN);
+    assert_eq!(m0.cpu.gpr[0], 20, "EAX = the i386 __NR_getpid");
+    // The kernel knows where the vDSO and its landing pad are.
+    let task_vdso = m0.symbols.get("task.mm_context_vdso").unwrap();
+    assert_eq!(m0.mem.peek_le(task_vdso, 8), 0xf7fc_5000);
+    let off = m0.mem.peek_le(m0.symbols.get("vdso_image_32").unwrap(), 8);
+    assert_eq!(0xf7fc_5000 + off, landing);
+    let text = &scene.steps[0].text.en;
+    assert!(text.contains("32-bit process on a 64-bit kernel"), "{text}");
+
+    let (ips, stop, m) = run(&scene.scenario);
+    assert_eq!(stop.reason, StopReason::End, "{stop:?}");
+    assert_eq!(stop.ip, X64_RETURN);
+    let i = ips
+        .iter()
+        .position(|&a| Some(a) == m.symbols.get("asm_int80_emulation"))
+        .expect("the int $0x80 gate was taken");
+    assert_eq!(ips[i - 1], entry + 7);
+    assert!(ips.contains(&landing));
+    assert_eq!(
+        m.cpu.gpr[0], PID_X64,
+        "getpid() of the 64-bit preset's task"
+    );
+    assert_eq!(m.cpu.gpr[4], COMPAT_ESP);
+    assert_eq!(m.cpu.cpl(), 3);
+    assert_eq!(m.cpu.mode(), ringstep::machine::Mode::Compat);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const PID_X64: u64 = 4321;
+
+/// With the SYSENTER32 alternative (what 6.7 patches in on Intel): SYSENTER to
+/// entry_SYSENTER_compat, back with SYSRETL to the landing pad; ECX and EDX restored by
+/// the vDSO's pops, EBX/ESI/EDI/EBP by the kernel.
+#[test]
+fn vdso32_sysenter_on_the_x86_64_preset_returns_by_sysretl() {
+    if !tools() {
+        return;
+    }
+    let dir = workdir("compat-sysenter");
+    let so = vdso(&dir, 14);
+    let mut s = compat_setup(so.clone());
+    s.alts = vec!["SYSENTER32".into()];
+    s.set = vec![
+        ("ebx".into(), 0x1111),
+        ("ecx".into(), 0x2222),
+        ("edx".into(), 0x3333),
+        ("esi".into(), 0x4444),
+        ("edi".into(), 0x5555),
+        ("ebp".into(), 0x6666),
+    ];
+    let loaded = load::load(&s).expect("loads");
+    let entry = loaded.image.symbol("__kernel_vsyscall").unwrap();
+    let landing = loaded.image.symbol("int80_landing_pad").unwrap();
+    let (ips, stop, m) = run(&loaded.lesson.scenes[0].scenario);
+    assert_eq!(stop.reason, StopReason::End, "{stop:?}");
+    assert!(ips.contains(&(entry + 5)), "sysenter executed");
+    assert!(ips.contains(&m.symbols.get("entry_SYSENTER_compat").unwrap()));
+    assert!(!ips.contains(&(entry + 7)), "int $0x80 skipped");
+    let sysretl = m.symbols.get("entry_SYSRETL_compat_unsafe_stack").unwrap() + 12;
+    let at = ips.iter().position(|&a| a == landing).unwrap();
+    assert_eq!(ips[at - 1], sysretl, "SYSRETL to the landing pad");
+    assert_eq!(m.cpu.gpr[0], PID_X64);
+    for (r, v) in [
+        (3, 0x1111),
+        (1, 0x2222),
+        (2, 0x3333),
+        (6, 0x4444),
+        (7, 0x5555),
+        (5, 0x6666),
+    ] {
+        assert_eq!(m.cpu.gpr[r] & 0xffff_ffff, v, "register {r}");
+    }
+    assert_eq!(m.cpu.gpr[4], COMPAT_ESP);
+    assert_eq!(m.cpu.seg(ringstep::machine::SegReg::Cs).selector, 0x23);
+
+    // The command line: `ringstep trace --elf vdso32.so --preset linux-x86_64`.
+    let so_s = so.to_str().unwrap();
+    let (code, out, err) = ringstep(&[
+        "trace",
+        "--elf",
+        so_s,
+        "--preset",
+        "linux-x86_64",
+        "--alt",
+        "SYSENTER32",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sysenter"), "{out}");
+    assert!(out.contains("<entry_SYSENTER_compat>"), "{out}");
+    assert!(out.contains("sysretl"), "{out}");
+    assert!(out.lines().last().unwrap().contains("stop: end"), "{out}");
+    let (code, out, err) = ringstep(&["trace", "--elf", so_s, "--preset", "linux-x86_64"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("<asm_int80_emulation>"), "{out}");
+    assert!(out.contains("iretq"), "{out}");
+    assert!(out.lines().last().unwrap().contains("stop: end"), "{out}");
+    // The viewer shows the 32-bit process's stack in 4-byte slots (the kernel's in 8).
+    let (code, out, err) = ringstep(&[
+        "run",
+        "--elf",
+        so_s,
+        "--preset",
+        "linux-x86_64",
+        "--alt",
+        "SYSENTER32",
+        "--render-once",
+        "--size",
+        "160x50",
+        "--at-step",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let edx = out
+        .lines()
+        .find(|l| l.contains("ffffd3b4"))
+        .unwrap_or_else(|| panic!("no 4-byte slot at 0xffffd3b4: {out}"));
+    assert!(edx.contains("saved %edx"), "{edx}");
+    // The SYSCALL32 form is #UD on ringstep's Intel CPU in compatibility mode.
+    let mut s = compat_setup(so);
+    s.alts = vec!["SYSCALL32".into()];
+    let loaded = load::load(&s).expect("loads");
+    let (_, stop, _) = run(&loaded.lesson.scenes[0].scenario);
+    match &stop.reason {
+        StopReason::Fault(e) => assert_eq!(e.vector, 6, "#UD"),
+        other => panic!("expected #UD, got {other:?}"),
+    }
+    assert_eq!(stop.ip, entry + 5);
+    let _ = std::fs::remove_dir_all(&dir);
 }

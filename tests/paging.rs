@@ -43,12 +43,20 @@ fn thirty_two_bit_paging_with_4k_and_4m_pages() {
     assert_eq!(m.phys, 0x7123);
     assert_eq!(m.page_size, 4096);
     assert!(m.user && !m.writable && !m.nx);
-    assert_eq!(w.levels().map(|l| l.name).collect::<Vec<_>>(), ["PDE", "PTE"]);
-    let big = paging::walk(&mem, &c, 0xc012_3456).result.expect("4 MiB page");
+    assert_eq!(
+        w.levels().map(|l| l.name).collect::<Vec<_>>(),
+        ["PDE", "PTE"]
+    );
+    let big = paging::walk(&mem, &c, 0xc012_3456)
+        .result
+        .expect("4 MiB page");
     assert_eq!((big.phys, big.page_size), (0x52_3456, 4 << 20));
     // Without CR4.PSE, PS is ignored and the PDE points at a page table (of zeros).
     let no_pse = controls(CR0_WP, 0x1000, 0, 0);
-    assert_eq!(paging::walk(&mem, &no_pse, 0xc012_3456).result, Err(Miss::NotPresent));
+    assert_eq!(
+        paging::walk(&mem, &no_pse, 0xc012_3456).result,
+        Err(Miss::NotPresent)
+    );
     // A user write to the read-only page: P | W | U.
     let a = access(AccessKind::Write, true, &c, false);
     assert_eq!(
@@ -241,7 +249,11 @@ fn a_four_gib_region_needs_only_its_tables() {
     m.mem.add_region(all).expect("region");
     let built = pagebuild::build_default(&mut m).expect("tables");
     assert_eq!(built.tables, 4, "one page directory per GiB");
-    assert_eq!(m.mem.allocated_frames(), 5, "the PDPT page and four directories");
+    assert_eq!(
+        m.mem.allocated_frames(),
+        5,
+        "the PDPT page and four directories"
+    );
     let w = m.walk(0xdead_beef);
     assert_eq!(
         w.result.map(|x| x.phys),
@@ -309,4 +321,3 @@ fn a_cr3_write_takes_effect_at_the_next_fetch() {
     assert!(e.step_back());
     assert_eq!(e.machine().cpu.cr2, 0);
 }
-

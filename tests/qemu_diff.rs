@@ -142,6 +142,77 @@ fn shipped_lessons_match_qemu() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A 32-bit process on the linux-x86_64 preset (IA32 emulation): the vdso32 test fixture
+/// (tests/fixtures/load/vdso32.S) loaded with `--preset linux-x86_64`, its
+/// __kernel_vsyscall in the INT $0x80 form (gate 0x80 from compatibility mode, back with
+/// IRETQ) and the SYSENTER form (SYSENTER from compatibility mode, back with SYSRETL),
+/// compared with QEMU after every instruction.
+#[test]
+fn a_32_bit_process_on_the_64_bit_preset_matches_qemu() {
+    for tool in ["qemu-system-x86_64", "as", "ld"] {
+        if !common::require_tool(tool) {
+            return;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("ringstep-qemu-{}-compat", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/vdso32.S");
+    let obj = dir.join("vdso32.o");
+    let so = dir.join("vdso32.so");
+    common::run_tool(
+        std::process::Command::new("as")
+            .args(["--32", "--defsym", "ALT_BYTES=14", "-o"])
+            .arg(&obj)
+            .arg(&src),
+    )
+    .expect("as");
+    common::run_tool(
+        std::process::Command::new("ld")
+            .args([
+                "-m",
+                "elf_i386",
+                "-shared",
+                "-z",
+                "noseparate-code",
+                "-z",
+                "norelro",
+            ])
+            .args(["--hash-style=sysv", "-o"])
+            .arg(&so)
+            .arg(&obj),
+    )
+    .expect("ld");
+    let mut failures = Vec::new();
+    for alts in [Vec::new(), vec!["SYSENTER32".to_string()]] {
+        let setup = ringstep::load::Setup {
+            input: ringstep::load::Input::Elf(so.clone()),
+            machine: Some(ringstep::load::MachineChoice::Preset("linux-x86_64".into())),
+            entry: None,
+            base: None,
+            landing: None,
+            alts: alts.clone(),
+            set: Vec::new(),
+        };
+        let loaded = ringstep::load::load(&setup).expect("loads");
+        let d = qemu::diff_scene(&loaded.lesson.scenes[0], &dir);
+        assert!(d.skipped.is_none(), "{alts:?}: {:?}", d.skipped);
+        assert!(d.compared > 50, "{alts:?}: only {} states", d.compared);
+        for diff in &d.differences {
+            let allowed = ALLOWED.iter().any(|(k, _)| Some(*k) == diff.kind);
+            println!(
+                "{alts:?}: {}{diff}",
+                if allowed { "allowed: " } else { "DIFF: " }
+            );
+            if !allowed {
+                failures.push(format!("{alts:?}: {diff}"));
+            }
+        }
+        println!("{alts:?}: {} states compared, stop {}", d.compared, d.stop);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Random programs per host in CI (RINGSTEP_QEMU_CASES changes it), from a fixed seed
 /// (RINGSTEP_QEMU_SEED changes it), so that a run is reproducible.
 const CASES: u32 = 64;

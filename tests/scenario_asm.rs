@@ -46,6 +46,12 @@ const LISTINGS: &[Listing] = &[
     },
     Listing {
         preset: "linux-x86_64",
+        source: "linux-x86_64-compat.S",
+        bits: 64,
+        base: 0xffff_ffff_8100_1000,
+    },
+    Listing {
+        preset: "linux-x86_64",
         source: "linux-x86_64-user.S",
         bits: 64,
         base: 0x40_1000,

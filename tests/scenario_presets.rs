@@ -202,6 +202,44 @@ fn x86_64_long_mode_state() {
     assert_eq!(bytes(m, c.rip, 7), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);
 }
 
+/// IA32 emulation as Linux 6.7's syscall_init() and idt.c set it up.
+#[test]
+fn x86_64_ia32_emulation() {
+    let s = scenario::preset("linux-x86_64").unwrap();
+    let m = &s.machine;
+    let c = &m.cpu;
+    assert_eq!(c.msr.get(msr::CSTAR), sym(m, "entry_SYSCALL_compat"));
+    assert_eq!(c.msr.get(msr::SYSENTER_CS), 0x10);
+    assert_eq!(c.msr.get(msr::SYSENTER_ESP), sym(m, "cpu_entry_stack_top"));
+    assert_eq!(
+        c.msr.get(msr::SYSENTER_EIP),
+        sym(m, "entry_SYSENTER_compat")
+    );
+    // __USER32_CS: a DPL 3 32-bit code segment (L = 0, D = 1); SYSRETL's CS is
+    // STAR[63:48] = 0x23 and SYSENTER's SS is SYSENTER_CS + 8 = __KERNEL_DS.
+    let d = m.gdt_entry(0x23).unwrap();
+    let a = d.attr();
+    assert!(a.is_code() && a.dpl() == 3 && !a.l() && a.db());
+    assert_eq!(d, Descriptor(0x00cf_fb00_0000_ffff));
+    assert_eq!(c.msr.get(msr::STAR) >> 48, 0x23);
+    // Vector 0x80: a DPL 3 64-bit interrupt gate to asm_int80_emulation, IST 0.
+    let lo = m.mem.peek_le(c.idtr.base + 0x80 * 16, 8);
+    let hi = m.mem.peek_le(c.idtr.base + 0x80 * 16 + 8, 8);
+    let g = Gate::decode64(lo, hi);
+    assert!(g.present && g.is_interrupt_gate());
+    assert_eq!((g.dpl, g.ist, g.selector), (3, 0, 0x10));
+    assert_eq!(g.offset, sym(m, "asm_int80_emulation"));
+    let table = sym(m, "ia32_sys_call_table");
+    assert_eq!(
+        m.mem.peek_le(table + 20 * 8, 8),
+        sym(m, "__ia32_sys_getpid")
+    );
+    assert_eq!(
+        m.mem.peek_le(table + 456 * 8, 8),
+        sym(m, "__ia32_sys_ni_syscall")
+    );
+}
+
 #[test]
 fn a_scenario_can_build_on_a_preset() {
     let text = r#"

@@ -128,7 +128,9 @@ fn target_code(ctx: &mut Ctx, sel: u16) -> Result<Result<(u64, Descriptor), Flow
 }
 
 /// Check a new RIP for the code segment `d`: canonical for a 64-bit segment in IA-32e
-/// mode, else within the limit (after truncation to 32 bits).
+/// mode, else within the limit. The offset is checked as given (16, 32 or 64 bits): a
+/// 64-bit offset with bits 63:32 set, to a compatibility-mode segment, is beyond its
+/// limit and faults instead of being truncated.
 fn checked_ip(ctx: &Ctx, d: Descriptor, ip: u64) -> Result<u64, Exception> {
     if ctx.m.cpu.long_mode_active() && d.attr().l() {
         if !is_canonical(ip) {
@@ -136,7 +138,6 @@ fn checked_ip(ctx: &Ctx, d: Descriptor, ip: u64) -> Result<u64, Exception> {
         }
         return Ok(ip);
     }
-    let ip = mask(ip, 4);
     if ip > d.limit() as u64 {
         return Err(Exception::gp(
             0,
@@ -233,11 +234,14 @@ fn retf(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     }
     let ip = checked_ip(ctx, d, ip)?;
     if rpl == cpl {
+        // The pops belong to the mode RETF runs in: RSP moves with that mode's stack
+        // size before CS changes (a 64-bit LRETQ to compatibility mode keeps all of
+        // RSP, not ESP).
         let w = ctx.m.cpu.stack_width();
         let sp = mask(ctx.gpr(RSP).wrapping_add(2 * size as u64 + imm), w);
+        ctx.set_sp(sp);
         let seg = load_from(ctx, addr, d, sel)?;
         ctx.set_seg(SegReg::Cs, seg);
-        ctx.set_sp(sp);
         ctx.set_rip(ip);
         return Ok(Flow::Jumped);
     }

@@ -90,14 +90,21 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     }
     let in64 = ctx.is_long64();
     let outer = rpl > cpl;
-    let new_ip = if to64 { new_ip } else { mask(new_ip, 4) };
     if to64 && !is_canonical(new_ip) {
         return Err(Exception::gp(0, "IRET to a non-canonical RIP"));
     }
+    // Outside 64-bit mode the popped instruction pointer is checked against the CS
+    // limit as popped: an IRETQ to compatibility mode with any of bits 63:32 set
+    // is beyond every 32-bit limit and faults rather than being truncated (SDM
+    // Vol. 2A IRET: "IF tempEIP is not within code segment limits THEN #GP(0)").
     if !to64 && new_ip > cs_desc.limit() as u64 {
         return Err(Exception::gp(
             0,
-            "IRET target beyond the code segment limit",
+            if new_ip > u32::MAX as u64 {
+                "IRET to compatibility mode with RIP bits 63:32 set: beyond the code segment limit"
+            } else {
+                "IRET target beyond the code segment limit"
+            },
         ));
     }
     let new_flags = iret_flags(ctx.flags(), popped_flags, cpl, size);

@@ -50,6 +50,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../assets/presets/src/linux-x86_64-kernel.S"),
     ),
     (
+        "assets/presets/src/linux-x86_64-compat.S",
+        include_str!("../../assets/presets/src/linux-x86_64-compat.S"),
+    ),
+    (
         "assets/presets/src/linux-x86_64-user.S",
         include_str!("../../assets/presets/src/linux-x86_64-user.S"),
     ),

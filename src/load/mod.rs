@@ -25,6 +25,7 @@ pub use image::{Image, Kind, Segment};
 
 use crate::asm::{self, SourceSection};
 use crate::lesson::{Lesson, SourceLine};
+use crate::machine::memory::PAGE_SIZE;
 use crate::scenario::{self, Scenario};
 
 /// A loading problem, already naming the file (or option) at fault. Exit status 2.
@@ -258,7 +259,10 @@ pub enum Landing {
     Patched { addr: u64, how: String },
     /// Not the i386 preset: its kernel decides.
     NotApplicable,
-    /// The i386 preset, but no landing address could be found.
+    /// A 32-bit process on a 64-bit kernel: the kernel finds the landing pad through
+    /// current->mm->context.vdso + vdso_image_32.sym_int80_landing_pad, set to these.
+    Vdso32 { vdso: u64, addr: u64, how: String },
+    /// The i386 preset (or a 32-bit process), but no landing address could be found.
     Unknown,
 }
 
@@ -281,25 +285,36 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
         None => read_input(setup, Some(&s))?,
     };
     let bits = bits_of(&s);
-    if image.bits != bits {
+    // 32-bit code on a 64-bit machine runs as a 32-bit process in compatibility mode,
+    // when the machine's kernel has a 32-bit user code segment (IA32 emulation).
+    let compat = image.bits == 32 && bits == 64;
+    if compat {
+        place::check_compat(&s.machine).map_err(|e| {
+            LoadError::new(
+                &image.origin,
+                format!(
+                    "32-bit code, but the {} cannot run a 32-bit process: {e}",
+                    machine_name(&choice)
+                ),
+            )
+        })?;
+    } else if image.bits != bits {
         return Err(LoadError::new(
             &image.origin,
             format!(
-                "wrong architecture for the machine: {}-bit code, but the {} runs {}-bit code{}",
+                "wrong architecture for the machine: {}-bit code, but the {} runs {}-bit code (use --preset linux-x86_64)",
                 image.bits,
                 machine_name(&choice),
                 bits,
-                if image.bits == 32 {
-                    " (the linux-x86_64 preset has no 32-bit compat entry; use --preset linux-2.6-i386)"
-                } else {
-                    " (use --preset linux-x86_64)"
-                }
             ),
         ));
     }
-    if setup.landing.is_some() && choice != MachineChoice::Preset(place::I386_PRESET.into()) {
+    if setup.landing.is_some()
+        && !compat
+        && choice != MachineChoice::Preset(place::I386_PRESET.into())
+    {
         return Err(LoadError(format!(
-            "--landing: only the {} preset's kernel is re-assembled to return to the loaded code; the {} returns where its own kernel says",
+            "--landing: only the {} preset's kernel is re-assembled to return to the loaded code, and a 32-bit process on a 64-bit kernel has its landing pad in the vDSO; the {} returns where its own kernel says",
             place::I386_PRESET,
             machine_name(&choice)
         )));
@@ -355,7 +370,8 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
 
     // The preset kernel's return address.
     let mut kernel = None;
-    let landing = if choice == MachineChoice::Preset(place::I386_PRESET.into()) {
+    let i386 = choice == MachineChoice::Preset(place::I386_PRESET.into());
+    let landing = if i386 || compat {
         let found = match &setup.landing {
             Some(l) => Some((
                 resolve(l, &image, &s, "--landing")?,
@@ -370,6 +386,11 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
                 }),
         };
         match found {
+            Some((addr, how)) if compat => {
+                let vdso = image.span().0 & !(PAGE_SIZE - 1);
+                place::compat_vdso(&mut s.machine, vdso, addr).map_err(LoadError)?;
+                Landing::Vdso32 { vdso, addr, how }
+            }
             Some((addr, how)) => {
                 kernel = Some(place::i386_kernel(&mut s.machine, addr)?);
                 Landing::Patched { addr, how }
@@ -380,9 +401,14 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
         Landing::NotApplicable
     };
 
-    // Registers: the preset's, getpid in the accumulator, then --set.
+    // Registers: the preset's (a 32-bit process's on a 64-bit kernel), getpid in the
+    // accumulator (the i386 number for a 32-bit process), then --set.
+    if compat {
+        place::compat_process(&mut s.machine).map_err(LoadError)?;
+    }
     if let MachineChoice::Preset(p) = &choice {
-        if let Some(nr) = place::preset_getpid(p) {
+        let table = if compat { place::I386_PRESET } else { p };
+        if let Some(nr) = place::preset_getpid(table) {
             s.machine.cpu.gpr[crate::machine::cpu::RAX] = nr;
         }
     }

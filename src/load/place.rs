@@ -20,6 +20,20 @@ pub const VDSO_REGIONS: &[&str] = &["vsyscall", "vdso"];
 /// ringstep's choice, in the user half below the preset's user stack.
 pub const DEFAULT_BASE_64: u64 = 0x7fff_f7fc_1000;
 
+/// Where a 32-bit shared object linked at 0 goes in a 64-bit machine (a 32-bit process
+/// on a 64-bit kernel): below 4 GiB, under the stack, where Linux maps a compat
+/// process's vdso32 (ringstep's choice of page; the kernel randomises it).
+pub const COMPAT_VDSO_BASE: u64 = 0xf7fc_5000;
+/// A 32-bit process's stack on a 64-bit kernel: the pages below 0xffffe000 (the top of
+/// a compat task's address space, IA32_PAGE_OFFSET - PAGE_SIZE, in Linux), and the ESP
+/// it starts with.
+pub const COMPAT_STACK: (u64, u64) = (0xffff_c000, 0x2000);
+pub const COMPAT_ESP: u64 = 0xffff_d3c0;
+/// The selectors of a 32-bit process under a 64-bit Linux kernel: __USER32_CS and
+/// __USER_DS (arch/x86/include/asm/segment.h).
+pub const USER32_CS: u16 = 0x23;
+pub const USER_DS: u16 = 0x2b;
+
 /// The i386 preset's kernel source, re-assembled to return to the loaded object.
 pub const I386_PRESET: &str = "linux-2.6-i386";
 const I386_KERNEL_SOURCE: &str = "assets/presets/src/linux-2.6-i386-kernel.S";
@@ -48,6 +62,109 @@ pub fn default_base(m: &Machine) -> u64 {
         None if m.cpu.long_mode_active() => DEFAULT_BASE_64,
         None => 0xffff_e000,
     }
+}
+
+/// The default base for a movable object of `bits`-bit code: 32-bit code in a 64-bit
+/// machine is a compat process's vdso32.
+fn default_base_for(m: &Machine, bits: u32) -> u64 {
+    if bits == 32 && m.cpu.long_mode_active() {
+        match vdso_region(m) {
+            Some(r) if r.end() <= 1 << 32 => r.base,
+            _ => COMPAT_VDSO_BASE,
+        }
+    } else {
+        default_base(m)
+    }
+}
+
+/// Whether a 64-bit machine can run a 32-bit process: its GDT must hold a DPL 3 32-bit
+/// code segment at __USER32_CS (0x23) and a DPL 3 writable data segment at __USER_DS
+/// (0x2b), as a Linux kernel with IA32 emulation has.
+pub fn check_compat(m: &Machine) -> Result<(), String> {
+    let cs = m
+        .gdt_entry(USER32_CS)
+        .ok_or("its GDT has no entry for __USER32_CS (0x23)")?
+        .attr();
+    if !(cs.s() && cs.is_code() && cs.dpl() == 3 && cs.present() && !cs.l() && cs.db()) {
+        return Err(
+            "GDT entry 0x23 is not a present DPL 3 32-bit code segment (__USER32_CS)".into(),
+        );
+    }
+    let ds = m
+        .gdt_entry(USER_DS)
+        .ok_or("its GDT has no entry for __USER_DS (0x2b)")?
+        .attr();
+    if !(ds.s() && ds.is_data() && ds.writable() && ds.dpl() == 3 && ds.present()) {
+        return Err("GDT entry 0x2b is not a present DPL 3 writable data segment".into());
+    }
+    Ok(())
+}
+
+/// Tell the kernel where the loaded vdso32 is: current->mm->context.vdso (this preset's
+/// `task.mm_context_vdso`) and vdso_image_32.sym_int80_landing_pad (`vdso_image_32`),
+/// from which do_fast_syscall_32 computes the EIP that SYSENTER and SYSCALL return to.
+/// A machine without these symbols is left as it is.
+pub fn compat_vdso(m: &mut Machine, vdso: u64, landing: u64) -> Result<(), String> {
+    let (Some(task), Some(image)) = (
+        m.symbols.get("task.mm_context_vdso"),
+        m.symbols.get("vdso_image_32"),
+    ) else {
+        return Ok(());
+    };
+    for a in [task, image] {
+        if m.mem.region_at(a).is_none() {
+            return Err(format!(
+                "the kernel's vDSO bookkeeping at {a:#x} is outside memory"
+            ));
+        }
+    }
+    m.mem.poke_le(task, 8, vdso);
+    m.mem.poke_le(image, 8, landing.wrapping_sub(vdso));
+    Ok(())
+}
+
+/// Make the machine's user process a 32-bit one, as the kernel's ELF loader does for an
+/// i386 binary: CS = __USER32_CS (compatibility mode), SS = DS = ES = __USER_DS, FS and
+/// GS null, and a stack below 4 GiB (the region `user32_stack`).
+pub fn compat_process(m: &mut Machine) -> Result<(), String> {
+    let (base, size) = COMPAT_STACK;
+    let free = !m
+        .mem
+        .regions()
+        .iter()
+        .any(|r| r.base < base + size && base < r.end());
+    if free {
+        m.mem
+            .add_region(Region {
+                name: "user32_stack".into(),
+                base,
+                size,
+                perm: Perm {
+                    user: true,
+                    writable: true,
+                    exec: false,
+                },
+                phys: None,
+            })
+            .map_err(|e| e.to_string())?;
+        crate::machine::pagebuild::rebuild(m, &[], &["user32_stack".to_string()])?;
+    }
+    let seg = |m: &Machine, sel: u16| -> Result<crate::machine::Segment, String> {
+        let d = m
+            .gdt_entry(sel)
+            .ok_or(format!("no GDT entry for {sel:#x}"))?;
+        Ok(d.to_segment(sel))
+    };
+    use crate::machine::{SegReg, Segment};
+    m.cpu.seg[SegReg::Cs as usize] = seg(m, USER32_CS)?;
+    for s in [SegReg::Ss, SegReg::Ds, SegReg::Es] {
+        m.cpu.seg[s as usize] = seg(m, USER_DS)?;
+    }
+    for s in [SegReg::Fs, SegReg::Gs] {
+        m.cpu.seg[s as usize] = Segment::null(0);
+    }
+    m.cpu.gpr[crate::machine::cpu::RSP] = COMPAT_ESP;
+    Ok(())
 }
 
 fn page_down(a: u64) -> u64 {
@@ -258,9 +375,10 @@ pub fn set_register(m: &mut Machine, name: &str, value: u64) -> Result<(), Strin
     }
 }
 
-/// Start at `entry` as if called: push `ret` on the user stack.
+/// Start at `entry` as if called: push `ret` on the user stack (8 bytes in 64-bit
+/// mode, 4 in 32-bit code).
 pub fn call(m: &mut Machine, entry: u64, ret: u64) -> Result<(), String> {
-    let width = if m.cpu.long_mode_active() { 8 } else { 4 };
+    let width = m.cpu.stack_width() as u64;
     let sp = m.cpu.sp().wrapping_sub(width);
     let sp = if width == 4 { sp & 0xffff_ffff } else { sp };
     match m.mem.region_at(sp) {
@@ -278,9 +396,9 @@ pub fn call(m: &mut Machine, entry: u64, ret: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// The end of the scenario's linear address space (4 GiB outside long mode).
-fn address_limit(s: &Scenario) -> u64 {
-    if s.machine.cpu.long_mode_active() {
+/// The end of the linear address space `bits`-bit code sees (4 GiB outside 64-bit mode).
+fn address_limit(s: &Scenario, bits: u32) -> u64 {
+    if s.machine.cpu.long_mode_active() && bits == 64 {
         u64::MAX
     } else {
         1 << 32
@@ -317,9 +435,9 @@ pub fn place(image: &mut Image, base: Option<u64>, s: &Scenario) -> Result<(), L
             // The vDSO page is the last one below 4 GiB on i386; an object larger than a
             // page (plain `ld -shared` output pads code into pages of its own) is placed so
             // that it ends where the address space ends instead of running past it.
-            let base = default_base(&s.machine);
+            let base = default_base_for(&s.machine, image.bits);
             let size = page_up(image.span().1.wrapping_sub(link)).unwrap_or(u64::MAX);
-            let top = address_limit(s);
+            let top = address_limit(s, image.bits);
             if base.checked_add(size).is_none_or(|end| end > top) && size <= top {
                 top - size
             } else {
@@ -341,7 +459,7 @@ pub fn place(image: &mut Image, base: Option<u64>, s: &Scenario) -> Result<(), L
         image.shift(target.wrapping_sub(link));
     }
     let (lo, hi) = image.span();
-    let limit = address_limit(s);
+    let limit = address_limit(s, image.bits);
     if hi < lo || hi > limit {
         return Err(LoadError::new(
             &image.origin,

@@ -181,6 +181,20 @@ fn narrative(image: &Image, scenario: &Scenario, info: &Info) -> Text {
                 hex(*addr)
             ));
         }
+        Landing::Vdso32 { vdso, addr, how } => {
+            en.push_str(&format!(
+                "\nA 32-bit process on a 64-bit kernel: CS = __USER32_CS (0x23, compatibility mode), SS = DS = ES = __USER_DS (0x2b), a stack below 4 GiB. The kernel's do_fast_syscall_32 returns from SYSENTER (and 32-bit SYSCALL) to current->mm->context.vdso + vdso_image_32.sym_int80_landing_pad; they were set to {} and {} ({how}), the landing pad at {}.\n",
+                hex(*vdso),
+                hex(addr.wrapping_sub(*vdso)),
+                hex(*addr)
+            ));
+            de.push_str(&format!(
+                "\nEin 32-Bit-Prozess auf einem 64-Bit-Kernel: CS = __USER32_CS (0x23, Kompatibilitätsmodus), SS = DS = ES = __USER_DS (0x2b), ein Stack unter 4 GiB. do_fast_syscall_32 im Kernel kehrt von SYSENTER (und 32-Bit-SYSCALL) zu current->mm->context.vdso + vdso_image_32.sym_int80_landing_pad zurück; diese wurden auf {} und {} gesetzt ({how}), die Landeadresse ist {}.\n",
+                hex(*vdso),
+                hex(addr.wrapping_sub(*vdso)),
+                hex(*addr)
+            ));
+        }
         Landing::Unknown => {
             en.push_str("\nNo landing address was found (no int80_landing_pad or SYSENTER_RETURN symbol, no `int $0x80` after the entry): the preset kernel returns from SYSENTER to its own SYSENTER_RETURN. Name one with --landing.\n");
             de.push_str("\nKeine Landeadresse gefunden (kein Symbol int80_landing_pad oder SYSENTER_RETURN, kein `int $0x80` nach dem Einstieg): der Kernel der Vorgabe kehrt von SYSENTER zu seinem eigenen SYSENTER_RETURN zurück. Mit --landing angeben.\n");

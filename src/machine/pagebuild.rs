@@ -209,7 +209,12 @@ pub fn build(m: &mut Machine, plan: &Plan) -> Result<Built, String> {
     let pge = m.cpu.cr4 & CR4_PGE != 0;
     let spaces = resolve(m, plan)?;
     for s in &plan.spaces {
-        if let Some(r) = m.mem.regions().iter().find(|r| r.phys_range().contains(&s.root)) {
+        if let Some(r) = m
+            .mem
+            .regions()
+            .iter()
+            .find(|r| r.phys_range().contains(&s.root))
+        {
             return Err(format!(
                 "the top-level page table at {:#x} would overwrite the memory of region `{}` (physical {:#x}..{:#x})",
                 s.root,

@@ -286,8 +286,8 @@ struct StackCtx<'a> {
 }
 
 impl StackCtx<'_> {
-    fn slot(&self, addr: u64, sp: u64, bp: u64) -> Slot {
-        let w = self.run.width as usize;
+    fn slot(&self, addr: u64, sp: u64, bp: u64, w: u64) -> Slot {
+        let w = w as usize;
         let value = self.m.mem.peek_le(addr, w);
         Slot {
             addr,
@@ -304,9 +304,9 @@ impl StackCtx<'_> {
         }
     }
 
-    /// Slots from `top` (exclusive) down to `sp` (inclusive), at most `max` nearest sp.
-    fn slots(&self, top: u64, sp: u64, max: usize) -> Vec<Slot> {
-        let w = self.run.width;
+    /// Slots of `w` bytes from `top` (exclusive) down to `sp` (inclusive), at most `max`
+    /// nearest sp.
+    fn slots(&self, top: u64, sp: u64, max: usize, w: u64) -> Vec<Slot> {
         let cpu_sp = self.m.cpu.sp();
         let bp = self.m.cpu.gpr[5] & if w == 4 { 0xffff_ffff } else { u64::MAX };
         if top <= sp {
@@ -316,7 +316,7 @@ impl StackCtx<'_> {
         (0..count)
             .map(|k| {
                 let addr = sp + (count - 1 - k) * w;
-                self.slot(addr, cpu_sp, bp)
+                self.slot(addr, cpu_sp, bp, w)
             })
             .collect()
     }
@@ -541,7 +541,7 @@ impl Snapshot {
             pt_base: pt_regs_base(m),
             fresh,
         };
-        let w = run.width;
+        let w = run.user_width;
         let max_slots = 40;
         let user_top = run.states.iter().filter(|s| s.sp_user).map(|s| s.sp).max();
         let usp = run.states[..=pos]
@@ -551,7 +551,7 @@ impl Snapshot {
             .map(|s| s.sp);
         let user_stack = match (user_top, usp) {
             (Some(top), Some(sp)) => StackView {
-                slots: ctx.slots(top.saturating_add(w), sp, max_slots),
+                slots: ctx.slots(top.saturating_add(w), sp, max_slots, w),
                 sp: Some(sp),
                 active: st.sp_user,
                 stale: false,
@@ -587,7 +587,7 @@ impl Snapshot {
                         .unwrap_or(k.sp),
                 };
                 StackView {
-                    slots: ctx.slots(top, k.sp, max_slots),
+                    slots: ctx.slots(top, k.sp, max_slots, run.width),
                     sp: Some(k.sp),
                     active: kernel_active,
                     stale: !kernel_active && st.cpl == 3,

@@ -92,6 +92,9 @@ pub struct SceneRun {
     writers: Vec<Writer>,
     /// Stack slot size in bytes (4, or 8 in 64-bit code).
     pub width: u64,
+    /// The user stack's slot size: 4 for a 32-bit process (compatibility mode) on a
+    /// 64-bit kernel, else `width`.
+    pub user_width: u64,
     /// Kernel stack size (THREAD_SIZE), for telling whether ESP is on it.
     pub thread_size: u64,
     /// The region holding the TSS: a stack pointer there (SYSENTER's IA32_SYSENTER_ESP
@@ -207,6 +210,11 @@ impl SceneRun {
         let played = play_counting(scene, progress);
         let long = played.initial.cpu.long_mode_active();
         let width = if long { 8 } else { 4 };
+        let user_width = if played.initial.cpu.mode() == crate::machine::Mode::Compat {
+            4
+        } else {
+            width
+        };
         let thread_size = match scene.scenario.task.map(|t| t.current) {
             Some(crate::scenario::task::CurrentRule::ThreadInfo { thread_size, .. }) => thread_size,
             _ => {
@@ -239,6 +247,7 @@ impl SceneRun {
             writes: FxHashMap::default(),
             writers: Vec::new(),
             width,
+            user_width,
             thread_size,
             dbg,
             events: Vec::new(),

@@ -414,11 +414,8 @@ pub fn run(case: &Case) -> Result<(), String> {
 /// tables say the instruction modifies (written, set, cleared or left undefined).
 pub fn flags_beyond_iced(case: &Case, before: &Machine, got: &Machine) -> Option<String> {
     use iced_x86::RflagsBits as B;
-    let bits = if before.cpu.long_mode_active() {
-        64
-    } else {
-        32
-    };
+    // The code size the step decoded with: 32 in compatibility mode.
+    let bits = before.cpu.bitness();
     let code = hex(case.hex);
     let i = iced_x86::Decoder::new(bits, &code, iced_x86::DecoderOptions::NONE).decode();
     let m = i.rflags_modified();

@@ -107,7 +107,11 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
         }
     };
     let long = m.cpu.long_mode_active();
-    if long {
+    // In compatibility mode QEMU logs the 32-bit layout: the low halves of the first
+    // eight registers and 32-bit segment bases; R8-R15 are not logged.
+    let narrow = long && !q.wide;
+    let base_mask = if narrow { 0xffff_ffff } else { u64::MAX };
+    if long && !narrow {
         let names = [
             "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11",
             "r12", "r13", "r14", "r15",
@@ -142,7 +146,11 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
         // and GS bases in 64-bit mode (the MSRs and SWAPGS write them).
         let fs_gs = long && matches!(s, SegReg::Fs | SegReg::Gs);
         if r.selector & !3 != 0 || fs_gs {
-            diff(&format!("{}.base", s.name()), r.base, qs.base);
+            diff(
+                &format!("{}.base", s.name()),
+                r.base & base_mask,
+                qs.base & base_mask,
+            );
         }
         if r.selector & !3 != 0 {
             diff(
@@ -155,7 +163,7 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
     diff("tr", m.cpu.tr.selector as u64, q.tr.sel as u64);
     if m.cpu.tr.selector & !3 != 0 {
         let tr = &m.cpu.tr;
-        diff("tr.base", tr.base, q.tr.base);
+        diff("tr.base", tr.base & base_mask, q.tr.base & base_mask);
         diff("tr.limit", tr.limit as u64, q.tr.limit as u64);
         // Type (but its busy bit: `tr_cached_busy`), S, DPL, P, AVL, L, D/B, G.
         diff(
@@ -164,7 +172,11 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
             (qemu_attr(q.tr.flags) & !TSS_BUSY) as u64,
         );
     }
-    let cr2_mask = if long { u64::MAX } else { 0xffff_ffff };
+    let cr2_mask = if long && !narrow {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    };
     if !q.from_exception {
         diff("cr2", m.cpu.cr2 & cr2_mask, q.cr2 & cr2_mask);
     }
@@ -399,6 +411,24 @@ pub fn undefined_flags(i: &Instruction, cl: u64) -> u64 {
     }
 }
 
+/// Whether `i` is a string instruction with a REP (not REPE/REPNE) prefix: ringstep runs
+/// all its iterations in one step, QEMU's single-stepping logs a state per iteration.
+fn rep_string(i: &Instruction) -> bool {
+    i.is_string_instruction()
+        && i.has_rep_prefix()
+        && !matches!(
+            i.mnemonic(),
+            Mnemonic::Cmpsb
+                | Mnemonic::Cmpsw
+                | Mnemonic::Cmpsd
+                | Mnemonic::Cmpsq
+                | Mnemonic::Scasb
+                | Mnemonic::Scasw
+                | Mnemonic::Scasd
+                | Mnemonic::Scasq
+        )
+}
+
 /// Run `scene` in ringstep and in QEMU and compare them after every instruction.
 pub fn diff_scene(scene: &Scene, dir: &std::path::Path) -> SceneDiff {
     diff_scene_with(scene, dir, &|_| {})
@@ -486,12 +516,36 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
     // It also collects the CR3 values the run loads.
     let mut first = setup.engine();
     let mut last = 0;
+    // QEMU's extra states: one per iteration of a REP string instruction after the first.
+    let mut rep_extra = 0usize;
     let mut cr3_loads = Vec::new();
     while (last as u64) < setup.max_steps {
         let before = first.machine().cpu.cr3;
+        let count = first.machine().cpu.gpr[1];
         match first.step() {
             StepResult::Stepped => last += 1,
             StepResult::Stopped(_) => break,
+        }
+        if let Some(i) = first.last_step().and_then(|v| v.instr()) {
+            if rep_string(&i) {
+                // The count register's width is the address size, which the string
+                // operands' index registers show.
+                let kinds: Vec<OpKind> = (0..i.op_count()).map(|n| i.op_kind(n)).collect();
+                let count = if kinds
+                    .iter()
+                    .any(|k| matches!(k, OpKind::MemorySegRSI | OpKind::MemoryESRDI))
+                {
+                    count
+                } else if kinds
+                    .iter()
+                    .any(|k| matches!(k, OpKind::MemorySegESI | OpKind::MemoryESEDI))
+                {
+                    count & 0xffff_ffff
+                } else {
+                    count & 0xffff
+                };
+                rep_extra += (count as usize).saturating_sub(1);
+            }
         }
         let after = first.machine().cpu.cr3;
         if after != before && !cr3_loads.contains(&after) {
@@ -534,7 +588,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         &elf,
         dir,
         m0.cpu.rip,
-        (last + 1, last + 1 + MARGIN),
+        (last + 1 + rep_extra, last + 1 + rep_extra + MARGIN),
         &filter.join(","),
         (guest::BLOB_BASE, guest.blob.len() as u64),
     );
@@ -693,6 +747,12 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             })
             .collect();
         let mnemonic = view.instr().map(|i| i.mnemonic());
+        // A REP string instruction that ran: QEMU logged one state per iteration at its
+        // address; the states after the first iteration are skipped below.
+        let rep_at = view
+            .instr()
+            .filter(|i| rep_string(i) && e.machine().cpu.rip != ip)
+            .map(|_| ip);
         if let Some(kind) = divergence(mnemonic, &want, &reasons, qs) {
             // A known QEMU-vs-SDM case after which the two runs take different paths:
             // reported (allowed) and the comparison ends here.
@@ -728,7 +788,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         if let Some(r) = replay.as_mut() {
             let rip_mask = if long { u64::MAX } else { 0xffff_ffff };
             let ours = e.machine().cpu.rip & rip_mask;
-            let stepped = if mnemonic == Some(Mnemonic::Pause) {
+            let stepped = if mnemonic == Some(Mnemonic::Pause) || rep_at.is_some() {
                 r.run_to(ours)
             } else {
                 r.step()
@@ -776,6 +836,16 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             _ => 0,
         };
         k += 1;
+        if let Some(at) = rep_at {
+            let rip_mask = if long { u64::MAX } else { 0xffff_ffff };
+            while q
+                .states
+                .get(k)
+                .is_some_and(|s| s.eip & rip_mask == at & rip_mask)
+            {
+                k += 1;
+            }
+        }
         let Some(qn) = q.states.get(k) else {
             differences.push(missing(step, instr));
             break "QEMU's log ended".into();

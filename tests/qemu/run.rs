@@ -40,6 +40,10 @@ pub struct QState {
     pub cr2: u64,
     /// Exceptions and interrupts QEMU reported after this state: (vector, error code).
     pub exceptions: Vec<(u8, Option<u32>)>,
+    /// QEMU printed the 64-bit layout (RAX..R15, 64-bit bases): in IA-32e mode with a
+    /// 64-bit CS. In compatibility mode it prints the 32-bit layout, so R8-R15 and bits
+    /// 63:32 of the registers and of segment bases are not in the log.
+    pub wide: bool,
     /// The state is the register dump of an exception raised by an instruction fetch,
     /// standing in for the state before that fetch: QEMU sets CR2 before it prints
     /// the dump, so CR2 there is already the new one.
@@ -189,6 +193,9 @@ fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
                 st.gpr[i] = v;
             }
         }
+    }
+    if field(l, "RAX=").is_some() {
+        st.wide = true;
     }
     for n in ["EIP=", "RIP="] {
         if let Some(v) = field(l, n).and_then(hex) {

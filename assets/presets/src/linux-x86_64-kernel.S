@@ -4,11 +4,17 @@
 # what it saves: SWAPGS, stash the user RSP in the per-CPU TSS sp2 slot, load the
 # task stack top from pcpu_hot, build pt_regs (PUSH_AND_CLEAR_REGS), call
 # do_syscall_64, then return with SYSRETQ through the entry trampoline stack.
+#
+# The kernel is built with CONFIG_IA32_EMULATION=y; its 32-bit entry points are
+# in linux-x86_64-compat.S (a region of their own, kernel_text_compat, so that a
+# lesson may replace this text and keep them).
+#
 # Left out: page-table isolation (SWITCH_TO_KERNEL_CR3/USER_CR3), speculation
 # mitigations (IBRS_ENTER, UNTRAIN_RET, CLEAR_BRANCH_HISTORY, CLEAR_CPU_BUFFERS),
-# ENDBR and the tracing/unwinding annotations, none of which change what this
-# machine models. do_syscall_64 and the system calls are C in the kernel; here
-# they are short hand-written stand-ins with the same effect on this machine.
+# ENDBR, ASM_CLAC (no SMAP here: its alternative stays NOPs) and the
+# tracing/unwinding annotations, none of which change what this machine models.
+# do_syscall_64 and the system calls are C in the kernel; here they are short
+# hand-written stand-ins with the same effect on this machine.
 #
 # Build: as --64 -o k.o THIS && ld -m elf_x86_64 -Ttext=0xffffffff81000000 -o k.elf k.o
 
@@ -200,8 +206,10 @@ __x64_sys_ni_syscall:
 	movq $-ENOSYS, %rax
 	ret
 
-# CSTAR target of a kernel built without IA32 emulation (cpu/common.c, 6.7):
-# a 32-bit SYSCALL just returns -ENOSYS.
-ignore_sysret:
+# entry_64.S keeps this target for kernels that run without IA32 emulation
+# (ia32_emulation=false, or !CONFIG_IA32_EMULATION): syscall_init() then points
+# CSTAR here and a 32-bit SYSCALL just returns -ENOSYS. Named ignore_sysret
+# before 6.7. This preset enables the emulation, so CSTAR = entry_SYSCALL_compat.
+entry_SYSCALL32_ignore:
 	movl $-ENOSYS, %eax
 	sysretl
