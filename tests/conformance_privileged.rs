@@ -285,7 +285,7 @@ fn cpuinfo_cases() -> Vec<Case> {
         c("cpuid 7.0: FSGSBASE TSC_ADJUST BMI1 SMEP SMAP; RDPID; IBRS/IBPB", m32, &[S::R(EAX, 7), S::R(ECX, 0)],
           "0f a2", "cpuid", &[R(EAX, 0), R(EBX, 0x10_008b), R(ECX, 0x40_0000), R(EDX, 0x400_0000)]),
         c("cpuid 80000001H: LAHF LZCNT; SYSCALL NX RDTSCP LM", m32, &[S::R(EAX, 0x8000_0001)],
-          "0f a2", "cpuid", &[R(EAX, 0), R(EBX, 0), R(ECX, 0x21), R(EDX, 0x2810_0800)]),
+          "0f a2", "cpuid", &[R(EAX, 0), R(EBX, 0), R(ECX, 0x21), R(EDX, 0x2c10_0800)]),
         c("cpuid above the maximum leaf returns the highest basic leaf", m32, &[S::R(EAX, 0x20)],
           "0f a2", "cpuid", &[R(EAX, 0), R(EBX, 0x10_008b), R(ECX, 0x40_0000), R(EDX, 0x400_0000)]),
         c("cpuid in 64-bit mode zero-extends into RAX", m64, &[S::R(EAX, 0xffff_ffff_0000_0000)],

@@ -60,8 +60,14 @@ pub fn cpuid(leaf: u32, sub: u32) -> [u32; 4] {
         // ECX: RDPID (22); EDX: IBRS/IBPB (26, IA32_SPEC_CTRL and IA32_PRED_CMD).
         7 if sub == 0 => [0, 1 | 1 << 1 | 1 << 3 | 1 << 7 | 1 << 20, 1 << 22, 1 << 26],
         0x8000_0000 => [MAX_EXT, 0, 0, 0],
-        // ECX: LAHF/SAHF (0), LZCNT (5); EDX: SYSCALL (11), NX (20), RDTSCP (27), LM (29).
-        0x8000_0001 => [0, 0, 1 | 1 << 5, 1 << 11 | 1 << 20 | 1 << 27 | 1 << 29],
+        // ECX: LAHF/SAHF (0), LZCNT (5); EDX: SYSCALL (11), NX (20), 1-GByte pages (26),
+        // RDTSCP (27), LM (29).
+        0x8000_0001 => [
+            0,
+            0,
+            1 | 1 << 5,
+            1 << 11 | 1 << 20 | 1 << 26 | 1 << 27 | 1 << 29,
+        ],
         0x8000_0002..=0x8000_0004 => {
             let at = (leaf - 0x8000_0002) as usize * 16;
             let w = |k: usize| {

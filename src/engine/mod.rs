@@ -544,23 +544,7 @@ impl Engine {
         };
         self.changes = changes;
         self.scratch_events = events;
-        if let StepResult::Stopped(Stop {
-            reason: StopReason::Fault(e),
-            ..
-        }) = &result
-        {
-            self.keep_cr2(e.cr2);
-        }
         result
-    }
-
-    /// A run that stops on a page fault leaves CR2 holding the faulting address, as the
-    /// CPU wrote it (recorded as an edit, so that stepping back undoes it).
-    fn keep_cr2(&mut self, cr2: Option<u64>) {
-        let old = self.machine.cpu.cr2;
-        if let Some(new) = cr2.filter(|&a| a != old) {
-            self.edit(&[Change::Cr { n: 2, old, new }]);
-        }
     }
 
     /// Undo the last step. Returns false at the start of history (or if the last step

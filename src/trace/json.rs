@@ -92,6 +92,7 @@ pub fn init(m: &Machine, scenario: &str) -> Value {
                 "user": r.perm.user,
                 "writable": r.perm.writable,
                 "exec": r.perm.exec,
+                "phys": r.phys_range().start,
                 "bytes": hex(&m.mem.region_bytes(r)),
             })
         })
@@ -106,8 +107,27 @@ pub fn init(m: &Machine, scenario: &str) -> Value {
     out.insert("scenario".into(), scenario.into());
     machine_fields(&mut out, m);
     out.insert("memory".into(), memory.into());
+    out.insert("paging".into(), paging(m));
     out.insert("symbols".into(), symbols.into());
     Value::Object(out)
+}
+
+/// The paging mode, EFER, and where the page tables are: each address space's
+/// top-level table (the first is the one CR3 starts with, unless the scenario set CR3
+/// to another) and the pool of lower tables the machine builder made.
+fn paging(m: &Machine) -> Value {
+    let c = crate::machine::paging::Controls::of(&m.cpu);
+    let mut o = Map::new();
+    o.insert("mode".into(), c.mode().name().into());
+    o.insert("efer".into(), c.efer.into());
+    if let Some(plan) = &m.layout {
+        let roots: Vec<Value> = plan.spaces.iter().map(|s| s.root.into()).collect();
+        o.insert("roots".into(), roots.into());
+        if let Some((start, end)) = plan.built {
+            o.insert("tables".into(), json!({"phys": start, "size": end - start}));
+        }
+    }
+    Value::Object(o)
 }
 
 /// The registers' part of the `init` and `state` records, in the order the schema gives:

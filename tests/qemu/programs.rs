@@ -371,8 +371,9 @@ pub fn setup(p: &Program) -> Setup {
     // CR0.ET is fixed at 1 on every processor since the Pentium (SDM Vol. 3A 2.5).
     m.cpu.cr0 |= CR0_ET;
     if long {
-        // A page-table root the guest can hold (ringstep does not walk it).
+        // A page-table root the guest can hold; ringstep's own tables are made there.
         m.cpu.cr3 = 0x0100_0000;
+        common::page_tables(&mut m);
         m.mem.poke(
             k + SYS_ENTRY,
             &[
