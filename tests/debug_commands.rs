@@ -472,3 +472,33 @@ fn a_breakpoint_reached_by_the_last_step_the_limit_allows_is_a_hit() {
         assert_eq!(e.machine().cpu.rip, code + 6, "{case}");
     }
 }
+
+/// `walk` prints the page-table walk of RIP (or a typed address) level by level, the
+/// page it maps, and the ranges of the current address space; `pt` is its short form.
+#[test]
+fn walk_shows_the_page_table_walk_and_the_mapped_ranges() {
+    let mut e = scene("syscall64", 0);
+    let mut d = Debugger::new(&e);
+    let text = run(&mut d, &mut e, "walk").to_string();
+    println!("{text}");
+    assert!(text.contains("4-level paging"), "{text}");
+    for level in ["PML4E", "PDPTE", "PDE"] {
+        assert!(text.contains(level), "{level}: {text}");
+    }
+    assert!(text.contains("(RIP)"), "{text}");
+    assert!(text.contains("P=1 R/W="), "{text}");
+    assert!(text.contains("→ physical 0x"), "{text}");
+    assert!(text.contains("user half 0x0000000000000000-0x00007fffffffffff"), "{text}");
+    assert!(text.contains("kernel half 0xffff800000000000-0xffffffffffffffff"), "{text}");
+    // An address nothing maps: the walk stops at a not-present entry.
+    let text = run(&mut d, &mut e, "pt 0x0000700000000000").to_string();
+    println!("{text}");
+    assert!(text.contains("(typed)"), "{text}");
+    assert!(text.contains("✗ stopped at PML4E: not present (P = 0)"), "{text}");
+    match run(&mut d, &mut e, "walk rsp") {
+        Output::Walk(w) => assert_eq!(w.lin, e.machine().cpu.gpr[4]),
+        other => panic!("{other:?}"),
+    }
+    let err = d.run_line(&mut e, "walk nosuchsymbol").unwrap_err();
+    assert!(err.to_string().contains("column 6"), "{err}");
+}

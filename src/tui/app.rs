@@ -781,6 +781,7 @@ impl Model {
             Action::CommandLine => self.open_cmdline(),
             Action::MemoryView => self.toggle_memory(),
             Action::TablesView => self.cycle_tables(),
+            Action::PageTablesView => self.toggle_page_tables(),
             Action::PointsView => self.toggle_points(),
             Action::FollowSp => self.toggle_follow(),
             Action::NextEvent => self.jump_event(true),

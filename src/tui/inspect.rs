@@ -16,6 +16,8 @@ pub enum Inspector {
     Gdt,
     Idt,
     Tss,
+    /// The page-table walk of an address and the mapped ranges.
+    PageTables,
     /// Breakpoints, watchpoints and edits.
     Points,
     /// The text a command printed.
