@@ -688,7 +688,7 @@ fn call_return(m: &Machine) -> Option<u64> {
     let cs = m.cpu.seg(SegReg::Cs).base;
     let lin = cs.wrapping_add(m.cpu.rip);
     let mut bytes = [0u8; 15];
-    m.mem.peek(lin, &mut bytes);
+    m.peek_lin(lin, &mut bytes);
     let mut d = Decoder::with_ip(m.cpu.bitness(), &bytes, m.cpu.rip, DecoderOptions::NONE);
     let i = d.decode();
     (!i.is_invalid() && i.mnemonic() == Mnemonic::Call).then(|| i.next_ip())

@@ -738,13 +738,18 @@ impl Expr {
     }
 }
 
+/// Memory as the CPU sees it through its current page tables.
 fn read_mapped(m: &Machine, addr: u64, width: usize) -> Result<u64, String> {
     for a in [addr, addr.wrapping_add(width as u64 - 1)] {
-        if m.mem.region_at(a).is_none() {
-            return Err(format!("address {a:#x} is not in any memory region"));
+        if !m.lin_mapped(a) {
+            return Err(if m.cpu.cr0 & crate::machine::cpu::CR0_PG == 0 {
+                format!("address {a:#x} is not in any memory region")
+            } else {
+                format!("address {a:#x} is not mapped by the current page tables (CR3)")
+            });
         }
     }
-    Ok(m.mem.peek_le(addr, width))
+    Ok(m.peek_lin_le(addr, width))
 }
 
 fn atom_value(a: &Atom, m: &Machine, st: &States) -> Result<Value, String> {

@@ -87,6 +87,7 @@ pub struct Words {
     pub pt_walk_of: &'static str,
     pub pt_other: &'static str,
     pub pt: &'static PtWords,
+    pub not_mapped: &'static str,
 }
 
 const EN: Words = Words {
@@ -169,6 +170,7 @@ const EN: Words = Words {
     pt_walk_of: "page-table walk of",
     pt_other: ":walk ADDR",
     pt: &pagetable::EN,
+    not_mapped: "not mapped",
 };
 
 const DE: Words = Words {
@@ -251,6 +253,7 @@ const DE: Words = Words {
     pt_walk_of: "Seitentabellen-Durchlauf für",
     pt_other: ":walk ADR",
     pt: &PT_DE,
+    not_mapped: "nicht abgebildet",
 };
 
 /// The page-table inspector's words in German.
