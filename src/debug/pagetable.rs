@@ -216,7 +216,8 @@ fn bit_names(mode: PagingMode, l: &Level) -> Vec<(&'static str, u64)> {
         ("PCD", PCD),
         ("A", A),
         ("D", D),
-        ("PS", PS),
+        // Bit 7 of a PTE is PAT (a memory-type bit), elsewhere PS.
+        (if l.name == "PTE" { "PAT" } else { "PS" }, PS),
         ("G", G),
     ];
     if l.size == 8 {
@@ -676,5 +677,215 @@ impl PageWalk {
 impl std::fmt::Display for PageWalk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::cpu::{CR0_PE, CR0_PG, CR4_PAE, CR4_PSE};
+    use crate::machine::msr::{EFER, EFER_LMA, EFER_LME, EFER_NXE};
+
+    /// 4-level tables by hand: PML4 at 0x1000, PDPT 0x2000, PD 0x3000, PT 0x4000.
+    /// PT[1] and PT[2]: user read-only no-execute 4 KiB pages; PD[1]: a supervisor
+    /// 2 MiB page; PDPT[1]: a 1 GiB page; PD[2]: a reserved bit set.
+    fn level4(pte: u64) -> Machine {
+        let mut m = Machine::new();
+        m.cpu.cr0 = CR0_PE | CR0_PG;
+        m.cpu.cr4 = CR4_PAE;
+        m.cpu.cr3 = 0x1000;
+        m.cpu.set_msr(EFER, EFER_LME | EFER_LMA | EFER_NXE);
+        let e = |m: &mut Machine, at: u64, v: u64| m.mem.poke_phys_le(at, 8, v);
+        e(&mut m, 0x1000, 0x2000 | P | RW | US);
+        e(&mut m, 0x2000, 0x3000 | P | RW | US);
+        e(&mut m, 0x2008, 0x4000_0000 | P | RW | PS);
+        e(&mut m, 0x3000, 0x4000 | P | RW | US | A);
+        e(&mut m, 0x3008, 0x20_0000 | P | RW | PS | A | D);
+        e(&mut m, 0x3010, 1 << 50 | 0x5000 | P | RW);
+        e(&mut m, 0x4008, pte);
+        e(&mut m, 0x4010, 0x6000 | P | US | XD);
+        m
+    }
+
+    fn text(m: &Machine, lin: u64) -> Vec<String> {
+        walk_lines(m, lin, Origin::Typed, &EN)
+            .into_iter()
+            .map(|l| l.full)
+            .collect()
+    }
+
+    fn bits_of(lines: &[String], level: &str) -> String {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(level))
+            .unwrap_or_else(|| panic!("{level} in {lines:#?}"));
+        lines[i + 1].clone()
+    }
+
+    #[test]
+    fn every_bit_of_an_entry_is_decoded() {
+        let bits = [
+            ("R/W", RW),
+            ("U/S", US),
+            ("PWT", PWT),
+            ("PCD", PCD),
+            ("A", A),
+            ("D", D),
+            ("PAT", PS),
+            ("G", G),
+            ("XD", XD),
+        ];
+        for (name, bit) in bits {
+            let m = level4(0x5000 | P | bit);
+            let lines = text(&m, 0x1234);
+            let pte = bits_of(&lines, "PTE");
+            for (other, _) in bits {
+                let want = format!(" {other}={}", u8::from(other == name));
+                assert!(pte.contains(&want), "{name}: {want} in {pte}");
+            }
+            assert!(pte.starts_with("  P=1 "), "{pte}");
+            assert!(pte.ends_with("page frame 0x5000"), "{pte}");
+        }
+        let m = level4(0x5000 | P | US | A | D | G | XD);
+        let lines = text(&m, 0x1234);
+        assert_eq!(
+            lines[2],
+            "PML4E  table 0x1000  index 0  entry at 0x1000 = 0x0000000000002007"
+        );
+        assert!(lines.contains(&"  present, read-only, user, accessed, dirty, global, not executable".to_string()), "{lines:#?}");
+        assert_eq!(
+            lines.last().unwrap(),
+            "→ physical 0x5234 · 4 KiB page · user, read-only, not executable"
+        );
+        // The PDE above says writable, user; the chain is read-only because the PTE is.
+        assert_eq!(
+            bits_of(&lines, "PDE"),
+            "  P=1 R/W=1 U/S=1 PWT=0 PCD=0 A=1 D=0 PS=0 G=0 XD=0  next table 0x4000"
+        );
+    }
+
+    #[test]
+    fn a_walk_that_finds_no_page_says_where_and_why() {
+        let m = level4(0);
+        let lines = text(&m, 0x1234);
+        assert_eq!(lines.last().unwrap(), "✗ stopped at PTE: not present (P = 0)");
+        assert!(lines.iter().any(|l| l == "  not present"), "{lines:#?}");
+        let lines = text(&m, 0x80_0000_0000);
+        assert!(lines[2].starts_with("PML4E  table 0x1000  index 1"), "{lines:#?}");
+        assert_eq!(lines.last().unwrap(), "✗ stopped at PML4E: not present (P = 0)");
+        let lines = text(&m, 0x40_0000);
+        let n = lines.len();
+        assert_eq!(lines[n - 2], "✗ stopped at PDE: reserved bit set");
+        assert_eq!(
+            lines[n - 1],
+            "  a physical-address bit above MAXPHYADDR is set"
+        );
+    }
+
+    #[test]
+    fn large_pages_end_the_walk_early() {
+        let m = level4(0);
+        let lines = text(&m, 0x20_0123);
+        assert!(!lines.iter().any(|l| l.starts_with("PTE")), "{lines:#?}");
+        assert_eq!(
+            bits_of(&lines, "PDE"),
+            "  P=1 R/W=1 U/S=0 PWT=0 PCD=0 A=1 D=1 PS=1 G=0 XD=0  page frame 0x200000"
+        );
+        assert!(lines.iter().any(|l| l.contains("large page")), "{lines:#?}");
+        assert_eq!(
+            lines.last().unwrap(),
+            "→ physical 0x200123 · 2 MiB page · supervisor, writable, executable"
+        );
+        let lines = text(&m, 0x4123_4567);
+        assert_eq!(
+            lines.last().unwrap(),
+            "→ physical 0x41234567 · 1 GiB page · supervisor, writable, executable"
+        );
+        // 32-bit paging with CR4.PSE: a 4 MiB page in the PDE.
+        let mut m = Machine::new();
+        m.cpu.cr0 = CR0_PE | CR0_PG;
+        m.cpu.cr4 = CR4_PSE;
+        m.cpu.cr3 = 0x1000;
+        m.mem.poke_phys_le(0x1000 + 0x300 * 4, 4, 0x0080_0000 | P | RW | PS);
+        let lines = text(&m, 0xc012_3456);
+        assert_eq!(lines[0], "CR3 0x0000000000001000 · 32-bit paging");
+        assert_eq!(
+            bits_of(&lines, "PDE"),
+            "  P=1 R/W=1 U/S=0 PWT=0 PCD=0 A=0 D=0 PS=1 G=0  page frame 0x800000"
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "→ physical 0x923456 · 4 MiB page · supervisor, writable, executable"
+        );
+        let ov = overview(&m, MAX_RANGES);
+        assert_eq!(ov.user, vec![]);
+        assert_eq!(ov.kernel.len(), 1);
+        assert_eq!((ov.kernel[0].start, ov.kernel[0].last), (0xc000_0000, 0xc03f_ffff));
+    }
+
+    #[test]
+    fn the_overview_walks_present_entries_and_joins_equal_neighbours() {
+        let m = level4(0x5000 | P | US | XD);
+        let ov = overview(&m, MAX_RANGES);
+        let r = |start: u64, last: u64, user, writable, exec| Range {
+            start,
+            last,
+            user,
+            writable,
+            exec,
+        };
+        assert_eq!(
+            ov.user,
+            vec![
+                // PT[1] and PT[2]: the same rights, one range.
+                r(0x1000, 0x2fff, true, false, false),
+                r(0x20_0000, 0x3f_ffff, false, true, true),
+                r(0x4000_0000, 0x7fff_ffff, false, true, true),
+            ]
+        );
+        assert!(ov.kernel.is_empty());
+        let lines: Vec<String> = overview_lines(&m, &ov, &EN)
+            .into_iter()
+            .map(|l| l.full)
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "user half 0x0000000000000000-0x00007fffffffffff: 3 ranges",
+                "  0x0000000000001000-0x0000000000002fff    8 KiB  U - -",
+                "  0x0000000000200000-0x00000000003fffff    2 MiB  S W X",
+                "  0x0000000040000000-0x000000007fffffff    1 GiB  S W X",
+                "kernel half 0xffff800000000000-0xffffffffffffffff: 0 nothing mapped",
+            ]
+        );
+        // Bounded: one range kept, the others counted.
+        let ov = overview(&m, 1);
+        assert_eq!((ov.user.len(), ov.more_user), (1, 2));
+    }
+
+    #[test]
+    fn short_lines_keep_every_value_in_78_columns() {
+        let m = level4(0x5000 | P | US | XD);
+        for lin in [0x1234, 0x20_0123, 0x40_0000, 0xffff_ffff_8000_0000] {
+            for l in inspector_lines(&m, lin, Origin::Cr2, &EN) {
+                if matches!(l.kind, Kind::Note) {
+                    continue;
+                }
+                assert!(l.short.chars().count() <= 78, "{}", l.short);
+            }
+        }
+    }
+
+    #[test]
+    fn paging_off_says_so() {
+        let m = Machine::new();
+        let lines = text(&m, 0x1234);
+        assert_eq!(lines[0], "CR3 0x0000000000000000 · paging off");
+        assert!(lines.contains(&EN.paging_off.to_string()));
+        assert_eq!(
+            lines.last().unwrap(),
+            "→ physical 0x1234 · 4 KiB page · user, writable, executable"
+        );
+        assert!(overview_lines(&m, &overview(&m, 8), &EN).is_empty());
     }
 }
