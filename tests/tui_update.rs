@@ -648,3 +648,36 @@ fn a_typed_symbol_is_compared_exactly_and_shown_as_typed() {
     type_answer(&mut m, &format!("{eip}"));
     assert_eq!(correct(&m), Some(true), "decimal");
 }
+
+/// `t` opens and closes the page-table inspector; it walks RIP, or CR2 right after a
+/// #PF, and `:walk ADDR` walks a typed address until `t` opens it afresh.
+#[test]
+fn the_page_table_inspector_walks_rip_cr2_or_a_typed_address() {
+    use ringstep::debug::pagetable::Origin;
+    use ringstep::tui::inspect::Inspector;
+    let mut m = model_with(shipped("faults"), Options::default());
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.debug.inspector, Some(Inspector::PageTables));
+    let rip = m.run.played.engine.machine().cpu.rip;
+    assert_eq!(m.pt_target(), (rip, Origin::Rip));
+    // Step (through the scenes) to the first state right after a page fault.
+    for _ in 0..5000 {
+        if m.after_page_fault() {
+            break;
+        }
+        act(&mut m, Action::StepForward);
+    }
+    assert!(m.after_page_fault(), "the faults lesson raises a #PF");
+    update(&mut m, Msg::Resize(120, 40));
+    let cr2 = m.run.played.engine.machine().cpu.cr2;
+    assert_eq!(m.pt_target(), (cr2, Origin::Cr2));
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("CR2, the #PF address"), "{text}");
+    m.run_line("walk 0x1234");
+    assert_eq!(m.pt_target(), (0x1234, Origin::Typed));
+    assert_eq!(m.debug.inspector, Some(Inspector::PageTables));
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.debug.inspector, None);
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.pt_target(), (cr2, Origin::Cr2));
+}
