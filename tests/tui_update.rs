@@ -681,3 +681,27 @@ fn the_page_table_inspector_walks_rip_cr2_or_a_typed_address() {
     key(&mut m, KeyCode::Char('t'));
     assert_eq!(m.pt_target(), (cr2, Origin::Cr2));
 }
+
+/// The memory view reads what the CPU sees through the current CR3: a region the user
+/// page tables of the PTI lesson leave out shows as not mapped, with `??` bytes, not
+/// as the zeros or the bytes the region holds.
+#[test]
+fn the_memory_view_marks_pages_the_current_tables_do_not_map() {
+    let mut m = model_with(shipped("syscall64"), Options::default());
+    let machine = m.run.played.engine.machine().clone();
+    let hidden = machine
+        .mem
+        .regions()
+        .iter()
+        .find(|r| !machine.lin_mapped(r.base))
+        .expect("a region the user tables leave out")
+        .clone();
+    m.run_line(&format!("x {:#x}", hidden.base));
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains(&format!("{} [not mapped]", hidden.name)), "{text}");
+    assert!(text.contains("?? ?? ??"), "{text}");
+    // A mapped user page shows its translated rights.
+    m.run_line("x _start");
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("user_text [U - X]"), "{text}");
+}
