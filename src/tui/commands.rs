@@ -66,6 +66,16 @@ impl Model {
             .map_or(8, |r| r.height.saturating_sub(2) as usize)
     }
 
+    /// Rows one page of scrolling moves: the inspector's rows less the fixed lines at
+    /// its top (the page-table inspector keeps CR3 and the address walked in view).
+    pub fn inspector_page(&self) -> usize {
+        let head = match self.debug.inspector {
+            Some(Inspector::PageTables) => 2,
+            _ => 0,
+        };
+        self.inspector_rows().saturating_sub(head).max(1)
+    }
+
     /// The first address the memory view shows now.
     pub fn mem_top(&self) -> u64 {
         let long = self.snap.long;
