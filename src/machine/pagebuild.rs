@@ -177,8 +177,8 @@ impl Builder<'_> {
                 .find(|&i| {
                     let s = 1u64 << levels[i].0;
                     (i + 1 == levels.len() || self.form.large_at(i))
-                        && lin % s == 0
-                        && phys % s == 0
+                        && lin.is_multiple_of(s)
+                        && phys.is_multiple_of(s)
                         && left >= s
                 })
                 .unwrap_or(levels.len() - 1);
@@ -209,7 +209,12 @@ pub fn build(m: &mut Machine, plan: &Plan) -> Result<Built, String> {
     let pge = m.cpu.cr4 & CR4_PGE != 0;
     let spaces = resolve(m, plan)?;
     for s in &plan.spaces {
-        if let Some(r) = m.mem.regions().iter().find(|r| r.phys_range().contains(&s.root)) {
+        if let Some(r) = m
+            .mem
+            .regions()
+            .iter()
+            .find(|r| r.phys_range().contains(&s.root))
+        {
             return Err(format!(
                 "the top-level page table at {:#x} would overwrite the memory of region `{}` (physical {:#x}..{:#x})",
                 s.root,
