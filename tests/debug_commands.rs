@@ -488,13 +488,22 @@ fn walk_shows_the_page_table_walk_and_the_mapped_ranges() {
     assert!(text.contains("(RIP)"), "{text}");
     assert!(text.contains("P=1 R/W="), "{text}");
     assert!(text.contains("→ physical 0x"), "{text}");
-    assert!(text.contains("user half 0x0000000000000000-0x00007fffffffffff"), "{text}");
-    assert!(text.contains("kernel half 0xffff800000000000-0xffffffffffffffff"), "{text}");
+    assert!(
+        text.contains("user half 0x0000000000000000-0x00007fffffffffff"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kernel half 0xffff800000000000-0xffffffffffffffff"),
+        "{text}"
+    );
     // An address nothing maps: the walk stops at a not-present entry.
     let text = run(&mut d, &mut e, "pt 0x0000700000000000").to_string();
     println!("{text}");
     assert!(text.contains("(typed)"), "{text}");
-    assert!(text.contains("✗ stopped at PML4E: not present (P = 0)"), "{text}");
+    assert!(
+        text.contains("✗ stopped at PML4E: not present (P = 0)"),
+        "{text}"
+    );
     match run(&mut d, &mut e, "walk rsp") {
         Output::Walk(w) => assert_eq!(w.lin, e.machine().cpu.gpr[4]),
         other => panic!("{other:?}"),

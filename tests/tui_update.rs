@@ -698,7 +698,10 @@ fn the_memory_view_marks_pages_the_current_tables_do_not_map() {
         .clone();
     m.run_line(&format!("x {:#x}", hidden.base));
     let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
-    assert!(text.contains(&format!("{} [not mapped]", hidden.name)), "{text}");
+    assert!(
+        text.contains(&format!("{} [not mapped]", hidden.name)),
+        "{text}"
+    );
     assert!(text.contains("?? ?? ??"), "{text}");
     // A mapped user page shows its translated rights.
     m.run_line("x _start");

@@ -419,7 +419,7 @@ pub struct Overview {
 /// The most ranges kept per half.
 pub const MAX_RANGES: usize = 64;
 /// The most entries the overview reads.
-pub const MAX_ENTRIES: u64 = 1 << 20;
+pub const MAX_ENTRIES: u64 = 1 << 18;
 
 struct Spec {
     shift: u32,
@@ -445,8 +445,7 @@ struct Gather<'a> {
 impl Gather<'_> {
     fn reserved(&self, e: u64, size: u8) -> bool {
         size == 8
-            && (e & (((1u64 << 52) - 1) & !((1u64 << crate::machine::paging::PHYS_BITS) - 1))
-                != 0
+            && (e & (((1u64 << 52) - 1) & !((1u64 << crate::machine::paging::PHYS_BITS) - 1)) != 0
                 || (!self.nxe && e & XD != 0))
     }
 
@@ -506,8 +505,7 @@ impl Gather<'_> {
         let last = start.wrapping_add(size - 1);
         if *more == 0 {
             if let Some(prev) = list.last_mut() {
-                if prev.last.wrapping_add(1) == start
-                    && (prev.user, prev.writable, prev.exec) == r
+                if prev.last.wrapping_add(1) == start && (prev.user, prev.writable, prev.exec) == r
                 {
                     prev.last = last;
                     return;
@@ -543,7 +541,10 @@ pub fn overview(m: &Machine, max: usize) -> Overview {
     let (specs, root, split) = match mode {
         PagingMode::Off => return Overview::default(),
         PagingMode::Bits32 => (
-            vec![spec(22, 1024, 4, true, true), spec(12, 1024, 4, false, true)],
+            vec![
+                spec(22, 1024, 4, true, true),
+                spec(12, 1024, 4, false, true),
+            ],
             c.cr3 & 0xffff_f000,
             0xc000_0000,
         ),
@@ -600,7 +601,13 @@ pub fn overview_lines(m: &Machine, ov: &Overview, w: &PtWords) -> Vec<PtLine> {
     };
     let halves = [
         (w.user_half, &ov.user, ov.more_user, 0, user_end),
-        (w.kernel_half, &ov.kernel, ov.more_kernel, ov.split, u64::MAX),
+        (
+            w.kernel_half,
+            &ov.kernel,
+            ov.more_kernel,
+            ov.split,
+            u64::MAX,
+        ),
     ];
     let top = if long { u64::MAX } else { 0xffff_ffff };
     for (name, list, more, from, to) in halves {
@@ -752,7 +759,12 @@ mod tests {
             lines[2],
             "PML4E  table 0x1000  index 0  entry at 0x1000 = 0x0000000000002007"
         );
-        assert!(lines.contains(&"  present, read-only, user, accessed, dirty, global, not executable".to_string()), "{lines:#?}");
+        assert!(
+            lines.contains(
+                &"  present, read-only, user, accessed, dirty, global, not executable".to_string()
+            ),
+            "{lines:#?}"
+        );
         assert_eq!(
             lines.last().unwrap(),
             "→ physical 0x5234 · 4 KiB page · user, read-only, not executable"
@@ -768,11 +780,20 @@ mod tests {
     fn a_walk_that_finds_no_page_says_where_and_why() {
         let m = level4(0);
         let lines = text(&m, 0x1234);
-        assert_eq!(lines.last().unwrap(), "✗ stopped at PTE: not present (P = 0)");
+        assert_eq!(
+            lines.last().unwrap(),
+            "✗ stopped at PTE: not present (P = 0)"
+        );
         assert!(lines.iter().any(|l| l == "  not present"), "{lines:#?}");
         let lines = text(&m, 0x80_0000_0000);
-        assert!(lines[2].starts_with("PML4E  table 0x1000  index 1"), "{lines:#?}");
-        assert_eq!(lines.last().unwrap(), "✗ stopped at PML4E: not present (P = 0)");
+        assert!(
+            lines[2].starts_with("PML4E  table 0x1000  index 1"),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "✗ stopped at PML4E: not present (P = 0)"
+        );
         let lines = text(&m, 0x40_0000);
         let n = lines.len();
         assert_eq!(lines[n - 2], "✗ stopped at PDE: reserved bit set");
@@ -806,7 +827,8 @@ mod tests {
         m.cpu.cr0 = CR0_PE | CR0_PG;
         m.cpu.cr4 = CR4_PSE;
         m.cpu.cr3 = 0x1000;
-        m.mem.poke_phys_le(0x1000 + 0x300 * 4, 4, 0x0080_0000 | P | RW | PS);
+        m.mem
+            .poke_phys_le(0x1000 + 0x300 * 4, 4, 0x0080_0000 | P | RW | PS);
         let lines = text(&m, 0xc012_3456);
         assert_eq!(lines[0], "CR3 0x0000000000001000 · 32-bit paging");
         assert_eq!(
@@ -820,7 +842,10 @@ mod tests {
         let ov = overview(&m, MAX_RANGES);
         assert_eq!(ov.user, vec![]);
         assert_eq!(ov.kernel.len(), 1);
-        assert_eq!((ov.kernel[0].start, ov.kernel[0].last), (0xc000_0000, 0xc03f_ffff));
+        assert_eq!(
+            (ov.kernel[0].start, ov.kernel[0].last),
+            (0xc000_0000, 0xc03f_ffff)
+        );
     }
 
     #[test]

@@ -106,7 +106,11 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         let room = (inner.width as usize).saturating_sub(used + 1);
         let mut notes = Vec::new();
         if let Some(p) = row.region.as_ref().filter(|_| a != top) {
-            let name = p.region.as_ref().map(|n| format!("{n} ")).unwrap_or_default();
+            let name = p
+                .region
+                .as_ref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default();
             notes.push(format!("[{name}{}]", rights_text(p.rights, w.not_mapped)));
         }
         for (off, name) in &row.symbols {

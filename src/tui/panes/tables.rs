@@ -510,7 +510,10 @@ pub fn page_tables(ctx: &Ctx, f: &mut Frame, area: Rect) {
     );
     let mut head = Vec::new();
     let mut lines = Vec::new();
-    for (i, l) in inspector_lines(machine, lin, origin, w.pt).iter().enumerate() {
+    for (i, l) in inspector_lines(machine, lin, origin, w.pt)
+        .iter()
+        .enumerate()
+    {
         let style = match l.kind {
             Kind::Head | Kind::Section => t.bold,
             Kind::Entry | Kind::Bits | Kind::Range => t.text,
