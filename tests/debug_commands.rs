@@ -511,3 +511,26 @@ fn walk_shows_the_page_table_walk_and_the_mapped_ranges() {
     let err = d.run_line(&mut e, "walk nosuchsymbol").unwrap_err();
     assert!(err.to_string().contains("column 6"), "{err}");
 }
+
+/// `x/` reads memory as the CPU sees it through the current CR3: a region the user page
+/// tables of the PTI lesson leave out dumps as `??`, not as the bytes the region holds;
+/// `walk` completes symbols for its address.
+#[test]
+fn x_dumps_what_the_current_page_tables_map() {
+    let mut e = scene("syscall64", 0);
+    let mut d = Debugger::new(&e);
+    let m = e.machine().clone();
+    let hidden = m
+        .mem
+        .regions()
+        .iter()
+        .find(|r| !m.lin_mapped(r.base) && m.mem.region_bytes(r).iter().any(|b| *b != 0))
+        .expect("a region with contents the user tables leave out")
+        .clone();
+    let text = run(&mut d, &mut e, &format!("x/8x {:#x}", hidden.base)).to_string();
+    assert!(text.contains("?? ?? ?? ?? ?? ?? ?? ??"), "{text}");
+    let text = run(&mut d, &mut e, "x/4x _start").to_string();
+    assert!(!text.contains("??"), "{text}");
+    let c = complete("walk _sta", &m.symbols, true);
+    assert!(c.iter().any(|w| w == "walk _start"), "{c:?}");
+}
