@@ -472,3 +472,65 @@ fn a_breakpoint_reached_by_the_last_step_the_limit_allows_is_a_hit() {
         assert_eq!(e.machine().cpu.rip, code + 6, "{case}");
     }
 }
+
+/// `walk` prints the page-table walk of RIP (or a typed address) level by level, the
+/// page it maps, and the ranges of the current address space; `pt` is its short form.
+#[test]
+fn walk_shows_the_page_table_walk_and_the_mapped_ranges() {
+    let mut e = scene("syscall64", 0);
+    let mut d = Debugger::new(&e);
+    let text = run(&mut d, &mut e, "walk").to_string();
+    println!("{text}");
+    assert!(text.contains("4-level paging"), "{text}");
+    for level in ["PML4E", "PDPTE", "PDE"] {
+        assert!(text.contains(level), "{level}: {text}");
+    }
+    assert!(text.contains("(RIP)"), "{text}");
+    assert!(text.contains("P=1 R/W="), "{text}");
+    assert!(text.contains("→ physical 0x"), "{text}");
+    assert!(
+        text.contains("user half 0x0000000000000000-0x00007fffffffffff"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kernel half 0xffff800000000000-0xffffffffffffffff"),
+        "{text}"
+    );
+    // An address nothing maps: the walk stops at a not-present entry.
+    let text = run(&mut d, &mut e, "pt 0x0000700000000000").to_string();
+    println!("{text}");
+    assert!(text.contains("(typed)"), "{text}");
+    assert!(
+        text.contains("✗ stopped at PML4E: not present (P = 0)"),
+        "{text}"
+    );
+    match run(&mut d, &mut e, "walk rsp") {
+        Output::Walk(w) => assert_eq!(w.lin, e.machine().cpu.gpr[4]),
+        other => panic!("{other:?}"),
+    }
+    let err = d.run_line(&mut e, "walk nosuchsymbol").unwrap_err();
+    assert!(err.to_string().contains("column 6"), "{err}");
+}
+
+/// `x/` reads memory as the CPU sees it through the current CR3: a region the user page
+/// tables of the PTI lesson leave out dumps as `??`, not as the bytes the region holds;
+/// `walk` completes symbols for its address.
+#[test]
+fn x_dumps_what_the_current_page_tables_map() {
+    let mut e = scene("syscall64", 0);
+    let mut d = Debugger::new(&e);
+    let m = e.machine().clone();
+    let hidden = m
+        .mem
+        .regions()
+        .iter()
+        .find(|r| !m.lin_mapped(r.base) && m.mem.region_bytes(r).iter().any(|b| *b != 0))
+        .expect("a region with contents the user tables leave out")
+        .clone();
+    let text = run(&mut d, &mut e, &format!("x/8x {:#x}", hidden.base)).to_string();
+    assert!(text.contains("?? ?? ?? ?? ?? ?? ?? ??"), "{text}");
+    let text = run(&mut d, &mut e, "x/4x _start").to_string();
+    assert!(!text.contains("??"), "{text}");
+    let c = complete("walk _sta", &m.symbols, true);
+    assert!(c.iter().any(|w| w == "walk _start"), "{c:?}");
+}

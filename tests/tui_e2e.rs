@@ -89,3 +89,26 @@ fn the_command_line_sets_a_breakpoint_and_continue_reaches_ring_0() {
     s.keys(&["Escape", "q"]);
     s.assert_restored("0");
 }
+
+#[test]
+fn the_page_table_inspector_opens_with_t_and_walks_a_typed_address() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    let s = Session::start("pagetables", "--no-animation --lang en", SIZE);
+    s.wait_for("CPL 3");
+    s.keys(&["t"]);
+    let screen = s.wait_for("Page tables");
+    assert!(screen.contains("paging"), "{screen}");
+    assert!(screen.contains("(RIP)"), "{screen}");
+    assert!(screen.contains("PDE"), "{screen}");
+    assert!(screen.contains("P=1"), "{screen}");
+    // Another address from the command line.
+    s.keys(&[":"]);
+    s.keys(&["walk sysenter_entry"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("<sysenter_entry> (typed)");
+    assert!(screen.contains("walk of 0xc0102000"), "{screen}");
+    s.keys(&["Escape", "q"]);
+    s.assert_restored("0");
+}

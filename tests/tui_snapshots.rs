@@ -589,3 +589,70 @@ fn cut_number(text: &str) -> bool {
         rest[digits..].starts_with('…')
     })
 }
+
+/// The inspector rows of a screen: the lines between the inspector's top border (its
+/// title starts with `title`) and its bottom border.
+fn inspector_rows(text: &str, title: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(top) = lines.iter().position(|l| l.contains(title)) else {
+        panic!("no inspector titled {title}:\n{text}");
+    };
+    lines[top + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with('└'))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// The page-table inspector (`t`) of the 64-bit lesson at its first state: the walk of
+/// RIP through four levels and the mapped ranges, in English and German, at 80x24 and
+/// 120x40. No value is cut at 80x24: scrolled through, no row ends in an ellipsis
+/// except the lines of words.
+#[test]
+fn page_table_inspector_of_the_64_bit_lesson() {
+    use ringstep::lesson::Lang;
+    for (lang, tag, title) in [
+        (Lang::En, "en", "Page tables"),
+        (Lang::De, "de", "Seitentabellen"),
+    ] {
+        let mut m = model_in("syscall64", lang);
+        update(&mut m, Msg::Action(Action::PageTablesView));
+        for (w, h) in [(80, 24), (120, 40)] {
+            update(&mut m, Msg::Resize(w, h));
+            let text = buffer_text(&render_buffer(&m, w, h));
+            insta::assert_snapshot!(format!("page_tables_{tag}_{w}x{h}"), text);
+        }
+        // Scroll through at 80x24: every row with a value is whole.
+        update(&mut m, Msg::Resize(80, 24));
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let text = buffer_text(&render_buffer(&m, 80, 24));
+            for row in inspector_rows(&text, title) {
+                if !seen.contains(&row) {
+                    seen.push(row);
+                }
+            }
+            update(&mut m, Msg::Action(Action::ScrollDown));
+        }
+        let all = seen.join("\n");
+        // Paging down shows every line once (the two head lines stay).
+        for want in [
+            "PML4E",
+            "PDPTE",
+            "PDE",
+            "PTE",
+            "CR3 0x",
+            "0x401000 · 4 KiB",
+            "0x0000000000401000-0x0000000000401fff",
+            "0xffffffff82400000-0xffffffff82400fff",
+        ] {
+            assert!(all.contains(want), "{want} in\n{all}");
+        }
+        for row in &seen {
+            if row.contains('…') {
+                // Only a line of words (the meanings of the bits) may give way.
+                assert!(!row.contains("0x") && !row.contains('='), "cut: {row}");
+            }
+        }
+    }
+}

@@ -648,3 +648,63 @@ fn a_typed_symbol_is_compared_exactly_and_shown_as_typed() {
     type_answer(&mut m, &format!("{eip}"));
     assert_eq!(correct(&m), Some(true), "decimal");
 }
+
+/// `t` opens and closes the page-table inspector; it walks RIP, or CR2 right after a
+/// #PF, and `:walk ADDR` walks a typed address until `t` opens it afresh.
+#[test]
+fn the_page_table_inspector_walks_rip_cr2_or_a_typed_address() {
+    use ringstep::debug::pagetable::Origin;
+    use ringstep::tui::inspect::Inspector;
+    let mut m = model_with(shipped("faults"), Options::default());
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.debug.inspector, Some(Inspector::PageTables));
+    let rip = m.run.played.engine.machine().cpu.rip;
+    assert_eq!(m.pt_target(), (rip, Origin::Rip));
+    // Step (through the scenes) to the first state right after a page fault.
+    for _ in 0..5000 {
+        if m.after_page_fault() {
+            break;
+        }
+        act(&mut m, Action::StepForward);
+    }
+    assert!(m.after_page_fault(), "the faults lesson raises a #PF");
+    update(&mut m, Msg::Resize(120, 40));
+    let cr2 = m.run.played.engine.machine().cpu.cr2;
+    assert_eq!(m.pt_target(), (cr2, Origin::Cr2));
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("CR2, the #PF address"), "{text}");
+    m.run_line("walk 0x1234");
+    assert_eq!(m.pt_target(), (0x1234, Origin::Typed));
+    assert_eq!(m.debug.inspector, Some(Inspector::PageTables));
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.debug.inspector, None);
+    key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.pt_target(), (cr2, Origin::Cr2));
+}
+
+/// The memory view reads what the CPU sees through the current CR3: a region the user
+/// page tables of the PTI lesson leave out shows as not mapped, with `??` bytes, not
+/// as the zeros or the bytes the region holds.
+#[test]
+fn the_memory_view_marks_pages_the_current_tables_do_not_map() {
+    let mut m = model_with(shipped("syscall64"), Options::default());
+    let machine = m.run.played.engine.machine().clone();
+    let hidden = machine
+        .mem
+        .regions()
+        .iter()
+        .find(|r| !machine.lin_mapped(r.base))
+        .expect("a region the user tables leave out")
+        .clone();
+    m.run_line(&format!("x {:#x}", hidden.base));
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(
+        text.contains(&format!("{} [not mapped]", hidden.name)),
+        "{text}"
+    );
+    assert!(text.contains("?? ?? ??"), "{text}");
+    // A mapped user page shows its translated rights.
+    m.run_line("x _start");
+    let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
+    assert!(text.contains("user_text [U - X]"), "{text}");
+}

@@ -16,6 +16,7 @@ use crate::engine::{Diverged, Engine, Outcome, StepResult, Stop, StopReason};
 use crate::machine::{flags, Machine, SegReg};
 
 use super::dump::{dump, Dump};
+use super::pagetable::{self, Origin, PageWalk};
 use super::points::{Point, Points, Watch, WatchHit};
 use super::regs::Reg;
 use super::search;
@@ -82,6 +83,8 @@ pub enum Output {
     },
     Dump(Dump),
     Timeline(Vec<TimelineEvent>),
+    /// `walk`: the page-table inspector's text.
+    Walk(PageWalk),
     Help,
 }
 
@@ -267,6 +270,14 @@ impl Debugger {
             Command::InfoTimeline => {
                 self.record_all(e)?;
                 Output::Timeline(timeline::collect(e))
+            }
+            Command::Walk(at) => {
+                let m = e.machine();
+                let (lin, origin) = match at {
+                    Some(x) => (x.eval(m), Origin::Typed),
+                    None => pagetable::default_addr(m, pagetable::after_page_fault(e, None)),
+                };
+                Output::Walk(PageWalk::new(m, lin, origin))
             }
             Command::Help => Output::Help,
         })
@@ -677,7 +688,7 @@ fn call_return(m: &Machine) -> Option<u64> {
     let cs = m.cpu.seg(SegReg::Cs).base;
     let lin = cs.wrapping_add(m.cpu.rip);
     let mut bytes = [0u8; 15];
-    m.mem.peek(lin, &mut bytes);
+    m.peek_lin(lin, &mut bytes);
     let mut d = Decoder::with_ip(m.cpu.bitness(), &bytes, m.cpu.rip, DecoderOptions::NONE);
     let i = d.decode();
     (!i.is_invalid() && i.mnemonic() == Mnemonic::Call).then(|| i.next_ip())
@@ -804,6 +815,7 @@ impl fmt::Display for Output {
                 let lines: Vec<String> = ev.iter().map(timeline_line).collect();
                 f.write_str(&lines.join("\n"))
             }
+            Output::Walk(w) => w.fmt(f),
             Output::Help => f.write_str(&HELP.join("\n")),
         }
     }

@@ -173,6 +173,7 @@ fn want(before: &[&str]) -> Want {
             _ => Want::Nothing,
         },
         Some("until") if n == 1 => Want::Fixed(vec!["cpl", "fault"]),
+        Some("walk") if n == 1 => Want::Values,
         Some("info") if n == 1 => Want::Fixed(INFO_SUBJECTS.iter().map(|(s, _)| *s).collect()),
         Some("set") => match n {
             1 => Want::Fixed(vec!["reg"]),

@@ -1,5 +1,7 @@
 //! `x/Nf ADDR`: memory as hex units with an ASCII column, 16 bytes a line. Memory is
-//! read without permission checks; bytes outside every memory region show as `??`.
+//! read as the CPU sees it through its current page tables (CR3), without permission
+//! checks; bytes those tables do not map (with paging off: outside every memory region)
+//! show as `??`.
 
 use std::fmt;
 
@@ -11,7 +13,7 @@ use super::spec::Unit;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DumpLine {
     pub addr: u64,
-    /// None for a byte outside every memory region.
+    /// None for a byte the current page tables do not map.
     pub bytes: Vec<Option<u8>>,
 }
 
@@ -34,16 +36,7 @@ pub fn dump(m: &Machine, addr: u64, count: u64, unit: Unit) -> Dump {
     while off < total {
         let n = LINE_BYTES.min(total - off);
         let a = addr.wrapping_add(off);
-        let bytes = (0..n)
-            .map(|k| {
-                let b = a.wrapping_add(k);
-                m.mem.region_at(b).map(|_| {
-                    let mut x = [0u8];
-                    m.mem.peek(b, &mut x);
-                    x[0]
-                })
-            })
-            .collect();
+        let bytes = m.read_lin(a, n as usize);
         lines.push(DumpLine { addr: a, bytes });
         off += n;
     }

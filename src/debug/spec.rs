@@ -234,6 +234,9 @@ pub enum Command {
     InfoBreak,
     InfoRegs,
     InfoTimeline,
+    /// The page-table walk of an address (None: CR2 after a #PF, else RIP), and what
+    /// the current address space maps.
+    Walk(Option<Expr>),
     Help,
 }
 
@@ -252,6 +255,7 @@ pub const COMMANDS: &[(&str, &[&str])] = &[
     ("set", &[]),
     ("x", &[]),
     ("info", &["i"]),
+    ("walk", &["pt"]),
     ("help", &["h"]),
 ];
 
@@ -274,6 +278,7 @@ pub const HELP: &[&str] = &[
     "set reg REG VALUE                           change a register here; the run continues from the new state",
     "x/NF ADDR|REG|SYMBOL                        dump N units: x (hex+ASCII bytes), b, h, w, g",
     "info break | info regs | info timeline      list breakpoints, registers, privilege changes and faults",
+    "walk [ADDR] (pt)                            page-table walk of ADDR (default: CR2 after a #PF, else RIP)",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -757,6 +762,10 @@ pub fn parse(line: &str, symbols: &Symbols) -> Result<Command, ParseError> {
             }
         }
         "next" => Command::Next,
+        "walk" => match a.peek() {
+            None => Command::Walk(None),
+            Some(_) => Command::Walk(Some(a.expr("an address, register or symbol")?)),
+        },
         "goto" => Command::Goto(a.number("a position (a step number)")?),
         "set" => {
             let (w, col) = a.word("`reg`")?;

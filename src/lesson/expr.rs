@@ -750,13 +750,18 @@ impl Expr {
     }
 }
 
+/// Memory as the CPU sees it through its current page tables.
 fn read_mapped(m: &Machine, addr: u64, width: usize) -> Result<u64, String> {
     for a in [addr, addr.wrapping_add(width as u64 - 1)] {
-        if m.mem.region_at(a).is_none() {
-            return Err(format!("address {a:#x} is not in any memory region"));
+        if !m.lin_mapped(a) {
+            return Err(if m.cpu.cr0 & crate::machine::cpu::CR0_PG == 0 {
+                format!("address {a:#x} is not in any memory region")
+            } else {
+                format!("address {a:#x} is not mapped by the current page tables (CR3)")
+            });
         }
     }
-    Ok(m.mem.peek_le(addr, width))
+    Ok(m.peek_lin_le(addr, width))
 }
 
 fn atom_value(a: &Atom, m: &Machine, st: &States) -> Result<Value, String> {
@@ -933,5 +938,50 @@ mod tests {
         assert_eq!(e.offset, 5);
         assert!(p("mem32 esp").is_err());
         assert!(p("(esp").is_err());
+    }
+}
+
+#[cfg(test)]
+mod cpu_view_tests {
+    use super::*;
+    use crate::machine::cpu::{CR0_PE, CR0_PG, CR4_PAE};
+    use crate::machine::msr::{EFER, EFER_LMA, EFER_LME};
+    use crate::machine::paging::{P, RW};
+
+    /// `mem32[...]` reads through the CPU's current page tables: a page they map to
+    /// other physical memory than the region declares reads what the CPU reads, and an
+    /// address they do not map is an error saying so.
+    #[test]
+    fn mem_reads_through_the_current_page_tables() {
+        let mut m = Machine::new();
+        m.cpu.cr0 = CR0_PE | CR0_PG;
+        m.cpu.cr4 = CR4_PAE;
+        m.cpu.cr3 = 0x1000;
+        m.cpu.set_msr(EFER, EFER_LME | EFER_LMA);
+        for (at, v) in [(0x1000, 0x2000), (0x2000, 0x3000), (0x3000, 0x4000)] {
+            m.mem.poke_phys_le(at, 8, v | P | RW);
+        }
+        // Linear 0x5000 -> physical 0x9000.
+        m.mem.poke_phys_le(0x4000 + 5 * 8, 8, 0x9000 | P | RW);
+        m.mem.poke_phys_le(0x9004, 4, 0x1234_5678);
+        let names = HashMap::new();
+        let n = Names {
+            symbols: &names,
+            long: true,
+        };
+        let st = States {
+            now: &m,
+            prev: None,
+            initial: &m,
+            task: None,
+            fault: None,
+        };
+        let read = parse("mem32[0x5004]", &n).unwrap().eval(&st).unwrap();
+        assert_eq!(read, Value::Int(0x1234_5678, 32));
+        let e = parse("mem32[0x6000]", &n).unwrap().eval(&st).unwrap_err();
+        assert_eq!(
+            e,
+            "address 0x6000 is not mapped by the current page tables (CR3)"
+        );
     }
 }

@@ -86,6 +86,48 @@ impl Machine {
         u64::from_le_bytes(b)
     }
 
+    /// True if the CPU sees memory at `lin` now: a page the current tables map, or with
+    /// paging off an address inside a declared region. Views show other addresses as
+    /// not mapped rather than as zeros.
+    pub fn lin_mapped(&self, lin: u64) -> bool {
+        if self.cpu.cr0 & cpu::CR0_PG == 0 {
+            self.mem.region_at(lin).is_some()
+        } else {
+            self.mapping(lin).is_some()
+        }
+    }
+
+    /// `len` bytes from `lin` as the CPU sees them now, None for each byte that is not
+    /// mapped (see `lin_mapped`); one walk a page.
+    pub fn read_lin(&self, lin: u64, len: usize) -> Vec<Option<u8>> {
+        let mut out = Vec::with_capacity(len);
+        let mut done = 0;
+        while done < len {
+            let a = lin.wrapping_add(done as u64);
+            let n = (4096 - (a & 0xfff) as usize).min(len - done);
+            if self.lin_mapped(a) {
+                let mut buf = vec![0u8; n];
+                self.peek_lin(a, &mut buf);
+                out.extend(buf.into_iter().map(Some));
+            } else {
+                out.extend(std::iter::repeat_n(None, n));
+            }
+            done += n;
+        }
+        out
+    }
+
+    /// The little-endian value of `len` (1 to 8) bytes at `lin` as the CPU sees it, or
+    /// None if a byte of it is not mapped.
+    pub fn read_lin_le(&self, lin: u64, len: usize) -> Option<u64> {
+        let bytes = self.read_lin(lin, len.min(8));
+        let mut b = [0u8; 8];
+        for (i, x) in bytes.into_iter().enumerate() {
+            b[i] = x?;
+        }
+        Some(u64::from_le_bytes(b))
+    }
+
     /// The physical address of `lin` now, for a write from outside (the debugger's
     /// `set mem`); None if it is not mapped.
     pub fn phys_of(&self, lin: u64) -> Option<u64> {

@@ -781,6 +781,7 @@ impl Model {
             Action::CommandLine => self.open_cmdline(),
             Action::MemoryView => self.toggle_memory(),
             Action::TablesView => self.cycle_tables(),
+            Action::PageTablesView => self.toggle_page_tables(),
             Action::PointsView => self.toggle_points(),
             Action::FollowSp => self.toggle_follow(),
             Action::NextEvent => self.jump_event(true),
@@ -808,10 +809,10 @@ impl Model {
             Action::AnswerType => self.start_typing(),
             Action::CyclePane => self.aux = (self.aux + 1) % layout::AUX_PANES,
             Action::ScrollDown if self.debug.inspector.is_some() => {
-                self.scroll_inspector(self.inspector_rows().max(1) as isize)
+                self.scroll_inspector(self.inspector_page() as isize)
             }
             Action::ScrollUp if self.debug.inspector.is_some() => {
-                self.scroll_inspector(-(self.inspector_rows().max(1) as isize))
+                self.scroll_inspector(-(self.inspector_page() as isize))
             }
             Action::ScrollDown => self.narrative_scroll = self.narrative_scroll.saturating_add(3),
             Action::ScrollUp => self.narrative_scroll = self.narrative_scroll.saturating_sub(3),

@@ -29,6 +29,8 @@ pub struct DebugUi {
     pub mem_addr: u64,
     /// The memory view follows ESP/RSP.
     pub follow_sp: bool,
+    /// The address the page-table inspector walks (None: CR2 after a #PF, else RIP).
+    pub pt_addr: Option<u64>,
     /// First row shown in the table, breakpoint and output inspectors.
     pub scroll: usize,
     /// What the last command printed (info regs, help, info timeline).
@@ -62,6 +64,16 @@ impl Model {
         self.panes()
             .inspector
             .map_or(8, |r| r.height.saturating_sub(2) as usize)
+    }
+
+    /// Rows one page of scrolling moves: the inspector's rows less the fixed lines at
+    /// its top (the page-table inspector keeps CR3 and the address walked in view).
+    pub fn inspector_page(&self) -> usize {
+        let head = match self.debug.inspector {
+            Some(Inspector::PageTables) => 2,
+            _ => 0,
+        };
+        self.inspector_rows().saturating_sub(head).max(1)
     }
 
     /// The first address the memory view shows now.
@@ -195,6 +207,11 @@ impl Model {
                 self.open_inspector(Inspector::Points);
                 return;
             }
+            Command::Walk(at) => {
+                let addr = at.as_ref().map(|x| x.eval(self.machine()));
+                self.show_page_tables(addr);
+                return;
+            }
             _ => {}
         }
         let Some(scene) = self.lesson.scenes.get(self.scene) else {
@@ -232,6 +249,7 @@ impl Model {
                     self.open_inspector(Inspector::Output);
                 }
                 Output::Dump(d) => self.show_memory_at(d.addr),
+                Output::Walk(w) => self.show_page_tables(Some(w.lin)),
             },
         }
     }
@@ -290,6 +308,52 @@ impl Model {
             Some(i) => self.open_inspector(i),
             None => self.debug.inspector = None,
         }
+    }
+
+    /// `t`: the page-table inspector at the default address, or closed.
+    pub fn toggle_page_tables(&mut self) {
+        if self.debug.inspector == Some(Inspector::PageTables) {
+            self.debug.inspector = None;
+        } else {
+            self.debug.pt_addr = None;
+            self.open_inspector(Inspector::PageTables);
+        }
+    }
+
+    /// `:walk [ADDR]`: the page-table inspector at `addr` (None: the default address).
+    pub fn show_page_tables(&mut self, addr: Option<u64>) {
+        self.debug.pt_addr = addr;
+        self.debug.scroll = 0;
+        self.debug.inspector = Some(Inspector::PageTables);
+        let (lin, _) = self.pt_target();
+        let label = self
+            .machine()
+            .describe_addr(lin)
+            .map(|l| format!(" <{l}>"))
+            .unwrap_or_default();
+        self.say(format!("{} {lin:#x}{label}", self.words().pt_walk_of));
+    }
+
+    /// The address the page-table inspector walks now, and where it comes from.
+    pub fn pt_target(&self) -> (u64, crate::debug::pagetable::Origin) {
+        use crate::debug::pagetable::{default_addr, Origin};
+        if let Some(a) = self.debug.pt_addr {
+            return (a, Origin::Typed);
+        }
+        default_addr(self.machine(), self.after_page_fault())
+    }
+
+    /// The step that led to this position raised a #PF, or the run stopped at one here.
+    pub fn after_page_fault(&self) -> bool {
+        use crate::engine::{fault::PF, Outcome, StopReason};
+        let stepped = self
+            .pos
+            .checked_sub(1)
+            .and_then(|p| self.run.steps.get(p))
+            .is_some_and(|r| matches!(&r.outcome, Outcome::Exception(x) if x.vector == PF));
+        let stopped = self.pos >= self.run.last_state()
+            && matches!(&self.run.played.stop.reason, StopReason::Fault(x) if x.vector == PF);
+        stepped || stopped
     }
 
     /// `w`: the breakpoint and watchpoint list.

@@ -3,6 +3,7 @@
 
 use super::snapshot::Banner;
 use super::timeline::{FrameSlot, Writer};
+use crate::debug::pagetable::{self, PtWords};
 use crate::lesson::Lang;
 
 /// Words of the interface.
@@ -82,6 +83,11 @@ pub struct Words {
     pub null_entry: &'static str,
     pub empty_slots: &'static str,
     pub inspector_keys: &'static str,
+    pub page_tables: &'static str,
+    pub pt_walk_of: &'static str,
+    pub pt_other: &'static str,
+    pub pt: &'static PtWords,
+    pub not_mapped: &'static str,
 }
 
 const EN: Words = Words {
@@ -160,6 +166,11 @@ const EN: Words = Words {
     null_entry: "null descriptor",
     empty_slots: "all zero",
     inspector_keys: "pgup/pgdn scroll, esc close",
+    page_tables: "Page tables",
+    pt_walk_of: "page-table walk of",
+    pt_other: ":walk ADDR",
+    pt: &pagetable::EN,
+    not_mapped: "not mapped",
 };
 
 const DE: Words = Words {
@@ -238,6 +249,50 @@ const DE: Words = Words {
     null_entry: "Null-Deskriptor",
     empty_slots: "alles null",
     inspector_keys: "Bild↑/↓ rollen, Esc schließt",
+    page_tables: "Seitentabellen",
+    pt_walk_of: "Seitentabellen-Durchlauf für",
+    pt_other: ":walk ADR",
+    pt: &PT_DE,
+    not_mapped: "nicht abgebildet",
+};
+
+/// The page-table inspector's words in German.
+const PT_DE: PtWords = PtWords {
+    walk_of: "Durchlauf für",
+    at_rip: "RIP",
+    at_cr2: "CR2, die #PF-Adresse",
+    typed: "eingegeben",
+    table: "Tabelle",
+    index: "Index",
+    entry_at: "Eintrag bei",
+    next_table: "nächste Tabelle",
+    page_frame: "Seitenrahmen",
+    physical: "physisch",
+    page: "Seite",
+    stopped_at: "angehalten bei",
+    not_present: "nicht vorhanden (P = 0)",
+    reserved: "reserviertes Bit gesetzt",
+    paging_off: "Paging ist aus: die lineare Adresse ist die physische Adresse",
+    user_half: "Benutzerhälfte",
+    kernel_half: "Kernelhälfte",
+    nothing_mapped: "nichts abgebildet",
+    more_ranges: "weitere Bereiche",
+    budget: "die Übersicht hielt nach so vielen gelesenen Einträgen an:",
+    ranges: "Bereiche",
+    present: "vorhanden",
+    absent: "nicht vorhanden",
+    user: "Benutzer",
+    supervisor: "Supervisor",
+    writable: "beschreibbar",
+    read_only: "nur lesbar",
+    executable: "ausführbar",
+    not_executable: "nicht ausführbar",
+    accessed: "zugegriffen",
+    dirty: "beschrieben",
+    global: "global",
+    large_page: "große Seite",
+    write_through: "Write-Through",
+    cache_disabled: "Cache aus",
 };
 
 pub fn words(lang: Lang) -> &'static Words {

@@ -16,6 +16,8 @@ pub enum Inspector {
     Gdt,
     Idt,
     Tss,
+    /// The page-table walk of an address and the mapped ranges.
+    PageTables,
     /// Breakpoints, watchpoints and edits.
     Points,
     /// The text a command printed.
@@ -32,22 +34,49 @@ pub fn perm_text(p: Perm) -> String {
     )
 }
 
+/// The rights the CPU's current page tables give the page holding `lin` (with paging
+/// off: every right inside a declared region); None if it is not mapped.
+pub fn rights_at(m: &Machine, lin: u64) -> Option<Perm> {
+    if !m.lin_mapped(lin) {
+        return None;
+    }
+    let p = m.mapping(lin)?;
+    Some(Perm {
+        user: p.user,
+        writable: p.writable,
+        exec: !p.nx,
+    })
+}
+
+/// `U W X`, or the words for a page that is not mapped.
+pub fn rights_text(p: Option<Perm>, not_mapped: &str) -> String {
+    p.map_or_else(|| not_mapped.to_string(), perm_text)
+}
+
+/// The page a line of the memory dump starts in: the region declared there (if any)
+/// and the rights the current page tables give it (None: not mapped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageMark {
+    pub region: Option<String>,
+    pub rights: Option<Perm>,
+}
+
 /// One line of the memory dump.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemLine {
     pub line: DumpLine,
     /// Symbols at addresses inside the line: (byte offset, name).
     pub symbols: Vec<(usize, String)>,
-    /// The region the line starts in, when it differs from the line above (or for the
-    /// first line): name and permissions.
-    pub region: Option<(String, Perm)>,
+    /// The page the line starts in, when its region or rights differ from the line
+    /// above (or for the first line).
+    pub region: Option<PageMark>,
 }
 
 /// A memory dump of `lines` lines of `per_line` bytes from `top`.
 pub fn memory(m: &Machine, top: u64, lines: usize, per_line: u64) -> Vec<MemLine> {
     let per_line = per_line.clamp(1, 16);
     let mut out: Vec<MemLine> = Vec::with_capacity(lines);
-    let mut prev_region: Option<&str> = None;
+    let mut prev: Option<PageMark> = None;
     for i in 0..lines as u64 {
         let addr = top.wrapping_add(i * per_line);
         let d = dump(m, addr, per_line, Unit::Hex);
@@ -60,13 +89,12 @@ pub fn memory(m: &Machine, top: u64, lines: usize, per_line: u64) -> Vec<MemLine
                 Some((k as usize, name.to_string()))
             })
             .collect();
-        let here = m.mem.region_at(addr);
-        let name = here.map(|r| r.name.as_str());
-        let region = match here {
-            Some(r) if i == 0 || prev_region != name => Some((r.name.clone(), r.perm)),
-            _ => None,
+        let here = PageMark {
+            region: m.mem.region_at(addr).map(|r| r.name.clone()),
+            rights: rights_at(m, addr),
         };
-        prev_region = name;
+        let region = (prev.as_ref() != Some(&here)).then(|| here.clone());
+        prev = Some(here);
         out.push(MemLine {
             line,
             symbols,
@@ -163,7 +191,7 @@ fn users(m: &Machine, index: u16) -> Vec<&'static str> {
 pub fn gdt(m: &Machine) -> Vec<GdtRow> {
     let ia32e = m.cpu.long_mode_active();
     let count = (m.cpu.gdtr.limit as usize + 1) / 8;
-    let raw_at = |i: usize| m.mem.peek_le(m.cpu.gdtr.base.wrapping_add(i as u64 * 8), 8);
+    let raw_at = |i: usize| m.peek_lin_le(m.cpu.gdtr.base.wrapping_add(i as u64 * 8), 8);
     let mut rows = Vec::with_capacity(count);
     let mut upper_of: Option<u16> = None;
     for i in 0..count {
@@ -259,9 +287,9 @@ pub fn idt(m: &Machine) -> Vec<IdtRow> {
     (0..count)
         .map(|v| {
             let at = m.cpu.idtr.base.wrapping_add(v * size);
-            let lo = m.mem.peek_le(at, 8);
+            let lo = m.peek_lin_le(at, 8);
             let gate = if ia32e {
-                Gate::decode64(lo, m.mem.peek_le(at.wrapping_add(8), 8))
+                Gate::decode64(lo, m.peek_lin_le(at.wrapping_add(8), 8))
             } else {
                 Gate::decode32(lo)
             };
@@ -314,7 +342,7 @@ pub fn tss(m: &Machine) -> Option<TssView> {
     let fields = table
         .iter()
         .map(|&(name, off, len)| {
-            let v = m.mem.peek_le(tr.base.wrapping_add(off), len as usize);
+            let v = m.peek_lin_le(tr.base.wrapping_add(off), len as usize);
             let pointer = len >= 4 && name != "eflags" && name != "cr3";
             let sym = pointer
                 .then(|| crate::tui::snapshot::symbol(m, v))

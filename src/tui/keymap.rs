@@ -35,6 +35,8 @@ pub enum Action {
     MemoryView,
     /// GDT, IDT, TSS in turn.
     TablesView,
+    /// The page-table inspector.
+    PageTablesView,
     /// The breakpoint and watchpoint list.
     PointsView,
     /// The memory view follows the stack pointer.
@@ -75,6 +77,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "command_line",
     "memory_view",
     "tables_view",
+    "page_tables",
     "points_view",
     "follow_sp",
     "restart",
@@ -115,6 +118,7 @@ impl Action {
             "command_line" => Action::CommandLine,
             "memory_view" => Action::MemoryView,
             "tables_view" => Action::TablesView,
+            "page_tables" => Action::PageTablesView,
             "points_view" => Action::PointsView,
             "follow_sp" => Action::FollowSp,
             "restart" => Action::Restart,

@@ -136,7 +136,7 @@ impl Listing {
             let ip = run.played.stop.ip;
             if !covered(ip) && seen.insert(ip) {
                 let mut bytes = vec![0; instr.len()];
-                m.mem.peek(ip, &mut bytes);
+                m.peek_lin(ip, &mut bytes);
                 let region = region_of(ip);
                 let idx = match extra.iter().position(|p| p.region == region) {
                     Some(i) => i,

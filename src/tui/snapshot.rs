@@ -62,6 +62,8 @@ pub struct MsrRow {
 pub struct Slot {
     pub addr: u64,
     pub value: u64,
+    /// The current page tables map the slot (else `value` is 0 and means nothing).
+    pub mapped: bool,
     /// A name for the address (pt_regs field).
     pub field: Option<String>,
     /// Who wrote it.
@@ -288,10 +290,12 @@ struct StackCtx<'a> {
 impl StackCtx<'_> {
     fn slot(&self, addr: u64, sp: u64, bp: u64, w: u64) -> Slot {
         let w = w as usize;
-        let value = self.m.mem.peek_le(addr, w);
+        let read = self.m.read_lin_le(addr, w);
+        let value = read.unwrap_or(0);
         Slot {
             addr,
             value,
+            mapped: read.is_some(),
             field: field_at(self.m, addr, self.pt_base),
             writer: self.run.writer(addr, self.pos).cloned(),
             value_symbol: symbol(self.m, value),
@@ -408,7 +412,7 @@ impl Snapshot {
         let mut next_instr = None;
         let mut next_bytes = String::new();
         let mut buf = [0u8; 15];
-        m.mem.peek(cpu.rip, &mut buf);
+        m.peek_lin(cpu.seg(SegReg::Cs).base.wrapping_add(cpu.rip), &mut buf);
         let instr = Decoder::with_ip(cpu.bitness(), &buf, cpu.rip, DecoderOptions::NONE).decode();
         let ended = ended_by_stop && run.played.stop.reason == StopReason::End;
         if !instr.is_invalid() && !ended {
@@ -600,7 +604,7 @@ impl Snapshot {
             },
         };
         let (tss_base, ss0) = if cpu.tr.selector != 0 {
-            let ss0 = (!long).then(|| m.mem.peek_le(cpu.tr.base + 8, 2) as u16);
+            let ss0 = (!long).then(|| m.peek_lin_le(cpu.tr.base + 8, 2) as u16);
             (Some(cpu.tr.base), ss0)
         } else {
             (None, None)

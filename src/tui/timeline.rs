@@ -115,7 +115,7 @@ fn esp0_of(m: &Machine) -> Option<u64> {
         return None;
     }
     let w = if m.cpu.long_mode_active() { 8 } else { 4 };
-    Some(m.mem.peek_le(m.cpu.tr.base.wrapping_add(tss32::ESP0), w))
+    Some(m.peek_lin_le(m.cpu.tr.base.wrapping_add(tss32::ESP0), w))
 }
 
 fn summary(m: &Machine, scene: &Scene) -> StateSummary {

@@ -124,6 +124,7 @@ pub fn view(model: &Model, f: &mut Frame) {
             Some(Inspector::Gdt) => panes::tables::gdt(&ctx, f, r),
             Some(Inspector::Idt) => panes::tables::idt(&ctx, f, r),
             Some(Inspector::Tss) => panes::tables::tss(&ctx, f, r),
+            Some(Inspector::PageTables) => panes::tables::page_tables(&ctx, f, r),
             Some(Inspector::Points) => panes::points::points(&ctx, f, r),
             Some(Inspector::Output) | None => panes::points::output(&ctx, f, r),
         }

@@ -1,6 +1,8 @@
 //! The memory view: hex and ASCII of any region at the current history position, the
 //! stack pointer's bytes marked, bytes the last step wrote in the change colour, symbols
-//! named where they start, and each region's name with its U/S, W and X permissions.
+//! named where they start, and each page's region and the U/S, W and X rights the CPU's
+//! current page tables give it (or that they do not map it). Bytes are read as the CPU
+//! sees them (`Machine::read_lin`); bytes not mapped show as `??`.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -10,7 +12,7 @@ use ratatui::Frame;
 use super::fit;
 use crate::engine::Change;
 use crate::tui::commands::mem_per_line;
-use crate::tui::inspect::{self, perm_text};
+use crate::tui::inspect::{self, rights_at, rights_text};
 use crate::tui::view::Ctx;
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
@@ -23,11 +25,15 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let sp = machine.cpu.sp();
     let sp_name = if long { "RSP" } else { "ESP" };
     let top = m.mem_top();
-    let here = machine
+    let name = machine
         .mem
         .region_at(top)
-        .map(|r| format!(" · {} [{}]", r.name, perm_text(r.perm)))
+        .map(|r| format!("{} ", r.name))
         .unwrap_or_default();
+    let here = format!(
+        " · {name}[{}]",
+        rights_text(rights_at(machine, top), w.not_mapped)
+    );
     let mode = if m.debug.follow_sp {
         format!("{} {sp_name} {sp:#x}", w.following)
     } else {
@@ -99,8 +105,13 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
         let room = (inner.width as usize).saturating_sub(used + 1);
         let mut notes = Vec::new();
-        if let Some((name, perm)) = row.region.as_ref().filter(|_| a != top) {
-            notes.push(format!("[{name} {}]", perm_text(*perm)));
+        if let Some(p) = row.region.as_ref().filter(|_| a != top) {
+            let name = p
+                .region
+                .as_ref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default();
+            notes.push(format!("[{name}{}]", rights_text(p.rights, w.not_mapped)));
         }
         for (off, name) in &row.symbols {
             notes.push(format!("+{off:x} {name}"));

@@ -245,7 +245,12 @@ fn slot_line(ctx: &Ctx, v: &StackView, slot: &Slot, w: usize) -> Line<'static> {
         spans.push(Span::raw(" ".repeat(n)));
     }
     spans.push(Span::styled(format!("{} ", hex(slot.addr, d)), t.address));
-    spans.push(Span::styled(hex(slot.value, d), val_style));
+    if slot.mapped {
+        spans.push(Span::styled(hex(slot.value, d), val_style));
+    } else {
+        // Not mapped by the current page tables: no value to show.
+        spans.push(Span::styled("-".repeat(d), t.dim));
+    }
     let (sp, bp) = if m.snap.long {
         ("rsp", "rbp")
     } else {

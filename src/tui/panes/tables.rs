@@ -488,3 +488,45 @@ pub fn tss(ctx: &Ctx, f: &mut Frame, area: Rect) {
         lines,
     );
 }
+
+/// The page-table inspector: the walk of the chosen address, level by level, and the
+/// ranges the current address space maps.
+pub fn page_tables(ctx: &Ctx, f: &mut Frame, area: Rect) {
+    use crate::debug::pagetable::{inspector_lines, Kind};
+    let m = ctx.model;
+    let t = &ctx.theme;
+    let w = ctx.words;
+    let machine = m.run.played.engine.machine();
+    let (lin, origin) = m.pt_target();
+    let width = area.width.saturating_sub(2) as usize;
+    let key = m
+        .keymap
+        .first_key("page_tables")
+        .map(|k| format!(" · {k}"))
+        .unwrap_or_default();
+    let title = format!(
+        "{}{key} · {} · {}",
+        w.page_tables, w.pt_other, w.inspector_keys
+    );
+    let mut head = Vec::new();
+    let mut lines = Vec::new();
+    for (i, l) in inspector_lines(machine, lin, origin, w.pt)
+        .iter()
+        .enumerate()
+    {
+        let style = match l.kind {
+            Kind::Head | Kind::Section => t.bold,
+            Kind::Entry | Kind::Bits | Kind::Range => t.text,
+            Kind::Note => t.dim,
+            Kind::Found => t.label,
+            Kind::Stopped => t.fault,
+        };
+        let line = Line::styled(l.fit(width).to_string(), style);
+        if i < 2 && l.kind == Kind::Head {
+            head.push(line);
+        } else {
+            lines.push(line);
+        }
+    }
+    scrolled(ctx, f, area, title, head, lines);
+}
