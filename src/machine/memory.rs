@@ -390,6 +390,39 @@ impl Memory {
         Some(r)
     }
 
+    /// Move the physical memory behind region `name` to `phys` (contents and all), e.g.
+    /// to fit a machine into the RAM of an emulator that has less. The page tables must
+    /// be made again afterwards (`pagebuild::rebuild`).
+    pub fn relocate(&mut self, name: &str, phys: u64) -> Result<(), String> {
+        let i = self
+            .regions
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| format!("no region named `{name}`"))?;
+        let old = self.regions[i].clone();
+        if !phys.is_multiple_of(PAGE_SIZE) {
+            return Err(format!("{phys:#x} is not page-aligned"));
+        }
+        let mut moved = Vec::new();
+        let range = old.phys_range();
+        for (&page, f) in &self.frames {
+            let at = page << PAGE_SHIFT;
+            if range.contains(&at) {
+                moved.push((at - range.start, f.data.clone()));
+            }
+        }
+        self.remove_region(name);
+        self.add_region(Region {
+            phys: Some(phys),
+            ..old
+        })
+        .map_err(|e| e.to_string())?;
+        for (off, data) in moved {
+            self.poke_phys(phys + off, &data[..]);
+        }
+        Ok(())
+    }
+
     pub fn regions(&self) -> &[Region] {
         &self.regions
     }
@@ -683,6 +716,22 @@ mod tests {
         m.add_regions(list).expect("disjoint");
         assert_eq!(m.regions().len(), n as usize);
         assert_eq!(m.region_at(0x5_0fff).map(|r| r.name.as_str()), Some("r80"));
+    }
+
+    #[test]
+    fn a_relocated_region_keeps_its_bytes() {
+        let mut m = Memory::new();
+        m.add_region(Region::new("r", 0x5000, 0x2000, user_rw()))
+            .unwrap();
+        m.poke(0x6ffc, b"abcd");
+        m.relocate("r", 0x40_0000).unwrap();
+        assert_eq!(m.region_named("r").and_then(|r| r.phys), Some(0x40_0000));
+        assert_eq!(
+            m.peek_phys_le(0x40_1ffc, 4),
+            u32::from_le_bytes(*b"abcd") as u64
+        );
+        assert_eq!(m.peek_le(0x6ffc, 4), u32::from_le_bytes(*b"abcd") as u64);
+        assert_eq!(m.peek_phys_le(0x6ffc, 4), 0, "the old frames are gone");
     }
 
     #[test]
