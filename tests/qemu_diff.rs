@@ -7,6 +7,9 @@
 mod common;
 mod qemu;
 
+use qemu::coverage;
+
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
@@ -143,8 +146,11 @@ fn shipped_lessons_match_qemu() {
 }
 
 /// Random programs per host in CI (RINGSTEP_QEMU_CASES changes it), from a fixed seed
-/// (RINGSTEP_QEMU_SEED changes it), so that a run is reproducible.
-const CASES: u32 = 64;
+/// (RINGSTEP_QEMU_SEED changes it), so that a run is reproducible. They run in one QEMU
+/// per host (`qemu::session`), reset between programs; a program a session cannot run
+/// runs alone in its own QEMU (`qemu::diff_setup`), and so does none when
+/// RINGSTEP_QEMU_ALONE is set.
+const CASES: u32 = 512;
 const SEED: u64 = 0x5eed_0005;
 
 /// Totals over the random programs of one host.
@@ -155,29 +161,107 @@ struct Totals {
     memory: AtomicUsize,
     step_memory: AtomicUsize,
     adopted: AtomicUsize,
+    ports_adopted: AtomicUsize,
     allowed: AtomicUsize,
+    /// QEMU boots of the host's session, and programs run alone instead.
+    boots: AtomicUsize,
+    alone: AtomicUsize,
+    /// Allowed differences by class.
+    allowed_kinds: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
 }
 
-fn check_program(p: &Program, totals: &Totals) -> Result<(), TestCaseError> {
+/// The host's QEMU session, booted on first use and again after it broke.
+struct Shared {
+    host: Host,
+    session: RefCell<Option<qemu::session::Session>>,
+    alone_only: bool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.get_mut().take() {
+            let dir = s.dir().to_path_buf();
+            drop(s);
+            if std::env::var_os("RINGSTEP_KEEP_QEMU").is_none() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+/// `setup` in the host's session; `None` if it cannot run there.
+fn in_session(setup: &qemu::Setup, shared: &Shared, totals: &Totals) -> Option<qemu::SceneDiff> {
+    if shared.alone_only {
+        return None;
+    }
+    let mut slot = shared.session.borrow_mut();
+    if slot.is_none() {
+        let boots = totals.boots.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "ringstep-qemu-{}-{:?}-session-{boots}",
+            std::process::id(),
+            shared.host
+        ));
+        match qemu::session::Session::boot(setup, &dir) {
+            Ok(s) => *slot = Some(s),
+            Err(why) => {
+                println!("{:?}: the session did not boot: {why}", shared.host);
+                let _ = std::fs::remove_dir_all(&dir);
+                return None;
+            }
+        }
+    }
+    let session = slot.as_mut()?;
+    match session.run(setup) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            println!(
+                "{:?}: a program runs alone ({why}); the session boots again",
+                shared.host
+            );
+            let dir = session.dir().to_path_buf();
+            *slot = None;
+            if std::env::var_os("RINGSTEP_KEEP_QEMU").is_none() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            None
+        }
+    }
+}
+
+fn check_program(p: &Program, totals: &Totals, shared: &Shared) -> Result<(), TestCaseError> {
     let setup = programs::setup(p);
     let n = totals.programs.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "ringstep-qemu-{}-{:?}-{n}",
-        std::process::id(),
-        p.host
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let d = qemu::diff_setup(&setup, &dir, &|_| {});
-    if std::env::var_os("RINGSTEP_KEEP_QEMU").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    let d = match in_session(&setup, shared, totals) {
+        Some(d) => d,
+        None => {
+            totals.alone.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "ringstep-qemu-{}-{:?}-{n}",
+                std::process::id(),
+                p.host
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let d = qemu::diff_setup(&setup, &dir, &|_| {});
+            if std::env::var_os("RINGSTEP_KEEP_QEMU").is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            d
+        }
+    };
     if let Some(why) = d.skipped {
         return Err(TestCaseError::fail(format!("not compared: {why}")));
     }
     let mut bad = Vec::new();
     for diff in &d.differences {
-        if ALLOWED.iter().any(|(k, _)| Some(*k) == diff.kind) {
+        if let Some(kind) = ALLOWED.iter().find(|(k, _)| Some(*k) == diff.kind) {
             totals.allowed.fetch_add(1, Ordering::Relaxed);
+            *totals
+                .allowed_kinds
+                .lock()
+                .unwrap()
+                .entry(kind.0)
+                .or_default() += 1;
         } else {
             bad.push(diff.to_string());
         }
@@ -188,6 +272,9 @@ fn check_program(p: &Program, totals: &Totals) -> Result<(), TestCaseError> {
         .step_memory
         .fetch_add(d.step_memory_bytes, Ordering::Relaxed);
     totals.adopted.fetch_add(d.adopted, Ordering::Relaxed);
+    totals
+        .ports_adopted
+        .fetch_add(d.ports_adopted, Ordering::Relaxed);
     if bad.is_empty() {
         Ok(())
     } else {
@@ -202,11 +289,12 @@ fn check_program(p: &Program, totals: &Totals) -> Result<(), TestCaseError> {
 
 /// Random programs on `host`, each compared with QEMU after every instruction.
 fn random_programs_match_qemu(host: Host) {
-    for tool in ["qemu-system-x86_64", "as", "ld", "objcopy"] {
+    for tool in ["qemu-system-x86_64", "as", "ld", "objcopy", "nm"] {
         if !common::require_tool(tool) {
             return;
         }
     }
+    let started = std::time::Instant::now();
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let cases = env("RINGSTEP_QEMU_CASES").map_or(CASES, |c| c as u32);
     let seed = env("RINGSTEP_QEMU_SEED").unwrap_or(SEED);
@@ -218,20 +306,38 @@ fn random_programs_match_qemu(host: Host) {
         ..Config::default()
     });
     let totals = Totals::default();
-    let result = runner.run(&programs::program(host), |p| check_program(&p, &totals));
+    let shared = Shared {
+        host,
+        session: RefCell::new(None),
+        alone_only: std::env::var_os("RINGSTEP_QEMU_ALONE").is_some(),
+    };
+    let coverage = RefCell::new(coverage::Counts::default());
+    let result = runner.run(&programs::program(host), |p| {
+        coverage.borrow_mut().add(&p);
+        check_program(&p, &totals, &shared)
+    });
+    drop(shared);
     let get = |a: &AtomicUsize| a.load(Ordering::Relaxed);
     println!(
-        "{host:?}: {cases} random programs (seed {seed:#x}, {} runs with shrinking): {} \
-         instructions compared with QEMU; bytes written: {} compared after the step that \
+        "{host:?}: {cases} random programs (seed {seed:#x}, {} runs with shrinking) in {:.1} s: \
+         {} instructions compared with QEMU; bytes written: {} compared after the step that \
          wrote them, {} at the end; undefined flags taken from QEMU after {} instructions; \
-         {} allowed differences",
+         port reads taken from QEMU: {}; {} allowed differences {:?}; QEMU sessions booted: \
+         {}, programs run alone: {}",
         get(&totals.programs),
+        started.elapsed().as_secs_f64(),
         get(&totals.states) - get(&totals.programs),
         get(&totals.step_memory),
         get(&totals.memory),
         get(&totals.adopted),
+        get(&totals.ports_adopted),
         get(&totals.allowed),
+        totals.allowed_kinds.lock().unwrap(),
+        get(&totals.boots),
+        get(&totals.alone),
     );
+    let coverage = coverage.into_inner();
+    coverage.print(host);
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, p)) => panic!(
@@ -240,6 +346,16 @@ fn random_programs_match_qemu(host: Host) {
             p.user, p.kernel, p.regs
         ),
         Err(e) => panic!("{e}"),
+    }
+    // Programs a session could not run are few (exceptions without a handler).
+    let alone = get(&totals.alone);
+    assert!(
+        std::env::var_os("RINGSTEP_QEMU_ALONE").is_some() || alone * 20 <= get(&totals.programs),
+        "{alone} of {} programs ran alone",
+        get(&totals.programs)
+    );
+    if cases >= CASES {
+        coverage.assert_complete(host);
     }
 }
 

@@ -29,11 +29,13 @@
 //!   compared when ringstep writes it.
 //! - Flags the SDM leaves undefined after an instruction (`undefined_flags`).
 
+pub mod coverage;
 pub mod gdb;
 pub mod guest;
 pub mod guest64;
 pub mod programs;
 pub mod run;
+pub mod session;
 
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use ringstep::engine::{
@@ -86,6 +88,8 @@ pub struct SceneDiff {
     pub step_memory_bytes: usize,
     /// Steps after which ringstep took QEMU's values of flags the SDM leaves undefined.
     pub adopted: usize,
+    /// Port reads (IN, INS) whose value ringstep took from QEMU's devices.
+    pub ports_adopted: usize,
     pub differences: Vec<Difference>,
     /// Why the scene could not be compared, if it could not.
     pub skipped: Option<String>,
@@ -272,9 +276,9 @@ fn divergence(
     mnemonic: Option<Mnemonic>,
     want: &[u8],
     reasons: &[&str],
-    qs: &QState,
+    exceptions: &[(u8, Option<u32>)],
 ) -> Option<&'static str> {
-    let qemu_raised = qs.exceptions.last().map(|e| e.0);
+    let qemu_raised = exceptions.last().map(|e| e.0);
     let ours = want.last().copied();
     if mnemonic == Some(Mnemonic::Wrmsr)
         && ours == Some(13)
@@ -295,7 +299,7 @@ fn divergence(
         return Some(BRANCH_CANONICAL);
     }
     if ours == Some(12)
-        && qs.exceptions.last() == Some(&(13, Some(0)))
+        && exceptions.last() == Some(&(13, Some(0)))
         && reasons.iter().any(|r| r.contains("not canonical"))
     {
         return Some(STACK_CANONICAL);
@@ -469,6 +473,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         memory_bytes: 0,
         step_memory_bytes: 0,
         adopted: 0,
+        ports_adopted: 0,
         differences: Vec::new(),
         skipped: Some(why),
         stop: String::new(),
@@ -596,6 +601,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             memory_bytes: 0,
             step_memory_bytes: 0,
             adopted,
+            ports_adopted: 0,
             differences,
             skipped: None,
             stop: String::new(),
@@ -693,7 +699,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             })
             .collect();
         let mnemonic = view.instr().map(|i| i.mnemonic());
-        if let Some(kind) = divergence(mnemonic, &want, &reasons, qs) {
+        if let Some(kind) = divergence(mnemonic, &want, &reasons, &qs.exceptions) {
             // A known QEMU-vs-SDM case after which the two runs take different paths:
             // reported (allowed) and the comparison ends here.
             differences.push(Difference {
@@ -843,6 +849,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         step_memory_bytes,
         compared,
         adopted,
+        ports_adopted: 0,
         differences,
         skipped: None,
         stop,

@@ -1,0 +1,550 @@
+//! Many programs in one QEMU (issue 13): a session boots the guest of a first program
+//! once, under the gdbstub, and then runs program after program in it, resetting the
+//! machine between them, comparing the state after every instruction as `diff_setup`
+//! does, with one process instead of two per program and no assembler or linker run.
+//!
+//! - Reset, through the gdbstub: a small routine linked into the guest's stub
+//!   (`ringstep_reset`: the MSRs the scenarios use and the debug registers, back to the
+//!   first program's values) is run at CPL 0; then the pages QEMU may hold differently
+//!   from the next program's initial machine (the pages written by the last program,
+//!   or whose initial contents differ) are written (`M`), and the registers are written
+//!   in one `G` from the ones the boot left at the first program's start, with the
+//!   program's general registers, RIP, RFLAGS and selectors (QEMU loads a selector's
+//!   cache from the descriptor table, and the CPL from SS's DPL). The programs of one
+//!   session share their memory layout, descriptor tables, TR and control registers
+//!   (the random programs of one `Host`); the initial state is compared with ringstep's
+//!   like any other (`init`), so a reset that missed something shows as a difference.
+//! - State after every step: the monitor's `info registers` through the gdbstub
+//!   (`qRcmd`): the same dump as `-d cpu` (CPL, segment caches, TR). Memory: the bytes
+//!   ringstep wrote, read after the step (`m`) and again at the end of the program.
+//! - Exceptions: the gdbstub shows no vectors; the vector QEMU delivered is the one
+//!   whose IDT gate leads to the address QEMU stopped at (each fault vector of the
+//!   random programs has its own handler), its error code the one QEMU pushed.
+//! - Port input (IN, INS): ringstep models no devices (all ones); it adopts the value
+//!   QEMU read, counted (`SceneDiff::ports_adopted`). Output is compared as the
+//!   registers and faults it leaves (the I/O permission checks' #GP).
+//!
+//! What a session cannot run (an exception with no handler, where QEMU shuts down; a
+//! scheduled interrupt, which needs the logged run's timer; a gdbstub failure) is
+//! reported as `Err`, and the caller runs the program alone through `diff_setup`; a
+//! broken session is booted again for the next program.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use iced_x86::Mnemonic;
+use ringstep::engine::{Change, Event, Outcome, StepResult, StopReason};
+use ringstep::machine::flags::{AF, CF, OF, PF, SF, ZF};
+use ringstep::machine::{Machine, SegReg};
+
+use super::gdb::Replay;
+use super::run::{self, QState};
+use super::{
+    compare_state, divergence, guest, guest64, idt_error_code_64, mem_difference,
+    tr_cached_busy, undefined_flags, Difference, SceneDiff, Setup, SYSCALL_FLAGS,
+};
+
+const PAGE: u64 = 0x1000;
+
+/// Offsets in the register block of QEMU's x86-64 gdbstub (`g`, in bytes): 16 general
+/// registers of 8 bytes, RIP, EFLAGS (4), then the six selectors (4 each: CS SS DS ES
+/// FS GS).
+const G_RIP: usize = 16 * 8;
+const G_EFLAGS: usize = G_RIP + 8;
+const G_SEGS: usize = G_EFLAGS + 4;
+
+/// One QEMU running program after program.
+pub struct Session {
+    replay: Replay,
+    dir: PathBuf,
+    long: bool,
+    /// `g` at the first program's start (bytes).
+    regs0: Vec<u8>,
+    /// The reset routine and the address it ends at (a `jmp .`).
+    reset: (u64, u64),
+    /// Kernel code and stack selectors the reset routine runs with.
+    kernel_cs: u16,
+    kernel_ss: u16,
+    /// Page contents QEMU is known to hold (written by the last reset and not written
+    /// since); other scenario pages are written at the next reset.
+    known: HashMap<u64, Vec<u8>>,
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err(format!("odd-length hex {s:?}"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex {s:?}")))
+        .collect()
+}
+
+/// The reset routine for the guest's stub: the MSRs the scenarios use back to `m`'s
+/// values, the debug registers to their reset values, then a `jmp .`.
+fn reset_routine(m: &Machine, long: bool) -> String {
+    let mut s = String::from("ringstep_reset:\n");
+    for (index, value) in m.cpu.msrs() {
+        let wanted = matches!(index, 0x174..=0x176)
+            || (long && matches!(index, 0xc000_0081..=0xc000_0084 | 0xc000_0102));
+        if wanted {
+            s += &format!(
+                "  mov ${index:#x}, %ecx\n  mov ${:#x}, %eax\n  mov ${:#x}, %edx\n  wrmsr\n",
+                value & 0xffff_ffff,
+                value >> 32
+            );
+        }
+    }
+    let r = if long { "rax" } else { "eax" };
+    s += "  xor %eax, %eax\n";
+    for n in 0..4 {
+        s += &format!("  mov %{r}, %dr{n}\n");
+    }
+    s += &format!("  mov $0xffff0ff0, %eax\n  mov %{r}, %dr6\n  mov $0x400, %eax\n  mov %{r}, %dr7\n");
+    s += "ringstep_reset_done:\n  jmp ringstep_reset_done\n";
+    s
+}
+
+/// A symbol's address in `elf` (`nm`).
+fn symbol(elf: &Path, name: &str) -> Result<u64, String> {
+    let out = crate::common::run_tool(std::process::Command::new("nm").arg(elf))?;
+    String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            let (addr, _, sym) = (it.next()?, it.next()?, it.next()?);
+            (sym == name).then(|| u64::from_str_radix(addr, 16).ok())?
+        })
+        .ok_or(format!("no symbol {name} in {}", elf.display()))
+}
+
+/// The handler address of every present gate in `m`'s IDT: (address, vector).
+fn handlers(m: &Machine) -> Vec<(u64, u8)> {
+    let long = m.cpu.long_mode_active();
+    let size = if long { 16 } else { 8 };
+    let idt = &m.cpu.idtr;
+    let mut out = Vec::new();
+    for v in 0..=255u64 {
+        if (v + 1) * size - 1 > idt.limit as u64 {
+            break;
+        }
+        let mut g = [0u8; 16];
+        m.mem.peek(idt.base + v * size, &mut g[..size as usize]);
+        if g[5] & 0x80 == 0 {
+            continue;
+        }
+        let mut a = u16::from_le_bytes([g[0], g[1]]) as u64
+            | (u16::from_le_bytes([g[6], g[7]]) as u64) << 16;
+        if long {
+            a |= (u32::from_le_bytes([g[8], g[9], g[10], g[11]]) as u64) << 32;
+        }
+        out.push((a, v as u8));
+    }
+    out
+}
+
+/// Vectors that push an error code.
+fn has_error_code(v: u8) -> bool {
+    matches!(v, 8 | 10..=14 | 17 | 21)
+}
+
+/// Run-length groups of sorted addresses: (start, length).
+fn runs(addrs: &[u64]) -> Vec<(u64, usize)> {
+    addrs
+        .chunk_by(|a, b| b - a == 1)
+        .map(|r| (r[0], r.len()))
+        .collect()
+}
+
+impl Session {
+    /// Boot `setup`'s machine in QEMU under the gdbstub, stopped at its first
+    /// instruction. Later programs must share its layout (see the module docs).
+    pub fn boot(setup: &Setup, dir: &Path) -> Result<Session, String> {
+        if !setup.schedule.is_empty() {
+            return Err("a session runs no scheduled interrupts".into());
+        }
+        let m = &setup.machine;
+        let long = m.cpu.long_mode_active();
+        let mut g = if long {
+            guest64::build(m, &[], None)?
+        } else {
+            guest::build(m, &[], None, &[])?
+        };
+        let at = g
+            .asm
+            .find("\n  .balign 8\n")
+            .ok_or("no data section in the guest's stub")?;
+        g.asm.insert_str(at + 1, &reset_routine(m, long));
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let elf = guest::link(&g, dir, if long { 64 } else { 32 })?;
+        let reset = (
+            symbol(&elf, "ringstep_reset")?,
+            symbol(&elf, "ringstep_reset_done")?,
+        );
+        let qemu = run::Qemu {
+            binary: "qemu-system-x86_64",
+            memory_mib: g.memory_mib,
+            icount: false,
+        };
+        let mut replay = Replay::start(qemu, &elf, dir, m.cpu.rip)?;
+        let regs0 = from_hex(&replay.read_registers()?)?;
+        if regs0.len() < G_SEGS + 24 {
+            return Err(format!("a register block of {} bytes", regs0.len()));
+        }
+        let (kernel_cs, kernel_ss) = if long {
+            (crate::common::K64_CS, crate::common::K64_DS)
+        } else {
+            (crate::common::KERNEL_CS, crate::common::KERNEL_DS)
+        };
+        Ok(Session {
+            replay,
+            dir: dir.to_path_buf(),
+            long,
+            regs0,
+            reset,
+            kernel_cs,
+            kernel_ss,
+            known: HashMap::new(),
+        })
+    }
+
+    /// The directory the session's guest was built in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The register block for `m`'s registers (the rest as at the boot).
+    fn registers(&self, m: &Machine) -> Vec<u8> {
+        let mut g = self.regs0.clone();
+        let n = if self.long { 16 } else { 8 };
+        let mask = if self.long { u64::MAX } else { 0xffff_ffff };
+        // GDB's order: rax rbx rcx rdx rsi rdi rbp rsp r8..r15.
+        let order = [0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15];
+        for (slot, &i) in order.iter().enumerate() {
+            let v = if i < n { m.cpu.gpr[i] & mask } else { 0 };
+            g[slot * 8..slot * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        g[G_RIP..G_RIP + 8].copy_from_slice(&(m.cpu.rip & mask).to_le_bytes());
+        g[G_EFLAGS..G_EFLAGS + 4].copy_from_slice(&(m.cpu.rflags as u32).to_le_bytes());
+        let order = [
+            SegReg::Cs,
+            SegReg::Ss,
+            SegReg::Ds,
+            SegReg::Es,
+            SegReg::Fs,
+            SegReg::Gs,
+        ];
+        for (k, s) in order.iter().enumerate() {
+            let at = G_SEGS + 4 * k;
+            g[at..at + 4].copy_from_slice(&(m.cpu.seg(*s).selector as u32).to_le_bytes());
+        }
+        g
+    }
+
+    /// Put QEMU in `m0`'s state.
+    fn reset(&mut self, m0: &Machine) -> Result<(), String> {
+        // The reset routine, at CPL 0 with interrupts off.
+        let mut g = self.regs0.clone();
+        g[G_RIP..G_RIP + 8].copy_from_slice(&self.reset.0.to_le_bytes());
+        g[G_EFLAGS..G_EFLAGS + 4].copy_from_slice(&2u32.to_le_bytes());
+        g[G_SEGS..G_SEGS + 4].copy_from_slice(&(self.kernel_cs as u32).to_le_bytes());
+        g[G_SEGS + 4..G_SEGS + 8].copy_from_slice(&(self.kernel_ss as u32).to_le_bytes());
+        self.replay.write_registers(&to_hex(&g))?;
+        self.replay.continue_to(self.reset.1)?;
+        // Memory, then the registers (selectors load their caches from the GDT).
+        for r in m0.mem.regions() {
+            let mut va = r.base;
+            while va < r.end() {
+                let mut page = vec![0u8; PAGE as usize];
+                m0.mem.peek(va, &mut page);
+                if self.known.get(&va) != Some(&page) {
+                    self.replay.write(va, &page)?;
+                    self.known.insert(va, page);
+                }
+                va += PAGE;
+            }
+        }
+        let g = self.registers(m0);
+        self.replay.write_registers(&to_hex(&g))
+    }
+
+    /// QEMU's state now (`info registers`).
+    fn state(&mut self) -> Result<QState, String> {
+        let text = self.replay.monitor("info registers")?;
+        let mut st = QState::default();
+        let mut got = false;
+        for l in text.lines() {
+            run::parse_line(l, &mut st, &mut got);
+        }
+        if !got {
+            return Err(format!("no registers in {text:?}"));
+        }
+        Ok(st)
+    }
+
+    /// Bytes at sorted addresses `addrs`, one read per run of adjacent ones.
+    fn read_bytes(&mut self, addrs: &[u64]) -> Result<Vec<u8>, String> {
+        let mut got = Vec::with_capacity(addrs.len());
+        for (at, len) in runs(addrs) {
+            got.extend(self.replay.read(at, len)?);
+        }
+        Ok(got)
+    }
+
+    /// Run `setup` in ringstep and in this QEMU and compare them after every step.
+    /// `Err`: the program cannot be run in a session (or the session broke); run it
+    /// alone (`diff_setup`). The session should not be used after an `Err`.
+    pub fn run(&mut self, setup: &Setup) -> Result<SceneDiff, String> {
+        if !setup.schedule.is_empty() {
+            return Err("a scheduled interrupt".into());
+        }
+        let m0 = &setup.machine;
+        if m0.cpu.long_mode_active() != self.long {
+            return Err("another mode than the session's".into());
+        }
+        let r = self.run_program(setup);
+        if !matches!(&r, Ok(d) if d.differences.iter().all(|d| d.kind.is_some())) {
+            // QEMU's memory may hold anything now.
+            self.known.clear();
+        }
+        r
+    }
+
+    fn run_program(&mut self, setup: &Setup) -> Result<SceneDiff, String> {
+        let m0 = &setup.machine;
+        self.reset(m0)?;
+        let gates = handlers(m0);
+        let handler_of = |v: u8| gates.iter().find(|g| g.1 == v).map(|g| g.0);
+        let long = self.long;
+        let mut e = setup.engine();
+        let mut differences = Vec::new();
+        let q0 = self.state()?;
+        compare_state(e.machine(), &q0, "init", "", &mut differences);
+        let mut tr_busy_seen = false;
+        if let Some(d) = tr_cached_busy(e.machine(), &q0, "init", "") {
+            tr_busy_seen = true;
+            differences.push(d);
+        }
+        let mut compared = 1;
+        let mut adopted = 0;
+        let mut ports_adopted = 0;
+        let mut step_memory_bytes = 0;
+        let mut written: Vec<u64> = Vec::new();
+        let mut explained: Vec<(u64, Difference)> = Vec::new();
+        let mut k = 0u64;
+        let rip_mask = if long { u64::MAX } else { 0xffff_ffff };
+        let stop = loop {
+            if k >= setup.max_steps {
+                break "step limit".to_string();
+            }
+            let ip = e.machine().cpu.rip;
+            let cl = e.machine().cpu.gpr[1];
+            match e.step() {
+                StepResult::Stepped => {}
+                StepResult::Stopped(s) => {
+                    if let StopReason::Fault(x) = &s.reason {
+                        return Err(format!(
+                            "ringstep stopped at an exception with no handler ({:#x})",
+                            x.vector
+                        ));
+                    }
+                    break format!("{} at {:#x}", s.reason.name(), s.ip);
+                }
+            }
+            let view = e.last_step().expect("the step just recorded");
+            if matches!(view.info.outcome, Outcome::Halt) {
+                // QEMU would wait for an interrupt that never comes: not stepped.
+                break "halted".into();
+            }
+            let instr = match view.instr() {
+                Some(i) => format!("{ip:#x} {i}"),
+                None => format!("{ip:#x} <no instruction>"),
+            };
+            let step = k.to_string();
+            let mnemonic = view.instr().map(|i| i.mnemonic());
+            let want: Vec<u8> = view
+                .events
+                .iter()
+                .filter_map(|ev| match ev {
+                    Event::Delivered { vector, .. } => Some(*vector),
+                    _ => None,
+                })
+                .collect();
+            let reasons: Vec<String> = view
+                .events
+                .iter()
+                .filter_map(|ev| match ev {
+                    Event::Exception { reason, .. } => Some(reason.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let port_read = view
+                .events
+                .iter()
+                .any(|ev| matches!(ev, Event::Port { write: false, .. }));
+            let mut this_step: Vec<u64> = Vec::new();
+            for c in view.changes {
+                if let Change::Mem { addr, len, .. } = c {
+                    this_step.extend((0..*len as u64).map(|i| addr + i));
+                }
+            }
+            this_step.sort_unstable();
+            this_step.dedup();
+            let undefined = match (view.instr(), &view.info.outcome) {
+                (Some(i), Outcome::Executed) => undefined_flags(&i, cl),
+                _ => 0,
+            };
+            let in_size = view.instr().map_or(4, |i| i.op0_register().size());
+            let ours = e.machine().cpu.rip & rip_mask;
+            // QEMU's step.
+            if mnemonic == Some(Mnemonic::Pause) {
+                self.replay.run_to(ours)?;
+            } else {
+                self.replay.step()?;
+            }
+            let mut qn = self.state()?;
+            // The vector QEMU delivered: the one whose handler it stopped at.
+            let theirs = qn.eip & rip_mask;
+            let got: Option<u8> = match want.last() {
+                Some(&v) if handler_of(v) == Some(theirs) => Some(v),
+                _ if theirs == ours => None,
+                _ => gates.iter().find(|g| g.0 == theirs).map(|g| g.1),
+            };
+            if let Some(v) = got {
+                let code = if has_error_code(v) {
+                    let b = self.replay.read(qn.gpr[4] & rip_mask, 4)?;
+                    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                } else {
+                    None
+                };
+                qn.exceptions.push((v, code));
+            }
+            let reasons_ref: Vec<&str> = reasons.iter().map(|s| s.as_str()).collect();
+            if let Some(kind) = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions) {
+                differences.push(Difference {
+                    step,
+                    instr,
+                    field: "exception".into(),
+                    ringstep: format!("{want:x?} ({})", reasons.join("; ")),
+                    qemu: super::vectors(&qn),
+                    kind: Some(kind),
+                });
+                break format!("{kind} at {ip:#x}");
+            }
+            let got: Vec<u8> = got.into_iter().collect();
+            if want != got {
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "vectors delivered".into(),
+                    ringstep: format!("{want:x?}"),
+                    qemu: super::vectors(&qn),
+                    kind: None,
+                });
+            }
+            if long {
+                if let Some(d) = idt_error_code_64(&qn, e.machine()) {
+                    explained.push(d);
+                }
+            }
+            // Memory this step wrote.
+            let bytes = self.read_bytes(&this_step)?;
+            if port_read && mnemonic.is_some_and(|m| matches!(m, Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd)) {
+                // INS: the bytes QEMU's device gave.
+                let m = e.machine_mut();
+                for (&a, &b) in this_step.iter().zip(&bytes) {
+                    m.mem.poke(a, &[b]);
+                }
+                ports_adopted += 1;
+            }
+            {
+                let m = e.machine();
+                for (&a, &qv) in this_step.iter().zip(&bytes) {
+                    if let Some(d) = mem_difference(m, m0, &explained, a, Some(qv)) {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            ..d
+                        });
+                    }
+                }
+            }
+            step_memory_bytes += this_step.len();
+            written.extend_from_slice(&this_step);
+            if port_read && mnemonic == Some(Mnemonic::In) {
+                // IN: the value QEMU's device gave, in AL, AX or EAX.
+                let size = in_size;
+                let mask = (1u64 << (size * 8)) - 1;
+                let cpu = &mut e.machine_mut().cpu;
+                let v = if size == 4 {
+                    qn.gpr[0] & mask
+                } else {
+                    (cpu.gpr[0] & !mask) | (qn.gpr[0] & mask)
+                };
+                if v != cpu.gpr[0] {
+                    ports_adopted += 1;
+                }
+                cpu.gpr[0] = v;
+            }
+            k += 1;
+            let flags = e.machine().cpu.rflags;
+            let arith = CF | PF | AF | ZF | SF | OF;
+            if mnemonic == Some(Mnemonic::Syscall)
+                && flags & !arith == qn.eflags as u64
+                && flags & arith != 0
+            {
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "rflags".into(),
+                    ringstep: format!("{flags:#x}"),
+                    qemu: format!("{:#x}", qn.eflags),
+                    kind: Some(SYSCALL_FLAGS),
+                });
+                e.machine_mut().cpu.rflags = qn.eflags as u64;
+            } else if (flags ^ qn.eflags as u64) & undefined != 0 {
+                adopted += 1;
+                e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
+            }
+            compare_state(e.machine(), &qn, &step, &instr, &mut differences);
+            if !tr_busy_seen {
+                if let Some(d) = tr_cached_busy(e.machine(), &qn, &step, &instr) {
+                    tr_busy_seen = true;
+                    differences.push(d);
+                }
+            }
+            compared += 1;
+            if differences.iter().any(|d| d.kind.is_none()) && differences.len() > 64 {
+                break "too many differences".into();
+            }
+        };
+        // Memory: every byte ringstep wrote, as it is at the end (QEMU stopped where
+        // ringstep did).
+        written.sort_unstable();
+        written.dedup();
+        let bytes = self.read_bytes(&written)?;
+        let m = e.machine();
+        for (&a, &qv) in written.iter().zip(&bytes) {
+            differences.extend(mem_difference(m, m0, &explained, a, Some(qv)));
+        }
+        let pages: HashSet<u64> = written.iter().map(|a| a & !(PAGE - 1)).collect();
+        for p in pages {
+            self.known.remove(&p);
+        }
+        differences.extend(explained.into_iter().map(|(_, d)| d));
+        Ok(SceneDiff {
+            compared,
+            memory_bytes: written.len(),
+            step_memory_bytes,
+            adopted,
+            ports_adopted,
+            differences,
+            skipped: None,
+            stop,
+        })
+    }
+}
