@@ -202,6 +202,27 @@ impl Replay {
         if !xml.starts_with(['l', 'm']) {
             return Err(format!("gdbstub: no target description ({xml:?})"));
         }
+        r.run_to_start(start)?;
+        Ok(r)
+    }
+
+    /// Whether QEMU stopped the machine for a shutdown (a triple fault, `-no-shutdown`).
+    pub fn shut_down(&mut self) -> Result<bool, String> {
+        Ok(self.monitor("info status")?.contains("shutdown"))
+    }
+
+    /// One step, waiting `limit` at most (a step into a shutdown may not end).
+    pub fn step_within(&mut self, limit: Duration) -> Result<(), String> {
+        let r = self.link.request("s", limit)?;
+        if r.starts_with('T') || r.starts_with('S') {
+            Ok(())
+        } else {
+            Err(format!("gdbstub: \"s\" answered {r:?}"))
+        }
+    }
+
+    fn run_to_start(&mut self, start: u64) -> Result<(), String> {
+        let r = self;
         r.expect_ok(&format!("Z0,{start:x},1"))?;
         // The address may come up before the scenario starts (the firmware, the stub,
         // before paging): go on until it is reached with paging on.
@@ -209,7 +230,7 @@ impl Replay {
             r.stop_reply("c")?;
             if r.reg(REG_CR0)? & PG != 0 && r.reg(REG_RIP)? == start {
                 r.expect_ok(&format!("z0,{start:x},1"))?;
-                return Ok(r);
+                return Ok(());
             }
         }
         Err(format!(

@@ -266,6 +266,21 @@ pub const BRANCH_CANONICAL: &str = "branch-non-canonical";
 /// A stack access (through SS) at a non-canonical address: #SS(0) by the SDM, #GP(0)
 /// in QEMU.
 pub const STACK_CANONICAL: &str = "stack-non-canonical";
+/// PUSH of a segment register with a 32- or 64-bit operand size: ringstep moves the
+/// selector's 16 bits and leaves the rest of the slot, QEMU zero-extends it.
+pub const PUSH_SREG: &str = "push-sreg-upper-bytes";
+/// A data write through a segment register holding a non-writable (code) segment, or a
+/// read through an execute-only one: #GP(0) by the SDM; QEMU's TCG applies the base and
+/// does not check the type.
+pub const SEGMENT_TYPE: &str = "segment-type-check";
+/// A #PF raised by IRET's or RETF's stack reads at CPL 3: a user-mode access (error code
+/// U/S = 1) by the SDM; QEMU reads the frame with supervisor accesses (U/S = 0).
+pub const IRET_PF_USER: &str = "iret-pf-user-bit";
+/// SYSENTER/SYSEXIT in 64-bit mode: valid on Intel processors (ringstep's #GP at CPL 3
+/// for SYSEXIT), #UD on AMD ones; QEMU's `-cpu max` has AMD's vendor and raises #UD.
+pub const SYSENTER_64_VENDOR: &str = "sysenter-64-vendor";
+/// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
+pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).
 pub const SYSCALL_FLAGS: &str = "syscall-arith-flags";
 
@@ -303,6 +318,20 @@ fn divergence(
         && reasons.iter().any(|r| r.contains("not canonical"))
     {
         return Some(STACK_CANONICAL);
+    }
+    if matches!(mnemonic, Some(Mnemonic::Sysenter | Mnemonic::Sysexit))
+        && ours != Some(6)
+        && qemu_raised == Some(6)
+    {
+        return Some(SYSENTER_64_VENDOR);
+    }
+    if ours == Some(13)
+        && qemu_raised.is_none()
+        && reasons
+            .iter()
+            .any(|r| r.contains("segment is not writable") || r.contains("is not readable"))
+    {
+        return Some(SEGMENT_TYPE);
     }
     if matches!(ours, Some(12 | 13))
         && qemu_raised == Some(14)

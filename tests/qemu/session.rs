@@ -46,6 +46,9 @@ use super::{
 
 const PAGE: u64 = 0x1000;
 
+/// How long a step into a shutdown may take to come back.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Offsets in the register block of QEMU's x86-64 gdbstub (`g`, in bytes): 16 general
 /// registers of 8 bytes, RIP, EFLAGS (4), then the six selectors (4 each: CS SS DS ES
 /// FS GS).
@@ -53,10 +56,19 @@ const G_RIP: usize = 16 * 8;
 const G_EFLAGS: usize = G_RIP + 8;
 const G_SEGS: usize = G_EFLAGS + 4;
 
+/// A guest built for sessions: its image, and the reset routine's addresses.
+pub struct Built {
+    pub elf: PathBuf,
+    pub dir: PathBuf,
+    reset: (u64, u64),
+    memory_mib: u32,
+    start: u64,
+    long: bool,
+}
+
 /// One QEMU running program after program.
 pub struct Session {
     replay: Replay,
-    dir: PathBuf,
     long: bool,
     /// `g` at the first program's start (bytes).
     regs0: Vec<u8>,
@@ -65,6 +77,8 @@ pub struct Session {
     /// Kernel code and stack selectors the reset routine runs with.
     kernel_cs: u16,
     kernel_ss: u16,
+    /// QEMU shut down (a triple fault): the session cannot run another program.
+    spent: bool,
     /// Page contents QEMU is known to hold (written by the last reset and not written
     /// since); other scenario pages are written at the next reset.
     known: HashMap<u64, Vec<u8>>,
@@ -100,7 +114,28 @@ fn reset_routine(m: &Machine, long: bool) -> String {
         }
     }
     let r = if long { "rax" } else { "eax" };
-    s += "  xor %eax, %eax\n";
+    // The control registers as the stub set them (`guest::build`, `guest64::build`).
+    let cpu = &m.cpu;
+    let (cr0, cr3, cr4) = if long {
+        (
+            (cpu.cr0 | 0x8000_0001) & 0xffff_ffff,
+            cpu.cr3 & 0xffff_ffff,
+            (cpu.cr4 | 0x20) & !(1 << 17),
+        )
+    } else {
+        (cpu.cr0, guest::BLOB_BASE, cpu.cr4)
+    };
+    for (n, v) in [(3, cr3), (4, cr4), (0, cr0), (2, cpu.cr2)] {
+        s += &if long {
+            format!("  movabs ${v:#x}, %rax\n  mov %rax, %cr{n}\n")
+        } else {
+            format!("  mov ${v:#x}, %eax\n  mov %eax, %cr{n}\n")
+        };
+    }
+    if long {
+        s += &format!("  mov ${:#x}, %eax\n  mov %rax, %cr8\n", cpu.cr8);
+    }
+    s += "  xor %eax, %eax\n  lldt %ax\n";
     for n in 0..4 {
         s += &format!("  mov %{r}, %dr{n}\n");
     }
@@ -147,6 +182,22 @@ fn handlers(m: &Machine) -> Vec<(u64, u8)> {
     out
 }
 
+/// C6 or C7 (group 11) with a ModRM.reg other than 0 (MOV) and 7 (XABORT/XBEGIN):
+/// reserved, #UD by the SDM's opcode map; QEMU 7.2 executes it as MOV.
+fn group11_reserved(bytes: &[u8], long: bool) -> bool {
+    let skip = bytes
+        .iter()
+        .take_while(|&&b| {
+            matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)
+                || (long && (0x40..0x50).contains(&b))
+        })
+        .count();
+    match bytes.get(skip..skip + 2) {
+        Some(&[0xc6 | 0xc7, modrm]) => !matches!((modrm >> 3) & 7, 0 | 7),
+        _ => false,
+    }
+}
+
 /// Vectors that push an error code.
 fn has_error_code(v: u8) -> bool {
     matches!(v, 8 | 10..=14 | 17 | 21)
@@ -161,9 +212,9 @@ fn runs(addrs: &[u64]) -> Vec<(u64, usize)> {
 }
 
 impl Session {
-    /// Boot `setup`'s machine in QEMU under the gdbstub, stopped at its first
-    /// instruction. Later programs must share its layout (see the module docs).
-    pub fn boot(setup: &Setup, dir: &Path) -> Result<Session, String> {
+    /// Build the guest of `setup`'s machine in `dir` (once per host: every boot of a
+    /// session of the host uses it).
+    pub fn build(setup: &Setup, dir: &Path) -> Result<Built, String> {
         if !setup.schedule.is_empty() {
             return Err("a session runs no scheduled interrupts".into());
         }
@@ -185,12 +236,27 @@ impl Session {
             symbol(&elf, "ringstep_reset")?,
             symbol(&elf, "ringstep_reset_done")?,
         );
+        Ok(Built {
+            elf,
+            dir: dir.to_path_buf(),
+            reset,
+            memory_mib: g.memory_mib,
+            start: m.cpu.rip,
+            long,
+        })
+    }
+
+    /// Boot `built` in QEMU under the gdbstub, stopped at its first instruction. The
+    /// programs run must share the layout of the machine it was built from (see the
+    /// module docs).
+    pub fn boot(built: &Built) -> Result<Session, String> {
+        let long = built.long;
         let qemu = run::Qemu {
             binary: "qemu-system-x86_64",
-            memory_mib: g.memory_mib,
+            memory_mib: built.memory_mib,
             icount: false,
         };
-        let mut replay = Replay::start(qemu, &elf, dir, m.cpu.rip)?;
+        let mut replay = Replay::start(qemu, &built.elf, &built.dir, built.start)?;
         let regs0 = from_hex(&replay.read_registers()?)?;
         if regs0.len() < G_SEGS + 24 {
             return Err(format!("a register block of {} bytes", regs0.len()));
@@ -202,19 +268,19 @@ impl Session {
         };
         Ok(Session {
             replay,
-            dir: dir.to_path_buf(),
             long,
             regs0,
-            reset,
+            reset: built.reset,
             kernel_cs,
             kernel_ss,
+            spent: false,
             known: HashMap::new(),
         })
     }
 
-    /// The directory the session's guest was built in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Whether QEMU shut down and the session is over.
+    pub fn spent(&self) -> bool {
+        self.spent
     }
 
     /// The register block for `m`'s registers (the rest as at the boot).
@@ -242,13 +308,16 @@ impl Session {
             let at = G_SEGS + 4 * k;
             g[at..at + 4].copy_from_slice(&(m.cpu.seg(*s).selector as u32).to_le_bytes());
         }
+        // Up to the selectors: QEMU writes the registers of a short `G` in order and
+        // leaves the rest (the control registers: the reset routine's).
+        g.truncate(G_SEGS + 24);
         g
     }
 
     /// Put QEMU in `m0`'s state.
     fn reset(&mut self, m0: &Machine) -> Result<(), String> {
         // The reset routine, at CPL 0 with interrupts off.
-        let mut g = self.regs0.clone();
+        let mut g = self.regs0[..G_SEGS + 24].to_vec();
         g[G_RIP..G_RIP + 8].copy_from_slice(&self.reset.0.to_le_bytes());
         g[G_EFLAGS..G_EFLAGS + 4].copy_from_slice(&2u32.to_le_bytes());
         g[G_SEGS..G_SEGS + 4].copy_from_slice(&(self.kernel_cs as u32).to_le_bytes());
@@ -336,6 +405,9 @@ impl Session {
         let mut written: Vec<u64> = Vec::new();
         let mut explained: Vec<(u64, Difference)> = Vec::new();
         let mut k = 0u64;
+        let mut final_memory = true;
+        // Error-code bytes found to differ in an allowed way (`IRET_PF_USER`).
+        let mut quirks: Vec<u64> = Vec::new();
         let rip_mask = if long { u64::MAX } else { 0xffff_ffff };
         let stop = loop {
             if k >= setup.max_steps {
@@ -343,14 +415,44 @@ impl Session {
             }
             let ip = e.machine().cpu.rip;
             let cl = e.machine().cpu.gpr[1];
+            let mut bytes_at_ip = [0u8; 16];
+            e.machine().mem.peek(ip, &mut bytes_at_ip);
             match e.step() {
                 StepResult::Stepped => {}
                 StepResult::Stopped(s) => {
                     if let StopReason::Fault(x) = &s.reason {
-                        return Err(format!(
-                            "ringstep stopped at an exception with no handler ({:#x})",
-                            x.vector
-                        ));
+                        // ringstep found no way to deliver it: QEMU, given the same
+                        // instruction, must shut down (a triple fault); the session
+                        // boots the guest again for the next program.
+                        let _ = self.replay.step_within(SHUTDOWN_WAIT);
+                        let sp = e.machine().cpu.gpr[4];
+                        let wrapped = !long && (sp & 0xffff_ffff < 0x40 || sp & 0xffff_ffff > 0xffff_ffc0);
+                        if !self.replay.shut_down()? && wrapped {
+                            // A stack at the 4-GiB wrap: ringstep's limit faults
+                            // (`WRAP_4G`) ended in a triple fault, QEMU wrapped.
+                            differences.push(Difference {
+                                step: format!("stop at {:#x}", s.ip),
+                                instr: String::new(),
+                                field: "fault".into(),
+                                ringstep: format!("triple fault at esp {sp:#x}"),
+                                qemu: "running".into(),
+                                kind: Some(super::WRAP_4G),
+                            });
+                        } else if !self.replay.shut_down()? {
+                            differences.push(Difference {
+                                step: format!("stop at {:#x}", s.ip),
+                                instr: String::new(),
+                                field: "fault".into(),
+                                ringstep: format!(
+                                    "{:#x}({:x?}) not delivered: shutdown ({})",
+                                    x.vector, x.error_code, x.reason
+                                ),
+                                qemu: "running".into(),
+                                kind: None,
+                            });
+                        }
+                        self.spent = true;
+                        final_memory = false;
                     }
                     break format!("{} at {:#x}", s.reason.name(), s.ip);
                 }
@@ -366,6 +468,7 @@ impl Session {
             };
             let step = k.to_string();
             let mnemonic = view.instr().map(|i| i.mnemonic());
+
             let want: Vec<u8> = view
                 .events
                 .iter()
@@ -382,6 +485,14 @@ impl Session {
                     _ => None,
                 })
                 .collect();
+            let pf_code = view.events.iter().find_map(|ev| match ev {
+                Event::Exception {
+                    vector: 14,
+                    error_code,
+                    ..
+                } => *error_code,
+                _ => None,
+            });
             let port_read = view
                 .events
                 .iter()
@@ -399,6 +510,14 @@ impl Session {
                 _ => 0,
             };
             let in_size = view.instr().map_or(4, |i| i.op0_register().size());
+            // PUSH of a segment register with a 32- or 64-bit operand: the slot size.
+            let push_sreg = view.instr().and_then(|i| {
+                (i.mnemonic() == Mnemonic::Push
+                    && i.op0_kind() == iced_x86::OpKind::Register
+                    && i.op0_register().is_segment_register()
+                    && i.stack_pointer_increment() < -2)
+                    .then(|| (-i.stack_pointer_increment()) as usize)
+            });
             let ours = e.machine().cpu.rip & rip_mask;
             // QEMU's step.
             if mnemonic == Some(Mnemonic::Pause) {
@@ -424,7 +543,11 @@ impl Session {
                 qn.exceptions.push((v, code));
             }
             let reasons_ref: Vec<&str> = reasons.iter().map(|s| s.as_str()).collect();
-            if let Some(kind) = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions) {
+            let kind = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions).or_else(|| {
+                (want == [6] && got.is_none() && group11_reserved(&bytes_at_ip, long))
+                    .then_some(super::GROUP11_UD)
+            });
+            if let Some(kind) = kind {
                 differences.push(Difference {
                     step,
                     instr,
@@ -433,6 +556,10 @@ impl Session {
                     qemu: super::vectors(&qn),
                     kind: Some(kind),
                 });
+                // The runs part here: ringstep's memory after this step is not QEMU's.
+                written.clear();
+                final_memory = false;
+                self.known.clear();
                 break format!("{kind} at {ip:#x}");
             }
             let got: Vec<u8> = got.into_iter().collect();
@@ -451,6 +578,15 @@ impl Session {
                     explained.push(d);
                 }
             }
+            // IRET/RETF's #PF: QEMU's error code without U/S (`IRET_PF_USER`).
+            let pf_user = matches!(
+                mnemonic,
+                Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
+            ) && want == [14]
+                && matches!(
+                    (qn.exceptions.last(), pf_code),
+                    (Some(&(14, Some(q))), Some(r)) if r == q | 4 && q & 4 == 0
+                );
             // Memory this step wrote.
             let bytes = self.read_bytes(&this_step)?;
             if port_read && mnemonic.is_some_and(|m| matches!(m, Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd)) {
@@ -463,18 +599,46 @@ impl Session {
             }
             {
                 let m = e.machine();
+                let code_at = m.cpu.gpr[4] & rip_mask;
                 for (&a, &qv) in this_step.iter().zip(&bytes) {
                     if let Some(d) = mem_difference(m, m0, &explained, a, Some(qv)) {
+                        let kind = d.kind.or((pf_user && a == code_at).then_some(super::IRET_PF_USER));
                         differences.push(Difference {
                             step: step.clone(),
                             instr: instr.clone(),
+                            kind,
                             ..d
                         });
                     }
                 }
+                if pf_user {
+                    quirks.push(code_at);
+                }
             }
             step_memory_bytes += this_step.len();
             written.extend_from_slice(&this_step);
+            if let (Some(size), Some(&low)) = (push_sreg, this_step.first()) {
+                if this_step.len() == 2 && low == e.machine().cpu.gpr[4] & rip_mask {
+                    // ringstep moves the selector's 16 bits and leaves the rest of the
+                    // slot; QEMU zero-extends it (both allowed: `PUSH_SREG`). Ringstep
+                    // takes QEMU's bytes, so that a later POP reads the same value.
+                    let upper = self.replay.read(low + 2, size - 2)?;
+                    let mut ours = vec![0u8; size - 2];
+                    e.machine().mem.peek(low + 2, &mut ours);
+                    if upper != ours {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: format!("mem[{:#x}..{:#x}]", low + 2, low + size as u64),
+                            ringstep: format!("{ours:02x?} (kept)"),
+                            qemu: format!("{upper:02x?}"),
+                            kind: Some(super::PUSH_SREG),
+                        });
+                        e.machine_mut().mem.poke(low + 2, &upper);
+                        written.extend((2..size as u64).map(|i| low + i));
+                    }
+                }
+            }
             if port_read && mnemonic == Some(Mnemonic::In) {
                 // IN: the value QEMU's device gave, in AL, AX or EAX.
                 let size = in_size;
@@ -526,10 +690,17 @@ impl Session {
         // ringstep did).
         written.sort_unstable();
         written.dedup();
-        let bytes = self.read_bytes(&written)?;
-        let m = e.machine();
-        for (&a, &qv) in written.iter().zip(&bytes) {
-            differences.extend(mem_difference(m, m0, &explained, a, Some(qv)));
+        if final_memory {
+            let bytes = self.read_bytes(&written)?;
+            let m = e.machine();
+            for (&a, &qv) in written.iter().zip(&bytes) {
+                if let Some(mut d) = mem_difference(m, m0, &explained, a, Some(qv)) {
+                    if d.kind.is_none() && quirks.contains(&a) {
+                        d.kind = Some(super::IRET_PF_USER);
+                    }
+                    differences.push(d);
+                }
+            }
         }
         let pages: HashSet<u64> = written.iter().map(|a| a & !(PAGE - 1)).collect();
         for p in pages {
