@@ -934,6 +934,12 @@ impl Engine {
                 Err(DeliveryError::Fault(second)) => {
                     Self::rollback(ctx, inner);
                     let second = interrupt::nested(second);
+                    // A page fault loads CR2 when it is detected (SDM Vol. 3A §6.15,
+                    // Interrupt 14), also one that delivering the first exception raised
+                    // and that then becomes a double fault (Table 6-5).
+                    if let Some(addr) = second.cr2 {
+                        ctx.set_cr(2, addr);
+                    }
                     current = match escalate(&current, second) {
                         Some(next) => next,
                         None => {

@@ -279,6 +279,9 @@ pub const IRET_PF_USER: &str = "iret-pf-user-bit";
 /// SYSENTER/SYSEXIT in 64-bit mode: valid on Intel processors (ringstep's #GP at CPL 3
 /// for SYSEXIT), #UD on AMD ones; QEMU's `-cpu max` has AMD's vendor and raises #UD.
 pub const SYSENTER_64_VENDOR: &str = "sysenter-64-vendor";
+/// An interrupt through an IST gate at CPL 0 in IA-32e mode: no privilege change, SS
+/// kept by the SDM; QEMU loads a null SS as on a privilege change.
+pub const IST_SS: &str = "ist-cpl0-null-ss";
 /// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
 pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).

@@ -70,6 +70,10 @@ fn kernel_text(long: bool) -> u64 {
     }
 }
 
+/// IST1 in the 64-bit TSS, and the top of the stack it names.
+const IST1: u64 = 0x24;
+const IST1_TOP: u64 = common::K64_STACK_TOP - 0x2000;
+
 /// Offsets in the kernel text.
 const SYS_ENTRY: u64 = 0;
 const INT_HANDLER: u64 = 0x40;
@@ -243,6 +247,7 @@ fn kernel_ins(long: bool) -> BoxedStrategy<Ins> {
     }
     if long {
         list.extend([
+            vec![0xcd, 0x83],       // int $0x83: an IST gate at CPL 0
             vec![0x0f, 0x01, 0xf8], // swapgs
             // sgdt/sidt -16(%rsp); lgdt/lidt back from there
             vec![0x0f, 0x01, 0x44, 0x24, 0xf0, 0x0f, 0x01, 0x54, 0x24, 0xf0],
@@ -396,6 +401,13 @@ pub fn setup(p: &Program) -> Setup {
         for v in FAULT_VECTORS {
             set_gate64(&mut m, v, fault_handler(true, v), false, 0, 0);
         }
+        // #DF and `int $0x83` through IST 1 (a stack of its own in the kernel stack's
+        // lower half): a double fault on a broken stack is delivered, not a shutdown,
+        // and an IST gate taken at CPL 0 is compared (`IST_SS`).
+        let tss = m.cpu.tr.base;
+        m.mem.poke_le(tss + IST1, 8, IST1_TOP);
+        set_gate64(&mut m, 8, fault_handler(true, 8), false, 0, 1);
+        set_gate64(&mut m, 0x83, k + INT_HANDLER, false, 0, 1);
     } else {
         m.mem.poke(k + SYS_ENTRY, &[0xfb, 0x0f, 0x35]);
         m.mem.poke(
