@@ -85,9 +85,10 @@ const ALLOWED: &[(&str, &str)] = &[
         "Intel SDM Vol. 2B PUSH (Description): if the source operand is a segment \
          register and the operand size is 32 (or 64) bits, either a zero-extended value is \
          pushed or the selector is written with a 16-bit move, leaving the upper portion \
-         of the stack slot unmodified (what recent Core and Atom processors do). ringstep \
-         does the 16-bit move, QEMU (7.2, TCG) pushes the zero-extended value. The run \
-         continues with QEMU's bytes in the slot.",
+         of the stack slot unmodified (what recent Core and Atom processors do); Vol. 2A \
+         CALL (far call, Operation): Push(CS) \"padded with 16 high-order bits\", their \
+         value not given. ringstep does the 16-bit move, QEMU (7.2, TCG) pushes the \
+         zero-extended value. The run continues with QEMU's bytes in the slot.",
     ),
     (
         qemu::SEGMENT_TYPE,
@@ -127,6 +128,16 @@ const ALLOWED: &[(&str, &str)] = &[
          do_interrupt64 treats ist != 0 as a stack switch) loads a NULL SS for an IST gate \
          taken at CPL 0; ringstep keeps SS. The run continues with QEMU's SS; IRET \
          restores the pushed one in both.",
+    ),
+    (
+        qemu::CMPS_ORDER,
+        "Intel SDM Vol. 2A CMPS/CMPSB/CMPSW/CMPSD/CMPSQ (Operation): the instruction \
+         compares the operand at DS:(E/R)SI with the one at ES:(E/R)DI and does not \
+         specify in which order the two are read; when both lie on pages that fault, the \
+         #PF (CR2) names whichever the implementation reads first. ringstep reads DS:rSI \
+         first, QEMU (7.2, TCG; gen_cmps) ES:rDI. Same vector and error code; the run \
+         continues with QEMU's CR2. (Not an SDM violation by either: listed so the \
+         difference is explained.)",
     ),
     (
         qemu::GROUP11_UD,

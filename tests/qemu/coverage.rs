@@ -144,8 +144,7 @@ fn required(host: Host) -> Vec<&'static str> {
         "int1", "lsl", "lar", "verw", "smsw", "str", "sldt", "in", "out", "xgetbv", "rdpid",
         "movs/a32", "rep movs/a32", "stos/a32", "rep stos/a32", "lods/a32", "cmps/a32",
         "rep cmps/a32", "repne cmps/a32", "scas/a32", "rep scas/a32", "repne scas/a32",
-        "movs/a16", "rep stos/a16", "scas/a16", "retf", "jmp far/mem", "call far/mem",
-        "endbr32", "endbr64",
+        "retf", "jmp far/mem", "call far/mem", "endbr32", "endbr64", "setcc", "cmovcc",
     ];
     if long {
         r.extend([
@@ -155,11 +154,11 @@ fn required(host: Host) -> Vec<&'static str> {
     } else {
         r.extend([
             "cmpxchg8b", "pushad", "popad", "lss", "lds", "les", "lfs", "lgs", "jmp far",
-            "call far",
+            "call far", "movs/a16", "rep stos/a16", "scas/a16",
         ]);
     }
     if kernel {
-        r.extend(["clts", "invlpg", "mov/cr", "mov/dr", "ins", "outs"]);
+        r.extend(["clts", "invlpg", "mov/cr", "mov/dr", "ins", "outs", "clac", "stac"]);
     }
     r
 }

@@ -282,6 +282,9 @@ pub const SYSENTER_64_VENDOR: &str = "sysenter-64-vendor";
 /// An interrupt through an IST gate at CPL 0 in IA-32e mode: no privilege change, SS
 /// kept by the SDM; QEMU loads a null SS as on a privilege change.
 pub const IST_SS: &str = "ist-cpl0-null-ss";
+/// CMPS with both operands on pages that fault: ringstep reads DS:rSI first, QEMU
+/// ES:rDI; the SDM does not order the two reads.
+pub const CMPS_ORDER: &str = "cmps-fault-order";
 /// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
 pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).

@@ -408,6 +408,7 @@ impl Session {
         let mut compared = 1;
         let mut adopted = 0;
         let mut ports_adopted = 0;
+        let mut values_adopted = 0;
         let mut step_memory_bytes = 0;
         let mut written: Vec<u64> = Vec::new();
         let mut explained: Vec<(u64, Difference)> = Vec::new();
@@ -519,18 +520,36 @@ impl Session {
                 _ => 0,
             };
             let in_size = view.instr().map_or(4, |i| i.op0_register().size());
-            // PUSH of a segment register with a 32- or 64-bit operand: the slot size.
-            let push_sreg = view.instr().and_then(|i| {
-                (i.mnemonic() == Mnemonic::Push
+            let rep_string = view.instr().is_some_and(|i| {
+                i.is_string_instruction() && (i.has_rep_prefix() || i.has_repne_prefix())
+            });
+            // Slots where a selector is stored with a 16-bit move (PUSH sreg, the CS of
+            // a far CALL), their size.
+            let sreg_slot = view.instr().and_then(|i| {
+                let inc = -i.stack_pointer_increment();
+                if i.mnemonic() == Mnemonic::Push
                     && i.op0_kind() == iced_x86::OpKind::Register
                     && i.op0_register().is_segment_register()
-                    && i.stack_pointer_increment() < -2)
-                    .then(|| (-i.stack_pointer_increment()) as usize)
+                    && inc > 2
+                {
+                    Some(inc as usize)
+                } else if (i.is_call_far() || i.is_call_far_indirect()) && inc > 4 {
+                    Some(inc as usize / 2)
+                } else {
+                    None
+                }
             });
             let ours = e.machine().cpu.rip & rip_mask;
             // QEMU's step.
             if mnemonic == Some(Mnemonic::Pause) {
                 self.replay.run_to(ours)?;
+            } else if rep_string {
+                // QEMU ends a gdbstub step after each iteration; ringstep's step is the
+                // whole instruction (or up to its fault).
+                let mut n = 0;
+                while self.replay.step()? & rip_mask == ip & rip_mask && n < 100_000 {
+                    n += 1;
+                }
             } else {
                 self.replay.step()?;
             }
@@ -644,8 +663,12 @@ impl Session {
             }
             step_memory_bytes += this_step.len();
             written.extend_from_slice(&this_step);
-            if let (Some(size), Some(&low)) = (push_sreg, this_step.first()) {
-                if this_step.len() == 2 && low == e.machine().cpu.gpr[4] & rip_mask {
+            if let Some(size) = sreg_slot {
+                let sp = e.machine().cpu.gpr[4] & rip_mask;
+                for (low, len) in runs(&this_step) {
+                    if len != 2 || (low.wrapping_sub(sp)) % size as u64 != 0 {
+                        continue;
+                    }
                     // ringstep moves the selector's 16 bits and leaves the rest of the
                     // slot; QEMU zero-extends it (both allowed: `PUSH_SREG`). Ringstep
                     // takes QEMU's bytes, so that a later POP reads the same value.
@@ -663,6 +686,29 @@ impl Session {
                         });
                         e.machine_mut().mem.poke(low + 2, &upper);
                         written.extend((2..size as u64).map(|i| low + i));
+                    }
+                }
+            }
+            if want.is_empty()
+                && matches!(
+                    mnemonic,
+                    Some(
+                        Mnemonic::Rdtsc
+                            | Mnemonic::Rdtscp
+                            | Mnemonic::Cpuid
+                            | Mnemonic::Rdpid
+                            | Mnemonic::Xgetbv
+                    )
+                )
+            {
+                // Values ringstep's model defines otherwise (docs/cpu-model.md: the TSC
+                // is the step number; its CPUID leaves, TSC_AUX, XCR0): QEMU's, counted.
+                let cpu = &mut e.machine_mut().cpu;
+                for r in [0usize, 1, 2, 3] {
+                    let q = if long { qn.gpr[r] } else { qn.gpr[r] & 0xffff_ffff };
+                    if cpu.gpr[r] != q {
+                        cpu.gpr[r] = q;
+                        values_adopted += 1;
                     }
                 }
             }
@@ -702,6 +748,25 @@ impl Session {
                 e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
             }
             let before_n = differences.len();
+            if matches!(
+                mnemonic,
+                Some(Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Cmpsq)
+            ) && want == [14]
+                && !got.is_empty()
+                && e.machine().cpu.cr2 != qn.cr2
+            {
+                // Both operands' pages fault; which read comes first is the
+                // implementation's (`CMPS_ORDER`). The run goes on with QEMU's CR2.
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "cr2".into(),
+                    ringstep: format!("{:#x}", e.machine().cpu.cr2),
+                    qemu: format!("{:#x}", qn.cr2),
+                    kind: Some(super::CMPS_ORDER),
+                });
+                e.machine_mut().cpu.cr2 = qn.cr2;
+            }
             compare_state(e.machine(), &qn, &step, &instr, &mut differences);
             if std::env::var_os("RINGSTEP_DEBUG_SESSION").is_some() && differences.len() > before_n {
                 eprintln!("DEBUG step {step} rsp before {sp_before:#x} after {:#x} qemu {:#x}", e.machine().cpu.gpr[4], qn.gpr[4]);
@@ -743,7 +808,7 @@ impl Session {
             memory_bytes: written.len(),
             step_memory_bytes,
             adopted,
-            ports_adopted,
+            ports_adopted: ports_adopted + values_adopted,
             differences,
             skipped: None,
             stop,
