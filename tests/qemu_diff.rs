@@ -88,16 +88,21 @@ const ALLOWED: &[(&str, &str)] = &[
          of the stack slot unmodified (what recent Core and Atom processors do); Vol. 2A \
          CALL (far call, Operation): Push(CS) \"padded with 16 high-order bits\", their \
          value not given. ringstep does the 16-bit move, QEMU (7.2, TCG) pushes the \
-         zero-extended value. The run continues with QEMU's bytes in the slot.",
+         zero-extended value. The run continues with QEMU's bytes in the slot; where the \
+         slot's upper half lies on a page that faults, QEMU alone raises #PF (compared up \
+         to it).",
     ),
     (
         qemu::SEGMENT_TYPE,
         "Intel SDM Vol. 3A §5.4 (Type Checking): no instruction may write into a data \
          segment that is not writable or into a code segment, nor read an execute-only \
-         code segment; the access raises #GP(0) (e.g. Vol. 2B SGDT: #GP(0) if the \
-         destination is located in a non-writable segment). QEMU (7.2, TCG) applies the \
-         segment base and does not check the type (a readable code selector loaded in DS, \
-         then a write through DS). Compared up to it.",
+         code segment (e.g. Vol. 2B SGDT: #GP(0) if the destination is located in a \
+         non-writable segment); §5.4.1 (Null Segment Selector Checking): an access through \
+         a segment register holding a null selector raises #GP(0); §5.3 (Limit Checking): \
+         an access past the limit raises #GP(0) (#SS(0) through SS). QEMU (7.2, TCG) \
+         applies the segment base and checks none of these for data accesses in protected \
+         mode (it accesses the address, or page-faults there); ringstep raises the fault. \
+         Compared up to it.",
     ),
     (
         qemu::IRET_PF_USER,
@@ -138,6 +143,41 @@ const ALLOWED: &[(&str, &str)] = &[
          first, QEMU (7.2, TCG; gen_cmps) ES:rDI. Same vector and error code; the run \
          continues with QEMU's CR2. (Not an SDM violation by either: listed so the \
          difference is explained.)",
+    ),
+    (
+        qemu::FAR_CALL32_STACK,
+        "Intel SDM Vol. 2A CALL (Operation, far call in IA-32e mode with OperandSize 32: \
+         Push(CS) padded, Push(EIP), with the 64-bit RSP) and Vol. 1 §3.3.7 / §6.2.3 (in \
+         64-bit mode the stack-address size is 64 bits; SS's B flag is ignored). QEMU \
+         (7.2, TCG; helper_lcall_protected masks SP with the SS descriptor's size) stores \
+         the 32-bit frame at the low 32 bits of RSP and page-faults there; ringstep pushes \
+         below RSP. Compared up to it. The same for RETF (helper_lret_protected): where \
+         both fault, QEMU's CR2 is the 32-bit truncation of ringstep's.",
+    ),
+    (
+        qemu::CMPXCHG_R32,
+        "Intel SDM Vol. 2A CMPXCHG (Operation: ELSE ZF ← 0; accumulator ← TEMP; DEST ← \
+         TEMP; \"the destination operand is written back if the comparison fails\") and \
+         Vol. 1 §3.4.1.1 (a 32-bit result in 64-bit mode is zero-extended into the 64-bit \
+         register). QEMU (7.2, TCG) leaves a 32-bit register destination untouched when \
+         the comparison fails, upper half included (QEMU later documented this as what \
+         processors do); ringstep writes it back, zero-extended, as the SDM's \
+         pseudocode says. The run continues with QEMU's value.",
+    ),
+    (
+        qemu::LOCK_UD,
+        "Intel SDM Vol. 2A LOCK (Description and Exceptions): the LOCK prefix can be \
+         prepended only to ADD, ADC, AND, BTC, BTR, BTS, CMPXCHG, CMPXCHG8B/16B, DEC, INC, \
+         NEG, NOT, OR, SBB, SUB, XOR, XADD and XCHG with a memory destination; otherwise \
+         #UD. QEMU (7.2, TCG) executes LOCK BT with a memory operand; ringstep raises \
+         #UD. Compared up to it.",
+    ),
+    (
+        qemu::INT1_UD,
+        "Intel SDM Vol. 2A INT n/INTO/INT3/INT1 (F1, INT1): generates a debug exception \
+         (#DB, vector 1) without the privilege checks of INT n. QEMU 7.2 (TCG) translates \
+         F1 only when built with WANT_ICEBP and otherwise raises #UD; ringstep delivers \
+         #DB. Compared up to it.",
     ),
     (
         qemu::GROUP11_UD,

@@ -141,7 +141,7 @@ fn required(host: Host) -> Vec<&'static str> {
         "cmovcc", "setcc", "mul", "imul", "div", "idiv", "cwde", "cbw",
         "cwd", "cdq", "xadd", "cmpxchg", "lock", "bswap", "movbe", "leave", "enter", "lfence",
         "mfence", "sfence", "pause", "nop", "rdtsc", "rdtscp", "cpuid", "lahf", "sahf",
-        "int1", "lsl", "lar", "verw", "smsw", "str", "sldt", "in", "out", "xgetbv", "rdpid",
+        "int1", "lsl", "lar", "verw", "smsw", "str", "sldt", "in", "out", "xgetbv",
         "movs/a32", "rep movs/a32", "stos/a32", "rep stos/a32", "lods/a32", "cmps/a32",
         "rep cmps/a32", "repne cmps/a32", "scas/a32", "rep scas/a32", "repne scas/a32",
         "retf", "jmp far/mem", "call far/mem", "endbr32", "endbr64", "setcc", "cmovcc",

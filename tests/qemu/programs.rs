@@ -321,7 +321,8 @@ fn kernel_ins(long: bool) -> BoxedStrategy<Ins> {
 /// fences, NOP forms, ENDBR, TSC/CPUID/RDPID/XGETBV, descriptor checks, port I/O (the safe
 /// port 0x80: the POST-code port, whose writes QEMU drops and whose reads give all ones),
 /// and in the kernel part the control, debug and cache instructions. Memory operands
-/// are on the stack below RSP (`-16(%rsp)`), mapped alike in both machines.
+/// are on the stack below RSP (`-16(%rsp)`), mapped alike in both machines. Not RDPID:
+/// QEMU 7.2's `-cpu max` (TCG) does not have it (#UD), ringstep's model does.
 fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     let r = 0u8..8;
     let w = if long { vec![0x48u8] } else { vec![] };
@@ -345,7 +346,6 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
         vec![0x0f, 0x01, 0xf9],             // rdtscp
         vec![0x0f, 0xa2],                   // cpuid
         vec![0x31, 0xc0, 0x0f, 0xa2],       // xor %eax,%eax; cpuid
-        vec![0xf3, 0x0f, 0xc7, 0xf8],       // rdpid
         vec![0x31, 0xc9, 0x0f, 0x01, 0xd0], // xor %ecx,%ecx; xgetbv
         vec![0x9f],                         // lahf
         vec![0x9e],                         // sahf
@@ -707,6 +707,11 @@ pub fn setup(p: &Program) -> Setup {
     }
     for v in FAULT_VECTORS {
         m.mem.poke(fault_handler(long, v), &[0x90]);
+    }
+    if !long {
+        // CR3 as the guest holds it (its page-directory-pointer table; ringstep does not
+        // walk it), so that MOV from CR3 reads the same in both.
+        m.cpu.cr3 = super::guest::BLOB_BASE;
     }
     let ubase = m.cpu.rip;
     m.mem.poke(ubase, &p.user);

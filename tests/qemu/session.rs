@@ -205,6 +205,17 @@ fn gate_ist(m: &Machine, v: u8) -> u8 {
     g[4] & 7
 }
 
+/// Whether the instruction at `bytes` has a LOCK prefix.
+fn lock_prefixed(bytes: &[u8], long: bool) -> bool {
+    bytes
+        .iter()
+        .take_while(|&&b| {
+            matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)
+                || (long && (0x40..0x50).contains(&b))
+        })
+        .any(|&b| b == 0xf0)
+}
+
 /// Vectors that push an error code.
 fn has_error_code(v: u8) -> bool {
     matches!(v, 8 | 10..=14 | 17 | 21)
@@ -520,6 +531,31 @@ impl Session {
                 _ => 0,
             };
             let in_size = view.instr().map_or(4, |i| i.op0_register().size());
+            // A far CALL through an m16:32 pointer in 64-bit mode (4-byte pushes).
+            let far_call32 = long
+                && view
+                    .instr()
+                    .is_some_and(|i| i.is_call_far_indirect() && i.stack_pointer_increment() == -8);
+            // CMPXCHG r/m32 with a register destination (64-bit mode): its index.
+            let cmpxchg_r32 = view.instr().and_then(|i| {
+                (long
+                    && i.mnemonic() == Mnemonic::Cmpxchg
+                    && i.op0_kind() == iced_x86::OpKind::Register
+                    && i.op0_register().size() == 4)
+                    .then(|| {
+                        i.op0_register().full_register() as usize
+                            - iced_x86::Register::RAX as usize
+                    })
+            });
+            // BSF/BSR: the destination register (undefined when the source is 0).
+            let bsf_dest = view.instr().and_then(|i| {
+                (matches!(i.mnemonic(), Mnemonic::Bsf | Mnemonic::Bsr)
+                    && i.op0_kind() == iced_x86::OpKind::Register)
+                    .then(|| {
+                        i.op0_register().full_register() as usize
+                            - iced_x86::Register::RAX as usize
+                    })
+            });
             let rep_string = view.instr().is_some_and(|i| {
                 i.is_string_instruction() && (i.has_rep_prefix() || i.has_repne_prefix())
             });
@@ -541,9 +577,16 @@ impl Session {
             });
             let ours = e.machine().cpu.rip & rip_mask;
             // QEMU's step.
+            let mut shut_down = false;
             if mnemonic == Some(Mnemonic::Pause) {
                 self.replay.run_to(ours)?;
-            } else if rep_string {
+            } else if sreg_slot.is_some() && want.is_empty() {
+                // A 4-byte push where ringstep moves 2 (`PUSH_SREG`) may fault in QEMU
+                // alone, and end in a shutdown there.
+                if self.replay.step_within(SHUTDOWN_WAIT).is_err() || self.replay.shut_down()? {
+                    shut_down = true;
+                }
+            } else if rep_string && ours != ip & rip_mask {
                 // QEMU ends a gdbstub step after each iteration; ringstep's step is the
                 // whole instruction (or up to its fault).
                 let mut n = 0;
@@ -552,6 +595,21 @@ impl Session {
                 }
             } else {
                 self.replay.step()?;
+            }
+            if shut_down {
+                self.spent = true;
+                differences.push(Difference {
+                    step,
+                    instr,
+                    field: "exception".into(),
+                    ringstep: "none".into(),
+                    qemu: "shutdown".into(),
+                    kind: Some(super::PUSH_SREG),
+                });
+                written.clear();
+                final_memory = false;
+                self.known.clear();
+                break format!("{} at {ip:#x}", super::PUSH_SREG);
             }
             let mut qn = self.state()?;
             // The vector QEMU delivered: the one whose handler it stopped at.
@@ -574,6 +632,22 @@ impl Session {
             let kind = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions).or_else(|| {
                 (want == [6] && got.is_none() && group11_reserved(&bytes_at_ip, long))
                     .then_some(super::GROUP11_UD)
+            });
+            let kind = kind.or_else(|| {
+                (sreg_slot.is_some() && want.is_empty() && got.is_some())
+                    .then_some(super::PUSH_SREG)
+            });
+            let kind = kind.or_else(|| {
+                (want == [6] && got != Some(6) && lock_prefixed(&bytes_at_ip, long))
+                    .then_some(super::LOCK_UD)
+            });
+            let kind = kind.or_else(|| {
+                (mnemonic == Some(Mnemonic::Int1) && want == [1] && got == Some(6))
+                    .then_some(super::INT1_UD)
+            });
+            let kind = kind.or_else(|| {
+                (far_call32 && got == Some(14) && want.last() != Some(&14))
+                    .then_some(super::FAR_CALL32_STACK)
             });
             if let Some(kind) = kind {
                 differences.push(Difference {
@@ -665,10 +739,16 @@ impl Session {
             written.extend_from_slice(&this_step);
             if let Some(size) = sreg_slot {
                 let sp = e.machine().cpu.gpr[4] & rip_mask;
-                for (low, len) in runs(&this_step) {
-                    if len != 2 || (low.wrapping_sub(sp)) % size as u64 != 0 {
-                        continue;
-                    }
+                let slots: Vec<u64> = this_step
+                    .iter()
+                    .copied()
+                    .filter(|&a| {
+                        a.wrapping_sub(sp) % size as u64 == 0
+                            && this_step.contains(&(a + 1))
+                            && !this_step.contains(&(a + 2))
+                    })
+                    .collect();
+                for low in slots {
                     // ringstep moves the selector's 16 bits and leaves the rest of the
                     // slot; QEMU zero-extends it (both allowed: `PUSH_SREG`). Ringstep
                     // takes QEMU's bytes, so that a later POP reads the same value.
@@ -747,6 +827,32 @@ impl Session {
                 adopted += 1;
                 e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
             }
+            if let Some(r) = bsf_dest.filter(|&r| r < 16) {
+                // Source 0: the SDM leaves the destination undefined; QEMU's value.
+                let mask = if long { u64::MAX } else { 0xffff_ffff };
+                if want.is_empty()
+                    && e.machine().cpu.rflags & ZF != 0
+                    && e.machine().cpu.gpr[r] & mask != qn.gpr[r] & mask
+                {
+                    e.machine_mut().cpu.gpr[r] = qn.gpr[r] & mask;
+                    adopted += 1;
+                }
+            }
+            if let Some(r) = cmpxchg_r32.filter(|&r| r < 16) {
+                let ours = e.machine().cpu.gpr[r];
+                let zf = e.machine().cpu.rflags & ZF != 0;
+                if !zf && ours != qn.gpr[r] && ours == qn.gpr[r] & 0xffff_ffff {
+                    differences.push(Difference {
+                        step: step.clone(),
+                        instr: instr.clone(),
+                        field: "cmpxchg destination".into(),
+                        ringstep: format!("{ours:#x}"),
+                        qemu: format!("{:#x}", qn.gpr[r]),
+                        kind: Some(super::CMPXCHG_R32),
+                    });
+                    e.machine_mut().cpu.gpr[r] = qn.gpr[r];
+                }
+            }
             let before_n = differences.len();
             if matches!(
                 mnemonic,
@@ -764,6 +870,24 @@ impl Session {
                     ringstep: format!("{:#x}", e.machine().cpu.cr2),
                     qemu: format!("{:#x}", qn.cr2),
                     kind: Some(super::CMPS_ORDER),
+                });
+                e.machine_mut().cpu.cr2 = qn.cr2;
+            }
+            if long
+                && mnemonic == Some(Mnemonic::Retf)
+                && want == [14]
+                && e.machine().cpu.cr2 != qn.cr2
+                && e.machine().cpu.cr2 & 0xffff_ffff == qn.cr2
+            {
+                // RETF with a 32-bit operand size in 64-bit mode: QEMU's stack address
+                // cut to 32 bits (`FAR_CALL32_STACK`); both fault.
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "cr2".into(),
+                    ringstep: format!("{:#x}", e.machine().cpu.cr2),
+                    qemu: format!("{:#x}", qn.cr2),
+                    kind: Some(super::FAR_CALL32_STACK),
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
