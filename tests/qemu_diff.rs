@@ -312,7 +312,10 @@ fn in_session(setup: &qemu::Setup, shared: &Shared, totals: &Totals) -> Option<q
         match qemu::session::Session::build(setup, &dir) {
             Ok(b) => *built = Some(b),
             Err(why) => {
-                println!("{:?}: the session's guest did not build: {why}", shared.host);
+                println!(
+                    "{:?}: the session's guest did not build: {why}",
+                    shared.host
+                );
                 return None;
             }
         }

@@ -335,39 +335,39 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
         (true, true) => (common::K64_CS, common::K64_DS),
     };
     let mut fixed_list: Vec<Vec<u8>> = vec![
-        vec![0x0f, 0xae, 0xe8],             // lfence
-        vec![0x0f, 0xae, 0xf0],             // mfence
-        vec![0x0f, 0xae, 0xf8],             // sfence
-        vec![0xf3, 0x0f, 0x1e, 0xfb],       // endbr32
-        vec![0xf3, 0x0f, 0x1e, 0xfa],       // endbr64
-        vec![0x0f, 0x1f, 0x80, 0, 0, 0, 0], // nopl 0(%eax)
-        vec![0x66, 0x90],                   // xchg %ax,%ax
-        vec![0x0f, 0x31],                   // rdtsc
-        vec![0x0f, 0x01, 0xf9],             // rdtscp
-        vec![0x0f, 0xa2],                   // cpuid
-        vec![0x31, 0xc0, 0x0f, 0xa2],       // xor %eax,%eax; cpuid
-        vec![0x31, 0xc9, 0x0f, 0x01, 0xd0], // xor %ecx,%ecx; xgetbv
-        vec![0x9f],                         // lahf
-        vec![0x9e],                         // sahf
-        vec![0xf1],                         // int1
-        vec![0x66, 0x98],                   // cbw
-        vec![0x98],                         // cwde
-        vec![0x66, 0x99],                   // cwd
-        vec![0x99],                         // cdq
-        vec![0xc9],                         // leave
-        vec![0xc8, 0x10, 0x00, 0x00],       // enter $16,$0
-        vec![0xc8, 0x08, 0x00, 0x01],       // enter $8,$1
-        vec![0xcb],                         // lret
-        vec![0xfc],                         // cld
-        vec![0xfd],                         // std
-        vec![0xe4, 0x80],                   // in $0x80,%al
-        vec![0xe5, 0x80],                   // in $0x80,%eax
-        vec![0xe6, 0x80],                   // out %al,$0x80
-        vec![0xe7, 0x80],                   // out %eax,$0x80
-        vec![0x66, 0xba, 0x80, 0x00, 0xec], // mov $0x80,%dx; in (%dx),%al
+        vec![0x0f, 0xae, 0xe8],                   // lfence
+        vec![0x0f, 0xae, 0xf0],                   // mfence
+        vec![0x0f, 0xae, 0xf8],                   // sfence
+        vec![0xf3, 0x0f, 0x1e, 0xfb],             // endbr32
+        vec![0xf3, 0x0f, 0x1e, 0xfa],             // endbr64
+        vec![0x0f, 0x1f, 0x80, 0, 0, 0, 0],       // nopl 0(%eax)
+        vec![0x66, 0x90],                         // xchg %ax,%ax
+        vec![0x0f, 0x31],                         // rdtsc
+        vec![0x0f, 0x01, 0xf9],                   // rdtscp
+        vec![0x0f, 0xa2],                         // cpuid
+        vec![0x31, 0xc0, 0x0f, 0xa2],             // xor %eax,%eax; cpuid
+        vec![0x31, 0xc9, 0x0f, 0x01, 0xd0],       // xor %ecx,%ecx; xgetbv
+        vec![0x9f],                               // lahf
+        vec![0x9e],                               // sahf
+        vec![0xf1],                               // int1
+        vec![0x66, 0x98],                         // cbw
+        vec![0x98],                               // cwde
+        vec![0x66, 0x99],                         // cwd
+        vec![0x99],                               // cdq
+        vec![0xc9],                               // leave
+        vec![0xc8, 0x10, 0x00, 0x00],             // enter $16,$0
+        vec![0xc8, 0x08, 0x00, 0x01],             // enter $8,$1
+        vec![0xcb],                               // lret
+        vec![0xfc],                               // cld
+        vec![0xfd],                               // std
+        vec![0xe4, 0x80],                         // in $0x80,%al
+        vec![0xe5, 0x80],                         // in $0x80,%eax
+        vec![0xe6, 0x80],                         // out %al,$0x80
+        vec![0xe7, 0x80],                         // out %eax,$0x80
+        vec![0x66, 0xba, 0x80, 0x00, 0xec],       // mov $0x80,%dx; in (%dx),%al
         vec![0x66, 0xba, 0x80, 0x00, 0x66, 0xed], // in (%dx),%ax
-        vec![0x66, 0xba, 0x80, 0x00, 0xee], // out %al,(%dx)
-        vec![0x66, 0xba, 0x80, 0x00, 0xef], // out %eax,(%dx)
+        vec![0x66, 0xba, 0x80, 0x00, 0xee],       // out %al,(%dx)
+        vec![0x66, 0xba, 0x80, 0x00, 0xef],       // out %eax,(%dx)
         // lsl/lar/verw/verr of a selector in %ax, smsw, sldt, str
         vec![0x66, 0xb8, data_sel as u8, 0x00, 0x0f, 0x03, 0xc8],
         vec![0x66, 0xb8, code_sel as u8, 0x00, 0x0f, 0x02, 0xc8],
@@ -388,29 +388,33 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     }
     if kernel {
         fixed_list.extend([
-            vec![0x0f, 0x06],                   // clts
-            vec![0x0f, 0x01, 0x7c, 0x24, 0xf0], // invlpg -16(%esp)
+            vec![0x0f, 0x06],                         // clts
+            vec![0x0f, 0x01, 0x7c, 0x24, 0xf0],       // invlpg -16(%esp)
             vec![0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8], // mov %cr3,%eax; mov %eax,%cr3
             vec![0x0f, 0x20, 0xe0, 0x0f, 0x22, 0xe0], // mov %cr4,%eax; mov %eax,%cr4
-            vec![0x0f, 0x22, 0xd0],             // mov %eax,%cr2
-            vec![0x0f, 0x21, 0xf8],             // mov %dr7,%eax
-            vec![0x0f, 0x21, 0xf0],             // mov %dr6,%eax
-            vec![0x0f, 0x21, 0xc1],             // mov %dr0,%ecx
-            vec![0x0f, 0x23, 0xc0],             // mov %eax,%dr0
-            vec![0x0f, 0x23, 0xd9],             // mov %ecx,%dr3
-            vec![0x0f, 0x01, 0xca],             // clac
-            vec![0x0f, 0x01, 0xcb],             // stac
+            vec![0x0f, 0x22, 0xd0],                   // mov %eax,%cr2
+            vec![0x0f, 0x21, 0xf8],                   // mov %dr7,%eax
+            vec![0x0f, 0x21, 0xf0],                   // mov %dr6,%eax
+            vec![0x0f, 0x21, 0xc1],                   // mov %dr0,%ecx
+            vec![0x0f, 0x23, 0xc0],                   // mov %eax,%dr0
+            vec![0x0f, 0x23, 0xd9],                   // mov %ecx,%dr3
+            vec![0x0f, 0x01, 0xca],                   // clac
+            vec![0x0f, 0x01, 0xcb],                   // stac
             // IOPL 3 for what follows (and the user part after an IRET).
             vec![0x9c, 0x81, 0x0c, 0x24, 0x00, 0x30, 0x00, 0x00, 0x9d],
             // insb/outsb at (%edi)/(%esi) below the stack, DX = 0x80
             vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x7c, 0x24, 0xc0, 0x6c],
             vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x74, 0x24, 0xc0, 0x6e],
-            vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x7c, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6c],
-            vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x74, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6e],
+            vec![
+                0x66, 0xba, 0x80, 0x00, 0x8d, 0x7c, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6c,
+            ],
+            vec![
+                0x66, 0xba, 0x80, 0x00, 0x8d, 0x74, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6e,
+            ],
         ]);
         if long {
             fixed_list.extend([
-                vec![0x44, 0x0f, 0x20, 0xc0], // mov %cr8,%rax
+                vec![0x44, 0x0f, 0x20, 0xc0],             // mov %cr8,%rax
                 vec![0x31, 0xc0, 0x44, 0x0f, 0x22, 0xc0], // xor; mov %rax,%cr8
             ]);
         }
@@ -444,7 +448,15 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     let m2 = mem(0);
     options.push((
         4,
-        (rex(long), 0u8..4, r.clone(), r.clone(), 0u8..7, any::<u8>(), 0u8..3)
+        (
+            rex(long),
+            0u8..4,
+            r.clone(),
+            r.clone(),
+            0u8..7,
+            any::<u8>(),
+            0u8..3,
+        )
             .prop_map(move |(x, o, a, b, form, n, c)| {
                 let bt = [0xa3u8, 0xab, 0xb3, 0xbb][o as usize];
                 let mut mm = m2.clone();
@@ -459,7 +471,11 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
                         cat(&[&[0x0f, 0xba], &mm, &[n]])
                     }
                     4 => cat(&[&x, &[0x0f, [0xbc, 0xbd][c as usize & 1], modrm(3, b, a)]]),
-                    5 => cat(&[&[0xf3], &x, &[0x0f, [0xbc, 0xbd, 0xb8][c as usize], modrm(3, b, a)]]),
+                    5 => cat(&[
+                        &[0xf3],
+                        &x,
+                        &[0x0f, [0xbc, 0xbd, 0xb8][c as usize], modrm(3, b, a)],
+                    ]),
                     _ => cat(&[&[0xf0, 0x0f, bt], &mm]), // lock bts/btr/btc mem (bt: #UD)
                 })
             })
@@ -505,7 +521,9 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     options.push((
         5,
         (
-            prop::sample::select(vec![0xa4u8, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xa6, 0xa7, 0xae, 0xaf]),
+            prop::sample::select(vec![
+                0xa4u8, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xa6, 0xa7, 0xae, 0xaf,
+            ]),
             0u8..3,
             any::<bool>(),
             any::<bool>(),
@@ -513,7 +531,12 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
             rex(long),
         )
             .prop_map(move |(op, rep, std, addr, n, x)| {
-                let mut b = cat(&[&lea_w, &[0x8d, 0x74, 0x24, 0x80], &lea_w, &[0x8d, 0x7c, 0x24, 0xc0]]);
+                let mut b = cat(&[
+                    &lea_w,
+                    &[0x8d, 0x74, 0x24, 0x80],
+                    &lea_w,
+                    &[0x8d, 0x7c, 0x24, 0xc0],
+                ]);
                 b.extend([0xb9, n, 0, 0, 0]);
                 b.push(if std { 0xfd } else { 0xfc });
                 if addr {
@@ -533,7 +556,10 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     ));
     // Far transfers: through a far pointer built below the stack (m16:32), and in
     // 32-bit mode direct (ljmp/lcall $sel,$next); segment-pointer loads.
-    for (opc, sel) in [(vec![0xff, 0x6c, 0x24, 0xf8], code_sel), (vec![0xff, 0x5c, 0x24, 0xf8], code_sel)] {
+    for (opc, sel) in [
+        (vec![0xff, 0x6c, 0x24, 0xf8], code_sel),
+        (vec![0xff, 0x5c, 0x24, 0xf8], code_sel),
+    ] {
         options.push((
             1,
             Just(Ins::AbsNext {

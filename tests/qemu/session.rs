@@ -40,8 +40,8 @@ use ringstep::machine::{Machine, SegReg};
 use super::gdb::Replay;
 use super::run::{self, QState};
 use super::{
-    compare_state, divergence, guest, guest64, idt_error_code_64, mem_difference,
-    tr_cached_busy, undefined_flags, Difference, SceneDiff, Setup, SYSCALL_FLAGS,
+    compare_state, divergence, guest, guest64, idt_error_code_64, mem_difference, tr_cached_busy,
+    undefined_flags, Difference, SceneDiff, Setup, SYSCALL_FLAGS,
 };
 
 const PAGE: u64 = 0x1000;
@@ -139,7 +139,9 @@ fn reset_routine(m: &Machine, long: bool) -> String {
     for n in 0..4 {
         s += &format!("  mov %{r}, %dr{n}\n");
     }
-    s += &format!("  mov $0xffff0ff0, %eax\n  mov %{r}, %dr6\n  mov $0x400, %eax\n  mov %{r}, %dr7\n");
+    s += &format!(
+        "  mov $0xffff0ff0, %eax\n  mov %{r}, %dr6\n  mov $0x400, %eax\n  mov %{r}, %dr7\n"
+    );
     s += "ringstep_reset_done:\n  jmp ringstep_reset_done\n";
     s
 }
@@ -188,8 +190,10 @@ fn group11_reserved(bytes: &[u8], long: bool) -> bool {
     let skip = bytes
         .iter()
         .take_while(|&&b| {
-            matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)
-                || (long && (0x40..0x50).contains(&b))
+            matches!(
+                b,
+                0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3
+            ) || (long && (0x40..0x50).contains(&b))
         })
         .count();
     match bytes.get(skip..skip + 2) {
@@ -210,8 +214,10 @@ fn lock_prefixed(bytes: &[u8], long: bool) -> bool {
     bytes
         .iter()
         .take_while(|&&b| {
-            matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)
-                || (long && (0x40..0x50).contains(&b))
+            matches!(
+                b,
+                0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3
+            ) || (long && (0x40..0x50).contains(&b))
         })
         .any(|&b| b == 0xf0)
 }
@@ -435,7 +441,6 @@ impl Session {
             let ip = e.machine().cpu.rip;
             let cl = e.machine().cpu.gpr[1];
             let cpl_before = e.machine().cpu.cpl();
-            let sp_before = e.machine().cpu.gpr[4];
             let mut bytes_at_ip = [0u8; 16];
             e.machine().mem.peek(ip, &mut bytes_at_ip);
             match e.step() {
@@ -447,7 +452,8 @@ impl Session {
                         // boots the guest again for the next program.
                         let _ = self.replay.step_within(SHUTDOWN_WAIT);
                         let sp = e.machine().cpu.gpr[4];
-                        let wrapped = !long && (sp & 0xffff_ffff < 0x40 || sp & 0xffff_ffff > 0xffff_ffc0);
+                        let wrapped =
+                            !long && (sp & 0xffff_ffff < 0x40 || sp & 0xffff_ffff > 0xffff_ffc0);
                         if !self.replay.shut_down()? && wrapped {
                             // A stack at the 4-GiB wrap: ringstep's limit faults
                             // (`WRAP_4G`) ended in a triple fault, QEMU wrapped.
@@ -543,8 +549,7 @@ impl Session {
                     && i.op0_kind() == iced_x86::OpKind::Register
                     && i.op0_register().size() == 4)
                     .then(|| {
-                        i.op0_register().full_register() as usize
-                            - iced_x86::Register::RAX as usize
+                        i.op0_register().full_register() as usize - iced_x86::Register::RAX as usize
                     })
             });
             // BSF/BSR: the destination register (undefined when the source is 0).
@@ -552,8 +557,7 @@ impl Session {
                 (matches!(i.mnemonic(), Mnemonic::Bsf | Mnemonic::Bsr)
                     && i.op0_kind() == iced_x86::OpKind::Register)
                     .then(|| {
-                        i.op0_register().full_register() as usize
-                            - iced_x86::Register::RAX as usize
+                        i.op0_register().full_register() as usize - iced_x86::Register::RAX as usize
                     })
             });
             let rep_string = view.instr().is_some_and(|i| {
@@ -709,7 +713,10 @@ impl Session {
                 );
             // Memory this step wrote.
             let bytes = self.read_bytes(&this_step)?;
-            if port_read && mnemonic.is_some_and(|m| matches!(m, Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd)) {
+            if port_read
+                && mnemonic
+                    .is_some_and(|m| matches!(m, Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd))
+            {
                 // INS: the bytes QEMU's device gave.
                 let m = e.machine_mut();
                 for (&a, &b) in this_step.iter().zip(&bytes) {
@@ -722,7 +729,9 @@ impl Session {
                 let code_at = m.cpu.gpr[4] & rip_mask;
                 for (&a, &qv) in this_step.iter().zip(&bytes) {
                     if let Some(d) = mem_difference(m, m0, &explained, a, Some(qv)) {
-                        let kind = d.kind.or((pf_user && a == code_at).then_some(super::IRET_PF_USER));
+                        let kind = d
+                            .kind
+                            .or((pf_user && a == code_at).then_some(super::IRET_PF_USER));
                         differences.push(Difference {
                             step: step.clone(),
                             instr: instr.clone(),
@@ -785,7 +794,11 @@ impl Session {
                 // is the step number; its CPUID leaves, TSC_AUX, XCR0): QEMU's, counted.
                 let cpu = &mut e.machine_mut().cpu;
                 for r in [0usize, 1, 2, 3] {
-                    let q = if long { qn.gpr[r] } else { qn.gpr[r] & 0xffff_ffff };
+                    let q = if long {
+                        qn.gpr[r]
+                    } else {
+                        qn.gpr[r] & 0xffff_ffff
+                    };
                     if cpu.gpr[r] != q {
                         cpu.gpr[r] = q;
                         values_adopted += 1;
@@ -853,7 +866,6 @@ impl Session {
                     e.machine_mut().cpu.gpr[r] = qn.gpr[r];
                 }
             }
-            let before_n = differences.len();
             if matches!(
                 mnemonic,
                 Some(Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Cmpsq)
@@ -892,9 +904,6 @@ impl Session {
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
             compare_state(e.machine(), &qn, &step, &instr, &mut differences);
-            if std::env::var_os("RINGSTEP_DEBUG_SESSION").is_some() && differences.len() > before_n {
-                eprintln!("DEBUG step {step} rsp before {sp_before:#x} after {:#x} qemu {:#x}", e.machine().cpu.gpr[4], qn.gpr[4]);
-            }
             if !tr_busy_seen {
                 if let Some(d) = tr_cached_busy(e.machine(), &qn, &step, &instr) {
                     tr_busy_seen = true;
