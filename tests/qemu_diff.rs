@@ -40,8 +40,10 @@ const ALLOWED: &[(&str, &str)] = &[
         qemu::WRMSR_CANONICAL,
         "Intel SDM Vol. 4 §2.1 and Vol. 2B WRMSR: on a processor that supports Intel 64, \
          WRMSR raises #GP(0) when it writes a non-canonical address to an MSR that holds \
-         one (IA32_SYSENTER_ESP/EIP, FS/GS base, KERNEL_GS_BASE, LSTAR). QEMU (7.2, TCG) \
-         stores the value; ringstep raises the #GP. The runs part ways: compared up to it.",
+         one (IA32_SYSENTER_ESP/EIP, FS/GS base, KERNEL_GS_BASE, LSTAR); likewise Vol. 2D \
+         WRFSBASE/WRGSBASE: #GP(0) if the source register holds a non-canonical address. \
+         QEMU (7.2, TCG) stores the value; ringstep raises the #GP. The runs part ways: \
+         compared up to it.",
     ),
     (
         qemu::WRAP_4G,

@@ -317,10 +317,14 @@ fn divergence(
     let qemu_raised = exceptions.last().map(|e| e.0);
     let ours = want.last().copied();
     // (The #GP may have turned into a #DF on a broken stack: its reason stays.)
-    if mnemonic == Some(Mnemonic::Wrmsr)
-        && ours.is_some()
+    if matches!(
+        mnemonic,
+        Some(Mnemonic::Wrmsr | Mnemonic::Wrfsbase | Mnemonic::Wrgsbase)
+    ) && ours.is_some()
         && qemu_raised.is_none()
-        && reasons.iter().any(|r| r.contains("canonical"))
+        && reasons
+            .iter()
+            .any(|r| r.to_lowercase().contains("canonical"))
     {
         return Some(WRMSR_CANONICAL);
     }

@@ -380,8 +380,13 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     ];
     if long {
         fixed_list.extend([
-            vec![0x48, 0x98], // cdqe
-            vec![0x48, 0x99], // cqo
+            vec![0x48, 0x98],                   // cdqe
+            vec![0x48, 0x99],                   // cqo
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xc0], // rdfsbase %rax
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xc9], // rdgsbase %rcx
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xd0], // wrfsbase %rax
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xd9], // wrgsbase %rcx
+            vec![0xf3, 0x0f, 0xae, 0xd2],       // wrfsbase %edx
         ]);
     } else {
         fixed_list.extend([vec![0x60], vec![0x61]]); // pusha, popa
@@ -675,6 +680,8 @@ pub fn setup(p: &Program) -> Setup {
     if long {
         // A page-table root the guest can hold (ringstep does not walk it).
         m.cpu.cr3 = 0x0100_0000;
+        // CR4.FSGSBASE: RDFSBASE/WRFSBASE/RDGSBASE/WRGSBASE at any CPL.
+        m.cpu.cr4 |= 1 << 16;
         m.mem.poke(
             k + SYS_ENTRY,
             &[

@@ -113,6 +113,17 @@ fn reset_routine(m: &Machine, long: bool) -> String {
             );
         }
     }
+    if long {
+        // FS and GS bases (WRFSBASE/WRGSBASE, SWAPGS change them).
+        for (index, seg) in [(0xc000_0100u32, SegReg::Fs), (0xc000_0101, SegReg::Gs)] {
+            let value = m.cpu.seg(seg).base;
+            s += &format!(
+                "  mov ${index:#x}, %ecx\n  mov ${:#x}, %eax\n  mov ${:#x}, %edx\n  wrmsr\n",
+                value & 0xffff_ffff,
+                value >> 32
+            );
+        }
+    }
     let r = if long { "rax" } else { "eax" };
     // The control registers as the stub set them (`guest::build`, `guest64::build`).
     let cpu = &m.cpu;
