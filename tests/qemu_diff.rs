@@ -459,7 +459,7 @@ fn random_programs_match_qemu(host: Host) {
         "{host:?}: {cases} random programs (seed {seed:#x}, {} runs with shrinking) in {:.1} s: \
          {} instructions compared with QEMU; bytes written: {} compared after the step that \
          wrote them, {} at the end; undefined flags taken from QEMU after {} instructions; \
-         port reads taken from QEMU: {}; {} allowed differences {:?}; QEMU sessions booted: \
+         port reads and TSC/CPUID/XGETBV values taken from QEMU: {}; {} allowed differences {:?}; QEMU sessions booted: \
          {}, programs run alone: {}",
         get(&totals.programs),
         started.elapsed().as_secs_f64(),

@@ -92,7 +92,8 @@ pub struct SceneDiff {
     pub step_memory_bytes: usize,
     /// Steps after which ringstep took QEMU's values of flags the SDM leaves undefined.
     pub adopted: usize,
-    /// Port reads (IN, INS) whose value ringstep took from QEMU's devices.
+    /// Port reads (IN, INS) whose value ringstep took from QEMU's devices, and results of
+    /// RDTSC/RDTSCP/CPUID/XGETBV taken from QEMU (`session`).
     pub ports_adopted: usize,
     pub differences: Vec<Difference>,
     /// Why the scene could not be compared, if it could not.
