@@ -623,3 +623,24 @@ fn the_time_stamp_counter_counts_steps() {
     assert_eq!(e.step(), StepResult::Stepped);
     assert_eq!(e.machine().cpu.gpr[EAX], 1);
 }
+
+/// A #PF while delivering a #PF is a double fault (SDM Vol. 3A §6.15, Interrupt 8,
+/// Table 6-5), and CR2 holds the linear address of the second page fault: the processor
+/// loads CR2 when it detects a page fault (Interrupt 14). `pop %rbp` at RSP 0x2000 faults
+/// at 0x2000; pushing the #PF frame faults at 0x1ff8; the #DF goes through IST 1.
+/// Found by the differential check against QEMU (tests/qemu_diff.rs, Kernel64).
+#[test]
+fn a_page_fault_while_delivering_a_page_fault_leaves_the_second_address_in_cr2() {
+    let mut m = with_code(kernel64(), "5d"); // pop %rbp
+    set_gate64(&mut m, 14, K64_CODE + 0x100, false, 0, 0);
+    set_gate64(&mut m, 8, K64_CODE + 0x108, false, 0, 1);
+    let tss = m.cpu.tr.base;
+    m.mem.poke_le(tss + 0x24, 8, K64S);
+    m.cpu.gpr[RSP] = 0x2000;
+    let mut e = Engine::new(m);
+    step(&mut e);
+    let c = &e.machine().cpu;
+    assert_eq!(c.rip, K64_CODE + 0x108, "delivered to the #DF handler");
+    assert_eq!(c.cr2, 0x1ff8);
+    assert_eq!(c.gpr[RSP], K64S - 0x30, "the #DF frame on the IST 1 stack");
+}

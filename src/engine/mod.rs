@@ -945,7 +945,9 @@ impl Engine {
                 Err(DeliveryError::Fault(second)) => {
                     Self::rollback(ctx, inner);
                     let second = interrupt::nested(second);
-                    // A page fault during delivery writes CR2 before it becomes #DF.
+                    // A page fault loads CR2 when it is detected (SDM Vol. 3A 6.15,
+                    // Interrupt 14), also one that delivering the first exception raised
+                    // and that then becomes a double fault (Table 6-5).
                     if let Some(addr) = second.cr2 {
                         ctx.set_cr(2, addr);
                         last_cr2 = Some(addr);

@@ -226,8 +226,10 @@ pub fn register_ins(long: bool) -> BoxedStrategy<Ins> {
                     Ins::Bytes(match form {
                         0 => cat(&[&p, &x, &[0x0f, 0xaf, modrm(3, a, b)]]),
                         1 => cat(&[&p, &x, &[0x6b, modrm(3, a, b), i8_]]),
-                        _ if p.is_empty() => {
-                            cat(&[&x, &[0x69, modrm(3, a, b)], &i32_.to_le_bytes()])
+                        // An imm32 without the operand-size prefix, or with REX.W
+                        // (which overrides it).
+                        _ if p.is_empty() || x.first().is_some_and(|r| r & 8 != 0) => {
+                            cat(&[&p, &x, &[0x69, modrm(3, a, b)], &i32_.to_le_bytes()])
                         }
                         _ => cat(&[&p, &x, &[0x69, modrm(3, a, b)], &i32_.to_le_bytes()[..2]]),
                     })

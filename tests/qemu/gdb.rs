@@ -85,7 +85,7 @@ impl<S: Read + Write> Link<S> {
         }
     }
 
-    fn send(&mut self, body: &str) -> Result<(), String> {
+    pub fn send(&mut self, body: &str) -> Result<(), String> {
         let pkt = format!("${body}#{:02x}", checksum(body.as_bytes()));
         self.write(pkt.as_bytes())
             .map_err(|e| format!("QEMU's gdbstub: send {body:?}: {e}"))
@@ -123,8 +123,14 @@ impl<S: Read + Write> Link<S> {
     pub fn request(&mut self, body: &str, limit: Duration) -> Result<String, String> {
         let deadline = Deadline::new(format!("QEMU's gdbstub: answer to {body:?}"), limit);
         self.send(body)?;
+        self.reply(body, &deadline)
+    }
+
+    /// The next reply packet's body to `body` (a request sent before: the console
+    /// output packets of `qRcmd` come one after another), acked.
+    pub fn reply(&mut self, body: &str, deadline: &Deadline) -> Result<String, String> {
         loop {
-            match self.read_byte(&deadline)? {
+            match self.read_byte(deadline)? {
                 b'$' => break,
                 b'-' => self.send(body)?,
                 _ => {}
@@ -132,12 +138,12 @@ impl<S: Read + Write> Link<S> {
         }
         let mut reply = Vec::new();
         loop {
-            match self.read_byte(&deadline)? {
+            match self.read_byte(deadline)? {
                 b'#' => break,
                 b => reply.push(b),
             }
         }
-        let sum = [self.read_byte(&deadline)?, self.read_byte(&deadline)?];
+        let sum = [self.read_byte(deadline)?, self.read_byte(deadline)?];
         let sum = std::str::from_utf8(&sum)
             .ok()
             .and_then(|s| u8::from_str_radix(s, 16).ok());
@@ -196,6 +202,27 @@ impl Replay {
         if !xml.starts_with(['l', 'm']) {
             return Err(format!("gdbstub: no target description ({xml:?})"));
         }
+        r.run_to_start(start)?;
+        Ok(r)
+    }
+
+    /// Whether QEMU stopped the machine for a shutdown (a triple fault, `-no-shutdown`).
+    pub fn shut_down(&mut self) -> Result<bool, String> {
+        Ok(self.monitor("info status")?.contains("shutdown"))
+    }
+
+    /// One step, waiting `limit` at most (a step into a shutdown may not end).
+    pub fn step_within(&mut self, limit: Duration) -> Result<(), String> {
+        let r = self.link.request("s", limit)?;
+        if r.starts_with('T') || r.starts_with('S') {
+            Ok(())
+        } else {
+            Err(format!("gdbstub: \"s\" answered {r:?}"))
+        }
+    }
+
+    fn run_to_start(&mut self, start: u64) -> Result<(), String> {
+        let r = self;
         r.expect_ok(&format!("Z0,{start:x},1"))?;
         // The address may come up before the scenario starts (the firmware, the stub,
         // before paging): go on until it is reached with paging on.
@@ -203,7 +230,7 @@ impl Replay {
             r.stop_reply("c")?;
             if r.reg(REG_CR0)? & PG != 0 && r.reg(REG_RIP)? == start {
                 r.expect_ok(&format!("z0,{start:x},1"))?;
-                return Ok(r);
+                return Ok(());
             }
         }
         Err(format!(
@@ -256,6 +283,61 @@ impl Replay {
         self.stop_reply("c")?;
         self.expect_ok(&format!("z0,{addr:x},1"))?;
         self.reg(REG_RIP)
+    }
+
+    /// A monitor command through the gdbstub (`qRcmd`): its console output.
+    pub fn monitor(&mut self, cmd: &str) -> Result<String, String> {
+        let hex: String = cmd.bytes().map(|b| format!("{b:02x}")).collect();
+        let body = format!("qRcmd,{hex}");
+        let deadline = Deadline::new(format!("QEMU's gdbstub: answer to {cmd:?}"), ANSWER);
+        self.link.send(&body)?;
+        let mut out = Vec::new();
+        loop {
+            let r = self.link.reply(&body, &deadline)?;
+            match r.strip_prefix('O') {
+                Some(text) if r != "OK" => out.extend(unhex(text)?),
+                _ if r == "OK" => break,
+                _ => return Err(format!("gdbstub: {cmd:?} answered {r:?}")),
+            }
+        }
+        String::from_utf8(out).map_err(|_| format!("gdbstub: non-text output of {cmd:?}"))
+    }
+
+    /// Every register as `g` gives them (hex, the target's layout).
+    pub fn read_registers(&mut self) -> Result<String, String> {
+        let r = self.request("g")?;
+        if r.starts_with('E') || r.is_empty() {
+            return Err(format!("gdbstub: \"g\" answered {r:?}"));
+        }
+        Ok(r)
+    }
+
+    /// Write registers from `hex` in `g`'s layout (`G`; QEMU writes them in order).
+    pub fn write_registers(&mut self, hex: &str) -> Result<(), String> {
+        self.expect_ok(&format!("G{hex}"))
+    }
+
+    /// Write `bytes` at virtual `addr` (through the guest's paging, past its rights).
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), String> {
+        // QEMU's packets hold 4096 characters at most.
+        for (n, chunk) in bytes.chunks(1024).enumerate() {
+            let hex: String = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            let at = addr + n as u64 * 1024;
+            self.expect_ok(&format!("M{at:x},{:x}:{hex}", chunk.len()))?;
+        }
+        Ok(())
+    }
+
+    /// Resume until the guest reaches `addr` (a breakpoint there); for code run
+    /// between programs.
+    pub fn continue_to(&mut self, addr: u64) -> Result<(), String> {
+        self.run_to(addr).and_then(|at| {
+            if at == addr {
+                Ok(())
+            } else {
+                Err(format!("stopped at {at:#x}, not at {addr:#x}"))
+            }
+        })
     }
 
     /// `len` bytes at virtual `addr` (through the guest's current paging).

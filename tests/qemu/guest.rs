@@ -284,7 +284,11 @@ pub fn build(
         "  mov ${:#x}, %eax\n  mov %eax, %cr0\n  jmp 1f\n1:",
         cpu.cr0
     );
-    let _ = writeln!(w, "  lgdt gdtr_value\n  lidt idtr_value");
+    // LDTR null (QEMU starts with the reset cache: base 0, limit FFFFH, usable).
+    let _ = writeln!(
+        w,
+        "  lgdt gdtr_value\n  lidt idtr_value\n  xor %eax, %eax\n  lldt %ax"
+    );
     if tr_sel & !7 != 0 {
         let _ = writeln!(w, "  mov ${tr_sel:#x}, %ax\n  ltr %ax");
     }

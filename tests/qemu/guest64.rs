@@ -195,7 +195,11 @@ pub fn build(m: &Machine, end: &[u64], timer: Option<&Timer>) -> Result<Guest, S
         w,
         "  lgdt tmp_gdtr\n  ljmp $0x08, $long64\n.code64\nlong64:"
     );
-    let _ = writeln!(w, "  lgdt gdtr_value\n  lidt idtr_value");
+    // LDTR null (QEMU starts with the reset cache: base 0, limit FFFFH, usable).
+    let _ = writeln!(
+        w,
+        "  lgdt gdtr_value\n  lidt idtr_value\n  xor %eax, %eax\n  lldt %ax"
+    );
     if tr_sel & !7 != 0 {
         let _ = writeln!(w, "  mov ${tr_sel:#x}, %ax\n  ltr %ax");
     }

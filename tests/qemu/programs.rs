@@ -22,7 +22,7 @@ use proptest::prelude::*;
 use ringstep::machine::{Machine, SegReg};
 
 use super::Setup;
-use crate::common::programs::{assemble_at, cat, modrm, register_ins, Ins};
+use crate::common::programs::{assemble_at, cat, modrm, register_ins, rex, Ins};
 use crate::common::{self, set_gate32, set_gate64};
 
 /// Where a program starts.
@@ -69,6 +69,10 @@ fn kernel_text(long: bool) -> u64 {
         common::KERNEL_CODE
     }
 }
+
+/// IST1 in the 64-bit TSS, and the top of the stack it names.
+const IST1: u64 = 0x24;
+const IST1_TOP: u64 = common::K64_STACK_TOP - 0x2000;
 
 /// Offsets in the kernel text.
 const SYS_ENTRY: u64 = 0;
@@ -243,6 +247,7 @@ fn kernel_ins(long: bool) -> BoxedStrategy<Ins> {
     }
     if long {
         list.extend([
+            vec![0xcd, 0x83],       // int $0x83: an IST gate at CPL 0
             vec![0x0f, 0x01, 0xf8], // swapgs
             // sgdt/sidt -16(%rsp); lgdt/lidt back from there
             vec![0x0f, 0x01, 0x44, 0x24, 0xf0, 0x0f, 0x01, 0x54, 0x24, 0xf0],
@@ -309,6 +314,307 @@ fn kernel_ins(long: bool) -> BoxedStrategy<Ins> {
     prop::strategy::Union::new_weighted(options).boxed()
 }
 
+/// The instructions of issue 13's list that `register_ins` and the system lists do not
+/// hold: rotates, double shifts, bit tests and scans, CMOVcc/SETcc, multiply and divide,
+/// sign extensions, atomics with LOCK, string instructions (REP/REPE/REPNE, both
+/// directions, every address size the mode has), far transfers, segment-pointer loads,
+/// fences, NOP forms, ENDBR, TSC/CPUID/RDPID/XGETBV, descriptor checks, port I/O (the safe
+/// port 0x80: the POST-code port, whose writes QEMU drops and whose reads give all ones),
+/// and in the kernel part the control, debug and cache instructions. Memory operands
+/// are on the stack below RSP (`-16(%rsp)`), mapped alike in both machines. Not RDPID:
+/// QEMU 7.2's `-cpu max` (TCG) does not have it (#UD), ringstep's model does.
+fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
+    let r = 0u8..8;
+    let w = if long { vec![0x48u8] } else { vec![] };
+    // -16(%esp) / -16(%rsp) as a ModRM with `reg`: [modrm, sib, disp8].
+    let mem = |reg: u8| vec![modrm(1, reg, 4), 0x24, 0xf0];
+    let (code_sel, data_sel) = match (long, kernel) {
+        (false, false) => (common::USER_CS, common::USER_DS),
+        (false, true) => (common::KERNEL_CS, common::KERNEL_DS),
+        (true, false) => (common::U64_CS, common::U64_DS),
+        (true, true) => (common::K64_CS, common::K64_DS),
+    };
+    let mut fixed_list: Vec<Vec<u8>> = vec![
+        vec![0x0f, 0xae, 0xe8],                   // lfence
+        vec![0x0f, 0xae, 0xf0],                   // mfence
+        vec![0x0f, 0xae, 0xf8],                   // sfence
+        vec![0xf3, 0x0f, 0x1e, 0xfb],             // endbr32
+        vec![0xf3, 0x0f, 0x1e, 0xfa],             // endbr64
+        vec![0x0f, 0x1f, 0x80, 0, 0, 0, 0],       // nopl 0(%eax)
+        vec![0x66, 0x90],                         // xchg %ax,%ax
+        vec![0x0f, 0x31],                         // rdtsc
+        vec![0x0f, 0x01, 0xf9],                   // rdtscp
+        vec![0x0f, 0xa2],                         // cpuid
+        vec![0x31, 0xc0, 0x0f, 0xa2],             // xor %eax,%eax; cpuid
+        vec![0x31, 0xc9, 0x0f, 0x01, 0xd0],       // xor %ecx,%ecx; xgetbv
+        vec![0x9f],                               // lahf
+        vec![0x9e],                               // sahf
+        vec![0xf1],                               // int1
+        vec![0x66, 0x98],                         // cbw
+        vec![0x98],                               // cwde
+        vec![0x66, 0x99],                         // cwd
+        vec![0x99],                               // cdq
+        vec![0xc9],                               // leave
+        vec![0xc8, 0x10, 0x00, 0x00],             // enter $16,$0
+        vec![0xc8, 0x08, 0x00, 0x01],             // enter $8,$1
+        vec![0xcb],                               // lret
+        vec![0xfc],                               // cld
+        vec![0xfd],                               // std
+        vec![0xe4, 0x80],                         // in $0x80,%al
+        vec![0xe5, 0x80],                         // in $0x80,%eax
+        vec![0xe6, 0x80],                         // out %al,$0x80
+        vec![0xe7, 0x80],                         // out %eax,$0x80
+        vec![0x66, 0xba, 0x80, 0x00, 0xec],       // mov $0x80,%dx; in (%dx),%al
+        vec![0x66, 0xba, 0x80, 0x00, 0x66, 0xed], // in (%dx),%ax
+        vec![0x66, 0xba, 0x80, 0x00, 0xee],       // out %al,(%dx)
+        vec![0x66, 0xba, 0x80, 0x00, 0xef],       // out %eax,(%dx)
+        // lsl/lar/verw/verr of a selector in %ax, smsw, sldt, str
+        vec![0x66, 0xb8, data_sel as u8, 0x00, 0x0f, 0x03, 0xc8],
+        vec![0x66, 0xb8, code_sel as u8, 0x00, 0x0f, 0x02, 0xc8],
+        vec![0x66, 0xb8, data_sel as u8, 0x00, 0x0f, 0x00, 0xe8],
+        vec![0x66, 0xb8, code_sel as u8, 0x00, 0x0f, 0x00, 0xe0],
+        vec![0x0f, 0x02, 0xc1], // lar %ecx,%eax (any selector)
+        vec![0x0f, 0x01, 0xe0], // smsw %eax
+        vec![0x0f, 0x00, 0xc0], // sldt %eax
+        vec![0x0f, 0x00, 0xc8], // str %eax
+    ];
+    if long {
+        fixed_list.extend([
+            vec![0x48, 0x98],                   // cdqe
+            vec![0x48, 0x99],                   // cqo
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xc0], // rdfsbase %rax
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xc9], // rdgsbase %rcx
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xd0], // wrfsbase %rax
+            vec![0xf3, 0x48, 0x0f, 0xae, 0xd9], // wrgsbase %rcx
+            vec![0xf3, 0x0f, 0xae, 0xd2],       // wrfsbase %edx
+        ]);
+    } else {
+        fixed_list.extend([vec![0x60], vec![0x61]]); // pusha, popa
+    }
+    if kernel {
+        fixed_list.extend([
+            vec![0x0f, 0x06],                         // clts
+            vec![0x0f, 0x01, 0x7c, 0x24, 0xf0],       // invlpg -16(%esp)
+            vec![0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8], // mov %cr3,%eax; mov %eax,%cr3
+            vec![0x0f, 0x20, 0xe0, 0x0f, 0x22, 0xe0], // mov %cr4,%eax; mov %eax,%cr4
+            vec![0x0f, 0x22, 0xd0],                   // mov %eax,%cr2
+            vec![0x0f, 0x21, 0xf8],                   // mov %dr7,%eax
+            vec![0x0f, 0x21, 0xf0],                   // mov %dr6,%eax
+            vec![0x0f, 0x21, 0xc1],                   // mov %dr0,%ecx
+            vec![0x0f, 0x23, 0xc0],                   // mov %eax,%dr0
+            vec![0x0f, 0x23, 0xd9],                   // mov %ecx,%dr3
+            vec![0x0f, 0x01, 0xca],                   // clac
+            vec![0x0f, 0x01, 0xcb],                   // stac
+            // IOPL 3 for what follows (and the user part after an IRET).
+            vec![0x9c, 0x81, 0x0c, 0x24, 0x00, 0x30, 0x00, 0x00, 0x9d],
+            // insb/outsb at (%edi)/(%esi) below the stack, DX = 0x80
+            vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x7c, 0x24, 0xc0, 0x6c],
+            vec![0x66, 0xba, 0x80, 0x00, 0x8d, 0x74, 0x24, 0xc0, 0x6e],
+            vec![
+                0x66, 0xba, 0x80, 0x00, 0x8d, 0x7c, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6c,
+            ],
+            vec![
+                0x66, 0xba, 0x80, 0x00, 0x8d, 0x74, 0x24, 0xc0, 0xb9, 3, 0, 0, 0, 0xf3, 0x6e,
+            ],
+        ]);
+        if long {
+            fixed_list.extend([
+                vec![0x44, 0x0f, 0x20, 0xc0],             // mov %cr8,%rax
+                vec![0x31, 0xc0, 0x44, 0x0f, 0x22, 0xc0], // xor; mov %rax,%cr8
+            ]);
+        }
+    }
+    if long {
+        // RSI/RDI point below the stack (LEA from RSP keeps all 64 bits).
+        for x in &mut fixed_list {
+            if x.len() > 5 && x[4] == 0x8d {
+                x.insert(4, 0x48);
+            }
+        }
+    }
+    let mut options: Vec<(u32, BoxedStrategy<Ins>)> = vec![(8, fixed(fixed_list))];
+    let wv = w.clone();
+    // Rotates (by 1, CL, imm8) and double shifts.
+    options.push((
+        3,
+        (rex(long), 0u8..4, r.clone(), r.clone(), 0u8..5, 0u8..40)
+            .prop_map(|(x, o, a, b, form, n)| {
+                Ins::Bytes(match form {
+                    0 => cat(&[&x, &[0xd1, modrm(3, o, a)]]),
+                    1 => cat(&[&x, &[0xd3, modrm(3, o, a)]]),
+                    2 => cat(&[&x, &[0xc1, modrm(3, o, a), n]]),
+                    3 => cat(&[&x, &[0x0f, [0xa4, 0xac][o as usize & 1], modrm(3, b, a), n]]),
+                    _ => cat(&[&x, &[0x0f, [0xa5, 0xad][o as usize & 1], modrm(3, b, a)]]),
+                })
+            })
+            .boxed(),
+    ));
+    // Bit tests (register and memory, by register and imm8), scans and counts.
+    let m2 = mem(0);
+    options.push((
+        4,
+        (
+            rex(long),
+            0u8..4,
+            r.clone(),
+            r.clone(),
+            0u8..7,
+            any::<u8>(),
+            0u8..3,
+        )
+            .prop_map(move |(x, o, a, b, form, n, c)| {
+                let bt = [0xa3u8, 0xab, 0xb3, 0xbb][o as usize];
+                let mut mm = m2.clone();
+                mm[0] = modrm(1, b, 4);
+                Ins::Bytes(match form {
+                    0 => cat(&[&x, &[0x0f, bt, modrm(3, b, a)]]),
+                    1 => cat(&[&x, &[0x0f, 0xba, modrm(3, 4 + o, a), n]]),
+                    // memory, bit offset in a register masked to the slot
+                    2 => cat(&[&[0x83, modrm(3, 4, b), 0x1f], &[0x0f, bt], &mm]),
+                    3 => {
+                        mm[0] = modrm(1, 4 + o, 4);
+                        cat(&[&[0x0f, 0xba], &mm, &[n]])
+                    }
+                    4 => cat(&[&x, &[0x0f, [0xbc, 0xbd][c as usize & 1], modrm(3, b, a)]]),
+                    5 => cat(&[
+                        &[0xf3],
+                        &x,
+                        &[0x0f, [0xbc, 0xbd, 0xb8][c as usize], modrm(3, b, a)],
+                    ]),
+                    _ => cat(&[&[0xf0, 0x0f, bt], &mm]), // lock bts/btr/btc mem (bt: #UD)
+                })
+            })
+            .boxed(),
+    ));
+    // CMOVcc, SETcc, MUL/IMUL/DIV/IDIV (8-bit and full size), BSWAP, MOVBE.
+    options.push((
+        4,
+        (rex(long), 0u8..16, r.clone(), r.clone(), 0u8..7, 4u8..8)
+            .prop_map(|(x, cc, a, b, form, o)| {
+                Ins::Bytes(match form {
+                    0 => cat(&[&x, &[0x0f, 0x40 + cc, modrm(3, b, a)]]),
+                    1 => cat(&[&x, &[0x0f, 0x90 + cc, modrm(3, 0, a)]]),
+                    2 => cat(&[&x, &[0xf7, modrm(3, o, a)]]),
+                    3 => cat(&[&x, &[0xf6, modrm(3, o, a)]]),
+                    4 => cat(&[&x, &[0x0f, 0xc8 + a]]),
+                    5 => cat(&[&x, &[0x0f, 0x38, 0xf0, modrm(1, b, 4), 0x24, 0xf0]]),
+                    _ => cat(&[&x, &[0x0f, 0x38, 0xf1, modrm(1, b, 4), 0x24, 0xf0]]),
+                })
+            })
+            .boxed(),
+    ));
+    // XADD, CMPXCHG (register; memory with and without LOCK), CMPXCHG8B/16B.
+    options.push((
+        3,
+        (rex(long), r.clone(), r.clone(), 0u8..6, any::<bool>())
+            .prop_map(move |(x, a, b, form, lock)| {
+                let l: &[u8] = if lock { &[0xf0] } else { &[] };
+                Ins::Bytes(match form {
+                    0 => cat(&[&x, &[0x0f, 0xc1, modrm(3, b, a)]]),
+                    1 => cat(&[&x, &[0x0f, 0xb1, modrm(3, b, a)]]),
+                    2 => cat(&[l, &x, &[0x0f, 0xc1, modrm(1, b, 4), 0x24, 0xf0]]),
+                    3 => cat(&[l, &x, &[0x0f, 0xb1, modrm(1, b, 4), 0x24, 0xf0]]),
+                    4 => cat(&[l, &[0x0f, 0xc7, modrm(1, 1, 4), 0x24, 0xf0]]),
+                    _ => cat(&[l, &wv, &[0x0f, 0xc7, modrm(1, 1, 4), 0x24, 0xf0]]),
+                })
+            })
+            .boxed(),
+    ));
+    // String instructions: RSI/RDI below the stack, RCX small, either direction, with
+    // REP/REPE/REPNE and an address-size prefix.
+    let lea_w: Vec<u8> = if long { vec![0x48] } else { vec![] };
+    options.push((
+        5,
+        (
+            prop::sample::select(vec![
+                0xa4u8, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xa6, 0xa7, 0xae, 0xaf,
+            ]),
+            0u8..3,
+            any::<bool>(),
+            any::<bool>(),
+            0u8..5,
+            rex(long),
+        )
+            .prop_map(move |(op, rep, std, addr, n, x)| {
+                let mut b = cat(&[
+                    &lea_w,
+                    &[0x8d, 0x74, 0x24, 0x80],
+                    &lea_w,
+                    &[0x8d, 0x7c, 0x24, 0xc0],
+                ]);
+                b.extend([0xb9, n, 0, 0, 0]);
+                b.push(if std { 0xfd } else { 0xfc });
+                if addr {
+                    b.push(0x67);
+                }
+                match rep {
+                    1 => b.push(0xf3),
+                    2 => b.push(0xf2),
+                    _ => {}
+                }
+                b.extend(x.iter().filter(|r| *r & 8 != 0));
+                b.push(op);
+                b.push(0xfc);
+                Ins::Bytes(b)
+            })
+            .boxed(),
+    ));
+    // Far transfers: through a far pointer built below the stack (m16:32), and in
+    // 32-bit mode direct (ljmp/lcall $sel,$next); segment-pointer loads.
+    for (opc, sel) in [
+        (vec![0xff, 0x6c, 0x24, 0xf8], code_sel),
+        (vec![0xff, 0x5c, 0x24, 0xf8], code_sel),
+    ] {
+        options.push((
+            1,
+            Just(Ins::AbsNext {
+                before: vec![0x66, 0xc7, 0x44, 0x24, 0xfc, sel as u8, (sel >> 8) as u8],
+                opcode: vec![0xc7, 0x44, 0x24, 0xf8],
+                after: opc,
+            })
+            .boxed(),
+        ));
+    }
+    if !long {
+        for opcode in [0xeau8, 0x9a] {
+            options.push((
+                1,
+                Just(Ins::AbsNext {
+                    before: vec![],
+                    opcode: vec![opcode],
+                    after: vec![code_sel as u8, (code_sel >> 8) as u8],
+                })
+                .boxed(),
+            ));
+        }
+        options.push((
+            2,
+            (
+                prop::sample::select(vec![
+                    vec![0xc4u8],
+                    vec![0xc5],
+                    vec![0x0f, 0xb2],
+                    vec![0x0f, 0xb4],
+                    vec![0x0f, 0xb5],
+                ]),
+                prop::sample::select(vec![data_sel, 0, code_sel, 0x7b, 0x68]),
+                any::<u32>(),
+                r.clone(),
+            )
+                .prop_map(|(op, sel, off, reg)| {
+                    let mut b = vec![0xc7, 0x44, 0x24, 0xf8];
+                    b.extend(off.to_le_bytes());
+                    b.extend([0x66, 0xc7, 0x44, 0x24, 0xfc, sel as u8, (sel >> 8) as u8]);
+                    b.extend(op);
+                    b.extend([modrm(1, reg, 4), 0x24, 0xf8]);
+                    Ins::Bytes(b)
+                })
+                .boxed(),
+        ));
+    }
+    prop::strategy::Union::new_weighted(options).boxed()
+}
+
 fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
     let sys = if kernel {
         kernel_ins(long)
@@ -319,6 +625,7 @@ fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
         prop_oneof![
             8 => register_ins(long),
             2 => sys,
+            4 => extra_ins(long, kernel),
             1 => prop::sample::select(vec![0u8, 1, 2, 3, 5, 6, 7])
                 .prop_map(|r| Ins::Bytes(vec![0x50 + r])),
             1 => prop::sample::select(vec![0u8, 1, 2, 3, 5, 6, 7])
@@ -374,6 +681,8 @@ pub fn setup(p: &Program) -> Setup {
         // A page-table root the guest can hold; ringstep's own tables are made there.
         m.cpu.cr3 = 0x0100_0000;
         common::page_tables(&mut m);
+        // CR4.FSGSBASE: RDFSBASE/WRFSBASE/RDGSBASE/WRGSBASE at any CPL.
+        m.cpu.cr4 |= 1 << 16;
         m.mem.poke(
             k + SYS_ENTRY,
             &[
@@ -397,6 +706,13 @@ pub fn setup(p: &Program) -> Setup {
         for v in FAULT_VECTORS {
             set_gate64(&mut m, v, fault_handler(true, v), false, 0, 0);
         }
+        // #DF and `int $0x83` through IST 1 (a stack of its own in the kernel stack's
+        // lower half): a double fault on a broken stack is delivered, not a shutdown,
+        // and an IST gate taken at CPL 0 is compared (`IST_SS`).
+        let tss = m.cpu.tr.base;
+        m.mem.poke_le(tss + IST1, 8, IST1_TOP);
+        set_gate64(&mut m, 8, fault_handler(true, 8), false, 0, 1);
+        set_gate64(&mut m, 0x83, k + INT_HANDLER, false, 0, 1);
     } else {
         m.mem.poke(k + SYS_ENTRY, &[0xfb, 0x0f, 0x35]);
         m.mem.poke(
@@ -425,6 +741,11 @@ pub fn setup(p: &Program) -> Setup {
     }
     for v in FAULT_VECTORS {
         m.mem.poke(fault_handler(long, v), &[0x90]);
+    }
+    if !long {
+        // CR3 as the guest holds it (its page-directory-pointer table; ringstep does not
+        // walk it), so that MOV from CR3 reads the same in both.
+        m.cpu.cr3 = super::guest::BLOB_BASE;
     }
     let ubase = m.cpu.rip;
     m.mem.poke(ubase, &p.user);

@@ -168,7 +168,7 @@ fn is_header(l: &str) -> bool {
     l.starts_with("Trace ") || l.contains(" v=") || l.starts_with("Stopped execution")
 }
 
-fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
+pub fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
     let names = [
         ["EAX=", "RAX="],
         ["ECX=", "RCX="],
