@@ -743,9 +743,10 @@ pub fn setup(p: &Program) -> Setup {
         m.mem.poke(fault_handler(long, v), &[0x90]);
     }
     if !long {
-        // CR3 as the guest holds it (its page-directory-pointer table; ringstep does not
-        // walk it), so that MOV from CR3 reads the same in both.
+        // CR3 as the guest holds it (its page-directory-pointer table), so that MOV from
+        // CR3 reads the same in both; ringstep's own tables are made there.
         m.cpu.cr3 = super::guest::BLOB_BASE;
+        common::page_tables(&mut m);
     }
     let ubase = m.cpu.rip;
     m.mem.poke(ubase, &p.user);
