@@ -177,8 +177,8 @@ impl Builder<'_> {
                 .find(|&i| {
                     let s = 1u64 << levels[i].0;
                     (i + 1 == levels.len() || self.form.large_at(i))
-                        && lin % s == 0
-                        && phys % s == 0
+                        && lin.is_multiple_of(s)
+                        && phys.is_multiple_of(s)
                         && left >= s
                 })
                 .unwrap_or(levels.len() - 1);
