@@ -107,6 +107,14 @@ fn i386_tss_and_sysenter_msrs() {
     assert_eq!(m.mem.peek_le(tss + tss32::SS1, 2), 0x60);
     assert_eq!(m.mem.peek_le(tss + tss32::ESP1, 4), tss + 0x2200);
     assert_eq!(m.mem.peek_le(tss + tss32::IOMAP_BASE, 2), 0x8000);
+    // CR0 = PG | AM | WP | NE | ET | TS | MP | PE: 2.6 switches the FPU lazily.
+    assert_eq!(c.cr0, 0x8005_003b);
+    assert_eq!(c.cr0 & 8, 8, "CR0.TS");
+    // The 2.6.15 IRQ stub: pushl $vector-256 (IRQ 0: 0xffffff00).
+    assert_eq!(
+        bytes(m, sym(m, "irq0_entry"), 5),
+        [0x68, 0x00, 0xff, 0xff, 0xff]
+    );
     assert_eq!(c.msr.get(msr::SYSENTER_CS), 0x60);
     assert_eq!(c.msr.get(msr::SYSENTER_ESP), tss + 0x2200);
     assert_eq!(c.msr.get(msr::SYSENTER_EIP), sym(m, "sysenter_entry"));
@@ -187,6 +195,11 @@ fn x86_64_long_mode_state() {
     assert_eq!(c.tr.selector, 0x40);
     assert_eq!(c.tr.base, sym(m, "cpu_tss_rw"));
     assert_eq!(c.tr.attr.ty(), 0xb);
+    // Linux 6.7 with CONFIG_X86_IOPL_IOPERM: __KERNEL_TSS_LIMIT 0x4087 and
+    // io_bitmap_base = IO_BITMAP_OFFSET_INVALID 0x4088, inside the per-CPU area.
+    assert_eq!(c.tr.limit, 0x4087);
+    assert_eq!(m.mem.peek_le(c.tr.base + tss64::IOMAP_BASE, 2), 0x4088);
+    assert!(m.mem.region_at(c.tr.base + 0x4087).is_some());
     assert_eq!(
         m.mem.peek_le(c.tr.base + tss64::RSP0, 8),
         sym(m, "cpu_entry_stack_top")
@@ -314,4 +327,32 @@ fn presets_find_the_current_task() {
         assert_eq!(task.context(&s.machine), Context::User, "{name}");
         assert_eq!(task.preempt_count(&s.machine), Some(0), "{name}");
     }
+}
+
+/// `current` the kernel's way: in the kernel, 2.6 i386 rounds ESP down to the stack
+/// base, 6.7 x86-64 reads %gs: (nothing before SWAPGS); in user mode the task the next
+/// entry will find.
+#[test]
+fn current_is_found_the_kernels_way() {
+    // i386 at sysenter_entry: ESP = SYSENTER_ESP points past the TSS, no task there.
+    let s = scenario::preset("linux-2.6-i386").unwrap();
+    let task = s.task.unwrap();
+    let mut m = s.machine.clone();
+    m.cpu.seg[SegReg::Cs as usize].selector = 0x60;
+    m.cpu.gpr[4] = m.cpu.msr.get(msr::SYSENTER_ESP);
+    assert_eq!(m.cpu.cpl(), 0);
+    assert_eq!(task.current(&m), None);
+    // ESP on the task's kernel stack: a.out again.
+    m.cpu.gpr[4] = sym(&m, "kernel_stack_top") - 0x40;
+    assert_eq!(task.current(&m).map(|t| t.pid), Some(1234));
+
+    // x86-64 at entry_SYSCALL_64: CPL 0 with the user's GS base, then after SWAPGS.
+    let s = scenario::preset("linux-x86_64").unwrap();
+    let task = s.task.unwrap();
+    let mut m = s.machine.clone();
+    m.cpu.seg[SegReg::Cs as usize].selector = 0x10;
+    assert_eq!(m.cpu.cpl(), 0);
+    assert_eq!(task.current(&m), None);
+    m.cpu.seg[SegReg::Gs as usize].base = sym(&m, "per_cpu");
+    assert_eq!(task.current(&m).map(|t| t.pid), Some(4321));
 }

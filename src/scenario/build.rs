@@ -644,34 +644,45 @@ impl<'a> Builder<'a> {
             return Ok(None);
         };
         let bits = self.mode.addr_bits();
-        let current = match (&t.thread_size, &t.current) {
-            (Some(size), None) => {
-                let thread_size = self.num(l, size, 64)?;
-                if !thread_size.is_power_of_two() {
-                    return Err(l.err(size.span(), "thread_size must be a power of two"));
-                }
-                let task_offset = match &t.task_offset {
-                    Some(n) => self.num(l, n, 32)?,
-                    None => 0,
-                };
-                CurrentRule::ThreadInfo {
-                    thread_size,
-                    task_offset,
-                }
+        let given = [
+            t.thread_size.is_some(),
+            t.current.is_some(),
+            t.current_gs.is_some(),
+        ]
+        .iter()
+        .filter(|&&g| g)
+        .count();
+        if given != 1 {
+            let at = [&t.thread_size, &t.current, &t.current_gs]
+                .into_iter()
+                .flatten()
+                .nth(1)
+                .map(|n| n.span())
+                .unwrap_or(t.pid_offset.span());
+            return Err(l.err(
+                at,
+                "[task] takes exactly one of thread_size (i386: current from the kernel stack, ESP & ~(thread_size - 1)), current_gs (x86-64: the offset of the current-task pointer in the per-CPU area, read through GS) or current (the address of a current-task pointer)",
+            ));
+        }
+        let current = if let Some(size) = &t.thread_size {
+            let thread_size = self.num(l, size, 64)?;
+            if !thread_size.is_power_of_two() {
+                return Err(l.err(size.span(), "thread_size must be a power of two"));
             }
-            (None, Some(at)) => CurrentRule::Pointer(self.num(l, at, bits)?),
-            (Some(size), Some(_)) => {
-                return Err(l.err(
-                    size.span(),
-                    "[task] takes either thread_size (i386) or current (x86-64), not both",
-                ))
+            let task_offset = match &t.task_offset {
+                Some(n) => self.num(l, n, 32)?,
+                None => 0,
+            };
+            CurrentRule::ThreadInfo {
+                thread_size,
+                task_offset,
             }
-            (None, None) => {
-                return Err(l.err(
-                    t.pid_offset.span(),
-                    "[task] needs thread_size (i386: current from the stack TSS.esp0 points into) or current (x86-64: the address of the current-task pointer)",
-                ))
-            }
+        } else if let Some(off) = &t.current_gs {
+            CurrentRule::GsPointer(self.num(l, off, bits)?)
+        } else if let Some(at) = &t.current {
+            CurrentRule::Pointer(self.num(l, at, bits)?)
+        } else {
+            unreachable!("exactly one rule was given")
         };
         let preempt = match (&t.preempt_count_offset, &t.preempt_count) {
             (Some(off), None) => Some(PreemptRule::ThreadInfoOffset(self.num(l, off, 32)?)),

@@ -281,6 +281,7 @@ pub struct TaskSec {
     pub thread_size: Option<Num>,
     pub task_offset: Option<Num>,
     pub current: Option<Num>,
+    pub current_gs: Option<Num>,
     pub pid_offset: Num,
     pub comm_offset: Num,
     pub preempt_count_offset: Option<Num>,

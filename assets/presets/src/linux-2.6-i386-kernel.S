@@ -169,9 +169,12 @@ syscall_badsys:
 	movl $-ENOSYS, EAX(%esp)
 	jmp resume_userspace
 
-# IRQ 0 (the timer) arrives at vector 0x20 through an interrupt gate.
+# IRQ 0 (the timer) arrives at vector 0x20 through an interrupt gate. The
+# 2.6.15 stub (the .rept NR_IRQS block of entry.S) pushes the IRQ number minus
+# 256 into the orig_eax slot, negative so that it never looks like a system
+# call number; the $~vector form came later in 2.6.
 irq0_entry:
-	pushl $~0
+	pushl $0-256
 	jmp common_interrupt
 
 common_interrupt:

@@ -153,34 +153,42 @@ swapgs_restore_regs_and_return_to_usermode:
 	swapgs
 	iretq
 
-# Stand-in for arch/x86/entry/common.c do_syscall_64(regs, nr): dispatch through
-# sys_call_table when nr is in range (else pt_regs->ax keeps -ENOSYS), then
-# report whether SYSRET may be used: RCX == RIP, R11 == RFLAGS, RIP canonical,
-# no TF/RF, and the user CS/SS that SYSRET will load.
+# Stand-in for arch/x86/entry/common.c do_syscall_64(regs, nr) (Linux 6.7).
+# In C, syscall_enter_from_user_mode() (kernel/entry/common.c) turns interrupts
+# on before the system call runs, and syscall_exit_to_user_mode() turns them off
+# again before the return work: the sti and cli below. Between them the
+# dispatch through sys_call_table when nr is in range (else pt_regs->ax keeps
+# -ENOSYS). Then the SYSRET checks in 6.7's order: RCX == RIP and R11 ==
+# RFLAGS, CS/SS the values SYSRET will load, RIP below TASK_SIZE_MAX (a range
+# test, not a canonical test: it also refuses the top user page, and every
+# non-canonical address lies above the limit), no TF/RF.
+# TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE with 4-level paging
+# (arch/x86/include/asm/page_64_types.h, 6.7).
+	.equ TASK_SIZE_MAX, 0x7ffffffff000
 do_syscall_64:
+	sti
 	cmpq $NR_syscalls, %rsi
 	jae 1f
 	pushq %rdi
 	call *sys_call_table(,%rsi,8)
 	popq %rdi
 	movq %rax, RAX(%rdi)
-1:	movq RCX(%rdi), %rcx
-	movq RIP(%rdi), %r11
-	cmpq %rcx, %r11
-	jne 2f
-	shlq $16, %rcx
-	sarq $16, %rcx
-	cmpq %rcx, %r11
-	jne 2f
-	cmpq $__USER_CS, CS(%rdi)
+1:	cli
+	movq RCX(%rdi), %rcx
+	cmpq %rcx, RIP(%rdi)
 	jne 2f
 	movq R11(%rdi), %r11
 	cmpq %r11, EFLAGS(%rdi)
 	jne 2f
-	testq $(X86_EFLAGS_RF|X86_EFLAGS_TF), %r11
-	jnz 2f
+	cmpq $__USER_CS, CS(%rdi)
+	jne 2f
 	cmpq $__USER_DS, SS(%rdi)
 	jne 2f
+	movabsq $TASK_SIZE_MAX, %rcx
+	cmpq %rcx, RIP(%rdi)
+	jae 2f
+	testq $(X86_EFLAGS_RF|X86_EFLAGS_TF), %r11
+	jnz 2f
 	movl $1, %eax
 	ret
 2:	xorl %eax, %eax
