@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario headless and print one record per instruction.
     Trace(TraceArgs),
+    /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
+    /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).
+    Asm(AsmArgs),
     /// List the machine presets shipped with ringstep.
     Presets,
     /// List the lessons shipped with ringstep, in curriculum order.
@@ -62,6 +65,22 @@ pub enum Command {
         /// The subcommand whose page to print.
         subcommand: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct AsmArgs {
+    /// The assembly source.
+    pub source: PathBuf,
+    /// The ELF file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The address of the first byte (a multiple of 4096; default 0x100000, 1 MiB).
+    #[arg(long, value_name = "ADDR")]
+    pub base: Option<String>,
+    /// The entry point: a label or an address (default: the label _start, else the
+    /// first byte).
+    #[arg(long, value_name = "SYMBOL|ADDR")]
+    pub entry: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -299,6 +318,37 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(UsageError(format!("writing the trace: {e}"))),
     }
+}
+
+/// `ringstep asm FILE.S -o FILE.elf`: prints what was written.
+pub fn assemble(args: &AsmArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    let origin = args.source.display().to_string();
+    let text = crate::userfile::read_text(&args.source)
+        .map_err(|e| UsageError(format!("{origin}: cannot read file: {e}")))?;
+    let base = match &args.base {
+        Some(b) => Some(crate::load::parse_number(b).ok_or_else(|| {
+            UsageError(format!(
+                "--base {b}: not an address (write hex as 0x100000, or decimal)"
+            ))
+        })?),
+        None => None,
+    };
+    let w = crate::load::elfout::assemble_elf(&text, &origin, base, args.entry.as_deref())
+        .map_err(|e| UsageError(e.0))?;
+    std::fs::write(&args.output, &w.file)
+        .map_err(|e| UsageError(format!("{}: cannot write: {e}", args.output.display())))?;
+    writeln!(
+        out,
+        "{}: ELF{} executable, {:#x} bytes of code at {:#x}..{:#x}, entry {:#x}, {} symbols",
+        args.output.display(),
+        w.bits,
+        w.size,
+        w.base,
+        w.base + w.size,
+        w.entry,
+        w.symbols.len()
+    )
+    .map_err(|e| UsageError(format!("writing the summary: {e}")))
 }
 
 /// `ringstep presets`.

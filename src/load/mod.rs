@@ -11,6 +11,7 @@
 
 pub mod alt;
 pub mod args;
+pub mod elfout;
 pub mod image;
 pub mod place;
 pub mod scene;
