@@ -30,6 +30,10 @@ fn main() -> ExitCode {
         Some(Command::Render(args)) => ringstep::export::command::run_render(&args, &mut out),
         Some(Command::Completions { shell }) => cli::completions(shell, &mut out),
         Some(Command::Man { subcommand }) => cli::man_page(subcommand.as_deref(), &mut out),
+        Some(Command::Boot(args)) => {
+            drop(out);
+            return ExitCode::from(ringstep::tui::main(&cli::boot_run_args(&args)));
+        }
         Some(Command::Run(args)) => {
             drop(out);
             return ExitCode::from(ringstep::tui::main(&args));
