@@ -141,3 +141,250 @@ fn asm_writes_elf64_for_code64_sources_and_reports_errors_with_their_place() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("--entry strat"), "{}", text(&o.stderr));
 }
+
+/// The setup `--boot FILE` (with `--entry`, `--set`) makes.
+fn boot_setup(kernel: &Path, entry: Option<&str>) -> ringstep::load::Setup {
+    ringstep::load::Setup {
+        input: ringstep::load::Input::Boot(kernel.to_path_buf()),
+        machine: None,
+        entry: entry.map(str::to_string),
+        base: None,
+        landing: None,
+        alts: Vec::new(),
+        set: Vec::new(),
+    }
+}
+
+fn booted(kernel: &Path) -> ringstep::scenario::Scenario {
+    let loaded = ringstep::load::load(&boot_setup(kernel, None)).expect("boots");
+    loaded.lesson.scenes.into_iter().next().unwrap().scenario
+}
+
+#[test]
+fn trace_boot_prints_the_uart_output_on_stderr_and_stops_with_the_exit_status() {
+    let dir = scratch("trace");
+    let elf = hello(&dir);
+    let o = run(&["trace", "--boot", elf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "hi\n");
+    let out = text(&o.stdout);
+    assert!(out.contains("uart_out=0x68"), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("stop: exit status 67 (isa-debug-exit) after 45 steps"),
+        "{out}"
+    );
+    // JSON: the stop record carries the status; the port events name their device.
+    let console = dir.join("console.txt");
+    let o = run(&[
+        "trace",
+        "--boot",
+        elf.to_str().unwrap(),
+        "--format",
+        "json",
+        "--console",
+        console.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "");
+    assert_eq!(std::fs::read(&console).unwrap(), b"hi\n");
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["reason"], "exit");
+    assert_eq!(stop["exit_status"], 67);
+    let init = &lines[0];
+    assert_eq!(init["regs"]["eax"], 0x2badb002u32);
+    let out_text = text(&o.stdout);
+    assert!(
+        out_text.contains(r#""port":1016,"size":1,"value":104,"device":"uart16550""#),
+        "no UART port event"
+    );
+    // Breakpoints by the ELF's symbols; --max-steps.
+    let o = run(&["trace", "--boot", elf.to_str().unwrap(), "--break", "done"]);
+    let out = text(&o.stdout);
+    assert!(out.contains("done"), "{out}");
+    assert_eq!(text(&o.stderr), "hi\n");
+    let o = run(&["trace", "--boot", elf.to_str().unwrap(), "--max-steps", "14"]);
+    assert_eq!(text(&o.stderr), "h");
+    // --set at entry.
+    let o = run(&[
+        "trace",
+        "--boot",
+        elf.to_str().unwrap(),
+        "--set",
+        "ebx=0x1234",
+        "--max-steps",
+        "3",
+    ]);
+    assert!(text(&o.stdout).contains("[0x10004c]=0x1234"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn the_machine_state_at_entry_is_what_multiboot_3_2_defines() {
+    use ringstep::machine::cpu::{CR0_PE, CR0_PG, RAX, RBX};
+    use ringstep::machine::flags::{IF, VM};
+    use ringstep::machine::SegReg;
+    let dir = scratch("state");
+    let s = booted(&hello(&dir));
+    let m = &s.machine;
+    assert_eq!(m.cpu.gpr[RAX], 0x2BADB002);
+    assert_eq!(m.cpu.rip, 0x10000c);
+    assert_eq!(m.cpu.cr0 & (CR0_PE | CR0_PG), CR0_PE);
+    assert_eq!(m.cpu.rflags & (IF | VM), 0);
+    let cs = m.cpu.seg(SegReg::Cs);
+    assert_eq!((cs.base, cs.limit), (0, 0xffff_ffff));
+    assert!(cs.attr.is_code() && cs.attr.db() && cs.attr.readable(), "{cs:?}");
+    for r in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
+        let d = m.cpu.seg(r);
+        assert_eq!((d.base, d.limit), (0, 0xffff_ffff), "{r:?}");
+        assert!(!d.attr.is_code() && d.attr.writable() && d.attr.db(), "{r:?}");
+    }
+    assert!(m.dev.attached);
+    // EBX: the Multiboot information structure (spec 3.3), really in memory.
+    let info = m.cpu.gpr[RBX];
+    let word = |a: u64| m.mem.peek_le(a, 4);
+    let flags = word(info);
+    assert_eq!(flags & 0x1, 1, "mem_lower/mem_upper");
+    assert_eq!(flags & 0x40, 0x40, "mmap");
+    assert_eq!(word(info + 4), 640);
+    assert_eq!(word(info + 8), 127 * 1024);
+    let (len, addr) = (word(info + 44), word(info + 48));
+    let mut entries = Vec::new();
+    let mut at = addr;
+    while at < addr + len {
+        let size = word(at);
+        let base = m.mem.peek_le(at + 4, 8);
+        let length = m.mem.peek_le(at + 12, 8);
+        let ty = word(at + 20);
+        entries.push((base, length, ty));
+        at += size + 4;
+    }
+    assert!(entries.contains(&(0, 0xa0000, 1)), "{entries:x?}");
+    assert!(entries.contains(&(0x100000, 0x7f00000, 1)), "{entries:x?}");
+    let cstr = |a: u64| {
+        let mut b = Vec::new();
+        let mut p = a;
+        while m.mem.peek_le(p, 1) != 0 {
+            b.push(m.mem.peek_le(p, 1) as u8);
+            p += 1;
+        }
+        String::from_utf8(b).unwrap()
+    };
+    assert_eq!(flags & 0x200, 0x200);
+    assert!(cstr(word(info + 64)).starts_with("ringstep"));
+    assert_eq!(flags & 0x4, 0x4);
+    assert!(cstr(word(info + 16)).ends_with("hello.elf"));
+    // Named regions: the kernel, low memory, RAM; symbols from the ELF.
+    let names: Vec<&str> = m.mem.regions().iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"hello.elf") && names.contains(&"low memory"), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("RAM")), "{names:?}");
+    assert_eq!(m.symbols.get("boot_magic"), Some(0x100048));
+    assert_eq!(m.symbols.get("multiboot_info"), Some(info));
+}
+
+#[test]
+fn stepping_back_undoes_the_uart_output_and_the_exit() {
+    let dir = scratch("reverse");
+    let s = booted(&hello(&dir));
+    let mut e = ringstep::trace::engine_for(&s);
+    let stop = e.run(1000);
+    assert_eq!(stop.reason, ringstep::engine::StopReason::Exit(67));
+    assert_eq!(e.machine().dev.uart.out, b"hi\n");
+    assert_eq!(e.machine().dev.exit, Some(67));
+    let after = e.machine().clone();
+    // Back over the exit and the last byte.
+    let mut outs = Vec::new();
+    while e.step_back() {
+        outs.push(e.machine().dev.uart.out.len());
+    }
+    assert_eq!(e.machine(), &s.machine, "back at the start, the machine is as booted");
+    assert!(outs.contains(&2) && outs.contains(&1) && outs.contains(&0));
+    assert_eq!(e.machine().dev.exit, None);
+    // And forward again to the same end.
+    let stop = e.run(1000);
+    assert_eq!(stop.reason, ringstep::engine::StopReason::Exit(67));
+    assert_eq!(e.machine(), &after);
+}
+
+/// `ringstep asm` of `src` into `dir/name.elf` (extra args after).
+fn asm_text(dir: &Path, name: &str, src: &str, more: &[&str]) -> PathBuf {
+    let s = dir.join(format!("{name}.S"));
+    std::fs::write(&s, src).unwrap();
+    let out = dir.join(format!("{name}.elf"));
+    asm(&s, &out, more);
+    out
+}
+
+fn boot_error(kernel: &Path, more: &[&str]) -> String {
+    let mut args = vec!["trace", "--boot", kernel.to_str().unwrap()];
+    args.extend_from_slice(more);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    text(&o.stderr)
+}
+
+#[test]
+fn bad_kernels_are_refused_with_what_is_wrong_and_where() {
+    let dir = scratch("errors");
+    let plain = asm_text(&dir, "plain", "_start: hlt\n", &[]);
+    let e = boot_error(&plain, &[]);
+    assert!(e.contains("plain.elf: no Multiboot header") && e.contains("--entry"), "{e}");
+    // A plain ELF with --entry: the same hand-off without the magic.
+    let loaded = ringstep::load::load(&boot_setup(&plain, Some("_start"))).unwrap();
+    let m = &loaded.lesson.scenes[0].scenario.machine;
+    assert_eq!((m.cpu.gpr[0], m.cpu.rip), (0, 0x100000));
+
+    let bad_sum = asm_text(&dir, "sum", ".long 0x1BADB002, 3, 0\n_start: hlt\n", &[]);
+    let e = boot_error(&bad_sum, &[]);
+    assert!(
+        e.contains("file offset 0x1000 has a bad checksum") && e.contains("0xe4524ffb"),
+        "{e}"
+    );
+    let aout = asm_text(
+        &dir,
+        "aout",
+        ".long 0x1BADB002, 0x10000, -(0x1BADB002 + 0x10000)\n_start: hlt\n",
+        &[],
+    );
+    assert!(boot_error(&aout, &[]).contains("a.out kludge"));
+    let high = asm_text(
+        &dir,
+        "high",
+        ".long 0x1BADB002, 0, -0x1BADB002\n_start: hlt\n",
+        &["--base", "0x10000000"],
+    );
+    let e = boot_error(&high, &[]);
+    assert!(e.contains("outside RAM") && e.contains("0x10000000"), "{e}");
+    let e = boot_error(&fixture("hello.S"), &[]);
+    assert!(e.contains("hello.S: not an ELF file"), "{e}");
+    let wide = asm_text(&dir, "wide", ".code64\n.long 0x1BADB002, 0, -0x1BADB002\nhlt\n", &[]);
+    assert!(boot_error(&wide, &[]).contains("64-bit ELF"));
+    let e = boot_error(&plain, &["--alt", "1"]);
+    assert!(e.contains("--alt does not apply to --boot"), "{e}");
+    let e = boot_error(&hello(&dir), &["--entry", "strat"]);
+    assert!(e.contains("--entry strat: no such symbol") && e.contains("_start"), "{e}");
+}
+
+#[test]
+fn boot_opens_the_viewer_on_the_kernel() {
+    let dir = scratch("viewer");
+    let elf = hello(&dir);
+    let o = run(&[
+        "boot",
+        elf.to_str().unwrap(),
+        "--render-once",
+        "--size",
+        "120x40",
+        "--at-step",
+        "14",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let frame = text(&o.stdout);
+    assert!(frame.contains("hello.elf"), "{frame}");
+    assert!(frame.contains("wait_thr"), "{frame}");
+}
