@@ -85,8 +85,12 @@ fn asm_writes_an_elf_that_objdump_reads_with_the_same_bytes_at_the_same_addresse
         return;
     }
     // objdump's hex dump of .text: the same bytes at the same addresses.
-    let dump = common::run_tool(Command::new("objdump").args(["-s", "-j", ".text"]).arg(&elf))
-        .expect("objdump -s");
+    let dump = common::run_tool(
+        Command::new("objdump")
+            .args(["-s", "-j", ".text"])
+            .arg(&elf),
+    )
+    .expect("objdump -s");
     let mut seen = Vec::new();
     for line in text(&dump).lines() {
         let mut words = line.split_whitespace();
@@ -105,9 +109,8 @@ fn asm_writes_an_elf_that_objdump_reads_with_the_same_bytes_at_the_same_addresse
         }
     }
     assert_eq!(seen, bytes, "objdump -s shows other bytes");
-    let dis = text(
-        &common::run_tool(Command::new("objdump").arg("-d").arg(&elf)).expect("objdump -d"),
-    );
+    let dis =
+        text(&common::run_tool(Command::new("objdump").arg("-d").arg(&elf)).expect("objdump -d"));
     assert!(dis.contains("file format elf32-i386"), "{dis}");
     assert!(dis.contains("0010000c <_start>:"), "{dis}");
     assert!(dis.contains("out    %al,$0xf4"), "{dis}");
@@ -117,12 +120,15 @@ fn asm_writes_an_elf_that_objdump_reads_with_the_same_bytes_at_the_same_addresse
 fn asm_writes_elf64_for_code64_sources_and_reports_errors_with_their_place() {
     let dir = scratch("asm64");
     let src = dir.join("k64.S");
-    std::fs::write(&src, ".code64\nstart: movabs $0x1122334455667788, %rax\n ret\n").unwrap();
+    std::fs::write(
+        &src,
+        ".code64\nstart: movabs $0x1122334455667788, %rax\n ret\n",
+    )
+    .unwrap();
     let out = dir.join("k64.elf");
     let summary = asm(&src, &out, &["--base", "0x200000", "--entry", "start"]);
     assert!(summary.contains("ELF64 executable"), "{summary}");
-    let image =
-        ringstep::load::Image::from_elf(&std::fs::read(&out).unwrap(), "k64.elf").unwrap();
+    let image = ringstep::load::Image::from_elf(&std::fs::read(&out).unwrap(), "k64.elf").unwrap();
     assert_eq!((image.bits, image.entry_point), (64, Some(0x200000)));
 
     let bad = dir.join("bad.S");
@@ -139,7 +145,11 @@ fn asm_writes_elf64_for_code64_sources_and_reports_errors_with_their_place() {
         "strat",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("--entry strat"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--entry strat"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// The setup `--boot FILE` (with `--entry`, `--set`) makes.
@@ -209,7 +219,13 @@ fn trace_boot_prints_the_uart_output_on_stderr_and_stops_with_the_exit_status() 
     let out = text(&o.stdout);
     assert!(out.contains("done"), "{out}");
     assert_eq!(text(&o.stderr), "hi\n");
-    let o = run(&["trace", "--boot", elf.to_str().unwrap(), "--max-steps", "14"]);
+    let o = run(&[
+        "trace",
+        "--boot",
+        elf.to_str().unwrap(),
+        "--max-steps",
+        "14",
+    ]);
     assert_eq!(text(&o.stderr), "h");
     // --set at entry.
     let o = run(&[
@@ -221,7 +237,11 @@ fn trace_boot_prints_the_uart_output_on_stderr_and_stops_with_the_exit_status() 
         "--max-steps",
         "3",
     ]);
-    assert!(text(&o.stdout).contains("[0x10004c]=0x1234"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("[0x10004c]=0x1234"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -238,11 +258,17 @@ fn the_machine_state_at_entry_is_what_multiboot_3_2_defines() {
     assert_eq!(m.cpu.rflags & (IF | VM), 0);
     let cs = m.cpu.seg(SegReg::Cs);
     assert_eq!((cs.base, cs.limit), (0, 0xffff_ffff));
-    assert!(cs.attr.is_code() && cs.attr.db() && cs.attr.readable(), "{cs:?}");
+    assert!(
+        cs.attr.is_code() && cs.attr.db() && cs.attr.readable(),
+        "{cs:?}"
+    );
     for r in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
         let d = m.cpu.seg(r);
         assert_eq!((d.base, d.limit), (0, 0xffff_ffff), "{r:?}");
-        assert!(!d.attr.is_code() && d.attr.writable() && d.attr.db(), "{r:?}");
+        assert!(
+            !d.attr.is_code() && d.attr.writable() && d.attr.db(),
+            "{r:?}"
+        );
     }
     assert!(m.dev.attached);
     // EBX: the Multiboot information structure (spec 3.3), really in memory.
@@ -281,7 +307,10 @@ fn the_machine_state_at_entry_is_what_multiboot_3_2_defines() {
     assert!(cstr(word(info + 16)).ends_with("hello.elf"));
     // Named regions: the kernel, low memory, RAM; symbols from the ELF.
     let names: Vec<&str> = m.mem.regions().iter().map(|r| r.name.as_str()).collect();
-    assert!(names.contains(&"hello.elf") && names.contains(&"low memory"), "{names:?}");
+    assert!(
+        names.contains(&"hello.elf") && names.contains(&"low memory"),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n.starts_with("RAM")), "{names:?}");
     assert_eq!(m.symbols.get("boot_magic"), Some(0x100048));
     assert_eq!(m.symbols.get("multiboot_info"), Some(info));
@@ -302,7 +331,11 @@ fn stepping_back_undoes_the_uart_output_and_the_exit() {
     while e.step_back() {
         outs.push(e.machine().dev.uart.out.len());
     }
-    assert_eq!(e.machine(), &s.machine, "back at the start, the machine is as booted");
+    assert_eq!(
+        e.machine(),
+        &s.machine,
+        "back at the start, the machine is as booted"
+    );
     assert!(outs.contains(&2) && outs.contains(&1) && outs.contains(&0));
     assert_eq!(e.machine().dev.exit, None);
     // And forward again to the same end.
@@ -333,7 +366,10 @@ fn bad_kernels_are_refused_with_what_is_wrong_and_where() {
     let dir = scratch("errors");
     let plain = asm_text(&dir, "plain", "_start: hlt\n", &[]);
     let e = boot_error(&plain, &[]);
-    assert!(e.contains("plain.elf: no Multiboot header") && e.contains("--entry"), "{e}");
+    assert!(
+        e.contains("plain.elf: no Multiboot header") && e.contains("--entry"),
+        "{e}"
+    );
     // A plain ELF with --entry: the same hand-off without the magic.
     let loaded = ringstep::load::load(&boot_setup(&plain, Some("_start"))).unwrap();
     let m = &loaded.lesson.scenes[0].scenario.machine;
@@ -362,12 +398,20 @@ fn bad_kernels_are_refused_with_what_is_wrong_and_where() {
     assert!(e.contains("outside RAM") && e.contains("0x10000000"), "{e}");
     let e = boot_error(&fixture("hello.S"), &[]);
     assert!(e.contains("hello.S: not an ELF file"), "{e}");
-    let wide = asm_text(&dir, "wide", ".code64\n.long 0x1BADB002, 0, -0x1BADB002\nhlt\n", &[]);
+    let wide = asm_text(
+        &dir,
+        "wide",
+        ".code64\n.long 0x1BADB002, 0, -0x1BADB002\nhlt\n",
+        &[],
+    );
     assert!(boot_error(&wide, &[]).contains("64-bit ELF"));
     let e = boot_error(&plain, &["--alt", "1"]);
     assert!(e.contains("--alt does not apply to --boot"), "{e}");
     let e = boot_error(&hello(&dir), &["--entry", "strat"]);
-    assert!(e.contains("--entry strat: no such symbol") && e.contains("_start"), "{e}");
+    assert!(
+        e.contains("--entry strat: no such symbol") && e.contains("_start"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -387,4 +431,105 @@ fn boot_opens_the_viewer_on_the_kernel() {
     let frame = text(&o.stdout);
     assert!(frame.contains("hello.elf"), "{frame}");
     assert!(frame.contains("wait_thr"), "{frame}");
+}
+
+/// The hello kernel in QEMU's Multiboot loader (`qemu-system-i386 -kernel`), stepped
+/// under gdb from its entry: EIP, EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI, EFLAGS, CS, DS,
+/// SS before each of `steps` instructions and after the last, and what its UART printed.
+fn qemu_states(elf: &Path, dir: &Path, steps: usize) -> Result<(Vec<Vec<u64>>, Vec<u8>), String> {
+    let serial = dir.join("serial.txt");
+    let script = dir.join("steps.gdb");
+    let regs = "$eip, $eax, $ecx, $edx, $ebx, $esp, $ebp, $esi, $edi, $eflags, $cs, $ds, $ss";
+    let print = format!("printf \"S %x %x %x %x %x %x %x %x %x %x %x %x %x\\n\", {regs}");
+    std::fs::write(
+        &script,
+        format!(
+            "set architecture i386\nset pagination off\n\
+             target remote | exec qemu-system-i386 -gdb stdio -S -kernel {} -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial file:{} -display none -monitor none -nodefaults\n\
+             hbreak *0x10000c\ncontinue\nset $i = 0\nwhile $i < {steps}\n  {print}\n  stepi\n  set $i = $i + 1\nend\n{print}\nkill\n",
+            elf.display(),
+            serial.display()
+        ),
+    )
+    .unwrap();
+    let out = common::run_tool(
+        Command::new("gdb")
+            .args(["-batch", "-nx", "-x"])
+            .arg(&script),
+    )?;
+    let states: Vec<Vec<u64>> = text(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("S "))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|v| u64::from_str_radix(v, 16).unwrap())
+                .collect()
+        })
+        .collect();
+    let printed = std::fs::read(&serial).unwrap_or_default();
+    Ok((states, printed))
+}
+
+#[test]
+fn the_hello_kernel_steps_as_in_qemu_from_its_first_instruction() {
+    use ringstep::machine::cpu::{RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
+    use ringstep::machine::SegReg;
+    if !common::require_tool("qemu-system-i386") || !common::require_tool("gdb") {
+        return;
+    }
+    let dir = scratch("qemu");
+    let elf = hello(&dir);
+    // 44 instructions up to the write to isa-debug-exit (after which QEMU is gone).
+    let (q, printed) = qemu_states(&elf, &dir, 44).expect("QEMU under gdb");
+    assert_eq!(q.len(), 45, "QEMU states: {q:x?}");
+    let first = &q[0];
+    assert_eq!((first[0], first[1]), (0x10000c, 0x2badb002), "QEMU's entry");
+    // QEMU's values for what the spec leaves undefined (and its own info address).
+    let mut setup = boot_setup(&elf, None);
+    for (i, reg) in [
+        (2, "ecx"),
+        (3, "edx"),
+        (4, "ebx"),
+        (5, "esp"),
+        (6, "ebp"),
+        (7, "esi"),
+        (8, "edi"),
+        (9, "eflags"),
+    ] {
+        setup.set.push((reg.to_string(), first[i]));
+    }
+    let loaded = ringstep::load::load(&setup).expect("boots");
+    let s = &loaded.lesson.scenes[0].scenario;
+    let mut e = ringstep::trace::engine_for(s);
+    const AF: u64 = 1 << 4; // undefined after TEST
+    for (n, want) in q.iter().enumerate() {
+        let c = &e.machine().cpu;
+        let got = [
+            c.rip,
+            c.gpr[RAX],
+            c.gpr[RCX],
+            c.gpr[RDX],
+            c.gpr[RBX],
+            c.gpr[RSP],
+            c.gpr[RBP],
+            c.gpr[RSI],
+            c.gpr[RDI],
+            c.rflags & !AF,
+            c.seg(SegReg::Cs).selector as u64,
+            c.seg(SegReg::Ds).selector as u64,
+            c.seg(SegReg::Ss).selector as u64,
+        ];
+        let mut want = want.clone();
+        want[9] &= !AF;
+        assert_eq!(
+            got.to_vec(),
+            want,
+            "state before step {n} (ringstep vs QEMU)"
+        );
+        if n + 1 < q.len() {
+            e.step();
+        }
+    }
+    assert_eq!(printed, b"hi\n", "QEMU's serial output");
+    assert_eq!(e.machine().dev.uart.out, printed);
 }

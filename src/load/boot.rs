@@ -49,10 +49,10 @@ pub const HIGH_END: u64 = 0x800_0000;
 pub struct Handoff;
 
 impl Handoff {
-    /// CS selector (QEMU's Multiboot loader uses 0x10 and 0x18 too). Only the hidden
-    /// parts matter: GDTR is not valid (see `GDTR`).
-    pub const CS: u16 = 0x10;
-    pub const DS: u16 = 0x18;
+    /// CS selector, the one QEMU's Multiboot loader uses (and 0x10 for the data
+    /// segments). Only the hidden parts matter: GDTR is not valid (see `GDTR`).
+    pub const CS: u16 = 0x08;
+    pub const DS: u16 = 0x10;
     /// GDTR: base 0, limit 0 - the spec says it may be invalid and the kernel must load
     /// its own GDT before loading any segment register; a load before that is #GP.
     pub const GDTR: TableReg = TableReg { base: 0, limit: 0 };
@@ -353,17 +353,14 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
     write_info(&mut m, info, &origin);
 
     let entry = match &setup.entry {
-        Some(e) => image
-            .symbol(e)
-            .or_else(|| parse_number(e))
-            .ok_or_else(|| {
-                let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
-                let hint = crate::scenario::did_you_mean(e, names.iter().copied());
-                LoadError::new(
-                    &origin,
-                    format!("--entry {e}: no such symbol (and not a number){hint}"),
-                )
-            })?,
+        Some(e) => image.symbol(e).or_else(|| parse_number(e)).ok_or_else(|| {
+            let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
+            let hint = crate::scenario::did_you_mean(e, names.iter().copied());
+            LoadError::new(
+                &origin,
+                format!("--entry {e}: no such symbol (and not a number){hint}"),
+            )
+        })?,
         None => image.entry_point.ok_or_else(|| {
             LoadError::new(
                 &origin,
@@ -515,11 +512,17 @@ mod tests {
         let odd = header(3, 0u32.wrapping_sub(HEADER_MAGIC + 3), 0x42);
         assert_eq!(find_header(&odd, "k").unwrap(), None);
         let bad = find_header(&header(3, 0, 0), "k").unwrap_err().0;
-        assert!(bad.contains("bad checksum") && bad.contains("0xe4524ffb"), "{bad}");
+        assert!(
+            bad.contains("bad checksum") && bad.contains("0xe4524ffb"),
+            "{bad}"
+        );
         let aout = 1 << 16;
-        let e = find_header(&header(aout, 0u32.wrapping_sub(HEADER_MAGIC + aout), 0), "k")
-            .unwrap_err()
-            .0;
+        let e = find_header(
+            &header(aout, 0u32.wrapping_sub(HEADER_MAGIC + aout), 0),
+            "k",
+        )
+        .unwrap_err()
+        .0;
         assert!(e.contains("a.out kludge"), "{e}");
         let e = find_header(&header(4, 0u32.wrapping_sub(HEADER_MAGIC + 4), 0), "k")
             .unwrap_err()

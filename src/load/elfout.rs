@@ -250,8 +250,13 @@ mod tests {
         assert_eq!(image.segments[0].bytes, [0xb8, 1, 0, 0, 0, 0xeb, 0xfe]);
         assert_eq!(image.symbol("loop"), Some(DEFAULT_BASE + 5));
         assert_eq!(image.symbol("_start"), Some(DEFAULT_BASE));
-        let w64 = assemble_elf(".code64\nnop\nhere: ret\n", "k.S", Some(0x20_0000), Some("here"))
-            .unwrap();
+        let w64 = assemble_elf(
+            ".code64\nnop\nhere: ret\n",
+            "k.S",
+            Some(0x20_0000),
+            Some("here"),
+        )
+        .unwrap();
         let image = super::super::Image::from_elf(&w64.file, "k.elf").unwrap();
         assert_eq!((image.bits, image.entry_point), (64, Some(0x20_0001)));
     }

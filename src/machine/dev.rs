@@ -123,9 +123,19 @@ pub struct Devices {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DevChange {
     /// A byte transmitted by the UART; the output was `old_len` bytes long before.
-    Out { byte: u8, old_len: u32 },
-    Reg { reg: UartReg, old: u8, new: u8 },
-    Exit { old: Option<u32>, new: Option<u32> },
+    Out {
+        byte: u8,
+        old_len: u32,
+    },
+    Reg {
+        reg: UartReg,
+        old: u8,
+        new: u8,
+    },
+    Exit {
+        old: Option<u32>,
+        new: Option<u32>,
+    },
 }
 
 impl Uart {

@@ -7,9 +7,9 @@ use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
 use crate::engine::{Event, StepView};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
+use crate::machine::dev::DevChange;
 use crate::machine::msr::MsrFile;
 use crate::machine::{flags, msr, Machine, SegReg, Segment, TableReg};
-use crate::machine::dev::DevChange;
 
 use super::asm_cache::Described;
 use super::json::outcome_name;

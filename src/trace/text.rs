@@ -257,9 +257,9 @@ pub fn stop_line(m: &Machine, stop: &Stop, steps: u64) -> String {
         StopReason::End => format!("stop: end after {steps} steps, at {at}"),
         StopReason::Limit => format!("stop: step limit reached after {steps} steps, at {at}"),
         StopReason::Halt => format!("stop: halted after {steps} steps, at {at}"),
-        StopReason::Exit(status) => format!(
-            "stop: exit status {status} (isa-debug-exit) after {steps} steps, at {at}"
-        ),
+        StopReason::Exit(status) => {
+            format!("stop: exit status {status} (isa-debug-exit) after {steps} steps, at {at}")
+        }
         StopReason::Fault(e) => format!("stop: fault at {at} after {steps} steps: {}", e.summary()),
         StopReason::Unsupported(what) => {
             format!(
