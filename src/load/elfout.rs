@@ -41,7 +41,7 @@ pub fn source_bits(text: &str) -> u32 {
     for line in text.lines() {
         let code = line.split('#').next().unwrap_or("");
         for stmt in code.split(';') {
-            match stmt.trim().split_whitespace().next() {
+            match stmt.split_whitespace().next() {
                 Some(".code64") => return 64,
                 Some(".code32") => return 32,
                 _ => {}
