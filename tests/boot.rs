@@ -431,6 +431,18 @@ fn boot_opens_the_viewer_on_the_kernel() {
     let frame = text(&o.stdout);
     assert!(frame.contains("hello.elf"), "{frame}");
     assert!(frame.contains("wait_thr"), "{frame}");
+    // The console pane: what the UART sent up to the step shown.
+    assert!(frame.contains("Console (UART 0x3f8, 1 bytes)"), "{frame}");
+    let o = run(&[
+        "boot",
+        elf.to_str().unwrap(),
+        "--render-once",
+        "--at-step",
+        "30",
+    ]);
+    let frame = text(&o.stdout);
+    assert!(frame.contains("Console (UART 0x3f8, 2 bytes)"), "{frame}");
+    assert!(frame.contains("│hi "), "{frame}");
 }
 
 /// The hello kernel in QEMU's Multiboot loader (`qemu-system-i386 -kernel`), stepped
