@@ -174,6 +174,15 @@ fn describe_event(out: &mut Vec<u8>, e: &Event) -> bool {
             format!("<vector {vector:#x} -> {handler:#x}>")
         }
         Event::IrqRaised { vector } => format!("<irq {vector:#x} raised>"),
+        Event::Port {
+            port,
+            write,
+            device: None,
+            ..
+        } => match write {
+            true => format!("<out to unmodelled port {port:#x}>"),
+            false => format!("<in from unmodelled port {port:#x}>"),
+        },
         _ => return false,
     };
     out.extend_from_slice(text.as_bytes());
