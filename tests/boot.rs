@@ -397,7 +397,10 @@ fn bad_kernels_are_refused_with_what_is_wrong_and_where() {
     let e = boot_error(&high, &[]);
     assert!(e.contains("outside RAM") && e.contains("0x10000000"), "{e}");
     let e = boot_error(&fixture("hello.S"), &[]);
-    assert!(e.contains("hello.S: not an ELF file"), "{e}");
+    assert!(
+        e.contains("hello.S: not an ELF file") && e.contains("ringstep asm"),
+        "{e}"
+    );
     let wide = asm_text(
         &dir,
         "wide",

@@ -276,7 +276,19 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
     let data = crate::userfile::read_bytes(path, crate::userfile::MAX_BINARY_BYTES)
         .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
     let header = find_header(&data, &origin)?;
-    let image = Image::from_elf(&data, &origin)?;
+    let image = Image::from_elf(&data, &origin).map_err(|e| {
+        let source = path
+            .extension()
+            .is_some_and(|x| x == "S" || x == "s" || x == "asm");
+        if source && !data.starts_with(b"\x7fELF") {
+            LoadError(format!(
+                "{}; to boot assembly source, assemble it first: ringstep asm {origin} -o KERNEL.elf",
+                e.0
+            ))
+        } else {
+            e
+        }
+    })?;
     if image.bits != 32 {
         return Err(LoadError::new(
             &origin,
