@@ -548,3 +548,20 @@ fn the_hello_kernel_steps_as_in_qemu_from_its_first_instruction() {
     assert_eq!(printed, b"hi\n", "QEMU's serial output");
     assert_eq!(e.machine().dev.uart.out, printed);
 }
+
+#[test]
+fn memory_outside_ram_reads_all_ones_and_ram_reads_zeros() {
+    let dir = scratch("openbus");
+    let k = asm_text(
+        &dir,
+        "bus",
+        ".long 0x1BADB002, 0, -0x1BADB002\n_start: movl 0x9000000, %eax\n movl 0x500, %ecx\n movl 0xb8000, %edx\n hlt\n",
+        &[],
+    );
+    let o = run(&["trace", "--boot", k.to_str().unwrap()]);
+    let out = text(&o.stdout);
+    assert!(out.contains("eax=0xffffffff"), "{out}");
+    assert!(out.contains("edx=0xffffffff"), "the VGA window is not RAM: {out}");
+    assert!(!out.contains("ecx="), "low memory reads zeros (ecx stays 0): {out}");
+    assert!(out.contains("stop: halted"), "{out}");
+}

@@ -408,6 +408,7 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
     cpu.gpr[RSP] = Handoff::ESP;
     cpu.rip = entry;
     m.dev.attached = true;
+    m.mem.set_open_bus(true);
     for (reg, v) in &setup.set {
         super::place::set_register(&mut m, reg, *v).map_err(LoadError)?;
     }
