@@ -561,7 +561,13 @@ fn memory_outside_ram_reads_all_ones_and_ram_reads_zeros() {
     let o = run(&["trace", "--boot", k.to_str().unwrap()]);
     let out = text(&o.stdout);
     assert!(out.contains("eax=0xffffffff"), "{out}");
-    assert!(out.contains("edx=0xffffffff"), "the VGA window is not RAM: {out}");
-    assert!(!out.contains("ecx="), "low memory reads zeros (ecx stays 0): {out}");
+    assert!(
+        out.contains("edx=0xffffffff"),
+        "the VGA window is not RAM: {out}"
+    );
+    assert!(
+        !out.contains("ecx="),
+        "low memory reads zeros (ecx stays 0): {out}"
+    );
     assert!(out.contains("stop: halted"), "{out}");
 }
