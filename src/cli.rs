@@ -36,6 +36,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario headless and print one record per instruction.
     Trace(TraceArgs),
+    /// Boot a kernel (a 32-bit Multiboot ELF, or a plain ELF with --entry) in the
+    /// interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4.
+    Boot(BootArgs),
+    /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
+    /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).
+    Asm(AsmArgs),
     /// List the machine presets shipped with ringstep.
     Presets,
     /// List the lessons shipped with ringstep, in curriculum order.
@@ -62,6 +68,52 @@ pub enum Command {
         /// The subcommand whose page to print.
         subcommand: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct BootArgs {
+    /// The kernel: an ELF file with a Multiboot header (e.g. made by `ringstep asm`).
+    pub kernel: PathBuf,
+    /// Where to start: a symbol or an address (default: the ELF entry point; required
+    /// for an ELF without a Multiboot header).
+    #[arg(long, value_name = "SYMBOL|ADDR")]
+    pub entry: Option<String>,
+    /// Set a register at entry (e.g. --set esp=0x9fc00). Repeatable.
+    #[arg(long = "set", value_name = "REG=VALUE")]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub lang: LangArgs,
+    /// Disassembly syntax.
+    #[arg(long, value_enum)]
+    pub syntax: Option<SyntaxArg>,
+    /// Do not animate steps.
+    #[arg(long)]
+    pub no_animation: bool,
+    /// Draw one frame as text on standard output and exit (no terminal needed).
+    #[arg(long)]
+    pub render_once: bool,
+    /// Frame size for --render-once, e.g. 160x48.
+    #[arg(long, value_name = "WxH", default_value = "120x40")]
+    pub size: String,
+    /// For --render-once: the history position (steps executed) to draw.
+    #[arg(long, value_name = "N")]
+    pub at_step: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct AsmArgs {
+    /// The assembly source.
+    pub source: PathBuf,
+    /// The ELF file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The address of the first byte (a multiple of 4096; default 0x100000, 1 MiB).
+    #[arg(long, value_name = "ADDR")]
+    pub base: Option<String>,
+    /// The entry point: a label or an address (default: the label _start, else the
+    /// first byte).
+    #[arg(long, value_name = "SYMBOL|ADDR")]
+    pub entry: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -132,6 +184,9 @@ pub struct TraceArgs {
     /// (no per-step output or recording).
     #[arg(long)]
     pub quiet: bool,
+    /// Write what a booted kernel sent on its UART to FILE instead of standard error.
+    #[arg(long, value_name = "FILE", requires = "boot")]
+    pub console: Option<PathBuf>,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
 }
@@ -293,11 +348,82 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
         quiet: args.quiet,
         ..trace::Options::new(format_of(args), max, syntax_of(args))
     };
-    let written = crate::debug::script::run(&s, &stops, &options, out).map_err(UsageError)?;
+    let mut console = Vec::new();
+    let written = crate::debug::script::run_console(&s, &stops, &options, out, &mut console)
+        .map_err(UsageError)?;
+    if args.load.boot.is_some() {
+        write_console(args.console.as_deref(), &console)?;
+    }
     match written {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(UsageError(format!("writing the trace: {e}"))),
+    }
+}
+
+/// `ringstep asm FILE.S -o FILE.elf`: prints what was written.
+pub fn assemble(args: &AsmArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    let origin = args.source.display().to_string();
+    let text = crate::userfile::read_text(&args.source)
+        .map_err(|e| UsageError(format!("{origin}: cannot read file: {e}")))?;
+    let base = match &args.base {
+        Some(b) => Some(crate::load::parse_number(b).ok_or_else(|| {
+            UsageError(format!(
+                "--base {b}: not an address (write hex as 0x100000, or decimal)"
+            ))
+        })?),
+        None => None,
+    };
+    let w = crate::load::elfout::assemble_elf(&text, &origin, base, args.entry.as_deref())
+        .map_err(|e| UsageError(e.0))?;
+    std::fs::write(&args.output, &w.file)
+        .map_err(|e| UsageError(format!("{}: cannot write: {e}", args.output.display())))?;
+    writeln!(
+        out,
+        "{}: ELF{} executable, {:#x} bytes of code at {:#x}..{:#x}, entry {:#x}, {} symbols",
+        args.output.display(),
+        w.bits,
+        w.size,
+        w.base,
+        w.base + w.size,
+        w.entry,
+        w.symbols.len()
+    )
+    .map_err(|e| UsageError(format!("writing the summary: {e}")))
+}
+
+/// What a booted kernel sent on its UART: to `file`, else to standard error.
+fn write_console(file: Option<&Path>, console: &[u8]) -> Result<(), UsageError> {
+    match file {
+        Some(f) => std::fs::write(f, console)
+            .map_err(|e| UsageError(format!("--console {}: cannot write: {e}", f.display()))),
+        None => {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            // Best effort: standard error may be closed.
+            let _ = err.write_all(console);
+            let _ = err.flush();
+            Ok(())
+        }
+    }
+}
+
+/// `ringstep boot KERNEL`: the viewer's options for a booted kernel.
+pub fn boot_run_args(args: &BootArgs) -> crate::tui::RunArgs {
+    crate::tui::RunArgs {
+        lang: args.lang.lang,
+        no_animation: args.no_animation,
+        syntax: args.syntax,
+        render_once: args.render_once,
+        size: args.size.clone(),
+        at_step: args.at_step,
+        load: crate::load::LoadArgs {
+            boot: Some(args.kernel.clone()),
+            entry: args.entry.clone(),
+            set: args.set.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let result = match cli.command {
         Some(Command::Trace(args)) => cli::run_trace(&args, &mut out),
+        Some(Command::Asm(args)) => cli::assemble(&args, &mut out),
         Some(Command::Presets) => cli::list_presets(&mut out)
             .map_err(|e| cli::UsageError(format!("writing the list: {e}"))),
         Some(Command::List(args)) => cli::list_lessons(&args, &mut out),
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         Some(Command::Render(args)) => ringstep::export::command::run_render(&args, &mut out),
         Some(Command::Completions { shell }) => cli::completions(shell, &mut out),
         Some(Command::Man { subcommand }) => cli::man_page(subcommand.as_deref(), &mut out),
+        Some(Command::Boot(args)) => {
+            drop(out);
+            return ExitCode::from(ringstep::tui::main(&cli::boot_run_args(&args)));
+        }
         Some(Command::Run(args)) => {
             drop(out);
             return ExitCode::from(ringstep::tui::main(&args));

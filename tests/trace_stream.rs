@@ -82,7 +82,8 @@ fn port_accesses_are_trace_events() {
         .filter(|v| v["kind"] == "step")
         .flat_map(|v| v["events"].as_array().cloned().unwrap_or_default())
         .collect();
-    let read = serde_json::json!({"kind": "port_read", "port": 0x40, "size": 1, "value": 0xff});
-    let write = serde_json::json!({"kind": "port_write", "port": 0x80, "size": 1, "value": 0xff});
+    // No device in this machine: `device` is null (unmodelled).
+    let read = serde_json::json!({"kind": "port_read", "port": 0x40, "size": 1, "value": 0xff, "device": null});
+    let write = serde_json::json!({"kind": "port_write", "port": 0x80, "size": 1, "value": 0xff, "device": null});
     assert_eq!(events, [read, write], "{text}");
 }

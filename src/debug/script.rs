@@ -75,8 +75,20 @@ pub fn run(
     o: &Options,
     out: &mut dyn Write,
 ) -> Result<io::Result<Ended>, String> {
+    run_console(scenario, specs, o, out, &mut Vec::new())
+}
+
+/// `run`, also giving what the machine's UART sent during the run (src/machine/dev.rs)
+/// in `console`.
+pub fn run_console(
+    scenario: &Scenario,
+    specs: &StopSpecs,
+    o: &Options,
+    out: &mut dyn Write,
+    console: &mut Vec<u8>,
+) -> Result<io::Result<Ended>, String> {
     if specs.is_empty() {
-        return Ok(trace::run_with(scenario, o, out).map(Ended::Stop));
+        return Ok(trace::run_console(scenario, o, out, console).map(Ended::Stop));
     }
     let mut e = trace::engine_for(scenario);
     let mut d = Debugger::new(&e);
@@ -97,6 +109,7 @@ pub fn run(
         write_end(&mut w, &d, &e, &ended)?;
         w.finish()
     })();
+    console.clone_from(&e.machine().dev.uart.out);
     Ok(written.map(|_| ended))
 }
 

@@ -261,6 +261,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Apply a device change (src/machine/dev.rs) and journal it.
+    pub fn device(&mut self, c: crate::machine::dev::DevChange) {
+        self.m.dev.apply(&c, false);
+        self.record(Change::Device(c));
+    }
+
     pub fn set_pending_irq(&mut self, new: Option<u8>) {
         let old = self.m.cpu.pending_irq;
         if old != new {

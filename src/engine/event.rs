@@ -74,13 +74,15 @@ pub enum Event {
     },
     /// HLT: the processor stops until an interrupt arrives.
     Halt,
-    /// IN/OUT/INS/OUTS reached an I/O port (no device is modelled: reads give all ones,
-    /// writes go nowhere).
+    /// IN/OUT/INS/OUTS reached an I/O port: a device of the machine's (src/machine/dev.rs)
+    /// or, with `device` None, an unmodelled port (reads give all ones, writes go
+    /// nowhere).
     Port {
         port: u16,
         size: u8,
         value: u32,
         write: bool,
+        device: Option<crate::machine::dev::Dev>,
     },
 }
 

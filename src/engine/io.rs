@@ -5,8 +5,12 @@
 //! At CPL <= IOPL every port is allowed; above it the TSS's I/O permission bitmap is
 //! consulted (a 32/64-bit TSS, the bitmap offset at TSS+66H, a clear bit for each byte
 //! of the access, both bitmap bytes within the TSS limit), and a denied access is
-//! #GP(0). No device is modelled: a port read returns all ones (0xff per byte), a write
-//! goes nowhere; both are reported as a `Port` event. A REP INS/OUTS does one element
+//! #GP(0). The machine's devices (src/machine/dev.rs: a 16550 UART at 0x3f8,
+//! isa-debug-exit at 0xf4, port 0x80, attached in a booted kernel's machine) answer at
+//! their ports, their state changes journaled; any other port reads all ones (0xff per
+//! byte) and writes go nowhere. Every access is reported as a `Port` event naming the
+//! device (none: unmodelled). A write to isa-debug-exit also halts the processor: the
+//! run then stops with the exit status. A REP INS/OUTS does one element
 //! per step and stays on the instruction until the count runs out, as a real processor
 //! may between iterations (so TF single-step traps after each element). No flags are
 //! affected.
@@ -19,6 +23,7 @@ use super::fault::Exception;
 use super::operand;
 use super::Flow;
 use crate::machine::cpu::{mask, Mode, RCX, RDI, RSI};
+use crate::machine::dev::{Dev, DevChange};
 use crate::machine::flags::{self, DF, VM};
 use crate::machine::SegReg;
 
@@ -29,9 +34,9 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             let port = port_of(ctx, i, 1);
             let r = i.op0_register();
             check_port(ctx, port, r.size())?;
-            let v = mask(u64::MAX, r.size());
+            let (v, device) = ctx.m.dev.read(port, r.size());
             ctx.write_reg(r, v);
-            ctx.event(port_event(port, r.size(), v, false));
+            ctx.event(port_event(port, r.size(), v, false, device));
             Ok(Flow::Next)
         }
         M::Out => {
@@ -39,7 +44,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             let r = i.op1_register();
             check_port(ctx, port, r.size())?;
             let v = ctx.read_reg(r);
-            ctx.event(port_event(port, r.size(), v, true));
+            let device = port_write(ctx, port, r.size(), v);
+            ctx.event(port_event(port, r.size(), v, true, device));
             Ok(Flow::Next)
         }
         M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => string(ctx, i),
@@ -47,13 +53,30 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     }
 }
 
-fn port_event(port: u16, size: usize, value: u64, write: bool) -> Event {
+fn port_event(port: u16, size: usize, value: u64, write: bool, device: Option<Dev>) -> Event {
     Event::Port {
         port,
         size: size as u8,
         value: value as u32,
         write,
+        device,
     }
+}
+
+/// A write reaching the devices: their changes, journaled; isa-debug-exit halts the
+/// processor (the run stops with its status).
+fn port_write(ctx: &mut Ctx, port: u16, size: usize, value: u64) -> Option<Dev> {
+    if !ctx.m.dev.attached {
+        return None;
+    }
+    let (changes, device) = ctx.m.dev.write(port, size, value);
+    for c in changes {
+        if matches!(c, DevChange::Exit { .. }) {
+            ctx.set_halted(true);
+        }
+        ctx.device(c);
+    }
+    device
 }
 
 /// The port of operand `n`: an imm8 or DX.
@@ -135,12 +158,13 @@ fn string(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let reg = if ins { RDI } else { RSI };
     let at = mask(ctx.gpr(reg), a);
     if ins {
-        let v = mask(u64::MAX, size);
+        let (v, device) = ctx.m.dev.read(port, size);
         ctx.write_mem(SegReg::Es, at, size, v)?;
-        ctx.event(port_event(port, size, v, false));
+        ctx.event(port_event(port, size, v, false, device));
     } else {
         let v = ctx.read_mem(operand::segment(i), at, size)?;
-        ctx.event(port_event(port, size, v, true));
+        let device = port_write(ctx, port, size, v);
+        ctx.event(port_event(port, size, v, true, device));
     }
     let step = if ctx.flag(DF) {
         (size as u64).wrapping_neg()

@@ -7,6 +7,7 @@
 //! (selector and attributes, base, limit); `summarize` folds a step's entries back into
 //! `Changed` values with whole segments, for reports.
 
+use crate::machine::dev::DevChange;
 use crate::machine::{Attr, Machine, SegReg, Segment, TableReg};
 
 /// A segment register or the task register.
@@ -113,6 +114,9 @@ pub enum Change {
         old: Option<u8>,
         new: Option<u8>,
     },
+    /// A device's state (src/machine/dev.rs): a UART byte sent, a UART register, the
+    /// isa-debug-exit status.
+    Device(DevChange),
 }
 
 /// The entries that record loading `new` into a segment slot that held `old`.
@@ -257,6 +261,7 @@ impl Change {
             Change::Halted { old, new } => m.cpu.halted = if undo { old } else { new },
             Change::Shadow { old, new } => m.cpu.shadow = if undo { old } else { new },
             Change::PendingIrq { old, new } => m.cpu.pending_irq = if undo { old } else { new },
+            Change::Device(d) => m.dev.apply(&d, undo),
         }
     }
 }
@@ -392,6 +397,7 @@ pub enum Changed {
         old: Option<u8>,
         new: Option<u8>,
     },
+    Device(DevChange),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -582,6 +588,7 @@ fn report(rest: &[Change]) -> (Option<Location>, Changed, usize) {
             Changed::PendingIrq { old, new },
             1,
         ),
+        Change::Device(d) => (None, Changed::Device(d), 1),
     }
 }
 
@@ -613,7 +620,7 @@ fn is_noop(c: &Changed) -> bool {
         Gdtr { old, new } | Idtr { old, new } => old == new,
         Halted { old, new } | Shadow { old, new } => old == new,
         PendingIrq { old, new } => old == new,
-        Mem { .. } | PhysMem { .. } => false,
+        Mem { .. } | PhysMem { .. } | Device(_) => false,
     }
 }
 

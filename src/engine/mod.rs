@@ -90,6 +90,9 @@ pub enum StopReason {
     Limit,
     /// The processor is halted and no interrupt is coming.
     Halt,
+    /// The kernel wrote to isa-debug-exit (src/machine/dev.rs): the exit status QEMU
+    /// would exit with, (value << 1) | 1.
+    Exit(u32),
 }
 
 impl StopReason {
@@ -100,6 +103,7 @@ impl StopReason {
             StopReason::Unsupported(_) => "unsupported",
             StopReason::Limit => "limit",
             StopReason::Halt => "halt",
+            StopReason::Exit(_) => "exit",
         }
     }
 }
@@ -823,6 +827,14 @@ impl Engine {
         changes: &mut Journal,
         events: &mut Vec<Event>,
     ) -> Option<Result<Outcome, Stop>> {
+        // isa-debug-exit was written: the machine is gone.
+        if let Some(status) = self.machine.dev.exit {
+            return Some(Err(Stop {
+                reason: StopReason::Exit(status),
+                ip,
+                instr: None,
+            }));
+        }
         // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
         let halted = self.machine.cpu.halted;
         let mut raise = None;

@@ -189,6 +189,7 @@ fn ended(played: &Played) -> String {
         StopReason::Unsupported(what) => format!("unsupported instruction at {at}: {what}"),
         StopReason::Limit => format!("step limit at {at}"),
         StopReason::Halt => format!("halt at {at}"),
+        StopReason::Exit(s) => format!("exit status {s} at {at}"),
     }
 }
 

@@ -13,6 +13,16 @@ pub struct LoadArgs {
     /// address on the user stack, the run ending when the code returns (docs/loading.md).
     #[arg(long, value_name = "FILE", help_heading = "Loading your own code")]
     pub elf: Option<PathBuf>,
+    /// Boot a kernel: a 32-bit Multiboot ELF (or a plain ELF with --entry), in a machine
+    /// of its own with RAM, a 16550 UART at 0x3f8 and isa-debug-exit at 0xf4
+    /// (docs/loading.md, "Booting a kernel").
+    #[arg(
+        long,
+        value_name = "KERNEL",
+        conflicts_with_all = ["elf", "asm"],
+        help_heading = "Loading your own code"
+    )]
+    pub boot: Option<PathBuf>,
     /// Assemble a .S file (the lesson assembler's GNU as syntax) and run it.
     #[arg(
         long,
@@ -91,21 +101,22 @@ impl LoadArgs {
         bytes: Option<&str>,
         preset: Option<&str>,
     ) -> Result<Option<Setup>, LoadError> {
-        let input = match (&self.elf, &self.asm, bytes) {
-            (Some(e), None, None) => Input::Elf(e.clone()),
-            (None, Some(a), None) => Input::Asm(a.clone()),
-            (None, None, Some(b)) => Input::Bytes(b.to_string()),
-            (None, None, None) => {
+        let input = match (&self.elf, &self.asm, bytes, &self.boot) {
+            (Some(e), None, None, None) => Input::Elf(e.clone()),
+            (None, Some(a), None, None) => Input::Asm(a.clone()),
+            (None, None, Some(b), None) => Input::Bytes(b.to_string()),
+            (None, None, None, Some(k)) => Input::Boot(k.clone()),
+            (None, None, None, None) => {
                 return match self.option_given() {
                     Some(opt) => Err(LoadError(format!(
-                        "{opt} needs code to load: --elf FILE, --asm FILE or --bytes HEX"
+                        "{opt} needs code to load: --elf FILE, --asm FILE, --bytes HEX or --boot KERNEL"
                     ))),
                     None => Ok(None),
                 }
             }
             _ => {
                 return Err(LoadError(
-                    "give only one of --elf, --asm and --bytes".to_string(),
+                    "give only one of --elf, --asm, --bytes and --boot".to_string(),
                 ))
             }
         };

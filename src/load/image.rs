@@ -14,6 +14,9 @@ use crate::lesson::SourceLine;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub addr: u64,
+    /// The physical address (p_paddr; `addr` for code made otherwise), where a boot
+    /// loader puts it.
+    pub phys: u64,
     pub bytes: Vec<u8>,
     pub read: bool,
     pub write: bool,
@@ -130,6 +133,7 @@ impl Image {
             entry_point: Some(addr),
             segments: vec![Segment {
                 addr,
+                phys: addr,
                 bytes,
                 read: true,
                 write: false,
@@ -158,6 +162,7 @@ impl Image {
     pub fn shift(&mut self, delta: u64) {
         for s in &mut self.segments {
             s.addr = s.addr.wrapping_add(delta);
+            s.phys = s.phys.wrapping_add(delta);
         }
         for c in &mut self.code {
             c.addr = c.addr.wrapping_add(delta);
@@ -333,6 +338,7 @@ fn parse<E: FileHeader<Endian = Endianness>>(
         let flags = ph.p_flags(endian);
         segments.push(Segment {
             addr,
+            phys: ph.p_paddr(endian).into(),
             bytes,
             read: flags & elf::PF_R != 0,
             write: flags & elf::PF_W != 0,

@@ -11,6 +11,8 @@
 
 pub mod alt;
 pub mod args;
+pub mod boot;
+pub mod elfout;
 pub mod image;
 pub mod place;
 pub mod scene;
@@ -55,6 +57,9 @@ pub enum Input {
     Asm(PathBuf),
     /// Machine code as hex.
     Bytes(String),
+    /// A kernel to boot (`--boot`): a Multiboot ELF, or a plain ELF with `--entry`, in a
+    /// machine of its own (src/load/boot.rs).
+    Boot(PathBuf),
 }
 
 /// The machine to load into.
@@ -146,6 +151,10 @@ fn read_input(setup: &Setup, s: Option<&Scenario>) -> Result<Image, LoadError> {
                 .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
             assemble(&text, &origin, setup.base, s)
         }
+        Input::Boot(path) => Err(LoadError::new(
+            &path.display().to_string(),
+            "a kernel is booted, not loaded into a machine",
+        )),
         Input::Bytes(hex) => {
             let Some(s) = s else {
                 return Err(LoadError::new("--bytes", "no machine"));
@@ -268,6 +277,9 @@ pub enum Landing {
 
 /// Load everything `setup` says and build the lesson.
 pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
+    if let Input::Boot(path) = &setup.input {
+        return boot::boot(setup, path);
+    }
     // The machine: named, or chosen from the ELF class.
     let elf = match &setup.input {
         Input::Elf(_) => Some(read_input(setup, None)?),
@@ -332,7 +344,7 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
     }
 
     let file = match &setup.input {
-        Input::Elf(p) | Input::Asm(p) => short_name(p),
+        Input::Elf(p) | Input::Asm(p) | Input::Boot(p) => short_name(p),
         Input::Bytes(_) => "--bytes".to_string(),
     };
     let dropped = place::map(&mut s.machine, &image, &file)?;

@@ -56,7 +56,7 @@ fn disassemble(bytes: &[u8], addr: u64, bits: u32) -> Vec<SourceLine> {
 }
 
 /// The code sections of the image for the listing.
-fn image_code(image: &Image, scenario: &Scenario) -> Vec<CodeSection> {
+pub(super) fn image_code(image: &Image, scenario: &Scenario) -> Vec<CodeSection> {
     let region_of = |a: u64| {
         scenario
             .machine

@@ -181,11 +181,15 @@ pub struct Memory {
     table_epoch: u64,
     /// The physical ranges of the regions (start -> end), to place new regions.
     phys_taken: std::collections::BTreeMap<u64, u64>,
+    /// Physical memory outside every region's range that was never written reads as
+    /// all ones, as an unbacked address on a PC bus does (a booted kernel's machine);
+    /// false: as zeros (the presets, whose regions are linear ranges).
+    open_bus: bool,
 }
 
 impl PartialEq for Memory {
     fn eq(&self, other: &Self) -> bool {
-        if self.regions != other.regions {
+        if self.regions != other.regions || self.open_bus != other.open_bus {
             return false;
         }
         // Two memories are equal when every byte reads the same: a frame of zeros
@@ -477,7 +481,25 @@ impl Memory {
         }
     }
 
-    /// Read physical memory (bytes never written read as zero).
+    /// Make never-written physical memory outside the regions read as all ones (see
+    /// `open_bus`).
+    pub fn set_open_bus(&mut self, on: bool) {
+        self.open_bus = on;
+    }
+
+    /// What a never-written byte at physical `addr` reads as: zero, or all ones outside
+    /// the regions with an open bus.
+    #[cold]
+    fn unwritten(&self, addr: u64) -> u8 {
+        if self.open_bus && !self.phys_used(addr, 1) {
+            0xff
+        } else {
+            0
+        }
+    }
+
+    /// Read physical memory (bytes never written read as zero, or as all ones outside
+    /// the regions with an open bus).
     pub fn peek_phys(&self, addr: u64, buf: &mut [u8]) {
         let mut a = addr;
         let mut done = 0;
@@ -486,7 +508,7 @@ impl Memory {
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
             match self.frames.get(&(a >> PAGE_SHIFT)) {
                 Some(f) => buf[done..done + n].copy_from_slice(&f.data[off..off + n]),
-                None => buf[done..done + n].fill(0),
+                None => buf[done..done + n].fill(self.unwritten(a)),
             }
             done += n;
             a = a.wrapping_add(n as u64);
@@ -501,6 +523,11 @@ impl Memory {
             if let Some(f) = self.frames.get(&(addr >> PAGE_SHIFT)) {
                 let mut b = [0u8; 8];
                 b[..len].copy_from_slice(&f.data[off..off + len]);
+                return u64::from_le_bytes(b);
+            }
+            if self.open_bus {
+                let mut b = [0u8; 8];
+                self.peek_phys(addr, &mut b[..len]);
                 return u64::from_le_bytes(b);
             }
             return 0;

@@ -2,6 +2,7 @@
 //! It knows nothing of how instructions execute (see `engine`) or of any user interface.
 
 pub mod cpu;
+pub mod dev;
 pub mod flags;
 pub mod memory;
 pub mod msr;
@@ -28,6 +29,8 @@ pub struct Machine {
     /// How the page tables were made from the regions, so that they can be made again
     /// when a loader adds regions (None: the machine's own tables, or paging off).
     pub layout: Option<pagebuild::Plan>,
+    /// The devices at the I/O ports (none unless attached: see `dev`).
+    pub dev: dev::Devices,
 }
 
 impl Machine {

@@ -184,6 +184,9 @@ pub fn stop(stop: &Stop, steps: u64, dis: &mut Disassembler) -> Value {
                 }
                 o.insert("explanation".into(), e.reason.to_string().into());
             }
+            StopReason::Exit(status) => {
+                o.insert("exit_status".into(), (*status).into());
+            }
             StopReason::Unsupported(what) => {
                 o.insert("unsupported".into(), what.clone().into());
                 o.insert(

@@ -7,6 +7,7 @@ use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
 use crate::engine::{Event, StepView};
 use crate::machine::cpu::{GPR_NAMES_32, GPR_NAMES_64};
+use crate::machine::dev::DevChange;
 use crate::machine::msr::MsrFile;
 use crate::machine::{flags, msr, Machine, SegReg, Segment, TableReg};
 
@@ -310,9 +311,37 @@ fn change(out: &mut Vec<u8>, first: &mut bool, m: &Machine, c: &Changed) {
             entry_head(out, first, "pending_irq");
             pair(out, old, new, opt_u8);
         }
+        Changed::Device(d) => device_change(out, first, &d),
         Changed::Mem { .. } | Changed::PhysMem { .. } => return,
     }
     out.push(b'}');
+}
+
+/// A device's change: `{"name":"uart_out","old":null,"new":BYTE`, `{"name":"uart_lcr","old":..,"new":..`
+/// or `{"name":"debug_exit","old":null,"new":STATUS` (the caller closes it).
+fn device_change(out: &mut Vec<u8>, first: &mut bool, d: &DevChange) {
+    match *d {
+        DevChange::Out { byte, .. } => {
+            entry_head(out, first, "uart_out");
+            out.extend_from_slice(b"null");
+            next_key(out, "new");
+            dec(out, byte as u64);
+        }
+        DevChange::Reg { reg, old, new } => {
+            entry_head(out, first, &format!("uart_{}", reg.name()));
+            pair(out, old as u64, new as u64, dec);
+        }
+        DevChange::Exit { old, new } => {
+            entry_head(out, first, "debug_exit");
+            let opt = |out: &mut Vec<u8>, v: Option<u32>| match v {
+                Some(v) => dec(out, v as u64),
+                None => out.extend_from_slice(b"null"),
+            };
+            opt(out, old);
+            next_key(out, "new");
+            opt(out, new);
+        }
+    }
 }
 
 /// `{"name":NAME,"msr":"0x...","old":OLD,"new":NEW` (the caller closes it).
@@ -416,11 +445,17 @@ fn event(out: &mut Vec<u8>, e: &Event) {
         }
         Event::Halt => {}
         Event::Port {
-            port, size, value, ..
+            port,
+            size,
+            value,
+            device,
+            ..
         } => {
             num(out, "port", *port as u64);
             num(out, "size", *size as u64);
             num(out, "value", *value as u64);
+            next_key(out, "device");
+            opt_str(out, device.map(|d| d.name()));
         }
     }
     out.push(b'}');

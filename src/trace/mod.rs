@@ -74,16 +74,29 @@ pub fn run(
 
 /// Run a scenario and write its trace, or with `quiet` only its last state and stop.
 pub fn run_with(scenario: &Scenario, o: &Options, out: &mut dyn Write) -> io::Result<Stop> {
+    run_console(scenario, o, out, &mut Vec::new())
+}
+
+/// `run_with`, also giving what the machine's UART sent in `console`.
+pub fn run_console(
+    scenario: &Scenario,
+    o: &Options,
+    out: &mut dyn Write,
+    console: &mut Vec<u8>,
+) -> io::Result<Stop> {
     let mut engine = engine_for(scenario);
     let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out);
-    if o.quiet {
+    let stop = if o.quiet {
         let stop = engine.run_raw(o.max_steps);
         state::write(&mut w, engine.machine(), engine.step_count())?;
         write_stop(&mut w, &engine, &stop)?;
         w.finish()?;
-        return Ok(stop);
-    }
-    run_engine(&mut engine, &scenario.name, &mut w, o.max_steps)
+        stop
+    } else {
+        run_engine(&mut engine, &scenario.name, &mut w, o.max_steps)?
+    };
+    console.clone_from(&engine.machine().dev.uart.out);
+    Ok(stop)
 }
 
 /// Trace `engine` for up to `max_steps` steps: every step is written as it is taken

@@ -27,6 +27,30 @@ fn push_num(out: &mut Vec<u8>, m: &Machine, v: u64) {
     }
 }
 
+/// A device change: `uart_out=0x68`, `uart_lcr=0x80`, `debug_exit=0x43`.
+fn device_change(out: &mut Vec<u8>, d: &crate::machine::dev::DevChange) {
+    use crate::machine::dev::DevChange;
+    match *d {
+        DevChange::Out { byte, .. } => {
+            out.extend_from_slice(b"uart_out=");
+            hex0x(out, byte as u64);
+        }
+        DevChange::Reg { reg, new, .. } => {
+            out.extend_from_slice(b"uart_");
+            out.extend_from_slice(reg.name().as_bytes());
+            out.push(b'=');
+            hex0x(out, new as u64);
+        }
+        DevChange::Exit { new, .. } => {
+            out.extend_from_slice(b"debug_exit=");
+            match new {
+                Some(v) => hex0x(out, v as u64),
+                None => out.extend_from_slice(b"none"),
+            }
+        }
+    }
+}
+
 /// One change as the text trace shows it; false (nothing written) for changes it
 /// leaves out.
 fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
@@ -72,6 +96,7 @@ fn describe_change(out: &mut Vec<u8>, m: &Machine, c: &Changed) -> bool {
         Changed::Halted { new, .. } => {
             out.extend_from_slice(if new { b"halted" as &[u8] } else { b"running" })
         }
+        Changed::Device(d) => device_change(out, &d),
         Changed::Shadow { .. } | Changed::PendingIrq { .. } => return false,
     }
     true
@@ -149,6 +174,15 @@ fn describe_event(out: &mut Vec<u8>, e: &Event) -> bool {
             format!("<vector {vector:#x} -> {handler:#x}>")
         }
         Event::IrqRaised { vector } => format!("<irq {vector:#x} raised>"),
+        Event::Port {
+            port,
+            write,
+            device: None,
+            ..
+        } => match write {
+            true => format!("<out to unmodelled port {port:#x}>"),
+            false => format!("<in from unmodelled port {port:#x}>"),
+        },
         _ => return false,
     };
     out.extend_from_slice(text.as_bytes());
@@ -232,6 +266,9 @@ pub fn stop_line(m: &Machine, stop: &Stop, steps: u64) -> String {
         StopReason::End => format!("stop: end after {steps} steps, at {at}"),
         StopReason::Limit => format!("stop: step limit reached after {steps} steps, at {at}"),
         StopReason::Halt => format!("stop: halted after {steps} steps, at {at}"),
+        StopReason::Exit(status) => {
+            format!("stop: exit status {status} (isa-debug-exit) after {steps} steps, at {at}")
+        }
         StopReason::Fault(e) => format!("stop: fault at {at} after {steps} steps: {}", e.summary()),
         StopReason::Unsupported(what) => {
             format!(

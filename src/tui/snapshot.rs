@@ -706,11 +706,18 @@ fn describe_step(m: &Machine, rec: &super::timeline::StepRecord, syntax: Syntax)
             Event::SwapGs { .. } => "swapgs".into(),
             Event::Halt => "hlt".into(),
             Event::Port {
-                port, value, write, ..
-            } => match write {
-                true => format!("port {port:#x} <- {value:#x}"),
-                false => format!("port {port:#x} -> {value:#x}"),
-            },
+                port,
+                value,
+                write,
+                device,
+                ..
+            } => {
+                let dev = device.map_or("unmodelled", |d| d.name());
+                match write {
+                    true => format!("port {port:#x} <- {value:#x} ({dev})"),
+                    false => format!("port {port:#x} -> {value:#x} ({dev})"),
+                }
+            }
         })
         .collect();
     LastStep {
@@ -730,5 +737,6 @@ pub fn describe_stop(run: &SceneRun) -> String {
         StopReason::Unsupported(w) => format!("unsupported instruction at {at}: {w}"),
         StopReason::Limit => format!("step limit reached at {at}"),
         StopReason::Halt => format!("halted at {at}"),
+        StopReason::Exit(s) => format!("exit status {s} (isa-debug-exit) at {at}"),
     }
 }

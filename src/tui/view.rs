@@ -115,7 +115,25 @@ pub fn view(model: &Model, f: &mut Frame) {
         panes::stacks::render(&ctx, f, r);
     }
     if let Some(r) = p.narrative {
-        panes::narrative::render(&ctx, f, r);
+        // A booted kernel's console, below the narrative when there is room.
+        let console = panes::console::HEIGHT;
+        if model.run.played.engine.machine().dev.attached && r.height >= 2 * console {
+            let (top, bottom) = (
+                Rect {
+                    height: r.height - console,
+                    ..r
+                },
+                Rect {
+                    y: r.y + r.height - console,
+                    height: console,
+                    ..r
+                },
+            );
+            panes::narrative::render(&ctx, f, top);
+            panes::console::render(&ctx, f, bottom);
+        } else {
+            panes::narrative::render(&ctx, f, r);
+        }
     }
     if let Some(r) = p.inspector {
         use super::inspect::Inspector;

@@ -2,6 +2,7 @@
 
 pub mod cmdline;
 pub mod code;
+pub mod console;
 pub mod memory;
 pub mod msrs;
 pub mod narrative;
