@@ -297,6 +297,7 @@ impl Prepared {
             keymap: self.keymap.clone(),
             lang: self.opts.lang,
             max_steps,
+            caps: degrade::caps_from_env(),
             build: Box::new(move |progress| self.build(progress)),
         }
     }

@@ -33,6 +33,9 @@ pub struct Start {
     pub lang: Lang,
     /// The first scene's step limit.
     pub max_steps: u64,
+    /// What the terminal can show (ASCII only, 16 colours): the progress line is
+    /// lowered to it like every other frame.
+    pub caps: super::degrade::Caps,
 }
 
 /// How the wait ended.
@@ -55,7 +58,7 @@ pub fn progress_text(lang: Lang, done: u64, max: u64) -> String {
     }
 }
 
-fn draw_progress(f: &mut Frame, text: &str) {
+fn draw_progress(f: &mut Frame, text: &str, caps: super::degrade::Caps) {
     let [_, line, _] = Layout::vertical([
         Constraint::Percentage(45),
         Constraint::Length(2),
@@ -68,6 +71,7 @@ fn draw_progress(f: &mut Frame, text: &str) {
             .wrap(Wrap { trim: true }),
         line,
     );
+    super::degrade::lower(f.buffer_mut(), caps);
 }
 
 /// Compute the model on a worker thread; meanwhile draw the progress with `draw` and
@@ -112,6 +116,7 @@ pub fn wait(
             progress.load(Ordering::Relaxed),
             start.max_steps,
         );
-        draw(&|f: &mut Frame| draw_progress(f, &text))?;
+        let caps = start.caps;
+        draw(&|f: &mut Frame| draw_progress(f, &text, caps))?;
     }
 }
