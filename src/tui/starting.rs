@@ -120,3 +120,31 @@ pub fn wait(
         draw(&|f: &mut Frame| draw_progress(f, &text, caps))?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    /// Under TERM=dumb or a non-UTF-8 locale the German progress line is ASCII too.
+    #[test]
+    fn the_progress_line_is_lowered_to_ascii() {
+        let mut t = Terminal::new(TestBackend::new(80, 10)).expect("test terminal");
+        let text = progress_text(Lang::De, 3, 1000);
+        let caps = super::super::degrade::Caps {
+            unicode: false,
+            colors256: false,
+        };
+        t.draw(|f| draw_progress(f, &text, caps)).expect("draw");
+        let shown: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(shown.is_ascii(), "{shown}");
+        assert!(shown.contains("hochstens"), "{shown}");
+    }
+}
