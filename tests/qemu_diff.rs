@@ -124,19 +124,6 @@ const ALLOWED: &[(&str, &str)] = &[
          ringstep models the Intel behaviour. Compared up to it.",
     ),
     (
-        qemu::IST_SS,
-        "Intel SDM Vol. 2A INT n/INTO/INT3 pseudocode: only INTER-PRIVILEGE-LEVEL-INTERRUPT \
-         sets NewSS to 0 for a 64-bit TSS; INTRA-PRIVILEGE-LEVEL-INTERRUPT (DPL = CPL) in \
-         IA-32e mode takes RSP from the TSS's IST slot when the gate's IST is not 0 and \
-         loads no SS; Vol. 3A §6.14 (64-Bit Mode): the new SS is set to NULL if there is \
-         a change in CPL, and §6.14.4 (Stack Switching in IA-32e Mode). (Vol. 3A §6.14.5, \
-         Interrupt Stack Table, says the new SS is forced to NULL when an interrupt occurs, \
-         which QEMU follows even without a privilege change.) QEMU (7.2, TCG; \
-         do_interrupt64 treats ist != 0 as a stack switch) loads a NULL SS for an IST gate \
-         taken at CPL 0; ringstep keeps SS. The run continues with QEMU's SS; IRET \
-         restores the pushed one in both.",
-    ),
-    (
         qemu::CMPS_ORDER,
         "Intel SDM Vol. 2A CMPS/CMPSB/CMPSW/CMPSD/CMPSQ (Operation): the instruction \
          compares the operand at DS:(E/R)SI with the one at ES:(E/R)DI and does not \

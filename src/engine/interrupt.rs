@@ -384,8 +384,10 @@ fn deliver64(
         (gate.selector & 0xfffc) | new_cpl as u16,
     )?;
     ctx.set_seg(SegReg::Cs, cs);
-    if new_cpl < cpl {
-        // The new SS is a null selector whose RPL is the new CPL (SDM 6.14.4).
+    if switched {
+        // The new SS is a null selector whose RPL is the new CPL: on a change of CPL
+        // (SDM Vol. 3A 6.14.4) and whenever an IST gate switches the stack, also at the
+        // same CPL (6.14.5: "the new SS selector is forced to NULL").
         ctx.set_seg(SegReg::Ss, Segment::null(new_cpl as u16));
     }
     ctx.set_gpr(RSP, sp);

@@ -296,9 +296,6 @@ pub const IRET_PF_USER: &str = "iret-pf-user-bit";
 /// SYSENTER/SYSEXIT in 64-bit mode: valid on Intel processors (ringstep's #GP at CPL 3
 /// for SYSEXIT), #UD on AMD ones; QEMU's `-cpu max` has AMD's vendor and raises #UD.
 pub const SYSENTER_64_VENDOR: &str = "sysenter-64-vendor";
-/// An interrupt through an IST gate at CPL 0 in IA-32e mode: no privilege change, SS
-/// kept by the SDM; QEMU loads a null SS as on a privilege change.
-pub const IST_SS: &str = "ist-cpl0-null-ss";
 /// CMPS with both operands on pages that fault: ringstep reads DS:rSI first, QEMU
 /// ES:rDI; the SDM does not order the two reads.
 pub const CMPS_ORDER: &str = "cmps-fault-order";

@@ -708,7 +708,7 @@ pub fn setup(p: &Program) -> Setup {
         }
         // #DF and `int $0x83` through IST 1 (a stack of its own in the kernel stack's
         // lower half): a double fault on a broken stack is delivered, not a shutdown,
-        // and an IST gate taken at CPL 0 is compared (`IST_SS`).
+        // and an IST gate taken at CPL 0 is compared (a null SS, SDM Vol. 3A 6.14.5).
         let tss = m.cpu.tr.base;
         m.mem.poke_le(tss + IST1, 8, IST1_TOP);
         set_gate64(&mut m, 8, fault_handler(true, 8), false, 0, 1);

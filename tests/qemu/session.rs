@@ -213,13 +213,6 @@ fn group11_reserved(bytes: &[u8], long: bool) -> bool {
     }
 }
 
-/// The IST field of vector `v`'s gate in `m`'s IDT (64-bit).
-fn gate_ist(m: &Machine, v: u8) -> u8 {
-    let mut g = [0u8; 16];
-    m.mem.peek(m.cpu.idtr.base + v as u64 * 16, &mut g);
-    g[4] & 7
-}
-
 /// Whether the instruction at `bytes` has a LOCK prefix.
 fn lock_prefixed(bytes: &[u8], long: bool) -> bool {
     bytes
@@ -451,7 +444,6 @@ impl Session {
             }
             let ip = e.machine().cpu.rip;
             let cl = e.machine().cpu.gpr[1];
-            let cpl_before = e.machine().cpu.cpl();
             let mut bytes_at_ip = [0u8; 16];
             e.machine().mem.peek(ip, &mut bytes_at_ip);
             match e.step() {
@@ -689,24 +681,6 @@ impl Session {
                     qemu: super::vectors(&qn),
                     kind: None,
                 });
-            }
-            if long && cpl_before == 0 && !got.is_empty() {
-                let v = want.last().copied().unwrap_or(0);
-                let ss = e.machine().cpu.seg(SegReg::Ss).selector;
-                if gate_ist(m0, v) != 0 && qn.seg[2].sel & !3 == 0 && ss & !3 != 0 {
-                    // An IST gate at CPL 0: ringstep keeps SS, QEMU loads a null one
-                    // (`IST_SS`); ringstep takes QEMU's, which IRET restores in both.
-                    differences.push(Difference {
-                        step: step.clone(),
-                        instr: instr.clone(),
-                        field: "ss".into(),
-                        ringstep: format!("{ss:#x} (kept)"),
-                        qemu: format!("{:#x}", qn.seg[2].sel),
-                        kind: Some(super::IST_SS),
-                    });
-                    e.machine_mut().cpu.seg[SegReg::Ss as usize] =
-                        ringstep::machine::Segment::null(qn.seg[2].sel);
-                }
             }
             if long {
                 if let Some(d) = idt_error_code_64(&qn, e.machine()) {
