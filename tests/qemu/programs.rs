@@ -776,6 +776,14 @@ pub fn setup(p: &Program) -> Setup {
             m.cpu.gpr[i] = *v & 0xffff_ffff;
         }
     }
+    // The guest's physical memory is this machine's (page tables included), with the
+    // accessed and dirty flags clear for both CPUs to set (compared after every step).
+    super::guest::fit(&mut m).expect("the test machine fits QEMU's PC");
+    if let Some(plan) = m.layout.as_mut() {
+        plan.clear_accessed = true;
+    }
+    ringstep::machine::pagebuild::rebuild(&mut m, &[], &[]).expect("tables");
+    super::guest::preset_stub_accessed(&mut m);
     Setup {
         machine: m,
         stop_at: FAULT_VECTORS

@@ -29,7 +29,7 @@
 //! reported as `Err`, and the caller runs the program alone through `diff_setup`; a
 //! broken session is booted again for the next program.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use iced_x86::Mnemonic;
@@ -79,8 +79,8 @@ pub struct Session {
     kernel_ss: u16,
     /// QEMU shut down (a triple fault): the session cannot run another program.
     spent: bool,
-    /// Page contents QEMU is known to hold (written by the last reset and not written
-    /// since); other scenario pages are written at the next reset.
+    /// Physical page contents QEMU is known to hold (written by the last reset and not
+    /// written since); other frames are written at the next reset.
     known: HashMap<u64, Vec<u8>>,
 }
 
@@ -134,9 +134,11 @@ fn reset_routine(m: &Machine, long: bool) -> String {
             (cpu.cr4 | 0x20) & !(1 << 17),
         )
     } else {
-        (cpu.cr0, guest::BLOB_BASE, cpu.cr4)
+        (cpu.cr0, cpu.cr3, cpu.cr4)
     };
-    for (n, v) in [(3, cr3), (4, cr4), (0, cr0), (2, cpu.cr2)] {
+    // CR4 without PGE first: every translation QEMU holds goes (the page tables are
+    // written after the routine, accessed and dirty flags cleared again).
+    for (n, v) in [(3, cr3), (4, cr4 & !0x80), (4, cr4), (0, cr0), (2, cpu.cr2)] {
         s += &if long {
             format!("  movabs ${v:#x}, %rax\n  mov %rax, %cr{n}\n")
         } else {
@@ -238,6 +240,55 @@ fn has_error_code(v: u8) -> bool {
     matches!(v, 8 | 10..=14 | 17 | 21)
 }
 
+/// The physical pages a program of `m`'s layout can reach: the allocated frames and
+/// the regions' memory (the stub's left out), sorted.
+fn pages_of(m: &Machine) -> Vec<u64> {
+    let mut pages = m.mem.frame_addrs();
+    for r in m.mem.regions() {
+        if r.name == guest::STUB_REGION {
+            continue;
+        }
+        pages.extend(r.phys_range().step_by(PAGE as usize));
+    }
+    pages.retain(|&a| !(guest::STUB_BASE..guest::STUB_BASE + guest::STUB_SIZE).contains(&a));
+    pages.sort_unstable();
+    pages.dedup();
+    pages
+}
+
+/// The present entries of `m`'s paging structures (the tables its layout built and the
+/// top-level tables), as (physical address, length) runs.
+fn table_entries(m: &Machine) -> Vec<(u64, usize)> {
+    let Some(plan) = &m.layout else {
+        return Vec::new();
+    };
+    let long = m.cpu.long_mode_active();
+    let pae = m.cpu.cr4 & 0x20 != 0;
+    let size: u64 = if long || pae { 8 } else { 4 };
+    let mut tables: Vec<(u64, u64)> = Vec::new();
+    if let Some((start, end)) = plan.built {
+        tables.extend((start..end).step_by(PAGE as usize).map(|t| (t, PAGE)));
+    }
+    for s in &plan.spaces {
+        if pae && !long {
+            tables.push((s.root & !0x1f, 32));
+        } else {
+            tables.push((s.root & !(PAGE - 1), PAGE));
+        }
+    }
+    let mut addrs: Vec<u64> = Vec::new();
+    for (t, len) in tables {
+        for a in (t..t + len).step_by(size as usize) {
+            if m.mem.peek_phys_le(a, size as usize) & 1 != 0 {
+                addrs.extend(a..a + size);
+            }
+        }
+    }
+    addrs.sort_unstable();
+    addrs.dedup();
+    runs(&addrs)
+}
+
 /// Run-length groups of sorted addresses: (start, length).
 fn runs(addrs: &[u64]) -> Vec<(u64, usize)> {
     addrs
@@ -258,7 +309,7 @@ impl Session {
         let mut g = if long {
             guest64::build(m, &[], None)?
         } else {
-            guest::build(m, &[], None, &[])?
+            guest::build(m, &[], None)?
         };
         let at = g
             .asm
@@ -359,17 +410,14 @@ impl Session {
         g[G_SEGS + 4..G_SEGS + 8].copy_from_slice(&(self.kernel_ss as u32).to_le_bytes());
         self.replay.write_registers(&to_hex(&g))?;
         self.replay.continue_to(self.reset.1)?;
-        // Memory, then the registers (selectors load their caches from the GDT).
-        for r in m0.mem.regions() {
-            let mut va = r.base;
-            while va < r.end() {
-                let mut page = vec![0u8; PAGE as usize];
-                m0.mem.peek(va, &mut page);
-                if self.known.get(&va) != Some(&page) {
-                    self.replay.write(va, &page)?;
-                    self.known.insert(va, page);
-                }
-                va += PAGE;
+        // Physical memory (the machine's frames, page tables included), then the
+        // registers (selectors load their caches from the GDT).
+        for a in pages_of(m0) {
+            let mut page = vec![0u8; PAGE as usize];
+            m0.mem.peek_phys(a, &mut page);
+            if self.known.get(&a) != Some(&page) {
+                self.replay.write_phys(a, &page)?;
+                self.known.insert(a, page);
             }
         }
         let g = self.registers(m0);
@@ -388,6 +436,54 @@ impl Session {
             return Err(format!("no registers in {text:?}"));
         }
         Ok(st)
+    }
+
+    /// Compare the present entries of `m0`'s paging structures in `m` with QEMU's
+    /// physical memory (differences named `step`, `instr`); the bytes compared.
+    fn scan_tables(
+        &mut self,
+        m0: &Machine,
+        m: &Machine,
+        step: &str,
+        instr: &str,
+        differences: &mut Vec<Difference>,
+        explained: &[(u64, &'static str)],
+    ) -> Result<usize, String> {
+        let entries = table_entries(m0);
+        let theirs = self.replay.read_phys(&entries)?;
+        // PAE's page-directory-pointer tables (32 bytes at each root).
+        let pdpts: Vec<u64> = match &m0.layout {
+            Some(plan) if !m0.cpu.long_mode_active() && m0.cpu.cr4 & 0x20 != 0 => {
+                plan.spaces.iter().map(|s| s.root & !0x1f).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut at = 0;
+        for &(start, len) in &entries {
+            let mut ours = vec![0u8; len];
+            m.mem.peek_phys(start, &mut ours);
+            for (i, &r) in ours.iter().enumerate() {
+                let qv = theirs[at + i];
+                let a = start + i as u64;
+                if r != qv {
+                    // Written at the next reset.
+                    self.known.remove(&(a & !(PAGE - 1)));
+                    let pdpte = pdpts.iter().any(|&p| (p..p + 32).contains(&a)) && a % 8 == 0;
+                    differences.push(Difference {
+                        step: step.into(),
+                        instr: instr.into(),
+                        field: format!("phys[{a:#x}] (paging entry, accessed/dirty)"),
+                        ringstep: format!("{r:#04x}"),
+                        qemu: format!("{qv:#04x}"),
+                        kind: (pdpte && qv == r | 0x20)
+                            .then_some(super::PAE_PDPTE_ACCESSED)
+                            .or(explained.iter().find(|x| x.0 == a).map(|x| x.1)),
+                    });
+                }
+            }
+            at += len;
+        }
+        Ok(at)
     }
 
     /// Bytes at sorted addresses `addrs`, one read per run of adjacent ones.
@@ -438,6 +534,10 @@ impl Session {
         let mut ports_adopted = 0;
         let mut values_adopted = 0;
         let mut step_memory_bytes = 0;
+        let mut ad_bytes = 0;
+        let mut table_bytes = 0;
+        // Paging-entry bytes whose accessed/dirty flags differ for an allowed reason.
+        let mut ad_explained: Vec<(u64, &'static str)> = Vec::new();
         let mut written: Vec<u64> = Vec::new();
         let mut explained: Vec<(u64, Difference)> = Vec::new();
         let mut k = 0u64;
@@ -536,13 +636,23 @@ impl Session {
                 .iter()
                 .any(|ev| matches!(ev, Event::Port { write: false, .. }));
             let mut this_step: Vec<u64> = Vec::new();
+            // Accessed and dirty flags the step set (physical addresses).
+            let mut this_phys: Vec<u64> = Vec::new();
             for c in view.changes {
-                if let Change::Mem { addr, len, .. } = c {
-                    this_step.extend((0..*len as u64).map(|i| addr + i));
+                match c {
+                    Change::Mem { addr, len, .. } => {
+                        this_step.extend((0..*len as u64).map(|i| addr + i))
+                    }
+                    Change::PhysMem { addr, len, .. } => {
+                        this_phys.extend((0..*len as u64).map(|i| addr + i))
+                    }
+                    _ => {}
                 }
             }
             this_step.sort_unstable();
             this_step.dedup();
+            this_phys.sort_unstable();
+            this_phys.dedup();
             let undefined = match (view.instr(), &view.info.outcome) {
                 (Some(i), Outcome::Executed) => undefined_flags(&i, cl),
                 _ => 0,
@@ -757,6 +867,37 @@ impl Session {
             }
             step_memory_bytes += this_step.len();
             written.extend_from_slice(&this_step);
+            // RETF with a 32-bit operand size in 64-bit mode: QEMU pops at the stack
+            // address cut to 32 bits (`FAR_CALL32_STACK`), so its walk is another one.
+            let retf_truncated = long
+                && mnemonic == Some(Mnemonic::Retf)
+                && want == [14]
+                && e.machine().cpu.cr2 != qn.cr2
+                && e.machine().cpu.cr2 & 0xffff_ffff == qn.cr2;
+            if !this_phys.is_empty() {
+                // The accessed/dirty flags, in QEMU's physical memory (the same tables).
+                let theirs = self.replay.read_phys(&runs(&this_phys))?;
+                let m = e.machine();
+                for (&a, &qv) in this_phys.iter().zip(&theirs) {
+                    let mut r = [0u8];
+                    m.mem.peek_phys(a, &mut r);
+                    if r[0] != qv {
+                        let kind = retf_truncated.then_some(super::FAR_CALL32_STACK);
+                        if let Some(k) = kind {
+                            ad_explained.push((a, k));
+                        }
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: format!("phys[{a:#x}] (paging entry, accessed/dirty)"),
+                            ringstep: format!("{:#04x}", r[0]),
+                            qemu: format!("{qv:#04x}"),
+                            kind,
+                        });
+                    }
+                }
+                ad_bytes += this_phys.len();
+            }
             if let Some(size) = sreg_slot {
                 let sp = e.machine().cpu.gpr[4] & rip_mask;
                 let slots: Vec<u64> = this_step
@@ -915,6 +1056,17 @@ impl Session {
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
             compare_state(e.machine(), &qn, &step, &instr, &mut differences);
+            if std::env::var_os("RINGSTEP_QEMU_SCAN_EACH").is_some() {
+                // Debugging: every paging-structure entry after every step.
+                table_bytes += self.scan_tables(
+                    m0,
+                    e.machine(),
+                    &step,
+                    &instr,
+                    &mut differences,
+                    &ad_explained,
+                )?;
+            }
             if !tr_busy_seen {
                 if let Some(d) = tr_cached_busy(e.machine(), &qn, &step, &instr) {
                     tr_busy_seen = true;
@@ -942,9 +1094,20 @@ impl Session {
                 }
             }
         }
-        let pages: HashSet<u64> = written.iter().map(|a| a & !(PAGE - 1)).collect();
-        for p in pages {
-            self.known.remove(&p);
+        if final_memory {
+            // Every paging-structure entry, as it is at the end: an accessed or dirty
+            // flag QEMU alone set shows here.
+            table_bytes +=
+                self.scan_tables(m0, e.machine(), "end", "", &mut differences, &ad_explained)?;
+        }
+        // Pages this program changed are written again at the next reset.
+        let end = e.machine();
+        for a in pages_of(end) {
+            let mut page = vec![0u8; PAGE as usize];
+            end.mem.peek_phys(a, &mut page);
+            if self.known.get(&a) != Some(&page) {
+                self.known.remove(&a);
+            }
         }
         differences.extend(explained.into_iter().map(|(_, d)| d));
         Ok(SceneDiff {
@@ -956,6 +1119,8 @@ impl Session {
             differences,
             skipped: None,
             stop,
+            ad_bytes,
+            table_bytes,
         })
     }
 }
