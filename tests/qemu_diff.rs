@@ -29,6 +29,24 @@ const ALLOWED: &[(&str, &str)] = &[
          as the SDM says.",
     ),
     (
+        qemu::PUSHA_ORDER,
+        "Intel SDM Vol. 2B PUSHA/PUSHAD (Operation: Push(EAX); Push(ECX); ... Push(EDI)): \
+         when the stores fault, the #PF's CR2 names the first store the implementation \
+         makes. ringstep stores EAX first (at ESP - 4), as the pseudocode lists them; QEMU \
+         (7.2, TCG; gen_pusha) stores from the lowest slot (EDI, at ESP - 32) up. When all \
+         the slots lie on the same not-present page the vector and error code agree and \
+         only CR2 differs; the run continues with QEMU's CR2.",
+    ),
+    (
+        qemu::POPA_PARTIAL,
+        "Intel SDM Vol. 3A §6.5 (Exception Classifications: a fault is reported with the \
+         machine state restored to the state before the faulting instruction began) and \
+         Vol. 2B POPA/POPAD (#PF if a page fault occurs). QEMU (7.2, TCG; gen_popa) writes \
+         each register as it pops it, so a #PF on a later stack slot leaves EDI, ESI, ... \
+         already changed; ringstep leaves every register as it was. The same #PF (error \
+         code, CR2) is delivered; the run continues with QEMU's registers.",
+    ),
+    (
         qemu::PAE_PDPTE_ACCESSED,
         "Intel SDM Vol. 3A §4.4.1 (PDPTE Registers) and Table 4-8 (Format of a PAE \
          Page-Directory-Pointer-Table Entry): with PAE paging the four PDPTEs are loaded \
@@ -121,9 +139,13 @@ const ALLOWED: &[(&str, &str)] = &[
         "Intel SDM Vol. 3A §4.7 (Page-Fault Exceptions) and §4.6 (Access Rights): an access \
          at CPL 3 is a user-mode access (error code bit 2, U/S = 1) unless it is an \
          implicit supervisor-mode access (descriptor tables, the TSS); the stack reads of \
-         IRET and RETF at CPL 3 are user-mode accesses. QEMU (7.2, TCG) pops their frame \
-         with supervisor accesses (cpu_ld*_kernel), so its #PF error code lacks U/S; \
-         ringstep sets it. The #PF is delivered at the same step; its error code differs.",
+         IRET and RETF and the stack writes of a far CALL at CPL 3 are user-mode accesses. \
+         QEMU (7.2, TCG) pops and pushes their frames with supervisor accesses \
+         (cpu_ld*_kernel, cpu_st*_kernel), so its #PF error code lacks U/S; \
+         ringstep sets it. The #PF is delivered at the same step; its error code differs. \
+         With CR4.SMAP (§4.6.1) QEMU's supervisor reads of the user stack are refused: \
+         QEMU raises #PF (SMAP) where ringstep's user-mode reads go on (to the #GP of a \
+         return to CPL 0, or a #PF elsewhere). The runs part ways: compared up to it.",
     ),
     (
         qemu::SYSENTER_64_VENDOR,
@@ -352,6 +374,8 @@ struct Totals {
     step_memory: AtomicUsize,
     ad: AtomicUsize,
     tables: AtomicUsize,
+    /// Page faults delivered, by kind.
+    page_faults: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
     adopted: AtomicUsize,
     ports_adopted: AtomicUsize,
     allowed: AtomicUsize,
@@ -492,6 +516,14 @@ fn check_program(p: &Program, totals: &Totals, shared: &Shared) -> Result<(), Te
         .fetch_add(d.step_memory_bytes, Ordering::Relaxed);
     totals.ad.fetch_add(d.ad_bytes, Ordering::Relaxed);
     totals.tables.fetch_add(d.table_bytes, Ordering::Relaxed);
+    for k in &d.page_faults {
+        *totals
+            .page_faults
+            .lock()
+            .unwrap()
+            .entry(k.clone())
+            .or_default() += 1;
+    }
     totals.adopted.fetch_add(d.adopted, Ordering::Relaxed);
     totals
         .ports_adopted
@@ -561,14 +593,18 @@ fn random_programs_match_qemu(host: Host) {
         get(&totals.boots),
         get(&totals.alone),
     );
+    println!(
+        "{host:?}: page faults delivered, by kind: {:?}",
+        totals.page_faults.lock().unwrap()
+    );
     let coverage = coverage.into_inner();
     coverage.print(host);
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, p)) => panic!(
             "{host:?} program differs from QEMU: {why}\nuser part {:02x?}\nkernel part \
-             {:02x?}\nregisters {:x?}",
-            p.user, p.kernel, p.regs
+             {:02x?}\nregisters {:x?}\ncr4 bits {:#x}",
+            p.user, p.kernel, p.regs, p.cr4
         ),
         Err(e) => panic!("{e}"),
     }

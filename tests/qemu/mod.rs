@@ -106,6 +106,8 @@ pub struct SceneDiff {
     /// Bytes of paging-structure entries compared at the end of the run (QEMU-only
     /// accessed/dirty writes show there).
     pub table_bytes: usize,
+    /// The page faults delivered, by kind (`session::pf_kind`; sessions only).
+    pub page_faults: Vec<String>,
 }
 
 fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
@@ -325,6 +327,10 @@ pub const INT1_UD: &str = "int1-ud";
 /// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
 pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).
+/// `ALLOWED`: the order of PUSHA's stores when every slot faults (CR2).
+pub const PUSHA_ORDER: &str = "pusha-fault-order";
+/// `ALLOWED`: QEMU's POPA writes the registers it popped before a later slot faults.
+pub const POPA_PARTIAL: &str = "popa-partial-on-fault";
 /// `ALLOWED`: QEMU sets bit 5 (its accessed flag) in a PAE PDPTE.
 pub const PAE_PDPTE_ACCESSED: &str = "pae-pdpte-accessed";
 pub const SYSCALL_FLAGS: &str = "syscall-arith-flags";
@@ -611,6 +617,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         stop: String::new(),
         ad_bytes: 0,
         table_bytes: 0,
+        page_faults: Vec::new(),
     };
     let timer = match setup.schedule.as_slice() {
         [] => None,
@@ -759,6 +766,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             stop: String::new(),
             ad_bytes: 0,
             table_bytes: 0,
+            page_faults: Vec::new(),
         };
     };
     compare_state(e.machine(), q0, "init", "", &mut differences);
@@ -1053,5 +1061,6 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         stop,
         ad_bytes: 0,
         table_bytes: 0,
+        page_faults: Vec::new(),
     }
 }

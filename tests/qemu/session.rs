@@ -127,18 +127,24 @@ fn reset_routine(m: &Machine, long: bool) -> String {
     let r = if long { "rax" } else { "eax" };
     // The control registers as the stub set them (`guest::build`, `guest64::build`).
     let cpu = &m.cpu;
-    let (cr0, cr3, cr4) = if long {
-        (
-            (cpu.cr0 | 0x8000_0001) & 0xffff_ffff,
-            cpu.cr3 & 0xffff_ffff,
-            (cpu.cr4 | 0x20) & !(1 << 17),
-        )
+    let (cr0, cr3) = if long {
+        ((cpu.cr0 | 0x8000_0001) & 0xffff_ffff, cpu.cr3 & 0xffff_ffff)
     } else {
-        (cpu.cr0, cpu.cr3, cpu.cr4)
+        (cpu.cr0, cpu.cr3)
     };
-    // CR4 without PGE first: every translation QEMU holds goes (the page tables are
-    // written after the routine, accessed and dirty flags cleared again).
-    for (n, v) in [(3, cr3), (4, cr4 & !0x80), (4, cr4), (0, cr0), (2, cpu.cr2)] {
+    for (n, v) in [(3, cr3), (4, 0), (0, cr0), (2, cpu.cr2)] {
+        if n == 4 {
+            // The program's CR4 comes in EBX/RBX (`Session::reset`; SMEP and SMAP differ
+            // between programs), first without PGE: every translation QEMU holds goes
+            // (the page tables are written after the routine, accessed and dirty flags
+            // cleared again).
+            s += &format!(
+                "  mov %{r}, %{b}\n  and $-129, %{b}\n  mov %{b}, %cr4\n  mov %{r}, %cr4\n",
+                r = if long { "rbx" } else { "ebx" },
+                b = if long { "rax" } else { "eax" }
+            );
+            continue;
+        }
         s += &if long {
             format!("  movabs ${v:#x}, %rax\n  mov %rax, %cr{n}\n")
         } else {
@@ -289,6 +295,31 @@ fn table_entries(m: &Machine) -> Vec<(u64, usize)> {
     runs(&addrs)
 }
 
+/// A delivered page fault's kind, from its error code and the page CR2 names in `m`
+/// (the machine after the step): who, what, and why ("kernel read SMAP").
+fn pf_kind(m: &Machine, code: u32) -> String {
+    let who = if code & 4 != 0 { "user" } else { "kernel" };
+    let what = if code & 16 != 0 {
+        "fetch"
+    } else if code & 2 != 0 {
+        "write"
+    } else {
+        "read"
+    };
+    let page = m.mapping(m.cpu.cr2);
+    let why = match page {
+        _ if code & 1 == 0 => "not-present",
+        _ if code & 8 != 0 => "reserved-bit",
+        Some(p) if code & 4 == 0 && p.user && code & 16 != 0 => "SMEP",
+        Some(p) if code & 4 == 0 && p.user => "SMAP",
+        Some(p) if code & 4 != 0 && !p.user => "supervisor-only",
+        Some(p) if code & 16 != 0 && p.nx => "no-execute",
+        Some(p) if code & 2 != 0 && !p.writable => "read-only",
+        _ => "other",
+    };
+    format!("{who} {what} {why}")
+}
+
 /// Run-length groups of sorted addresses: (start, length).
 fn runs(addrs: &[u64]) -> Vec<(u64, usize)> {
     addrs
@@ -408,6 +439,13 @@ impl Session {
         g[G_EFLAGS..G_EFLAGS + 4].copy_from_slice(&2u32.to_le_bytes());
         g[G_SEGS..G_SEGS + 4].copy_from_slice(&(self.kernel_cs as u32).to_le_bytes());
         g[G_SEGS + 4..G_SEGS + 8].copy_from_slice(&(self.kernel_ss as u32).to_le_bytes());
+        // The program's CR4 in RBX (GDB's second register) for the routine.
+        let cr4 = if self.long {
+            (m0.cpu.cr4 | 0x20) & !(1 << 17)
+        } else {
+            m0.cpu.cr4
+        };
+        g[8..16].copy_from_slice(&cr4.to_le_bytes());
         self.replay.write_registers(&to_hex(&g))?;
         self.replay.continue_to(self.reset.1)?;
         // Physical memory (the machine's frames, page tables included), then the
@@ -538,6 +576,7 @@ impl Session {
         let mut table_bytes = 0;
         // Paging-entry bytes whose accessed/dirty flags differ for an allowed reason.
         let mut ad_explained: Vec<(u64, &'static str)> = Vec::new();
+        let mut page_faults: Vec<String> = Vec::new();
         let mut written: Vec<u64> = Vec::new();
         let mut explained: Vec<(u64, Difference)> = Vec::new();
         let mut k = 0u64;
@@ -663,6 +702,11 @@ impl Session {
                 && view
                     .instr()
                     .is_some_and(|i| i.is_call_far_indirect() && i.stack_pointer_increment() == -8);
+            // A far CALL (QEMU pushes its frame with supervisor accesses, as IRET and RETF
+            // pop theirs: `IRET_PF_USER`).
+            let far_call = view
+                .instr()
+                .is_some_and(|i| i.is_call_far() || i.is_call_far_indirect());
             // CMPXCHG r/m32 with a register destination (64-bit mode): its index.
             let cmpxchg_r32 = view.instr().and_then(|i| {
                 (long
@@ -753,9 +797,12 @@ impl Session {
                 };
                 qn.exceptions.push((v, code));
             }
+            if let (Some(code), true) = (pf_code, want.last() == Some(&14)) {
+                page_faults.push(pf_kind(e.machine(), code));
+            }
             let reasons_ref: Vec<&str> = reasons.iter().map(|s| s.as_str()).collect();
             let kind = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions).or_else(|| {
-                (want == [6] && got.is_none() && group11_reserved(&bytes_at_ip, long))
+                (want == [6] && got != Some(6) && group11_reserved(&bytes_at_ip, long))
                     .then_some(super::GROUP11_UD)
             });
             let kind = kind.or_else(|| {
@@ -769,6 +816,25 @@ impl Session {
             let kind = kind.or_else(|| {
                 (mnemonic == Some(Mnemonic::Int1) && want == [1] && got == Some(6))
                     .then_some(super::INT1_UD)
+            });
+            // IRET/RETF/far CALL at CPL 3 under CR4.SMAP: QEMU pops or pushes the frame with supervisor
+            // accesses (`IRET_PF_USER`), which SMAP refuses on the user stack.
+            let kind = kind.or_else(|| {
+                let smap_pf = got == Some(14)
+                    && qn
+                        .exceptions
+                        .last()
+                        .is_some_and(|&(_, c)| c.is_some_and(|c| c & 4 == 0));
+                ((far_call
+                    || matches!(
+                        mnemonic,
+                        Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
+                    ))
+                    && cpl_before == 3
+                    && m0.cpu.cr4 & super::programs::CR4_SMAP != 0
+                    && smap_pf
+                    && (want != [14] || e.machine().cpu.cr2 != qn.cr2))
+                    .then_some(super::IRET_PF_USER)
             });
             let kind = kind.or_else(|| {
                 (far_call32 && got == Some(14) && want.last() != Some(&14))
@@ -824,10 +890,12 @@ impl Session {
                 }
             }
             // IRET/RETF's #PF: QEMU's error code without U/S (`IRET_PF_USER`).
-            let pf_user = matches!(
-                mnemonic,
-                Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
-            ) && want == [14]
+            let pf_user = (far_call
+                || matches!(
+                    mnemonic,
+                    Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
+                ))
+                && want == [14]
                 && matches!(
                     (qn.exceptions.last(), pf_code),
                     (Some(&(14, Some(q))), Some(r)) if r == q | 4 && q & 4 == 0
@@ -1037,6 +1105,24 @@ impl Session {
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
+            if matches!(mnemonic, Some(Mnemonic::Pusha | Mnemonic::Pushad))
+                && want == [14]
+                && got == [14]
+                && e.machine().cpu.cr2 != qn.cr2
+                && (e.machine().cpu.cr2 ^ qn.cr2) & !0xfff == 0
+            {
+                // Every slot's page faults; which store comes first is the
+                // implementation's (`PUSHA_ORDER`). The run goes on with QEMU's CR2.
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "cr2".into(),
+                    ringstep: format!("{:#x}", e.machine().cpu.cr2),
+                    qemu: format!("{:#x}", qn.cr2),
+                    kind: Some(super::PUSHA_ORDER),
+                });
+                e.machine_mut().cpu.cr2 = qn.cr2;
+            }
             if long
                 && mnemonic == Some(Mnemonic::Retf)
                 && want == [14]
@@ -1054,6 +1140,28 @@ impl Session {
                     kind: Some(super::FAR_CALL32_STACK),
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
+            }
+            if matches!(mnemonic, Some(Mnemonic::Popa | Mnemonic::Popad))
+                && want == [14]
+                && got == [14]
+            {
+                // POPA whose later reads fault: QEMU has already written the registers
+                // it popped before the fault (`POPA_PARTIAL`); the run goes on with them.
+                let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+                for (r, name) in names.iter().enumerate() {
+                    let ours = e.machine().cpu.gpr[r] & 0xffff_ffff;
+                    if r != 4 && ours != qn.gpr[r] & 0xffff_ffff {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: name.to_string(),
+                            ringstep: format!("{ours:#x} (kept)"),
+                            qemu: format!("{:#x}", qn.gpr[r]),
+                            kind: Some(super::POPA_PARTIAL),
+                        });
+                        e.machine_mut().cpu.gpr[r] = qn.gpr[r] & 0xffff_ffff;
+                    }
+                }
             }
             compare_state(e.machine(), &qn, &step, &instr, &mut differences);
             if std::env::var_os("RINGSTEP_QEMU_SCAN_EACH").is_some() {
@@ -1121,6 +1229,7 @@ impl Session {
             stop,
             ad_bytes,
             table_bytes,
+            page_faults,
         })
     }
 }
