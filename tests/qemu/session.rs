@@ -506,7 +506,8 @@ impl Session {
                 if r != qv {
                     // Written at the next reset.
                     self.known.remove(&(a & !(PAGE - 1)));
-                    let pdpte = pdpts.iter().any(|&p| (p..p + 32).contains(&a)) && a % 8 == 0;
+                    let pdpte =
+                        pdpts.iter().any(|&p| (p..p + 32).contains(&a)) && a.is_multiple_of(8);
                     differences.push(Difference {
                         step: step.into(),
                         instr: instr.into(),
