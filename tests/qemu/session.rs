@@ -5,18 +5,23 @@
 //!
 //! - Reset, through the gdbstub: a small routine linked into the guest's stub
 //!   (`ringstep_reset`: the MSRs the scenarios use and the debug registers, back to the
-//!   first program's values) is run at CPL 0; then the pages QEMU may hold differently
-//!   from the next program's initial machine (the pages written by the last program,
-//!   or whose initial contents differ) are written (`M`), and the registers are written
-//!   in one `G` from the ones the boot left at the first program's start, with the
+//!   first program's values, CR4 the next program's, toggling PGE so that QEMU drops
+//!   every translation) is run at CPL 0; then the physical pages QEMU may hold
+//!   differently from the next program's initial machine (the frames and region pages
+//!   the last program changed - page tables, accessed and dirty flags included - or
+//!   whose initial contents differ) are written (`M` in `Qqemu.PhyMemMode:1`), and the
+//!   registers are written in one `G` from the ones the boot left at the first program's start, with the
 //!   program's general registers, RIP, RFLAGS and selectors (QEMU loads a selector's
 //!   cache from the descriptor table, and the CPL from SS's DPL). The programs of one
 //!   session share their memory layout, descriptor tables, TR and control registers
-//!   (the random programs of one `Host`); the initial state is compared with ringstep's
+//!   but CR4 (the random programs of one `Host`); the initial state is compared with ringstep's
 //!   like any other (`init`), so a reset that missed something shows as a difference.
 //! - State after every step: the monitor's `info registers` through the gdbstub
-//!   (`qRcmd`): the same dump as `-d cpu` (CPL, segment caches, TR). Memory: the bytes
-//!   ringstep wrote, read after the step (`m`) and again at the end of the program.
+//!   (`qRcmd`): the same dump as `-d cpu` (CPL, segment caches, TR, CR2-CR4). Memory:
+//!   the bytes ringstep wrote, read after the step (`m`) and again at the end of the
+//!   program; the accessed/dirty flags ringstep's walks set (`Change::PhysMem`), read
+//!   from QEMU's physical memory after the step; every present paging-structure entry
+//!   at the end (a flag QEMU alone set).
 //! - Exceptions: the gdbstub shows no vectors; the vector QEMU delivered is the one
 //!   whose IDT gate leads to the address QEMU stopped at (each fault vector of the
 //!   random programs has its own handler), its error code the one QEMU pushed.
