@@ -327,6 +327,8 @@ pub const INT1_UD: &str = "int1-ud";
 /// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
 pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).
+/// `ALLOWED`: bits 63:32 of registers after compatibility-mode code.
+pub const COMPAT_UPPER: &str = "compat-upper-halves";
 /// `ALLOWED`: the order of PUSHA's stores when every slot faults (CR2).
 pub const PUSHA_ORDER: &str = "pusha-fault-order";
 /// `ALLOWED`: QEMU's POPA writes the registers it popped before a later slot faults.

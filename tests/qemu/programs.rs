@@ -36,13 +36,25 @@ pub enum Host {
     User64,
     /// The same, starting at CPL 0.
     Kernel64,
+    /// The IA-32e machine with a 32-bit user program in compatibility mode (CS
+    /// __USER32_CS 0x23, a stack below 4 GiB), CPL 3; the kernel part is 64-bit code.
+    Compat32,
 }
 
 impl Host {
+    /// The machine is in IA-32e mode.
     fn long(self) -> bool {
+        matches!(self, Host::User64 | Host::Kernel64 | Host::Compat32)
+    }
+
+    /// The user part is 64-bit code.
+    fn user_long(self) -> bool {
         matches!(self, Host::User64 | Host::Kernel64)
     }
 }
+
+/// The top of the compatibility-mode stack (below 4 GiB).
+const COMPAT_STACK_TOP: u64 = 0xffff_e000;
 
 /// One generated case.
 #[derive(Clone, Debug)]
@@ -712,7 +724,7 @@ fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
 pub fn program(host: Host) -> impl Strategy<Value = Program> {
     let long = host.long();
     (
-        part(long, false),
+        part(host.user_long(), false),
         part(long, true),
         prop::array::uniform16(prop_oneof![
             Just(0u64),
@@ -832,6 +844,25 @@ pub fn setup(p: &Program) -> Setup {
     m.mem.poke(ubase, &p.user);
     m.mem.poke(ubase + USER_UD2, &[0x0f, 0x0b]);
     m.mem.poke(k + KERNEL_PART, &p.kernel);
+    if p.host == Host::Compat32 {
+        // A 32-bit process: its own stack below 4 GiB, CS __USER32_CS.
+        m.mem
+            .add_region(ringstep::machine::Region::new(
+                "compat stack",
+                COMPAT_STACK_TOP - 0x2000,
+                0x2000,
+                ringstep::machine::Perm {
+                    user: true,
+                    writable: true,
+                    exec: false,
+                },
+            ))
+            .expect("free");
+        ringstep::machine::pagebuild::rebuild(&mut m, &[], &["compat stack".into()])
+            .expect("tables");
+        common::load_seg(&mut m, SegReg::Cs, common::U32_CS);
+        m.cpu.gpr[4] = COMPAT_STACK_TOP;
+    }
     if matches!(p.host, Host::Kernel32 | Host::Kernel64) {
         let (cs, ss, sp) = if long {
             (common::K64_CS, common::K64_DS, common::K64_STACK_TOP)

@@ -597,6 +597,8 @@ impl Session {
             let ip = e.machine().cpu.rip;
             let cl = e.machine().cpu.gpr[1];
             let cpl_before = e.machine().cpu.cpl();
+            // The step starts in compatibility mode (a 32-bit code segment, IA-32e).
+            let compat_before = long && !e.machine().cpu.seg(SegReg::Cs).attr.l();
             let mut bytes_at_ip = [0u8; 16];
             e.machine().mem.peek(ip, &mut bytes_at_ip);
             match e.step() {
@@ -1146,6 +1148,25 @@ impl Session {
                     kind: Some(super::FAR_CALL32_STACK),
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
+            }
+            if compat_before && qn.wide {
+                // Back in 64-bit mode after compatibility-mode code: bits 63:32 of the
+                // registers it used are undefined (`COMPAT_UPPER`); QEMU's are taken.
+                let names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"];
+                for (r, name) in names.iter().enumerate() {
+                    let ours = e.machine().cpu.gpr[r];
+                    if ours != qn.gpr[r] && (ours ^ qn.gpr[r]) & 0xffff_ffff == 0 {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: format!("{name}[63:32]"),
+                            ringstep: format!("{ours:#x}"),
+                            qemu: format!("{:#x}", qn.gpr[r]),
+                            kind: Some(super::COMPAT_UPPER),
+                        });
+                        e.machine_mut().cpu.gpr[r] = qn.gpr[r];
+                    }
+                }
             }
             if matches!(mnemonic, Some(Mnemonic::Popa | Mnemonic::Popad))
                 && want == [14]
