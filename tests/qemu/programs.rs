@@ -114,10 +114,19 @@ fn fixed(list: Vec<Vec<u8>>) -> BoxedStrategy<Ins> {
 }
 
 /// User-mode system instructions and faulting cases.
-fn user_ins(long: bool) -> BoxedStrategy<Ins> {
-    let k = kernel_text(long);
+///
+/// `compat`: 32-bit code on the 64-bit machine, whose pages below 4 GiB are the user text,
+/// the compatibility-mode stack and (supervisor-only) the guest stub's.
+fn user_ins(long: bool, compat: bool) -> BoxedStrategy<Ins> {
+    let k = if compat {
+        super::guest::STUB_BASE
+    } else {
+        kernel_text(long)
+    };
     let (user_data, user_code) = if long {
         (common::U64_STACK_TOP - 0x1000, common::U64_CODE)
+    } else if compat {
+        (COMPAT_STACK_TOP - 0x1000, common::U64_CODE)
     } else {
         (common::USER_DATA, common::USER_CODE)
     };
@@ -699,11 +708,11 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     prop::strategy::Union::new_weighted(options).boxed()
 }
 
-fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
+fn part(long: bool, kernel: bool, compat: bool) -> BoxedStrategy<Vec<Ins>> {
     let sys = if kernel {
         kernel_ins(long)
     } else {
-        user_ins(long)
+        user_ins(long, compat)
     };
     prop::collection::vec(
         prop_oneof![
@@ -724,8 +733,8 @@ fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
 pub fn program(host: Host) -> impl Strategy<Value = Program> {
     let long = host.long();
     (
-        part(host.user_long(), false),
-        part(long, true),
+        part(host.user_long(), false, host == Host::Compat32),
+        part(long, true, false),
         prop::array::uniform16(prop_oneof![
             Just(0u64),
             Just(1),
