@@ -317,8 +317,9 @@ fn a_page_fault_keeps_the_accessed_flags_of_its_walk() {
     pagebuild::build(&mut m, &plan).expect("tables");
     let handler = common::KERNEL_CODE + 0x100;
     common::set_gate32(&mut m, 14, handler, common::KERNEL_CS, false, 0);
-    // mov (%ebx),%eax at the page after the kernel stack: its PDE is present, its PTE not.
-    let missing = common::KERNEL_STACK_TOP;
+    // mov (%ebx),%eax at an unmapped page near the user data: its PDE is present (and
+    // used by nothing the delivery of the #PF touches), its PTE not.
+    let missing = common::USER_DATA + 0x10000;
     let mut m = common::with_code(m, "8b 03");
     m.cpu.gpr[3] = missing;
     let pde = |m: &Machine| {
