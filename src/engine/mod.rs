@@ -906,6 +906,26 @@ impl Engine {
         ctx.m.cpu.rip = ctx.ip;
     }
 
+    /// Undo a faulting instruction's (or delivery's) effects back to `mark`, but the
+    /// accessed and dirty flags its page walks set: the processor wrote them to memory
+    /// before the fault (SDM Vol. 3A 4.8), and a fault does not take them back (QEMU
+    /// keeps them too). They stay in this step's journal, so stepping back clears them.
+    fn undo_for_fault(ctx: &mut Ctx, mark: (usize, usize)) {
+        let mut kept = Vec::new();
+        while ctx.journal.len() > mark.0 {
+            match ctx.journal.pop() {
+                Some(ch @ journal::Change::PhysMem { .. }) => kept.push(ch),
+                Some(ch) => ch.undo(ctx.m),
+                None => break,
+            }
+        }
+        for ch in kept.into_iter().rev() {
+            ctx.journal.push(ch);
+        }
+        ctx.events.truncate(mark.1);
+        ctx.m.cpu.rip = ctx.ip;
+    }
+
     /// An instruction raised `e`: undo its partial effects and deliver the exception.
     /// Returns the stop reason when no handler is installed or delivery shuts down.
     #[cold]
@@ -916,7 +936,7 @@ impl Engine {
         mark: (usize, usize),
         ip: u64,
     ) -> Result<Outcome, StopReason> {
-        Self::rollback(ctx, mark);
+        Self::undo_for_fault(ctx, mark);
         let mut current = e.clone();
         // The last page-fault address CR2 received on the way (a triple fault keeps it).
         let mut last_cr2 = None;
@@ -955,7 +975,7 @@ impl Engine {
                     return Err(StopReason::Unsupported(w.to_string()))
                 }
                 Err(DeliveryError::Fault(second)) => {
-                    Self::rollback(ctx, inner);
+                    Self::undo_for_fault(ctx, inner);
                     let second = interrupt::nested(second);
                     // A page fault loads CR2 when it is detected (SDM Vol. 3A 6.15,
                     // Interrupt 14), also one that delivering the first exception raised

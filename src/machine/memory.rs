@@ -447,6 +447,22 @@ impl Memory {
         self.frames.len()
     }
 
+    /// Physical addresses of the allocated frames, in ascending order (e.g. to give
+    /// an emulator the same physical memory).
+    pub fn frame_addrs(&self) -> Vec<u64> {
+        let mut pages: Vec<u64> = self.frames.keys().map(|p| p << PAGE_SHIFT).collect();
+        pages.sort_unstable();
+        pages
+    }
+
+    /// Free the allocated frames whose physical address `keep` refuses (they read as
+    /// zero again), e.g. page tables left behind by an earlier build.
+    pub fn retain_frames(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.frames.retain(|page, _| keep(page << PAGE_SHIFT));
+        self.epoch = self.epoch.wrapping_add(1);
+        self.table_epoch = self.table_epoch.wrapping_add(1);
+    }
+
     /// Counter of all writes so far (see `generation` for one page).
     pub fn epoch(&self) -> u64 {
         self.epoch

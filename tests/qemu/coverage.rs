@@ -86,7 +86,9 @@ impl Counts {
         } else {
             32
         };
-        for code in [&p.user, &p.kernel] {
+        // The compatibility-mode host's kernel part is 64-bit code.
+        let kernel_bits = if p.host == Host::Compat32 { 64 } else { bits };
+        for (code, bits) in [(&p.user, bits), (&p.kernel, kernel_bits)] {
             let mut d = Decoder::new(bits, code, DecoderOptions::NONE);
             for i in &mut d {
                 if i.mnemonic() == Mnemonic::INVALID {

@@ -340,6 +340,47 @@ impl Replay {
         })
     }
 
+    /// Switch `m`/`M` packets to physical addresses (QEMU's `Qqemu.PhyMemMode`) or back
+    /// to virtual ones.
+    pub fn phys_mode(&mut self, on: bool) -> Result<(), String> {
+        self.expect_ok(&format!("Qqemu.PhyMemMode:{}", u8::from(on)))
+    }
+
+    /// `len` bytes at physical `addr`, one request per run in `addrs`-style ranges:
+    /// the bytes of every (address, length) in `ranges`, concatenated.
+    pub fn read_phys(&mut self, ranges: &[(u64, usize)]) -> Result<Vec<u8>, String> {
+        self.phys_mode(true)?;
+        let mut out = Vec::new();
+        let mut r = Ok(());
+        for &(at, len) in ranges {
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(2000);
+                match self.read(at + done as u64, n) {
+                    Ok(b) => out.extend(b),
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+                done += n;
+            }
+            if r.is_err() {
+                break;
+            }
+        }
+        let back = self.phys_mode(false);
+        r.and(back).map(|_| out)
+    }
+
+    /// Write `bytes` at physical `addr`.
+    pub fn write_phys(&mut self, addr: u64, bytes: &[u8]) -> Result<(), String> {
+        self.phys_mode(true)?;
+        let r = self.write(addr, bytes);
+        let back = self.phys_mode(false);
+        r.and(back)
+    }
+
     /// `len` bytes at virtual `addr` (through the guest's current paging).
     pub fn read(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, String> {
         let r = self.request(&format!("m{addr:x},{len:x}"))?;

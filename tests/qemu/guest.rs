@@ -1,8 +1,8 @@
 //! Turn a protected-mode scenario's initial machine into a bare-metal multiboot guest for
-//! qemu-system-i386: the scenario's pages (PAE page tables built from its regions' rights),
-//! a stub that copies the page-directory-pointer table to every CR3 the scenario loads,
-//! arms the local-APIC timer for a scheduled interrupt (`Timer`), writes the MSRs,
-//! enables paging, loads GDTR/IDTR/TR/CR2 and the segment registers, then enters the
+//! qemu-system-x86_64 whose physical memory is the machine's (`fit`, `memory_image`:
+//! every allocated frame, page tables included, at its physical address), and a stub
+//! (identity-mapped by those very tables) that arms the local-APIC timer for a scheduled interrupt (`Timer`), writes the MSRs,
+//! enables paging with the machine's CR3, CR4 and CR0, loads GDTR/IDTR/TR/CR2 and the segment registers, then enters the
 //! scenario's code at its CPL (`iret` to an outer ring, or `ljmp` at CPL 0) with every
 //! general register as the scenario has it.
 
@@ -15,12 +15,11 @@ use ringstep::machine::{Machine, SegReg};
 pub const STUB_BASE: u64 = 0x10_0000;
 /// How much of the stub is identity-mapped (code, data and its stack).
 pub const STUB_SIZE: u64 = 0x4000;
-/// Physical address of the blob: page tables, then the scenario's page frames.
+/// A physical address in the guest's free RAM (the 32-bit random programs' CR3).
 pub const BLOB_BASE: u64 = 0x20_0000;
 
 const PAGE: u64 = 0x1000;
 const EFER: u32 = 0xc000_0080;
-const EFER_NXE: u64 = 1 << 11;
 
 /// Local-APIC registers (xAPIC, at its reset base), written by the stub before paging is
 /// on, so the APIC page needs no mapping and cannot meet the scenario's pages.
@@ -89,122 +88,178 @@ pub fn set_timer_count(asm: &mut String, timer: &Timer) -> Result<(), String> {
 /// `scheduled_interrupts_arrive_at_ringsteps_step_in_qemu` (0 here fails it).
 const TIMER_BIAS: u64 = 1;
 
-/// A guest ready to link: assembly text and the blob it includes.
+/// A guest ready to link: assembly text and the machine's physical memory.
 pub struct Guest {
     pub asm: String,
-    pub blob: Vec<u8>,
-    /// Offset of the first scenario page frame in the blob.
-    pub frames_start: u64,
+    /// Runs of adjacent allocated frames: (physical address, bytes), each linked at its
+    /// physical address (one section and program header each).
+    pub segments: Vec<(u64, Vec<u8>)>,
     /// Guest RAM QEMU needs (MiB).
     pub memory_mib: u32,
 }
 
-impl Guest {
-    /// Offset in the blob (as QEMU's memory holds it at BLOB_BASE) of virtual `va`.
-    pub fn blob_offset(&self, m: &Machine, va: u64) -> Option<u64> {
-        phys_in_blob(m, self.frames_start, va)
+/// Guest RAM for every guest (MiB).
+pub const RAM_MIB: u32 = 128;
+/// The end of the physical memory a machine's frames may use: the RAM below the top
+/// 4 MiB (where the BIOS keeps its tables).
+const PHYS_END: u64 = ((RAM_MIB as u64) << 20) - (4 << 20);
+/// The region `fit` adds for the stub, so that ringstep's tables map it as QEMU's do.
+pub const STUB_REGION: &str = "qemu guest stub";
+
+/// Make `m` a machine QEMU's PC can hold as it is (issue 13: the guest's physical
+/// memory is ringstep's, page tables included): regions whose physical memory lies
+/// where the guest has no free RAM (below the end of the stub, in the BIOS's top of
+/// RAM, the PCI hole, above 4 GiB) move to free low RAM (`Memory::relocate`), the stub
+/// becomes an identity-mapped supervisor region of every address space, and the page
+/// tables are made again (`pagebuild::rebuild`). Frames of the old tables are freed.
+/// Does nothing to a machine it already fitted.
+pub fn fit(m: &mut Machine) -> Result<(), String> {
+    use ringstep::machine::{pagebuild, Perm, Region};
+    if m.mem.region_named(STUB_REGION).is_some() {
+        return Ok(());
+    }
+    let Some(mut plan) = m.layout.clone() else {
+        return Err("a machine with page tables of its own (no layout to rebuild)".into());
+    };
+    let stub_end = STUB_BASE + STUB_SIZE;
+    for s in &plan.spaces {
+        let root = s.root & !(PAGE - 1);
+        if root < stub_end || root + PAGE > PHYS_END {
+            return Err(format!(
+                "a top-level page table at {:#x}, outside the guest's free RAM",
+                s.root
+            ));
+        }
+    }
+    let roots: Vec<u64> = plan.spaces.iter().map(|s| s.root & !(PAGE - 1)).collect();
+    // The old tables: freed (the build makes new ones).
+    if let Some((start, end)) = plan.built.take() {
+        m.mem.release_phys(start, end);
+        let live: Vec<std::ops::Range<u64>> =
+            m.mem.regions().iter().map(|r| r.phys_range()).collect();
+        m.mem.retain_frames(|a| {
+            !(start..end).contains(&a) || roots.contains(&a) || live.iter().any(|r| r.contains(&a))
+        });
+    }
+    if matches!(plan.pool, Some(p) if p < stub_end || p >= PHYS_END) {
+        plan.pool = None;
+    }
+    m.mem.reserve_phys(0, stub_end);
+    let regions: Vec<Region> = m.mem.regions().to_vec();
+    for r in &regions {
+        let p = r.phys_range();
+        if p.start < stub_end || p.end > PHYS_END {
+            let to = m.mem.free_phys(stub_end, r.size, PAGE);
+            if to + r.size > PHYS_END {
+                return Err(format!("no room in the guest's RAM for region {}", r.name));
+            }
+            m.mem.relocate(&r.name, to)?;
+        }
+    }
+    m.mem.retain_frames(|a| a >= stub_end);
+    let mut stub = Region::new(
+        STUB_REGION,
+        STUB_BASE,
+        STUB_SIZE,
+        Perm {
+            user: false,
+            writable: true,
+            exec: true,
+        },
+    );
+    stub.phys = Some(STUB_BASE);
+    m.mem
+        .add_region(stub)
+        .map_err(|e| format!("the guest's stub: {e}"))?;
+    for s in &mut plan.spaces {
+        s.regions.push(STUB_REGION.into());
+    }
+    m.layout = Some(plan);
+    pagebuild::rebuild(m, &[], &[])?;
+    match m
+        .mem
+        .frame_addrs()
+        .into_iter()
+        .find(|&a| a < stub_end || a + PAGE > PHYS_END)
+    {
+        Some(a) => Err(format!("a frame at {a:#x} outside the guest's free RAM")),
+        None => Ok(()),
     }
 }
 
-fn page_table_blob(m: &Machine, nxe: bool) -> Result<(Vec<u8>, u64), String> {
-    // The scenario's pages: (virtual page, user, writable, exec), frames in region order.
-    let mut pages: Vec<(u64, bool, bool, bool)> = Vec::new();
-    for r in m.mem.regions() {
-        if r.base % PAGE != 0 || r.size % PAGE != 0 {
-            return Err(format!("region {} is not page aligned", r.name));
-        }
-        if r.end() > 0x1_0000_0000 {
-            return Err(format!("region {} lies above 4 GiB", r.name));
-        }
-        if r.base < STUB_BASE + STUB_SIZE && r.end() > STUB_BASE {
-            return Err(format!("region {} overlaps the guest stub", r.name));
-        }
-        let mut va = r.base;
-        while va < r.end() {
-            pages.push((va, r.perm.user, r.perm.writable, r.perm.exec));
-            va += PAGE;
-        }
-    }
-    // Layout: PDPT (one page), 4 page directories, then page tables as needed, then frames.
-    let pdpt = 0u64;
-    let pd = |i: u64| PAGE * (1 + i);
-    let mut tables: Vec<u64> = Vec::new(); // directory-entry index (0..2048) of each table
-    for &(va, ..) in &pages {
-        let idx = va >> 21;
-        if !tables.contains(&idx) {
-            tables.push(idx);
-        }
-    }
-    let stub_dir = STUB_BASE >> 21;
-    if !tables.contains(&stub_dir) {
-        tables.push(stub_dir);
-    }
-    let frames_start = PAGE * (5 + tables.len() as u64);
-    let mut blob = vec![0u8; frames_start as usize];
-    let put = |blob: &mut Vec<u8>, at: u64, v: u64| {
-        blob[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
-    };
-    for i in 0..4 {
-        put(&mut blob, pdpt + i * 8, (BLOB_BASE + pd(i)) | 1);
-    }
-    for (t, &idx) in tables.iter().enumerate() {
-        let table = PAGE * (5 + t as u64);
-        // Directory entries are permissive; the page-table entries carry the rights.
-        put(&mut blob, pd(0) + idx * 8, (BLOB_BASE + table) | 0x7);
-    }
-    // The stub is identity-mapped (supervisor, writable, executable).
-    let stub_table = PAGE * (5 + tables.iter().position(|&i| i == stub_dir).unwrap() as u64);
+/// Set the accessed flag of every paging-structure entry on the stub's walks (and the
+/// dirty flag of its pages), so that the stub's own accesses in QEMU (booting, the
+/// session's reset routine) leave the tables as ringstep's machine has them.
+pub fn preset_stub_accessed(m: &mut Machine) {
     let mut va = STUB_BASE;
     while va < STUB_BASE + STUB_SIZE {
-        put(&mut blob, stub_table + ((va >> 12) & 0x1ff) * 8, va | 3);
+        let w = m.walk(va);
+        for l in w.levels() {
+            if l.has_accessed {
+                let flags = if l.leaf { 0x60 } else { 0x20 };
+                m.mem.poke_phys_le(l.addr, l.size as usize, l.entry | flags);
+            }
+        }
         va += PAGE;
     }
-    for (n, &(va, user, writable, exec)) in pages.iter().enumerate() {
-        let frame = frames_start + n as u64 * PAGE;
-        let t = tables.iter().position(|&i| i == va >> 21).unwrap() as u64;
-        let table = PAGE * (5 + t);
-        let mut pte = (BLOB_BASE + frame) | 1;
-        if writable {
-            pte |= 2;
-        }
-        if user {
-            pte |= 4;
-        }
-        if !exec && nxe {
-            pte |= 1 << 63;
-        }
-        put(&mut blob, table + ((va >> 12) & 0x1ff) * 8, pte);
-        let mut bytes = vec![0u8; PAGE as usize];
-        m.mem.peek(va, &mut bytes);
-        blob.extend_from_slice(&bytes);
-    }
-    Ok((blob, frames_start))
 }
 
-/// Physical address of virtual `va` in the guest (scenario pages only).
-fn phys_in_blob(m: &Machine, frames_start: u64, va: u64) -> Option<u64> {
-    let mut n = 0u64;
-    for r in m.mem.regions() {
-        if r.contains(va) {
-            return Some(frames_start + (n + (va - r.base) / PAGE) * PAGE + va % PAGE);
+/// The machine's allocated frames as runs of adjacent pages (the stub's pages left
+/// out: the linker puts the stub there).
+pub fn frame_segments(m: &Machine) -> Vec<(u64, Vec<u8>)> {
+    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    for a in m.mem.frame_addrs() {
+        if (STUB_BASE..STUB_BASE + STUB_SIZE).contains(&a) {
+            continue;
         }
-        n += r.size / PAGE;
+        let mut page = vec![0u8; PAGE as usize];
+        m.mem.peek_phys(a, &mut page);
+        match out.last_mut() {
+            Some((at, bytes)) if *at + bytes.len() as u64 == a => bytes.extend(page),
+            _ => out.push((a, page)),
+        }
     }
-    None
+    out
+}
+
+/// Write `bytes` at physical `phys` in `segments` (false if no segment holds it).
+fn patch(segments: &mut [(u64, Vec<u8>)], phys: u64, bytes: &[u8]) -> bool {
+    for (at, data) in segments.iter_mut() {
+        if phys >= *at && phys + bytes.len() as u64 <= *at + data.len() as u64 {
+            let o = (phys - *at) as usize;
+            data[o..o + bytes.len()].copy_from_slice(bytes);
+            return true;
+        }
+    }
+    false
+}
+
+/// The guest's physical memory for `m`: its frames, with `jmp .` at the `end` addresses
+/// and the TSS descriptor available (LTR needs one; it sets the busy bit itself).
+pub fn memory_image(m: &Machine, end: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    let mut segments = frame_segments(m);
+    for &e in end {
+        if let Some(p) = m.phys_of(e) {
+            patch(&mut segments, p, &[0xeb, 0xfe]);
+        }
+    }
+    let cpu = &m.cpu;
+    let tr_sel = cpu.tr.selector as u64;
+    if tr_sel & !7 != 0 {
+        let type_byte = cpu.gdtr.base + (tr_sel & !7) + 5;
+        let p = m.phys_of(type_byte).ok_or("the GDT is not mapped")?;
+        let mut b = [0u8];
+        m.mem.peek_phys(p, &mut b);
+        patch(&mut segments, p, &[b[0] & !0x02]);
+    }
+    Ok(segments)
 }
 
 /// Build the guest for a protected-mode machine (PAE paging as the scenario's CR4 says).
-/// `end` addresses get a `jmp .` so QEMU idles there once the scenario is done.
-///
-/// `cr3_loads` are the CR3 values the scenario loads as it runs: ringstep has one set of
-/// mappings, so each gets a copy of the guest's page-directory-pointer table (at the
-/// physical address CR3 names) and the switch changes nothing in QEMU either.
-pub fn build(
-    m: &Machine,
-    end: &[u64],
-    timer: Option<&Timer>,
-    cr3_loads: &[u64],
-) -> Result<Guest, String> {
+/// `end` addresses get a `jmp .` so QEMU idles there once the scenario is done. The
+/// machine must be fitted (`fit`): the guest's physical memory is its frames, page
+/// tables included, and CR3 is its CR3, so every address space it has is QEMU's too.
+pub fn build(m: &Machine, end: &[u64], timer: Option<&Timer>) -> Result<Guest, String> {
     let cpu = &m.cpu;
     if cpu.long_mode_active() {
         return Err("64-bit scenarios are built by guest64".into());
@@ -212,37 +267,11 @@ pub fn build(
     if cpu.cr4 & 0x20 == 0 || cpu.cr0 & 0x8000_0000 == 0 {
         return Err("only PAE-paged protected-mode scenarios are built".into());
     }
-    let nxe = cpu.efer() & EFER_NXE != 0;
-    let (mut blob, frames_start) = page_table_blob(m, nxe)?;
-    for &e in end {
-        if let Some(p) = phys_in_blob(m, frames_start, e) {
-            blob[p as usize] = 0xeb;
-            blob[p as usize + 1] = 0xfe;
-        }
+    if m.mem.region_named(STUB_REGION).is_none() {
+        return Err("the machine is not fitted for QEMU (`guest::fit`)".into());
     }
-    // LTR needs an available TSS descriptor; it sets the busy bit itself.
+    let segments = memory_image(m, end)?;
     let tr_sel = cpu.tr.selector as u64;
-    if tr_sel & !7 != 0 {
-        let type_byte = cpu.gdtr.base + (tr_sel & !7) + 5;
-        let p = phys_in_blob(m, frames_start, type_byte).ok_or("the GDT is not in memory")?;
-        blob[p as usize] &= !0x02;
-    }
-
-    let blob_end = BLOB_BASE + blob.len() as u64;
-    let mut memory_mib = 32;
-    let mut pdpt_copies = Vec::new();
-    for &c in cr3_loads {
-        let at = c & 0xffff_ffe0;
-        if at == BLOB_BASE || pdpt_copies.contains(&at) {
-            continue;
-        }
-        if at < blob_end && at + 32 > STUB_BASE {
-            return Err(format!("CR3 {c:#x} collides with the guest's stub or blob"));
-        }
-        memory_mib = memory_mib.max(((at + 32) >> 20) as u32 + 1);
-        pdpt_copies.push(at);
-    }
-
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -255,13 +284,6 @@ pub fn build(
     );
     // No interrupts from the PIC: mask both.
     let _ = writeln!(w, "  mov $0xff, %al\n  out %al, $0x21\n  out %al, $0xa1");
-    for at in &pdpt_copies {
-        let _ = writeln!(
-            w,
-            "  cld\n  mov ${BLOB_BASE:#x}, %esi\n  mov ${at:#x}, %edi\n  mov $8, %ecx\n  rep movsl"
-        );
-    }
-    // After the copies (QEMU counts each REP iteration as an instruction).
     if let Some(t) = timer {
         arm_timer(w, t);
     }
@@ -277,7 +299,11 @@ pub fn build(
             value >> 32
         );
     }
-    let _ = writeln!(w, "  mov ${:#x}, %eax\n  mov %eax, %cr3", BLOB_BASE);
+    let _ = writeln!(
+        w,
+        "  mov ${:#x}, %eax\n  mov %eax, %cr3",
+        cpu.cr3 & 0xffff_ffff
+    );
     let _ = writeln!(w, "  mov ${:#x}, %eax\n  mov %eax, %cr4", cpu.cr4);
     let _ = writeln!(
         w,
@@ -331,18 +357,14 @@ pub fn build(
         "  .balign 8\n  .word 0\ngdtr_value:\n  .word {:#x}\n  .long {:#x}\n  .word 0\nidtr_value:\n  .word {:#x}\n  .long {:#x}",
         cpu.gdtr.limit, cpu.gdtr.base, cpu.idtr.limit, cpu.idtr.base
     );
-    let _ = writeln!(
-        w,
-        "  .balign 16\n  .space 1024\nstack_top:\n.section .blob, \"a\"\n  .incbin \"blob.bin\""
-    );
+    let _ = writeln!(w, "  .balign 16\n  .space 1024\nstack_top:");
     if let Some(t) = timer {
         set_timer_count(&mut s, t)?;
     }
     Ok(Guest {
         asm: s,
-        blob,
-        frames_start,
-        memory_mib,
+        segments,
+        memory_mib: RAM_MIB,
     })
 }
 
@@ -351,8 +373,15 @@ pub fn build(
 pub fn link(guest: &Guest, dir: &Path, bits: u32) -> Result<std::path::PathBuf, String> {
     use crate::common::run_tool;
     use std::process::Command;
-    std::fs::write(dir.join("guest.S"), &guest.asm).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("blob.bin"), &guest.blob).map_err(|e| e.to_string())?;
+    let mut asm = guest.asm.clone();
+    let mut sections = Vec::new();
+    for (n, (at, bytes)) in guest.segments.iter().enumerate() {
+        let file = format!("frames{n}.bin");
+        std::fs::write(dir.join(&file), bytes).map_err(|e| e.to_string())?;
+        asm += &format!(".section .frames{n}, \"a\"\n  .incbin \"{file}\"\n");
+        sections.push(format!("--section-start=.frames{n}={at:#x}"));
+    }
+    std::fs::write(dir.join("guest.S"), &asm).map_err(|e| e.to_string())?;
     let (as_flag, emulation, linked) = if bits == 64 {
         ("--64", "elf_x86_64", "guest64.elf")
     } else {
@@ -363,16 +392,18 @@ pub fn link(guest: &Guest, dir: &Path, bits: u32) -> Result<std::path::PathBuf, 
             .current_dir(dir)
             .args([as_flag, "-o", "guest.o", "guest.S"]),
     )?;
-    run_tool(Command::new("ld").current_dir(dir).args([
-        "-m",
-        emulation,
-        "-nostdlib",
-        &format!("-Ttext={STUB_BASE:#x}"),
-        &format!("--section-start=.blob={BLOB_BASE:#x}"),
-        "-o",
-        linked,
-        "guest.o",
-    ]))?;
+    run_tool(
+        Command::new("ld")
+            .current_dir(dir)
+            .args([
+                "-m",
+                emulation,
+                "-nostdlib",
+                &format!("-Ttext={STUB_BASE:#x}"),
+            ])
+            .args(&sections)
+            .args(["-o", linked, "guest.o"]),
+    )?;
     if bits == 64 {
         run_tool(Command::new("objcopy").current_dir(dir).args([
             "-O",

@@ -100,6 +100,14 @@ pub struct SceneDiff {
     pub skipped: Option<String>,
     /// How ringstep's run ended (stop reason and address, or the step limit).
     pub stop: String,
+    /// Bytes of accessed/dirty-flag writes (`Change::PhysMem`) compared with QEMU's
+    /// physical memory after the step that made them.
+    pub ad_bytes: usize,
+    /// Bytes of paging-structure entries compared at the end of the run (QEMU-only
+    /// accessed/dirty writes show there).
+    pub table_bytes: usize,
+    /// The page faults delivered, by kind (`session::pf_kind`; sessions only).
+    pub page_faults: Vec<String>,
 }
 
 fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
@@ -189,6 +197,9 @@ fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec
     if !q.from_exception {
         diff("cr2", m.cpu.cr2 & cr2_mask, q.cr2 & cr2_mask);
     }
+    // The same page tables in both (`guest::fit`): CR3 and CR4 as ringstep has them.
+    diff("cr3", m.cpu.cr3, q.cr3);
+    diff("cr4", m.cpu.cr4, q.cr4);
 }
 
 /// The descriptor attributes ringstep keeps (`Attr`, the VMX access-rights layout):
@@ -313,6 +324,14 @@ pub const INT1_UD: &str = "int1-ud";
 /// C6/C7 with a reserved ModRM.reg (group 11): #UD by the SDM, MOV in QEMU.
 pub const GROUP11_UD: &str = "group11-reserved-modrm";
 /// SYSCALL clearing arithmetic flags that IA32_FMASK does not name (QEMU).
+/// `ALLOWED`: bits 63:32 of registers after compatibility-mode code.
+pub const COMPAT_UPPER: &str = "compat-upper-halves";
+/// `ALLOWED`: the order of PUSHA's stores when every slot faults (CR2).
+pub const PUSHA_ORDER: &str = "pusha-fault-order";
+/// `ALLOWED`: QEMU's POPA writes the registers it popped before a later slot faults.
+pub const POPA_PARTIAL: &str = "popa-partial-on-fault";
+/// `ALLOWED`: QEMU sets bit 5 (its accessed flag) in a PAE PDPTE.
+pub const PAE_PDPTE_ACCESSED: &str = "pae-pdpte-accessed";
 pub const SYSCALL_FLAGS: &str = "syscall-arith-flags";
 
 /// Whether a step is a known case where QEMU departs from the SDM (or the SDM leaves
@@ -391,10 +410,16 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// The scene's machine, fitted for QEMU's PC (`guest::fit`; a machine that cannot
+    /// be is kept as it is, and its guest does not build).
     pub fn of_scene(scene: &Scene) -> Setup {
         let s = &scene.scenario;
+        let mut machine = s.machine.clone();
+        if guest::fit(&mut machine).is_err() {
+            machine = s.machine.clone();
+        }
         Setup {
-            machine: s.machine.clone(),
+            machine,
             stop_at: s.stop_at.clone(),
             schedule: s
                 .interrupts
@@ -548,6 +573,32 @@ fn mem_difference(
     })
 }
 
+/// The physical memory to save at the end of a logged run: the guest's frames and the
+/// regions' memory (pages never written included), as sorted disjoint ranges.
+fn dump_ranges(m: &Machine, g: &guest::Guest) -> Vec<(u64, u64)> {
+    let mut r: Vec<(u64, u64)> = g
+        .segments
+        .iter()
+        .map(|(at, b)| (*at, *at + b.len() as u64))
+        .chain(
+            m.mem
+                .regions()
+                .iter()
+                .filter(|r| r.name != guest::STUB_REGION)
+                .map(|r| (r.phys_range().start, r.phys_range().end)),
+        )
+        .collect();
+    r.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in r {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out.into_iter().map(|(s, e)| (s, e - s)).collect()
+}
+
 /// Run `setup` in ringstep and QEMU and compare them after every instruction.
 ///
 /// Flags the SDM leaves undefined after an instruction (`undefined_flags`) are not
@@ -563,6 +614,9 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         differences: Vec::new(),
         skipped: Some(why),
         stop: String::new(),
+        ad_bytes: 0,
+        table_bytes: 0,
+        page_faults: Vec::new(),
     };
     let timer = match setup.schedule.as_slice() {
         [] => None,
@@ -574,14 +628,11 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         _ => return skip("more than one scheduled interrupt (one APIC timer)".into()),
     };
     // A first run tells how many states QEMU should log.
-    // It also collects the CR3 values the run loads.
     let mut first = setup.engine();
     let mut last = 0;
     // QEMU's extra states: one per iteration of a REP string instruction after the first.
     let mut rep_extra = 0usize;
-    let mut cr3_loads = Vec::new();
     while (last as u64) < setup.max_steps {
-        let before = first.machine().cpu.cr3;
         let count = first.machine().cpu.gpr[1];
         match first.step() {
             StepResult::Stepped => last += 1,
@@ -608,10 +659,6 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
                 rep_extra += (count as usize).saturating_sub(1);
             }
         }
-        let after = first.machine().cpu.cr3;
-        if after != before && !cr3_loads.contains(&after) {
-            cr3_loads.push(after);
-        }
     }
     let m0 = setup.machine.clone();
     let mut for_qemu = m0.clone();
@@ -620,7 +667,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
     let built = if long {
         guest64::build(&for_qemu, &setup.stop_at, timer.as_ref())
     } else {
-        guest::build(&for_qemu, &setup.stop_at, timer.as_ref(), &cr3_loads)
+        guest::build(&for_qemu, &setup.stop_at, timer.as_ref())
     };
     let guest = match built {
         Ok(g) => g,
@@ -634,6 +681,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         .mem
         .regions()
         .iter()
+        .filter(|r| r.name != guest::STUB_REGION)
         .map(|r| format!("{:#x}+{:#x}", r.base, r.size))
         .collect();
     // qemu-system-x86_64 for 32-bit guests too: ringstep models a processor with
@@ -651,7 +699,7 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         m0.cpu.rip,
         (last + 1 + rep_extra, last + 1 + rep_extra + MARGIN),
         &filter.join(","),
-        (guest::BLOB_BASE, guest.blob.len() as u64),
+        &dump_ranges(&m0, &guest),
     );
 
     // The comparison, step by step.
@@ -715,6 +763,9 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
             differences,
             skipped: None,
             stop: String::new(),
+            ad_bytes: 0,
+            table_bytes: 0,
+            page_faults: Vec::new(),
         };
     };
     compare_state(e.machine(), q0, "init", "", &mut differences);
@@ -984,9 +1035,14 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         Some(mem) => {
             let m = e.machine();
             for &a in &written {
-                let qv = guest
-                    .blob_offset(&m0, a)
-                    .and_then(|o| mem.get(o as usize).copied());
+                // Through the regions (the tables are built from them): the address
+                // space at the end may not map what an earlier one wrote.
+                let phys = m.mem.region_at(a).map(|r| r.phys_of(a)).or(m.phys_of(a));
+                let qv = phys.and_then(|p| {
+                    mem.iter().find_map(|(at, b)| {
+                        (p >= *at && p < *at + b.len() as u64).then(|| b[(p - at) as usize])
+                    })
+                });
                 differences.extend(mem_difference(m, &m0, &explained, a, qv));
             }
             memory_bytes = written.len();
@@ -1002,5 +1058,8 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
         differences,
         skipped: None,
         stop,
+        ad_bytes: 0,
+        table_bytes: 0,
+        page_faults: Vec::new(),
     }
 }

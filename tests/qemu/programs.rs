@@ -36,13 +36,25 @@ pub enum Host {
     User64,
     /// The same, starting at CPL 0.
     Kernel64,
+    /// The IA-32e machine with a 32-bit user program in compatibility mode (CS
+    /// __USER32_CS 0x23, a stack below 4 GiB), CPL 3; the kernel part is 64-bit code.
+    Compat32,
 }
 
 impl Host {
+    /// The machine is in IA-32e mode.
     fn long(self) -> bool {
+        matches!(self, Host::User64 | Host::Kernel64 | Host::Compat32)
+    }
+
+    /// The user part is 64-bit code.
+    fn user_long(self) -> bool {
         matches!(self, Host::User64 | Host::Kernel64)
     }
 }
+
+/// The top of the compatibility-mode stack (below 4 GiB).
+const COMPAT_STACK_TOP: u64 = 0xffff_e000;
 
 /// One generated case.
 #[derive(Clone, Debug)]
@@ -51,7 +63,16 @@ pub struct Program {
     pub user: Vec<u8>,
     pub kernel: Vec<u8>,
     pub regs: [u64; 16],
+    /// CR4.SMEP and CR4.SMAP bits the machine sets (page-fault cases from the kernel).
+    pub cr4: u64,
 }
+
+/// CR4.SMEP (bit 20) and CR4.SMAP (bit 21).
+pub const CR4_SMEP: u64 = 1 << 20;
+pub const CR4_SMAP: u64 = 1 << 21;
+/// Offset in the user text of a `ud2` the kernel part jumps to (a supervisor fetch from a
+/// user page: #PF with CR4.SMEP, else #UD at CPL 0).
+const USER_UD2: u64 = 0xffe;
 
 /// CR0.ET (bit 4).
 const CR0_ET: u64 = 1 << 4;
@@ -93,10 +114,19 @@ fn fixed(list: Vec<Vec<u8>>) -> BoxedStrategy<Ins> {
 }
 
 /// User-mode system instructions and faulting cases.
-fn user_ins(long: bool) -> BoxedStrategy<Ins> {
-    let k = kernel_text(long);
+///
+/// `compat`: 32-bit code on the 64-bit machine, whose pages below 4 GiB are the user text,
+/// the compatibility-mode stack and (supervisor-only) the guest stub's.
+fn user_ins(long: bool, compat: bool) -> BoxedStrategy<Ins> {
+    let k = if compat {
+        super::guest::STUB_BASE
+    } else {
+        kernel_text(long)
+    };
     let (user_data, user_code) = if long {
         (common::U64_STACK_TOP - 0x1000, common::U64_CODE)
+    } else if compat {
+        (COMPAT_STACK_TOP - 0x1000, common::U64_CODE)
     } else {
         (common::USER_DATA, common::USER_CODE)
     };
@@ -150,6 +180,9 @@ fn user_ins(long: bool) -> BoxedStrategy<Ins> {
             movabs(0xa1, 0x1000_0000),
             movabs(0xa1, k + 0x10),
             movabs(0xa1, 0x8000_0000_0000_0000), // not canonical: #GP(0)
+            movabs(0xa3, k + 0x10),              // write to a supervisor page
+            jump_to(true, user_data),            // fetch from a no-execute page
+            jump_to(true, k + INT_HANDLER),      // fetch from a supervisor page
         ]);
     } else {
         let abs = |op: &[u8], reg: u8, addr: u64| cat(&[op, &[modrm(0, reg, 5)], &imm32(addr)]);
@@ -161,6 +194,9 @@ fn user_ins(long: bool) -> BoxedStrategy<Ins> {
             abs(&[0x8b], 0, 0x1000_0000),
             abs(&[0x8b], 0, k + 0x10),
             abs(&[0xff], 2, user_data), // call *user_data (the pointer there)
+            abs(&[0x89], 0, k + 0x10),  // write to a supervisor page
+            jump_to(false, user_data),  // fetch from a no-execute page
+            jump_to(false, k + INT_HANDLER), // fetch from a supervisor page
         ]);
     }
     if long {
@@ -215,6 +251,62 @@ fn user_ins(long: bool) -> BoxedStrategy<Ins> {
             .boxed(),
     ));
     prop::strategy::Union::new_weighted(options).boxed()
+}
+
+/// `mov $addr,%eax` (`movabs` in 64-bit mode); `jmp *%eax`.
+fn jump_to(long: bool, addr: u64) -> Vec<u8> {
+    if long {
+        cat(&[&[0x48, 0xb8], &addr.to_le_bytes(), &[0xff, 0xe0]])
+    } else {
+        cat(&[&[0xb8], &imm32(addr), &[0xff, 0xe0]])
+    }
+}
+
+/// Kernel-mode accesses that page-fault through the machine's tables, or not, as CR0.WP,
+/// CR4.SMEP, CR4.SMAP and EFLAGS.AC say: reads of an unmapped page, writes to read-only
+/// user and kernel pages, reads of a user page (SMAP; after STAC allowed), fetches from a
+/// no-execute kernel page and from a user page (SMEP).
+fn kernel_pf_ins(long: bool) -> BoxedStrategy<Ins> {
+    let k = kernel_text(long);
+    let (user_data, user_code, kernel_data) = if long {
+        (
+            common::U64_STACK_TOP - 0x1000,
+            common::U64_CODE,
+            common::K64_STACK_TOP - 0x4000,
+        )
+    } else {
+        (common::USER_DATA, common::USER_CODE, common::KERNEL_DATA)
+    };
+    // mov addr,%eax (load) / mov %eax,addr (store), absolute.
+    let load = |addr: u64| {
+        if long {
+            cat(&[&[0x48, 0xa1], &addr.to_le_bytes()])
+        } else {
+            cat(&[&[0xa1], &imm32(addr)])
+        }
+    };
+    let store = |addr: u64| {
+        if long {
+            cat(&[&[0x48, 0xa3], &addr.to_le_bytes()])
+        } else {
+            cat(&[&[0xa3], &imm32(addr)])
+        }
+    };
+    let stac = [0x0f, 0x01, 0xcb];
+    let clac = [0x0f, 0x01, 0xca];
+    fixed(vec![
+        load(0x1000_0000),                             // not present
+        store(0x1000_0000),                            // not present, write
+        store(user_code + 0x800),                      // read-only user page (CR0.WP; SMAP first)
+        store(k + 0x10),                               // read-only kernel page (CR0.WP)
+        load(user_data + 0x10),                        // a user page: SMAP
+        store(user_data + 0x10),                       // a user page: SMAP
+        cat(&[&stac, &load(user_data + 0x10), &clac]), // allowed with AC = 1
+        cat(&[&stac, &store(user_data + 0x10), &clac]),
+        jump_to(long, kernel_data),          // no-execute kernel page
+        jump_to(long, user_code + USER_UD2), // a user page: SMEP, else #UD at CPL 0
+        jump_to(long, user_data),            // a no-execute user page (SMEP too)
+    ])
 }
 
 /// Kernel-mode system instructions and the returns to the user part.
@@ -298,7 +390,8 @@ fn kernel_ins(long: bool) -> BoxedStrategy<Ins> {
         iret.push(0xcf);
         list.push(iret);
     }
-    let mut options: Vec<(u32, BoxedStrategy<Ins>)> = vec![(5, fixed(list))];
+    let mut options: Vec<(u32, BoxedStrategy<Ins>)> =
+        vec![(5, fixed(list)), (2, kernel_pf_ins(long))];
     if !long {
         // iret to the next instruction at CPL 0: pushf; push %cs; push $next; iret
         options.push((
@@ -615,11 +708,11 @@ fn extra_ins(long: bool, kernel: bool) -> BoxedStrategy<Ins> {
     prop::strategy::Union::new_weighted(options).boxed()
 }
 
-fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
+fn part(long: bool, kernel: bool, compat: bool) -> BoxedStrategy<Vec<Ins>> {
     let sys = if kernel {
         kernel_ins(long)
     } else {
-        user_ins(long)
+        user_ins(long, compat)
     };
     prop::collection::vec(
         prop_oneof![
@@ -640,8 +733,8 @@ fn part(long: bool, kernel: bool) -> BoxedStrategy<Vec<Ins>> {
 pub fn program(host: Host) -> impl Strategy<Value = Program> {
     let long = host.long();
     (
-        part(long, false),
-        part(long, true),
+        part(host.user_long(), false, host == Host::Compat32),
+        part(long, true, false),
         prop::array::uniform16(prop_oneof![
             Just(0u64),
             Just(1),
@@ -650,8 +743,14 @@ pub fn program(host: Host) -> impl Strategy<Value = Program> {
             0u64..5,
             any::<u64>()
         ]),
+        prop_oneof![
+            3 => Just(0u64),
+            1 => Just(CR4_SMEP),
+            1 => Just(CR4_SMAP),
+            1 => Just(CR4_SMEP | CR4_SMAP),
+        ],
     )
-        .prop_map(move |(user, kernel, regs)| {
+        .prop_map(move |(user, kernel, regs, cr4)| {
             let (ubase, kbase) = if long {
                 (common::U64_CODE, common::K64_CODE + KERNEL_PART)
             } else {
@@ -662,6 +761,7 @@ pub fn program(host: Host) -> impl Strategy<Value = Program> {
                 user: assemble_at(&user, false, ubase).0,
                 kernel: assemble_at(&kernel, false, kbase).0,
                 regs,
+                cr4,
             }
         })
 }
@@ -677,6 +777,7 @@ pub fn setup(p: &Program) -> Setup {
     };
     // CR0.ET is fixed at 1 on every processor since the Pentium (SDM Vol. 3A 2.5).
     m.cpu.cr0 |= CR0_ET;
+    m.cpu.cr4 |= p.cr4;
     if long {
         // A page-table root the guest can hold; ringstep's own tables are made there.
         m.cpu.cr3 = 0x0100_0000;
@@ -750,7 +851,27 @@ pub fn setup(p: &Program) -> Setup {
     }
     let ubase = m.cpu.rip;
     m.mem.poke(ubase, &p.user);
+    m.mem.poke(ubase + USER_UD2, &[0x0f, 0x0b]);
     m.mem.poke(k + KERNEL_PART, &p.kernel);
+    if p.host == Host::Compat32 {
+        // A 32-bit process: its own stack below 4 GiB, CS __USER32_CS.
+        m.mem
+            .add_region(ringstep::machine::Region::new(
+                "compat stack",
+                COMPAT_STACK_TOP - 0x2000,
+                0x2000,
+                ringstep::machine::Perm {
+                    user: true,
+                    writable: true,
+                    exec: false,
+                },
+            ))
+            .expect("free");
+        ringstep::machine::pagebuild::rebuild(&mut m, &[], &["compat stack".into()])
+            .expect("tables");
+        common::load_seg(&mut m, SegReg::Cs, common::U32_CS);
+        m.cpu.gpr[4] = COMPAT_STACK_TOP;
+    }
     if matches!(p.host, Host::Kernel32 | Host::Kernel64) {
         let (cs, ss, sp) = if long {
             (common::K64_CS, common::K64_DS, common::K64_STACK_TOP)
@@ -776,6 +897,14 @@ pub fn setup(p: &Program) -> Setup {
             m.cpu.gpr[i] = *v & 0xffff_ffff;
         }
     }
+    // The guest's physical memory is this machine's (page tables included), with the
+    // accessed and dirty flags clear for both CPUs to set (compared after every step).
+    super::guest::fit(&mut m).expect("the test machine fits QEMU's PC");
+    if let Some(plan) = m.layout.as_mut() {
+        plan.clear_accessed = true;
+    }
+    ringstep::machine::pagebuild::rebuild(&mut m, &[], &[]).expect("tables");
+    super::guest::preset_stub_accessed(&mut m);
     Setup {
         machine: m,
         stop_at: FAULT_VECTORS

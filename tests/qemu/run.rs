@@ -38,6 +38,8 @@ pub struct QState {
     pub tr: QSeg,
     pub cr0: u32,
     pub cr2: u64,
+    pub cr3: u64,
+    pub cr4: u64,
     /// Exceptions and interrupts QEMU reported after this state: (vector, error code).
     pub exceptions: Vec<(u8, Option<u32>)>,
     /// QEMU printed the 64-bit layout (RAX..R15, 64-bit bases): in IA-32e mode with a
@@ -54,9 +56,9 @@ pub struct QState {
 pub struct QRun {
     pub states: Vec<QState>,
     pub log_bytes: usize,
-    /// Physical memory from BLOB_BASE on at the end of the run (`pmemsave`), if QEMU
+    /// Physical memory ranges (address, bytes) at the end of the run (`pmemsave`), if QEMU
     /// was still there to save it.
-    pub memory: Option<Vec<u8>>,
+    pub memory: Option<Vec<(u64, Vec<u8>)>>,
     /// Why the run ended before QEMU got where it should: it could not start, or the
     /// run's deadline passed (the message names it).
     pub failure: Option<String>,
@@ -214,6 +216,12 @@ pub fn parse_line(l: &str, st: &mut QState, got: &mut bool) {
     if let Some(v) = field(l, "CR0=").and_then(hex) {
         st.cr0 = v as u32;
     }
+    if let Some(v) = field(l, "CR3=").and_then(hex) {
+        st.cr3 = v;
+    }
+    if let Some(v) = field(l, "CR4=").and_then(hex) {
+        st.cr4 = v;
+    }
     if let Some(v) = field(l, "CR2=").and_then(hex) {
         st.cr2 = v;
     }
@@ -281,8 +289,8 @@ fn read_log(path: &Path) -> String {
 /// logged, QEMU exits or shuts down (a triple fault), or the log stays the same for a
 /// while (`QUIET_DONE` after at least `need` states, else `QUIET_STUCK`); the whole run
 /// has `proc::GENEROUS`, and a run that exceeds it says so (`QRun::failure`).
-/// After the run, QEMU's monitor saves `mem_len` bytes of physical memory from
-/// `mem_base`. `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
+/// After the run, QEMU's monitor saves the physical memory of `memory_ranges`
+/// (address, length). `dfilter` limits the instruction log to the scenario's memory (not the BIOS or the stub).
 pub fn run(
     qemu: Qemu,
     elf: &Path,
@@ -290,7 +298,7 @@ pub fn run(
     start_eip: u64,
     (need, want): (usize, usize),
     dfilter: &str,
-    (mem_base, mem_len): (u64, u64),
+    memory_ranges: &[(u64, u64)],
 ) -> QRun {
     let log_path = dir.join("qemu.log");
     let mut child = match spawn_logged(qemu, elf, &log_path, dfilter) {
@@ -327,7 +335,7 @@ pub fn run(
     let memory = if exited {
         None
     } else {
-        save_and_quit(&mut child, dir, (mem_base, mem_len))
+        save_and_quit(&mut child, dir, memory_ranges)
     };
     proc::kill(&mut child);
     let text = read_log(&log_path);
@@ -372,14 +380,19 @@ fn spawn_logged(qemu: Qemu, elf: &Path, log: &Path, dfilter: &str) -> Result<Chi
 
 /// Stop the guest, save its memory through the monitor, quit, and wait for QEMU to
 /// exit (so that the file is complete); the memory, if QEMU saved it in time.
-fn save_and_quit(child: &mut Child, dir: &Path, (base, len): (u64, u64)) -> Option<Vec<u8>> {
-    let mem_path = dir.join("memory.bin");
-    let _ = std::fs::remove_file(&mem_path);
+fn save_and_quit(
+    child: &mut Child,
+    dir: &Path,
+    ranges: &[(u64, u64)],
+) -> Option<Vec<(u64, Vec<u8>)>> {
+    let path = |n: usize| dir.join(format!("memory{n}.bin"));
+    let mut commands = String::from("stop\n");
+    for (n, (base, len)) in ranges.iter().enumerate() {
+        let _ = std::fs::remove_file(path(n));
+        commands += &format!("pmemsave {base:#x} {len:#x} \"{}\"\n", path(n).display());
+    }
+    commands += "quit\n";
     if let Some(stdin) = child.stdin.as_mut() {
-        let commands = format!(
-            "stop\npmemsave {base:#x} {len:#x} \"{}\"\nquit\n",
-            mem_path.display()
-        );
         // `write_all` goes on after an interrupted write; retried as a whole if the
         // signal came before anything was written.
         let _ = proc::retry(|| stdin.write_all(commands.as_bytes()));
@@ -390,7 +403,14 @@ fn save_and_quit(child: &mut Child, dir: &Path, (base, len): (u64, u64)) -> Opti
         eprintln!("{e}");
         return None;
     }
-    proc::retry(|| std::fs::read(&mem_path))
-        .ok()
-        .filter(|m| m.len() as u64 == len)
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(n, &(base, len))| {
+            proc::retry(|| std::fs::read(path(n)))
+                .ok()
+                .filter(|m| m.len() as u64 == len)
+                .map(|m| (base, m))
+        })
+        .collect()
 }

@@ -5,18 +5,23 @@
 //!
 //! - Reset, through the gdbstub: a small routine linked into the guest's stub
 //!   (`ringstep_reset`: the MSRs the scenarios use and the debug registers, back to the
-//!   first program's values) is run at CPL 0; then the pages QEMU may hold differently
-//!   from the next program's initial machine (the pages written by the last program,
-//!   or whose initial contents differ) are written (`M`), and the registers are written
-//!   in one `G` from the ones the boot left at the first program's start, with the
+//!   first program's values, CR4 the next program's, toggling PGE so that QEMU drops
+//!   every translation) is run at CPL 0; then the physical pages QEMU may hold
+//!   differently from the next program's initial machine (the frames and region pages
+//!   the last program changed - page tables, accessed and dirty flags included - or
+//!   whose initial contents differ) are written (`M` in `Qqemu.PhyMemMode:1`), and the
+//!   registers are written in one `G` from the ones the boot left at the first program's start, with the
 //!   program's general registers, RIP, RFLAGS and selectors (QEMU loads a selector's
 //!   cache from the descriptor table, and the CPL from SS's DPL). The programs of one
 //!   session share their memory layout, descriptor tables, TR and control registers
-//!   (the random programs of one `Host`); the initial state is compared with ringstep's
+//!   but CR4 (the random programs of one `Host`); the initial state is compared with ringstep's
 //!   like any other (`init`), so a reset that missed something shows as a difference.
 //! - State after every step: the monitor's `info registers` through the gdbstub
-//!   (`qRcmd`): the same dump as `-d cpu` (CPL, segment caches, TR). Memory: the bytes
-//!   ringstep wrote, read after the step (`m`) and again at the end of the program.
+//!   (`qRcmd`): the same dump as `-d cpu` (CPL, segment caches, TR, CR2-CR4). Memory:
+//!   the bytes ringstep wrote, read after the step (`m`) and again at the end of the
+//!   program; the accessed/dirty flags ringstep's walks set (`Change::PhysMem`), read
+//!   from QEMU's physical memory after the step; every present paging-structure entry
+//!   at the end (a flag QEMU alone set).
 //! - Exceptions: the gdbstub shows no vectors; the vector QEMU delivered is the one
 //!   whose IDT gate leads to the address QEMU stopped at (each fault vector of the
 //!   random programs has its own handler), its error code the one QEMU pushed.
@@ -29,7 +34,7 @@
 //! reported as `Err`, and the caller runs the program alone through `diff_setup`; a
 //! broken session is booted again for the next program.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use iced_x86::Mnemonic;
@@ -79,8 +84,8 @@ pub struct Session {
     kernel_ss: u16,
     /// QEMU shut down (a triple fault): the session cannot run another program.
     spent: bool,
-    /// Page contents QEMU is known to hold (written by the last reset and not written
-    /// since); other scenario pages are written at the next reset.
+    /// Physical page contents QEMU is known to hold (written by the last reset and not
+    /// written since); other frames are written at the next reset.
     known: HashMap<u64, Vec<u8>>,
 }
 
@@ -127,16 +132,24 @@ fn reset_routine(m: &Machine, long: bool) -> String {
     let r = if long { "rax" } else { "eax" };
     // The control registers as the stub set them (`guest::build`, `guest64::build`).
     let cpu = &m.cpu;
-    let (cr0, cr3, cr4) = if long {
-        (
-            (cpu.cr0 | 0x8000_0001) & 0xffff_ffff,
-            cpu.cr3 & 0xffff_ffff,
-            (cpu.cr4 | 0x20) & !(1 << 17),
-        )
+    let (cr0, cr3) = if long {
+        ((cpu.cr0 | 0x8000_0001) & 0xffff_ffff, cpu.cr3 & 0xffff_ffff)
     } else {
-        (cpu.cr0, guest::BLOB_BASE, cpu.cr4)
+        (cpu.cr0, cpu.cr3)
     };
-    for (n, v) in [(3, cr3), (4, cr4), (0, cr0), (2, cpu.cr2)] {
+    for (n, v) in [(3, cr3), (4, 0), (0, cr0), (2, cpu.cr2)] {
+        if n == 4 {
+            // The program's CR4 comes in EBX/RBX (`Session::reset`; SMEP and SMAP differ
+            // between programs), first without PGE: every translation QEMU holds goes
+            // (the page tables are written after the routine, accessed and dirty flags
+            // cleared again).
+            s += &format!(
+                "  mov %{r}, %{b}\n  and $-129, %{b}\n  mov %{b}, %cr4\n  mov %{r}, %cr4\n",
+                r = if long { "rbx" } else { "ebx" },
+                b = if long { "rax" } else { "eax" }
+            );
+            continue;
+        }
         s += &if long {
             format!("  movabs ${v:#x}, %rax\n  mov %rax, %cr{n}\n")
         } else {
@@ -231,6 +244,80 @@ fn has_error_code(v: u8) -> bool {
     matches!(v, 8 | 10..=14 | 17 | 21)
 }
 
+/// The physical pages a program of `m`'s layout can reach: the allocated frames and
+/// the regions' memory (the stub's left out), sorted.
+fn pages_of(m: &Machine) -> Vec<u64> {
+    let mut pages = m.mem.frame_addrs();
+    for r in m.mem.regions() {
+        if r.name == guest::STUB_REGION {
+            continue;
+        }
+        pages.extend(r.phys_range().step_by(PAGE as usize));
+    }
+    pages.retain(|&a| !(guest::STUB_BASE..guest::STUB_BASE + guest::STUB_SIZE).contains(&a));
+    pages.sort_unstable();
+    pages.dedup();
+    pages
+}
+
+/// The present entries of `m`'s paging structures (the tables its layout built and the
+/// top-level tables), as (physical address, length) runs.
+fn table_entries(m: &Machine) -> Vec<(u64, usize)> {
+    let Some(plan) = &m.layout else {
+        return Vec::new();
+    };
+    let long = m.cpu.long_mode_active();
+    let pae = m.cpu.cr4 & 0x20 != 0;
+    let size: u64 = if long || pae { 8 } else { 4 };
+    let mut tables: Vec<(u64, u64)> = Vec::new();
+    if let Some((start, end)) = plan.built {
+        tables.extend((start..end).step_by(PAGE as usize).map(|t| (t, PAGE)));
+    }
+    for s in &plan.spaces {
+        if pae && !long {
+            tables.push((s.root & !0x1f, 32));
+        } else {
+            tables.push((s.root & !(PAGE - 1), PAGE));
+        }
+    }
+    let mut addrs: Vec<u64> = Vec::new();
+    for (t, len) in tables {
+        for a in (t..t + len).step_by(size as usize) {
+            if m.mem.peek_phys_le(a, size as usize) & 1 != 0 {
+                addrs.extend(a..a + size);
+            }
+        }
+    }
+    addrs.sort_unstable();
+    addrs.dedup();
+    runs(&addrs)
+}
+
+/// A delivered page fault's kind, from its error code and the page CR2 names in `m`
+/// (the machine after the step): who, what, and why ("kernel read SMAP").
+fn pf_kind(m: &Machine, code: u32) -> String {
+    let who = if code & 4 != 0 { "user" } else { "kernel" };
+    let what = if code & 16 != 0 {
+        "fetch"
+    } else if code & 2 != 0 {
+        "write"
+    } else {
+        "read"
+    };
+    let page = m.mapping(m.cpu.cr2);
+    let why = match page {
+        _ if code & 1 == 0 => "not-present",
+        _ if code & 8 != 0 => "reserved-bit",
+        Some(p) if code & 4 == 0 && p.user && code & 16 != 0 => "SMEP",
+        Some(p) if code & 4 == 0 && p.user => "SMAP",
+        Some(p) if code & 4 != 0 && !p.user => "supervisor-only",
+        Some(p) if code & 16 != 0 && p.nx => "no-execute",
+        Some(p) if code & 2 != 0 && !p.writable => "read-only",
+        _ => "other",
+    };
+    format!("{who} {what} {why}")
+}
+
 /// Run-length groups of sorted addresses: (start, length).
 fn runs(addrs: &[u64]) -> Vec<(u64, usize)> {
     addrs
@@ -251,7 +338,7 @@ impl Session {
         let mut g = if long {
             guest64::build(m, &[], None)?
         } else {
-            guest::build(m, &[], None, &[])?
+            guest::build(m, &[], None)?
         };
         let at = g
             .asm
@@ -350,19 +437,23 @@ impl Session {
         g[G_EFLAGS..G_EFLAGS + 4].copy_from_slice(&2u32.to_le_bytes());
         g[G_SEGS..G_SEGS + 4].copy_from_slice(&(self.kernel_cs as u32).to_le_bytes());
         g[G_SEGS + 4..G_SEGS + 8].copy_from_slice(&(self.kernel_ss as u32).to_le_bytes());
+        // The program's CR4 in RBX (GDB's second register) for the routine.
+        let cr4 = if self.long {
+            (m0.cpu.cr4 | 0x20) & !(1 << 17)
+        } else {
+            m0.cpu.cr4
+        };
+        g[8..16].copy_from_slice(&cr4.to_le_bytes());
         self.replay.write_registers(&to_hex(&g))?;
         self.replay.continue_to(self.reset.1)?;
-        // Memory, then the registers (selectors load their caches from the GDT).
-        for r in m0.mem.regions() {
-            let mut va = r.base;
-            while va < r.end() {
-                let mut page = vec![0u8; PAGE as usize];
-                m0.mem.peek(va, &mut page);
-                if self.known.get(&va) != Some(&page) {
-                    self.replay.write(va, &page)?;
-                    self.known.insert(va, page);
-                }
-                va += PAGE;
+        // Physical memory (the machine's frames, page tables included), then the
+        // registers (selectors load their caches from the GDT).
+        for a in pages_of(m0) {
+            let mut page = vec![0u8; PAGE as usize];
+            m0.mem.peek_phys(a, &mut page);
+            if self.known.get(&a) != Some(&page) {
+                self.replay.write_phys(a, &page)?;
+                self.known.insert(a, page);
             }
         }
         let g = self.registers(m0);
@@ -381,6 +472,55 @@ impl Session {
             return Err(format!("no registers in {text:?}"));
         }
         Ok(st)
+    }
+
+    /// Compare the present entries of `m0`'s paging structures in `m` with QEMU's
+    /// physical memory (differences named `step`, `instr`); the bytes compared.
+    fn scan_tables(
+        &mut self,
+        m0: &Machine,
+        m: &Machine,
+        step: &str,
+        instr: &str,
+        differences: &mut Vec<Difference>,
+        explained: &[(u64, &'static str)],
+    ) -> Result<usize, String> {
+        let entries = table_entries(m0);
+        let theirs = self.replay.read_phys(&entries)?;
+        // PAE's page-directory-pointer tables (32 bytes at each root).
+        let pdpts: Vec<u64> = match &m0.layout {
+            Some(plan) if !m0.cpu.long_mode_active() && m0.cpu.cr4 & 0x20 != 0 => {
+                plan.spaces.iter().map(|s| s.root & !0x1f).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut at = 0;
+        for &(start, len) in &entries {
+            let mut ours = vec![0u8; len];
+            m.mem.peek_phys(start, &mut ours);
+            for (i, &r) in ours.iter().enumerate() {
+                let qv = theirs[at + i];
+                let a = start + i as u64;
+                if r != qv {
+                    // Written at the next reset.
+                    self.known.remove(&(a & !(PAGE - 1)));
+                    let pdpte =
+                        pdpts.iter().any(|&p| (p..p + 32).contains(&a)) && a.is_multiple_of(8);
+                    differences.push(Difference {
+                        step: step.into(),
+                        instr: instr.into(),
+                        field: format!("phys[{a:#x}] (paging entry, accessed/dirty)"),
+                        ringstep: format!("{r:#04x}"),
+                        qemu: format!("{qv:#04x}"),
+                        kind: (pdpte && qv == r | 0x20)
+                            .then_some(super::PAE_PDPTE_ACCESSED)
+                            .or(explained.iter().find(|x| x.0 == a).map(|x| x.1)),
+                    });
+                }
+            }
+            at += len;
+        }
+        Ok(at)
     }
 
     /// Bytes at sorted addresses `addrs`, one read per run of adjacent ones.
@@ -431,6 +571,11 @@ impl Session {
         let mut ports_adopted = 0;
         let mut values_adopted = 0;
         let mut step_memory_bytes = 0;
+        let mut ad_bytes = 0;
+        let mut table_bytes = 0;
+        // Paging-entry bytes whose accessed/dirty flags differ for an allowed reason.
+        let mut ad_explained: Vec<(u64, &'static str)> = Vec::new();
+        let mut page_faults: Vec<String> = Vec::new();
         let mut written: Vec<u64> = Vec::new();
         let mut explained: Vec<(u64, Difference)> = Vec::new();
         let mut k = 0u64;
@@ -444,6 +589,9 @@ impl Session {
             }
             let ip = e.machine().cpu.rip;
             let cl = e.machine().cpu.gpr[1];
+            let cpl_before = e.machine().cpu.cpl();
+            // The step starts in compatibility mode (a 32-bit code segment, IA-32e).
+            let compat_before = long && !e.machine().cpu.seg(SegReg::Cs).attr.l();
             let mut bytes_at_ip = [0u8; 16];
             e.machine().mem.peek(ip, &mut bytes_at_ip);
             match e.step() {
@@ -528,13 +676,23 @@ impl Session {
                 .iter()
                 .any(|ev| matches!(ev, Event::Port { write: false, .. }));
             let mut this_step: Vec<u64> = Vec::new();
+            // Accessed and dirty flags the step set (physical addresses).
+            let mut this_phys: Vec<u64> = Vec::new();
             for c in view.changes {
-                if let Change::Mem { addr, len, .. } = c {
-                    this_step.extend((0..*len as u64).map(|i| addr + i));
+                match c {
+                    Change::Mem { addr, len, .. } => {
+                        this_step.extend((0..*len as u64).map(|i| addr + i))
+                    }
+                    Change::PhysMem { addr, len, .. } => {
+                        this_phys.extend((0..*len as u64).map(|i| addr + i))
+                    }
+                    _ => {}
                 }
             }
             this_step.sort_unstable();
             this_step.dedup();
+            this_phys.sort_unstable();
+            this_phys.dedup();
             let undefined = match (view.instr(), &view.info.outcome) {
                 (Some(i), Outcome::Executed) => undefined_flags(&i, cl),
                 _ => 0,
@@ -545,6 +703,11 @@ impl Session {
                 && view
                     .instr()
                     .is_some_and(|i| i.is_call_far_indirect() && i.stack_pointer_increment() == -8);
+            // A far CALL (QEMU pushes its frame with supervisor accesses, as IRET and RETF
+            // pop theirs: `IRET_PF_USER`).
+            let far_call = view
+                .instr()
+                .is_some_and(|i| i.is_call_far() || i.is_call_far_indirect());
             // CMPXCHG r/m32 with a register destination (64-bit mode): its index.
             let cmpxchg_r32 = view.instr().and_then(|i| {
                 (long
@@ -635,9 +798,12 @@ impl Session {
                 };
                 qn.exceptions.push((v, code));
             }
+            if let (Some(code), true) = (pf_code, want.last() == Some(&14)) {
+                page_faults.push(pf_kind(e.machine(), code));
+            }
             let reasons_ref: Vec<&str> = reasons.iter().map(|s| s.as_str()).collect();
             let kind = divergence(mnemonic, &want, &reasons_ref, &qn.exceptions).or_else(|| {
-                (want == [6] && got.is_none() && group11_reserved(&bytes_at_ip, long))
+                (want == [6] && got != Some(6) && group11_reserved(&bytes_at_ip, long))
                     .then_some(super::GROUP11_UD)
             });
             let kind = kind.or_else(|| {
@@ -651,6 +817,25 @@ impl Session {
             let kind = kind.or_else(|| {
                 (mnemonic == Some(Mnemonic::Int1) && want == [1] && got == Some(6))
                     .then_some(super::INT1_UD)
+            });
+            // IRET/RETF/far CALL at CPL 3 under CR4.SMAP: QEMU pops or pushes the frame with supervisor
+            // accesses (`IRET_PF_USER`), which SMAP refuses on the user stack.
+            let kind = kind.or_else(|| {
+                let smap_pf = got == Some(14)
+                    && qn
+                        .exceptions
+                        .last()
+                        .is_some_and(|&(_, c)| c.is_some_and(|c| c & 4 == 0));
+                ((far_call
+                    || matches!(
+                        mnemonic,
+                        Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
+                    ))
+                    && cpl_before == 3
+                    && m0.cpu.cr4 & super::programs::CR4_SMAP != 0
+                    && smap_pf
+                    && (want != [14] || e.machine().cpu.cr2 != qn.cr2))
+                    .then_some(super::IRET_PF_USER)
             });
             let kind = kind.or_else(|| {
                 (far_call32 && got == Some(14) && want.last() != Some(&14))
@@ -688,10 +873,12 @@ impl Session {
                 }
             }
             // IRET/RETF's #PF: QEMU's error code without U/S (`IRET_PF_USER`).
-            let pf_user = matches!(
-                mnemonic,
-                Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
-            ) && want == [14]
+            let pf_user = (far_call
+                || matches!(
+                    mnemonic,
+                    Some(Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq | Mnemonic::Retf)
+                ))
+                && want == [14]
                 && matches!(
                     (qn.exceptions.last(), pf_code),
                     (Some(&(14, Some(q))), Some(r)) if r == q | 4 && q & 4 == 0
@@ -731,6 +918,37 @@ impl Session {
             }
             step_memory_bytes += this_step.len();
             written.extend_from_slice(&this_step);
+            // RETF with a 32-bit operand size in 64-bit mode: QEMU pops at the stack
+            // address cut to 32 bits (`FAR_CALL32_STACK`), so its walk is another one.
+            let retf_truncated = long
+                && mnemonic == Some(Mnemonic::Retf)
+                && want == [14]
+                && e.machine().cpu.cr2 != qn.cr2
+                && e.machine().cpu.cr2 & 0xffff_ffff == qn.cr2;
+            if !this_phys.is_empty() {
+                // The accessed/dirty flags, in QEMU's physical memory (the same tables).
+                let theirs = self.replay.read_phys(&runs(&this_phys))?;
+                let m = e.machine();
+                for (&a, &qv) in this_phys.iter().zip(&theirs) {
+                    let mut r = [0u8];
+                    m.mem.peek_phys(a, &mut r);
+                    if r[0] != qv {
+                        let kind = retf_truncated.then_some(super::FAR_CALL32_STACK);
+                        if let Some(k) = kind {
+                            ad_explained.push((a, k));
+                        }
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: format!("phys[{a:#x}] (paging entry, accessed/dirty)"),
+                            ringstep: format!("{:#04x}", r[0]),
+                            qemu: format!("{qv:#04x}"),
+                            kind,
+                        });
+                    }
+                }
+                ad_bytes += this_phys.len();
+            }
             if let Some(size) = sreg_slot {
                 let sp = e.machine().cpu.gpr[4] & rip_mask;
                 let slots: Vec<u64> = this_step
@@ -870,6 +1088,24 @@ impl Session {
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
+            if matches!(mnemonic, Some(Mnemonic::Pusha | Mnemonic::Pushad))
+                && want == [14]
+                && got == [14]
+                && e.machine().cpu.cr2 != qn.cr2
+                && (e.machine().cpu.cr2 ^ qn.cr2) & !0xfff == 0
+            {
+                // Every slot's page faults; which store comes first is the
+                // implementation's (`PUSHA_ORDER`). The run goes on with QEMU's CR2.
+                differences.push(Difference {
+                    step: step.clone(),
+                    instr: instr.clone(),
+                    field: "cr2".into(),
+                    ringstep: format!("{:#x}", e.machine().cpu.cr2),
+                    qemu: format!("{:#x}", qn.cr2),
+                    kind: Some(super::PUSHA_ORDER),
+                });
+                e.machine_mut().cpu.cr2 = qn.cr2;
+            }
             if long
                 && mnemonic == Some(Mnemonic::Retf)
                 && want == [14]
@@ -888,7 +1124,59 @@ impl Session {
                 });
                 e.machine_mut().cpu.cr2 = qn.cr2;
             }
+            if compat_before && qn.wide {
+                // Back in 64-bit mode after compatibility-mode code: bits 63:32 of the
+                // registers it used are undefined (`COMPAT_UPPER`); QEMU's are taken.
+                let names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"];
+                for (r, name) in names.iter().enumerate() {
+                    let ours = e.machine().cpu.gpr[r];
+                    if ours != qn.gpr[r] && (ours ^ qn.gpr[r]) & 0xffff_ffff == 0 {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: format!("{name}[63:32]"),
+                            ringstep: format!("{ours:#x}"),
+                            qemu: format!("{:#x}", qn.gpr[r]),
+                            kind: Some(super::COMPAT_UPPER),
+                        });
+                        e.machine_mut().cpu.gpr[r] = qn.gpr[r];
+                    }
+                }
+            }
+            if matches!(mnemonic, Some(Mnemonic::Popa | Mnemonic::Popad))
+                && want == [14]
+                && got == [14]
+            {
+                // POPA whose later reads fault: QEMU has already written the registers
+                // it popped before the fault (`POPA_PARTIAL`); the run goes on with them.
+                let names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+                for (r, name) in names.iter().enumerate() {
+                    let ours = e.machine().cpu.gpr[r] & 0xffff_ffff;
+                    if r != 4 && ours != qn.gpr[r] & 0xffff_ffff {
+                        differences.push(Difference {
+                            step: step.clone(),
+                            instr: instr.clone(),
+                            field: name.to_string(),
+                            ringstep: format!("{ours:#x} (kept)"),
+                            qemu: format!("{:#x}", qn.gpr[r]),
+                            kind: Some(super::POPA_PARTIAL),
+                        });
+                        e.machine_mut().cpu.gpr[r] = qn.gpr[r] & 0xffff_ffff;
+                    }
+                }
+            }
             compare_state(e.machine(), &qn, &step, &instr, &mut differences);
+            if std::env::var_os("RINGSTEP_QEMU_SCAN_EACH").is_some() {
+                // Debugging: every paging-structure entry after every step.
+                table_bytes += self.scan_tables(
+                    m0,
+                    e.machine(),
+                    &step,
+                    &instr,
+                    &mut differences,
+                    &ad_explained,
+                )?;
+            }
             if !tr_busy_seen {
                 if let Some(d) = tr_cached_busy(e.machine(), &qn, &step, &instr) {
                     tr_busy_seen = true;
@@ -916,9 +1204,20 @@ impl Session {
                 }
             }
         }
-        let pages: HashSet<u64> = written.iter().map(|a| a & !(PAGE - 1)).collect();
-        for p in pages {
-            self.known.remove(&p);
+        if final_memory {
+            // Every paging-structure entry, as it is at the end: an accessed or dirty
+            // flag QEMU alone set shows here.
+            table_bytes +=
+                self.scan_tables(m0, e.machine(), "end", "", &mut differences, &ad_explained)?;
+        }
+        // Pages this program changed are written again at the next reset.
+        let end = e.machine();
+        for a in pages_of(end) {
+            let mut page = vec![0u8; PAGE as usize];
+            end.mem.peek_phys(a, &mut page);
+            if self.known.get(&a) != Some(&page) {
+                self.known.remove(&a);
+            }
         }
         differences.extend(explained.into_iter().map(|(_, d)| d));
         Ok(SceneDiff {
@@ -930,6 +1229,9 @@ impl Session {
             differences,
             skipped: None,
             stop,
+            ad_bytes,
+            table_bytes,
+            page_faults,
         })
     }
 }
