@@ -365,3 +365,106 @@ fn a_cr3_write_takes_effect_at_the_next_fetch() {
     assert!(e.step_back());
     assert_ne!(e.machine().cpu.cr3, empty);
 }
+
+/// A boot path into IA-32e mode: with CR4.PAE and EFER.LME set, `mov %eax,%cr0` turning
+/// on paging activates IA-32e mode (EFER.LMA = 1, SDM Vol. 3A 10.8.5); the 32-bit code
+/// segment then runs in compatibility mode, translated through 4-level tables, and turning
+/// paging off again from there deactivates it (10.8.5.4).
+#[test]
+fn turning_on_paging_with_lme_activates_ia32e_mode() {
+    use ringstep::machine::cpu::Mode;
+    use ringstep::machine::{SegReg, Segment};
+    let mut m = Machine::new();
+    m.mem
+        .add_region(Region::new(
+            "boot",
+            0x10_0000,
+            0x1000,
+            perm(false, true, true),
+        ))
+        .expect("region");
+    m.cpu.cr0 = CR0_PE;
+    m.cpu.cr4 = CR4_PAE;
+    m.cpu.set_msr(msr::EFER, msr::EFER_LME);
+    // The builder makes 4-level tables for EFER.LME, at CR3 = 0x20_0000.
+    m.cpu.cr3 = 0x20_0000;
+    m.mem.poke_phys(0x20_0000, &[0; 4096]);
+    m.cpu.cr0 |= CR0_PG;
+    pagebuild::build_default(&mut m).expect("tables");
+    m.cpu.cr0 = CR0_PE;
+    for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+        m.cpu.seg[s as usize] = Segment::flat(0x10, 3, 0, true, false);
+    }
+    m.cpu.seg[SegReg::Cs as usize] = Segment::flat(0x08, 0xb, 0, true, false);
+    m.cpu.rflags = 2;
+    m.cpu.rip = 0x10_0000;
+    m.cpu.gpr[0] = CR0_PE | CR0_PG;
+    m.cpu.gpr[1] = CR0_PE;
+    // mov %eax,%cr0; nop; mov %ecx,%cr0; nop
+    m.mem
+        .poke(0x10_0000, &[0x0f, 0x22, 0xc0, 0x90, 0x0f, 0x22, 0xc1, 0x90]);
+    let mut e = Engine::new(m);
+    assert_eq!(e.machine().cpu.mode(), Mode::Protected);
+    assert!(matches!(e.step(), StepResult::Stepped));
+    assert_ne!(e.machine().cpu.efer() & msr::EFER_LMA, 0);
+    assert_eq!(e.machine().cpu.mode(), Mode::Compat);
+    assert_eq!(e.machine().walk(0x10_0003).mode, paging::PagingMode::Level4);
+    assert!(
+        matches!(e.step(), StepResult::Stepped),
+        "the nop is fetched"
+    );
+    assert!(matches!(e.step(), StepResult::Stepped));
+    assert_eq!(e.machine().cpu.efer() & msr::EFER_LMA, 0);
+    assert_eq!(e.machine().cpu.mode(), Mode::Protected);
+    assert!(e.step_back() && e.step_back() && e.step_back());
+    assert_eq!(
+        e.machine().cpu.efer() & msr::EFER_LMA,
+        0,
+        "stepping back undoes it"
+    );
+}
+
+/// A scenario with page tables of its own (`[paging] build = false`): written as
+/// physical `[[data]]`, they are the ones the CPU walks - here they map only the user
+/// program, so the kernel is not mapped at all.
+#[test]
+fn a_scenario_can_give_its_own_page_tables() {
+    let text = r#"
+preset = "linux-2.6-i386"
+
+[paging]
+build = false
+
+[cr]
+cr3 = "0x700000"
+
+# PAE: PDPT at 0x700000, a page directory at 0x701000, a page table at 0x702000
+# mapping user_text (0x08048000, backed at the same physical address).
+[[data]]
+at = "0x700000"
+phys = true
+quads = ["0x701001"]
+
+[[data]]
+at = "0x701200"
+phys = true
+quads = ["0x702007"]
+
+[[data]]
+at = "0x702240"
+phys = true
+quads = ["0x8048025"]
+"#;
+    let s = ringstep::scenario::load_str(text, "own.toml").unwrap_or_else(|e| panic!("{e}"));
+    let m = &s.machine;
+    assert_eq!(m.layout, None, "no tables made by the builder");
+    let w = m.walk(0x0804_8000);
+    assert_eq!(w.result.map(|x| x.phys), Ok(0x0804_8000));
+    assert_eq!(
+        w.levels().map(|l| l.addr).collect::<Vec<_>>(),
+        [0x70_0000, 0x70_1200, 0x70_2240]
+    );
+    assert!(m.mapping(0xc010_2000).is_none(), "the kernel is not mapped");
+    let mut e = Engine::new(s.machine.clone());
+    assert!(matches!(e.step(), StepResult::Stepped));
+}

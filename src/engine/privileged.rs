@@ -6,8 +6,9 @@
 //! Model choices: CR0's reserved bits 6-15, 17 and 19-28 read as 0 whatever is written
 //! and CR0.ET reads as 1 (hard-wired on every processor since the Pentium 4, SDM Vol. 3A
 //! 2.5). Setting a CR4 bit the CPU model does not support (`cpu::CR4_SUPPORTED`,
-//! docs/cpu-model.md) is #GP(0), as for a reserved bit. Enabling paging with EFER.LME = 1
-//! does not yet activate IA-32e mode (the machine has no page-table walk). DR7.GD
+//! docs/cpu-model.md) is #GP(0), as for a reserved bit. Setting CR0.PG with EFER.LME = 1
+//! activates IA-32e mode (EFER.LMA = 1) and clearing it from compatibility mode
+//! deactivates it (SDM Vol. 3A 10.8.5, 10.8.5.4). DR7.GD
 //! (general-detect) is not modelled and stops the run as unsupported.
 
 use iced_x86::{Instruction, Mnemonic, Register};
@@ -165,8 +166,28 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     }
     let v = mask(ctx.read_reg(src), size);
     let v = checked_cr(ctx, n, v)?;
+    let old = ctx.m.cpu.cr0;
     ctx.set_cr(n, v);
+    if n == 0 {
+        ia32e_activation(ctx, old, v);
+    }
     Ok(Flow::Next)
+}
+
+/// EFER.LMA follows CR0.PG when EFER.LME is set: paging turned on activates IA-32e mode
+/// (the code segment, still 32-bit, then runs in compatibility mode until a far jump
+/// to a 64-bit one), paging turned off deactivates it (SDM Vol. 3A 10.8.5, 10.8.5.4).
+fn ia32e_activation(ctx: &mut Ctx, old_cr0: u64, new_cr0: u64) {
+    let efer = ctx.m.cpu.efer();
+    let was = old_cr0 & CR0_PG != 0;
+    let now = new_cr0 & CR0_PG != 0;
+    let lme = efer & crate::machine::msr::EFER_LME != 0;
+    let lma = crate::machine::msr::EFER_LMA;
+    if !was && now && lme {
+        ctx.set_msr(crate::machine::msr::EFER, efer | lma);
+    } else if was && !now && efer & lma != 0 {
+        ctx.set_msr(crate::machine::msr::EFER, efer & !lma);
+    }
 }
 
 fn read_cr(ctx: &Ctx, n: u8) -> u64 {
@@ -196,8 +217,8 @@ fn checked_cr(ctx: &Ctx, n: u8, v: u64) -> Result<u64, Exception> {
             if v & CR0_NW != 0 && v & CR0_CD == 0 {
                 return gp("MOV to CR0 with NW = 1 and CD = 0");
             }
-            if long && v & CR0_PG == 0 {
-                return gp("MOV to CR0 clears PG while IA-32e mode is active");
+            if ctx.is_long64() && v & CR0_PG == 0 {
+                return gp("MOV to CR0 clears PG in 64-bit mode");
             }
             if ctx.m.cpu.efer() & crate::machine::msr::EFER_LME != 0
                 && v & CR0_PG != 0
