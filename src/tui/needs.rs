@@ -46,7 +46,8 @@ fn top(m: &Model, n: &mut Needs) {
     n.code_cols = sat(2 + digits + 1 + widest + 2);
     // The MSR pane's rows whole, with the names' IA32_ prefixes (the pane drops them
     // when it gets less).
-    let msr_w = crate::tui::panes::msrs::widest_row(&s.msrs, digits, true);
+    let words = crate::tui::i18n::words(m.lang);
+    let msr_w = crate::tui::panes::msrs::widest_row(&s.msrs, digits, true, words);
     n.right_cols = sat(msr_w.max(40) + 2);
 }
 

@@ -10,16 +10,17 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 use super::{fit, hex};
+use crate::tui::i18n::Words;
 use crate::tui::snapshot::MsrRow;
 use crate::tui::view::Ctx;
 
 /// The access mark after an MSR's value: what the last step did to it, else what the
 /// next instruction will do.
-pub fn mark(r: &MsrRow) -> &'static str {
+pub fn mark(r: &MsrRow, w: &Words) -> &'static str {
     let touched = r.last_read || r.last_write;
     match (r.next.read, r.next.write, touched) {
-        (_, _, true) if r.last_write => " ◀ written",
-        (_, _, true) => " ◀ read",
+        (_, _, true) if r.last_write => w.written_mark,
+        (_, _, true) => w.read_mark,
         (true, true, _) => " rw",
         (true, false, _) => " r",
         (false, true, _) => " w",
@@ -29,7 +30,7 @@ pub fn mark(r: &MsrRow) -> &'static str {
 
 /// The widest MSR row, its symbol whole: names with their IA32_ prefix (`full`) or
 /// without, padded to the longest, then the value, the mark and ` <symbol>`.
-pub fn widest_row(rows: &[MsrRow], digits: usize, full: bool) -> usize {
+pub fn widest_row(rows: &[MsrRow], digits: usize, full: bool, w: &Words) -> usize {
     let name = |r: &MsrRow| {
         if full {
             r.name.len()
@@ -41,7 +42,7 @@ pub fn widest_row(rows: &[MsrRow], digits: usize, full: bool) -> usize {
     rows.iter()
         .map(|r| {
             let sym = r.symbol.as_ref().map_or(0, |x| x.width() + 3);
-            name_w + 1 + digits + mark(r).width().max(" rw".len()) + sym
+            name_w + 1 + digits + mark(r, w).width().max(" rw".len()) + sym
         })
         .max()
         .unwrap_or(0)
@@ -68,7 +69,7 @@ fn row_spans(ctx: &Ctx, r: &MsrRow, name: &str, name_w: usize, index: bool) -> V
     }
     spans.push(Span::styled(format!("{name:<name_w$} "), name_style));
     spans.push(Span::styled(hex(r.value, digits), value_style));
-    let mark = mark(r);
+    let mark = mark(r, ctx.words);
     let mark_style = if touched {
         value_style
     } else if r.next.write {
@@ -90,7 +91,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let w = inner.width as usize;
     let digits = if s.long { 16 } else { 8 };
     // The IA32_ prefixes only where every row still fits whole with them.
-    let short = w < widest_row(&s.msrs, digits, true);
+    let short = w < widest_row(&s.msrs, digits, true, ctx.words);
     let shown_name = |n: &'static str| {
         if short {
             n.trim_start_matches("IA32_")

@@ -47,7 +47,11 @@ pub fn rings(ctx: &Ctx) -> Vec<Line<'static>> {
     }
     let pos = cpu_ring(ctx);
     let col = ring_col(pos);
-    let side = if s.cpl == 3 { "user" } else { "kernel" };
+    let side = if s.cpl == 3 {
+        ctx.words.user_side
+    } else {
+        ctx.words.kernel_side
+    };
     let moving = ctx.model.anim.and_then(|a| a.cpl).is_some() && ctx.progress < 0.62;
     let cpu_style = if s.cpl == 3 { t.user } else { t.kernel };
     let label = if moving {
@@ -137,7 +141,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
             ));
         }
         if r.unusable && r.selector & !3 == 0 {
-            spans.push(Span::styled(" (null: unusable)", t.dim));
+            spans.push(Span::styled(ctx.words.null_unusable, t.dim));
         } else {
             spans.push(Span::styled(
                 format!(
