@@ -106,7 +106,13 @@ fn flag_lines(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     let s = &ctx.model.snap;
     let t = &ctx.theme;
-    let title = format!("{} · {}", ctx.words.registers, s.mode);
+    let mode = match (s.mode, ctx.model.lang) {
+        ("protected", crate::lesson::Lang::De) => "geschützt",
+        ("compat", crate::lesson::Lang::De) => "Kompatibilität",
+        ("64-bit", crate::lesson::Lang::De) => "64-Bit",
+        (m, _) => m,
+    };
+    let title = format!("{} · {}", ctx.words.registers, mode);
     let block = ctx.block_in(title, false, area);
     let inner = block.inner(area);
     f.render_widget(block, area);
