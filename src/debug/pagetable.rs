@@ -33,6 +33,8 @@ pub struct PtWords {
     pub not_present: &'static str,
     pub reserved: &'static str,
     pub paging_off: &'static str,
+    /// The paging modes' names: off, 32-bit, PAE, 4-level.
+    pub modes: [&'static str; 4],
     pub user_half: &'static str,
     pub kernel_half: &'static str,
     pub nothing_mapped: &'static str,
@@ -71,6 +73,12 @@ pub const EN: PtWords = PtWords {
     not_present: "not present (P = 0)",
     reserved: "reserved bit set",
     paging_off: "paging is off: the linear address is the physical address",
+    modes: [
+        "paging off",
+        "32-bit paging",
+        "PAE paging",
+        "4-level paging",
+    ],
     user_half: "user half",
     kernel_half: "kernel half",
     nothing_mapped: "nothing mapped",
@@ -280,6 +288,15 @@ fn meaning(w: &PtWords, mode: PagingMode, l: &Level) -> String {
     out.join(", ")
 }
 
+fn mode_name(mode: PagingMode, w: &PtWords) -> &'static str {
+    w.modes[match mode {
+        PagingMode::Off => 0,
+        PagingMode::Bits32 => 1,
+        PagingMode::Pae => 2,
+        PagingMode::Level4 => 3,
+    }]
+}
+
 /// The inspector's walk of `lin`: the head, each level, and the result.
 pub fn walk_lines(m: &Machine, lin: u64, origin: Origin, w: &PtWords) -> Vec<PtLine> {
     let c = Controls::of(&m.cpu);
@@ -287,8 +304,8 @@ pub fn walk_lines(m: &Machine, lin: u64, origin: Origin, w: &PtWords) -> Vec<PtL
     let mut out = Vec::new();
     out.push(PtLine::new(
         Kind::Head,
-        format!("CR3 {:#018x} · {}", c.cr3, mode.name()),
-        format!("CR3 {:#x} · {}", c.cr3, mode.name()),
+        format!("CR3 {:#018x} · {}", c.cr3, mode_name(mode, w)),
+        format!("CR3 {:#x} · {}", c.cr3, mode_name(mode, w)),
     ));
     let why = match origin {
         Origin::Rip => w.at_rip,

@@ -294,6 +294,12 @@ const PT_DE: PtWords = PtWords {
     not_present: "nicht vorhanden (P = 0)",
     reserved: "reserviertes Bit gesetzt",
     paging_off: "Paging ist aus: die lineare Adresse ist die physische Adresse",
+    modes: [
+        "Paging aus",
+        "32-Bit-Paging",
+        "PAE-Paging",
+        "4-Level-Paging",
+    ],
     user_half: "Benutzerhälfte",
     kernel_half: "Kernelhälfte",
     nothing_mapped: "nichts abgebildet",
