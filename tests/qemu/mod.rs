@@ -604,6 +604,39 @@ fn dump_ranges(m: &Machine, g: &guest::Guest) -> Vec<(u64, u64)> {
 /// Flags the SDM leaves undefined after an instruction (`undefined_flags`) are not
 /// compared; where they differ, ringstep's run takes QEMU's values for them and goes
 /// on, so that a later branch or PUSHF on such a flag follows the same path.
+/// After a step, RFLAGS against QEMU's: SYSCALL keeping the arithmetic flags is QEMU's
+/// known deviation (reported, `SYSCALL_FLAGS`, and QEMU's value taken); flags the SDM
+/// leaves undefined after the instruction follow QEMU's choice from here on. True if
+/// undefined flags were taken from QEMU.
+pub fn follow_flags(
+    e: &mut ringstep::engine::Engine,
+    mnemonic: Option<Mnemonic>,
+    qflags: u64,
+    undefined: u64,
+    (step, instr): (&str, &str),
+    differences: &mut Vec<Difference>,
+) -> bool {
+    let flags = e.machine().cpu.rflags;
+    let arith = CF | PF | AF | ZF | SF | OF;
+    if mnemonic == Some(Mnemonic::Syscall) && flags & !arith == qflags && flags & arith != 0 {
+        differences.push(Difference {
+            step: step.to_string(),
+            instr: instr.to_string(),
+            field: "rflags".into(),
+            ringstep: format!("{flags:#x}"),
+            qemu: format!("{qflags:#x}"),
+            kind: Some(SYSCALL_FLAGS),
+        });
+        e.machine_mut().cpu.rflags = qflags;
+        false
+    } else if (flags ^ qflags) & undefined != 0 {
+        e.machine_mut().cpu.rflags = (flags & !undefined) | (qflags & undefined);
+        true
+    } else {
+        false
+    }
+}
+
 pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Machine)) -> SceneDiff {
     let skip = |why: String| SceneDiff {
         compared: 0,
@@ -986,25 +1019,15 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
                 e.machine_mut().cpu.gpr[r] = q;
             }
         }
-        let flags = e.machine().cpu.rflags;
-        let arith = CF | PF | AF | ZF | SF | OF;
-        if mnemonic == Some(Mnemonic::Syscall)
-            && flags & !arith == qn.eflags as u64
-            && flags & arith != 0
-        {
-            differences.push(Difference {
-                step: step.clone(),
-                instr: instr.clone(),
-                field: "rflags".into(),
-                ringstep: format!("{flags:#x}"),
-                qemu: format!("{:#x}", qn.eflags),
-                kind: Some(SYSCALL_FLAGS),
-            });
-            e.machine_mut().cpu.rflags = qn.eflags as u64;
-        } else if (flags ^ qn.eflags as u64) & undefined != 0 {
-            // Undefined by the SDM: follow QEMU's choice from here on.
+        if follow_flags(
+            &mut e,
+            mnemonic,
+            qn.eflags as u64,
+            undefined,
+            (&step, &instr),
+            &mut differences,
+        ) {
             adopted += 1;
-            e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
         }
         compare_state(e.machine(), qn, &step, &instr, &mut differences);
         if !tr_busy_seen {

@@ -39,14 +39,14 @@ use std::path::{Path, PathBuf};
 
 use iced_x86::Mnemonic;
 use ringstep::engine::{Change, Event, Outcome, StepResult, StopReason};
-use ringstep::machine::flags::{AF, CF, OF, PF, SF, ZF};
+use ringstep::machine::flags::ZF;
 use ringstep::machine::{Machine, SegReg};
 
 use super::gdb::Replay;
 use super::run::{self, QState};
 use super::{
     compare_state, divergence, guest, guest64, idt_error_code_64, mem_difference, tr_cached_busy,
-    undefined_flags, Difference, SceneDiff, Setup, SYSCALL_FLAGS,
+    undefined_flags, Difference, SceneDiff, Setup,
 };
 
 const PAGE: u64 = 0x1000;
@@ -1024,24 +1024,15 @@ impl Session {
                 cpu.gpr[0] = v;
             }
             k += 1;
-            let flags = e.machine().cpu.rflags;
-            let arith = CF | PF | AF | ZF | SF | OF;
-            if mnemonic == Some(Mnemonic::Syscall)
-                && flags & !arith == qn.eflags as u64
-                && flags & arith != 0
-            {
-                differences.push(Difference {
-                    step: step.clone(),
-                    instr: instr.clone(),
-                    field: "rflags".into(),
-                    ringstep: format!("{flags:#x}"),
-                    qemu: format!("{:#x}", qn.eflags),
-                    kind: Some(SYSCALL_FLAGS),
-                });
-                e.machine_mut().cpu.rflags = qn.eflags as u64;
-            } else if (flags ^ qn.eflags as u64) & undefined != 0 {
+            if super::follow_flags(
+                &mut e,
+                mnemonic,
+                qn.eflags as u64,
+                undefined,
+                (&step, &instr),
+                &mut differences,
+            ) {
                 adopted += 1;
-                e.machine_mut().cpu.rflags = (flags & !undefined) | (qn.eflags as u64 & undefined);
             }
             if let Some(r) = bsf_dest.filter(|&r| r < 16) {
                 // Source 0: the SDM leaves the destination undefined; QEMU's value.
