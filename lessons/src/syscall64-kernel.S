@@ -1,4 +1,4 @@
-# Kernel text for the lesson "syscall64": the linux-x86_64 preset's
+# Kernel text for the lessons "syscall64" and "pti": the linux-x86_64 preset's
 # entry_SYSCALL_64 (Linux 6.7 arch/x86/entry/entry_64.S) with the two CR3
 # switches of page-table isolation put back in, as they run on a CPU that needs
 # PTI (X86_FEATURE_PTI set, so the ALTERNATIVEs are patched to run the switch)

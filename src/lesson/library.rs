@@ -10,6 +10,7 @@ const LESSONS: &[(&str, &str)] = &[
         "mode-vs-context",
         include_str!("../../lessons/mode-vs-context.toml"),
     ),
+    ("pti", include_str!("../../lessons/pti.toml")),
     ("restart", include_str!("../../lessons/restart.toml")),
     (
         "syscall-basics",
