@@ -128,6 +128,7 @@ pub fn run_engine(
         reason: StopReason::Limit,
         ip: engine.machine().cpu.rip,
         instr: None,
+        chain: Vec::new(),
     });
     write_stop(w, engine, &stop)?;
     w.finish()?;
