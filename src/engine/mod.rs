@@ -990,7 +990,11 @@ impl Engine {
                         vector: current.vector,
                         error_code: None,
                         cr2: None,
-                        reason: format!("{} (SDM Vol. 3A 6.12.1)", x.reason),
+                        reason: if x.reason.contains("SDM") {
+                            x.reason.to_string()
+                        } else {
+                            format!("{} (SDM Vol. 3A 6.12.1)", x.reason)
+                        },
                     });
                     return Err(StopReason::Fault(Exception {
                         reason: format!(
