@@ -130,3 +130,24 @@ fn other_stops_have_no_chain() {
     assert!(matches!(e.step(), StepResult::Stepped));
     assert!(stop(&mut e).chain().is_empty());
 }
+
+/// The debugger's `explain` prints the chain of the last fault stop.
+#[test]
+fn explain_prints_the_chain_of_the_last_stop() {
+    use ringstep::debug::command::Debugger;
+    let mut m = with_code(machine32(), "fa");
+    bad_gate(&mut m, 13);
+    bad_gate(&mut m, 8);
+    let mut e = Engine::new(m);
+    let mut d = Debugger::new(&e);
+    let before = d.run_line(&mut e, "explain").expect("explain").to_string();
+    assert!(before.starts_with("no fault stop yet"), "{before}");
+    d.run_line(&mut e, "continue").expect("continue");
+    let out = d.run_line(&mut e, "explain").expect("explain").to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(lines[0].starts_with("fault stop at 0x8048000: #DF(0x0): triple fault"), "{out}");
+    assert!(lines[1].starts_with("  1. #GP(0x0): CLI"), "{out}");
+    assert!(lines[3].starts_with("  3. #DF(0x0): double fault"), "{out}");
+    assert!(lines[5].starts_with("  5. triple fault: delivering #DF failed"), "{out}");
+}
