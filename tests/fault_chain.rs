@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ringstep::engine::{Engine, LinkKind, Stop, StepResult, StopReason};
+use ringstep::engine::{Engine, LinkKind, StepResult, Stop, StopReason};
 use ringstep::machine::tables::Gate;
 use ringstep::machine::{Attr, Descriptor};
 
@@ -41,8 +41,16 @@ fn int80_to_a_not_present_code_segment_without_an_np_handler() {
     );
     assert_eq!(chain[1].kind, LinkKind::NoHandler);
     assert_eq!(chain[1].vector, 11);
-    assert!(chain[1].reason.contains("SDM Vol. 3A"), "{}", chain[1].reason);
-    assert!(lines(&s)[1].starts_with("no handler for #NP: "), "{:?}", lines(&s));
+    assert!(
+        chain[1].reason.contains("SDM Vol. 3A"),
+        "{}",
+        chain[1].reason
+    );
+    assert!(
+        lines(&s)[1].starts_with("no handler for #NP: "),
+        "{:?}",
+        lines(&s)
+    );
     assert!(matches!(s.reason, StopReason::Fault(ref x) if x.vector == 11));
 }
 
@@ -55,7 +63,8 @@ fn bad_gate(m: &mut ringstep::machine::Machine, vector: u8) {
         present: true,
         ist: 0,
     };
-    m.mem.poke_le(m.cpu.idtr.base + vector as u64 * 8, 8, g.encode32());
+    m.mem
+        .poke_le(m.cpu.idtr.base + vector as u64 * 8, 8, g.encode32());
 }
 
 /// `cli` at CPL 3 is #GP(0); the #GP and #DF gates are call gates, not interrupt gates:
@@ -85,9 +94,18 @@ fn a_triple_fault_shows_the_whole_chain() {
         lines(&s)
     );
     let l = lines(&s);
-    assert!(l[1].contains("while delivering #GP (contributory + contributory, SDM Vol. 3A Table 6-5)"), "{l:#?}");
-    assert!(l[2].starts_with("#DF(0x0): double fault: a #GP while delivering #GP"), "{l:#?}");
-    assert!(l[4].starts_with("triple fault: delivering #DF failed"), "{l:#?}");
+    assert!(
+        l[1].contains("while delivering #GP (contributory + contributory, SDM Vol. 3A Table 6-5)"),
+        "{l:#?}"
+    );
+    assert!(
+        l[2].starts_with("#DF(0x0): double fault: a #GP while delivering #GP"),
+        "{l:#?}"
+    );
+    assert!(
+        l[4].starts_with("triple fault: delivering #DF failed"),
+        "{l:#?}"
+    );
 }
 
 /// A page fault on the fetch after CR3 points at empty tables; its delivery faults on the
@@ -101,8 +119,11 @@ fn a_page_fault_during_page_fault_delivery_shows_both_cr2_values() {
     let mut e = Engine::new(m);
     assert!(matches!(e.step(), StepResult::Stepped));
     let s = stop(&mut e);
-    let got: Vec<(LinkKind, u8, Option<u64>)> =
-        s.chain().iter().map(|l| (l.kind, l.vector, l.cr2)).collect();
+    let got: Vec<(LinkKind, u8, Option<u64>)> = s
+        .chain()
+        .iter()
+        .map(|l| (l.kind, l.vector, l.cr2))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -115,7 +136,11 @@ fn a_page_fault_during_page_fault_delivery_shows_both_cr2_values() {
         "{:#?}",
         lines(&s)
     );
-    assert!(lines(&s)[1].contains("page fault + page fault"), "{:#?}", lines(&s));
+    assert!(
+        lines(&s)[1].contains("page fault + page fault"),
+        "{:#?}",
+        lines(&s)
+    );
     // The chain goes with the stop, not with the machine: stepping back still works.
     assert!(e.step_back());
 }
@@ -146,8 +171,14 @@ fn explain_prints_the_chain_of_the_last_stop() {
     let out = d.run_line(&mut e, "explain").expect("explain").to_string();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 6, "{out}");
-    assert!(lines[0].starts_with("fault stop at 0x8048000: #DF(0x0): triple fault"), "{out}");
+    assert!(
+        lines[0].starts_with("fault stop at 0x8048000: #DF(0x0): triple fault"),
+        "{out}"
+    );
     assert!(lines[1].starts_with("  1. #GP(0x0): CLI"), "{out}");
     assert!(lines[3].starts_with("  3. #DF(0x0): double fault"), "{out}");
-    assert!(lines[5].starts_with("  5. triple fault: delivering #DF failed"), "{out}");
+    assert!(
+        lines[5].starts_with("  5. triple fault: delivering #DF failed"),
+        "{out}"
+    );
 }

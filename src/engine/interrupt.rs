@@ -88,15 +88,16 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         matches!(gate.ty, 0x5 | 0x6 | 0x7 | 0xe | 0xf)
     };
     if !valid {
-        let e = Exception::gp(
-            code,
-            format!(
+        let e =
+            Exception::gp(
+                code,
+                format!(
                 "IDT entry {vector:#x} is not an interrupt, trap or task gate (type {:#x}, {}; \
                  SDM Vol. 3A 6.11)",
                 gate.ty,
                 if gate.present { "present" } else { "not present" }
             ),
-        );
+            );
         // The type is checked before P (SDM Vol. 2A, INT n operation), so an empty
         // (zeroed) IDT slot raises #GP, not #NP. A slot that is not present names no
         // handler at all: the run stops there instead of escalating to a triple fault.
@@ -188,18 +189,16 @@ fn deliver32(
         gate.offset & 0xffff
     };
     if handler > cs_desc.limit() as u64 {
-        return Err(
-            Exception::gp(
-                ext,
-                format!(
-                    "the handler offset {handler:#x} is beyond the limit {:#x} of its code \
+        return Err(Exception::gp(
+            ext,
+            format!(
+                "the handler offset {handler:#x} is beyond the limit {:#x} of its code \
                      segment ({}) (SDM Vol. 3A 6.12.1)",
-                    cs_desc.limit(),
-                    selector_place(gate.selector)
-                ),
-            )
-            .into(),
-        );
+                cs_desc.limit(),
+                selector_place(gate.selector)
+            ),
+        )
+        .into());
     }
     let old_cs = ctx.seg(SegReg::Cs);
     let old_ss = ctx.seg(SegReg::Ss);

@@ -961,7 +961,8 @@ impl Engine {
         let mut current = e.clone();
         // The chain of this step, kept for the stop (Stop::chain) if it comes to one.
         ctx.chain.clear();
-        ctx.chain.push(Link::raised(&current, current.reason.to_string()));
+        ctx.chain
+            .push(Link::raised(&current, current.reason.to_string()));
         // The last page-fault address CR2 received on the way (a triple fault keeps it).
         let mut last_cr2 = None;
         for _ in 0..3 {

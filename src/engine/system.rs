@@ -187,7 +187,10 @@ fn software_interrupt(ctx: &mut Ctx, vector: u8) -> Result<Flow, Exception> {
         Ok(()) => Ok(Flow::Jumped),
         Err(DeliveryError::NoHandler(e)) | Err(DeliveryError::Fault(e)) => {
             let reason = format!("delivering INT {vector:#x}: {}", e.reason);
-            Err(Exception { reason: reason.into(), ..e })
+            Err(Exception {
+                reason: reason.into(),
+                ..e
+            })
         }
         Err(DeliveryError::Unsupported(what)) => Ok(Flow::UnsupportedFeature(what)),
     }
