@@ -680,7 +680,10 @@ fn the_fault_chain_is_listed_whole_in_en_and_de() {
             assert!(text.contains(heading), "{text}");
             assert!(text.contains("▶ffffe405 sysenter"), "{text}");
             assert!(text.contains("1. #GP(0x0): SYSENTER with"), "{text}");
-            assert!(text.contains("2. no handler for #GP: IDT entry 0xd"), "{text}");
+            assert!(
+                text.contains("2. no handler for #GP: IDT entry 0xd"),
+                "{text}"
+            );
             // Every word of the chain is on the screen, none cut.
             for link in &m.snap.chain {
                 for word in link.split_whitespace() {

@@ -43,7 +43,7 @@ impl<'a> Ctx<'a> {
             shadow_next: false,
             ss_loaded: false,
             step: 0,
-            chain: Vec::new(),
+            chain: Default::default(),
         }
     }
 

@@ -201,3 +201,21 @@ pub fn combination(first: u8, second: u8) -> &'static str {
         _ => "delivered serially",
     }
 }
+
+/// The chain a `Stop` carries: boxed, so that a stop without one (most) stays small
+/// (one pointer: `Result<Outcome, Stop>` is the engine's step result).
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chain(Option<Box<Vec<Link>>>);
+
+impl Chain {
+    pub fn as_slice(&self) -> &[Link] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl From<Vec<Link>> for Chain {
+    fn from(v: Vec<Link>) -> Chain {
+        Chain((!v.is_empty()).then(|| Box::new(v)))
+    }
+}

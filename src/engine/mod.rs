@@ -118,13 +118,13 @@ pub struct Stop {
     /// For a fault stop: the events of the failing step that led to it, in order (the
     /// first exception, each fault during delivery, #DF, the shutdown or the missing
     /// handler). Empty for other stops.
-    pub chain: Vec<fault::Link>,
+    pub chain: fault::Chain,
 }
 
 impl Stop {
     /// The chain of events that led to a fault stop (empty for other stops).
     pub fn chain(&self) -> &[fault::Link] {
-        &self.chain
+        self.chain.as_slice()
     }
 }
 
@@ -624,7 +624,7 @@ impl Engine {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
-            chain: Vec::new(),
+            chain: Default::default(),
         }
     }
 
@@ -674,7 +674,7 @@ impl Engine {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
-            chain: Vec::new(),
+            chain: Default::default(),
         });
         (stop, ran)
     }
@@ -705,7 +705,7 @@ impl Engine {
             reason,
             ip: self.machine.cpu.rip,
             instr,
-            chain: Vec::new(),
+            chain: Default::default(),
         }
     }
 
@@ -748,7 +748,7 @@ impl Engine {
                             reason,
                             ip,
                             instr: None,
-                            chain: std::mem::take(&mut ctx.chain),
+                            chain: std::mem::take(&mut ctx.chain).into(),
                         })
                     }
                 };
@@ -795,7 +795,7 @@ impl Engine {
                     reason: StopReason::Unsupported(what),
                     ip,
                     instr: Some(*instr),
-                    chain: Vec::new(),
+                    chain: Default::default(),
                 });
             }
             Err(e) => match Self::raise(&mut ctx, e, mark, ip) {
@@ -806,7 +806,7 @@ impl Engine {
                         reason,
                         ip,
                         instr: Some(*instr),
-                        chain: std::mem::take(&mut ctx.chain),
+                        chain: std::mem::take(&mut ctx.chain).into(),
                     });
                 }
             },
@@ -820,7 +820,7 @@ impl Engine {
                         reason,
                         ip,
                         instr: Some(*instr),
-                        chain: std::mem::take(&mut ctx.chain),
+                        chain: std::mem::take(&mut ctx.chain).into(),
                     });
                 }
             }
@@ -851,7 +851,7 @@ impl Engine {
                 reason: StopReason::Exit(status),
                 ip,
                 instr: None,
-                chain: Vec::new(),
+                chain: Default::default(),
             }));
         }
         // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
@@ -895,7 +895,7 @@ impl Engine {
                             reason,
                             ip,
                             instr: None,
-                            chain: std::mem::take(&mut ctx.chain),
+                            chain: std::mem::take(&mut ctx.chain).into(),
                         })
                     }
                 });
@@ -907,7 +907,7 @@ impl Engine {
                 reason: StopReason::Halt,
                 ip,
                 instr: None,
-                chain: Vec::new(),
+                chain: Default::default(),
             }));
         }
         None

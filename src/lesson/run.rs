@@ -109,7 +109,7 @@ pub fn play_counting(scene: &Scene, progress: &AtomicU64) -> Played {
                 reason: StopReason::Limit,
                 ip,
                 instr: None,
-                chain: Vec::new(),
+                chain: Default::default(),
             };
         }
         match engine.step() {
