@@ -692,5 +692,14 @@ fn the_fault_chain_is_listed_whole_in_en_and_de() {
             }
             assert!(!cut_number(&text), "a number cut:\n{text}");
         }
+        // `:explain` opens the whole chain in the output inspector.
+        m.execute(&ringstep::debug::Command::Explain);
+        let out = &m.debug.output;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(
+            out[0].starts_with("fault stop at 0xffffe405: #GP(0x0)"),
+            "{out:?}"
+        );
+        assert!(out[2].starts_with("  2. no handler for #GP"), "{out:?}");
     }
 }
