@@ -182,3 +182,35 @@ fn explain_prints_the_chain_of_the_last_stop() {
         "{out}"
     );
 }
+
+/// A benign exception (#UD) whose delivery faults (#NP: the handler's code segment is
+/// not present) is followed by that fault, delivered serially (Table 6-5), not a #DF.
+#[test]
+fn a_fault_while_delivering_a_benign_exception_is_delivered_serially() {
+    let mut m = with_code(machine32(), "0f 0b");
+    let absent = Attr::from_fields(0xb, true, 0, false, false, false, true, true);
+    set_gdt(&mut m, 17, Descriptor::encode(0, 0xfffff, absent));
+    set_gate32(&mut m, 6, KERNEL_CODE, 0x88, false, 0);
+    let mut e = Engine::new(m);
+    let s = stop(&mut e);
+    let got: Vec<(LinkKind, u8, Option<u32>)> = s
+        .chain()
+        .iter()
+        .map(|l| (l.kind, l.vector, l.error_code))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (LinkKind::Raised, 6, None),
+            (LinkKind::Raised, 11, Some(0x89)),
+            (LinkKind::NoHandler, 11, None),
+        ],
+        "{:#?}",
+        lines(&s)
+    );
+    assert!(
+        lines(&s)[1].contains("while delivering #UD (benign: delivered serially"),
+        "{:#?}",
+        lines(&s)
+    );
+}
