@@ -13,9 +13,14 @@ fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("running {BIN}: {e}"))
 }
 
+/// The stop line: the last line, or for a fault the line above its indented chain.
 fn last_line(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout);
-    out.lines().last().unwrap_or_default().to_string()
+    out.lines()
+        .rev()
+        .find(|l| !l.starts_with("  "))
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]

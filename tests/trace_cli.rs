@@ -69,8 +69,23 @@ fn json(args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// The stop line: the last line, or for a fault the line above its indented chain.
 fn last_line(text: &str) -> &str {
-    text.lines().last().expect("some output")
+    text.lines()
+        .rev()
+        .find(|l| !l.starts_with("  "))
+        .expect("some output")
+}
+
+/// The indented chain lines under a fault's stop line.
+fn chain_lines(text: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = text
+        .lines()
+        .rev()
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    v.reverse();
+    v
 }
 
 fn u(v: &Value) -> u64 {
@@ -459,6 +474,20 @@ fn wrmsr_at_cpl3_stops_with_gp0() {
         "{text}"
     );
     assert!(text.contains("#GP(0x0)"));
+    // Under the stop line, the chain: the #GP, then the missing #GP handler.
+    let chain = chain_lines(&text);
+    assert_eq!(chain.len(), 2, "{text}");
+    assert!(chain[0].starts_with("  1. #GP(0x0): "), "{text}");
+    assert!(chain[1].starts_with("  2. no handler for #GP: "), "{text}");
+    let links = stop["chain"].as_array().expect("a chain");
+    assert_eq!(links.len(), 2, "{stop}");
+    assert_eq!(u(&links[0]["vector"]), 13);
+    assert_eq!(links[0]["name"], "#GP");
+    assert_eq!(u(&links[0]["error_code"]), 0);
+    assert!(links[0]["cr2"].is_null());
+    assert_eq!(links[1]["name"], "no handler for #GP");
+    assert!(links[1]["error_code"].is_null());
+    assert!(links[1]["reason"].as_str().unwrap().contains("SDM Vol. 3A"));
     // The same in 64-bit mode.
     let r = json(&[
         "trace",

@@ -656,3 +656,50 @@ fn page_table_inspector_of_the_64_bit_lesson() {
         }
     }
 }
+
+/// At a fault stop the code pane lists the chain of events under the stop line, in the
+/// viewer's language, whole at 80x24 (wrapped, not cut), with the faulting instruction
+/// still in view.
+#[test]
+fn the_fault_chain_is_listed_whole_in_en_and_de() {
+    use ringstep::lesson::Lang;
+    for (lang, heading) in [
+        (Lang::En, "how it came to this:"),
+        (Lang::De, "wie es dazu kam:"),
+    ] {
+        let mut m = model_in("faults", lang);
+        while m.run.played.fault().is_none() {
+            m.goto(m.run.last_state());
+            update(&mut m, Msg::Action(Action::StepForward));
+        }
+        m.goto(m.run.last_state());
+        assert_eq!(m.snap.chain.len(), 2, "{:?}", m.snap.chain);
+        for (w, h) in [(80, 24), (120, 40)] {
+            update(&mut m, Msg::Resize(w, h));
+            let text = buffer_text(&render_buffer(&m, w, h));
+            assert!(text.contains(heading), "{text}");
+            assert!(text.contains("▶ffffe405 sysenter"), "{text}");
+            assert!(text.contains("1. #GP(0x0): SYSENTER with"), "{text}");
+            assert!(
+                text.contains("2. no handler for #GP: IDT entry 0xd"),
+                "{text}"
+            );
+            // Every word of the chain is on the screen, none cut.
+            for link in &m.snap.chain {
+                for word in link.split_whitespace() {
+                    assert!(text.contains(word), "{word} missing in\n{text}");
+                }
+            }
+            assert!(!cut_number(&text), "a number cut:\n{text}");
+        }
+        // `:explain` opens the whole chain in the output inspector.
+        m.execute(&ringstep::debug::Command::Explain);
+        let out = &m.debug.output;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(
+            out[0].starts_with("fault stop at 0xffffe405: #GP(0x0)"),
+            "{out:?}"
+        );
+        assert!(out[2].starts_with("  2. no handler for #GP"), "{out:?}");
+    }
+}

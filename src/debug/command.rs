@@ -85,6 +85,8 @@ pub enum Output {
     Timeline(Vec<TimelineEvent>),
     /// `walk`: the page-table inspector's text.
     Walk(PageWalk),
+    /// `explain`: the last stop, if the run stopped on a fault (its `Stop::chain`).
+    Explain(Option<Stop>),
     Help,
 }
 
@@ -152,6 +154,8 @@ pub struct Debugger {
     limit: u64,
     recording: bool,
     defer_after: u64,
+    /// The last fault stop a movement ended on, for `explain`.
+    last_fault: Option<Stop>,
 }
 
 impl Debugger {
@@ -164,6 +168,7 @@ impl Debugger {
             limit: DEFAULT_LIMIT,
             recording: true,
             defer_after: DEFAULT_DEFER_AFTER,
+            last_fault: None,
         }
     }
 
@@ -223,6 +228,25 @@ impl Debugger {
 
     /// Run one command.
     pub fn execute(&mut self, e: &mut Engine, cmd: &Command) -> Result<Output, DebugError> {
+        let out = self.execute_inner(e, cmd)?;
+        if let Output::Moved(Arrival {
+            why: Why::Stopped(s),
+            ..
+        }) = &out
+        {
+            if matches!(s.reason, StopReason::Fault(_)) {
+                self.last_fault = Some(s.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last fault stop a movement ended on (what `explain` shows).
+    pub fn last_fault(&self) -> Option<&Stop> {
+        self.last_fault.as_ref()
+    }
+
+    fn execute_inner(&mut self, e: &mut Engine, cmd: &Command) -> Result<Output, DebugError> {
         Ok(match cmd {
             Command::Break { at, cond } => {
                 let addr = at.eval(e.machine());
@@ -279,6 +303,7 @@ impl Debugger {
                 };
                 Output::Walk(PageWalk::new(m, lin, origin))
             }
+            Command::Explain => Output::Explain(self.last_fault.clone()),
             Command::Help => Output::Help,
         })
     }
@@ -816,6 +841,20 @@ impl fmt::Display for Output {
                 f.write_str(&lines.join("\n"))
             }
             Output::Walk(w) => w.fmt(f),
+            Output::Explain(None) => f.write_str(
+                "no fault stop yet: `explain` shows the chain of events behind the last \
+                 fault stop",
+            ),
+            Output::Explain(Some(s)) => {
+                write!(f, "fault stop at {:#x}", s.ip)?;
+                if let StopReason::Fault(x) = &s.reason {
+                    write!(f, ": {}", x.summary())?;
+                }
+                for (n, link) in s.chain().iter().enumerate() {
+                    write!(f, "\n  {}. {}", n + 1, link.line())?;
+                }
+                Ok(())
+            }
             Output::Help => f.write_str(&HELP.join("\n")),
         }
     }

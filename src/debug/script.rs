@@ -130,6 +130,7 @@ fn quiet_run(d: &mut Debugger, e: &mut Engine, until: Option<Until>, max_steps: 
             reason: StopReason::Limit,
             ip: e.machine().cpu.rip,
             instr: None,
+            chain: Default::default(),
         }),
         why => Ended::Hit(why),
     }
@@ -164,6 +165,7 @@ fn write_run(
     Ok(Ended::Stop(Stop {
         reason: StopReason::Limit,
         ip: e.machine().cpu.rip,
+        chain: Default::default(),
         instr: None,
     }))
 }

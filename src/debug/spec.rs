@@ -237,6 +237,8 @@ pub enum Command {
     /// The page-table walk of an address (None: CR2 after a #PF, else RIP), and what
     /// the current address space maps.
     Walk(Option<Expr>),
+    /// The chain of events behind the last fault stop (issue 14).
+    Explain,
     Help,
 }
 
@@ -256,6 +258,7 @@ pub const COMMANDS: &[(&str, &[&str])] = &[
     ("x", &[]),
     ("info", &["i"]),
     ("walk", &["pt"]),
+    ("explain", &[]),
     ("help", &["h"]),
 ];
 
@@ -279,6 +282,7 @@ pub const HELP: &[&str] = &[
     "x/NF ADDR|REG|SYMBOL                        dump N units: x (hex+ASCII bytes), b, h, w, g",
     "info break | info regs | info timeline      list breakpoints, registers, privilege changes and faults",
     "walk [ADDR] (pt)                            page-table walk of ADDR (default: CR2 after a #PF, else RIP)",
+    "explain                                     the chain of events behind the last fault stop (#DF, triple fault)",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -762,6 +766,7 @@ pub fn parse(line: &str, symbols: &Symbols) -> Result<Command, ParseError> {
             }
         }
         "next" => Command::Next,
+        "explain" => Command::Explain,
         "walk" => match a.peek() {
             None => Command::Walk(None),
             Some(_) => Command::Walk(Some(a.expr("an address, register or symbol")?)),

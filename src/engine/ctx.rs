@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     pub ss_loaded: bool,
     /// The number of the step being executed (RDTSC's clock, see docs/cpu-model.md).
     pub step: u64,
+    /// The fault chain of this step, filled by `Engine::raise` for a stop.
+    pub chain: Vec<super::fault::Link>,
 }
 
 impl<'a> Ctx<'a> {
@@ -41,6 +43,7 @@ impl<'a> Ctx<'a> {
             shadow_next: false,
             ss_loaded: false,
             step: 0,
+            chain: Default::default(),
         }
     }
 

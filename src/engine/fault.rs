@@ -118,3 +118,104 @@ impl std::fmt::Display for Exception {
         f.write_str(&self.summary())
     }
 }
+
+/// What one event of a fault chain is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// An exception raised by the instruction or during the delivery of the previous one.
+    Raised,
+    /// The vector of the previous event has no handler: the run stops there.
+    NoHandler,
+    /// A fault while delivering #DF: the processor shuts down (triple fault).
+    Shutdown,
+}
+
+/// One event of the chain that led to a fault stop, in the order they happened
+/// within the failing step (see `Stop::chain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub kind: LinkKind,
+    /// The exception's vector; for `NoHandler`, the vector that could not be delivered;
+    /// for `Shutdown`, #DF.
+    pub vector: u8,
+    pub error_code: Option<u32>,
+    /// The address loaded into CR2 (#PF; a shutdown keeps the last one).
+    pub cr2: Option<u64>,
+    /// What caused it, with the SDM section.
+    pub reason: String,
+}
+
+impl Link {
+    pub fn raised(e: &Exception, reason: String) -> Link {
+        Link {
+            kind: LinkKind::Raised,
+            vector: e.vector,
+            error_code: e.error_code,
+            cr2: e.cr2,
+            reason,
+        }
+    }
+
+    /// `#GP`, `no handler for #NP`, `triple fault`.
+    pub fn name(&self) -> String {
+        match self.kind {
+            LinkKind::Raised => vector_name(self.vector).into_owned(),
+            LinkKind::NoHandler => format!("no handler for {}", vector_name(self.vector)),
+            LinkKind::Shutdown => "triple fault".to_string(),
+        }
+    }
+
+    /// `#GP(0x2b) reason [CR2=0x...]` on one line.
+    pub fn line(&self) -> String {
+        let mut s = self.name();
+        if let Some(code) = self.error_code {
+            s.push_str(&format!("({code:#x})"));
+        }
+        s.push_str(": ");
+        s.push_str(&self.reason);
+        if let Some(cr2) = self.cr2 {
+            s.push_str(&format!(" [CR2={cr2:#x}]"));
+        }
+        s
+    }
+}
+
+/// Why `second`, raised while delivering `first`, is handled as it is (SDM Vol. 3A,
+/// Table 6-5): the words that go into the chain.
+pub fn combination(first: u8, second: u8) -> &'static str {
+    let class = |v: u8| {
+        if v == PF {
+            "page fault"
+        } else if is_contributory(v) {
+            "contributory"
+        } else {
+            "benign"
+        }
+    };
+    match (class(first), class(second)) {
+        ("contributory", "contributory") => "contributory + contributory",
+        ("page fault", "page fault") => "page fault + page fault",
+        ("page fault", "contributory") => "page fault + contributory",
+        ("contributory", "page fault") => "contributory + page fault: delivered serially",
+        ("benign", _) | (_, "benign") => "benign: delivered serially",
+        _ => "delivered serially",
+    }
+}
+
+/// The chain a `Stop` carries: boxed, so that a stop without one (most) stays small
+/// (one pointer: `Result<Outcome, Stop>` is the engine's step result).
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chain(Option<Box<Vec<Link>>>);
+
+impl Chain {
+    pub fn as_slice(&self) -> &[Link] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl From<Vec<Link>> for Chain {
+    fn from(v: Vec<Link>) -> Chain {
+        Chain((!v.is_empty()).then(|| Box::new(v)))
+    }
+}

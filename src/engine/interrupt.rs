@@ -68,7 +68,11 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
     if vector as u64 * entry + entry - 1 > idtr.limit as u64 {
         return Err(DeliveryError::NoHandler(Exception::gp(
             code,
-            format!("vector {vector:#x} is beyond the IDT limit: no handler is installed"),
+            format!(
+                "vector {vector:#x} is beyond the IDT limit {:#x}: no handler is installed \
+                 (SDM Vol. 3A 6.10)",
+                idtr.limit
+            ),
         )));
     }
     let addr = idtr.base.wrapping_add(vector as u64 * entry);
@@ -84,10 +88,16 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         matches!(gate.ty, 0x5 | 0x6 | 0x7 | 0xe | 0xf)
     };
     if !valid {
-        let e = Exception::gp(
-            code,
-            format!("IDT entry {vector:#x} is not an interrupt, trap or task gate"),
-        );
+        let e =
+            Exception::gp(
+                code,
+                format!(
+                "IDT entry {vector:#x} is not an interrupt, trap or task gate (type {:#x}, {}; \
+                 SDM Vol. 3A 6.11)",
+                gate.ty,
+                if gate.present { "present" } else { "not present" }
+            ),
+            );
         // The type is checked before P (SDM Vol. 2A, INT n operation), so an empty
         // (zeroed) IDT slot raises #GP, not #NP. A slot that is not present names no
         // handler at all: the run stops there instead of escalating to a triple fault.
@@ -101,7 +111,7 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         return Err(Exception::gp(
             code,
             format!(
-                "INT {vector:#x} from CPL {} through a gate with DPL {}",
+                "INT {vector:#x} from CPL {} through a gate with DPL {} (SDM Vol. 3A 6.12.1.1)",
                 ctx.cpl(),
                 gate.dpl
             ),
@@ -111,7 +121,9 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
     if !gate.present {
         return Err(DeliveryError::NoHandler(Exception::np(
             code,
-            format!("IDT entry {vector:#x} is not present: no handler is installed"),
+            format!(
+                "IDT entry {vector:#x} is not present: no handler is installed (SDM Vol. 3A 6.11)"
+            ),
         )));
     }
     if gate.ty == 0x5 {
@@ -151,12 +163,24 @@ fn deliver32(
     if a.dpl() > cpl {
         return Err(Exception::gp(
             sel_code,
-            "the handler's code segment DPL is greater than CPL",
+            format!(
+                "the handler's code segment ({}) has DPL {} greater than CPL {cpl} \
+                 (SDM Vol. 3A 6.12.1.1)",
+                selector_place(gate.selector),
+                a.dpl()
+            ),
         )
         .into());
     }
     if !a.present() {
-        return Err(Exception::np(sel_code, "the handler's code segment is not present").into());
+        return Err(Exception::np(
+            sel_code,
+            format!(
+                "the handler's code segment ({}) is not present (SDM Vol. 3A 6.12.1)",
+                selector_place(gate.selector)
+            ),
+        )
+        .into());
     }
     let size: usize = if gate.is_32bit() { 4 } else { 2 };
     let handler = if gate.is_32bit() {
@@ -165,9 +189,16 @@ fn deliver32(
         gate.offset & 0xffff
     };
     if handler > cs_desc.limit() as u64 {
-        return Err(
-            Exception::gp(ext, "the handler offset is beyond the code segment limit").into(),
-        );
+        return Err(Exception::gp(
+            ext,
+            format!(
+                "the handler offset {handler:#x} is beyond the limit {:#x} of its code \
+                     segment ({}) (SDM Vol. 3A 6.12.1)",
+                cs_desc.limit(),
+                selector_place(gate.selector)
+            ),
+        )
+        .into());
     }
     let old_cs = ctx.seg(SegReg::Cs);
     let old_ss = ctx.seg(SegReg::Ss);
@@ -185,12 +216,23 @@ fn deliver32(
         if Selector(ss_sel).rpl() != new_cpl || sa.dpl() != new_cpl || !sa.writable() {
             return Err(Exception::ts(
                 ss_code,
-                "the TSS stack segment does not match the new privilege level",
+                format!(
+                    "the TSS stack segment SS{new_cpl} ({}) does not match the new privilege \
+                     level {new_cpl} (SDM Vol. 3A 6.12.1)",
+                    selector_place(ss_sel)
+                ),
             )
             .into());
         }
         if !sa.present() {
-            return Err(Exception::ss(ss_code, "the TSS stack segment is not present").into());
+            return Err(Exception::ss(
+                ss_code,
+                format!(
+                    "the TSS stack segment SS{new_cpl} ({}) is not present (SDM Vol. 3A 6.12.1)",
+                    selector_place(ss_sel)
+                ),
+            )
+            .into());
         }
         let new_ss = load_from(ctx, ss_addr, ss_desc, ss_sel)?;
         let mut frame = vec![
@@ -274,12 +316,22 @@ fn write_stack(
     if !limit_ok {
         return Err(Exception::ss(
             ss_code,
-            "the interrupt frame does not fit in the new stack segment",
+            format!(
+                "the interrupt frame does not fit in the stack segment (SS = {:#x}, ESP = \
+                 {sp:#x}, limit {:#x}) (SDM Vol. 3A 6.12.1)",
+                ss.selector, ss.limit
+            ),
         ));
     }
     let lin = ss.base.wrapping_add(sp) & 0xffff_ffff;
     let access = ctx.m.system_access(AccessKind::Write);
     ctx.write_lin(lin, size, v, access)
+}
+
+/// `selector 0x88 (GDT entry 17)`, for reasons.
+fn selector_place(sel: u16) -> String {
+    let table = if sel & 4 != 0 { "LDT" } else { "GDT" };
+    format!("selector {sel:#x}, {table} entry {}", sel >> 3)
 }
 
 fn ts_from(e: Exception, sel: u16, ext: u32) -> Exception {
@@ -291,13 +343,20 @@ fn tss_stack32(ctx: &mut Ctx, level: u8, ext: u32) -> Result<(u16, u64), Excepti
     let tr = ctx.m.cpu.tr;
     let code = (tr.selector as u32 & 0xfffc) | ext;
     if tr.attr.unusable() || tr.selector & 0xfffc == 0 {
-        return Err(Exception::ts(code, "no TSS is loaded (TR is null)"));
+        return Err(Exception::ts(
+            code,
+            "no TSS is loaded (TR is null) (SDM Vol. 3A 6.12.1)",
+        ));
     }
     let ss_off = tss32::ss(level);
     if ss_off + 1 > tr.limit as u64 || tss32::esp(level) + 3 > tr.limit as u64 {
         return Err(Exception::ts(
             code,
-            "the TSS limit is too small for the stack fields",
+            format!(
+                "the TSS limit {:#x} is too small for the fields SS{level}/ESP{level} \
+                 (SDM Vol. 3A 6.12.1)",
+                tr.limit
+            ),
         ));
     }
     let esp = ctx.read_system(tr.base.wrapping_add(tss32::esp(level)), 4)?;
@@ -305,7 +364,7 @@ fn tss_stack32(ctx: &mut Ctx, level: u8, ext: u32) -> Result<(u16, u64), Excepti
     if Selector(ss).is_null() {
         return Err(Exception::ts(
             ext,
-            "the TSS holds a null stack segment selector",
+            format!("TSS.SS{level} is a null selector (SDM Vol. 3A 6.12.1)"),
         ));
     }
     Ok((ss, esp))
@@ -334,12 +393,24 @@ fn deliver64(
     if a.dpl() > cpl {
         return Err(Exception::gp(
             sel_code,
-            "the handler's code segment DPL is greater than CPL",
+            format!(
+                "the handler's code segment ({}) has DPL {} greater than CPL {cpl} \
+                 (SDM Vol. 3A 6.12.1.1)",
+                selector_place(gate.selector),
+                a.dpl()
+            ),
         )
         .into());
     }
     if !a.present() {
-        return Err(Exception::np(sel_code, "the handler's code segment is not present").into());
+        return Err(Exception::np(
+            sel_code,
+            format!(
+                "the handler's code segment ({}) is not present (SDM Vol. 3A 6.12.1)",
+                selector_place(gate.selector)
+            ),
+        )
+        .into());
     }
     if !crate::machine::msr::is_canonical(gate.offset) {
         return Err(Exception::gp(ext, "the handler address is not canonical").into());

@@ -44,7 +44,7 @@ use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
 pub use deferred::Diverged;
 pub use event::{Event, Source};
-pub use fault::Exception;
+pub use fault::{Exception, Link, LinkKind};
 use interrupt::{deliver, DeliveryError};
 pub use journal::Change;
 use journal::Journal;
@@ -115,6 +115,17 @@ pub struct Stop {
     /// RIP of the instruction that could not run.
     pub ip: u64,
     pub instr: Option<Instruction>,
+    /// For a fault stop: the events of the failing step that led to it, in order (the
+    /// first exception, each fault during delivery, #DF, the shutdown or the missing
+    /// handler). Empty for other stops.
+    pub chain: fault::Chain,
+}
+
+impl Stop {
+    /// The chain of events that led to a fault stop (empty for other stops).
+    pub fn chain(&self) -> &[fault::Link] {
+        self.chain.as_slice()
+    }
 }
 
 /// The bytes of an executed instruction and the code size they were decoded with,
@@ -613,6 +624,7 @@ impl Engine {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
+            chain: Default::default(),
         }
     }
 
@@ -662,6 +674,7 @@ impl Engine {
             reason: StopReason::Limit,
             ip: self.machine.cpu.rip,
             instr: None,
+            chain: Default::default(),
         });
         (stop, ran)
     }
@@ -692,6 +705,7 @@ impl Engine {
             reason,
             ip: self.machine.cpu.rip,
             instr,
+            chain: Default::default(),
         }
     }
 
@@ -734,6 +748,7 @@ impl Engine {
                             reason,
                             ip,
                             instr: None,
+                            chain: std::mem::take(&mut ctx.chain).into(),
                         })
                     }
                 };
@@ -780,6 +795,7 @@ impl Engine {
                     reason: StopReason::Unsupported(what),
                     ip,
                     instr: Some(*instr),
+                    chain: Default::default(),
                 });
             }
             Err(e) => match Self::raise(&mut ctx, e, mark, ip) {
@@ -790,6 +806,7 @@ impl Engine {
                         reason,
                         ip,
                         instr: Some(*instr),
+                        chain: std::mem::take(&mut ctx.chain).into(),
                     });
                 }
             },
@@ -803,6 +820,7 @@ impl Engine {
                         reason,
                         ip,
                         instr: Some(*instr),
+                        chain: std::mem::take(&mut ctx.chain).into(),
                     });
                 }
             }
@@ -833,6 +851,7 @@ impl Engine {
                 reason: StopReason::Exit(status),
                 ip,
                 instr: None,
+                chain: Default::default(),
             }));
         }
         // Interrupt lines scheduled for this step; a halted CPU waits for the next one.
@@ -876,6 +895,7 @@ impl Engine {
                             reason,
                             ip,
                             instr: None,
+                            chain: std::mem::take(&mut ctx.chain).into(),
                         })
                     }
                 });
@@ -887,6 +907,7 @@ impl Engine {
                 reason: StopReason::Halt,
                 ip,
                 instr: None,
+                chain: Default::default(),
             }));
         }
         None
@@ -938,6 +959,10 @@ impl Engine {
     ) -> Result<Outcome, StopReason> {
         Self::undo_for_fault(ctx, mark);
         let mut current = e.clone();
+        // The chain of this step, kept for the stop (Stop::chain) if it comes to one.
+        ctx.chain.clear();
+        ctx.chain
+            .push(Link::raised(&current, current.reason.to_string()));
         // The last page-fault address CR2 received on the way (a triple fault keeps it).
         let mut last_cr2 = None;
         for _ in 0..3 {
@@ -960,7 +985,18 @@ impl Engine {
                 ip,
             ) {
                 Ok(()) => return Ok(Outcome::Exception(Box::new(current))),
-                Err(DeliveryError::NoHandler(_)) => {
+                Err(DeliveryError::NoHandler(x)) => {
+                    ctx.chain.push(Link {
+                        kind: LinkKind::NoHandler,
+                        vector: current.vector,
+                        error_code: None,
+                        cr2: None,
+                        reason: if x.reason.contains("SDM") {
+                            x.reason.to_string()
+                        } else {
+                            format!("{} (SDM Vol. 3A 6.12.1)", x.reason)
+                        },
+                    });
                     return Err(StopReason::Fault(Exception {
                         reason: format!(
                             "{} (no handler is installed for {})",
@@ -984,8 +1020,33 @@ impl Engine {
                         ctx.set_cr(2, addr);
                         last_cr2 = Some(addr);
                     }
+                    let first = fault::vector_name(current.vector);
+                    let how = if current.vector == fault::DF {
+                        "a fault while delivering #DF: shutdown".to_string()
+                    } else {
+                        fault::combination(current.vector, second.vector).to_string()
+                    };
+                    ctx.chain.push(Link::raised(
+                        &second,
+                        format!(
+                            "{}, while delivering {first} ({how}, SDM Vol. 3A Table 6-5)",
+                            second.reason
+                        ),
+                    ));
+                    let name = fault::vector_name(second.vector);
                     current = match escalate(&current, second) {
-                        Some(next) => next,
+                        Some(next) => {
+                            if next.vector == fault::DF {
+                                ctx.chain.push(Link::raised(
+                                    &next,
+                                    format!(
+                                        "double fault: a {name} while delivering {first} \
+                                         (SDM Vol. 3A 6.15, Interrupt 8)"
+                                    ),
+                                ));
+                            }
+                            next
+                        }
                         None => {
                             let mut shutdown = Exception::new(
                                 fault::DF,
@@ -996,6 +1057,16 @@ impl Engine {
                                 ),
                             );
                             shutdown.cr2 = last_cr2;
+                            ctx.chain.push(Link {
+                                kind: LinkKind::Shutdown,
+                                vector: fault::DF,
+                                error_code: None,
+                                cr2: last_cr2,
+                                reason: format!(
+                                    "delivering {first} failed: the processor shuts down \
+                                     (SDM Vol. 3A 6.15, Interrupt 8)"
+                                ),
+                            });
                             return Err(StopReason::Fault(shutdown));
                         }
                     };
@@ -1032,7 +1103,11 @@ impl Engine {
         ip: u64,
     ) -> Result<Outcome, StopReason> {
         match e {
-            DeliveryError::NoHandler(x) => Err(StopReason::Fault(x)),
+            DeliveryError::NoHandler(x) => {
+                ctx.chain.clear();
+                ctx.chain.push(Link::raised(&x, x.reason.to_string()));
+                Err(StopReason::Fault(x))
+            }
             DeliveryError::Unsupported(w) => Err(StopReason::Unsupported(w.to_string())),
             DeliveryError::Fault(x) => Self::raise(ctx, interrupt::nested(x), mark, ip),
         }

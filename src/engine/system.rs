@@ -185,7 +185,13 @@ fn software_interrupt(ctx: &mut Ctx, vector: u8) -> Result<Flow, Exception> {
     let ret = ctx.next_ip;
     match deliver(ctx, vector, Source::Software, None, ret) {
         Ok(()) => Ok(Flow::Jumped),
-        Err(DeliveryError::NoHandler(e)) | Err(DeliveryError::Fault(e)) => Err(e),
+        Err(DeliveryError::NoHandler(e)) | Err(DeliveryError::Fault(e)) => {
+            let reason = format!("delivering INT {vector:#x}: {}", e.reason);
+            Err(Exception {
+                reason: reason.into(),
+                ..e
+            })
+        }
         Err(DeliveryError::Unsupported(what)) => Ok(Flow::UnsupportedFeature(what)),
     }
 }

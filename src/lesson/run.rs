@@ -109,6 +109,7 @@ pub fn play_counting(scene: &Scene, progress: &AtomicU64) -> Played {
                 reason: StopReason::Limit,
                 ip,
                 instr: None,
+                chain: Default::default(),
             };
         }
         match engine.step() {

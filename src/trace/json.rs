@@ -183,6 +183,20 @@ pub fn stop(stop: &Stop, steps: u64, dis: &mut Disassembler) -> Value {
                     o.insert("cr2".into(), cr2.into());
                 }
                 o.insert("explanation".into(), e.reason.to_string().into());
+                let chain: Vec<Value> = stop
+                    .chain()
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "vector": l.vector,
+                            "name": l.name(),
+                            "error_code": l.error_code,
+                            "cr2": l.cr2,
+                            "reason": l.reason,
+                        })
+                    })
+                    .collect();
+                o.insert("chain".into(), chain.into());
             }
             StopReason::Exit(status) => {
                 o.insert("exit_status".into(), (*status).into());

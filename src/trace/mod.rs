@@ -128,6 +128,7 @@ pub fn run_engine(
         reason: StopReason::Limit,
         ip: engine.machine().cpu.rip,
         instr: None,
+        chain: Default::default(),
     });
     write_stop(w, engine, &stop)?;
     w.finish()?;

@@ -262,7 +262,7 @@ pub fn stop_line(m: &Machine, stop: &Stop, steps: u64) -> String {
         Some(s) => format!("{} ({s})", num(m, stop.ip)),
         None => num(m, stop.ip),
     };
-    match &stop.reason {
+    let mut line = match &stop.reason {
         StopReason::End => format!("stop: end after {steps} steps, at {at}"),
         StopReason::Limit => format!("stop: step limit reached after {steps} steps, at {at}"),
         StopReason::Halt => format!("stop: halted after {steps} steps, at {at}"),
@@ -275,5 +275,10 @@ pub fn stop_line(m: &Machine, stop: &Stop, steps: u64) -> String {
                 "stop: unsupported at {at} after {steps} steps: ringstep does not model `{what}`"
             )
         }
+    };
+    // The chain that led to a fault, one indented line per event.
+    for (n, link) in stop.chain().iter().enumerate() {
+        line.push_str(&format!("\n  {}. {}", n + 1, link.line()));
     }
+    line
 }

@@ -212,6 +212,17 @@ impl Model {
                 self.show_page_tables(addr);
                 return;
             }
+            Command::Explain => {
+                // The viewer's run ends with its stop: explain that one.
+                let stop = &self.run.played.stop;
+                let out = Output::Explain(
+                    matches!(stop.reason, crate::engine::StopReason::Fault(_))
+                        .then(|| stop.clone()),
+                );
+                self.debug.output = out.to_string().lines().map(String::from).collect();
+                self.open_inspector(Inspector::Output);
+                return;
+            }
             _ => {}
         }
         let Some(scene) = self.lesson.scenes.get(self.scene) else {
@@ -244,7 +255,11 @@ impl Model {
                     self.say(out.to_string());
                 }
                 Output::Added(_) | Output::Deleted(_) => self.say(out.to_string()),
-                Output::Regs(_) | Output::Timeline(_) | Output::Help | Output::Points(_) => {
+                Output::Regs(_)
+                | Output::Timeline(_)
+                | Output::Help
+                | Output::Points(_)
+                | Output::Explain(_) => {
                     self.debug.output = out.to_string().lines().map(String::from).collect();
                     self.open_inspector(Inspector::Output);
                 }

@@ -144,6 +144,9 @@ pub struct Snapshot {
     /// At the end of the scene: how it ended.
     pub stop: Option<String>,
     pub fault: bool,
+    /// At the end of a fault stop: the chain of events that led to it, one line each
+    /// (`Stop::chain`).
+    pub chain: Vec<String>,
 }
 
 fn gpr_index(r: Register) -> Option<usize> {
@@ -641,6 +644,17 @@ impl Snapshot {
             last_step,
             stop,
             fault: at_end && matches!(run.stop_reason(), StopReason::Fault(_)),
+            chain: if at_end {
+                run.played
+                    .stop
+                    .chain()
+                    .iter()
+                    .enumerate()
+                    .map(|(n, l)| format!("{}. {}", n + 1, l.line()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }

@@ -371,6 +371,7 @@ impl SceneRun {
                     reason: StopReason::Limit,
                     ip: e.machine().cpu.rip,
                     instr: None,
+                    chain: Default::default(),
                 },
             },
             Err(_) => return,

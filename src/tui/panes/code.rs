@@ -72,13 +72,41 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     if h == 0 || w == 0 {
         return;
     }
-    let top = m.code_window(h);
+    let mut chain: Vec<String> = Vec::new();
+    if m.snap.stop.is_some() {
+        // Under the stop line, the fault chain, wrapped, never cut: as many rows as the
+        // pane has but one for the listing; what does not fit is behind `:explain`.
+        if !m.snap.chain.is_empty() && h >= 3 {
+            chain.push(format!(" {}", ctx.words.fault_chain));
+            for link in &m.snap.chain {
+                for (i, row) in super::wrap_text(link, w.saturating_sub(5).max(1))
+                    .into_iter()
+                    .enumerate()
+                {
+                    let indent = if i == 0 { "  " } else { "     " };
+                    chain.push(format!("{indent}{row}"));
+                }
+            }
+            let room = h - 2;
+            if chain.len() > room {
+                chain.truncate(room.saturating_sub(1));
+                chain.push(format!(" {}", ctx.words.fault_chain_more));
+            }
+        }
+    }
+    // The listing's rows: all of them, or what the stop line and the chain leave.
+    let list_h = if chain.is_empty() {
+        h
+    } else {
+        h - 1 - chain.len()
+    };
+    let top = m.code_window(list_h);
     let ip = m.snap.ip.value;
     let digits = if m.snap.long { 16 } else { 8 };
     let show_bytes = w >= 50 + digits;
     let at_end = m.snap.next_instr.is_none();
     let mut lines = Vec::with_capacity(h);
-    for (i, row) in m.listing.rows.iter().enumerate().skip(top).take(h) {
+    for (i, row) in m.listing.rows.iter().enumerate().skip(top).take(list_h) {
         let selected = m.selected == Some(i);
         let line = match row {
             Row::Header { region, kernel } => {
@@ -179,11 +207,13 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         lines.push(line);
     }
     if let Some(stop) = &m.snap.stop {
-        if lines.len() == h && h > 0 {
-            lines.pop();
-        }
         let style = if m.snap.fault { t.fault } else { t.bold };
+        let keep = h.saturating_sub(1 + chain.len());
+        lines.truncate(keep);
         lines.push(Line::styled(fit(&format!(" ■ {stop}"), w), style));
+        for row in chain {
+            lines.push(Line::styled(fit(&row, w), style));
+        }
     }
     f.render_widget(Paragraph::new(lines).style(Style::default()), inner);
 }
