@@ -59,22 +59,7 @@ fn build(dir: &Path, out: &str, src: &Path, as_args: &[&str], ld_args: &[&str]) 
 /// The vdso-like object with alternatives in the `alt_bytes`-byte layout, linked at 0
 /// into one read+execute and one read+write page.
 fn vdso(dir: &Path, alt_bytes: u32) -> PathBuf {
-    build(
-        dir,
-        &format!("vdso{alt_bytes}.so"),
-        &fixture("vdso32.S"),
-        &["--32", "--defsym", &format!("ALT_BYTES={alt_bytes}")],
-        &[
-            "-m",
-            "elf_i386",
-            "-shared",
-            "-z",
-            "noseparate-code",
-            "-z",
-            "norelro",
-            "--hash-style=sysv",
-        ],
-    )
+    common::vdso32(dir, alt_bytes)
 }
 
 fn setup(input: Input) -> Setup {

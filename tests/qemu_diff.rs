@@ -296,32 +296,7 @@ fn a_32_bit_process_on_the_64_bit_preset_matches_qemu() {
     }
     let dir = std::env::temp_dir().join(format!("ringstep-qemu-{}-compat", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/vdso32.S");
-    let obj = dir.join("vdso32.o");
-    let so = dir.join("vdso32.so");
-    common::run_tool(
-        std::process::Command::new("as")
-            .args(["--32", "--defsym", "ALT_BYTES=14", "-o"])
-            .arg(&obj)
-            .arg(&src),
-    )
-    .expect("as");
-    common::run_tool(
-        std::process::Command::new("ld")
-            .args([
-                "-m",
-                "elf_i386",
-                "-shared",
-                "-z",
-                "noseparate-code",
-                "-z",
-                "norelro",
-            ])
-            .args(["--hash-style=sysv", "-o"])
-            .arg(&so)
-            .arg(&obj),
-    )
-    .expect("ld");
+    let so = common::vdso32(&dir, 14);
     let mut failures = Vec::new();
     for alts in [Vec::new(), vec!["SYSENTER32".to_string()]] {
         let setup = ringstep::load::Setup {

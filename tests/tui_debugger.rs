@@ -519,32 +519,7 @@ fn alt_applies_a_kernel_alternative_of_a_loaded_vdso() {
     }
     let dir = std::env::temp_dir().join(format!("ringstep-tui-vdso-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/vdso32.S");
-    let (obj, so) = (dir.join("vdso.o"), dir.join("vdso.so"));
-    common::run_tool(
-        std::process::Command::new("as")
-            .args(["--32", "--defsym", "ALT_BYTES=14", "-o"])
-            .arg(&obj)
-            .arg(&fixture),
-    )
-    .expect("as");
-    common::run_tool(
-        std::process::Command::new("ld")
-            .args([
-                "-m",
-                "elf_i386",
-                "-shared",
-                "-z",
-                "noseparate-code",
-                "-z",
-                "norelro",
-            ])
-            .args(["--hash-style=sysv", "-o"])
-            .arg(&so)
-            .arg(&obj),
-    )
-    .expect("ld");
+    let so = common::vdso32(&dir, 14);
     let mut args = ringstep::tui::RunArgs {
         lang: Some(ringstep::cli::LangArg::En),
         ..Default::default()

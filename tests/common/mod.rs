@@ -406,6 +406,41 @@ pub fn run_tool(cmd: &mut std::process::Command) -> Result<Vec<u8>, String> {
 
 /// `ringstep ARGS` with English messages (LANG=C, no LC_ALL/LC_MESSAGES), no standard
 /// input and a generous deadline; its exit status and output.
+/// The vdso-like test object (tests/fixtures/load/vdso32.S) with its kernel alternatives
+/// laid out in `alt_bytes` bytes, assembled with `as --32` and linked by `ld` at 0 into
+/// one read+execute and one read+write page, in `dir`. Callers check for the tools first.
+#[allow(dead_code)]
+pub fn vdso32(dir: &std::path::Path, alt_bytes: u32) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/vdso32.S");
+    let obj = dir.join(format!("vdso{alt_bytes}.so.o"));
+    let so = dir.join(format!("vdso{alt_bytes}.so"));
+    run_tool(
+        std::process::Command::new("as")
+            .args(["--32", "--defsym", &format!("ALT_BYTES={alt_bytes}"), "-o"])
+            .arg(&obj)
+            .arg(&src),
+    )
+    .expect("as");
+    let ld_args = [
+        "-m",
+        "elf_i386",
+        "-shared",
+        "-z",
+        "noseparate-code",
+        "-z",
+        "norelro",
+    ];
+    run_tool(
+        std::process::Command::new("ld")
+            .args(ld_args)
+            .args(["--hash-style=sysv", "-o"])
+            .arg(&so)
+            .arg(&obj),
+    )
+    .expect("ld");
+    so
+}
+
 pub fn run_ringstep(args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ringstep"));
     cmd.args(args)
