@@ -710,3 +710,61 @@ fn the_memory_view_marks_pages_the_current_tables_do_not_map() {
     let text = ringstep::tui::buffer_text(&ringstep::tui::render_buffer(&m, 120, 40));
     assert!(text.contains("user_text [U - X]"), "{text}");
 }
+
+/// The lesson example of lessons/FORMAT.md: one question, with an explanation.
+fn format_example() -> Lesson {
+    let doc = include_str!("../lessons/FORMAT.md");
+    let start = doc.find("```toml\n").expect("a toml example") + 8;
+    let len = doc[start..].find("```").expect("its end");
+    lesson::load_str(
+        &doc[start..start + len],
+        "FORMAT.md",
+        "example",
+        &lesson::FileSource::Shipped,
+    )
+    .expect("the example loads")
+}
+
+fn screen(m: &Model) -> String {
+    ringstep::tui::buffer_text(&ringstep::tui::render_buffer(m, 120, 40))
+}
+
+#[test]
+fn the_explanation_appears_once_answered_and_the_score_at_the_end() {
+    for (lang, why, score, unanswered) in [
+        (Lang::En, "Why:", "Score: 1 of 1 right", "1 not answered"),
+        (
+            Lang::De,
+            "Begründung:",
+            "Ergebnis: 1 von 1 richtig",
+            "1 nicht beantwortet",
+        ),
+    ] {
+        let mut m = model_with(format_example(), Options::default());
+        m.lang = lang;
+        m.goto(0);
+        assert!(m.waiting_for_answer());
+        assert!(
+            !screen(&m).contains(why),
+            "no explanation before the answer"
+        );
+        act(&mut m, Action::AnswerChoice(2));
+        let s = screen(&m);
+        assert!(s.contains(why), "explanation after a wrong answer:\n{s}");
+        assert!(!s.contains(score.split(':').next().unwrap_or("")), "{s}");
+        let last = m.run.last_state();
+        m.goto(last);
+        assert!(
+            screen(&m).contains(&score.replace("1 of", "0 of").replace("1 von", "0 von")),
+            "the wrong answer counts as not right:\n{}",
+            screen(&m)
+        );
+        m.goto(0);
+        act(&mut m, Action::AnswerChoice(1));
+        m.goto(last);
+        assert!(screen(&m).contains(score), "{}", screen(&m));
+        act(&mut m, Action::Restart);
+        m.goto(last);
+        assert!(screen(&m).contains(unanswered), "{}", screen(&m));
+    }
+}

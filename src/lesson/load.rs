@@ -675,8 +675,13 @@ impl<'a> Loader<'a> {
                 "a multiple-choice question needs at least two choices",
             ));
         }
+        let explain = match &sec.explain {
+            Some(e) => Some(self.lang_text(e, "the explanation")?),
+            None => None,
+        };
         Ok(Question {
             prompt,
+            explain,
             answer_src: sec.answer.get_ref().clone(),
             answer,
             choices,

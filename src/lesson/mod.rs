@@ -200,6 +200,8 @@ pub enum Expected {
 #[derive(Clone, Debug)]
 pub struct Question {
     pub prompt: Text,
+    /// Why the answer is what it is: shown once the student has answered.
+    pub explain: Option<Text>,
     /// The answer's expression as written, and parsed; evaluated after the step.
     pub answer_src: String,
     pub answer: Expr,

@@ -81,6 +81,7 @@ pub struct QuestionSec {
     pub prompt: Spanned<LangText>,
     pub answer: Spanned<String>,
     pub choices: Option<Vec<Spanned<ChoiceSec>>>,
+    pub explain: Option<Spanned<LangText>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -376,7 +376,19 @@ impl Model {
         self.anim = None;
     }
 
-    fn at_lesson_end(&self) -> bool {
+    /// The lesson's score so far: (answered right, answered, questions in the lesson).
+    pub fn score(&self) -> (usize, usize, usize) {
+        let total = self
+            .lesson
+            .scenes
+            .iter()
+            .map(|s| s.steps.iter().filter(|st| st.question.is_some()).count())
+            .sum();
+        let right = self.answers.values().filter(|a| a.correct()).count();
+        (right, self.answers.len(), total)
+    }
+
+    pub(crate) fn at_lesson_end(&self) -> bool {
         self.pos >= self.run.last_state() && self.scene + 1 >= self.lesson.scenes.len()
     }
 

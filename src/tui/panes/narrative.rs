@@ -141,6 +141,10 @@ fn question_lines(ctx: &Ctx, step: usize, width: usize, md: &MdStyle) -> Vec<Lin
             }
             // Plain text: what the student typed is shown exactly as typed.
             out.extend(plain_lines(&text, width, style));
+            if let Some(e) = &q.explain {
+                let why = format!("**{}:** {}", w.why, e.get(m.lang));
+                out.extend(markdown::render(&why, width, md));
+            }
         }
         None if asked_here => {
             let hint = if q.choices.is_empty() {
@@ -156,6 +160,25 @@ fn question_lines(ctx: &Ctx, step: usize, width: usize, md: &MdStyle) -> Vec<Lin
             }
         }
     }
+    out
+}
+
+/// The lesson's score, shown at its end (nothing for a lesson without questions).
+fn score_lines(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
+    let (right, answered, total) = ctx.model.score();
+    if total == 0 {
+        return Vec::new();
+    }
+    let w = ctx.words;
+    let mut text = format!(
+        "{}: {right} {} {total} {}",
+        w.score, w.score_of, w.score_right
+    );
+    if answered < total {
+        text.push_str(&format!(", {} {}", total - answered, w.score_unanswered));
+    }
+    let mut out = vec![Line::default()];
+    out.extend(plain_lines(&text, width, ctx.theme.bold));
     out
 }
 
@@ -195,6 +218,9 @@ pub fn lines(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>
                 out.extend(markdown::render(&src, width, &dim));
             }
         }
+    }
+    if m.at_lesson_end() {
+        question.extend(score_lines(ctx, width));
     }
     (out, question)
 }
