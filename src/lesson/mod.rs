@@ -6,6 +6,7 @@ pub mod check;
 pub mod choice;
 pub mod expr;
 pub mod find;
+pub mod glossary;
 pub mod library;
 mod load;
 mod raw;

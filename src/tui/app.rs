@@ -74,6 +74,7 @@ pub enum Msg {
 pub enum Overlay {
     None,
     Help,
+    Glossary(super::panes::glossary::Shown),
     Picker { selected: usize },
 }
 
@@ -143,8 +144,10 @@ pub struct Model {
     /// Which hidden pane the compact layout shows.
     pub aux: usize,
     pub overlay: Overlay,
-    /// The first row shown of a help that scrolls (a terminal too small for all of it).
+    /// The first row shown of a help or glossary that scrolls.
     pub help_top: usize,
+    /// The terms the glossary overlay explains (lessons/glossary.toml).
+    pub glossary: crate::lesson::glossary::Glossary,
     /// Answers by (scene, narrative step).
     pub answers: HashMap<(usize, usize), Answered>,
     /// A typed answer being entered.
@@ -242,6 +245,7 @@ impl Model {
             aux: 0,
             overlay: Overlay::None,
             help_top: 0,
+            glossary: crate::lesson::glossary::Glossary::shipped().map_err(|e| e.to_string())?,
             answers: HashMap::new(),
             input: None,
             autoplay,
@@ -746,7 +750,7 @@ impl Model {
             return;
         }
         let action = self.keymap.action(&e);
-        if self.overlay == Overlay::Help {
+        if matches!(self.overlay, Overlay::Help | Overlay::Glossary(_)) {
             self.help_key(action);
             return;
         }
@@ -795,6 +799,7 @@ impl Model {
             Action::TablesView => self.cycle_tables(),
             Action::PageTablesView => self.toggle_page_tables(),
             Action::PointsView => self.toggle_points(),
+            Action::Glossary => self.open_glossary(super::panes::glossary::Shown::Step),
             Action::FollowSp => self.toggle_follow(),
             Action::NextEvent => self.jump_event(true),
             Action::PrevEvent => self.jump_event(false),
@@ -870,10 +875,22 @@ impl Model {
         self.help_top = 0;
     }
 
+    /// Open the glossary at `shown` (`d`: the current step's terms).
+    pub fn open_glossary(&mut self, shown: super::panes::glossary::Shown) {
+        self.overlay = Overlay::Glossary(shown);
+        self.help_top = 0;
+    }
+
     /// A key while the help is shown: quit quits; where the help scrolls, the
     /// line and page keys move it; any other key closes it.
     fn help_key(&mut self, action: Option<Action>) {
-        let scroll = crate::tui::panes::overlay::help_scroll(self);
+        let scroll = match self.overlay {
+            Overlay::Glossary(shown) => {
+                let (total, rows) = crate::tui::panes::glossary::scroll(self, shown);
+                (total > rows).then_some((total, rows))
+            }
+            _ => crate::tui::panes::overlay::help_scroll(self),
+        };
         let (max_top, page) = match scroll {
             Some((total, shown)) => (total.saturating_sub(shown), shown.saturating_sub(1).max(1)),
             None => (0, 1),
@@ -901,7 +918,7 @@ impl Model {
             }
             return;
         }
-        if self.overlay == Overlay::Help {
+        if matches!(self.overlay, Overlay::Help | Overlay::Glossary(_)) {
             self.overlay = Overlay::None;
             return;
         }

@@ -16,6 +16,12 @@ use crate::debug::spec::Unit;
 use crate::debug::{Command, Output};
 use crate::machine::Machine;
 
+/// The viewer's own commands, after the debugger's in `:help`.
+const VIEWER_HELP: &[&str] = &[
+    "glossary [TERM] (gl)                        explain a term (CPL, TSS ...); all terms without one; key d: this step's",
+    "alt [NAME]                                  list or choose the alternatives of loaded code (run --elf/--asm/--bytes)",
+];
+
 /// The debugger's part of the model.
 #[derive(Clone, Debug, Default)]
 pub struct DebugUi {
@@ -148,6 +154,23 @@ impl Model {
             c.words.push("alt".into());
             c.words.sort();
         }
+        // So is `glossary`, and its argument is a term's name.
+        if !before.contains(char::is_whitespace) && "glossary".starts_with(&before) {
+            c.words.push("glossary".into());
+            c.words.sort();
+        } else if let Some(arg) = before.strip_prefix("glossary ") {
+            c = crate::debug::Completion {
+                start: before.len() - arg.len(),
+                words: self
+                    .glossary
+                    .terms
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .filter(|n| n.to_lowercase().starts_with(&arg.to_lowercase()))
+                    .collect(),
+            };
+            c.words.sort();
+        }
         line.complete(&c);
     }
 
@@ -159,10 +182,18 @@ impl Model {
         }
         cmdline::remember(&mut self.debug.history, text);
         let mut words = text.split_whitespace();
-        if words.next() == Some("alt") {
-            let rest: Vec<&str> = words.collect();
-            self.alt(&rest);
-            return;
+        match words.next() {
+            Some("alt") => {
+                let rest: Vec<&str> = words.collect();
+                self.alt(&rest);
+                return;
+            }
+            Some("glossary" | "gl") => {
+                let rest: Vec<&str> = words.collect();
+                self.glossary_command(&rest.join(" "));
+                return;
+            }
+            _ => {}
         }
         let cmd = match crate::debug::parse(text, &self.run.played.initial.symbols) {
             Ok(c) => c,
@@ -179,6 +210,32 @@ impl Model {
             return;
         }
         self.execute(&cmd);
+    }
+
+    /// `:glossary [TERM]`: one term, or all of them.
+    fn glossary_command(&mut self, term: &str) {
+        use super::panes::glossary::Shown;
+        if term.trim().is_empty() {
+            return self.open_glossary(Shown::All);
+        }
+        match self.glossary.find(term) {
+            Some(i) => self.open_glossary(Shown::Term(i)),
+            None => {
+                let names: Vec<&str> = self
+                    .glossary
+                    .terms
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect();
+                let msg = format!(
+                    "{} `{}` ({})",
+                    self.words().glossary_unknown,
+                    term.trim(),
+                    names.join(", ")
+                );
+                self.fail(msg)
+            }
+        }
     }
 
     /// `x/NF`: `count` units of `unit` from `addr`, as `ringstep debug` prints them, in
@@ -261,6 +318,11 @@ impl Model {
                 | Output::Points(_)
                 | Output::Explain(_) => {
                     self.debug.output = out.to_string().lines().map(String::from).collect();
+                    if out == Output::Help {
+                        self.debug
+                            .output
+                            .extend(VIEWER_HELP.iter().map(|l| l.to_string()));
+                    }
                     self.open_inspector(Inspector::Output);
                 }
                 Output::Dump(d) => self.show_memory_at(d.addr),

@@ -39,6 +39,8 @@ pub enum Action {
     PageTablesView,
     /// The breakpoint and watchpoint list.
     PointsView,
+    /// The glossary: the terms the current step uses.
+    Glossary,
     /// The memory view follows the stack pointer.
     FollowSp,
     Restart,
@@ -79,6 +81,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "tables_view",
     "page_tables",
     "points_view",
+    "glossary",
     "follow_sp",
     "restart",
     "toggle_breakpoint",
@@ -120,6 +123,7 @@ impl Action {
             "tables_view" => Action::TablesView,
             "page_tables" => Action::PageTablesView,
             "points_view" => Action::PointsView,
+            "glossary" => Action::Glossary,
             "follow_sp" => Action::FollowSp,
             "restart" => Action::Restart,
             "toggle_breakpoint" => Action::ToggleBreakpoint,

@@ -50,7 +50,11 @@ fn mouse_text(lang: Lang) -> &'static str {
 }
 
 pub fn help(ctx: &Ctx, f: &mut Frame, area: Rect) {
-    let lines = help_lines(ctx);
+    let mut lines = help_lines(ctx);
+    // Short of one row: the blank line above the mouse line goes first.
+    if lines.len() as u16 + 2 == area.height.saturating_sub(1) {
+        lines.retain(|l| l.width() > 0);
+    }
     let km = &ctx.model.keymap;
     let mut close = match km.first_key("help") {
         Some(k) => format!("{k} / esc"),
@@ -155,7 +159,7 @@ fn wrapped_rows(entries: &[(String, String)], w: usize) -> usize {
 /// scrolling column: (its rows, the rows shown). `None` when it needs no scrolling.
 pub fn help_scroll(m: &crate::tui::app::Model) -> Option<(usize, usize)> {
     let entries = help_entries(m);
-    if entries.len() + 4 <= m.size.1.saturating_sub(2) as usize {
+    if entries.len() + 3 <= m.size.1.saturating_sub(2) as usize {
         return None;
     }
     let (col_w, rows) = help_geometry(m.size, m.lang);
