@@ -164,7 +164,7 @@ fn narrative(image: &Image, scenario: &Scenario, info: &Info) -> Text {
         hex(sp)
     ));
     de.push_str(&format!(
-        "\nDer Lauf beginnt bei **{}**, als hätte Benutzercode es aufgerufen: die Rücksprungadresse {} ({}) liegt auf dem Benutzerstapel bei {}. Er endet, wenn die Ausführung dorthin zurückkehrt.\n",
+        "\nDer Lauf beginnt bei **{}**, als hätte Benutzercode es aufgerufen: die Rücksprungadresse {} ({}) liegt auf dem User-Stack bei {}. Er endet, wenn die Ausführung dorthin zurückkehrt.\n",
         name(info.entry),
         hex(info.ret),
         name(info.ret),

@@ -45,7 +45,7 @@ fn mouse_text(lang: Lang) -> &'static str {
         Lang::En => {
             "mouse: click a code line to select it; the wheel scrolls the code and the narrative"
         }
-        Lang::De => "Maus: Klick auf eine Codezeile wählt sie; das Rad rollt Code und Erzählung",
+        Lang::De => "Maus: Klick auf eine Codezeile wählt sie; das Rad rollt Code und Erläuterung",
     }
 }
 

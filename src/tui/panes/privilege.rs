@@ -169,8 +169,9 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
             lines.push(Line::styled(
                 fit(
                     &format!(
-                        "tr  {:04x}  TSS at {}",
+                        "tr  {:04x}  {} {}",
                         s.tr,
+                        ctx.words.tss_at,
                         hex(base, if s.long { 16 } else { 8 })
                     ),
                     w,

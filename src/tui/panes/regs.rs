@@ -153,7 +153,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
             Span::styled("r", t.read),
             Span::styled("/", t.dim),
             Span::styled("w", t.write),
-            Span::styled(": next reads/writes", t.dim),
+            Span::styled(ctx.words.rw_legend, t.dim),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
