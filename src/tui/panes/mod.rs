@@ -141,11 +141,14 @@ fn header_left(ctx: &Ctx, room: usize, compact: bool) -> Line<'static> {
 }
 
 /// The top line: lesson, scene, position, CPL and the banner of the last transition
-/// (left out when the lesson title would not keep 24 columns; the privilege pane shows it).
+/// (left out when the lesson title would not fit whole beside it; the privilege pane
+/// shows it too).
 pub fn header(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
     let aw = area.width as usize;
     let mut right = header_right(ctx, true);
-    if right.width() + 24 > aw {
+    // The banner gives way to the lesson title (and the badge before it), shown whole.
+    let title = ctx.model.lesson.title.get(ctx.model.lang).width() + " ringstep  ".len();
+    if right.width() + title.max(24) + 1 > aw {
         right = header_right(ctx, false);
     }
     let rw = right.width().min(aw);
