@@ -725,3 +725,28 @@ fn another_lesson_starts_without_the_old_lessons_breakpoints_and_watchpoints() {
     assert_eq!(m.scene, 1);
     assert_eq!(m.run.dbg.points().all().len(), 1, "scenes share them");
 }
+
+/// In German the debugger answers in German: movements, `info break`, `:help` (with the
+/// viewer's own commands), deletions.
+#[test]
+fn the_debugger_speaks_the_viewers_language() {
+    let mut m = model();
+    m.lang = ringstep::lesson::Lang::De;
+    command(&mut m, "until cpl");
+    let s = status(&m);
+    assert!(
+        s.starts_with("Position ") && s.contains("CPL von 3 zu 0 gewechselt"),
+        "{s}"
+    );
+    command(&mut m, "info break");
+    assert!(screen(&m).contains("keine Halte- oder Beobachtungspunkte"));
+    command(&mut m, "help");
+    let sc = screen(&m);
+    assert!(sc.contains("vor dem Befehl dort anhalten"), "{sc}");
+    assert!(sc.contains("glossary [BEGRIFF]"), "{sc}");
+    command(&mut m, "delete");
+    assert_eq!(status(&m), "nichts zu löschen");
+    m.lang = ringstep::lesson::Lang::En;
+    command(&mut m, "delete");
+    assert_eq!(status(&m), "nothing to delete");
+}

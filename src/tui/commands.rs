@@ -12,6 +12,7 @@ use super::cmdline::{self, CmdLine, Edit};
 use super::inspect::{self, Inspector};
 use crate::debug::command::Why;
 use crate::debug::dump::dump;
+use crate::debug::lang;
 use crate::debug::spec::Unit;
 use crate::debug::{Command, Output};
 use crate::machine::Machine;
@@ -20,6 +21,11 @@ use crate::machine::Machine;
 const VIEWER_HELP: &[&str] = &[
     "glossary [TERM] (gl)                        explain a term (CPL, TSS ...); all terms without one; key d: this step's",
     "alt [NAME]                                  list or choose the alternatives of loaded code (run --elf/--asm/--bytes)",
+];
+
+const VIEWER_HELP_DE: &[&str] = &[
+    "glossary [BEGRIFF] (gl)                     einen Begriff erklären (CPL, TSS ...); ohne: alle; Taste d: die dieses Schritts",
+    "alt [NAME]                                  Alternativen geladenen Codes zeigen oder wählen (run --elf/--asm/--bytes)",
 ];
 
 /// The debugger's part of the model.
@@ -276,7 +282,10 @@ impl Model {
                     matches!(stop.reason, crate::engine::StopReason::Fault(_))
                         .then(|| stop.clone()),
                 );
-                self.debug.output = out.to_string().lines().map(String::from).collect();
+                self.debug.output = lang::output(&out, self.lang)
+                    .lines()
+                    .map(String::from)
+                    .collect();
                 self.open_inspector(Inspector::Output);
                 return;
             }
@@ -303,25 +312,30 @@ impl Model {
                                 _ => super::snapshot::describe_stop(&self.run),
                             }
                         ),
-                        _ => a.to_string(),
+                        _ => lang::arrival(&a, self.lang),
                     };
                     self.say(text);
                 }
                 Output::RegSet { .. } => {
                     self.refresh_all(here);
-                    self.say(out.to_string());
+                    self.say(lang::output(&out, self.lang));
                 }
-                Output::Added(_) | Output::Deleted(_) => self.say(out.to_string()),
+                Output::Added(_) | Output::Deleted(_) => self.say(lang::output(&out, self.lang)),
                 Output::Regs(_)
                 | Output::Timeline(_)
                 | Output::Help
                 | Output::Points(_)
                 | Output::Explain(_) => {
-                    self.debug.output = out.to_string().lines().map(String::from).collect();
+                    self.debug.output = lang::output(&out, self.lang)
+                        .lines()
+                        .map(String::from)
+                        .collect();
                     if out == Output::Help {
-                        self.debug
-                            .output
-                            .extend(VIEWER_HELP.iter().map(|l| l.to_string()));
+                        let own = match self.lang {
+                            crate::lesson::Lang::En => VIEWER_HELP,
+                            crate::lesson::Lang::De => VIEWER_HELP_DE,
+                        };
+                        self.debug.output.extend(own.iter().map(|l| l.to_string()));
                     }
                     self.open_inspector(Inspector::Output);
                 }
