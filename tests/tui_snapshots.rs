@@ -696,10 +696,11 @@ fn the_fault_chain_is_listed_whole_in_en_and_de() {
         m.execute(&ringstep::debug::Command::Explain);
         let out = &m.debug.output;
         assert_eq!(out.len(), 3, "{out:?}");
-        assert!(
-            out[0].starts_with("fault stop at 0xffffe405: #GP(0x0)"),
-            "{out:?}"
-        );
+        let stop = match lang {
+            Lang::En => "fault stop at 0xffffe405: #GP(0x0)",
+            Lang::De => "Fault-Halt bei 0xffffe405: #GP(0x0)",
+        };
+        assert!(out[0].starts_with(stop), "{out:?}");
         assert!(out[2].starts_with("  2. no handler for #GP"), "{out:?}");
     }
 }
