@@ -76,10 +76,10 @@ fn the_page_is_self_contained_and_deterministic() {
     assert_eq!(page.matches("<svg class=\"screen\"").count(), 58);
     assert_eq!(page.matches(" hidden>").count(), 57);
     assert!(page.contains("<span id=\"counter\">1 / 58</span>"));
-    // The narrative of the frame after sysenter, and its question with the choices.
+    // The narrative before sysenter, and its question with the choices.
     assert!(page.contains("<strong>Question:</strong>"), "question");
     assert!(
-        page.contains("<li>TSS.ESP0, the top of the current task"),
+        page.contains("<li>TSS.ESP0, as with <code>int $0x80</code>"),
         "choices"
     );
     assert!(page.contains("<code>sysenter_entry</code>"), "inline code");

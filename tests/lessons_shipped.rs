@@ -15,7 +15,8 @@ fn lesson_files() -> Vec<String> {
         .filter_map(|e| {
             let p = e.ok()?.path();
             let stem = p.file_stem()?.to_string_lossy().into_owned();
-            (p.extension()? == "toml").then_some(stem)
+            // The glossary (lessons/glossary.toml) lives beside the lessons.
+            (p.extension()? == "toml" && stem != "glossary").then_some(stem)
         })
         .collect();
     ids.sort();

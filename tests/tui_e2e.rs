@@ -24,7 +24,10 @@ fn stepping_through_the_default_lesson_in_tmux() {
     );
     assert!(screen.contains("IA32_SYSENTER_CS"), "{screen}");
     assert!(screen.contains("IA32_SYSENTER_EIP"), "{screen}");
-    assert!(screen.contains("The same request as before"), "{screen}");
+    assert!(
+        screen.contains("A program asks the kernel for its process ID"),
+        "{screen}"
+    );
     assert_eq!(s.display("#{alternate_on}"), "1");
     // Seven steps: mov, call, three pushes, mov %esp,%ebp, sysenter.
     s.keys(&["n", "Space", "Right", "n", "n", "n", "n"]);

@@ -92,7 +92,8 @@ fn a_fault() {
 #[test]
 fn a_question() {
     let mut m = model("sysenter");
-    let q = m.run.played.marks[1].state;
+    // The first choice question: ESP after `sysenter` (the first question is typed).
+    let q = m.run.played.marks[4].state;
     m.goto(q);
     assert!(m.waiting_for_answer());
     shots("question", &mut m);
