@@ -181,6 +181,8 @@ struct Ours {
     serial: Vec<u8>,
     status: Option<i32>,
     chain: Vec<String>,
+    /// Why each exception was raised, as ringstep explains it.
+    reasons: Vec<String>,
 }
 
 fn cpu_state(m: &ringstep::machine::Machine) -> Vec<u64> {
@@ -261,9 +263,13 @@ fn ringstep_run(elf: &Path, q: &Qemu, what: &str) -> Ours {
         },
     };
     let mut delivered = Vec::new();
+    let mut reasons = Vec::new();
     for i in 0..e.history_len() {
         let Some(view) = e.step_view(i) else { continue };
         for ev in view.events {
+            if let Event::Exception { reason, .. } = ev {
+                reasons.push(reason.to_string());
+            }
             if let Event::Delivered { vector, .. } = ev {
                 let code = view.events.iter().find_map(|x| match x {
                     Event::Exception {
@@ -303,6 +309,7 @@ fn ringstep_run(elf: &Path, q: &Qemu, what: &str) -> Ours {
             _ => None,
         },
         chain: chain.iter().map(|l| l.line()).collect(),
+        reasons,
     }
 }
 
@@ -359,6 +366,28 @@ fn the_examples_and_their_broken_variants_step_as_in_qemu() {
             text(&ours.serial)
         );
         assert_eq!(ours.status, expect.1, "{what}");
+        // The explanation names the field, descriptor or MSR at fault and the SDM.
+        let explained = ours
+            .chain
+            .iter()
+            .chain(&ours.reasons)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let words: &[&str] = match v {
+            None => &[],
+            Some(Variant::BadEsp0) => {
+                &["SS0:ESP0 = 0x10:0x0", "SDM Vol. 3A 6.12.1", "triple fault"]
+            }
+            Some(Variant::NoSysenterCs) => &["IA32_SYSENTER_CS"],
+            Some(Variant::UserDpl0) => &["GDT entry 3", "DPL 0", "RPL", "SDM Vol. 2A IRET"],
+        };
+        for w in words {
+            assert!(
+                explained.contains(w),
+                "{what}: `{w}` not in the explanation:\n{explained}"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
