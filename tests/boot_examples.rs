@@ -391,3 +391,99 @@ fn the_examples_and_their_broken_variants_step_as_in_qemu() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn ringstep(args: &[&str]) -> std::process::Output {
+    common::run_ringstep(args)
+}
+
+#[test]
+fn boot_trace_and_asm_take_the_example_and_its_variants() {
+    let o = ringstep(&["trace", "--boot", "--example", "32", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stderr),
+        "kernel32: ring 0\nring 3: int $0x80\nring 3: sysenter\n"
+    );
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("stop: exit status 33 (isa-debug-exit)"),
+        "{out}"
+    );
+    let o = ringstep(&[
+        "trace",
+        "--example",
+        "32",
+        "--variant",
+        "user-dpl0",
+        "--quiet",
+    ]);
+    assert!(
+        text(&o.stdout).contains("exit status 155"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(text(&o.stderr).ends_with("exception 0000000d error 00000018\n"));
+    // `ringstep asm --example` writes the bytes `boot --example` boots; a variant is the
+    // source with its symbol defined.
+    let dir = scratch("cli");
+    let (a, b, src) = (dir.join("a.elf"), dir.join("b.elf"), dir.join("kernel32.S"));
+    std::fs::write(&src, Example::K32.source()).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let o = ringstep(&["asm", "--example", "32", "-o", &s(&a)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        Example::K32.assemble(None).unwrap().file
+    );
+    let o = ringstep(&[
+        "asm",
+        "--example",
+        "32",
+        "--variant",
+        "bad-esp0",
+        "-o",
+        &s(&a),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = ringstep(&["asm", &s(&src), "--defsym", "BAD_ESP0=1", "-o", &s(&b)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // The viewer opens on it.
+    let o = ringstep(&[
+        "boot",
+        "--example",
+        "32",
+        "--variant",
+        "no-sysenter-cs",
+        "--render-once",
+        "--at-step",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("kernel32-no-sysenter-cs.elf"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Mistakes.
+    let o = ringstep(&["trace", "--boot", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("--example 32"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ringstep(&["trace", "--example", "32", "--variant", "bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("bad-esp0, no-sysenter-cs, user-dpl0"));
+    let o = ringstep(&["boot", "--variant", "bad-esp0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = ringstep(&["asm", &s(&src), "--defsym", "1x=2", "-o", &s(&b)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("--defsym 1x"),
+        "{}",
+        text(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
