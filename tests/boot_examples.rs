@@ -34,9 +34,9 @@ fn text(b: &[u8]) -> String {
 }
 
 /// The kernel's bytes as ringstep's assembler makes them, and the ELF file written.
-fn ours(v: Option<Variant>, dir: &Path) -> (Vec<u8>, PathBuf) {
-    let w = Example::K32.assemble(v).expect("the example assembles");
-    let path = dir.join(Example::K32.elf_name(v));
+fn ours(k: Example, v: Option<Variant>, dir: &Path) -> (Vec<u8>, PathBuf) {
+    let w = k.assemble(v).expect("the example assembles");
+    let path = dir.join(k.elf_name(v));
     std::fs::write(&path, &w.file).unwrap();
     let image = ringstep::load::Image::from_elf(&w.file, "k").unwrap();
     (image.segments[0].bytes.clone(), path)
@@ -51,10 +51,14 @@ fn the_examples_assemble_to_the_bytes_gnu_as_makes() {
         return;
     }
     let dir = scratch("gas");
-    let src = dir.join("kernel32.S");
-    std::fs::write(&src, Example::K32.source()).unwrap();
-    for v in VARIANTS {
-        let (bytes, _) = ours(v, &dir);
+    let runs = VARIANTS
+        .iter()
+        .map(|&v| (Example::K32, v))
+        .chain([(Example::K64, None)]);
+    for (k, v) in runs {
+        let src = dir.join(k.file_name());
+        std::fs::write(&src, k.source()).unwrap();
+        let (bytes, _) = ours(k, v, &dir);
         let (obj, elf, bin) = (dir.join("k.o"), dir.join("k.elf"), dir.join("k.bin"));
         let mut gas = Command::new("as");
         gas.arg("--32");
@@ -79,7 +83,12 @@ fn the_examples_assemble_to_the_bytes_gnu_as_makes() {
         .expect("objcopy");
         let theirs = std::fs::read(&bin).unwrap();
         let first = (0..bytes.len().max(theirs.len())).find(|&i| bytes.get(i) != theirs.get(i));
-        assert_eq!(first, None, "{v:?}: first difference at offset {first:x?}");
+        assert_eq!(
+            first,
+            None,
+            "{}: first difference at offset {first:x?}",
+            k.elf_name(v)
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -103,11 +112,16 @@ const QEMU_ARGS: &str = "-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display
 /// At most this many instructions are single-stepped (the kernels take under 2000).
 const MAX_STEPS: usize = 2500;
 
-fn qemu(elf: &Path, dir: &Path) -> Result<Qemu, String> {
+fn qemu(elf: &Path, dir: &Path, bits: u32) -> Result<Qemu, String> {
+    let (binary, arch) = if bits == 64 {
+        ("qemu-system-x86_64", "i386:x86-64")
+    } else {
+        ("qemu-system-i386", "i386")
+    };
     // 1. Free-running, with the interrupt log and the exit status.
     let (serial, log) = (dir.join("serial.txt"), dir.join("int.log"));
     let out = common::proc::output_within(
-        Command::new("qemu-system-i386")
+        Command::new(binary)
             .arg("-kernel")
             .arg(elf)
             .args(QEMU_ARGS.split(' '))
@@ -115,7 +129,7 @@ fn qemu(elf: &Path, dir: &Path) -> Result<Qemu, String> {
             .arg(format!("file:{}", serial.display()))
             .args(["-d", "int,cpu_reset", "-D"])
             .arg(&log),
-        &common::proc::Deadline::generous("qemu-system-i386"),
+        &common::proc::Deadline::generous(binary),
     )?;
     let log = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
     let delivered = log
@@ -133,13 +147,18 @@ fn qemu(elf: &Path, dir: &Path) -> Result<Qemu, String> {
     let serial_out = std::fs::read(&serial).unwrap_or_default();
     // 2. Under gdb, one instruction at a time from the entry.
     let script = dir.join("steps.gdb");
-    let regs = "$eip, $eax, $ecx, $edx, $ebx, $esp, $ebp, $esi, $edi, $eflags, $cs, $ds, $ss, $es, $fs, $gs, $cr0, $cr2, $cr3, $cr4";
-    let print = format!("printf \"S{}\\n\", {regs}", " %x".repeat(20));
+    let names = names(bits);
+    let regs: Vec<String> = names.iter().map(|n| format!("${n}")).collect();
+    let print = format!(
+        "printf \"S{}\\n\", {}",
+        " %lx".repeat(names.len()),
+        regs.join(", ")
+    );
     std::fs::write(
         &script,
         format!(
-            "set architecture i386\nset pagination off\n\
-             target remote | exec qemu-system-i386 -gdb stdio -S -kernel {} {QEMU_ARGS} -serial file:{}\n\
+            "set architecture {arch}\nset pagination off\n\
+             target remote | exec {binary} -gdb stdio -S -kernel {} {QEMU_ARGS} -serial file:{}\n\
              hbreak *0x10000c\ncontinue\nset $i = 0\nwhile $i < {MAX_STEPS}\n  {print}\n  stepi\n  set $i = $i + 1\nend\nkill\n",
             elf.display(),
             dir.join("serial-gdb.txt").display()
@@ -161,6 +180,8 @@ fn qemu(elf: &Path, dir: &Path) -> Result<Qemu, String> {
         .map(|l| {
             l.split_whitespace()
                 .map(|v| u64::from_str_radix(v, 16).unwrap_or(u64::MAX))
+                // gdb's %lx sign-extends a 32-bit register.
+                .map(|v| if bits == 32 { v & 0xffff_ffff } else { v })
                 .collect()
         })
         .collect();
@@ -185,7 +206,7 @@ struct Ours {
     reasons: Vec<String>,
 }
 
-fn cpu_state(m: &ringstep::machine::Machine) -> Vec<u64> {
+fn cpu_state(m: &ringstep::machine::Machine, bits: u32) -> Vec<u64> {
     use ringstep::machine::cpu::{RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
     use ringstep::machine::SegReg::*;
     let c = &m.cpu;
@@ -194,18 +215,38 @@ fn cpu_state(m: &ringstep::machine::Machine) -> Vec<u64> {
     s.push(c.rflags);
     s.extend([Cs, Ds, Ss, Es, Fs, Gs].map(|r| u64::from(c.seg(r).selector)));
     s.extend([c.cr0, c.cr2, c.cr3, c.cr4]);
+    if bits == 64 {
+        s.extend((8..16).map(|r| c.gpr[r]));
+    }
     s
 }
 
-const NAMES: [&str; 20] = [
-    "eip", "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eflags", "cs", "ds", "ss",
-    "es", "fs", "gs", "cr0", "cr2", "cr3", "cr4",
-];
+/// The registers compared, as gdb names them.
+fn names(bits: u32) -> Vec<&'static str> {
+    let mut n = vec![
+        "eip", "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eflags", "cs", "ds", "ss",
+        "es", "fs", "gs", "cr0", "cr2", "cr3", "cr4",
+    ];
+    if bits == 64 {
+        for (i, r) in [
+            "rip", "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+        ]
+        .iter()
+        .enumerate()
+        {
+            n[i] = r;
+        }
+        n.extend(["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]);
+    }
+    n
+}
 
 /// Flags the kernels' instructions leave undefined (AF after logic, shifts and BT).
 const UNDEFINED_FLAGS: u64 = 1 << 4;
 
-fn ringstep_run(elf: &Path, q: &Qemu, what: &str) -> Ours {
+fn ringstep_run(elf: &Path, q: &Qemu, what: &str, bits: u32) -> Ours {
+    let names32 = names(32);
+    let names = names(bits);
     let first = q.states.first().expect("QEMU reached the entry");
     assert_eq!(
         (first[0], first[1]),
@@ -222,21 +263,29 @@ fn ringstep_run(elf: &Path, q: &Qemu, what: &str) -> Ours {
         set: Vec::new(),
     };
     // What the Multiboot hand-off leaves undefined: QEMU's values.
-    for i in 2..=9 {
-        setup.set.push((NAMES[i].to_string(), first[i]));
+    // (By their 32-bit names: the machine starts in 32-bit mode.)
+    for (i, name) in names32.iter().enumerate().take(10).skip(2) {
+        setup.set.push((name.to_string(), first[i]));
     }
     let loaded = ringstep::load::load(&setup).expect("boots");
     let mut e = ringstep::trace::engine_for(&loaded.lesson.scenes[0].scenario);
     let mut stop = None;
     for (n, want) in q.states.iter().enumerate() {
-        let mut got = cpu_state(e.machine());
+        let mut got = cpu_state(e.machine(), bits);
         let mut want = want.clone();
         got[9] &= !UNDEFINED_FLAGS;
         want[9] &= !UNDEFINED_FLAGS;
         if got != want {
-            let diff: Vec<String> = (0..20)
-                .filter(|&i| got[i] != want[i])
-                .map(|i| format!("{}: ours {:#x}, QEMU {:#x}", NAMES[i], got[i], want[i]))
+            let diff: Vec<String> = (0..names.len())
+                .filter(|&i| got.get(i) != want.get(i))
+                .map(|i| {
+                    format!(
+                        "{}: ours {:x?}, QEMU {:x?}",
+                        names[i],
+                        got.get(i),
+                        want.get(i)
+                    )
+                })
                 .collect();
             panic!("{what}: state before step {n} differs: {}", diff.join(", "));
         }
@@ -315,31 +364,37 @@ fn ringstep_run(elf: &Path, q: &Qemu, what: &str) -> Ours {
 
 #[test]
 fn the_examples_and_their_broken_variants_step_as_in_qemu() {
-    if !common::require_tool("qemu-system-i386") || !common::require_tool("gdb") {
+    if !["qemu-system-i386", "qemu-system-x86_64", "gdb"]
+        .iter()
+        .all(|t| common::require_tool(t))
+    {
         return;
     }
     let dir = scratch("qemu");
     // The four QEMU runs in parallel (each mostly waits for gdb's round trips).
     let runs: Vec<_> = VARIANTS
         .iter()
-        .map(|&v| {
-            let d = dir.join(Example::K32.elf_name(v).replace(".elf", ""));
+        .map(|&v| (Example::K32, v))
+        .chain([(Example::K64, None)])
+        .map(|(k, v)| {
+            let d = dir.join(k.elf_name(v).replace(".elf", ""));
             std::fs::create_dir_all(&d).unwrap();
-            let (_, elf) = ours(v, &d);
+            let (_, elf) = ours(k, v, &d);
+            let bits = if k == Example::K64 { 64 } else { 32 };
             let handle = std::thread::spawn({
                 let (elf, d) = (elf.clone(), d.clone());
-                move || qemu(&elf, &d)
+                move || qemu(&elf, &d, bits)
             });
-            (v, elf, handle)
+            (k, v, bits, elf, handle)
         })
         .collect();
-    for (v, elf, handle) in runs {
-        let what = Example::K32.elf_name(v);
+    for (k, v, bits, elf, handle) in runs {
+        let what = k.elf_name(v);
         let q = handle
             .join()
             .expect("the QEMU thread")
             .unwrap_or_else(|e| panic!("{what}: {e}"));
-        let ours = ringstep_run(&elf, &q, &what);
+        let ours = ringstep_run(&elf, &q, &what, bits);
         assert_eq!(text(&ours.serial), text(&q.serial), "{what}: UART output");
         assert_eq!(
             ours.delivered, q.delivered,
@@ -355,6 +410,7 @@ fn the_examples_and_their_broken_variants_step_as_in_qemu() {
         }
         // What each kernel is meant to do.
         let expect: (&str, Option<i32>) = match v {
+            None if bits == 64 => ("ring 3: syscall\n", Some(33)),
             None => ("ring 3: sysenter\n", Some(33)),
             Some(Variant::BadEsp0) => ("kernel32: ring 0\n", None),
             Some(Variant::NoSysenterCs) => ("exception 0000000d error 00000000\n", Some(155)),

@@ -12,6 +12,8 @@ use super::LoadError;
 
 /// The 32-bit example kernel's source.
 pub const KERNEL32: &str = include_str!("../../assets/kernels/kernel32.S");
+/// The 64-bit example kernel's source (a Multiboot ELF32 that switches to long mode).
+pub const KERNEL64: &str = include_str!("../../assets/kernels/kernel64.S");
 
 /// Which example kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -19,6 +21,9 @@ pub enum Example {
     /// assets/kernels/kernel32.S: 32-bit protected mode, paging, int $0x80 and sysenter.
     #[value(name = "32")]
     K32,
+    /// assets/kernels/kernel64.S: long mode, 4-level paging, int $0x80 and syscall.
+    #[value(name = "64")]
+    K64,
 }
 
 /// A broken variant of an example kernel, for the student to repair.
@@ -55,6 +60,7 @@ impl Example {
     pub fn source(self) -> &'static str {
         match self {
             Example::K32 => KERNEL32,
+            Example::K64 => KERNEL64,
         }
     }
 
@@ -62,6 +68,7 @@ impl Example {
     pub fn file_name(self) -> &'static str {
         match self {
             Example::K32 => "kernel32.S",
+            Example::K64 => "kernel64.S",
         }
     }
 
@@ -81,8 +88,15 @@ impl Example {
             .unwrap_or_default()
     }
 
-    /// The example assembled as `ringstep asm` assembles it: an ELF at 1 MiB.
+    /// The example assembled as `ringstep asm` assembles it: an ELF at 1 MiB. The broken
+    /// variants are those of the 32-bit kernel.
     pub fn assemble(self, variant: Option<Variant>) -> Result<Written, LoadError> {
+        if let (Example::K64, Some(v)) = (self, variant) {
+            return Err(LoadError(format!(
+                "--variant {}: the broken variants are of the 32-bit kernel (--example 32)",
+                v.name()
+            )));
+        }
         elfout::assemble_elf(
             self.source(),
             self.file_name(),
