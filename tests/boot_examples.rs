@@ -521,7 +521,24 @@ fn boot_trace_and_asm_take_the_example_and_its_variants() {
         "{}",
         text(&o.stdout)
     );
+    let o = ringstep(&["trace", "--example", "64", "--quiet"]);
+    assert_eq!(
+        text(&o.stderr),
+        "kernel64: ring 0, long mode\nring 3: int $0x80\nring 3: syscall\n"
+    );
+    assert!(
+        text(&o.stdout).contains("exit status 33"),
+        "{}",
+        text(&o.stdout)
+    );
     // Mistakes.
+    let o = ringstep(&["trace", "--example", "64", "--variant", "bad-esp0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("--example 32"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = ringstep(&["trace", "--boot", "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
