@@ -73,7 +73,14 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct BootArgs {
     /// The kernel: an ELF file with a Multiboot header (e.g. made by `ringstep asm`).
-    pub kernel: PathBuf,
+    #[arg(required_unless_present = "example", conflicts_with = "example")]
+    pub kernel: Option<PathBuf>,
+    /// Boot a shipped example kernel instead (assets/kernels/, assembled now).
+    #[arg(long, value_enum, value_name = "BITS")]
+    pub example: Option<crate::load::examples::Example>,
+    /// With --example: a broken variant of the kernel, for you to repair.
+    #[arg(long, value_enum, requires = "example")]
+    pub variant: Option<crate::load::examples::Variant>,
     /// Where to start: a symbol or an address (default: the ELF entry point; required
     /// for an ELF without a Multiboot header).
     #[arg(long, value_name = "SYMBOL|ADDR")]
@@ -103,7 +110,19 @@ pub struct BootArgs {
 #[derive(Args, Debug)]
 pub struct AsmArgs {
     /// The assembly source.
-    pub source: PathBuf,
+    #[arg(required_unless_present = "example", conflicts_with = "example")]
+    pub source: Option<PathBuf>,
+    /// Assemble a shipped example kernel instead (the bytes `ringstep boot --example`
+    /// boots, for QEMU, gdb or objdump).
+    #[arg(long, value_enum, value_name = "BITS")]
+    pub example: Option<crate::load::examples::Example>,
+    /// With --example: a broken variant (the same as --defsym with its symbol).
+    #[arg(long, value_enum, requires = "example")]
+    pub variant: Option<crate::load::examples::Variant>,
+    /// Define a constant before the first line, as GNU as's --defsym does (for
+    /// `.ifdef NAME`); VALUE defaults to 1. Repeatable.
+    #[arg(long = "defsym", value_name = "NAME[=VALUE]")]
+    pub defsyms: Vec<String>,
     /// The ELF file to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -185,7 +204,7 @@ pub struct TraceArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Write what a booted kernel sent on its UART to FILE instead of standard error.
-    #[arg(long, value_name = "FILE", requires = "boot")]
+    #[arg(long, value_name = "FILE")]
     pub console: Option<PathBuf>,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
@@ -334,6 +353,11 @@ pub fn syntax_of(args: &TraceArgs) -> Syntax {
 
 /// Run `trace` writing to `out`.
 pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    if args.console.is_some() && !args.load.boots() {
+        return Err(UsageError(
+            "--console is for a booted kernel (--boot KERNEL or --example)".to_string(),
+        ));
+    }
     let s = scenario_for(args)?;
     let max = args.max_steps.or(s.max_steps).unwrap_or(10_000);
     let stops = crate::debug::script::StopSpecs {
@@ -351,7 +375,7 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
     let mut console = Vec::new();
     let written = crate::debug::script::run_console(&s, &stops, &options, out, &mut console)
         .map_err(UsageError)?;
-    if args.load.boot.is_some() {
+    if args.load.boots() {
         write_console(args.console.as_deref(), &console)?;
     }
     match written {
@@ -363,9 +387,7 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
 
 /// `ringstep asm FILE.S -o FILE.elf`: prints what was written.
 pub fn assemble(args: &AsmArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
-    let origin = args.source.display().to_string();
-    let text = crate::userfile::read_text(&args.source)
-        .map_err(|e| UsageError(format!("{origin}: cannot read file: {e}")))?;
+    let (origin, text) = asm_source(args)?;
     let base = match &args.base {
         Some(b) => Some(crate::load::parse_number(b).ok_or_else(|| {
             UsageError(format!(
@@ -374,8 +396,13 @@ pub fn assemble(args: &AsmArgs, out: &mut dyn std::io::Write) -> Result<(), Usag
         })?),
         None => None,
     };
-    let w = crate::load::elfout::assemble_elf(&text, &origin, base, args.entry.as_deref())
-        .map_err(|e| UsageError(e.0))?;
+    let mut defsyms = crate::load::examples::Example::defsyms(args.variant);
+    for d in &args.defsyms {
+        defsyms.push(crate::load::elfout::parse_defsym(d).map_err(|e| UsageError(e.0))?);
+    }
+    let w =
+        crate::load::elfout::assemble_elf(&text, &origin, base, args.entry.as_deref(), &defsyms)
+            .map_err(|e| UsageError(e.0))?;
     std::fs::write(&args.output, &w.file)
         .map_err(|e| UsageError(format!("{}: cannot write: {e}", args.output.display())))?;
     writeln!(
@@ -390,6 +417,20 @@ pub fn assemble(args: &AsmArgs, out: &mut dyn std::io::Write) -> Result<(), Usag
         w.symbols.len()
     )
     .map_err(|e| UsageError(format!("writing the summary: {e}")))
+}
+
+/// The source `ringstep asm` assembles: (name, text).
+fn asm_source(args: &AsmArgs) -> Result<(String, String), UsageError> {
+    match (&args.source, args.example) {
+        (_, Some(k)) => Ok((k.file_name().to_string(), k.source().to_string())),
+        (Some(path), None) => {
+            let origin = path.display().to_string();
+            let text = crate::userfile::read_text(path)
+                .map_err(|e| UsageError(format!("{origin}: cannot read file: {e}")))?;
+            Ok((origin, text))
+        }
+        (None, None) => Err(UsageError("asm: give a FILE.S or --example".to_string())),
+    }
 }
 
 /// What a booted kernel sent on its UART: to `file`, else to standard error.
@@ -418,7 +459,9 @@ pub fn boot_run_args(args: &BootArgs) -> crate::tui::RunArgs {
         size: args.size.clone(),
         at_step: args.at_step,
         load: crate::load::LoadArgs {
-            boot: Some(args.kernel.clone()),
+            boot: args.kernel.clone(),
+            example: args.example,
+            variant: args.variant,
             entry: args.entry.clone(),
             set: args.set.clone(),
             ..Default::default()

@@ -6,7 +6,7 @@ use super::lexer::{Tok, Token};
 use super::macros::Collect;
 use super::parse::{data_range, ItemKind, Reader};
 
-pub(super) const DIRECTIVES: [&str; 51] = [
+pub(super) const DIRECTIVES: [&str; 56] = [
     ".set",
     ".equ",
     ".equiv",
@@ -58,6 +58,11 @@ pub(super) const DIRECTIVES: [&str; 51] = [
     ".data",
     ".bss",
     ".intel_syntax",
+    ".if",
+    ".ifdef",
+    ".ifndef",
+    ".else",
+    ".endif",
 ];
 
 impl Reader {

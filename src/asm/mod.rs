@@ -6,6 +6,7 @@
 //! chosen from iced-x86's opcode tables to be the ones GNU as picks; see docs/assembler.md.
 
 mod bind;
+mod cond;
 mod diag;
 mod directives;
 mod emit;

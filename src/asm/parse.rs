@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::cond::Cond;
 use super::error::{AsmError, Pos};
 use super::expr::{describe, eval, parse_expr, EvalErr, Expr, Term};
 use super::lexer::{clean_lines, split_statements, tokenize, Line, Tok, Token};
@@ -99,6 +100,8 @@ pub(super) struct Reader {
     pub(super) expanded_chars: usize,
     pub(super) macro_count: u32,
     pub(super) ended: bool,
+    /// The open `.if` blocks (src/asm/cond.rs).
+    pub(super) conds: Vec<Cond>,
 }
 
 pub fn read(sections: &[SourceSection], bits: u32) -> Result<Program, AsmError> {
@@ -132,6 +135,7 @@ pub fn read(sections: &[SourceSection], bits: u32) -> Result<Program, AsmError> 
         expanded_chars: 0,
         macro_count: 0,
         ended: false,
+        conds: Vec::new(),
     };
     for (i, s) in sections.iter().enumerate() {
         r.prog.secs.push(Sec {
@@ -152,6 +156,7 @@ impl Reader {
         self.forward.clear();
         self.ended = false;
         self.collect = None;
+        self.conds.clear();
         // Each section starts in the mode given to `layout`, like a separate as run,
         // with its own macros, constants and `.L` labels.
         self.bits = self.prog.bits;
@@ -185,6 +190,7 @@ impl Reader {
             };
             return Err(pos.error(format!("{what} is never closed (missing `.endm`/`.endr`)")));
         }
+        self.check_conds_closed()?;
         if let Some((n, _, _, pos)) = self
             .forward
             .iter()
@@ -230,13 +236,21 @@ impl Reader {
         if !self.frames.is_empty() {
             self.stmt_text = text.iter().collect();
         }
-        let mut toks = tokenize(text, pos.col).map_err(|e| self.perr(pos, e))?;
+        let mut toks = match tokenize(text, pos.col) {
+            Ok(t) => t,
+            // A skipped line is not read.
+            Err(_) if !self.assembling() => return Ok(()),
+            Err(e) => return Err(self.perr(pos, e)),
+        };
         for t in &mut toks {
             if let Tok::Ident(w) = &mut t.tok {
                 if self.locals.contains(w.as_str()) {
                     *w = local_name(w, self.sec);
                 }
             }
+        }
+        if self.conditional(&toks, pos)? {
+            return Ok(());
         }
         let mut toks: &[Token] = &toks;
         // Labels.

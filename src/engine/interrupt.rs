@@ -249,7 +249,16 @@ fn deliver32(
         let mut sp = mask(esp, width);
         for v in &frame {
             sp = mask(sp.wrapping_sub(size as u64), width);
-            write_stack(ctx, &new_ss, sp, size, *v, ss_code)?;
+            write_stack(ctx, &new_ss, sp, size, *v, ss_code).map_err(|e| {
+                let reason = format!(
+                    "pushing the interrupt frame on the ring-{new_cpl} stack taken from the TSS (SS{new_cpl}:ESP{new_cpl} = {ss_sel:#x}:{esp:#x}, SDM Vol. 3A 6.12.1): {}",
+                    e.reason
+                );
+                Exception {
+                    reason: reason.into(),
+                    ..e
+                }
+            })?;
         }
         let cs = load_from(
             ctx,
@@ -329,7 +338,7 @@ fn write_stack(
 }
 
 /// `selector 0x88 (GDT entry 17)`, for reasons.
-fn selector_place(sel: u16) -> String {
+pub(super) fn selector_place(sel: u16) -> String {
     let table = if sel & 4 != 0 { "LDT" } else { "GDT" };
     format!("selector {sel:#x}, {table} entry {}", sel >> 3)
 }

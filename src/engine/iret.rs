@@ -72,7 +72,11 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     if !a.conforming() && a.dpl() != rpl {
         return Err(Exception::gp(
             code,
-            "IRET to a code segment whose DPL differs from RPL",
+            format!(
+                "IRET to CS {cs_sel:#x}: its descriptor ({}) is a non-conforming code segment with DPL {}, but the selector's RPL (the level returned to) is {rpl}; the two must be equal (SDM Vol. 2A IRET; Vol. 3A 5.8.1)",
+                super::interrupt::selector_place(cs_sel),
+                a.dpl()
+            ),
         ));
     }
     if !a.present() {

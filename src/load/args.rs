@@ -6,6 +6,9 @@ use clap::Args;
 
 use super::{parse_number, Input, LoadError, MachineChoice, Setup};
 
+/// What `--boot` holds when given without a KERNEL (to go with `--example`).
+const BARE_BOOT: &str = "(--example)";
+
 #[derive(Args, Debug, Default, Clone, PartialEq, Eq)]
 pub struct LoadArgs {
     /// Load an ELF file (32- or 64-bit executable or shared object, e.g. a vdso32.so) into
@@ -16,13 +19,34 @@ pub struct LoadArgs {
     /// Boot a kernel: a 32-bit Multiboot ELF (or a plain ELF with --entry), in a machine
     /// of its own with RAM, a 16550 UART at 0x3f8 and isa-debug-exit at 0xf4
     /// (docs/loading.md, "Booting a kernel").
+    /// `--boot` without KERNEL goes with --example.
     #[arg(
         long,
         value_name = "KERNEL",
+        num_args = 0..=1,
+        default_missing_value = BARE_BOOT,
         conflicts_with_all = ["elf", "asm"],
         help_heading = "Loading your own code"
     )]
     pub boot: Option<PathBuf>,
+    /// Boot a shipped example kernel (assets/kernels/, assembled now): `--example 32`
+    /// (implies --boot).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "BITS",
+        conflicts_with_all = ["elf", "asm"],
+        help_heading = "Loading your own code"
+    )]
+    pub example: Option<super::examples::Example>,
+    /// With --example: a broken variant of the kernel, for you to repair.
+    #[arg(
+        long,
+        value_enum,
+        requires = "example",
+        help_heading = "Loading your own code"
+    )]
+    pub variant: Option<super::examples::Variant>,
     /// Assemble a .S file (the lesson assembler's GNU as syntax) and run it.
     #[arg(
         long,
@@ -96,12 +120,38 @@ impl LoadArgs {
 
     /// The setup these options describe, with `bytes` (`--bytes`) and `preset`
     /// (`--preset`) from the command. None when nothing is to be loaded.
+    /// Whether a kernel is booted (`--boot`, `--example`).
+    pub fn boots(&self) -> bool {
+        self.boot.is_some() || self.example.is_some()
+    }
+
+    /// The kernel to boot: `--boot KERNEL`, or `--example` (with or without a bare
+    /// `--boot`).
+    fn boot_input(&self) -> Result<Option<PathBuf>, LoadError> {
+        match (&self.boot, self.example) {
+            (Some(k), Some(_)) if k.as_os_str() != BARE_BOOT => Err(LoadError(format!(
+                "give --boot {} or --example, not both",
+                k.display()
+            ))),
+            (Some(k), None) if k.as_os_str() == BARE_BOOT => Err(LoadError(
+                "--boot needs a KERNEL file (or --example 32 for the shipped one)".to_string(),
+            )),
+            (Some(k), None) => Ok(Some(k.clone())),
+            _ => Ok(None),
+        }
+    }
+
     pub fn setup(
         &self,
         bytes: Option<&str>,
         preset: Option<&str>,
     ) -> Result<Option<Setup>, LoadError> {
-        let input = match (&self.elf, &self.asm, bytes, &self.boot) {
+        if let Some(k) = self.example {
+            self.boot_input()?;
+            return self.finish(Input::Example(k, self.variant), bytes, preset);
+        }
+        let boot = self.boot_input()?;
+        let input = match (&self.elf, &self.asm, bytes, &boot) {
             (Some(e), None, None, None) => Input::Elf(e.clone()),
             (None, Some(a), None, None) => Input::Asm(a.clone()),
             (None, None, Some(b), None) => Input::Bytes(b.to_string()),
@@ -120,6 +170,21 @@ impl LoadArgs {
                 ))
             }
         };
+        self.finish(input, bytes, preset)
+    }
+
+    /// The setup for `input` with the other options.
+    fn finish(
+        &self,
+        input: Input,
+        bytes: Option<&str>,
+        preset: Option<&str>,
+    ) -> Result<Option<Setup>, LoadError> {
+        if bytes.is_some() && !matches!(input, Input::Bytes(_)) {
+            return Err(LoadError(
+                "give only one of --elf, --asm, --bytes and --boot".to_string(),
+            ));
+        }
         let base = match &self.base {
             Some(b) => Some(parse_number(b).ok_or_else(|| {
                 LoadError(format!(

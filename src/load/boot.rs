@@ -260,6 +260,12 @@ fn carve(name: &str, lo: u64, hi: u64, taken: &[(u64, u64)], out: &mut Vec<Regio
 
 /// Boot `setup`'s kernel (`Input::Boot`).
 pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
+    check_options(setup)?;
+    boot_path(setup, path)
+}
+
+/// The options that do not apply to a booted kernel.
+fn check_options(setup: &Setup) -> Result<(), LoadError> {
     for (given, opt) in [
         (setup.machine.is_some(), "--preset/--machine"),
         (setup.base.is_some(), "--base"),
@@ -272,14 +278,48 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
             )));
         }
     }
+    Ok(())
+}
+
+fn boot_path(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
     let origin = path.display().to_string();
     let data = crate::userfile::read_bytes(path, crate::userfile::MAX_BINARY_BYTES)
         .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
-    let header = find_header(&data, &origin)?;
-    let image = Image::from_elf(&data, &origin).map_err(|e| {
-        let source = path
-            .extension()
-            .is_some_and(|x| x == "S" || x == "s" || x == "asm");
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| origin.clone());
+    let source = path
+        .extension()
+        .is_some_and(|x| x == "S" || x == "s" || x == "asm");
+    boot_data(setup, &data, &origin, &file, source)
+}
+
+/// Boot a shipped example kernel (`--example`, `--variant`), assembled now.
+pub fn boot_example(
+    setup: &Setup,
+    kernel: super::examples::Example,
+    variant: Option<super::examples::Variant>,
+) -> Result<Loaded, LoadError> {
+    check_options(setup)?;
+    let written = kernel.assemble(variant)?;
+    let name = kernel.elf_name(variant);
+    boot_data(setup, &written.file, &name, &name, false)
+}
+
+/// Boot the kernel image `data` (read from `origin`, shown as `file`; `source`: the
+/// file's name says it is assembly source).
+fn boot_data(
+    setup: &Setup,
+    data: &[u8],
+    origin: &str,
+    file: &str,
+    source: bool,
+) -> Result<Loaded, LoadError> {
+    let origin = origin.to_string();
+    let file = file.to_string();
+    let header = find_header(data, &origin)?;
+    let image = Image::from_elf(data, &origin).map_err(|e| {
         if source && !data.starts_with(b"\x7fELF") {
             LoadError(format!(
                 "{}; to boot assembly source, assemble it first: ringstep asm {origin} -o KERNEL.elf",
@@ -307,11 +347,6 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
             format!("no Multiboot header (the magic number {HEADER_MAGIC:#x}, 4-byte aligned, in the first {SEARCH} bytes, Multiboot spec 3.1.1): not a Multiboot kernel; to start a plain ELF the same way (without the Multiboot magic in EAX) say where with --entry SYMBOL|ADDR"),
         ));
     }
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| origin.clone());
-
     // The segments must lie in RAM.
     for s in &image.segments {
         let end = s.phys + s.bytes.len() as u64;

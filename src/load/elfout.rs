@@ -51,6 +51,48 @@ pub fn source_bits(text: &str) -> u32 {
     32
 }
 
+/// The longest `--defsym` name.
+const MAX_DEFSYM_NAME: usize = 64;
+
+/// `--defsym NAME=VALUE` as GNU as reads it: NAME is a constant from the first line on.
+/// The definitions go in front of line 1 (after `;`), so line numbers stay those of the
+/// file.
+pub fn with_defsyms(text: &str, defsyms: &[(String, u64)]) -> Result<String, LoadError> {
+    let mut out = String::new();
+    for (name, value) in defsyms {
+        let ok = name.len() <= MAX_DEFSYM_NAME
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !ok {
+            return Err(LoadError(format!(
+                "--defsym {name}: not a symbol name (letters, digits, `_` and `.`, not starting with a digit, at most {MAX_DEFSYM_NAME} characters)"
+            )));
+        }
+        out.push_str(&format!(".set {name}, {value:#x}; "));
+    }
+    out.push_str(text);
+    Ok(out)
+}
+
+/// Parse `NAME=VALUE` (`NAME` alone means 1, as for a flag).
+pub fn parse_defsym(arg: &str) -> Result<(String, u64), LoadError> {
+    let (name, value) = match arg.split_once('=') {
+        Some((n, v)) => (n.trim(), v.trim()),
+        None => (arg.trim(), "1"),
+    };
+    let v = parse_number(value).ok_or_else(|| {
+        LoadError(format!(
+            "--defsym {arg}: `{value}` is not a number (hex as 0x10, or decimal)"
+        ))
+    })?;
+    Ok((name.to_string(), v))
+}
+
 /// Assemble `text` (named `origin` in messages) at `base` and write it as an ELF
 /// executable whose entry is `entry` (a label or an address), else `_start`, else the
 /// first byte.
@@ -59,7 +101,10 @@ pub fn assemble_elf(
     origin: &str,
     base: Option<u64>,
     entry: Option<&str>,
+    defsyms: &[(String, u64)],
 ) -> Result<Written, LoadError> {
+    let defined = with_defsyms(text, defsyms)?;
+    let text = defined.as_str();
     let base = base.unwrap_or(DEFAULT_BASE);
     if !base.is_multiple_of(4096) {
         return Err(LoadError(format!(
@@ -241,7 +286,7 @@ mod tests {
     #[test]
     fn the_written_file_loads_back_with_its_bytes_symbols_and_entry() {
         let src = "_start:\n  mov $1, %eax\nloop: jmp loop\n";
-        let w = assemble_elf(src, "k.S", None, None).unwrap();
+        let w = assemble_elf(src, "k.S", None, None, &[]).unwrap();
         let image = super::super::Image::from_elf(&w.file, "k.elf").unwrap();
         assert_eq!(image.bits, 32);
         assert_eq!(image.entry_point, Some(DEFAULT_BASE));
@@ -255,9 +300,26 @@ mod tests {
             "k.S",
             Some(0x20_0000),
             Some("here"),
+            &[],
         )
         .unwrap();
         let image = super::super::Image::from_elf(&w64.file, "k.elf").unwrap();
         assert_eq!((image.bits, image.entry_point), (64, Some(0x20_0001)));
+    }
+
+    #[test]
+    fn defsyms_are_constants_from_the_first_line_and_keep_line_numbers() {
+        let src = ".ifdef BAD\n.byte 1\n.else\n.byte 2\n.endif\n.byte N\n";
+        let defs = [("BAD".to_string(), 1), ("N".to_string(), 9)];
+        let w = assemble_elf(src, "k.S", None, None, &defs).unwrap();
+        let image = super::super::Image::from_elf(&w.file, "k.elf").unwrap();
+        assert_eq!(image.segments[0].bytes, [1, 9]);
+        let e = assemble_elf("nop\n bad %eax\n", "k.S", None, None, &defs).unwrap_err();
+        assert!(e.0.starts_with("k.S:2:"), "{}", e.0);
+        assert!(with_defsyms("", &[("1x".into(), 1)]).is_err());
+        assert!(with_defsyms("", &[("a;b".into(), 1)]).is_err());
+        assert_eq!(parse_defsym("A").unwrap(), ("A".to_string(), 1));
+        assert_eq!(parse_defsym("A=0x10").unwrap(), ("A".to_string(), 16));
+        assert!(parse_defsym("A=x").is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod alt;
 pub mod args;
 pub mod boot;
 pub mod elfout;
+pub mod examples;
 pub mod image;
 pub mod place;
 pub mod scene;
@@ -60,6 +61,9 @@ pub enum Input {
     /// A kernel to boot (`--boot`): a Multiboot ELF, or a plain ELF with `--entry`, in a
     /// machine of its own (src/load/boot.rs).
     Boot(PathBuf),
+    /// A shipped example kernel (`--example`), possibly a broken variant, booted as
+    /// `Boot` boots a file (src/load/examples.rs).
+    Example(examples::Example, Option<examples::Variant>),
 }
 
 /// The machine to load into.
@@ -151,9 +155,8 @@ fn read_input(setup: &Setup, s: Option<&Scenario>) -> Result<Image, LoadError> {
                 .map_err(|e| LoadError::new(&origin, format!("cannot read file: {e}")))?;
             assemble(&text, &origin, setup.base, s)
         }
-        Input::Boot(path) => Err(LoadError::new(
-            &path.display().to_string(),
-            "a kernel is booted, not loaded into a machine",
+        Input::Boot(_) | Input::Example(..) => Err(LoadError(
+            "a kernel is booted, not loaded into a machine".to_string(),
         )),
         Input::Bytes(hex) => {
             let Some(s) = s else {
@@ -277,8 +280,10 @@ pub enum Landing {
 
 /// Load everything `setup` says and build the lesson.
 pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
-    if let Input::Boot(path) = &setup.input {
-        return boot::boot(setup, path);
+    match &setup.input {
+        Input::Boot(path) => return boot::boot(setup, path),
+        Input::Example(k, v) => return boot::boot_example(setup, *k, *v),
+        _ => {}
     }
     // The machine: named, or chosen from the ELF class.
     let elf = match &setup.input {
@@ -346,6 +351,7 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
     let file = match &setup.input {
         Input::Elf(p) | Input::Asm(p) | Input::Boot(p) => short_name(p),
         Input::Bytes(_) => "--bytes".to_string(),
+        Input::Example(k, v) => k.elf_name(*v),
     };
     let dropped = place::map(&mut s.machine, &image, &file)?;
 
