@@ -14,6 +14,7 @@ pub mod args;
 pub mod boot;
 pub mod elfout;
 pub mod image;
+pub mod multiboot2;
 pub mod place;
 pub mod scene;
 
