@@ -2,10 +2,12 @@
 //! Multiboot (version 1) ELF written by the project's assembler (`elfout`), with a boot
 //! prologue (its own GDT and a far jump to reload CS, flat data segments, a stack, an IDT
 //! whose 32 exception handlers send the vector to the UART and end the run through
-//! isa-debug-exit with it; in half of them 4-MiB identity pages and CR0.PG), the
-//! initial registers, and a random register program from tests/common/programs.rs with
+//! isa-debug-exit with it), one of three modes (`Mode`: paging off; 32-bit paging with
+//! 4-MiB pages; or the switch to IA-32e mode with 4-level paging, a 64-bit code segment
+//! and a TSS, as a 64-bit Multiboot kernel does), the initial registers, and a random
+//! register program from tests/common/programs.rs (its 64-bit forms in long mode) with
 //! forward branches only, ended by `ud2` (so every run ends in the #UD handler, or an
-//! earlier #DE). QEMU boots it with `-kernel` and logs every instruction
+//! earlier #DE). qemu-system-x86_64 boots it with `-kernel` and logs every instruction
 //! (`-singlestep -d cpu,int,exec,nochain`, `tests/qemu/run.rs`'s parser); ringstep
 //! boots the same file (`load::load` with `Input::Boot`), taking the registers the
 //! Multiboot hand-off leaves undefined from QEMU's first state as `--set` would, and the
@@ -28,7 +30,7 @@ use std::time::Instant;
 
 use common::proc::{self, Deadline};
 use common::programs::{assemble, register_ins, Ins};
-use proptest::strategy::{Strategy, ValueTree};
+use proptest::strategy::{Just, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use qemu::run::{self, QState};
 use ringstep::engine::{Engine, Event, StepResult};
@@ -53,14 +55,32 @@ const ALLOWED: [(&str, &str); 1] = [(
      delivers the exception.",
 )];
 
+/// How a kernel runs its program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// 32-bit protected mode, paging off.
+    Flat,
+    /// 32-bit paging (CR4.PSE, 4-MiB pages identity-mapping all 4 GiB).
+    Paged,
+    /// IA-32e mode: 4-level paging (2-MiB pages identity-mapping 4 GiB), a 64-bit code
+    /// segment, a TSS whose IST1 stack every IDT gate uses (so that a random RSP does not
+    /// break exception delivery).
+    Long,
+}
+
 /// One random kernel.
 #[derive(Clone, Debug)]
 struct Kernel {
     ins: Vec<Ins>,
-    /// eax ecx edx ebx ebp esi edi before the program.
-    regs: [u32; 7],
-    paging: bool,
+    /// Values for rax rcx rdx rbx rbp rsi rdi r8..r15 before the program (the first seven,
+    /// cut to 32 bits, outside long mode).
+    regs: [u64; 14],
+    mode: Mode,
 }
+
+const REGS: [&str; 14] = [
+    "ax", "cx", "dx", "bx", "bp", "si", "di", "8", "9", "10", "11", "12", "13", "14",
+];
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -75,18 +95,21 @@ fn kernels(seed: u64, n: usize) -> Vec<Kernel> {
     key[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    let strategy = (
-        proptest::collection::vec(register_ins(false), 4..24),
-        proptest::array::uniform7(proptest::num::u32::ANY),
-        proptest::bool::ANY,
-    );
+    let strategy = proptest::sample::select(vec![Mode::Flat, Mode::Paged, Mode::Long])
+        .prop_flat_map(|mode| {
+            (
+                Just(mode),
+                proptest::collection::vec(register_ins(mode == Mode::Long), 4..24),
+                proptest::array::uniform14(proptest::num::u64::ANY),
+            )
+        });
     (0..n)
         .map(|_| {
-            let (ins, regs, paging) = strategy.new_tree(&mut runner).expect("a kernel").current();
+            let (mode, ins, regs) = strategy.new_tree(&mut runner).expect("a kernel").current();
             Kernel {
                 ins: forward(ins),
                 regs,
-                paging,
+                mode,
             }
         })
         .collect()
@@ -104,25 +127,41 @@ fn forward(mut ins: Vec<Ins>) -> Vec<Ins> {
     ins
 }
 
+/// The Multiboot header and the 32-bit start: GDT, CS reloaded by a far jump, flat data
+/// segments, the stack.
+const START: &str = ".code32\n.long 0x1BADB002, 3, 0x100000000 - (0x1BADB002 + 3)\n\
+    _start:\n lgdt gdtr\n ljmp $0x08, $flat\nflat:\n movw $0x10, %ax\n\
+    movw %ax, %ds\n movw %ax, %es\n movw %ax, %fs\n movw %ax, %gs\n movw %ax, %ss\n\
+    movl $stack_top, %esp\n";
+
+/// The IDT, then 32-bit paging with 4-MiB pages.
+const PAGED: &str =
+    " lidt idtr\n movl $pd, %eax\n movl %eax, %cr3\n movl %cr4, %eax\n orl $0x10, %eax\n\
+    movl %eax, %cr4\n movl %cr0, %eax\n orl $0x80000000, %eax\n movl %eax, %cr0\n";
+
+/// PAE, EFER.LME, CR0.PG, then a far jump to 64-bit code, its IDT and its TSS.
+const LONG: &str = " movl $pml4, %eax\n movl %eax, %cr3\n movl %cr4, %eax\n orl $0x20, %eax\n\
+    movl %eax, %cr4\n movl $0xc0000080, %ecx\n rdmsr\n orl $0x100, %eax\n wrmsr\n\
+    movl %cr0, %eax\n orl $0x80000000, %eax\n movl %eax, %cr0\n ljmp $0x18, $long\n\
+    .code64\nlong:\n lidt idtr\n movw $0x20, %ax\n ltr %ax\n";
+
 /// The kernel's source: header, prologue, program, handlers, tables.
 fn source(k: &Kernel) -> String {
-    let mut s = String::from(
-        ".code32\n.long 0x1BADB002, 3, 0x100000000 - (0x1BADB002 + 3)\n\
-         _start:\n lgdt gdtr\n ljmp $0x08, $flat\nflat:\n movw $0x10, %ax\n\
-         movw %ax, %ds\n movw %ax, %es\n movw %ax, %fs\n movw %ax, %gs\n movw %ax, %ss\n\
-         movl $stack_top, %esp\n lidt idtr\n",
-    );
-    if k.paging {
-        s.push_str(
-            " movl $pd, %eax\n movl %eax, %cr3\n movl %cr4, %eax\n orl $0x10, %eax\n\
-             movl %eax, %cr4\n movl %cr0, %eax\n orl $0x80000000, %eax\n movl %eax, %cr0\n",
-        );
-    }
-    for (r, v) in ["eax", "ecx", "edx", "ebx", "ebp", "esi", "edi"]
-        .iter()
-        .zip(k.regs)
-    {
-        let _ = writeln!(s, " movl ${v:#x}, %{r}");
+    let mut s = String::from(START);
+    let long = k.mode == Mode::Long;
+    s.push_str(match k.mode {
+        Mode::Flat => " lidt idtr\n",
+        Mode::Paged => PAGED,
+        Mode::Long => LONG,
+    });
+    for (i, (r, v)) in REGS.iter().zip(k.regs).enumerate() {
+        let _ = if long {
+            writeln!(s, " movabs ${v:#x}, %r{r}")
+        } else if i < 7 {
+            writeln!(s, " movl ${:#x}, %e{r}", v as u32)
+        } else {
+            Ok(())
+        };
     }
     let (code, _) = assemble(&k.ins, false);
     s.push_str("program:\n");
@@ -130,28 +169,68 @@ fn source(k: &Kernel) -> String {
         let bytes: Vec<String> = chunk.iter().map(|b| format!("{b:#04x}")).collect();
         let _ = writeln!(s, " .byte {}", bytes.join(", "));
     }
+    handlers(&mut s, k.mode == Mode::Long);
+    tables(&mut s, k.mode);
+    s
+}
+
+/// One handler per exception vector: the vector to the UART and to isa-debug-exit.
+fn handlers(s: &mut String, long: bool) {
     for v in 0..32 {
         let _ = writeln!(s, "h{v}:\n movb ${v}, %al\n jmp report");
     }
-    s.push_str(
-        "report:\n movw $0x3f8, %dx\n outb %al, %dx\n outb %al, $0xf4\n hlt\n\
-         .balign 8\ngdt:\n .quad 0, 0x00cf9a000000ffff, 0x00cf92000000ffff\n\
-         gdtr:\n .word 23\n .long gdt\n.balign 8\nidt:\n",
-    );
+    s.push_str("report:\n movw $0x3f8, %dx\n outb %al, %dx\n outb %al, $0xf4\n hlt\n");
+    // The IDT: interrupt gates to CS 0x08 (32-bit) or 0x18 (64-bit, IST 1).
+    s.push_str(".balign 16\nidt:\n");
     for v in 0..32 {
-        let _ = writeln!(
-            s,
-            " .long (h{v} & 0xffff) | 0x80000, (h{v} & 0xffff0000) | 0x8e00"
-        );
+        let _ = if long {
+            writeln!(
+                s,
+                " .long (h{v} & 0xffff) | 0x180000, (h{v} & 0xffff0000) | 0x8e01, 0, 0"
+            )
+        } else {
+            writeln!(
+                s,
+                " .long (h{v} & 0xffff) | 0x80000, (h{v} & 0xffff0000) | 0x8e00"
+            )
+        };
     }
-    s.push_str("idtr:\n .word 255\n .long idt\n.balign 16\n .space 512\nstack_top:\n");
-    if k.paging {
-        s.push_str(".balign 4096\npd:\n");
-        for i in 0..1024u64 {
-            let _ = writeln!(s, " .long {:#x}", (i << 22) | 0x83);
+    let size = if long { 32 * 16 - 1 } else { 32 * 8 - 1 };
+    let _ = writeln!(s, "idtr:\n .word {size}\n .long idt, 0");
+}
+
+/// GDT (null, 32-bit code 0x08, data 0x10, 64-bit code 0x18, 64-bit TSS 0x20), the TSS,
+/// the stacks and the page tables.
+fn tables(s: &mut String, mode: Mode) {
+    s.push_str(
+        ".balign 8\ngdt:\n .quad 0, 0x00cf9a000000ffff, 0x00cf92000000ffff, 0x00af9a000000ffff\n\
+         .long 0x67 | ((tss & 0xffff) << 16), ((tss >> 16) & 0xff) | 0x8900 | (tss & 0xff000000), 0, 0\n\
+         gdtr:\n .word 47\n .long gdt\n\
+         .balign 16\ntss:\n .space 0x24\n .quad ist_top\n .space 0x3c\n\
+         .balign 16\n .space 512\nstack_top:\n .space 512\nist_top:\n",
+    );
+    match mode {
+        Mode::Flat => {}
+        Mode::Paged => {
+            s.push_str(".balign 4096\npd:\n");
+            for i in 0..1024u64 {
+                let _ = writeln!(s, " .long {:#x}", (i << 22) | 0x83);
+            }
+        }
+        Mode::Long => {
+            s.push_str(".balign 4096\npml4:\n .quad pdpt + 3\n .space 4088\npdpt:\n");
+            for i in 0..4 {
+                let _ = writeln!(s, " .quad pd{i} + 3");
+            }
+            s.push_str(" .space 4064\n");
+            for i in 0..4u64 {
+                let _ = writeln!(s, "pd{i}:");
+                for j in 0..512u64 {
+                    let _ = writeln!(s, " .quad {:#x}", ((i << 30) | (j << 21)) | 0x83);
+                }
+            }
         }
     }
-    s
 }
 
 /// What QEMU did with a kernel: its states from the entry on, its UART output and its
@@ -396,7 +475,18 @@ fn check_kernel(n: usize, k: &Kernel, root: &Path) -> Result<Outcome, String> {
         .first()
         .ok_or_else(|| "QEMU logged no state at the entry".to_string())?;
     let s = ringstep_boot(&elf, q0)?;
-    let out = compare(&s, &q);
+    let mut out = compare(&s, &q);
+    // The prologue did what the mode says (else the test would compare less).
+    let last = q.states.last().unwrap_or(q0);
+    let reached = match k.mode {
+        Mode::Flat => last.cr0 & 0x8000_0000 == 0,
+        Mode::Paged => last.cr0 & 0x8000_0000 != 0 && !last.wide,
+        Mode::Long => last.wide,
+    };
+    if !reached {
+        out.differences
+            .push(format!("QEMU's last state is not in {:?} mode", k.mode));
+    }
     if out.differences.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -470,8 +560,9 @@ fn random_kernels_step_as_in_qemu_from_their_first_instruction() {
         println!("allowed {kind} ({why}): kernels [{}]", which.join(", "));
     }
     println!(
-        "{n} kernels ({} with paging), {} states compared, {} differing, {} ended at an allowed difference, in {:.1} s",
-        all.iter().filter(|k| k.paging).count(),
+        "{n} kernels ({} with 32-bit paging, {} in long mode), {} states compared, {} differing, {} ended at an allowed difference, in {:.1} s",
+        all.iter().filter(|k| k.mode == Mode::Paged).count(),
+        all.iter().filter(|k| k.mode == Mode::Long).count(),
         t.compared,
         t.failures.len(),
         t.allowed.len(),
