@@ -242,3 +242,17 @@ fn a_multiboot2_header_wins_over_a_version_1_header_in_the_same_file() {
     let s = booted(&asm(&s, &dir, "both"));
     assert_eq!(s.machine.cpu.gpr[0], 0x36d76289);
 }
+
+#[test]
+fn the_entry_address_tag_replaces_the_elf_entry_point() {
+    let dir = scratch("entry");
+    let s = dir.join("entry.S");
+    let src = header(".word 3, 0\n.long 12, real\n.balign 8", 0) + "real: nop\n hlt\n";
+    std::fs::write(&s, src).unwrap();
+    let elf = asm(&s, &dir, "entry");
+    let data = std::fs::read(&elf).unwrap();
+    let image = ringstep::load::Image::from_elf(&data, "entry.elf").unwrap();
+    let real = image.symbol("real").unwrap();
+    assert_ne!(image.entry_point, Some(real));
+    assert_eq!(booted(&elf).machine.cpu.rip, real);
+}

@@ -247,8 +247,8 @@ fn write_info2(m: &mut Machine, page: u64, cmdline: &str) {
     m.symbols.insert("multiboot_info", page);
 }
 
-/// ", ignoring its optional ..." for the optional tags a Multiboot2 header has that
-/// ringstep does not honour.
+/// "; optional and not honoured: ..." for the optional tags of a Multiboot2 header
+/// that ringstep passes over (empty when there are none).
 fn ignored(h: &super::multiboot2::Header) -> String {
     let names: Vec<String> = h
         .ignored
@@ -317,6 +317,36 @@ fn carve(name: &str, lo: u64, hi: u64, taken: &[(u64, u64)], out: &mut Vec<Regio
         at = e;
     }
     push(at, hi, out);
+}
+
+/// Where the kernel starts: `--entry` (a symbol or an address), else a Multiboot2
+/// header's entry address tag, else the ELF entry point.
+fn entry_point(
+    setup: &Setup,
+    image: &Image,
+    protocol: &Protocol,
+    origin: &str,
+) -> Result<u64, LoadError> {
+    match &setup.entry {
+        Some(e) => image.symbol(e).or_else(|| parse_number(e)).ok_or_else(|| {
+            let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
+            let hint = crate::scenario::did_you_mean(e, names.iter().copied());
+            LoadError::new(
+                origin,
+                format!("--entry {e}: no such symbol (and not a number){hint}"),
+            )
+        }),
+        None => match protocol {
+            Protocol::V2(h) if h.entry.is_some() => h.entry,
+            _ => image.entry_point,
+        }
+        .ok_or_else(|| {
+            LoadError::new(
+                origin,
+                "the ELF entry point (e_entry) is 0: say where to start with --entry",
+            )
+        }),
+    }
 }
 
 /// Boot `setup`'s kernel (`Input::Boot`).
@@ -428,26 +458,7 @@ pub fn boot(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
         _ => write_info(&mut m, info, &origin),
     }
 
-    let entry = match &setup.entry {
-        Some(e) => image.symbol(e).or_else(|| parse_number(e)).ok_or_else(|| {
-            let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
-            let hint = crate::scenario::did_you_mean(e, names.iter().copied());
-            LoadError::new(
-                &origin,
-                format!("--entry {e}: no such symbol (and not a number){hint}"),
-            )
-        })?,
-        None => match &protocol {
-            Protocol::V2(h) if h.entry.is_some() => h.entry,
-            _ => image.entry_point,
-        }
-        .ok_or_else(|| {
-            LoadError::new(
-                &origin,
-                "the ELF entry point (e_entry) is 0: say where to start with --entry",
-            )
-        })?,
-    };
+    let entry = entry_point(setup, &image, &protocol, &origin)?;
     if m.mem.region_at(entry).is_none() || entry > u32::MAX as u64 {
         return Err(LoadError::new(
             &origin,
