@@ -72,21 +72,42 @@ pub fn tag_name(ty: u16) -> &'static str {
     }
 }
 
-/// Find the Multiboot2 header in the first 32768 bytes (8-aligned). Ok(None): no magic
-/// number there. A magic number with a bad architecture, length or checksum, or a tag
-/// ringstep cannot honour, is an error naming the file offset.
+/// Find the Multiboot2 header in the first 32768 bytes (8-aligned): the first magic
+/// number whose checksum holds (as a boot loader scans, passing over the number where it
+/// is only data). Ok(None): no magic number there. Errors, naming the file offset:
+/// magic numbers that all have a bad checksum, and a header with a bad architecture or
+/// length or a required tag ringstep cannot honour.
 pub fn find_header(data: &[u8], origin: &str) -> Result<Option<Header>, LoadError> {
     let end = data.len().min(SEARCH);
+    let mut bad = None;
     let mut at = 0;
     while at + 16 <= end {
         if word(data, at) == HEADER_MAGIC {
-            return check(data, at, origin).map(Some);
+            let (arch, length, sum) = (word(data, at + 4), word(data, at + 8), word(data, at + 12));
+            let total = HEADER_MAGIC
+                .wrapping_add(arch)
+                .wrapping_add(length)
+                .wrapping_add(sum);
+            if total == 0 {
+                return check(data, at, origin).map(Some);
+            }
+            bad.get_or_insert((at, arch, length, sum));
         }
         at += 8;
     }
-    Ok(None)
+    match bad {
+        None => Ok(None),
+        Some((at, arch, length, sum)) => {
+            let want = 0u32
+                .wrapping_sub(HEADER_MAGIC)
+                .wrapping_sub(arch)
+                .wrapping_sub(length);
+            Err(LoadError::new(origin, format!("Multiboot2 header at file offset {at:#x}: checksum {sum:#010x} does not add to 0 with magic, architecture and header_length (it must be {want:#010x}; Multiboot2 spec 3.1.2)")))
+        }
+    }
 }
 
+/// The header at `at`, its checksum already found good.
 fn check(data: &[u8], at: usize, origin: &str) -> Result<Header, LoadError> {
     let fail = |what: String| {
         LoadError::new(
@@ -94,18 +115,7 @@ fn check(data: &[u8], at: usize, origin: &str) -> Result<Header, LoadError> {
             format!("Multiboot2 header at file offset {at:#x}: {what}"),
         )
     };
-    let (arch, length, sum) = (word(data, at + 4), word(data, at + 8), word(data, at + 12));
-    let total = HEADER_MAGIC
-        .wrapping_add(arch)
-        .wrapping_add(length)
-        .wrapping_add(sum);
-    if total != 0 {
-        let want = 0u32
-            .wrapping_sub(HEADER_MAGIC)
-            .wrapping_sub(arch)
-            .wrapping_sub(length);
-        return Err(fail(format!("checksum {sum:#010x} does not add to 0 with magic, architecture and header_length (it must be {want:#010x}; Multiboot2 spec 3.1.2)")));
-    }
+    let (arch, length) = (word(data, at + 4), word(data, at + 8));
     if arch != ARCH_I386 {
         return Err(fail(format!("architecture {arch} is not 0 (i386 protected mode), the only one ringstep boots (Multiboot2 spec 3.1.2)")));
     }
@@ -292,6 +302,10 @@ mod tests {
         let mut bad = header(0x40, &[]);
         bad[0x4c] ^= 1;
         let e = find_header(&bad, "k.elf").unwrap_err().0;
+        // A good header after the bad magic number is found.
+        let mut later = bad.clone();
+        later.extend_from_slice(&header(0, &[])[..]);
+        assert_eq!(find_header(&later, "k").unwrap().unwrap().offset, bad.len());
         assert!(
             e.starts_with("k.elf: Multiboot2 header at file offset 0x40: checksum"),
             "{e}"
