@@ -464,6 +464,8 @@ fn check_kernel(n: usize, k: &Kernel, root: &Path) -> Result<Outcome, String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let src = source(k);
     let name = format!("k{n}.S");
+    // Kept with the ELF file and QEMU's log when the kernel differs.
+    std::fs::write(dir.join(&name), &src).map_err(|e| e.to_string())?;
     let written = ringstep::load::elfout::assemble_elf(&src, &name, None, None)
         .map_err(|e| format!("assemble: {}", e.0))?;
     let elf = dir.join(format!("k{n}.elf"));
@@ -527,8 +529,12 @@ fn check_all(all: &[Kernel], root: &Path, seed: u64) -> Totals {
                         t.allowed.extend(o.allowed.map(|kind| (i, kind)));
                         if !o.differences.is_empty() {
                             let d = o.differences.join("\n  ");
-                            t.failures
-                                .push(format!("kernel {i} (seed {seed:#x}): {d}\n{}", source(k)));
+                            let dir = root.join(format!("k{i}"));
+                            t.failures.push(format!(
+                                "kernel {i} ({:?}, seed {seed:#x}; source, ELF and QEMU log in {}):\n  {d}",
+                                k.mode,
+                                dir.display()
+                            ));
                         }
                     }
                     Err(e) => t.failures.push(format!("kernel {i}: {e}")),
