@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario headless and print one record per instruction.
     Trace(TraceArgs),
-    /// Boot a kernel (a 32-bit Multiboot ELF, or a plain ELF with --entry) in the
+    /// Boot a kernel (a 32-bit Multiboot or Multiboot2 ELF, or a plain ELF with --entry) in the
     /// interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4.
     Boot(BootArgs),
     /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
@@ -72,7 +72,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct BootArgs {
-    /// The kernel: an ELF file with a Multiboot header (e.g. made by `ringstep asm`).
+    /// The kernel: an ELF file with a Multiboot or Multiboot2 header (e.g. made by
+    /// `ringstep asm`).
     #[arg(required_unless_present = "example", conflicts_with = "example")]
     pub kernel: Option<PathBuf>,
     /// Boot a shipped example kernel instead (assets/kernels/, assembled now).

@@ -18,6 +18,9 @@
 //!   0xFFFFFFFF), A20 enabled, CR0.PG = 0 and CR0.PE = 1, EFLAGS.VM = 0 and IF = 0.
 //!   The rest is undefined by the spec; ringstep's choices are in [`Handoff`].
 //!
+//! A kernel with a Multiboot2 header boots the same way, with the Multiboot2 magic and
+//! boot information instead (src/load/multiboot2.rs; [`Protocol`] says which applies).
+//!
 //! The machine: 128 MiB of RAM (640 KiB of low memory and 127 MiB from 1 MiB, as the
 //! memory map says), the kernel's segments, the UART, isa-debug-exit and port 0x80
 //! (src/machine/dev.rs). A plain ELF without a Multiboot header boots the same way when
@@ -77,6 +80,36 @@ pub struct Header {
     /// File offset of the magic number.
     pub offset: usize,
     pub flags: u32,
+}
+
+/// How a kernel is booted: the Multiboot version whose header it carries, or plain.
+/// A kernel with both headers boots as Multiboot2 (as GRUB's `multiboot2` command would
+/// load it; its `multiboot` command would take the version 1 header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    V1(Header),
+    V2(super::multiboot2::Header),
+    /// No header: `--entry` says where to start, EAX = 0.
+    Plain,
+}
+
+impl Protocol {
+    /// Find the headers in `data`: a valid Multiboot2 header wins over a version 1 one.
+    pub fn of(data: &[u8], origin: &str) -> Result<Protocol, LoadError> {
+        if let Some(h) = super::multiboot2::find_header(data, origin)? {
+            return Ok(Protocol::V2(h));
+        }
+        Ok(find_header(data, origin)?.map_or(Protocol::Plain, Protocol::V1))
+    }
+
+    /// EAX at entry.
+    pub fn magic(&self) -> u32 {
+        match self {
+            Protocol::V1(_) => BOOT_MAGIC,
+            Protocol::V2(_) => super::multiboot2::BOOT_MAGIC,
+            Protocol::Plain => 0,
+        }
+    }
 }
 
 /// Flags bits ringstep can meet (0: page-aligned modules, 1: memory information).
@@ -201,6 +234,34 @@ fn write_info(m: &mut Machine, page: u64, cmdline: &str) {
     }
 }
 
+/// Build the Multiboot2 boot information (Multiboot2 spec 3.6) at the start of the page
+/// at `page` (8-aligned): the same memory, command line and loader name as version 1.
+fn write_info2(m: &mut Machine, page: u64, cmdline: &str) {
+    let map: Vec<(u64, u64, u32)> = MEMORY_MAP.to_vec();
+    let mem = (
+        (LOW_END / 1024) as u32,
+        ((HIGH_END - HIGH_START) / 1024) as u32,
+    );
+    let info = super::multiboot2::build_info(cmdline, &loader_name(), mem, &map, 0x1000);
+    m.mem.poke(page, &info);
+    m.symbols.insert("multiboot_info", page);
+}
+
+/// "; optional and not honoured: ..." for the optional tags of a Multiboot2 header
+/// that ringstep passes over (empty when there are none).
+fn ignored(h: &super::multiboot2::Header) -> String {
+    let names: Vec<String> = h
+        .ignored
+        .iter()
+        .map(|(n, at)| format!("{n} at {at:#x}"))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; optional and not honoured: {}", names.join(", "))
+    }
+}
+
 /// The physical pages the kernel's segments take, merged where they share a page:
 /// (start, end, perm, description).
 fn kernel_spans(image: &Image) -> Vec<(u64, u64, Perm, String)> {
@@ -256,6 +317,36 @@ fn carve(name: &str, lo: u64, hi: u64, taken: &[(u64, u64)], out: &mut Vec<Regio
         at = e;
     }
     push(at, hi, out);
+}
+
+/// Where the kernel starts: `--entry` (a symbol or an address), else a Multiboot2
+/// header's entry address tag, else the ELF entry point.
+fn entry_point(
+    setup: &Setup,
+    image: &Image,
+    protocol: &Protocol,
+    origin: &str,
+) -> Result<u64, LoadError> {
+    match &setup.entry {
+        Some(e) => image.symbol(e).or_else(|| parse_number(e)).ok_or_else(|| {
+            let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
+            let hint = crate::scenario::did_you_mean(e, names.iter().copied());
+            LoadError::new(
+                origin,
+                format!("--entry {e}: no such symbol (and not a number){hint}"),
+            )
+        }),
+        None => match protocol {
+            Protocol::V2(h) if h.entry.is_some() => h.entry,
+            _ => image.entry_point,
+        }
+        .ok_or_else(|| {
+            LoadError::new(
+                origin,
+                "the ELF entry point (e_entry) is 0: say where to start with --entry",
+            )
+        }),
+    }
 }
 
 /// Boot `setup`'s kernel (`Input::Boot`).
@@ -318,7 +409,7 @@ fn boot_data(
 ) -> Result<Loaded, LoadError> {
     let origin = origin.to_string();
     let file = file.to_string();
-    let header = find_header(data, &origin)?;
+    let protocol = Protocol::of(data, &origin)?;
     let image = Image::from_elf(data, &origin).map_err(|e| {
         if source && !data.starts_with(b"\x7fELF") {
             LoadError(format!(
@@ -332,7 +423,7 @@ fn boot_data(
     if image.bits != 32 {
         return Err(LoadError::new(
             &origin,
-            "a 64-bit ELF file: a Multiboot (version 1) boot loader loads 32-bit ELF kernels (ELFCLASS32, EM_386) and starts them in 32-bit protected mode; a 64-bit kernel starts with 32-bit code that switches to long mode itself",
+            "a 64-bit ELF file: ringstep boots 32-bit ELF kernels (ELFCLASS32, EM_386), which a Multiboot boot loader starts in 32-bit protected mode; a 64-bit kernel starts with 32-bit code that switches to long mode itself",
         ));
     }
     if image.kind != Kind::Executable {
@@ -341,10 +432,10 @@ fn boot_data(
             "a shared object (ET_DYN): a kernel is an executable (ET_EXEC) linked at its load address",
         ));
     }
-    if header.is_none() && setup.entry.is_none() {
+    if protocol == Protocol::Plain && setup.entry.is_none() {
         return Err(LoadError::new(
             &origin,
-            format!("no Multiboot header (the magic number {HEADER_MAGIC:#x}, 4-byte aligned, in the first {SEARCH} bytes, Multiboot spec 3.1.1): not a Multiboot kernel; to start a plain ELF the same way (without the Multiboot magic in EAX) say where with --entry SYMBOL|ADDR"),
+            format!("no Multiboot header (the magic number {HEADER_MAGIC:#x}, 4-byte aligned, in the first {SEARCH} bytes, Multiboot spec 3.1.1; nor a Multiboot2 header, {:#x}, 8-byte aligned, in the first {} bytes): not a Multiboot kernel; to start a plain ELF the same way (without the Multiboot magic in EAX) say where with --entry SYMBOL|ADDR", super::multiboot2::HEADER_MAGIC, super::multiboot2::SEARCH),
         ));
     }
     // The segments must lie in RAM.
@@ -397,24 +488,12 @@ fn boot_data(
                 "the kernel takes all of low memory: no room for the Multiboot information",
             )
         })?;
-    write_info(&mut m, info, &origin);
+    match &protocol {
+        Protocol::V2(_) => write_info2(&mut m, info, &origin),
+        _ => write_info(&mut m, info, &origin),
+    }
 
-    let entry = match &setup.entry {
-        Some(e) => image.symbol(e).or_else(|| parse_number(e)).ok_or_else(|| {
-            let names: Vec<&str> = image.symbols.iter().map(|(n, _)| n.as_str()).collect();
-            let hint = crate::scenario::did_you_mean(e, names.iter().copied());
-            LoadError::new(
-                &origin,
-                format!("--entry {e}: no such symbol (and not a number){hint}"),
-            )
-        })?,
-        None => image.entry_point.ok_or_else(|| {
-            LoadError::new(
-                &origin,
-                "the ELF entry point (e_entry) is 0: say where to start with --entry",
-            )
-        })?,
-    };
+    let entry = entry_point(setup, &image, &protocol, &origin)?;
     if m.mem.region_at(entry).is_none() || entry > u32::MAX as u64 {
         return Err(LoadError::new(
             &origin,
@@ -434,11 +513,7 @@ fn boot_data(
     cpu.seg[SegReg::Cs as usize] = code;
     cpu.gdtr = Handoff::GDTR;
     cpu.idtr = Handoff::IDTR;
-    cpu.gpr[RAX] = if header.is_some() {
-        BOOT_MAGIC as u64
-    } else {
-        0
-    };
+    cpu.gpr[RAX] = protocol.magic() as u64;
     cpu.gpr[RBX] = info;
     cpu.gpr[RSP] = Handoff::ESP;
     cpu.rip = entry;
@@ -448,12 +523,18 @@ fn boot_data(
         super::place::set_register(&mut m, reg, *v).map_err(LoadError)?;
     }
 
-    let description = match header {
-        Some(h) => format!(
+    let description = match &protocol {
+        Protocol::V1(h) => format!(
             "{file} booted as a Multiboot kernel (header at file offset {:#x}, flags {:#x})",
             h.offset, h.flags
         ),
-        None => format!("{file} booted as a plain ELF at {entry:#x}"),
+        Protocol::V2(h) => format!(
+            "{file} booted as a Multiboot2 kernel (header at file offset {:#x}, {} bytes{})",
+            h.offset,
+            h.length,
+            ignored(h)
+        ),
+        Protocol::Plain => format!("{file} booted as a plain ELF at {entry:#x}"),
     };
     let scenario = Scenario {
         name: file.clone(),
@@ -464,7 +545,15 @@ fn boot_data(
         max_steps: Some(10_000),
         task: None,
     };
-    let lesson = lesson(&image, scenario, &file, entry, info, header, &description);
+    let lesson = lesson(
+        &image,
+        scenario,
+        &file,
+        entry,
+        info,
+        &protocol,
+        &description,
+    );
     Ok(Loaded { image, lesson })
 }
 
@@ -474,14 +563,17 @@ fn lesson(
     file: &str,
     entry: u64,
     info: u64,
-    header: Option<Header>,
+    protocol: &Protocol,
     description: &str,
 ) -> Lesson {
     let code = scene::image_code(image, &scenario);
-    let magic = if header.is_some() {
-        format!("EAX = {BOOT_MAGIC:#x} (the Multiboot magic)")
-    } else {
-        "EAX = 0 (no Multiboot header: a plain ELF)".to_string()
+    let magic = match protocol {
+        Protocol::V1(_) => format!("EAX = {BOOT_MAGIC:#x} (the Multiboot magic)"),
+        Protocol::V2(_) => format!(
+            "EAX = {:#x} (the Multiboot2 magic; the Multiboot2 specification 2.0, section 3.3, defines the same state)",
+            super::multiboot2::BOOT_MAGIC
+        ),
+        Protocol::Plain => "EAX = 0 (no Multiboot header: a plain ELF)".to_string(),
     };
     let en = format!(
         "**{description}.**\n\nThe machine state at entry is what the Multiboot specification 0.6.96, section 3.2, defines: {magic}, EBX = {info:#x} (the Multiboot information structure: memory 640 KiB low + 127 MiB from 1 MiB, a memory map, the command line and the boot loader's name), CS a flat 32-bit code segment, DS/ES/FS/GS/SS flat data segments, paging off (CR0 = {:#x}), interrupts off. GDTR is not valid (load your own GDT before any segment register), IDTR is the BIOS's real-mode table, ESP = {:#x}.\n\nDevices: a 16550 UART at 0x3f8 (what the kernel sends is the console output), isa-debug-exit at 0xf4 (a write ends the run with status (value << 1) | 1), port 0x80; other ports read 0xff.\n",

@@ -15,6 +15,7 @@ pub mod boot;
 pub mod elfout;
 pub mod examples;
 pub mod image;
+pub mod multiboot2;
 pub mod place;
 pub mod scene;
 

@@ -110,7 +110,7 @@ pub struct SceneDiff {
     pub page_faults: Vec<String>,
 }
 
-fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
+pub fn compare_state(m: &Machine, q: &QState, step: &str, instr: &str, out: &mut Vec<Difference>) {
     let mut diff = |field: &str, r: u64, qv: u64| {
         if r != qv {
             out.push(Difference {
@@ -234,7 +234,7 @@ fn tr_cached_busy(m: &Machine, q: &QState, step: &str, instr: &str) -> Option<Di
     })
 }
 
-fn vectors(qs: &QState) -> String {
+pub fn vectors(qs: &QState) -> String {
     let v: Vec<String> = qs
         .exceptions
         .iter()

@@ -87,8 +87,14 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line[at..].split_whitespace().next()
 }
 
-/// Parse the log into states; only states from the first one at `start_eip` on are kept.
+/// Parse the log into states; only states from the first one at `start_eip` (with
+/// paging on: the scenario's, not the stub's) on are kept.
 pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
+    parse_with(log, &|st| st.eip == start_eip && st.cr0 & PG != 0)
+}
+
+/// Parse the log into states from the first one `start` accepts on.
+pub fn parse_with(log: &str, start: &dyn Fn(&QState) -> bool) -> Vec<QState> {
     let mut out: Vec<QState> = Vec::new();
     let mut started = false;
     let mut lines = log.lines().peekable();
@@ -124,7 +130,7 @@ pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
                 }
                 // An interrupt delivered before the first instruction (scheduled
                 // before step 0) starts the run with its register dump.
-                if !started && !software && got && st.eip == start_eip && st.cr0 & PG != 0 {
+                if !started && !software && got && start(&st) {
                     started = true;
                 }
                 if started {
@@ -154,7 +160,7 @@ pub fn parse(log: &str, start_eip: u64) -> Vec<QState> {
             if !got {
                 continue;
             }
-            if !started && st.eip == start_eip && st.cr0 & PG != 0 {
+            if !started && start(&st) {
                 started = true;
             }
             if started {
