@@ -32,6 +32,8 @@ fn render_once_prints_a_frame_without_a_terminal() {
         "7",
         "--lang",
         "de",
+        "--size",
+        "160x48",
     ]);
     let out = text(&o.stdout);
     assert!(
