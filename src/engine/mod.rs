@@ -481,7 +481,7 @@ impl Engine {
         {
             return false;
         }
-        if self.machine.dev.attached && self.devices_due() {
+        if self.machine.dev.attached && self.devices_due(self.step_count()) {
             return false;
         }
         let ip = cpu.rip;
@@ -711,7 +711,7 @@ impl Engine {
         }
         let dev = &self.machine.dev;
         let left = if dev.attached {
-            if self.devices_due() {
+            if self.devices_due(n) {
                 return 0;
             }
             left.min(dev.due - n)
@@ -726,12 +726,12 @@ impl Engine {
             .map_or(left, |b| left.min(b - n))
     }
 
-    /// With devices attached: whether the step about to run must look at them (the
+    /// With devices attached: whether step `n`, about to run, must look at them (the
     /// timer's edge is due, or the PICs have a request the processor would take).
     #[inline]
-    fn devices_due(&self) -> bool {
+    fn devices_due(&self, n: u64) -> bool {
         let dev = &self.machine.dev;
-        dev.due <= self.step_count()
+        dev.due <= n
             || (self.machine.cpu.rflags & IF != 0
                 && !self.machine.cpu.shadow
                 && dev.irq().is_some())
@@ -762,7 +762,7 @@ impl Engine {
         if !self.schedule.is_empty()
             || cpu.pending_irq.is_some()
             || cpu.halted
-            || (self.machine.dev.attached && self.devices_due())
+            || (self.machine.dev.attached && self.devices_due(n))
         {
             if let Some(r) = self.interrupt_or_halt(n, ip, changes, events) {
                 return r;
