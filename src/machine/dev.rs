@@ -594,7 +594,11 @@ impl Devices {
         if pic::pending(&probe) != Some(0) {
             return None;
         }
-        DevChange::time(TimeSlot::Skew, self.skew, self.skew + (self.due - step))
+        DevChange::time(
+            TimeSlot::Skew,
+            self.skew,
+            self.skew.saturating_add(self.due - step),
+        )
     }
 
     /// Apply a change, or undo it.
