@@ -168,3 +168,30 @@ fn reverse_steps_into_a_run_longer_than_the_engine_records_at_once() {
     }
     assert_eq!(e.machine(), &reference(&s, boundary - 1));
 }
+
+#[test]
+fn trace_boot_quiet_runs_the_whole_kernel_past_ten_million_instructions() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/boot/busy.S");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let elf = dir.join(format!("busy-quiet-{}.elf", std::process::id()));
+    let bin = env!("CARGO_BIN_EXE_ringstep");
+    let o = std::process::Command::new(bin)
+        .args(["asm", src, "-o", elf.to_str().unwrap()])
+        .output()
+        .expect("ringstep runs");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // No --max-steps: a booted kernel with --quiet gets the debugger's bound, not the
+    // 100,000 steps a recorded run may take.
+    let o = std::process::Command::new(bin)
+        .args(["trace", "--boot", elf.to_str().unwrap(), "--quiet"])
+        .output()
+        .expect("ringstep runs");
+    let _ = std::fs::remove_file(&elf);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "ok\n");
+    assert!(
+        out.contains("stop: exit status 121 (isa-debug-exit) after 10490989 steps"),
+        "{out}"
+    );
+}
