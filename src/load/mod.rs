@@ -39,10 +39,10 @@ pub enum Input {
     /// Machine code as hex.
     Bytes(String),
     /// A kernel to boot (`--boot`): a Multiboot ELF, or a plain ELF with `--entry`, in a
-    /// machine of its own (src/load/boot.rs).
+    /// machine of its own (src/load/boot.rs, built in src/scenario/boot/multiboot.rs).
     Boot(PathBuf),
     /// A shipped example kernel (`--example`), possibly a broken variant, booted as
-    /// `Boot` boots a file (src/load/examples.rs).
+    /// `Boot` boots a file (src/scenario/boot/examples.rs).
     Example(examples::Example, Option<examples::Variant>),
 }
 

@@ -23,7 +23,7 @@
 //!   The rest is undefined by the spec; ringstep's choices are in [`Handoff`].
 //!
 //! A kernel with a Multiboot2 header boots the same way, with the Multiboot2 magic and
-//! boot information instead (src/load/multiboot2.rs; [`Protocol`] says which applies).
+//! boot information instead (src/scenario/boot/multiboot2.rs; [`Protocol`] says which applies).
 //!
 //! The machine: 128 MiB of RAM (640 KiB of low memory and 127 MiB from 1 MiB, as the
 //! memory map says), the kernel's segments, the UART, isa-debug-exit and port 0x80
