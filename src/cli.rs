@@ -36,8 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario headless and print one record per instruction.
     Trace(TraceArgs),
-    /// Boot a kernel (a 32-bit Multiboot or Multiboot2 ELF, or a plain ELF with --entry) in the
-    /// interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4.
+    /// Boot a kernel (a 32-bit Multiboot or Multiboot2 ELF, or a plain ELF with --entry) in
+    /// the interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4, the
+    /// 8259A PICs and the 8254 timer (one tick per step).
     Boot(BootArgs),
     /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
     /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).

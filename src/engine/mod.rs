@@ -291,6 +291,7 @@ impl Engine {
     /// Change the machine directly (set-up, lessons, the `set reg` command). History is
     /// cleared, since recorded steps no longer lead to this state.
     pub fn machine_mut(&mut self) -> &mut Machine {
+        self.keep_clock();
         self.clear_history();
         self.cache.clear();
         &mut self.machine
@@ -335,6 +336,18 @@ impl Engine {
     /// `run_deferred` and not recorded yet.
     pub fn history_len(&self) -> usize {
         self.steps.len() + self.unrecorded
+    }
+
+    /// Before the history is cleared (step numbers then count from `raw_steps` again):
+    /// move the devices' clock skew so that their clock (step number + skew) goes on
+    /// from where it is.
+    fn keep_clock(&mut self) {
+        let lost = self.history_len() as u64;
+        let dev = &mut self.machine.dev;
+        if dev.attached && lost > 0 {
+            dev.skew = dev.skew.saturating_add(lost);
+            dev.refresh();
+        }
     }
 
     pub fn clear_history(&mut self) {
@@ -466,6 +479,9 @@ impl Engine {
             || cpu.rflags & TF != 0
             || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0)
         {
+            return false;
+        }
+        if self.machine.dev.attached && self.devices_due(self.step_count()) {
             return false;
         }
         let ip = cpu.rip;
@@ -631,6 +647,7 @@ impl Engine {
     /// Run without recording history (fast path for benchmarks and long runs). Steps run
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
+        self.keep_clock();
         self.clear_history();
         let (stop, ran) = self.run_unrecorded(max_steps);
         self.raw_steps += ran;
@@ -692,12 +709,32 @@ impl Engine {
         {
             return 0;
         }
+        let dev = &self.machine.dev;
+        let left = if dev.attached {
+            if self.devices_due(n) {
+                return 0;
+            }
+            left.min(dev.due - n)
+        } else {
+            left
+        };
         self.schedule
             .iter()
             .map(|s| s.before_step)
             .filter(|&b| b >= n)
             .min()
             .map_or(left, |b| left.min(b - n))
+    }
+
+    /// With devices attached: whether step `n`, about to run, must look at them (the
+    /// timer's edge is due, or the PICs have a request the processor would take).
+    #[inline]
+    fn devices_due(&self, n: u64) -> bool {
+        let dev = &self.machine.dev;
+        dev.due <= n
+            || (self.machine.cpu.rflags & IF != 0
+                && !self.machine.cpu.shadow
+                && dev.irq().is_some())
     }
 
     fn stop(&self, reason: StopReason, instr: Option<Instruction>) -> Stop {
@@ -722,7 +759,11 @@ impl Engine {
             return Err(self.stop(StopReason::End, None));
         }
         let cpu = &self.machine.cpu;
-        if !self.schedule.is_empty() || cpu.pending_irq.is_some() || cpu.halted {
+        if !self.schedule.is_empty()
+            || cpu.pending_irq.is_some()
+            || cpu.halted
+            || (self.machine.dev.attached && self.devices_due(n))
+        {
             if let Some(r) = self.interrupt_or_halt(n, ip, changes, events) {
                 return r;
             }
@@ -882,23 +923,12 @@ impl Engine {
             if ctx.flag(IF) && !shadow {
                 ctx.set_pending_irq(None);
                 ctx.set_halted(false);
-                let mark = (ctx.journal.len(), ctx.events.len());
-                return Some(match deliver(&mut ctx, v, Source::External, None, ip) {
-                    Ok(()) => Ok(Outcome::Interrupt(v)),
-                    Err(e) => {
-                        let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
-                        let r = outcome;
-                        if r.is_err() {
-                            Self::rollback(&mut ctx, (0, 0));
-                        }
-                        r.map_err(|reason| Stop {
-                            reason,
-                            ip,
-                            instr: None,
-                            chain: std::mem::take(&mut ctx.chain).into(),
-                        })
-                    }
-                });
+                return Some(Self::external(&mut ctx, v, ip));
+            }
+        }
+        if ctx.m.dev.attached {
+            if let Some(r) = Self::device_interrupt(&mut ctx, n, ip) {
+                return Some(r);
             }
         }
         if ctx.m.cpu.halted {
@@ -911,6 +941,60 @@ impl Engine {
             }));
         }
         None
+    }
+
+    /// Deliver external interrupt `v` at the boundary before `ip` (a step of its own).
+    fn external(ctx: &mut Ctx, v: u8, ip: u64) -> Result<Outcome, Stop> {
+        let mark = (ctx.journal.len(), ctx.events.len());
+        match deliver(ctx, v, Source::External, None, ip) {
+            Ok(()) => Ok(Outcome::Interrupt(v)),
+            Err(e) => {
+                let r = Self::delivery_failed(ctx, e, mark, ip);
+                if r.is_err() {
+                    Self::rollback(ctx, (0, 0));
+                }
+                r.map_err(|reason| Stop {
+                    reason,
+                    ip,
+                    instr: None,
+                    chain: std::mem::take(&mut ctx.chain).into(),
+                })
+            }
+        }
+    }
+
+    /// The devices at the boundary before step `n`: a halted processor with IF = 1
+    /// skips ahead to the timer's next edge; an edge that is due sets IRQ 0 in the
+    /// master PIC's IRR; then, with IF = 1 and no interrupt shadow (SDM Vol. 3A 6.8.3),
+    /// the PICs' request is acknowledged (INTA) and its vector delivered as an
+    /// external interrupt (SDM Vol. 3A 6.3.2, 6.12), waking a halted processor. Every
+    /// change is journaled in this step. None: no interrupt was delivered.
+    #[cold]
+    #[inline(never)]
+    fn device_interrupt(ctx: &mut Ctx, n: u64, ip: u64) -> Option<Result<Outcome, Stop>> {
+        let can_take = ctx.flag(IF) && !ctx.m.cpu.shadow;
+        if ctx.m.cpu.halted && can_take && ctx.m.dev.irq().is_none() {
+            if let Some(c) = ctx.m.dev.skip_to_timer(n) {
+                ctx.device(c);
+            }
+        }
+        for c in ctx.m.dev.tick(n) {
+            ctx.device(c);
+        }
+        if !can_take {
+            return None;
+        }
+        let (irq, vector, ack) = ctx.m.dev.acknowledge()?;
+        for c in ack {
+            ctx.device(c);
+        }
+        ctx.set_halted(false);
+        ctx.event(Event::Irq {
+            irq,
+            vector,
+            device: crate::machine::dev::irq_source(irq),
+        });
+        Some(Self::external(ctx, vector, ip))
     }
 
     /// Undo the journal back to `mark` (entries, events) and put RIP back at the

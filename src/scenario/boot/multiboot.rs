@@ -26,8 +26,11 @@
 //! boot information instead (src/scenario/boot/multiboot2.rs; [`Protocol`] says which applies).
 //!
 //! The machine: 128 MiB of RAM (640 KiB of low memory and 127 MiB from 1 MiB, as the
-//! memory map says), the kernel's segments, the UART, isa-debug-exit and port 0x80
-//! (src/machine/dev.rs). A plain ELF without a Multiboot header boots the same way when
+//! memory map says), the kernel's segments, the UART, isa-debug-exit, port 0x80, the
+//! 8259A PICs and the 8254 timer as the BIOS leaves them (src/machine/dev.rs,
+//! `Devices::bios`). Exceptions are delivered architecturally
+//! (`Machine::architectural_faults`): a missing handler is #GP or #NP, then #DF, then a
+//! triple fault, as on the real processor. A plain ELF without a Multiboot header boots the same way when
 //! `--entry` says where to start, with EAX = 0 instead of the magic.
 
 use super::image::{Image, Kind};
@@ -479,7 +482,8 @@ pub fn build(
     cpu.gpr[RBX] = info;
     cpu.gpr[RSP] = Handoff::ESP;
     cpu.rip = entry;
-    m.dev.attached = true;
+    m.dev = crate::machine::dev::Devices::bios();
+    m.architectural_faults = true;
     m.mem.set_open_bus(true);
 
     let description = match &protocol {
