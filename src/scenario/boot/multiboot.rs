@@ -372,10 +372,56 @@ pub fn build(
     source: bool,
     entry_arg: Option<&str>,
 ) -> Result<Booted, LoadError> {
-    let origin = origin.to_string();
-    let file = file.to_string();
-    let protocol = Protocol::of(data, &origin)?;
-    let image = Image::from_elf(data, &origin).map_err(|e| {
+    let (protocol, image) = read_kernel(data, origin, source, entry_arg)?;
+    let (mut m, taken) = lay_out(&image, file, origin)?;
+    let info = INFO_PAGES
+        .into_iter()
+        .find(|p| !taken.iter().any(|&(s, e)| *p < e && s < p + 0x1000))
+        .ok_or_else(|| {
+            LoadError::new(
+                origin,
+                "the kernel takes all of low memory: no room for the Multiboot information",
+            )
+        })?;
+    match &protocol {
+        Protocol::V2(_) => write_info2(&mut m, info, origin),
+        _ => write_info(&mut m, info, origin),
+    }
+    let entry = entry_point(entry_arg, &image, &protocol, origin)?;
+    if m.mem.region_at(entry).is_none() || entry > u32::MAX as u64 {
+        return Err(LoadError::new(
+            origin,
+            format!("the entry point {entry:#x} is outside RAM"),
+        ));
+    }
+    hand_off(&mut m, &protocol, info, entry);
+    let scenario = Scenario {
+        name: file.to_string(),
+        description: describe(file, &protocol, entry),
+        machine: m,
+        interrupts: Vec::new(),
+        stop_at: Vec::new(),
+        max_steps: Some(10_000),
+        task: None,
+    };
+    Ok(Booted {
+        image,
+        scenario,
+        protocol,
+        entry,
+        info,
+    })
+}
+
+/// The kernel's headers and ELF image, refused unless a Multiboot loader could boot it.
+fn read_kernel(
+    data: &[u8],
+    origin: &str,
+    source: bool,
+    entry_arg: Option<&str>,
+) -> Result<(Protocol, Image), LoadError> {
+    let protocol = Protocol::of(data, origin)?;
+    let image = Image::from_elf(data, origin).map_err(|e| {
         if source && !data.starts_with(b"\x7fELF") {
             LoadError(format!(
                 "{}; to boot assembly source, assemble it first: ringstep asm {origin} -o KERNEL.elf",
@@ -387,19 +433,19 @@ pub fn build(
     })?;
     if image.bits != 32 {
         return Err(LoadError::new(
-            &origin,
+            origin,
             "a 64-bit ELF file: ringstep boots 32-bit ELF kernels (ELFCLASS32, EM_386), which a Multiboot boot loader starts in 32-bit protected mode; a 64-bit kernel starts with 32-bit code that switches to long mode itself",
         ));
     }
     if image.kind != Kind::Executable {
         return Err(LoadError::new(
-            &origin,
+            origin,
             "a shared object (ET_DYN): a kernel is an executable (ET_EXEC) linked at its load address",
         ));
     }
     if protocol == Protocol::Plain && entry_arg.is_none() {
         return Err(LoadError::new(
-            &origin,
+            origin,
             format!("no Multiboot header (the magic number {HEADER_MAGIC:#x}, 4-byte aligned, in the first {SEARCH} bytes, Multiboot spec 3.1.1; nor a Multiboot2 header, {:#x}, 8-byte aligned, in the first {} bytes): not a Multiboot kernel; to start a plain ELF the same way (without the Multiboot magic in EAX) say where with --entry SYMBOL|ADDR", super::multiboot2::HEADER_MAGIC, super::multiboot2::SEARCH),
         ));
     }
@@ -409,7 +455,7 @@ pub fn build(
         let inside = |lo: u64, hi: u64| s.phys >= lo && end <= hi;
         if !inside(0, LOW_END) && !inside(HIGH_START, HIGH_END) {
             return Err(LoadError::new(
-                &origin,
+                origin,
                 format!(
                     "the segment at physical address {:#x}..{end:#x} ({}) lies outside RAM: the machine has 640 KiB at 0..{LOW_END:#x} and 127 MiB at {HIGH_START:#x}..{HIGH_END:#x}",
                     s.phys,
@@ -418,14 +464,23 @@ pub fn build(
             ));
         }
     }
+    Ok((protocol, image))
+}
 
+/// A machine with RAM and the kernel's segments copied to their physical addresses,
+/// its symbols known; and the physical ranges the kernel takes.
+fn lay_out(
+    image: &Image,
+    file: &str,
+    origin: &str,
+) -> Result<(Machine, Vec<(u64, u64)>), LoadError> {
     let mut m = Machine::new();
-    let spans = kernel_spans(&image);
+    let spans = kernel_spans(image);
     let taken: Vec<(u64, u64)> = spans.iter().map(|s| (s.0, s.1)).collect();
     let mut regions = Vec::new();
     for (i, (lo, hi, perm, what)) in spans.iter().enumerate() {
         let name = if spans.len() == 1 {
-            file.clone()
+            file.to_string()
         } else {
             format!("{file} #{} {what}", i + 1)
         };
@@ -437,36 +492,18 @@ pub fn build(
     carve("RAM", HIGH_START, HIGH_END, &taken, &mut regions);
     m.mem
         .add_regions(regions)
-        .map_err(|(_, e)| LoadError::new(&origin, e.to_string()))?;
+        .map_err(|(_, e)| LoadError::new(origin, e.to_string()))?;
     for s in &image.segments {
         m.mem.poke_phys(s.phys, &s.bytes);
     }
     for (name, addr) in &image.symbols {
         m.symbols.insert(name, *addr);
     }
-    let info = INFO_PAGES
-        .into_iter()
-        .find(|p| !taken.iter().any(|&(s, e)| *p < e && s < p + 0x1000))
-        .ok_or_else(|| {
-            LoadError::new(
-                &origin,
-                "the kernel takes all of low memory: no room for the Multiboot information",
-            )
-        })?;
-    match &protocol {
-        Protocol::V2(_) => write_info2(&mut m, info, &origin),
-        _ => write_info(&mut m, info, &origin),
-    }
+    Ok((m, taken))
+}
 
-    let entry = entry_point(entry_arg, &image, &protocol, &origin)?;
-    if m.mem.region_at(entry).is_none() || entry > u32::MAX as u64 {
-        return Err(LoadError::new(
-            &origin,
-            format!("the entry point {entry:#x} is outside RAM"),
-        ));
-    }
-
-    // Machine state at entry (Multiboot spec 3.2).
+/// The machine state at the kernel's entry (Multiboot spec 3.2), and the devices.
+fn hand_off(m: &mut Machine, protocol: &Protocol, info: u64, entry: u64) {
     let cpu = &mut m.cpu;
     cpu.cr0 = Handoff::CR0;
     cpu.rflags = Handoff::EFLAGS;
@@ -485,8 +522,11 @@ pub fn build(
     m.dev = crate::machine::dev::Devices::bios();
     m.architectural_faults = true;
     m.mem.set_open_bus(true);
+}
 
-    let description = match &protocol {
+/// "FILE booted as a Multiboot kernel (...)".
+fn describe(file: &str, protocol: &Protocol, entry: u64) -> String {
+    match protocol {
         Protocol::V1(h) => format!(
             "{file} booted as a Multiboot kernel (header at file offset {:#x}, flags {:#x})",
             h.offset, h.flags
@@ -498,23 +538,7 @@ pub fn build(
             ignored(h)
         ),
         Protocol::Plain => format!("{file} booted as a plain ELF at {entry:#x}"),
-    };
-    let scenario = Scenario {
-        name: file.clone(),
-        description,
-        machine: m,
-        interrupts: Vec::new(),
-        stop_at: Vec::new(),
-        max_steps: Some(10_000),
-        task: None,
-    };
-    Ok(Booted {
-        image,
-        scenario,
-        protocol,
-        entry,
-        info,
-    })
+    }
 }
 
 #[cfg(test)]
