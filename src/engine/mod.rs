@@ -42,7 +42,7 @@ use crate::machine::flags::{IF, TF};
 use crate::machine::{AccessKind, Machine};
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
-pub use deferred::Diverged;
+pub use deferred::{Diverged, RECORD_CHUNK};
 pub use event::{Event, Source};
 pub use fault::{Exception, Link, LinkKind};
 use interrupt::{deliver, DeliveryError};
@@ -258,6 +258,9 @@ pub struct Engine {
     last_code: u32,
     /// Use the pre-analysed fast forms (off only to check them against the general path).
     fast: bool,
+    /// `run`, `run_raw` and `run_deferred` end after a step that leaves the CPL
+    /// different from this one (`set_stop_on_cpl`).
+    stop_on_cpl: Option<u8>,
 }
 
 impl Engine {
@@ -281,6 +284,7 @@ impl Engine {
             check_writes: cfg!(debug_assertions),
             last_code: NO_CODE,
             fast: true,
+            stop_on_cpl: None,
         }
     }
 
@@ -303,6 +307,22 @@ impl Engine {
 
     pub fn stop_at(&self) -> &[u64] {
         &self.stop_at
+    }
+
+    /// With `Some(cpl)`, `run`, `run_raw` and `run_deferred` end (with reason `Limit`)
+    /// right after a step that leaves the CPL other than `cpl`, as a debugger's `until
+    /// cpl` needs; the caller tells that from the limit by the CPL. Only steps on the
+    /// general path can change the CPL (the fast forms change GPRs, RFLAGS and RIP), so
+    /// this costs the fast path nothing.
+    pub fn set_stop_on_cpl(&mut self, cpl: Option<u8>) {
+        self.stop_on_cpl = cpl;
+    }
+
+    /// True if `set_stop_on_cpl` asked to stop at this CPL.
+    #[inline]
+    fn cpl_left(&self) -> bool {
+        self.stop_on_cpl
+            .is_some_and(|c| self.machine.cpu.cpl() != c)
     }
 
     /// The interrupt lines to raise, by step number. Set it before running: an
@@ -635,6 +655,9 @@ impl Engine {
             if let StepResult::Stopped(s) = self.step() {
                 return s;
             }
+            if self.cpl_left() {
+                break;
+            }
         }
         Stop {
             reason: StopReason::Limit,
@@ -677,7 +700,12 @@ impl Engine {
             changes.clear();
             events.clear();
             match self.exec(base + ran, &mut changes, &mut events) {
-                Ok(_) => ran += 1,
+                Ok(_) => {
+                    ran += 1;
+                    if self.cpl_left() {
+                        break;
+                    }
+                }
                 Err(s) => {
                     stop = Some(s);
                     break;

@@ -144,13 +144,16 @@ fn constants(example: Example) -> Result<Vec<(String, i64)>, String> {
     Ok(layout.constants().to_vec())
 }
 
-/// The machine `ringstep boot --example` starts.
+/// The machine `ringstep boot --example` starts (a scene's `max_steps` defaults as in
+/// every lesson, not to the viewer's bound for a booted kernel).
 fn boot(example: Example, variant: Option<Variant>) -> Result<Scenario, String> {
     let written = example.assemble(variant).map_err(|e| e.0)?;
     let name = example.elf_name(variant);
-    multiboot::build(&written.file, &name, &name, false, None)
+    let mut scenario = multiboot::build(&written.file, &name, &name, false, None)
         .map(|b| b.scenario)
-        .map_err(|e| e.0)
+        .map_err(|e| e.0)?;
+    scenario.max_steps = None;
+    Ok(scenario)
 }
 
 impl Loader<'_> {

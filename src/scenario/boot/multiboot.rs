@@ -401,7 +401,8 @@ pub fn build(
         machine: m,
         interrupts: Vec::new(),
         stop_at: Vec::new(),
-        max_steps: Some(10_000),
+        // The viewer records the whole run: the most a scene may record.
+        max_steps: Some(crate::scenario::MAX_STEPS),
         task: None,
     };
     Ok(Booted {
