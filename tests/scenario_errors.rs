@@ -7,6 +7,7 @@ use ringstep::scenario;
 
 const EXPECTED: &[(&str, &str)] = &[
     ("bad_expression", "4:12: `user_return + )` is not a number, a symbol, or an expression like symbol+0x10"),
+    ("boot_in_scenario", "3:1: `boot` is a lesson's [machine] key, and a lesson that boots a kernel has no preset, [[code]] or other machine keys"),
     ("code_selector_is_data", "4:6: cs = 0x7b (GDT entry 15): cs needs a code segment, this is data r/w"),
     ("data_outside_regions", "4:6: data at 0x10000000 is outside every region"),
     ("odd_hex", "7:4: odd number of hex digits in `cd8` (3 digits)"),

@@ -11,6 +11,7 @@ const LESSONS: &[(&str, &str)] = &[
         "mode-vs-context",
         include_str!("../../lessons/mode-vs-context.toml"),
     ),
+    ("own-kernel", include_str!("../../lessons/own-kernel.toml")),
     ("pti", include_str!("../../lessons/pti.toml")),
     ("restart", include_str!("../../lessons/restart.toml")),
     (

@@ -20,6 +20,8 @@ use crate::scenario::{
     Scenario, ScenarioError, MAX_STEPS,
 };
 
+mod boot;
+
 type Res<T> = Result<T, LessonError>;
 
 /// Where the files a lesson includes (`[[code]] file = ...`) come from.
@@ -200,6 +202,10 @@ impl<'a> Loader<'a> {
                 "a lesson needs a [machine] table, e.g. `[machine]` with `preset = \"linux-2.6-i386\"`",
             ));
         };
+        if machine.get_ref().boot.is_some() {
+            let parts = (&doc.code[..], &doc.scene[..]);
+            return self.boot_lesson(sec, machine, parts, id, (title, summary));
+        }
         let machine_span = machine.span();
         let machine = machine.into_inner();
         if machine.preset.is_none() {

@@ -12,6 +12,7 @@ mod load;
 mod raw;
 pub mod run;
 
+pub use crate::scenario::SourceLine;
 use crate::scenario::{Scenario, ScenarioError};
 pub use expr::{Expr, Value};
 pub use load::{load_file, load_shipped, load_str, FileSource};
@@ -80,38 +81,6 @@ pub struct Loc {
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}:{}", self.file, self.line, self.col)
-    }
-}
-
-/// One assembled line of lesson code, for listings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceLine {
-    pub addr: u64,
-    pub len: u32,
-    /// The source text of the line (without its comment-free processing).
-    pub text: String,
-    pub is_code: bool,
-    /// 32 or 64: how the line's bytes decode (`.code32`/`.code64` in the source).
-    pub bits: u32,
-}
-
-impl SourceLine {
-    /// The listing lines of one assembled section whose source is `text`.
-    pub fn from_assembly(lines: &[crate::asm::LineInfo], text: &str) -> Vec<SourceLine> {
-        let src: Vec<&str> = text.lines().collect();
-        lines
-            .iter()
-            .map(|l| SourceLine {
-                addr: l.addr,
-                len: l.len,
-                text: src
-                    .get(l.line.saturating_sub(1))
-                    .map(|t| t.trim().to_string())
-                    .unwrap_or_default(),
-                is_code: l.is_code,
-                bits: l.bits,
-            })
-            .collect()
     }
 }
 

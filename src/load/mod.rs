@@ -9,15 +9,13 @@
 //! narrative-less [`Lesson`] for the viewer and `trace`. The behaviour is documented in
 //! docs/loading.md.
 
-pub mod alt;
 pub mod args;
 pub mod boot;
-pub mod elfout;
-pub mod examples;
-pub mod image;
-pub mod multiboot2;
 pub mod place;
 pub mod scene;
+
+pub use crate::scenario::boot::{alt, elfout, examples, image, multiboot2};
+pub use crate::scenario::boot::{parse_number, LoadError};
 
 use std::path::{Path, PathBuf};
 
@@ -32,25 +30,6 @@ use crate::lesson::{Lesson, SourceLine};
 use crate::machine::memory::PAGE_SIZE;
 use crate::scenario::{self, Scenario};
 
-/// A loading problem, already naming the file (or option) at fault. Exit status 2.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadError(pub String);
-
-impl LoadError {
-    /// `FILE: message`.
-    pub fn new(file: &str, message: impl AsRef<str>) -> LoadError {
-        LoadError(format!("{file}: {}", message.as_ref()))
-    }
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LoadError {}
-
 /// What to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -60,10 +39,10 @@ pub enum Input {
     /// Machine code as hex.
     Bytes(String),
     /// A kernel to boot (`--boot`): a Multiboot ELF, or a plain ELF with `--entry`, in a
-    /// machine of its own (src/load/boot.rs).
+    /// machine of its own (src/load/boot.rs, built in src/scenario/boot/multiboot.rs).
     Boot(PathBuf),
     /// A shipped example kernel (`--example`), possibly a broken variant, booted as
-    /// `Boot` boots a file (src/load/examples.rs).
+    /// `Boot` boots a file (src/scenario/boot/examples.rs).
     Example(examples::Example, Option<examples::Variant>),
 }
 
@@ -105,15 +84,6 @@ fn short_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
-}
-
-/// A number: 0x hex or decimal.
-pub fn parse_number(text: &str) -> Option<u64> {
-    let t = text.trim().replace('_', "");
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => t.parse::<u64>().ok(),
-    }
 }
 
 fn machine_scenario(choice: &MachineChoice) -> Result<Scenario, LoadError> {

@@ -141,6 +141,16 @@ fn expand_layers(top: Vec<LayerSource>) -> Res<Vec<Layer>> {
             .clone()
             .map(|p| (p, t.origin.clone(), t.text.clone()))
     });
+    for t in &top {
+        if let Some(b) = &t.doc.boot {
+            return Err(ScenarioError::at(
+                &t.origin,
+                &t.text,
+                b.span(),
+                "`boot` is a lesson's [machine] key, and a lesson that boots a kernel has no preset, [[code]] or other machine keys",
+            ));
+        }
+    }
     for t in top.iter().skip(1) {
         if let Some(p) = &t.doc.preset {
             return Err(ScenarioError::at(

@@ -6,6 +6,7 @@
 //! `Scenario` whose `machine` is ready to execute. The format is documented in
 //! `docs/scenario-format.md`.
 
+pub mod boot;
 mod build;
 mod error;
 mod order;
@@ -100,4 +101,36 @@ fn unknown_preset_message(name: &str) -> String {
         "unknown preset `{name}` (presets: {}){hint}",
         PRESETS.join(", ")
     )
+}
+
+/// One assembled line of code (a lesson's or a shipped kernel's), for listings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    pub addr: u64,
+    pub len: u32,
+    /// The source text of the line (without its comment-free processing).
+    pub text: String,
+    pub is_code: bool,
+    /// 32 or 64: how the line's bytes decode (`.code32`/`.code64` in the source).
+    pub bits: u32,
+}
+
+impl SourceLine {
+    /// The listing lines of one assembled section whose source is `text`.
+    pub fn from_assembly(lines: &[crate::asm::LineInfo], text: &str) -> Vec<SourceLine> {
+        let src: Vec<&str> = text.lines().collect();
+        lines
+            .iter()
+            .map(|l| SourceLine {
+                addr: l.addr,
+                len: l.len,
+                text: src
+                    .get(l.line.saturating_sub(1))
+                    .map(|t| t.trim().to_string())
+                    .unwrap_or_default(),
+                is_code: l.is_code,
+                bits: l.bits,
+            })
+            .collect()
+    }
 }

@@ -122,6 +122,17 @@ pub struct Doc {
     pub run: Option<RunSec>,
     pub task: Option<TaskSec>,
     pub paging: Option<Spanned<PagingSec>>,
+    /// A lesson's `[machine] boot.example`: the machine of a booted example kernel.
+    pub boot: Option<Spanned<BootSec>>,
+}
+
+/// `boot.example = "32"`, `boot.variant = "bad-esp0"` (lessons only; see
+/// lessons/FORMAT.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootSec {
+    pub example: Option<Spanned<String>>,
+    pub variant: Option<Spanned<String>>,
 }
 
 /// `[paging]`: how the machine's page tables are made (see scenario/build/paging.rs).

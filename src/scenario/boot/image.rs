@@ -8,7 +8,7 @@ use object::Endianness;
 
 use super::alt::Alternatives;
 use super::LoadError;
-use crate::lesson::SourceLine;
+use crate::scenario::SourceLine;
 
 /// One loadable segment (PT_LOAD), its bytes `memsz` long (the part past `filesz` is zero).
 #[derive(Clone, Debug, PartialEq, Eq)]

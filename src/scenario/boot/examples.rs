@@ -11,9 +11,9 @@ use super::elfout::{self, Written};
 use super::LoadError;
 
 /// The 32-bit example kernel's source.
-pub const KERNEL32: &str = include_str!("../../assets/kernels/kernel32.S");
+pub const KERNEL32: &str = include_str!("../../../assets/kernels/kernel32.S");
 /// The 64-bit example kernel's source (a Multiboot ELF32 that switches to long mode).
-pub const KERNEL64: &str = include_str!("../../assets/kernels/kernel64.S");
+pub const KERNEL64: &str = include_str!("../../../assets/kernels/kernel64.S");
 
 /// Which example kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -121,7 +121,7 @@ mod tests {
         ] {
             let w = Example::K32.assemble(v).unwrap();
             assert_eq!(w.bits, 32);
-            let h = crate::load::boot::find_header(&w.file, "k").unwrap();
+            let h = super::super::multiboot::find_header(&w.file, "k").unwrap();
             assert!(h.is_some(), "{v:?}");
         }
         // The variants differ from the kernel (each leaves something out or changes it).

@@ -1,6 +1,6 @@
 //! Multiboot2 kernels, as the Multiboot2 Specification version 2.0
 //! (<https://www.gnu.org/software/grub/manual/multiboot2/multiboot.html>) has a boot
-//! loader treat them; src/load/boot.rs does the loading, this file the two structures:
+//! loader treat them; src/scenario/boot/multiboot.rs does the loading, this file the two structures:
 //!
 //! - 3.1.1-3.1.2 the header: magic 0xE85250D6, architecture (0: 32-bit protected-mode
 //!   i386), header_length, checksum (the four fields add to 0 mod 2^32), 8-aligned within
