@@ -344,9 +344,7 @@ pub fn tss(m: &Machine) -> Option<TssView> {
         .map(|&(name, off, len)| {
             let v = m.peek_lin_le(tr.base.wrapping_add(off), len as usize);
             let pointer = len >= 4 && name != "eflags" && name != "cr3";
-            let sym = pointer
-                .then(|| symbol(m, v))
-                .flatten();
+            let sym = pointer.then(|| symbol(m, v)).flatten();
             (name, off, len, v, sym)
         })
         .collect::<Vec<_>>();

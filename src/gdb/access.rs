@@ -84,7 +84,8 @@ pub fn hit(watches: &[AccessWatch], accesses: &[Access]) -> Option<(AccessWatch,
     for w in watches {
         for a in accesses {
             let counts = a.reads || (w.writes_too && a.writes);
-            let overlaps = a.addr.wrapping_sub(w.addr) < w.len || w.addr.wrapping_sub(a.addr) < a.len;
+            let overlaps =
+                a.addr.wrapping_sub(w.addr) < w.len || w.addr.wrapping_sub(a.addr) < a.len;
             if counts && overlaps {
                 return Some((*w, a.addr));
             }

@@ -139,7 +139,11 @@ fn idt(m: &Machine) -> String {
         m.cpu.idtr.base, m.cpu.idtr.limit
     )];
     for r in inspect::idt(m).iter().filter(|r| r.gate.present) {
-        let sym = r.symbol.as_deref().map(|s| format!(" <{s}>")).unwrap_or_default();
+        let sym = r
+            .symbol
+            .as_deref()
+            .map(|s| format!(" <{s}>"))
+            .unwrap_or_default();
         out.push(format!(
             "{:#04x} {} {:#06x}:{:#x}{sym} dpl {}{}",
             r.vector,
@@ -166,9 +170,15 @@ fn tss(m: &Machine) -> String {
         t.tr, t.type_name, t.base, t.limit
     )];
     for (name, off, len, value, sym) in &t.fields {
-        let sym = sym.as_deref().map(|s| format!(" <{s}>")).unwrap_or_default();
+        let sym = sym
+            .as_deref()
+            .map(|s| format!(" <{s}>"))
+            .unwrap_or_default();
         let width = *len as usize * 2;
-        out.push(format!("  +{off:#05x} {name:<10} {value:#0w$x}{sym}", w = width + 2));
+        out.push(format!(
+            "  +{off:#05x} {name:<10} {value:#0w$x}{sym}",
+            w = width + 2
+        ));
     }
     out.join("\n")
 }
@@ -191,7 +201,11 @@ fn phys(m: &Machine, args: &str) -> String {
         .enumerate()
         .map(|(i, c)| {
             let hex: Vec<String> = c.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{:#014x}  {}", addr.wrapping_add(16 * i as u64), hex.join(" "))
+            format!(
+                "{:#014x}  {}",
+                addr.wrapping_add(16 * i as u64),
+                hex.join(" ")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

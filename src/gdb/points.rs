@@ -50,9 +50,7 @@ impl GdbPoints {
         }
         let id = match kind {
             Kind::Write => d.points_mut().add_watch(Watch::Mem { addr, len }),
-            _ => d
-                .points_mut()
-                .add_break(addr, format!("{addr:#x}"), None),
+            _ => d.points_mut().add_break(addr, format!("{addr:#x}"), None),
         };
         self.entries.push(Entry {
             kind,
@@ -65,10 +63,9 @@ impl GdbPoints {
 
     /// Remove what `add` added; false if there was none.
     pub fn remove(&mut self, d: &mut Debugger, kind: Kind, addr: u64, len: u64) -> bool {
-        let found = self
-            .entries
-            .iter()
-            .position(|e| e.kind == kind && e.addr == addr && (kind != Kind::Write || e.len == len));
+        let found = self.entries.iter().position(|e| {
+            e.kind == kind && e.addr == addr && (kind != Kind::Write || e.len == len)
+        });
         match found {
             Some(i) => {
                 let e = self.entries.remove(i);

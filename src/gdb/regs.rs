@@ -3,7 +3,7 @@
 //! eflags, selectors) for machines in IA-32e mode. ringstep does not model the x87 and
 //! SSE state, so those registers read as zero and writes to them are ignored.
 
-use gdbstub_arch::x86::reg::{X86CoreRegs, X86_64CoreRegs, X86SegmentRegs};
+use gdbstub_arch::x86::reg::{X86CoreRegs, X86SegmentRegs, X86_64CoreRegs};
 
 use crate::debug::regs::Reg;
 use crate::machine::{Machine, SegReg};

@@ -156,10 +156,7 @@ fn forward_stop<A: X86>(t: &GdbTarget<A>, why: &Why) -> Stop<A> {
 
 /// The stop reply for a reverse movement: the breakpoint or watchpoint it came back
 /// to, done, or the beginning of the recorded history.
-fn reverse_stop<A: X86>(
-    t: &GdbTarget<A>,
-    a: Result<Arrival, crate::debug::DebugError>,
-) -> Stop<A> {
+fn reverse_stop<A: X86>(t: &GdbTarget<A>, a: Result<Arrival, crate::debug::DebugError>) -> Stop<A> {
     use gdbstub::target::ext::base::reverse_exec::ReplayLogPosition;
     match a {
         Ok(Arrival {

@@ -7,7 +7,9 @@ use std::marker::PhantomData;
 
 use gdbstub::arch::Arch;
 use gdbstub::common::Signal;
-use gdbstub::target::ext::base::reverse_exec::{ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps};
+use gdbstub::target::ext::base::reverse_exec::{
+    ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
+};
 use gdbstub::target::ext::base::singlethread::{
     SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
     SingleThreadSingleStepOps,
@@ -204,21 +206,29 @@ impl<A: X86> Breakpoints for GdbTarget<A> {
 
 impl<A: X86> SwBreakpoint for GdbTarget<A> {
     fn add_sw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
-        Ok(self.points.add(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
+        Ok(self
+            .points
+            .add(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
     }
 
     fn remove_sw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
-        Ok(self.points.remove(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
+        Ok(self
+            .points
+            .remove(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
     }
 }
 
 impl<A: X86> HwBreakpoint for GdbTarget<A> {
     fn add_hw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
-        Ok(self.points.add(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
+        Ok(self
+            .points
+            .add(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
     }
 
     fn remove_hw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
-        Ok(self.points.remove(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
+        Ok(self
+            .points
+            .remove(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
     }
 }
 
@@ -250,7 +260,9 @@ impl<A: X86> HwWatchpoint for GdbTarget<A> {
     ) -> TargetResult<bool, Self> {
         let (at, len) = (addr::<A>(at), addr::<A>(len));
         Ok(match kind {
-            WatchKind::Write => self.points.remove(&mut self.st.debugger, Kind::Write, at, len),
+            WatchKind::Write => self
+                .points
+                .remove(&mut self.st.debugger, Kind::Write, at, len),
             k => self.points.remove_access(k, at, len),
         })
     }
