@@ -36,8 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario headless and print one record per instruction.
     Trace(TraceArgs),
-    /// Boot a kernel (a 32-bit Multiboot or Multiboot2 ELF, or a plain ELF with --entry) in the
-    /// interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4.
+    /// Boot a kernel (a 32-bit Multiboot or Multiboot2 ELF, or a plain ELF with --entry) in
+    /// the interactive viewer: RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4, the
+    /// 8259A PICs and the 8254 timer (one tick per step).
     Boot(BootArgs),
     /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
     /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).
@@ -188,7 +189,8 @@ pub struct TraceArgs {
     /// Output format: readable text, or JSON Lines (schema ringstep-trace/1).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Option<FormatArg>,
-    /// Stop after this many instructions (default: the scenario's max_steps, else 10000).
+    /// Stop after this many instructions (default: the scenario's max_steps, else 10000;
+    /// 100000 for --boot, 100000000 for --boot --quiet).
     #[arg(long)]
     pub max_steps: Option<u64>,
     /// Disassembly syntax.
@@ -413,7 +415,14 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
         ));
     }
     let s = scenario_for(args)?;
-    let max = args.max_steps.or(s.max_steps).unwrap_or(10_000);
+    // A booted kernel run with --quiet goes on the fast path: a generous bound, as
+    // the debugger's (a kernel usually ends the run itself: isa-debug-exit, a fault).
+    let default = if args.load.boot.is_some() && args.quiet {
+        crate::debug::command::DEFAULT_LIMIT
+    } else {
+        s.max_steps.unwrap_or(10_000)
+    };
+    let max = args.max_steps.unwrap_or(default);
     let stops = crate::debug::script::StopSpecs {
         breaks: args.breaks.clone(),
         watches: args.watches.clone(),

@@ -466,7 +466,7 @@ fn check_kernel(n: usize, k: &Kernel, root: &Path) -> Result<Outcome, String> {
     let name = format!("k{n}.S");
     // Kept with the ELF file and QEMU's log when the kernel differs.
     std::fs::write(dir.join(&name), &src).map_err(|e| e.to_string())?;
-    let written = ringstep::load::elfout::assemble_elf(&src, &name, None, None)
+    let written = ringstep::load::elfout::assemble_elf(&src, &name, None, None, &[])
         .map_err(|e| format!("assemble: {}", e.0))?;
     let elf = dir.join(format!("k{n}.elf"));
     std::fs::write(&elf, &written.file).map_err(|e| e.to_string())?;

@@ -121,7 +121,9 @@ fn closing_the_terminal_during_autoplay_ends_the_viewer() {
         "close-autoplay",
         &format!("--lang en --autoplay 0.1 {LOOP}"),
     );
-    s.wait_for("step 3/100000");
+    // Any step of the run: autoplay is on from the start (waiting for one exact step
+    // could miss it on a loaded machine, where screens are captured seldom).
+    s.wait_for("/100000");
     s.kill_session();
     s.assert_gone("the tmux session was killed during autoplay");
 }
@@ -158,7 +160,9 @@ fn signal_during_autoplay(sig: &str, status: &str) {
         &format!("auto-{sig}"),
         &format!("--lang en --autoplay 0.1 {LOOP}"),
     );
-    s.wait_for("step 3/100000");
+    // Any step of the run: autoplay is on from the start (waiting for one exact step
+    // could miss it on a loaded machine, where screens are captured seldom).
+    s.wait_for("/100000");
     s.signal(sig);
     s.assert_gone(&format!("SIG{sig} during autoplay"));
     s.assert_restored(status);

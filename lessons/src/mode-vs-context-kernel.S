@@ -355,7 +355,12 @@ sys_ni_syscall:
 # Paths this lesson does not follow.
 syscall_trace_entry:
 	ud2
+# Work found on the way out of a system call. Tracing would call
+# do_syscall_trace() first (not followed here); anything else - a reschedule,
+# a signal - is handled as on the way back from an interrupt.
 syscall_exit_work:
-	ud2
+	testb $(_TIF_SYSCALL_TRACE|_TIF_SYSCALL_AUDIT|_TIF_SINGLESTEP), %cl
+	jz work_pending
+	ud2		# do_syscall_trace: not part of this lesson
 ldt_ss:
 	ud2

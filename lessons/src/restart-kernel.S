@@ -53,6 +53,7 @@
 	.equ EFAULT, 14
 	.equ ENOSYS, 38
 	.equ ERESTARTSYS, 512
+	.equ EBADF, 9
 	.equ ERESTARTNOINTR, 513
 	.equ ERESTARTNOHAND, 514
 	.equ __PAGE_OFFSET, 0xc0000000
@@ -273,10 +274,13 @@ do_signal:
 # ---------------------------------------------------------------------------
 # System calls.
 
-# fs/pipe.c pipe_read (2.6.15), reduced: fd 0 is the read end of a pipe that
-# holds at most one word. Arguments come from the stack (asmlinkage):
-# fd at 4(%esp), buf at 8(%esp), count at 12(%esp).
+# fs/read_write.c sys_read -> fs/pipe.c pipe_read (2.6.15), reduced: fd 0 is
+# the read end of a pipe that holds at most one word; no other fd is open, and
+# fget_light() finding no file makes sys_read return -EBADF. Arguments come from
+# the stack (asmlinkage): fd at 4(%esp), buf at 8(%esp), count at 12(%esp).
 sys_read:
+	cmpl $0, 4(%esp)
+	jne 2f
 	movl pipe_bytes, %eax
 	testl %eax, %eax
 	jnz 1f
@@ -293,6 +297,8 @@ sys_read:
 	movl pipe_data, %edx
 	movl %edx, (%ecx)
 	movl $0, pipe_bytes
+	ret
+2:	movl $-EBADF, %eax
 	ret
 
 # arch/i386/kernel/sys_i386.c sys_mmap2(addr, len, prot, flags, fd, pgoff):

@@ -137,7 +137,12 @@ enum Stopper {
 }
 
 /// The default limit on the steps one command runs.
-pub const DEFAULT_LIMIT: u64 = 10_000_000;
+pub const DEFAULT_LIMIT: u64 = 100_000_000;
+
+/// The most unrecorded steps `record_all` (`info timeline`, `set reg`) records at once:
+/// four of the engine's recording chunks (about 300 MB of history for memory-heavy
+/// code).
+pub const MAX_RECORD_ALL: usize = 4 * crate::engine::RECORD_CHUNK;
 
 /// How many steps a `continue` records before it goes on on the fast path, leaving the
 /// rest of its run to be recorded when a command needs it (`Debugger::set_defer_after`).
@@ -377,9 +382,29 @@ impl Debugger {
     /// `points`, and at what `stopper` names.
     fn forward(&self, e: &mut Engine, max: u64, points: bool, stopper: Stopper) -> Why {
         let checks_points = points && !self.points.is_empty();
-        if stopper == Stopper::None && checks_points && max > 1 {
-            if let Some(addrs) = self.points.break_addrs() {
-                return self.forward_to_addrs(e, max, &addrs);
+        // Without watchpoints, a run to breakpoints and/or a CPL change goes on the
+        // engine's fast path, stopping only at the breakpoints' addresses and after
+        // steps that change the CPL.
+        let cpl = match stopper {
+            Stopper::Cpl(c) => Some(c),
+            _ => None,
+        };
+        let fast = match stopper {
+            Stopper::None => checks_points,
+            Stopper::Cpl(_) => true,
+            _ => false,
+        };
+        if fast && max > 1 {
+            let addrs = if checks_points {
+                self.points.break_addrs()
+            } else {
+                Some(Vec::new())
+            };
+            if let Some(addrs) = addrs {
+                e.set_stop_on_cpl(cpl);
+                let why = self.forward_to_addrs(e, max, &addrs, cpl);
+                e.set_stop_on_cpl(None);
+                return why;
             }
         }
         let watches = checks_points && !self.points.watches().is_empty();
@@ -446,8 +471,15 @@ impl Debugger {
     /// does not hold, the run steps off and goes on. The first `defer_after` steps are
     /// recorded with `Engine::run`, the rest run on the fast path and are kept as an
     /// unrecorded span (`Engine::run_deferred`); with recording off everything runs
-    /// with `Engine::run_raw`.
-    fn forward_to_addrs(&self, e: &mut Engine, max: u64, addrs: &[u64]) -> Why {
+    /// with `Engine::run_raw`. With `cpl`, the run also ends when the CPL differs from
+    /// it (the engine was told to stop there: `Engine::set_stop_on_cpl`), a breakpoint
+    /// at the same position winning, as in `check_after_step`.
+    fn forward_to_addrs(&self, e: &mut Engine, max: u64, addrs: &[u64], cpl: Option<u8>) -> Why {
+        let left_cpl = |e: &Engine| {
+            let now = e.machine().cpu.cpl();
+            cpl.filter(|&c| c != now)
+                .map(|from| Why::CplChanged { from, to: now })
+        };
         let mut stops = self.ends.clone();
         stops.extend_from_slice(addrs);
         let mut left = max;
@@ -477,6 +509,9 @@ impl Debugger {
                 record = record.saturating_sub(1);
                 if let Some(id) = self.points.break_hit(e.machine()) {
                     return Why::Breakpoint(id);
+                }
+                if let Some(why) = left_cpl(e) {
+                    return why;
                 }
                 continue;
             }
@@ -516,11 +551,16 @@ impl Debugger {
                 StopReason::Limit => {
                     self.apply_edits(e);
                     // The last step allowed ended on a breakpoint: it counts, as it
-                    // does when every step is checked (`forward`).
-                    if left == 0 {
+                    // does when every step is checked (`forward`); so does a breakpoint
+                    // where the CPL changed.
+                    let changed = left_cpl(e);
+                    if left == 0 || changed.is_some() {
                         if let Some(id) = self.points.break_hit(e.machine()) {
                             return Why::Breakpoint(id);
                         }
+                    }
+                    if let Some(why) = changed {
+                        return why;
                     }
                 }
                 _ => return Why::Stopped(stop),
@@ -537,6 +577,15 @@ impl Debugger {
         let Some(first) = e.unrecorded().next() else {
             return Ok(());
         };
+        if e.unrecorded_len() > MAX_RECORD_ALL {
+            return Err(DebugError::Refused(format!(
+                "this needs every step of the run recorded, and {} steps were run on the \
+                 fast path without recording (at most {MAX_RECORD_ALL} are recorded at once, \
+                 to keep memory bounded); go back closer to them first (`goto`, \
+                 `reverse-continue`)",
+                e.unrecorded_len()
+            )));
+        }
         let here = self.position(e);
         let reached = e.machine().clone();
         e.rewind(first.start)?;

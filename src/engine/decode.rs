@@ -59,7 +59,7 @@ pub const NO_CODE: u32 = u32::MAX;
 /// Everything the checks of an instruction fetch depend on besides RIP: CS (base,
 /// limit, code size, CPL), the paging controls (CR0, CR3, CR4, EFER), RFLAGS.AC (SMAP
 /// does not apply to fetches, but the rules are built with it) and the memory epoch
-/// (page contents and page tables).
+/// (writes to code pages and page tables: `Memory::epoch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FetchKey {
     cs: Segment,
@@ -139,6 +139,67 @@ pub struct DecodeCache {
     codes: Vec<Code>,
     code_ids: FxHashMap<Code, u32>,
     memo: Option<FetchMemo>,
+    /// The stop addresses of a raw run inside one code page, as a bitmap by offset,
+    /// kept from one `run_fast` call to the next (a raw run re-enters it after every
+    /// instruction without a fast form).
+    stops: StopMap,
+}
+
+/// `run_fast`'s stop addresses in the page whose first byte is at IP `page_ip`.
+struct StopMap {
+    page_ip: u64,
+    /// The stop addresses the map was made from.
+    from: Vec<u64>,
+    bits: Box<[u64; PAGE_SIZE as usize / 64]>,
+    any: bool,
+    valid: bool,
+}
+
+impl Default for StopMap {
+    fn default() -> StopMap {
+        StopMap {
+            page_ip: 0,
+            from: Vec::new(),
+            bits: Box::new([0; PAGE_SIZE as usize / 64]),
+            any: false,
+            valid: false,
+        }
+    }
+}
+
+impl StopMap {
+    /// Make the map for `page_ip` and `stop_at` unless it is that one already.
+    #[inline]
+    fn update(&mut self, page_ip: u64, stop_at: &[u64]) {
+        if stop_at.is_empty() {
+            self.any = false;
+            self.valid = false;
+            return;
+        }
+        let same =
+            self.from.len() == stop_at.len() && self.from.iter().zip(stop_at).all(|(a, b)| a == b);
+        if self.valid && self.page_ip == page_ip && same {
+            return;
+        }
+        self.bits.fill(0);
+        self.any = false;
+        for &a in stop_at {
+            let off = a.wrapping_sub(page_ip);
+            if off < PAGE_SIZE {
+                self.bits[off as usize / 64] |= 1 << (off % 64);
+                self.any = true;
+            }
+        }
+        self.page_ip = page_ip;
+        self.from.clear();
+        self.from.extend_from_slice(stop_at);
+        self.valid = true;
+    }
+
+    #[inline(always)]
+    fn stops_at(&self, off: u64) -> bool {
+        self.any && self.bits[off as usize / 64] & (1 << (off % 64)) != 0
+    }
 }
 
 impl DecodeCache {
@@ -211,6 +272,9 @@ impl DecodeCache {
     ) -> Option<usize> {
         let page = lin >> PAGE_SHIFT;
         let phys = rights.phys >> PAGE_SHIFT;
+        // From now on a write to this frame bumps the memory epoch, which `page_for`
+        // and the fetch memo check; writes to other frames leave them valid.
+        mem.note_code(rights.phys);
         let generation = mem.generation(rights.phys);
         let i = match self.index.get(&page) {
             Some(&i) => i,
@@ -411,20 +475,13 @@ impl DecodeCache {
             let Some(pi) = self.page_for_raw(&m.mem, &m.tlb, cpu.cpu, lin, bitness) else {
                 break;
             };
+            // The IP of the page's first byte, and the stop addresses inside the page.
+            let page_ip = ip.wrapping_sub(lin & (PAGE_SIZE - 1));
+            self.stops.update(page_ip, stop_at);
+            let stops = &self.stops;
             let page = &self.pages[pi];
             if paging::denied(&page.rights, &access).is_some() {
                 break;
-            }
-            // The IP of the page's first byte, and the stop addresses inside the page.
-            let page_ip = ip.wrapping_sub(lin & (PAGE_SIZE - 1));
-            let mut stops = [0u64; PAGE_SIZE as usize / 64];
-            let mut any_stop = false;
-            for &a in stop_at {
-                let off = a.wrapping_sub(page_ip);
-                if off < PAGE_SIZE {
-                    stops[off as usize / 64] |= 1 << (off % 64);
-                    any_stop = true;
-                }
             }
             loop {
                 let ip = cpu.cpu.rip;
@@ -432,8 +489,7 @@ impl DecodeCache {
                 if off >= PAGE_SIZE {
                     continue 'page;
                 }
-                if done >= budget || (any_stop && stops[off as usize / 64] & (1 << (off % 64)) != 0)
-                {
+                if done >= budget || stops.stops_at(off) {
                     break 'page;
                 }
                 let slot = page.slots[off as usize] as usize;

@@ -56,6 +56,12 @@ impl fmt::Display for Diverged {
 
 impl std::error::Error for Diverged {}
 
+/// The most steps `Engine::record_tail` records at once (about 40 MB of history for a
+/// loop of memory instructions): going back into a longer unrecorded span records its
+/// last `RECORD_CHUNK` steps, then the `RECORD_CHUNK` before those when the history
+/// gets there, and so on.
+pub const RECORD_CHUNK: usize = 1 << 19;
+
 impl Engine {
     /// Run like `run_raw` (the unrecorded fast path), but keep the history: the steps
     /// taken become an unrecorded span of it, recorded when something needs them
@@ -128,9 +134,13 @@ impl Engine {
 
     /// If the history ends with an unrecorded span, record it: put its starting
     /// machine back and step it again, recorded, to the current position, then check
-    /// that the machine is the one the fast run reached. Returns whether a span was
-    /// recorded. On a difference everything is put back as it was (the span stays
-    /// unrecorded) and the difference is returned.
+    /// that the machine is the one the fast run reached. A span longer than
+    /// `RECORD_CHUNK` steps is recorded only in its last `RECORD_CHUNK` steps: its head
+    /// is run again on the fast path and stays an unrecorded span (with the same
+    /// starting machine), so the recorded history never grows by more than that at a
+    /// time, however long the run. Returns whether steps were recorded. On a
+    /// difference everything is put back as it was (the span stays unrecorded) and the
+    /// difference is returned.
     pub fn record_tail(&mut self) -> Result<bool, Diverged> {
         if !self.tail_unrecorded() {
             return Ok(false);
@@ -138,41 +148,125 @@ impl Engine {
         let Some(span) = self.spans.pop() else {
             return Ok(false);
         };
-        self.unrecorded -= span.len;
-        let reached = std::mem::replace(&mut self.machine, (*span.start).clone());
+        let Span {
+            at,
+            phys,
+            len,
+            start,
+            edit,
+        } = span;
+        self.unrecorded -= len;
+        let reached = std::mem::replace(&mut self.machine, (*start).clone());
         self.cache.forget_pages();
         // The fast run executed no instruction at a stop address: nothing to stop at.
         let stops = std::mem::take(&mut self.stop_at);
-        // Room for the steps and (a guess of) their changes up front: growing the
-        // buffers step by step costs more than the steps.
-        self.steps.reserve(span.len);
-        self.changes.reserve(span.len * 2);
+        let cpl_stop = self.stop_on_cpl.take();
+        let skip = len.saturating_sub(RECORD_CHUNK);
         let mut failed = None;
-        for k in 0..span.len {
-            if let StepResult::Stopped(s) = self.step() {
-                failed = Some(stopped_at(span.at + k, &s));
-                break;
+        let mut start = Some(start);
+        if skip > 0 {
+            let (stop, ran) = self.run_unrecorded(skip as u64);
+            if ran as usize == skip {
+                self.spans.push(Span {
+                    at,
+                    phys,
+                    len: skip,
+                    start: start.take().unwrap_or_else(|| Box::new(Machine::new())),
+                    edit: Vec::new(),
+                });
+                self.unrecorded += skip;
+            } else {
+                failed = Some(stopped_at(at + ran as usize, &stop));
             }
+        }
+        if failed.is_none() {
+            failed = self.record_steps(at + skip, len - skip, &edit, &reached);
         }
         self.stop_at = stops;
-        if failed.is_none() {
-            if !span.edit.is_empty() {
-                self.edit(&span.edit);
-            }
-            failed = difference(&self.machine, &reached);
-        }
+        self.stop_on_cpl = cpl_stop;
         let Some(what) = failed else {
             return Ok(true);
         };
-        while self.steps.len() > span.phys {
+        while self.steps.len() > phys {
             self.pop_step();
+        }
+        if start.is_none() {
+            if let Some(head) = self.spans.pop() {
+                self.unrecorded -= head.len;
+                start = Some(head.start);
+            }
         }
         self.machine = reached;
         self.cache.forget_pages();
-        let steps = span.at..span.at + span.len;
-        self.unrecorded += span.len;
-        self.spans.push(span);
+        let steps = at..at + len;
+        self.unrecorded += len;
+        self.spans.push(Span {
+            at,
+            phys,
+            len,
+            start: start.unwrap_or_else(|| Box::new(Machine::new())),
+            edit,
+        });
         Err(Diverged { steps, what })
+    }
+
+    /// Step `len` steps recorded from position `from`, make `edit`, and compare the
+    /// machine with `reached`: what differs, if anything.
+    fn record_steps(
+        &mut self,
+        from: usize,
+        len: usize,
+        edit: &[Change],
+        reached: &Machine,
+    ) -> Option<String> {
+        // Room for the steps and (a guess of) their changes up front: growing the
+        // buffers step by step costs more than the steps.
+        self.steps.reserve(len);
+        self.changes.reserve(len * 2);
+        for k in 0..len {
+            if let StepResult::Stopped(s) = self.step() {
+                return Some(stopped_at(from + k, &s));
+            }
+        }
+        if !edit.is_empty() {
+            self.edit(edit);
+        }
+        difference(&self.machine, reached)
+    }
+
+    /// Cut the unrecorded span at the end of the history short so that it ends at
+    /// position `n` (inside it): its starting machine is run again on the fast path to
+    /// `n`, nothing recorded. Used to go back far into a long span without recording
+    /// what lies between.
+    fn shorten_tail(&mut self, n: usize) {
+        let Some(span) = self.spans.last_mut() else {
+            return;
+        };
+        if n <= span.at || n >= span.at + span.len {
+            return;
+        }
+        let keep = n - span.at;
+        self.unrecorded -= span.len - keep;
+        span.len = keep;
+        span.edit.clear();
+        self.machine = (*span.start).clone();
+        self.cache.forget_pages();
+        let stops = std::mem::take(&mut self.stop_at);
+        let cpl_stop = self.stop_on_cpl.take();
+        // The steps are replayed from position `span.at`: step numbers count from there.
+        self.unrecorded -= keep;
+        let (_, ran) = self.run_unrecorded(keep as u64);
+        let ran = ran as usize;
+        // Fewer steps than the fast run took: the engine is not deterministic (a bug);
+        // the history then ends where the replay stopped.
+        if ran == 0 {
+            self.spans.pop();
+        } else if let Some(span) = self.spans.last_mut() {
+            span.len = ran;
+            self.unrecorded += ran;
+        }
+        self.stop_at = stops;
+        self.stop_on_cpl = cpl_stop;
     }
 
     /// Go back to position `n` (nothing happens if it is not behind): recorded steps
@@ -187,6 +281,16 @@ impl Engine {
                         self.machine = *span.start;
                         self.cache.forget_pages();
                     }
+                    continue;
+                }
+                // Far inside a long span: run its head again instead of recording
+                // all that lies between.
+                if self
+                    .spans
+                    .last()
+                    .is_some_and(|s| s.at + s.len - n > RECORD_CHUNK)
+                {
+                    self.shorten_tail(n);
                     continue;
                 }
                 self.record_tail()?;

@@ -67,6 +67,14 @@ pub enum Event {
     IrqRaised {
         vector: u8,
     },
+    /// The 8259A PICs (src/machine/pic.rs) had IRQ `irq` pending and unmasked: the
+    /// processor acknowledged it (INTA), which gave `vector`, delivered next. `device`
+    /// names what drives the line ("pit" for IRQ 0).
+    Irq {
+        irq: u8,
+        vector: u8,
+        device: &'static str,
+    },
     /// SWAPGS exchanged GS.base and IA32_KERNEL_GS_BASE.
     SwapGs {
         gs_base: u64,
@@ -97,6 +105,7 @@ impl Event {
             Event::Exception { .. } => "exception",
             Event::Delivered { .. } => "delivered",
             Event::IrqRaised { .. } => "irq_raised",
+            Event::Irq { .. } => "irq",
             Event::SwapGs { .. } => "swapgs",
             Event::Halt => "halt",
             Event::Port { write: true, .. } => "port_write",

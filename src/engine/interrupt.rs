@@ -59,6 +59,18 @@ fn idt_code(vector: u8, ext: u32) -> u32 {
     (vector as u32) << 3 | 2 | ext
 }
 
+/// An IDT slot that names no handler: the run stops there on the lesson machines, but
+/// on a machine with `architectural_faults` (a booted kernel) the exception is raised
+/// as the processor raises it, to be escalated to #DF and a triple fault (SDM Vol. 3A
+/// 6.15, Interrupt 8, Table 6-5).
+fn no_handler(ctx: &Ctx, e: Exception) -> DeliveryError {
+    if ctx.m.architectural_faults {
+        DeliveryError::Fault(e)
+    } else {
+        DeliveryError::NoHandler(e)
+    }
+}
+
 fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, DeliveryError> {
     let ext = ext_bit(source);
     let long = ctx.m.cpu.long_mode_active();
@@ -66,14 +78,17 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
     let idtr = ctx.m.cpu.idtr;
     let code = idt_code(vector, ext);
     if vector as u64 * entry + entry - 1 > idtr.limit as u64 {
-        return Err(DeliveryError::NoHandler(Exception::gp(
-            code,
-            format!(
-                "vector {vector:#x} is beyond the IDT limit {:#x}: no handler is installed \
+        return Err(no_handler(
+            ctx,
+            Exception::gp(
+                code,
+                format!(
+                    "vector {vector:#x} is beyond the IDT limit {:#x}: no handler is installed \
                  (SDM Vol. 3A 6.10)",
-                idtr.limit
+                    idtr.limit
+                ),
             ),
-        )));
+        ));
     }
     let addr = idtr.base.wrapping_add(vector as u64 * entry);
     let lo = ctx.read_system(addr, 8)?;
@@ -104,7 +119,7 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         return Err(if gate.present {
             e.into()
         } else {
-            DeliveryError::NoHandler(e)
+            no_handler(ctx, e)
         });
     }
     if source == Source::Software && gate.dpl < ctx.cpl() {
@@ -119,12 +134,15 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         .into());
     }
     if !gate.present {
-        return Err(DeliveryError::NoHandler(Exception::np(
-            code,
-            format!(
+        return Err(no_handler(
+            ctx,
+            Exception::np(
+                code,
+                format!(
                 "IDT entry {vector:#x} is not present: no handler is installed (SDM Vol. 3A 6.11)"
             ),
-        )));
+            ),
+        ));
     }
     if gate.ty == 0x5 {
         return Err(DeliveryError::Unsupported("task gate"));

@@ -6,7 +6,8 @@
 //! consulted (a 32/64-bit TSS, the bitmap offset at TSS+66H, a clear bit for each byte
 //! of the access, both bitmap bytes within the TSS limit), and a denied access is
 //! #GP(0). The machine's devices (src/machine/dev.rs: a 16550 UART at 0x3f8,
-//! isa-debug-exit at 0xf4, port 0x80, attached in a booted kernel's machine) answer at
+//! isa-debug-exit at 0xf4, port 0x80, the 8259A PICs at 0x20/0x21 and 0xa0/0xa1, the
+//! 8254 timer at 0x40/0x43, attached in a booted kernel's machine) answer at
 //! their ports, their state changes journaled; any other port reads all ones (0xff per
 //! byte) and writes go nowhere. Every access is reported as a `Port` event naming the
 //! device (none: unmodelled). A write to isa-debug-exit also halts the processor: the
@@ -34,7 +35,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             let port = port_of(ctx, i, 1);
             let r = i.op0_register();
             check_port(ctx, port, r.size())?;
-            let (v, device) = ctx.m.dev.read(port, r.size());
+            let v = port_read(ctx, port, r.size());
+            let device = ctx.m.dev.at(port);
             ctx.write_reg(r, v);
             ctx.event(port_event(port, r.size(), v, false, device));
             Ok(Flow::Next)
@@ -69,7 +71,7 @@ fn port_write(ctx: &mut Ctx, port: u16, size: usize, value: u64) -> Option<Dev> 
     if !ctx.m.dev.attached {
         return None;
     }
-    let (changes, device) = ctx.m.dev.write(port, size, value);
+    let (changes, device) = ctx.m.dev.write(port, size, value, ctx.step);
     for c in changes {
         if matches!(c, DevChange::Exit { .. }) {
             ctx.set_halted(true);
@@ -77,6 +79,16 @@ fn port_write(ctx: &mut Ctx, port: u16, size: usize, value: u64) -> Option<Dev> 
         ctx.device(c);
     }
     device
+}
+
+/// A read reaching the devices: the value, the changes it makes (the timer's byte
+/// flip-flop and latch) journaled.
+fn port_read(ctx: &mut Ctx, port: u16, size: usize) -> u64 {
+    let (v, changes, _) = ctx.m.dev.read(port, size, ctx.step);
+    for c in changes {
+        ctx.device(c);
+    }
+    v
 }
 
 /// The port of operand `n`: an imm8 or DX.
@@ -158,7 +170,8 @@ fn string(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let reg = if ins { RDI } else { RSI };
     let at = mask(ctx.gpr(reg), a);
     if ins {
-        let (v, device) = ctx.m.dev.read(port, size);
+        let v = port_read(ctx, port, size);
+        let device = ctx.m.dev.at(port);
         ctx.write_mem(SegReg::Es, at, size, v)?;
         ctx.event(port_event(port, size, v, false, device));
     } else {

@@ -42,7 +42,7 @@ use crate::machine::flags::{IF, TF};
 use crate::machine::{AccessKind, Machine};
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
-pub use deferred::Diverged;
+pub use deferred::{Diverged, RECORD_CHUNK};
 pub use event::{Event, Source};
 pub use fault::{Exception, Link, LinkKind};
 use interrupt::{deliver, DeliveryError};
@@ -258,6 +258,9 @@ pub struct Engine {
     last_code: u32,
     /// Use the pre-analysed fast forms (off only to check them against the general path).
     fast: bool,
+    /// `run`, `run_raw` and `run_deferred` end after a step that leaves the CPL
+    /// different from this one (`set_stop_on_cpl`).
+    stop_on_cpl: Option<u8>,
 }
 
 impl Engine {
@@ -281,6 +284,7 @@ impl Engine {
             check_writes: cfg!(debug_assertions),
             last_code: NO_CODE,
             fast: true,
+            stop_on_cpl: None,
         }
     }
 
@@ -291,6 +295,7 @@ impl Engine {
     /// Change the machine directly (set-up, lessons, the `set reg` command). History is
     /// cleared, since recorded steps no longer lead to this state.
     pub fn machine_mut(&mut self) -> &mut Machine {
+        self.keep_clock();
         self.clear_history();
         self.cache.clear();
         &mut self.machine
@@ -302,6 +307,22 @@ impl Engine {
 
     pub fn stop_at(&self) -> &[u64] {
         &self.stop_at
+    }
+
+    /// With `Some(cpl)`, `run`, `run_raw` and `run_deferred` end (with reason `Limit`)
+    /// right after a step that leaves the CPL other than `cpl`, as a debugger's `until
+    /// cpl` needs; the caller tells that from the limit by the CPL. Only steps on the
+    /// general path can change the CPL (the fast forms change GPRs, RFLAGS and RIP), so
+    /// this costs the fast path nothing.
+    pub fn set_stop_on_cpl(&mut self, cpl: Option<u8>) {
+        self.stop_on_cpl = cpl;
+    }
+
+    /// True if `set_stop_on_cpl` asked to stop at this CPL.
+    #[inline]
+    fn cpl_left(&self) -> bool {
+        self.stop_on_cpl
+            .is_some_and(|c| self.machine.cpu.cpl() != c)
     }
 
     /// The interrupt lines to raise, by step number. Set it before running: an
@@ -335,6 +356,18 @@ impl Engine {
     /// `run_deferred` and not recorded yet.
     pub fn history_len(&self) -> usize {
         self.steps.len() + self.unrecorded
+    }
+
+    /// Before the history is cleared (step numbers then count from `raw_steps` again):
+    /// move the devices' clock skew so that their clock (step number + skew) goes on
+    /// from where it is.
+    fn keep_clock(&mut self) {
+        let lost = self.history_len() as u64;
+        let dev = &mut self.machine.dev;
+        if dev.attached && lost > 0 {
+            dev.skew = dev.skew.saturating_add(lost);
+            dev.refresh();
+        }
     }
 
     pub fn clear_history(&mut self) {
@@ -466,6 +499,9 @@ impl Engine {
             || cpu.rflags & TF != 0
             || (cpu.pending_irq.is_some() && cpu.rflags & IF != 0)
         {
+            return false;
+        }
+        if self.machine.dev.attached && self.devices_due(self.step_count()) {
             return false;
         }
         let ip = cpu.rip;
@@ -619,6 +655,9 @@ impl Engine {
             if let StepResult::Stopped(s) = self.step() {
                 return s;
             }
+            if self.cpl_left() {
+                break;
+            }
         }
         Stop {
             reason: StopReason::Limit,
@@ -631,6 +670,7 @@ impl Engine {
     /// Run without recording history (fast path for benchmarks and long runs). Steps run
     /// this way cannot be undone; recorded history is cleared.
     pub fn run_raw(&mut self, max_steps: u64) -> Stop {
+        self.keep_clock();
         self.clear_history();
         let (stop, ran) = self.run_unrecorded(max_steps);
         self.raw_steps += ran;
@@ -660,7 +700,12 @@ impl Engine {
             changes.clear();
             events.clear();
             match self.exec(base + ran, &mut changes, &mut events) {
-                Ok(_) => ran += 1,
+                Ok(_) => {
+                    ran += 1;
+                    if self.cpl_left() {
+                        break;
+                    }
+                }
                 Err(s) => {
                     stop = Some(s);
                     break;
@@ -692,12 +737,32 @@ impl Engine {
         {
             return 0;
         }
+        let dev = &self.machine.dev;
+        let left = if dev.attached {
+            if self.devices_due(n) {
+                return 0;
+            }
+            left.min(dev.due - n)
+        } else {
+            left
+        };
         self.schedule
             .iter()
             .map(|s| s.before_step)
             .filter(|&b| b >= n)
             .min()
             .map_or(left, |b| left.min(b - n))
+    }
+
+    /// With devices attached: whether step `n`, about to run, must look at them (the
+    /// timer's edge is due, or the PICs have a request the processor would take).
+    #[inline]
+    fn devices_due(&self, n: u64) -> bool {
+        let dev = &self.machine.dev;
+        dev.due <= n
+            || (self.machine.cpu.rflags & IF != 0
+                && !self.machine.cpu.shadow
+                && dev.irq().is_some())
     }
 
     fn stop(&self, reason: StopReason, instr: Option<Instruction>) -> Stop {
@@ -722,7 +787,11 @@ impl Engine {
             return Err(self.stop(StopReason::End, None));
         }
         let cpu = &self.machine.cpu;
-        if !self.schedule.is_empty() || cpu.pending_irq.is_some() || cpu.halted {
+        if !self.schedule.is_empty()
+            || cpu.pending_irq.is_some()
+            || cpu.halted
+            || (self.machine.dev.attached && self.devices_due(n))
+        {
             if let Some(r) = self.interrupt_or_halt(n, ip, changes, events) {
                 return r;
             }
@@ -882,23 +951,12 @@ impl Engine {
             if ctx.flag(IF) && !shadow {
                 ctx.set_pending_irq(None);
                 ctx.set_halted(false);
-                let mark = (ctx.journal.len(), ctx.events.len());
-                return Some(match deliver(&mut ctx, v, Source::External, None, ip) {
-                    Ok(()) => Ok(Outcome::Interrupt(v)),
-                    Err(e) => {
-                        let outcome = Self::delivery_failed(&mut ctx, e, mark, ip);
-                        let r = outcome;
-                        if r.is_err() {
-                            Self::rollback(&mut ctx, (0, 0));
-                        }
-                        r.map_err(|reason| Stop {
-                            reason,
-                            ip,
-                            instr: None,
-                            chain: std::mem::take(&mut ctx.chain).into(),
-                        })
-                    }
-                });
+                return Some(Self::external(&mut ctx, v, ip));
+            }
+        }
+        if ctx.m.dev.attached {
+            if let Some(r) = Self::device_interrupt(&mut ctx, n, ip) {
+                return Some(r);
             }
         }
         if ctx.m.cpu.halted {
@@ -911,6 +969,60 @@ impl Engine {
             }));
         }
         None
+    }
+
+    /// Deliver external interrupt `v` at the boundary before `ip` (a step of its own).
+    fn external(ctx: &mut Ctx, v: u8, ip: u64) -> Result<Outcome, Stop> {
+        let mark = (ctx.journal.len(), ctx.events.len());
+        match deliver(ctx, v, Source::External, None, ip) {
+            Ok(()) => Ok(Outcome::Interrupt(v)),
+            Err(e) => {
+                let r = Self::delivery_failed(ctx, e, mark, ip);
+                if r.is_err() {
+                    Self::rollback(ctx, (0, 0));
+                }
+                r.map_err(|reason| Stop {
+                    reason,
+                    ip,
+                    instr: None,
+                    chain: std::mem::take(&mut ctx.chain).into(),
+                })
+            }
+        }
+    }
+
+    /// The devices at the boundary before step `n`: a halted processor with IF = 1
+    /// skips ahead to the timer's next edge; an edge that is due sets IRQ 0 in the
+    /// master PIC's IRR; then, with IF = 1 and no interrupt shadow (SDM Vol. 3A 6.8.3),
+    /// the PICs' request is acknowledged (INTA) and its vector delivered as an
+    /// external interrupt (SDM Vol. 3A 6.3.2, 6.12), waking a halted processor. Every
+    /// change is journaled in this step. None: no interrupt was delivered.
+    #[cold]
+    #[inline(never)]
+    fn device_interrupt(ctx: &mut Ctx, n: u64, ip: u64) -> Option<Result<Outcome, Stop>> {
+        let can_take = ctx.flag(IF) && !ctx.m.cpu.shadow;
+        if ctx.m.cpu.halted && can_take && ctx.m.dev.irq().is_none() {
+            if let Some(c) = ctx.m.dev.skip_to_timer(n) {
+                ctx.device(c);
+            }
+        }
+        for c in ctx.m.dev.tick(n) {
+            ctx.device(c);
+        }
+        if !can_take {
+            return None;
+        }
+        let (irq, vector, ack) = ctx.m.dev.acknowledge()?;
+        for c in ack {
+            ctx.device(c);
+        }
+        ctx.set_halted(false);
+        ctx.event(Event::Irq {
+            irq,
+            vector,
+            device: crate::machine::dev::irq_source(irq),
+        });
+        Some(Self::external(ctx, vector, ip))
     }
 
     /// Undo the journal back to `mark` (entries, events) and put RIP back at the

@@ -160,9 +160,10 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             operand::write(ctx, i, 0, sel)?;
         }
         M::Ud2 | M::Ud0 | M::Ud1 => {
-            return Err(Exception::ud(
-                format!("{:?} is defined to raise #UD", i.mnemonic()).to_uppercase(),
-            ))
+            return Err(Exception::ud(format!(
+                "{} is defined to raise #UD (SDM Vol. 2B, UD)",
+                format!("{:?}", i.mnemonic()).to_uppercase()
+            )))
         }
         _ => return Ok(Flow::Unsupported),
     }

@@ -18,6 +18,7 @@ const LESSONS: &[(&str, &str)] = &[
     ),
     ("syscall64", include_str!("../../lessons/syscall64.toml")),
     ("sysenter", include_str!("../../lessons/sysenter.toml")),
+    ("vdso", include_str!("../../lessons/vdso.toml")),
 ];
 
 /// Files that lessons may include with `[[code]] file = ...`.

@@ -17,8 +17,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE", help_heading = "Loading your own code")]
     pub elf: Option<PathBuf>,
     /// Boot a kernel: a 32-bit Multiboot ELF (or a plain ELF with --entry), in a machine
-    /// of its own with RAM, a 16550 UART at 0x3f8 and isa-debug-exit at 0xf4
-    /// (docs/loading.md, "Booting a kernel").
+    /// of its own with RAM, a 16550 UART at 0x3f8, isa-debug-exit at 0xf4, the 8259A
+    /// PICs and the 8254 timer (docs/loading.md, "Booting a kernel").
     /// `--boot` without KERNEL goes with --example.
     #[arg(
         long,

@@ -22,8 +22,11 @@
 //! boot information instead (src/load/multiboot2.rs; [`Protocol`] says which applies).
 //!
 //! The machine: 128 MiB of RAM (640 KiB of low memory and 127 MiB from 1 MiB, as the
-//! memory map says), the kernel's segments, the UART, isa-debug-exit and port 0x80
-//! (src/machine/dev.rs). A plain ELF without a Multiboot header boots the same way when
+//! memory map says), the kernel's segments, the UART, isa-debug-exit, port 0x80, the
+//! 8259A PICs and the 8254 timer as the BIOS leaves them (src/machine/dev.rs,
+//! `Devices::bios`). Exceptions are delivered architecturally
+//! (`Machine::architectural_faults`): a missing handler is #GP or #NP, then #DF, then a
+//! triple fault, as on the real processor. A plain ELF without a Multiboot header boots the same way when
 //! `--entry` says where to start, with EAX = 0 instead of the magic.
 
 use std::path::Path;
@@ -517,7 +520,8 @@ fn boot_data(
     cpu.gpr[RBX] = info;
     cpu.gpr[RSP] = Handoff::ESP;
     cpu.rip = entry;
-    m.dev.attached = true;
+    m.dev = crate::machine::dev::Devices::bios();
+    m.architectural_faults = true;
     m.mem.set_open_bus(true);
     for (reg, v) in &setup.set {
         super::place::set_register(&mut m, reg, *v).map_err(LoadError)?;
@@ -542,7 +546,8 @@ fn boot_data(
         machine: m,
         interrupts: Vec::new(),
         stop_at: Vec::new(),
-        max_steps: Some(10_000),
+        // The viewer records the whole run: the most a scene may record.
+        max_steps: Some(crate::scenario::MAX_STEPS),
         task: None,
     };
     let lesson = lesson(
@@ -576,12 +581,12 @@ fn lesson(
         Protocol::Plain => "EAX = 0 (no Multiboot header: a plain ELF)".to_string(),
     };
     let en = format!(
-        "**{description}.**\n\nThe machine state at entry is what the Multiboot specification 0.6.96, section 3.2, defines: {magic}, EBX = {info:#x} (the Multiboot information structure: memory 640 KiB low + 127 MiB from 1 MiB, a memory map, the command line and the boot loader's name), CS a flat 32-bit code segment, DS/ES/FS/GS/SS flat data segments, paging off (CR0 = {:#x}), interrupts off. GDTR is not valid (load your own GDT before any segment register), IDTR is the BIOS's real-mode table, ESP = {:#x}.\n\nDevices: a 16550 UART at 0x3f8 (what the kernel sends is the console output), isa-debug-exit at 0xf4 (a write ends the run with status (value << 1) | 1), port 0x80; other ports read 0xff.\n",
+        "**{description}.**\n\nThe machine state at entry is what the Multiboot specification 0.6.96, section 3.2, defines: {magic}, EBX = {info:#x} (the Multiboot information structure: memory 640 KiB low + 127 MiB from 1 MiB, a memory map, the command line and the boot loader's name), CS a flat 32-bit code segment, DS/ES/FS/GS/SS flat data segments, paging off (CR0 = {:#x}), interrupts off. GDTR is not valid (load your own GDT before any segment register), IDTR is the BIOS's real-mode table, ESP = {:#x}.\n\nDevices: a 16550 UART at 0x3f8 (what the kernel sends is the console output), isa-debug-exit at 0xf4 (a write ends the run with status (value << 1) | 1), port 0x80, the 8259A PICs at 0x20/0xa0 (vector bases 0x08 and 0x70 as the BIOS left them: remap them before `sti`) and the 8254 timer at 0x40/0x43 (mode 2, count 65536; its clock ticks once per step); other ports read 0xff.\n",
         Handoff::CR0,
         Handoff::ESP
     );
     let de = format!(
-        "**{description}.**\n\nDer Maschinenzustand beim Einstieg ist der der Multiboot-Spezifikation 0.6.96, Abschnitt 3.2: {magic}, EBX = {info:#x} (die Multiboot-Informationsstruktur: 640 KiB unterer Speicher + 127 MiB ab 1 MiB, eine Speicherkarte, die Kommandozeile und der Name des Bootloaders), CS ein flaches 32-Bit-Codesegment, DS/ES/FS/GS/SS flache Datensegmente, Paging aus (CR0 = {:#x}), Interrupts aus. GDTR ist nicht gültig (erst eine eigene GDT laden, dann Segmentregister), IDTR ist die Real-Mode-Tabelle des BIOS, ESP = {:#x}.\n\nGeräte: ein 16550-UART bei 0x3f8 (was der Kernel sendet, ist die Konsolenausgabe), isa-debug-exit bei 0xf4 (ein Schreibzugriff beendet den Lauf mit Status (Wert << 1) | 1), Port 0x80; andere Ports lesen 0xff.\n",
+        "**{description}.**\n\nDer Maschinenzustand beim Einstieg ist der der Multiboot-Spezifikation 0.6.96, Abschnitt 3.2: {magic}, EBX = {info:#x} (die Multiboot-Informationsstruktur: 640 KiB unterer Speicher + 127 MiB ab 1 MiB, eine Speicherkarte, die Kommandozeile und der Name des Bootloaders), CS ein flaches 32-Bit-Codesegment, DS/ES/FS/GS/SS flache Datensegmente, Paging aus (CR0 = {:#x}), Interrupts aus. GDTR ist nicht gültig (erst eine eigene GDT laden, dann Segmentregister), IDTR ist die Real-Mode-Tabelle des BIOS, ESP = {:#x}.\n\nGeräte: ein 16550-UART bei 0x3f8 (was der Kernel sendet, ist die Konsolenausgabe), isa-debug-exit bei 0xf4 (ein Schreibzugriff beendet den Lauf mit Status (Wert << 1) | 1), Port 0x80, die 8259A-PICs bei 0x20/0xa0 (Vektorbasen 0x08 und 0x70, wie das BIOS sie hinterlässt: vor `sti` umlegen) und der 8254-Timer bei 0x40/0x43 (Modus 2, Zählwert 65536; sein Takt tickt einmal pro Schritt); andere Ports lesen 0xff.\n",
         Handoff::CR0,
         Handoff::ESP
     );

@@ -5,6 +5,9 @@
 //! Intel SDM Vol. 3A, 4.6 "Access Rights" and a refused access is reported as the
 //! page-fault error code of 4.7 "Page-Fault Exceptions".
 
+use std::cell::Cell;
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use super::paging::{Mapped, Rules};
@@ -166,6 +169,10 @@ struct Frame {
     /// A page walk read a paging structure from this frame: writing it changes
     /// translations (see `table_epoch`).
     table: bool,
+    /// An instruction was decoded from this frame (`note_code`): writing it bumps
+    /// `epoch`. Set through a shared reference by the decode cache, which only reads
+    /// memory; not part of the machine's state (`Memory`'s equality ignores it).
+    code: Cell<bool>,
 }
 
 /// Physical memory (the frames that hold data, keyed by physical page number) and the
@@ -174,8 +181,10 @@ struct Frame {
 pub struct Memory {
     regions: Vec<Region>,
     frames: FxHashMap<u64, Frame>,
-    /// Bumped on every write anywhere: lets caches skip per-page checks while nothing
-    /// has been written.
+    /// Bumped on every write to a frame that holds a paging structure or that an
+    /// instruction was decoded from, when a frame is allocated, and when regions go:
+    /// lets the decode cache skip its per-page checks while none of that happened
+    /// (writes to data pages do not disturb it).
     epoch: u64,
     /// Bumped on every write to a frame that holds a paging structure.
     table_epoch: u64,
@@ -463,7 +472,8 @@ impl Memory {
         self.table_epoch = self.table_epoch.wrapping_add(1);
     }
 
-    /// Counter of all writes so far (see `generation` for one page).
+    /// Counter of the writes that can change decoded instructions or translations
+    /// (see the field; `generation` counts every write to one page).
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -471,6 +481,15 @@ impl Memory {
     /// Counter of writes to frames that hold paging structures.
     pub fn table_epoch(&self) -> u64 {
         self.table_epoch
+    }
+
+    /// Note that an instruction was decoded from the frame at physical address `phys`:
+    /// from now on a write to it bumps `epoch`. A page without a frame needs no note
+    /// (allocating its frame bumps `epoch`).
+    pub fn note_code(&self, phys: u64) {
+        if let Some(f) = self.frames.get(&(phys >> PAGE_SHIFT)) {
+            f.code.set(true);
+        }
     }
 
     /// Note that the frame at physical address `phys` holds a paging structure.
@@ -560,17 +579,27 @@ impl Memory {
         while done < bytes.len() {
             let off = (a & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - off).min(bytes.len() - done);
-            let frame = self.frames.entry(a >> PAGE_SHIFT).or_insert_with(|| Frame {
-                data: Box::new([0; PAGE_SIZE as usize]),
-                generation: 0,
-                table: false,
-            });
+            let frame = match self.frames.entry(a >> PAGE_SHIFT) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    // A page read before as zeros (or open bus) now has a frame.
+                    self.epoch = self.epoch.wrapping_add(1);
+                    v.insert(Frame {
+                        data: Box::new([0; PAGE_SIZE as usize]),
+                        generation: 0,
+                        table: false,
+                        code: Cell::new(false),
+                    })
+                }
+            };
             frame.data[off..off + n].copy_from_slice(&bytes[done..done + n]);
             frame.generation = frame.generation.wrapping_add(1);
             if frame.table {
                 self.table_epoch = self.table_epoch.wrapping_add(1);
             }
-            self.epoch = self.epoch.wrapping_add(1);
+            if frame.table || frame.code.get() {
+                self.epoch = self.epoch.wrapping_add(1);
+            }
             done += n;
             a = a.wrapping_add(n as u64);
         }

@@ -8,6 +8,8 @@ pub mod memory;
 pub mod msr;
 pub mod pagebuild;
 pub mod paging;
+pub mod pic;
+pub mod pit;
 pub mod segment;
 pub mod symbols;
 pub mod tables;
@@ -31,6 +33,12 @@ pub struct Machine {
     pub layout: Option<pagebuild::Plan>,
     /// The devices at the I/O ports (none unless attached: see `dev`).
     pub dev: dev::Devices,
+    /// Exception delivery as the processor does it, always (`ringstep boot` sets it):
+    /// a vector beyond the IDT limit or an IDT slot that is not present raises #GP or
+    /// #NP, which can become #DF and a triple fault (SDM Vol. 3A 6.15, Table 6-5).
+    /// Off (the lesson machines), the run stops there instead, as "no handler is
+    /// installed", which is what a lesson about the missing handler wants to show.
+    pub architectural_faults: bool,
 }
 
 impl Machine {

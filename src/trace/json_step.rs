@@ -341,6 +341,12 @@ fn device_change(out: &mut Vec<u8>, first: &mut bool, d: &DevChange) {
             next_key(out, "new");
             opt(out, new);
         }
+        _ => {
+            if let Some((name, old, new)) = d.register() {
+                entry_head(out, first, &name);
+                pair(out, old, new, dec);
+            }
+        }
     }
 }
 
@@ -436,6 +442,16 @@ fn event(out: &mut Vec<u8>, e: &Event) {
         }
         Event::Exception { .. } | Event::Delivered { .. } => vector_fields(out, e),
         Event::IrqRaised { vector } => num(out, "vector", *vector as u64),
+        Event::Irq {
+            irq,
+            vector,
+            device,
+        } => {
+            num(out, "irq", *irq as u64);
+            num(out, "vector", *vector as u64);
+            next_key(out, "device");
+            json_str(out, device);
+        }
         Event::SwapGs {
             gs_base,
             kernel_gs_base,

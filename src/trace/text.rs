@@ -48,6 +48,13 @@ fn device_change(out: &mut Vec<u8>, d: &crate::machine::dev::DevChange) {
                 None => out.extend_from_slice(b"none"),
             }
         }
+        _ => {
+            if let Some((name, _, new)) = d.register() {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+                hex0x(out, new);
+            }
+        }
     }
 }
 
@@ -174,6 +181,11 @@ fn describe_event(out: &mut Vec<u8>, e: &Event) -> bool {
             format!("<vector {vector:#x} -> {handler:#x}>")
         }
         Event::IrqRaised { vector } => format!("<irq {vector:#x} raised>"),
+        Event::Irq {
+            irq,
+            vector,
+            device,
+        } => format!("<irq {irq} -> vector {vector:#x} ({device})>"),
         Event::Port {
             port,
             write,

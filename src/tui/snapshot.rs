@@ -714,6 +714,11 @@ fn describe_step(m: &Machine, rec: &super::timeline::StepRecord, syntax: Syntax)
                 )
             }
             Event::IrqRaised { vector } => format!("IRQ line {vector:#x} raised"),
+            Event::Irq {
+                irq,
+                vector,
+                device,
+            } => format!("irq {irq} -> vector {vector:#x} ({device})"),
             Event::SwapGs { .. } => "swapgs".into(),
             Event::Halt => "hlt".into(),
             Event::Port {
