@@ -57,6 +57,16 @@ pub fn packet(text: &str) -> Vec<u8> {
 /// after another, for ever. `log` gets a line per event (standard error for the CLI).
 pub fn serve(scenario: &Scenario, addr: &str, log: &mut dyn Write) -> Result<(), String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    serve_on(listener, scenario, log)
+}
+
+/// `serve` on a listener already bound (a benchmark or test binds port 0 itself).
+pub fn serve_on(
+    listener: TcpListener,
+    scenario: &Scenario,
+    log: &mut dyn Write,
+) -> Result<(), String> {
+    let addr = "the listener";
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
