@@ -80,12 +80,24 @@ fn step<A: X86>(t: &mut GdbTarget<A>) -> Stop<A> {
     }
 }
 
-/// `continue`: chunk after chunk until something stops the run or gdb sends a byte.
+/// The most steps one `continue` runs (every step is recorded, for the reverse
+/// commands): as many as one debugger command in the viewer. gdb then sees SIGTRAP,
+/// and `continue` goes on.
+pub const MAX_CONTINUE: u64 = crate::debug::command::DEFAULT_LIMIT;
+
+/// `continue`: chunk after chunk until something stops the run, gdb sends a byte, or
+/// `MAX_CONTINUE` steps were run.
 fn cont<A: X86>(
     t: &mut GdbTarget<A>,
     conn: &mut TcpStream,
 ) -> Result<Event<Stop<A>>, WaitForStopReasonError<String, std::io::Error>> {
+    let start = t.st.debugger.position(&t.st.engine);
     loop {
+        if t.st.debugger.position(&t.st.engine).saturating_sub(start) >= MAX_CONTINUE {
+            return Ok(Event::TargetStopped(SingleThreadStopReason::Signal(
+                Signal::SIGTRAP,
+            )));
+        }
         let why = if t.points.access.is_empty() {
             let State { engine, debugger } = &mut t.st;
             debugger.set_limit(CHUNK);
