@@ -160,6 +160,7 @@ start:	movl %esp, %ebp
         len,
         line,
         is_code,
+        bits: 32,
     };
     assert_eq!(
         out[0].lines,

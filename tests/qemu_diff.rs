@@ -165,6 +165,15 @@ const ALLOWED: &[(&str, &str)] = &[
          ringstep models the Intel behaviour. Compared up to it.",
     ),
     (
+        qemu::SYSCALL_COMPAT_VENDOR,
+        "Intel SDM Vol. 2B SYSCALL (Operation: #UD unless CS.L = 1, IA32_EFER.LMA = 1 and \
+         IA32_EFER.SCE = 1; Compatibility Mode Exceptions: #UD) and Vol. 3A 5.8.8 (SYSCALL \
+         and SYSRET are not supported in compatibility mode). AMD64 processors accept \
+         SYSCALL in compatibility mode and enter through IA32_CSTAR; QEMU (7.2, TCG) with \
+         -cpu max reports AMD's vendor and does so; ringstep models the Intel behaviour \
+         (the compat lesson shows the #UD). The run ends there.",
+    ),
+    (
         qemu::CMPS_ORDER,
         "Intel SDM Vol. 2A CMPS/CMPSB/CMPSW/CMPSD/CMPSQ (Operation): the instruction \
          compares the operand at DS:(E/R)SI with the one at ES:(E/R)DI and does not \

@@ -769,3 +769,27 @@ fn the_explanation_appears_once_answered_and_the_score_at_the_end() {
         assert!(screen(&m).contains(unanswered), "{}", screen(&m));
     }
 }
+
+/// A `.code32` section of a lesson on a long-mode machine (the compat lesson's 32-bit
+/// program and vdso32) is listed as 32-bit code: `ff 15 disp32` is an absolute memory
+/// operand, not RIP-relative, and `51` is `push %ecx`, not `push %rcx`; its `.code64`
+/// section is listed as 64-bit code.
+#[test]
+fn code32_sections_on_a_long_mode_machine_are_listed_as_32_bit_code() {
+    let m = model_with(shipped("compat"), Options::default());
+    let text_at = |name: &str| {
+        let a = sym(&m, name);
+        m.listing
+            .rows
+            .iter()
+            .find_map(|r| match r {
+                Row::Instr { addr, text, .. } if *addr == a => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no row at {name}"))
+    };
+    assert_eq!(text_at("vsyscall_call"), "call *sysinfo");
+    assert_eq!(text_at("__kernel_vsyscall"), "push %ecx");
+    assert_eq!(text_at("int80_64"), "int $0x80");
+    assert_eq!(text_at("after_int80_64"), "jmp after_int80_64");
+}

@@ -103,6 +103,7 @@ pub fn encode(
                     len: len as u32,
                     line: item.pos.line,
                     is_code,
+                    bits: item.bits,
                 });
             }
         }

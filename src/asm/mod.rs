@@ -71,6 +71,8 @@ pub struct LineInfo {
     /// 1-based line within the section text (for macro expansions: the invocation).
     pub line: usize,
     pub is_code: bool,
+    /// The code size the statement was assembled for (32 or 64: `.code32`/`.code64`).
+    pub bits: u32,
 }
 
 /// Assemble all sections together: labels are shared across sections (a label in one

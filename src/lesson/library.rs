@@ -4,6 +4,7 @@
 /// `(id, text)` of every shipped lesson.
 const LESSONS: &[(&str, &str)] = &[
     ("boot-msrs", include_str!("../../lessons/boot-msrs.toml")),
+    ("compat", include_str!("../../lessons/compat.toml")),
     ("faults", include_str!("../../lessons/faults.toml")),
     ("int80", include_str!("../../lessons/int80.toml")),
     (

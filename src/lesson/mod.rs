@@ -91,6 +91,8 @@ pub struct SourceLine {
     /// The source text of the line (without its comment-free processing).
     pub text: String,
     pub is_code: bool,
+    /// 32 or 64: how the line's bytes decode (`.code32`/`.code64` in the source).
+    pub bits: u32,
 }
 
 impl SourceLine {
@@ -107,6 +109,7 @@ impl SourceLine {
                     .map(|t| t.trim().to_string())
                     .unwrap_or_default(),
                 is_code: l.is_code,
+                bits: l.bits,
             })
             .collect()
     }

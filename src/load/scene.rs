@@ -40,6 +40,7 @@ fn disassemble(bytes: &[u8], addr: u64, bits: u32) -> Vec<SourceLine> {
                 len: 1,
                 text: format!(".byte {:#04x}", bytes[off]),
                 is_code: false,
+                bits,
             });
             d.set_position(off + 1).ok();
             d.set_ip(at + 1);
@@ -50,6 +51,7 @@ fn disassemble(bytes: &[u8], addr: u64, bits: u32) -> Vec<SourceLine> {
             len: i.len() as u32,
             text: String::new(),
             is_code: true,
+            bits,
         });
     }
     lines

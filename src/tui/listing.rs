@@ -48,12 +48,14 @@ pub struct Listing {
     by_addr: FxHashMap<u64, usize>,
 }
 
+/// (addr, bytes, source) of a byte-producing line; is_code; its code size (32 or 64: a
+/// section may switch with `.code32`/`.code64`).
+type PartLine = (u64, Vec<u8>, Option<String>, bool, u32);
+
 struct Part {
     region: String,
     kernel: bool,
-    /// (addr, bytes, source) of every byte-producing line; is_code.
-    lines: Vec<(u64, Vec<u8>, Option<String>, bool)>,
-    bits: u32,
+    lines: Vec<PartLine>,
 }
 
 impl Listing {
@@ -84,7 +86,6 @@ impl Listing {
             .map(|c| Part {
                 region: c.region.clone(),
                 kernel: kernel_of(c.base),
-                bits: c.bits,
                 lines: c
                     .lines
                     .iter()
@@ -92,7 +93,7 @@ impl Listing {
                         let start = l.addr.saturating_sub(c.base) as usize;
                         let end = (start + l.len as usize).min(c.bytes.len());
                         let bytes = c.bytes.get(start..end).unwrap_or(&[]).to_vec();
-                        (l.addr, bytes, Some(l.text.clone()), l.is_code)
+                        (l.addr, bytes, Some(l.text.clone()), l.is_code, l.bits)
                     })
                     .collect(),
             })
@@ -122,14 +123,13 @@ impl Listing {
                         region: region.clone(),
                         kernel: kernel_of(rec.ip),
                         lines: Vec::new(),
-                        bits,
                     });
                     extra.len() - 1
                 }
             };
             extra[idx]
                 .lines
-                .push((rec.ip, c.bytes().to_vec(), None, true));
+                .push((rec.ip, c.bytes().to_vec(), None, true, bits));
         }
         // The instruction a run stopped at (a fault) was never recorded as a step.
         if let Some(instr) = run.played.stop.instr {
@@ -145,15 +145,15 @@ impl Listing {
                             region: region.clone(),
                             kernel: kernel_of(ip),
                             lines: Vec::new(),
-                            bits: match instr.code_size() {
-                                iced_x86::CodeSize::Code64 => 64,
-                                _ => 32,
-                            },
                         });
                         extra.len() - 1
                     }
                 };
-                extra[idx].lines.push((ip, bytes, None, true));
+                let bits = match instr.code_size() {
+                    iced_x86::CodeSize::Code64 => 64,
+                    _ => 32,
+                };
+                extra[idx].lines.push((ip, bytes, None, true, bits));
             }
         }
         for p in &mut extra {
@@ -188,8 +188,8 @@ impl Listing {
                 region: p.region.clone(),
                 kernel: p.kernel,
             });
-            let bits = if p.bits == 64 { 64 } else { 32 };
-            for (addr, bytes, source, is_code) in &p.lines {
+            for (addr, bytes, source, is_code, bits) in &p.lines {
+                let bits = if *bits == 64 { 64 } else { 32 };
                 if !is_code {
                     if let Some(name) = m.symbols.name_at(*addr) {
                         listing.rows.push(Row::Label(name.to_string()));

@@ -307,6 +307,9 @@ pub const IRET_PF_USER: &str = "iret-pf-user-bit";
 /// SYSENTER/SYSEXIT in 64-bit mode: valid on Intel processors (ringstep's #GP at CPL 3
 /// for SYSEXIT), #UD on AMD ones; QEMU's `-cpu max` has AMD's vendor and raises #UD.
 pub const SYSENTER_64_VENDOR: &str = "sysenter-64-vendor";
+/// SYSCALL in compatibility mode: #UD on Intel processors (ringstep), entered through
+/// IA32_CSTAR on AMD ones; QEMU's `-cpu max` has AMD's vendor and enters.
+pub const SYSCALL_COMPAT_VENDOR: &str = "syscall-compat-vendor";
 /// CMPS with both operands on pages that fault: ringstep reads DS:rSI first, QEMU
 /// ES:rDI; the SDM does not order the two reads.
 pub const CMPS_ORDER: &str = "cmps-fault-order";
@@ -398,6 +401,14 @@ fn divergence(
         return Some(SEGMENT_TYPE);
     }
     None
+}
+
+/// Whether `vector` is the #UD of a SYSCALL the machine is about to execute in
+/// compatibility mode (a fault leaves the state before the instruction).
+fn syscall_in_compat_mode(m: &Machine, vector: u8) -> bool {
+    let mut b = [0u8; 2];
+    m.peek_lin(m.cpu.rip, &mut b);
+    vector == 6 && m.cpu.mode() == ringstep::machine::cpu::Mode::Compat && b == [0x0f, 0x05]
 }
 
 /// What to run: an initial machine and how its run ends.
@@ -833,7 +844,8 @@ pub fn diff_setup(setup: &Setup, dir: &std::path::Path, tweak: &dyn Fn(&mut Mach
                         field: "fault".into(),
                         ringstep: format!("{:#x}({:x?})", x.vector, x.error_code),
                         qemu: vectors(qs),
-                        kind: None,
+                        kind: syscall_in_compat_mode(e.machine(), x.vector)
+                            .then_some(SYSCALL_COMPAT_VENDOR),
                     });
                 }
             }
