@@ -429,3 +429,22 @@ fn stepi_matches_the_trace_on_a_booted_example_kernel() {
     same_regs(&out, &["--boot", elf], pos);
     assert!(out.contains("sysenter_entry"), "{out}");
 }
+
+#[test]
+fn a_64_bit_machine_is_served_as_amd64() {
+    if !common::require_tool("gdb") {
+        return;
+    }
+    let preset = ["--preset", "linux-x86_64"];
+    let s = Server::start(&preset);
+    let out = s.gdb(&["stepi 5", "info registers"]);
+    let got = gdb_regs(&out);
+    let want = trace_regs(&preset, 5);
+    for r in [
+        "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r11", "r15", "rip", "cs",
+        "ss", "ds", "es", "fs", "gs",
+    ] {
+        assert_eq!(got.get(r), want.get(r), "{r}\n{out}");
+    }
+    assert_eq!(got.get("eflags"), want.get("rflags"), "{out}");
+}
