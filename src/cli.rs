@@ -43,10 +43,12 @@ pub enum Command {
     /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
     /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).
     Asm(AsmArgs),
-    /// Serve the machine `trace` would run to gdb over its remote protocol (GDB RSP):
-    /// registers, memory through the page tables, breakpoints, watchpoints, stepi,
+    /// Serve the machine `trace` would run to gdb over its remote protocol (docs/gdb.md).
+    ///
+    /// Registers, memory through the page tables, breakpoints, watchpoints, stepi,
     /// continue, Ctrl-C, reverse-stepi and reverse-continue, and `monitor` commands
-    /// (docs/gdb.md). Listens on 127.0.0.1 only unless --listen says otherwise.
+    /// (msr, gdt, idt, tss, walk ADDR, explain, phys ADDR LEN). Listens on 127.0.0.1
+    /// only unless --listen says otherwise; one client at a time.
     Gdbserver(GdbserverArgs),
     /// List the machine presets shipped with ringstep.
     Presets,
