@@ -43,6 +43,13 @@ pub enum Command {
     /// Assemble a .S file (GNU as syntax, docs/assembler.md) into an ELF executable that
     /// QEMU, gdb and objdump take as it is (e.g. a Multiboot kernel for `ringstep boot`).
     Asm(AsmArgs),
+    /// Serve the machine `trace` would run to gdb over its remote protocol (docs/gdb.md).
+    ///
+    /// Registers, memory through the page tables, breakpoints, watchpoints, stepi,
+    /// continue, Ctrl-C, reverse-stepi and reverse-continue, and `monitor` commands
+    /// (msr, gdt, idt, tss, walk ADDR, explain, phys ADDR LEN). Listens on 127.0.0.1
+    /// only unless --listen says otherwise; one client at a time.
+    Gdbserver(GdbserverArgs),
     /// List the machine presets shipped with ringstep.
     Presets,
     /// List the lessons shipped with ringstep, in curriculum order.
@@ -211,6 +218,54 @@ pub struct TraceArgs {
     pub console: Option<PathBuf>,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct GdbserverArgs {
+    /// Listen on 127.0.0.1:PORT (0: a free port, named on standard error).
+    #[arg(long, default_value_t = 1234, conflicts_with = "listen")]
+    pub port: u16,
+    /// Listen on ADDR:PORT instead of loopback (gdb's protocol has no authentication:
+    /// anyone who reaches the port controls the machine).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// A scenario (machine description) file in TOML, or a lesson (id or file).
+    pub scenario: Option<PathBuf>,
+    /// For a lesson: which scene to serve (from 1).
+    #[arg(long, default_value_t = 1)]
+    pub scene: usize,
+    /// Start from a shipped preset instead of a file (see `ringstep presets`).
+    #[arg(long, conflicts_with = "scenario")]
+    pub preset: Option<String>,
+    /// Machine code to run, as hex: written over memory at --at, or without --at loaded
+    /// and called like --elf code.
+    #[arg(long)]
+    pub bytes: Option<String>,
+    /// Address for --bytes (hex with 0x, or decimal); execution starts there.
+    #[arg(long, requires = "bytes")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub load: crate::load::LoadArgs,
+}
+
+/// `ringstep gdbserver`: the machine `trace` would run with the same arguments, served
+/// until the process is ended; events are written to `log`.
+pub fn run_gdbserver(args: &GdbserverArgs, log: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    let trace = TraceArgs {
+        scenario: args.scenario.clone(),
+        scene: args.scene,
+        preset: args.preset.clone(),
+        bytes: args.bytes.clone(),
+        at: args.at.clone(),
+        load: args.load.clone(),
+        ..Default::default()
+    };
+    let s = scenario_for(&trace)?;
+    let addr = match &args.listen {
+        Some(a) => a.clone(),
+        None => format!("127.0.0.1:{}", args.port),
+    };
+    crate::gdb::serve(&s, &addr, log).map_err(UsageError)
 }
 
 fn parse_addr(text: &str) -> Result<u64, UsageError> {

@@ -5,7 +5,7 @@
 //!
 //! Layers, each using only those below it (tests/layers.rs checks every `crate::`
 //! path): `machine`, `usage` and `userfile`; `asm`, `disasm`; `engine`; `scenario`; `lesson`,
-//! `trace`; `debug`, `load`; `tui`; `export`; and `cli` on top, which nothing imports
+//! `trace`; `debug`, `load`; `gdb`; `tui`; `export`; and `cli` on top, which nothing imports
 //! (only `main.rs`).
 
 pub mod asm;
@@ -14,6 +14,7 @@ pub mod debug;
 pub mod disasm;
 pub mod engine;
 pub mod export;
+pub mod gdb;
 pub mod lesson;
 pub mod load;
 pub mod machine;

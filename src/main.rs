@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let result = match cli.command {
         Some(Command::Trace(args)) => cli::run_trace(&args, &mut out),
+        Some(Command::Gdbserver(args)) => cli::run_gdbserver(&args, &mut std::io::stderr()),
         Some(Command::Asm(args)) => cli::assemble(&args, &mut out),
         Some(Command::Presets) => cli::list_presets(&mut out)
             .map_err(|e| cli::UsageError(format!("writing the list: {e}"))),

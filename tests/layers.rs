@@ -18,9 +18,10 @@ const LAYERS: &[(&str, u32)] = &[
     ("trace", 4),
     ("debug", 5),
     ("load", 5),
-    ("tui", 6),
-    ("export", 7),
-    ("cli", 8),
+    ("gdb", 6),
+    ("tui", 7),
+    ("export", 8),
+    ("cli", 9),
 ];
 
 fn src() -> PathBuf {

@@ -9,6 +9,7 @@
 pub mod command;
 pub mod complete;
 pub mod dump;
+pub mod inspect;
 pub mod lang;
 pub mod pagetable;
 pub mod points;

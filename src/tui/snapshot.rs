@@ -258,10 +258,7 @@ fn mode_name(m: Mode) -> &'static str {
 
 /// The name of an address, only when a symbol is at most 1 KiB below in the same region.
 pub fn symbol(m: &Machine, addr: u64) -> Option<String> {
-    if addr < 0x1000 {
-        return None;
-    }
-    m.describe_addr(addr)
+    crate::debug::inspect::symbol(m, addr)
 }
 
 /// Lowest address of a `pt_regs.*` symbol: the start of struct pt_regs.

@@ -1,0 +1,280 @@
+//! The gdbstub `Target`: ringstep's engine and debugger behind gdb's packets. The
+//! machine and its history live in `State`, which outlives every connection; a
+//! `GdbTarget` holds it for one connection, with that connection's breakpoints and the
+//! movement gdb asked for last (carried out by `run::wait`).
+
+use std::marker::PhantomData;
+
+use gdbstub::arch::Arch;
+use gdbstub::common::Signal;
+use gdbstub::target::ext::base::reverse_exec::{
+    ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
+};
+use gdbstub::target::ext::base::singlethread::{
+    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
+    SingleThreadSingleStepOps,
+};
+use gdbstub::target::ext::base::BaseOps;
+use gdbstub::target::ext::breakpoints::{
+    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps,
+    SwBreakpoint, SwBreakpointOps, WatchKind,
+};
+use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
+use gdbstub::target::{Target, TargetError, TargetResult};
+
+use crate::debug::Debugger;
+use crate::engine::Engine;
+
+use super::points::{GdbPoints, Kind};
+use super::regs::MachineRegs;
+use super::{memory, monitor};
+
+/// The machine gdb drives, kept between connections.
+pub struct State {
+    pub engine: Engine,
+    pub debugger: Debugger,
+}
+
+/// The movement gdb asked for, done when gdbstub waits for the stop (`run::wait`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    Step,
+    Continue,
+    ReverseStep,
+    ReverseContinue,
+}
+
+/// The architectures the server offers: gdbstub_arch's i386 and amd64.
+pub trait X86: Arch<BreakpointKind = usize, Registers = Self::Regs> {
+    type Regs: MachineRegs + gdbstub::arch::Registers<ProgramCounter = Self::Usize>;
+}
+
+impl X86 for gdbstub_arch::x86::X86_SSE {
+    type Regs = gdbstub_arch::x86::reg::X86CoreRegs;
+}
+
+impl X86 for gdbstub_arch::x86::X86_64_SSE {
+    type Regs = gdbstub_arch::x86::reg::X86_64CoreRegs;
+}
+
+/// One connection's view of the machine.
+pub struct GdbTarget<A> {
+    pub st: State,
+    pub points: GdbPoints,
+    pub resume: Option<Resume>,
+    arch: PhantomData<A>,
+}
+
+impl<A: X86> GdbTarget<A> {
+    pub fn new(st: State) -> Self {
+        GdbTarget {
+            st,
+            points: GdbPoints::default(),
+            resume: None,
+            arch: PhantomData,
+        }
+    }
+
+    /// The state back, without this connection's breakpoints and watchpoints.
+    pub fn into_state(mut self) -> State {
+        self.points.clear(&mut self.st.debugger);
+        self.st
+    }
+}
+
+fn addr<A: X86>(a: A::Usize) -> u64 {
+    num_traits::ToPrimitive::to_u64(&a).unwrap_or(0)
+}
+
+impl<A: X86> Target for GdbTarget<A> {
+    type Arch = A;
+    type Error = String;
+
+    fn base_ops(&mut self) -> BaseOps<'_, A, String> {
+        BaseOps::SingleThread(self)
+    }
+
+    fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_monitor_cmd(&mut self) -> Option<MonitorCmdOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl<A: X86> SingleThreadBase for GdbTarget<A> {
+    fn read_registers(&mut self, regs: &mut A::Regs) -> TargetResult<(), Self> {
+        *regs = A::Regs::load(self.st.engine.machine());
+        Ok(())
+    }
+
+    fn write_registers(&mut self, regs: &A::Regs) -> TargetResult<(), Self> {
+        let State { engine, debugger } = &mut self.st;
+        for (reg, value) in regs.changes(engine.machine()) {
+            debugger
+                .set_reg(engine, reg, value)
+                .map_err(|_| TargetError::Errno(22))?;
+        }
+        Ok(())
+    }
+
+    fn read_addrs(&mut self, start: A::Usize, data: &mut [u8]) -> TargetResult<usize, Self> {
+        let n = memory::read(self.st.engine.machine(), addr::<A>(start), data);
+        if n == 0 && !data.is_empty() {
+            return Err(TargetError::Errno(14));
+        }
+        Ok(n)
+    }
+
+    fn write_addrs(&mut self, start: A::Usize, data: &[u8]) -> TargetResult<(), Self> {
+        let State { engine, debugger } = &mut self.st;
+        debugger
+            .record_all(engine)
+            .map_err(|_| TargetError::Errno(5))?;
+        memory::write(engine, addr::<A>(start), data).map_err(|_| TargetError::Errno(14))
+    }
+
+    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+/// gdb may pass a signal on resuming; the machine has no signals to deliver.
+fn no_signal(signal: Option<Signal>) -> Result<(), String> {
+    match signal {
+        None => Ok(()),
+        Some(s) => Err(format!("cannot deliver signal {s} to a machine")),
+    }
+}
+
+impl<A: X86> SingleThreadResume for GdbTarget<A> {
+    fn resume(&mut self, signal: Option<Signal>) -> Result<(), String> {
+        no_signal(signal)?;
+        self.resume = Some(Resume::Continue);
+        Ok(())
+    }
+
+    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, (), Self>> {
+        Some(self)
+    }
+
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, (), Self>> {
+        Some(self)
+    }
+}
+
+impl<A: X86> SingleThreadSingleStep for GdbTarget<A> {
+    fn step(&mut self, signal: Option<Signal>) -> Result<(), String> {
+        no_signal(signal)?;
+        self.resume = Some(Resume::Step);
+        Ok(())
+    }
+}
+
+impl<A: X86> ReverseStep<()> for GdbTarget<A> {
+    fn reverse_step(&mut self, _tid: ()) -> Result<(), String> {
+        self.resume = Some(Resume::ReverseStep);
+        Ok(())
+    }
+}
+
+impl<A: X86> ReverseCont<()> for GdbTarget<A> {
+    fn reverse_cont(&mut self) -> Result<(), String> {
+        self.resume = Some(Resume::ReverseContinue);
+        Ok(())
+    }
+}
+
+impl<A: X86> Breakpoints for GdbTarget<A> {
+    fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_hw_breakpoint(&mut self) -> Option<HwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_hw_watchpoint(&mut self) -> Option<HwWatchpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl<A: X86> SwBreakpoint for GdbTarget<A> {
+    fn add_sw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
+        Ok(self
+            .points
+            .add(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
+    }
+
+    fn remove_sw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
+        Ok(self
+            .points
+            .remove(&mut self.st.debugger, Kind::Soft, addr::<A>(at), 1))
+    }
+}
+
+impl<A: X86> HwBreakpoint for GdbTarget<A> {
+    fn add_hw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
+        Ok(self
+            .points
+            .add(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
+    }
+
+    fn remove_hw_breakpoint(&mut self, at: A::Usize, _k: usize) -> TargetResult<bool, Self> {
+        Ok(self
+            .points
+            .remove(&mut self.st.debugger, Kind::Hard, addr::<A>(at), 1))
+    }
+}
+
+/// The longest range one watchpoint may cover.
+const MAX_WATCH_LEN: u64 = 4096;
+
+impl<A: X86> HwWatchpoint for GdbTarget<A> {
+    fn add_hw_watchpoint(
+        &mut self,
+        at: A::Usize,
+        len: A::Usize,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
+        let (at, len) = (addr::<A>(at), addr::<A>(len));
+        if len == 0 || len > MAX_WATCH_LEN {
+            return Ok(false);
+        }
+        Ok(match kind {
+            WatchKind::Write => self.points.add(&mut self.st.debugger, Kind::Write, at, len),
+            k => self.points.add_access(k, at, len),
+        })
+    }
+
+    fn remove_hw_watchpoint(
+        &mut self,
+        at: A::Usize,
+        len: A::Usize,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
+        let (at, len) = (addr::<A>(at), addr::<A>(len));
+        Ok(match kind {
+            WatchKind::Write => self
+                .points
+                .remove(&mut self.st.debugger, Kind::Write, at, len),
+            k => self.points.remove_access(k, at, len),
+        })
+    }
+}
+
+impl<A: X86> MonitorCmd for GdbTarget<A> {
+    fn handle_monitor_cmd(&mut self, cmd: &[u8], mut out: ConsoleOutput<'_>) -> Result<(), String> {
+        let text = monitor::run(&mut self.st, &String::from_utf8_lossy(cmd));
+        for line in text.lines() {
+            out.write_raw(line.as_bytes());
+            out.write_raw(b"\n");
+        }
+        Ok(())
+    }
+}
