@@ -160,3 +160,33 @@ fn lesson_code_assembles_as_gnu_as_does() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     eprintln!("compared {compared} bytes of lesson code with GNU as");
 }
+
+/// Every question of a shipped lesson explains its answer (shown once answered), and at
+/// least a third of each lesson's questions are typed values the engine checks.
+#[test]
+fn questions_explain_themselves_and_a_third_are_typed() {
+    for id in library::ids() {
+        let l = lesson::load_shipped(id)
+            .expect("shipped")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let questions: Vec<_> = l
+            .scenes
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter_map(|st| st.question.as_ref())
+            .collect();
+        for q in &questions {
+            assert!(
+                q.explain.is_some(),
+                "{id}: a question without explain at {}",
+                q.loc
+            );
+        }
+        let typed = questions.iter().filter(|q| q.choices.is_empty()).count();
+        assert!(
+            3 * typed >= questions.len(),
+            "{id}: {typed} of {} questions are typed",
+            questions.len()
+        );
+    }
+}
