@@ -33,7 +33,11 @@ pub fn last_lines(out: &[u8], rows: usize, width: usize) -> Vec<String> {
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let machine = ctx.model.run.played.engine.machine();
     let out = &machine.dev.uart.out;
-    let title = format!("{} (UART 0x3f8, {} bytes)", ctx.words.console, out.len());
+    let bytes = match ctx.model.lang {
+        crate::lesson::Lang::En => "bytes",
+        crate::lesson::Lang::De => "Bytes",
+    };
+    let title = format!("{} (UART 0x3f8, {} {bytes})", ctx.words.console, out.len());
     let block = ctx.block_in(title, false, area);
     let inner = block.inner(area);
     let lines: Vec<Line> = last_lines(out, inner.height as usize, inner.width as usize)

@@ -63,8 +63,9 @@ fn rows(m: &Model, shown: Shown, width: usize) -> Vec<Row> {
         let t = &m.glossary.terms[i];
         let head = format!("{} - {}", t.name, t.title.get(m.lang));
         out.extend(wrap_text(&head, width).into_iter().map(Row::Head));
+        // The text's `code` marks are Markdown; the overlay shows plain text.
         out.extend(
-            wrap_text(t.text.get(m.lang), width)
+            wrap_text(&t.text.get(m.lang).replace('`', ""), width)
                 .into_iter()
                 .map(Row::Text),
         );
