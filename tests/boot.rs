@@ -8,8 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
-
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/boot")
@@ -17,31 +15,19 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
 /// A fresh directory for this test's files.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ringstep-boot-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("a temporary directory");
-    d
+    common::scratch("boot", name)
 }
 
 /// `ringstep asm SRC -o OUT` (more args after), expecting success.
 fn asm(src: &Path, out: &Path, more: &[&str]) -> String {
-    let mut args = vec!["asm", src.to_str().unwrap(), "-o", out.to_str().unwrap()];
-    args.extend_from_slice(more);
-    let o = run(&args);
-    assert_eq!(o.status.code(), Some(0), "asm failed: {}", text(&o.stderr));
-    text(&o.stdout)
+    common::asm_to(src, out, more)
 }
 
 /// The hello kernel, assembled into `dir`.

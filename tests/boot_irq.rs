@@ -10,31 +10,21 @@ use std::process::{Command, Output};
 
 use ringstep::engine::{Engine, LinkKind, Outcome, StepResult, StopReason};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringstep");
-
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the ringstep binary runs")
+    common::run_ringstep(args)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
+/// A fresh directory for this test's files.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ringstep-irq-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("a temporary directory");
-    d
+    common::scratch("irq", name)
 }
 
 /// `ringstep asm SRC -o DIR/NAME.elf`.
 fn asm(src: &Path, dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(format!("{name}.elf"));
-    let o = run(&["asm", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "asm failed: {}", text(&o.stderr));
+    common::asm_to(src, &out, &[]);
     out
 }
 

@@ -450,3 +450,29 @@ pub fn run_ringstep(args: &[&str]) -> std::process::Output {
     let what = format!("ringstep {}", args.join(" "));
     proc::output_within(&mut cmd, &proc::Deadline::generous(what)).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Bytes a program printed, as text.
+#[allow(dead_code)]
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh directory `ringstep-TAG-PID-NAME` under the system's temporary directory.
+#[allow(dead_code)]
+pub fn scratch(tag: &str, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ringstep-{tag}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("a temporary directory");
+    d
+}
+
+/// `ringstep asm SRC -o OUT MORE...`, expecting success; what it printed.
+#[allow(dead_code)]
+pub fn asm_to(src: &std::path::Path, out: &std::path::Path, more: &[&str]) -> String {
+    let (src, out) = (src.to_string_lossy(), out.to_string_lossy());
+    let mut args = vec!["asm", &src, "-o", &out];
+    args.extend_from_slice(more);
+    let o = run_ringstep(&args);
+    assert_eq!(o.status.code(), Some(0), "asm failed: {}", text(&o.stderr));
+    text(&o.stdout)
+}
