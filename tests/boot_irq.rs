@@ -21,12 +21,7 @@ fn scratch(name: &str) -> PathBuf {
     common::scratch("irq", name)
 }
 
-/// `ringstep asm SRC -o DIR/NAME.elf`.
-fn asm(src: &Path, dir: &Path, name: &str) -> PathBuf {
-    let out = dir.join(format!("{name}.elf"));
-    common::asm_to(src, &out, &[]);
-    out
-}
+use common::asm_elf as asm;
 
 fn asm_text(dir: &Path, name: &str, src: &str) -> PathBuf {
     let s = dir.join(format!("{name}.S"));

@@ -20,12 +20,7 @@ fn scratch(name: &str) -> PathBuf {
     common::scratch("mb2", name)
 }
 
-/// `ringstep asm SRC -o DIR/NAME.elf`.
-fn asm(src: &Path, dir: &Path, name: &str) -> PathBuf {
-    let out = dir.join(format!("{name}.elf"));
-    common::asm_to(src, &out, &[]);
-    out
-}
+use common::asm_elf as asm;
 
 fn kernel(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/boot/mb2.S");

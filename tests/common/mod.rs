@@ -476,3 +476,11 @@ pub fn asm_to(src: &std::path::Path, out: &std::path::Path, more: &[&str]) -> St
     assert_eq!(o.status.code(), Some(0), "asm failed: {}", text(&o.stderr));
     text(&o.stdout)
 }
+
+/// `ringstep asm SRC -o DIR/NAME.elf`, expecting success; the ELF's path.
+#[allow(dead_code)]
+pub fn asm_elf(src: &std::path::Path, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("{name}.elf"));
+    asm_to(src, &out, &[]);
+    out
+}
