@@ -448,3 +448,59 @@ fn a_64_bit_machine_is_served_as_amd64() {
     }
     assert_eq!(got.get("eflags"), want.get("rflags"), "{out}");
 }
+
+/// The lines of `monitor info mem` in a gdb transcript (QEMU's format).
+fn info_mem_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.len() > 40 && l.as_bytes().get(16) == Some(&b'-'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn monitor_info_mem_prints_what_qemus_monitor_prints() {
+    let tools = ["gdb", "qemu-system-i386", "qemu-system-x86_64"];
+    if !tools.iter().all(|t| common::require_tool(t)) {
+        return;
+    }
+    let dir = scratch("infomem");
+    for (bits, qemu) in [("32", "qemu-system-i386"), ("64", "qemu-system-x86_64")] {
+        let elf = dir.join(format!("k{bits}.elf"));
+        let elf = elf.to_str().expect("a UTF-8 path");
+        let mut asm = Command::new(BIN);
+        asm.args(["asm", "--example", bits, "-o", elf]);
+        common::run_tool(&mut asm).unwrap_or_else(|e| panic!("{e}"));
+        let at_int80 = [
+            "monitor info mem",
+            &format!("symbol-file {elf}") as &str,
+            "break int80_entry",
+            "continue",
+            "monitor info mem",
+        ];
+        let s = Server::start(&["--boot", elf]);
+        let ours = s.gdb(&at_int80);
+        let mut cmd = Command::new("gdb");
+        cmd.args(["-batch", "-nx", "-ex", "set pagination off", "-ex"]);
+        cmd.arg(format!(
+            "target remote | exec {qemu} -gdb stdio -S -kernel {elf} -display none \
+             -monitor none -nodefaults -no-reboot"
+        ));
+        for c in at_int80 {
+            cmd.args(["-ex", c]);
+        }
+        cmd.args(["-ex", "kill"]);
+        let out = proc::output_within(&mut cmd, &Deadline::generous(qemu))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let theirs = common::text(&out.stdout) + &common::text(&out.stderr);
+        // Before the kernel turns paging on, both say so.
+        assert!(ours.contains("PG disabled"), "{ours}");
+        assert!(theirs.contains("PG disabled"), "{theirs}");
+        let want = info_mem_lines(&theirs);
+        assert!(want.len() >= 3, "QEMU's monitor said:\n{theirs}");
+        assert_eq!(
+            info_mem_lines(&ours),
+            want,
+            "ringstep:\n{ours}\nQEMU:\n{theirs}"
+        );
+    }
+}

@@ -10,6 +10,7 @@
 //! gdbstub cannot parse gets an error reply and the connection goes on.
 
 pub mod access;
+pub mod infomem;
 pub mod memory;
 pub mod monitor;
 pub mod points;

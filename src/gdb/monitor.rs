@@ -1,7 +1,7 @@
 //! `monitor` commands: what gdb has no word for. `msr`, `gdt`, `idt` and `tss` print the
 //! decoding the viewer's inspectors show (`debug::inspect`), `walk ADDR` the page-table
 //! walk, `explain` the chain of events behind the last fault stop, `phys ADDR LEN`
-//! physical memory; any other line is run as a ringstep debugger command
+//! physical memory, `info mem` the mapped ranges as QEMU's monitor prints them; any other line is run as a ringstep debugger command
 //! (docs/debugging.md), e.g. `monitor info timeline` or `monitor goto 12`.
 
 use crate::debug::inspect::{self, GdtKind};
@@ -21,6 +21,7 @@ pub const HELP: &str = "ringstep monitor commands:
   walk ADDR      the page-table walk of a linear address
   explain        the chain of events behind the last fault stop
   phys ADDR LEN  physical memory (at most 4096 bytes)
+  info mem       the mapped linear ranges, in QEMU's format (for GEF)
   position       the history position (steps executed)
   anything else  a ringstep debugger command (docs/debugging.md)";
 
@@ -36,6 +37,7 @@ pub fn run(st: &mut State, line: &str) -> String {
         "idt" => idt(m),
         "tss" => tss(m),
         "phys" => phys(m, rest),
+        "info" if rest.trim() == "mem" => super::infomem::info_mem(m),
         "position" => format!("position {}", st.debugger.position(&st.engine)),
         "explain" => explain(&mut st.debugger, &mut st.engine),
         _ => debugger_line(&mut st.debugger, &mut st.engine, line),
