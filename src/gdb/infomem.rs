@@ -30,7 +30,7 @@ pub fn info_mem(m: &Machine) -> String {
             {
                 prev.last = r.last
             }
-            _ => runs.push(r.clone()),
+            _ => runs.push(*r),
         }
     }
     let mut lines: Vec<String> = runs.iter().map(|r| line(r, mode)).collect();
