@@ -51,8 +51,11 @@ pub struct Cost {
     pub system_writes: u32,
 }
 
+/// Reads one counter.
+pub type Counter = fn(&Cost) -> u32;
+
 /// The counters by name, in the order tables show them: `(name, read)`.
-pub const FIELDS: &[(&str, fn(&Cost) -> u32)] = &[
+pub const FIELDS: &[(&str, Counter)] = &[
     ("descriptor_reads", |c| c.descriptor_reads),
     ("segment_loads", |c| c.segment_loads),
     ("gate_reads", |c| c.gate_reads),
