@@ -18,9 +18,10 @@ pub struct Cost {
     /// system descriptor): to load a segment register (SDM Vol. 3A 3.4.3, 5.4-5.8), to
     /// check the stack segment named by the TSS (6.12.1), by LTR, LAR, LSL, VERR/VERW.
     pub descriptor_reads: u32,
-    /// Segment registers (CS, SS, DS, ES, FS, GS) given a new selector and hidden part,
-    /// whether from a descriptor or, as SYSENTER/SYSEXIT/SYSCALL/SYSRET do, from fixed
-    /// values and an MSR (SDM Vol. 2B, their Operation sections).
+    /// Writes of a segment register (CS, SS, DS, ES, FS, GS): a new selector and hidden
+    /// part, whether from a descriptor or, as SYSENTER/SYSEXIT/SYSCALL/SYSRET do, from
+    /// fixed values and an MSR (SDM Vol. 2B, their Operation sections); SWAPGS, which
+    /// exchanges GS.base only, counts as one.
     pub segment_loads: u32,
     /// IDT gate descriptors read to deliver an interrupt or exception (SDM Vol. 3A
     /// 6.10-6.12; one per delivery, 8 bytes, or 16 in IA-32e mode).

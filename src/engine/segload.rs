@@ -70,9 +70,8 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
         if !a.present() {
             return Err(Exception::ss(code, "the stack segment is not present"));
         }
-        mark_accessed(ctx, addr, d)?;
-        let (_, d) = read_descriptor(ctx, sel)?;
-        ctx.set_seg(seg, d.to_segment(sel));
+        let loaded = load_from(ctx, addr, d, sel)?;
+        ctx.set_seg(seg, loaded);
         return Ok(());
     }
     if s.is_null() {
@@ -100,9 +99,8 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
     if !a.present() {
         return Err(Exception::np(code, "the segment is not present"));
     }
-    mark_accessed(ctx, addr, d)?;
-    let (_, d) = read_descriptor(ctx, sel)?;
-    ctx.set_seg(seg, d.to_segment(sel));
+    let loaded = load_from(ctx, addr, d, sel)?;
+    ctx.set_seg(seg, loaded);
     Ok(())
 }
 

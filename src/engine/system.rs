@@ -99,6 +99,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             require_cpl0(ctx, "SWAPGS")?;
             let gs = ctx.seg(SegReg::Gs);
             let kernel = ctx.msr(msr::KERNEL_GS_BASE);
+            ctx.cost.msr_reads += 1;
             ctx.set_seg(SegReg::Gs, Segment { base: kernel, ..gs });
             ctx.set_msr(msr::KERNEL_GS_BASE, gs.base);
             ctx.event(Event::SwapGs {
