@@ -222,3 +222,110 @@ fn ringstep_cost_prints_the_engines_table() {
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
     }
 }
+
+/// How the cost lesson names each counter in prose, after a number: English and German.
+const PHRASES: &[(&str, &str)] = &[
+    ("descriptor read", "descriptor_reads"),
+    ("segment load", "segment_loads"),
+    ("gate read", "gate_reads"),
+    ("tss field read", "tss_reads"),
+    ("msr read", "msr_reads"),
+    ("privilege check", "privilege_checks"),
+    ("memory read", "mem_reads"),
+    ("memory write", "mem_writes"),
+    ("system read", "system_reads"),
+    ("system write", "system_writes"),
+    ("deskriptor-lesezugriff", "descriptor_reads"),
+    ("segmentladevorg", "segment_loads"),
+    ("gate-lesezugriff", "gate_reads"),
+    ("tss-feld", "tss_reads"),
+    ("msr-lesezugriff", "msr_reads"),
+    ("privilegprüfung", "privilege_checks"),
+    ("speicher-lesezugriff", "mem_reads"),
+    ("speicher-schreibzugriff", "mem_writes"),
+    ("system-lesezugriff", "system_reads"),
+    ("system-schreibzugriff", "system_writes"),
+];
+
+/// Every "N <counter phrase>" in a text, as (N, counter).
+fn stated_counts(text: &str) -> Vec<(u64, &'static str)> {
+    let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lower = t.to_lowercase();
+    let b = lower.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let starts = b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let end = (i..b.len())
+            .find(|&j| !b[j].is_ascii_digit())
+            .unwrap_or(b.len());
+        let rest = lower[end..].trim_start_matches([' ', '*']);
+        if let Some(&(_, counter)) = PHRASES.iter().find(|(p, _)| rest.starts_with(p)) {
+            out.push((lower[i..end].parse().expect("digits"), counter));
+        }
+        i = end;
+    }
+    out
+}
+
+/// The cost lesson's prose cannot drift from the engine: every count it states ("2
+/// descriptor reads", "2 Deskriptor-Lesezugriffe") is asserted, with that counter and
+/// that value, by a checkpoint of the same step or an earlier one, and every checkpoint
+/// is the engine's count (the lesson's checks pass).
+#[test]
+fn the_cost_lesson_states_only_counts_its_checkpoints_prove() {
+    let lesson = ringstep::lesson::load_shipped("cost")
+        .expect("shipped")
+        .expect("loads");
+    let report = ringstep::lesson::check::check(&lesson);
+    assert!(report.ok(), "the cost lesson's checkpoints fail");
+    let mut proven: Vec<(u64, String)> = Vec::new();
+    let mut stated = 0;
+    for scene in &lesson.scenes {
+        for step in &scene.steps {
+            for c in &step.checks {
+                let ringstep::lesson::Expected::Value(e) = &c.expected else {
+                    continue;
+                };
+                let (Some(v), Some(at)) = (e.constant(), c.what.find("cost.")) else {
+                    continue;
+                };
+                let name: String = c.what[at + 5..]
+                    .chars()
+                    .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                    .collect();
+                proven.push((v, name));
+            }
+            for text in [&step.text.en, &step.text.de] {
+                for (n, counter) in stated_counts(text) {
+                    stated += 1;
+                    assert!(
+                        proven.iter().any(|(v, c)| *v == n && c == counter),
+                        "{}: the text states {n} {counter}, which no checkpoint up to this step asserts",
+                        step.loc
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        stated >= 40,
+        "the scanner found only {stated} stated counts"
+    );
+}
+
+#[test]
+fn stated_counts_reads_numbers_before_counter_names() {
+    assert_eq!(
+        stated_counts("made 1 gate read, 2 TSS field\n reads and **5** privilege checks"),
+        vec![(1, "gate_reads"), (2, "tss_reads"), (5, "privilege_checks")]
+    );
+    assert_eq!(
+        stated_counts("0x80 gate reads, 3 MSR-Lesezugriffe, 12 steps"),
+        vec![(3, "msr_reads")]
+    );
+}
