@@ -329,3 +329,17 @@ fn stated_counts_reads_numbers_before_counter_names() {
         vec![(3, "msr_reads")]
     );
 }
+
+#[test]
+fn steps_run_unrecorded_are_not_in_the_tally_and_are_reported() {
+    let mut m = with_code(machine32(), "cd 80");
+    set_gate32(&mut m, 0x80, KERNEL_CODE, KERNEL_CS, false, 3);
+    m.mem.poke(KERNEL_CODE, &hex("f4"));
+    let mut e = Engine::new(m);
+    e.run_raw(1);
+    assert_eq!(e.cost(), Cost::default(), "run_raw records nothing");
+    assert_eq!(e.uncounted_steps(), 1);
+    step(&mut e);
+    assert_eq!(e.cost().gate_reads, 0, "hlt reads no gate");
+    assert_eq!(e.uncounted_steps(), 1);
+}

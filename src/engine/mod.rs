@@ -636,6 +636,12 @@ impl Engine {
         self.tally
     }
 
+    /// The steps before the current position that `cost` does not include: run by
+    /// `run_raw` (or before `forget_history`), or in spans not recorded yet.
+    pub fn uncounted_steps(&self) -> u64 {
+        self.raw_steps + self.unrecorded as u64
+    }
+
     /// Undo the last step. Returns false at the start of history (or if the last step
     /// is in an unrecorded span and recording it failed: see `record_tail`).
     pub fn step_back(&mut self) -> bool {

@@ -151,6 +151,8 @@ pub struct Snapshot {
     /// from the scene's start to here.
     pub step_cost: crate::engine::Cost,
     pub cost: crate::engine::Cost,
+    /// Steps before this position that `cost` leaves out (`Engine::uncounted_steps`).
+    pub uncounted: u64,
 }
 
 fn gpr_index(r: Register) -> Option<usize> {
@@ -664,6 +666,7 @@ impl Snapshot {
             },
             step_cost,
             cost: engine.cost(),
+            uncounted: engine.uncounted_steps(),
         }
     }
 }

@@ -78,7 +78,11 @@ pub fn draw(ctx: &Ctx, f: &mut Frame) {
     let w = ctx.words;
     let rows = table(m);
     let width = rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
-    let legend = wrap_text(w.cost_legend, width.max(40));
+    let mut legend = wrap_text(w.cost_legend, width.max(40));
+    if m.snap.uncounted > 0 {
+        let note = format!("{} {}", m.snap.uncounted, w.cost_uncounted);
+        legend.extend(wrap_text(&note, width.max(40)));
+    }
     let a = area(m.size, width.max(40), rows.len() + 1 + legend.len());
     let mut lines: Vec<Line> = Vec::new();
     for (i, r) in rows.into_iter().enumerate() {
