@@ -57,6 +57,12 @@ pub enum Command {
     /// Load, assemble and run lessons headless, verifying every checkpoint and
     /// question (all shipped lessons when none is named). Exit status 1 on failure.
     Check(CheckArgs),
+    /// Compare what the three ways into the kernel cost the processor: descriptor,
+    /// gate, TSS and MSR reads, privilege checks and memory accesses of `int $0x80`,
+    /// `sysenter` and `syscall` (and their returns) in a getpid() round trip, counted
+    /// by the engine as it runs the first scene of the int80, sysenter and syscall64
+    /// lessons.
+    Cost(LangArgs),
     /// Open a lesson in the interactive terminal viewer (the default without a
     /// subcommand: the sysenter lesson).
     Run(crate::tui::RunArgs),
@@ -544,6 +550,14 @@ pub fn list_presets(out: &mut dyn std::io::Write) -> std::io::Result<()> {
         writeln!(out, "{name:<16} {description}")?;
     }
     Ok(())
+}
+
+/// `ringstep cost`: the table of `lesson::cost`.
+pub fn print_cost(args: &LangArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
+    let lang = choice::lang_of(args.lang);
+    let trips = lesson::cost::compare().map_err(UsageError)?;
+    out.write_all(lesson::cost::table(&trips, lang).as_bytes())
+        .map_err(|e| UsageError(format!("writing the table: {e}")))
 }
 
 /// `ringstep list`.

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Some(Command::Presets) => cli::list_presets(&mut out)
             .map_err(|e| cli::UsageError(format!("writing the list: {e}"))),
         Some(Command::List(args)) => cli::list_lessons(&args, &mut out),
+        Some(Command::Cost(args)) => cli::print_cost(&args, &mut out),
         Some(Command::Check(args)) => {
             let ok = cli::check_lessons(&args, &mut out);
             let _ = out.flush();

@@ -4,6 +4,7 @@
 
 use iced_x86::Register;
 
+use super::cost::Cost;
 use super::event::Event;
 use super::fault::Exception;
 use super::journal::{segment_changes, Change, Journal, SegSlot};
@@ -16,6 +17,8 @@ pub struct Ctx<'a> {
     pub m: &'a mut Machine,
     pub journal: &'a mut Journal,
     pub events: &'a mut Vec<Event>,
+    /// The architectural work of this step so far (src/engine/cost.rs).
+    pub cost: &'a mut Cost,
     /// Address (RIP) of the instruction being executed.
     pub ip: u64,
     /// Address of the following instruction.
@@ -32,12 +35,18 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(m: &'a mut Machine, journal: &'a mut Journal, events: &'a mut Vec<Event>) -> Self {
+    pub fn new(
+        m: &'a mut Machine,
+        journal: &'a mut Journal,
+        events: &'a mut Vec<Event>,
+        cost: &'a mut Cost,
+    ) -> Self {
         let ip = m.cpu.rip;
         Ctx {
             m,
             journal,
             events,
+            cost,
             ip,
             next_ip: ip,
             shadow_next: false,
@@ -53,6 +62,9 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn event(&mut self, e: Event) {
+        if let Event::MsrRead { .. } = e {
+            self.cost.msr_reads += 1;
+        }
         self.events.push(e);
     }
 
@@ -185,6 +197,7 @@ impl<'a> Ctx<'a> {
 
     /// Load a segment register's selector and cache. Reports a CPL change when CS changes.
     pub fn set_seg(&mut self, s: SegReg, new: Segment) {
+        self.cost.segment_loads += 1;
         let old = self.m.cpu.seg[s as usize];
         self.m.cpu.seg[s as usize] = new;
         for c in segment_changes(SegSlot::Seg(s), &old, &new) {
@@ -416,6 +429,8 @@ impl<'a> Ctx<'a> {
     /// Checked read of a linear address with the given access rights.
     pub fn read_lin(&mut self, lin: u64, len: usize, access: Access) -> Result<u64, Exception> {
         let first = self.translate(lin, &access)?;
+        self.cost.mem_reads += 1;
+        self.cost.read_bytes += len as u32;
         let room = (4096 - (lin & 0xfff)) as usize;
         if len <= room {
             return Ok(self.m.mem.peek_phys_le(first, len));
@@ -438,14 +453,22 @@ impl<'a> Ctx<'a> {
         let first = self.translate(lin, &access)?;
         let room = (4096 - (lin & 0xfff)) as usize;
         if len <= room {
+            self.count_write(len);
             self.poke_journaled(lin, first, len, value);
             return Ok(());
         }
         let next = self.next_page(lin);
         let second = self.translate(next, &access)?;
+        self.count_write(len);
         self.poke_journaled(lin, first, room, value);
         self.poke_journaled(next, second, len - room, value >> (room * 8));
         Ok(())
+    }
+
+    #[inline]
+    fn count_write(&mut self, len: usize) {
+        self.cost.mem_writes += 1;
+        self.cost.write_bytes += len as u32;
     }
 
     /// Journaled write of physical memory at `phys`, which linear address `lin` maps.
@@ -490,7 +513,9 @@ impl<'a> Ctx<'a> {
     /// write (a read-only GDT page).
     pub fn write_system(&mut self, lin: u64, len: usize, value: u64) -> Result<(), Exception> {
         let access = self.m.system_access(AccessKind::Write);
-        self.write_lin(lin, len, value, access)
+        self.write_lin(lin, len, value, access)?;
+        self.cost.system_writes += 1;
+        Ok(())
     }
 
     /// Explicit data read at the current privilege level.
@@ -514,7 +539,9 @@ impl<'a> Ctx<'a> {
 
     /// Implicit supervisor read (GDT, IDT, TSS).
     pub fn read_system(&mut self, lin: u64, len: usize) -> Result<u64, Exception> {
-        self.read_lin(lin, len, self.m.system_access(AccessKind::Read))
+        let v = self.read_lin(lin, len, self.m.system_access(AccessKind::Read))?;
+        self.cost.system_reads += 1;
+        Ok(v)
     }
 
     // ---- stack -----------------------------------------------------------------------

@@ -106,6 +106,9 @@ fn target_code(ctx: &mut Ctx, sel: u16) -> Result<Result<(u64, Descriptor), Flow
     if !a.is_code() {
         return Err(Exception::gp(code, "far transfer to a data segment"));
     }
+    // Conforming: DPL against CPL; non-conforming: RPL and DPL against CPL (SDM Vol.
+    // 3A 5.8.1).
+    ctx.cost.checks(if a.conforming() { 1 } else { 2 });
     if a.conforming() && a.dpl() > cpl {
         return Err(Exception::gp(
             code,
@@ -202,6 +205,8 @@ fn retf(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             "RETF to a selector that is not a code segment",
         ));
     }
+    // RPL against CPL, DPL against RPL, then same or outer level (SDM Vol. 2A RET).
+    ctx.cost.checks(3);
     if rpl < cpl {
         return Err(Exception::gp(
             code,
@@ -270,6 +275,7 @@ fn retf_outer(
     } else {
         let (ss_addr, ss_desc) = read_descriptor(ctx, ss_sel)?;
         let sa = ss_desc.attr();
+        ctx.cost.checks(2);
         if Selector(ss_sel).rpl() != rpl {
             return Err(Exception::gp(ss_code, "RETF: SS.RPL differs from CS.RPL"));
         }

@@ -97,6 +97,7 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
     } else {
         Gate::decode32(lo)
     };
+    ctx.cost.gate_reads += 1;
     let valid = if long {
         matches!(gate.ty, 0xe | 0xf)
     } else {
@@ -121,6 +122,10 @@ fn read_gate(ctx: &mut Ctx, vector: u8, source: Source) -> Result<Gate, Delivery
         } else {
             no_handler(ctx, e)
         });
+    }
+    if source == Source::Software {
+        // INT n: the gate's DPL against the CPL (SDM Vol. 3A 6.12.1.1).
+        ctx.cost.checks(1);
     }
     if source == Source::Software && gate.dpl < ctx.cpl() {
         return Err(Exception::gp(
@@ -178,6 +183,7 @@ fn deliver32(
     let a = cs_desc.attr();
     let cpl = ctx.cpl();
     let sel_code = (gate.selector as u32 & 0xfffc) | ext;
+    ctx.cost.checks(1);
     if a.dpl() > cpl {
         return Err(Exception::gp(
             sel_code,
@@ -223,7 +229,8 @@ fn deliver32(
     let old_sp = ctx.gpr(RSP);
     let eflags = ctx.flags();
     let new_cpl = if a.conforming() { cpl } else { a.dpl() };
-
+    // Inter- or intra-privilege: the new CPL against the CPL.
+    ctx.cost.checks(1);
     if new_cpl < cpl {
         // Inter-privilege: the new stack comes from the TSS (SDM 6.12.1, 8.2.1).
         let (ss_sel, esp) = tss_stack32(ctx, new_cpl, ext)?;
@@ -231,6 +238,8 @@ fn deliver32(
             read_descriptor(ctx, ss_sel).map_err(|e| ts_from(e, ss_sel, ext))?;
         let sa = ss_desc.attr();
         let ss_code = (ss_sel as u32 & 0xfffc) | ext;
+        // SS.RPL and SS.DPL against the new CPL (SDM Vol. 3A 6.12.1).
+        ctx.cost.checks(2);
         if Selector(ss_sel).rpl() != new_cpl || sa.dpl() != new_cpl || !sa.writable() {
             return Err(Exception::ts(
                 ss_code,
@@ -301,6 +310,7 @@ fn deliver32(
             },
         });
     } else if a.conforming() || a.dpl() == cpl {
+        ctx.cost.checks(1);
         let mut frame = vec![eflags, old_cs.selector as u64, return_ip];
         if let Some(code) = error_code {
             frame.push(code as u64);
@@ -388,6 +398,7 @@ fn tss_stack32(ctx: &mut Ctx, level: u8, ext: u32) -> Result<(u16, u64), Excepti
     }
     let esp = ctx.read_system(tr.base.wrapping_add(tss32::esp(level)), 4)?;
     let ss = ctx.read_system(tr.base.wrapping_add(ss_off), 2)? as u16;
+    ctx.cost.tss_reads += 2;
     if Selector(ss).is_null() {
         return Err(Exception::ts(
             ext,
@@ -417,6 +428,7 @@ fn deliver64(
         )
         .into());
     }
+    ctx.cost.checks(1);
     if a.dpl() > cpl {
         return Err(Exception::gp(
             sel_code,
@@ -447,6 +459,8 @@ fn deliver64(
     let old_ss = ctx.seg(SegReg::Ss);
     let old_sp = ctx.gpr(RSP);
     let rflags = ctx.flags();
+    // The new CPL against the CPL (SDM Vol. 3A 6.14.2).
+    ctx.cost.checks(1);
     let (mut sp, via) = if gate.ist != 0 {
         (tss_stack64(ctx, tss64::ist(gate.ist), ext)?, "TSS.ist")
     } else if new_cpl < cpl {
@@ -515,6 +529,7 @@ fn tss_stack64(ctx: &mut Ctx, offset: u64, ext: u32) -> Result<u64, Exception> {
         ));
     }
     let sp = ctx.read_system(tr.base.wrapping_add(offset), 8)?;
+    ctx.cost.tss_reads += 1;
     if !crate::machine::msr::is_canonical(sp) {
         return Err(Exception::ss(ext, "the TSS stack pointer is not canonical"));
     }

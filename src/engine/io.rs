@@ -106,6 +106,7 @@ fn check_port(ctx: &mut Ctx, port: u16, size: usize) -> Result<(), Exception> {
         return Ok(());
     }
     let iopl = flags::iopl(ctx.flags());
+    ctx.cost.checks(1);
     if ctx.cpl() <= iopl && ctx.flags() & VM == 0 {
         return Ok(());
     }
@@ -118,6 +119,7 @@ fn check_port(ctx: &mut Ctx, port: u16, size: usize) -> Result<(), Exception> {
         ));
     }
     let map = ctx.read_system(tr.base.wrapping_add(0x66), 2)?;
+    ctx.cost.tss_reads += 1;
     let at = map + port as u64 / 8;
     if at + 1 > tr.limit as u64 {
         return deny(format!(

@@ -57,6 +57,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     let code = (cs_sel & 0xfffc) as u32;
     let (cs_addr, cs_desc) = code_descriptor(ctx, cs_sel, 0)?;
     let a = cs_desc.attr();
+    // RPL against CPL, then DPL against RPL (SDM Vol. 2A IRET, RETURN-TO-SAME/OUTER).
+    ctx.cost.checks(2);
     if rpl < cpl {
         return Err(Exception::gp(
             code,
@@ -93,6 +95,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         ));
     }
     let in64 = ctx.is_long64();
+    // The return level against the CPL: same or outer level.
+    ctx.cost.checks(1);
     let outer = rpl > cpl;
     if to64 && !is_canonical(new_ip) {
         return Err(Exception::gp(0, "IRET to a non-canonical RIP"));
@@ -111,6 +115,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             },
         ));
     }
+    // CPL against IOPL (may IF change?) and CPL = 0 (may IOPL change?).
+    ctx.cost.checks(2);
     let new_flags = iret_flags(ctx.flags(), popped_flags, cpl, size);
     let old_ss = ctx.seg(SegReg::Ss);
     let old_sp = ctx.gpr(RSP);
@@ -128,6 +134,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         } else {
             let (ss_addr, ss_desc) = read_descriptor(ctx, ss_sel)?;
             let sa = ss_desc.attr();
+            // SS.RPL and SS.DPL against the return CS.RPL.
+            ctx.cost.checks(2);
             if Selector(ss_sel).rpl() != rpl {
                 return Err(Exception::gp(
                     ss_code,
@@ -192,6 +200,10 @@ pub(super) fn null_data_segments(ctx: &mut Ctx, new_cpl: u8) {
                 ctx.set_seg(s, Segment { selector: 0, ..seg });
             }
             continue;
+        }
+        if a.is_data() || (a.is_code() && !a.conforming()) {
+            // The segment's DPL against the new CPL (SDM Vol. 2A IRET).
+            ctx.cost.checks(1);
         }
         if (a.is_data() || (a.is_code() && !a.conforming())) && a.dpl() < new_cpl {
             let null = Segment {

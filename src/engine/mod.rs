@@ -12,6 +12,7 @@ mod bytes;
 mod check;
 mod cond;
 pub mod control;
+pub mod cost;
 mod cpuinfo;
 pub mod ctx;
 mod data;
@@ -40,6 +41,7 @@ use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};
 
 use crate::machine::flags::{IF, TF};
 use crate::machine::{AccessKind, Machine};
+pub use cost::Cost;
 use ctx::Ctx;
 use decode::{DecodeCache, Fetched, NO_CODE};
 pub use deferred::{Diverged, RECORD_CHUNK};
@@ -200,6 +202,8 @@ pub struct StepView<'a> {
     /// Every write in order (uncoalesced).
     pub changes: &'a [Change],
     pub events: &'a [Event],
+    /// The step's architectural work (zero for most register-only instructions).
+    pub cost: Cost,
     /// Changes made by hand after the step (`Engine::edit`, e.g. a debugger's
     /// `set reg`): part of the state after the step, but not done by the instruction.
     pub edit: &'a [Change],
@@ -237,6 +241,12 @@ pub struct Engine {
     outcomes: Vec<(u32, Outcome)>,
     /// (step, start in `events`) for the steps that have events, in step order.
     event_starts: Vec<(u32, u32)>,
+    /// (step, cost) for the recorded steps whose cost is not zero, in step order.
+    costs: Vec<(u32, Cost)>,
+    /// The sum of `costs`: the work of the recorded history up to the current position.
+    tally: Cost,
+    /// The work of the step being executed.
+    step_cost: Cost,
     /// (step, start in the change history) for the steps followed by an edit, in step
     /// order: the step's changes end where its edit starts.
     edits: Vec<(u32, u32)>,
@@ -271,6 +281,9 @@ impl Engine {
             steps: Vec::new(),
             outcomes: Vec::new(),
             event_starts: Vec::new(),
+            costs: Vec::new(),
+            tally: Cost::default(),
+            step_cost: Cost::default(),
             edits: Vec::new(),
             changes: Journal::default(),
             events: Vec::new(),
@@ -374,6 +387,8 @@ impl Engine {
         self.steps.clear();
         self.outcomes.clear();
         self.event_starts.clear();
+        self.costs.clear();
+        self.tally = Cost::default();
         self.edits.clear();
         self.changes.truncate_history(0);
         self.events.clear();
@@ -458,6 +473,10 @@ impl Engine {
             }
             Err(_) => &[],
         };
+        let cost = match self.costs.binary_search_by_key(&step, |c| c.0) {
+            Ok(i) => self.costs[i].1,
+            Err(_) => Cost::default(),
+        };
         Some(StepView {
             n: self.raw_steps + index as u64,
             info: StepInfo {
@@ -468,6 +487,7 @@ impl Engine {
             },
             changes: &self.changes.history()[rec.changes_start as usize..edit_start],
             events,
+            cost,
             edit: &self.changes.history()[edit_start..c_end],
         })
     }
@@ -526,6 +546,7 @@ impl Engine {
             &mut self.machine,
             &mut self.changes,
             &mut self.scratch_events,
+            &mut self.step_cost,
         );
         ctx.next_ip = next;
         let Some(rip) = fast::exec(&mut ctx, &op, next) else {
@@ -581,6 +602,7 @@ impl Engine {
                 if outcome != Outcome::Executed {
                     self.outcomes.push((step, outcome));
                 }
+                self.record_cost(step);
                 self.steps.push(StepRec {
                     ip,
                     changes_start,
@@ -596,6 +618,28 @@ impl Engine {
         self.changes = changes;
         self.scratch_events = events;
         result
+    }
+
+    /// Keep the cost of the step just recorded as step `step`.
+    fn record_cost(&mut self, step: u32) {
+        let c = self.step_cost;
+        if !c.is_zero() {
+            self.costs.push((step, c));
+            self.tally = self.tally.plus(&c);
+        }
+    }
+
+    /// The architectural work (src/engine/cost.rs) of the recorded history: every
+    /// recorded step from position 0 to the current one, added. Steps run by `run_raw`
+    /// or in a span not recorded yet are not in it.
+    pub fn cost(&self) -> Cost {
+        self.tally
+    }
+
+    /// The steps before the current position that `cost` does not include: run by
+    /// `run_raw` (or before `forget_history`), or in spans not recorded yet.
+    pub fn uncounted_steps(&self) -> u64 {
+        self.raw_steps + self.unrecorded as u64
     }
 
     /// Undo the last step. Returns false at the start of history (or if the last step
@@ -626,6 +670,12 @@ impl Engine {
         }
         if self.outcomes.last().is_some_and(|o| o.0 == step) {
             self.outcomes.pop();
+        }
+        if let Some(&(s, c)) = self.costs.last() {
+            if s == step {
+                self.tally = self.tally.minus(&c);
+                self.costs.pop();
+            }
         }
         if self.edits.last().is_some_and(|e| e.0 == step) {
             self.edits.pop();
@@ -782,6 +832,7 @@ impl Engine {
         events: &mut Vec<Event>,
     ) -> Result<Outcome, Stop> {
         self.last_code = NO_CODE;
+        self.step_cost = Cost::default();
         let ip = self.machine.cpu.rip;
         if self.stop_at.contains(&ip) {
             return Err(self.stop(StopReason::End, None));
@@ -796,7 +847,7 @@ impl Engine {
                 return r;
             }
         }
-        let mut ctx = Ctx::new(&mut self.machine, changes, events);
+        let mut ctx = Ctx::new(&mut self.machine, changes, events, &mut self.step_cost);
         let fetched = match translate_fetch(&mut ctx) {
             Ok(()) => self.cache.fetch(ctx.m),
             Err(e) => Err(e),
@@ -939,7 +990,7 @@ impl Engine {
                 }
             }
         }
-        let mut ctx = Ctx::new(&mut self.machine, changes, events);
+        let mut ctx = Ctx::new(&mut self.machine, changes, events, &mut self.step_cost);
         if let Some(v) = raise {
             if ctx.m.cpu.pending_irq.is_none() {
                 ctx.set_pending_irq(Some(v));

@@ -100,7 +100,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     Ok(Flow::Next)
 }
 
-pub fn require_cpl0(ctx: &Ctx, what: &str) -> Result<(), Exception> {
+pub fn require_cpl0(ctx: &mut Ctx, what: &str) -> Result<(), Exception> {
+    ctx.cost.checks(1);
     if ctx.cpl() != 0 {
         return Err(Exception::gp(
             0,
@@ -134,6 +135,7 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     if !is_ctl(dst) && !is_ctl(src) {
         return Ok(Flow::Unsupported);
     }
+    ctx.cost.checks(1);
     if ctx.cpl() != 0 {
         return Err(Exception::gp(
             0,

@@ -52,6 +52,7 @@ fn descriptor(ctx: &mut Ctx, sel: u16) -> Result<Option<Descriptor>, Exception> 
         return Ok(None);
     }
     let d = Descriptor(ctx.read_system(gdtr.base.wrapping_add(offset), 8)?);
+    ctx.cost.descriptor_reads += 1;
     if !d.attr().s() && ctx.m.cpu.long_mode_active() && offset + 15 > gdtr.limit as u64 {
         return Ok(None);
     }

@@ -27,6 +27,7 @@ pub fn read_descriptor(ctx: &mut Ctx, sel: u16) -> Result<(u64, Descriptor), Exc
     }
     let addr = gdtr.base.wrapping_add(offset);
     let raw = ctx.read_system(addr, 8)?;
+    ctx.cost.descriptor_reads += 1;
     Ok((addr, Descriptor(raw)))
 }
 
@@ -55,21 +56,22 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
         }
         let (addr, d) = read_descriptor(ctx, sel)?;
         let a = d.attr();
+        ctx.cost.checks(1);
         if s.rpl() != cpl {
             return Err(Exception::gp(code, "SS selector RPL differs from CPL"));
         }
         if !a.writable() {
             return Err(Exception::gp(code, "SS must be a writable data segment"));
         }
+        ctx.cost.checks(1);
         if a.dpl() != cpl {
             return Err(Exception::gp(code, "SS descriptor DPL differs from CPL"));
         }
         if !a.present() {
             return Err(Exception::ss(code, "the stack segment is not present"));
         }
-        mark_accessed(ctx, addr, d)?;
-        let (_, d) = read_descriptor(ctx, sel)?;
-        ctx.set_seg(seg, d.to_segment(sel));
+        let loaded = load_from(ctx, addr, d, sel)?;
+        ctx.set_seg(seg, loaded);
         return Ok(());
     }
     if s.is_null() {
@@ -84,6 +86,10 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
             "the descriptor is not a data or readable code segment",
         ));
     }
+    // Two comparisons: RPL against DPL and CPL against DPL (SDM Vol. 3A 5.7).
+    if a.is_data() || !a.conforming() {
+        ctx.cost.checks(2);
+    }
     if (a.is_data() || !a.conforming()) && (s.rpl() > a.dpl() || cpl > a.dpl()) {
         return Err(Exception::gp(
             code,
@@ -93,9 +99,8 @@ pub fn load_data_or_stack(ctx: &mut Ctx, seg: SegReg, sel: u16) -> Result<(), Ex
     if !a.present() {
         return Err(Exception::np(code, "the segment is not present"));
     }
-    mark_accessed(ctx, addr, d)?;
-    let (_, d) = read_descriptor(ctx, sel)?;
-    ctx.set_seg(seg, d.to_segment(sel));
+    let loaded = load_from(ctx, addr, d, sel)?;
+    ctx.set_seg(seg, loaded);
     Ok(())
 }
 

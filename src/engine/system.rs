@@ -22,6 +22,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     match i.mnemonic() {
         M::Cli | M::Sti => {
             let iopl = flags::iopl(ctx.flags());
+            ctx.cost.checks(1);
             if iopl < ctx.cpl() {
                 return Err(Exception::gp(
                     0,
@@ -42,6 +43,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             }
         }
         M::Hlt => {
+            ctx.cost.checks(1);
             if ctx.cpl() != 0 {
                 return Err(Exception::gp(0, "HLT requires CPL 0"));
             }
@@ -97,6 +99,7 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
             require_cpl0(ctx, "SWAPGS")?;
             let gs = ctx.seg(SegReg::Gs);
             let kernel = ctx.msr(msr::KERNEL_GS_BASE);
+            ctx.cost.msr_reads += 1;
             ctx.set_seg(SegReg::Gs, Segment { base: kernel, ..gs });
             ctx.set_msr(msr::KERNEL_GS_BASE, gs.base);
             ctx.event(Event::SwapGs {
@@ -170,7 +173,8 @@ pub fn exec(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
     Ok(Flow::Next)
 }
 
-fn require_cpl0(ctx: &Ctx, what: &str) -> Result<(), Exception> {
+fn require_cpl0(ctx: &mut Ctx, what: &str) -> Result<(), Exception> {
+    ctx.cost.checks(1);
     if ctx.cpl() != 0 {
         return Err(Exception::gp(
             0,
@@ -266,6 +270,7 @@ fn sysexit(ctx: &mut Ctx, to64: bool) -> Result<(), Exception> {
     if ctx.m.cpu.cr0 & CR0_PE == 0 {
         return Err(Exception::gp(0, "SYSEXIT in real mode"));
     }
+    ctx.cost.checks(1);
     if ctx.cpl() != 0 {
         return Err(Exception::gp(
             0,

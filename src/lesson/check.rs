@@ -5,7 +5,7 @@
 use super::expr::{States, Value};
 use super::run::{play, Mark, Played};
 use super::{Expect, Expected, Lesson, Loc, Question, Scene, StepAt};
-use crate::engine::StopReason;
+use crate::engine::{Cost, StopReason};
 use crate::machine::Machine;
 
 /// One thing that does not hold, at the place in the lesson that claims it.
@@ -59,17 +59,31 @@ impl Report {
     }
 }
 
-/// The machine at history position `state`, and the one before it.
-fn states_at(played: &mut Played, state: usize) -> (Machine, Option<Machine>) {
+/// The machine at history position `state`, and the one before it, with the work
+/// done to reach each (`Engine::cost`).
+struct At {
+    now: Machine,
+    prev: Option<Machine>,
+    cost: Cost,
+    prev_cost: Cost,
+}
+
+fn states_at(played: &mut Played, state: usize) -> At {
     played.engine.goto(state);
     let now = played.engine.machine().clone();
-    let prev = if state > 0 {
+    let cost = played.engine.cost();
+    let (prev, prev_cost) = if state > 0 {
         played.engine.goto(state - 1);
-        Some(played.engine.machine().clone())
+        (Some(played.engine.machine().clone()), played.engine.cost())
     } else {
-        None
+        (None, Cost::default())
     };
-    (now, prev)
+    At {
+        now,
+        prev,
+        cost,
+        prev_cost,
+    }
 }
 
 /// The result of one checkpoint.
@@ -94,16 +108,18 @@ fn expected_value(e: &Expected, st: &States) -> Result<Value, String> {
 
 /// Evaluate the checkpoints of the step at `mark`.
 pub fn evaluate_checks(scene: &Scene, played: &mut Played, mark: Mark) -> Vec<CheckResult> {
-    let (now, prev) = states_at(played, mark.state);
+    let at = states_at(played, mark.state);
     let fault = (mark.state == played.last_state())
         .then(|| played.fault().cloned())
         .flatten();
     let st = States {
-        now: &now,
-        prev: prev.as_ref(),
+        now: &at.now,
+        prev: at.prev.as_ref(),
         initial: &played.initial,
         task: scene.scenario.task.as_ref(),
         fault: fault.as_ref(),
+        cost: at.cost,
+        prev_cost: at.prev_cost,
     };
     scene.steps[mark.step]
         .checks
@@ -133,15 +149,17 @@ pub fn evaluate_question(
     played: &mut Played,
     mark: Mark,
 ) -> Result<Answer, String> {
-    let (before, prev) = states_at(played, mark.state);
+    let at = states_at(played, mark.state);
     let fault = played.fault().cloned();
     let task = scene.scenario.task.as_ref();
     let pre = States {
-        now: &before,
-        prev: prev.as_ref(),
+        now: &at.now,
+        prev: at.prev.as_ref(),
         initial: &played.initial,
         task,
         fault: None,
+        cost: at.cost,
+        prev_cost: at.prev_cost,
     };
     let choice_values: Vec<_> = q
         .choices
@@ -153,19 +171,23 @@ pub fn evaluate_question(
         let after = played.engine.machine().clone();
         q.answer.eval(&States {
             now: &after,
-            prev: Some(&before),
+            prev: Some(&at.now),
             initial: &played.initial,
             task,
             fault: None,
+            cost: played.engine.cost(),
+            prev_cost: at.cost,
         })?
     } else {
         // The instruction did not run: the scene ended here (e.g. with a fault).
         q.answer.eval(&States {
-            now: &before,
-            prev: prev.as_ref(),
+            now: &at.now,
+            prev: at.prev.as_ref(),
             initial: &played.initial,
             task,
             fault: fault.as_ref(),
+            cost: at.cost,
+            prev_cost: at.prev_cost,
         })?
     };
     let correct = choice_values

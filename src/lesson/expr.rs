@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::engine::cost::{Cost, FIELDS as COST_FIELDS};
 use crate::engine::Exception;
 use crate::machine::cpu::{reg_by_name, RegName, GPR_NAMES_32, GPR_NAMES_64};
 use crate::machine::tables::{tss32, tss64};
@@ -59,6 +60,9 @@ pub enum Atom {
     FaultVector,
     FaultErrorCode,
     FaultCr2,
+    /// `cost.NAME`: a counter of the architectural work done since the scene's start
+    /// (index into `engine::cost::FIELDS`).
+    Cost(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -468,6 +472,16 @@ impl<'a> Parser<'a> {
                 format!("unknown TSS field `{rest}`{hint}")
             });
         }
+        if let Some(rest) = lower.strip_prefix("cost.") {
+            return COST_FIELDS
+                .iter()
+                .position(|(n, _)| *n == rest)
+                .map(Atom::Cost)
+                .ok_or_else(|| {
+                    let hint = did_you_mean(rest, COST_FIELDS.iter().map(|f| f.0));
+                    format!("unknown cost counter `{rest}`{hint}")
+                });
+        }
         if let Some(rest) = lower.strip_prefix("fault.") {
             return match rest {
                 "vector" => Ok(Atom::FaultVector),
@@ -635,7 +649,27 @@ pub struct States<'a> {
     pub task: Option<&'a TaskModel>,
     /// The exception that ended the scene, when it ended with one.
     pub fault: Option<&'a Exception>,
+    /// The architectural work of the steps from the scene's start to `now`, and to
+    /// `prev` (`Engine::cost`).
+    pub cost: Cost,
+    pub prev_cost: Cost,
 }
+
+/// The work done at the start of a scene (`initial.cost.*`).
+const NO_COST: Cost = Cost {
+    descriptor_reads: 0,
+    segment_loads: 0,
+    gate_reads: 0,
+    tss_reads: 0,
+    msr_reads: 0,
+    privilege_checks: 0,
+    mem_reads: 0,
+    read_bytes: 0,
+    mem_writes: 0,
+    write_bytes: 0,
+    system_reads: 0,
+    system_writes: 0,
+};
 
 impl BinOp {
     fn apply(self, x: u64, y: u64) -> u64 {
@@ -695,18 +729,22 @@ impl Expr {
     }
 
     pub fn eval(&self, st: &States) -> Result<Value, String> {
-        self.eval_in(st.now, st)
+        self.eval_in(st.now, &st.cost, st)
     }
 
-    fn eval_in(&self, m: &Machine, st: &States) -> Result<Value, String> {
+    fn eval_in(&self, m: &Machine, cost: &Cost, st: &States) -> Result<Value, String> {
         let int = |e: &Expr| -> Result<(u64, u32), String> {
-            match e.eval_in(m, st)? {
+            match e.eval_in(m, cost, st)? {
                 Value::Int(v, b) => Ok((v, b)),
                 Value::Text(t) => Err(format!("\"{t}\" is text, not a number")),
             }
         };
         Ok(match self {
             Expr::Num(v) => Value::Int(*v, 64),
+            Expr::Atom(Atom::Cost(i)) => {
+                let v = COST_FIELDS.get(*i).map_or(0, |(_, f)| f(cost));
+                Value::Int(v as u64, 64)
+            }
             Expr::Atom(a) => atom_value(a, m, st)?,
             Expr::Neg(e) => {
                 let (v, b) = int(e)?;
@@ -742,10 +780,10 @@ impl Expr {
                 Value::Int(read_mapped(m, addr, w)?, 8 * w as u32)
             }
             Expr::Prev(e) => match st.prev {
-                Some(p) => e.eval_in(p, st)?,
+                Some(p) => e.eval_in(p, &st.prev_cost, st)?,
                 None => return Err("`prev.` has no previous state at the start of a scene".into()),
             },
-            Expr::Initial(e) => e.eval_in(st.initial, st)?,
+            Expr::Initial(e) => e.eval_in(st.initial, &NO_COST, st)?,
         })
     }
 }
@@ -869,6 +907,8 @@ fn atom_value(a: &Atom, m: &Machine, st: &States) -> Result<Value, String> {
                 _ => Value::Int(f.cr2.ok_or("only a page fault sets CR2")?, word),
             }
         }
+        // Read in `eval_in`, which knows whose work it is.
+        Atom::Cost(_) => return Err("cost counters are read with the state".into()),
     })
 }
 
@@ -975,6 +1015,8 @@ mod cpu_view_tests {
             initial: &m,
             task: None,
             fault: None,
+            cost: Cost::default(),
+            prev_cost: Cost::default(),
         };
         let read = parse("mem32[0x5004]", &n).unwrap().eval(&st).unwrap();
         assert_eq!(read, Value::Int(0x1234_5678, 32));

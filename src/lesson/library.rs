@@ -5,6 +5,7 @@
 const LESSONS: &[(&str, &str)] = &[
     ("boot-msrs", include_str!("../../lessons/boot-msrs.toml")),
     ("compat", include_str!("../../lessons/compat.toml")),
+    ("cost", include_str!("../../lessons/cost.toml")),
     ("faults", include_str!("../../lessons/faults.toml")),
     ("int80", include_str!("../../lessons/int80.toml")),
     (

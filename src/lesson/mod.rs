@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod choice;
+pub mod cost;
 pub mod expr;
 pub mod find;
 pub mod glossary;

@@ -75,7 +75,11 @@ pub enum Overlay {
     None,
     Help,
     Glossary(super::panes::glossary::Shown),
-    Picker { selected: usize },
+    /// `:cost`: the work of this step and scene beside the three ways into the kernel.
+    Cost,
+    Picker {
+        selected: usize,
+    },
 }
 
 /// The student's answer to a question.
@@ -148,6 +152,9 @@ pub struct Model {
     pub help_top: usize,
     /// The terms the glossary overlay explains (lessons/glossary.toml).
     pub glossary: crate::lesson::glossary::Glossary,
+    /// The round trips the cost overlay compares (`lesson::cost::compare`), computed
+    /// when it is first opened.
+    pub trips: Option<Result<Vec<(&'static str, crate::lesson::cost::Trip)>, String>>,
     /// Answers by (scene, narrative step).
     pub answers: HashMap<(usize, usize), Answered>,
     /// A typed answer being entered.
@@ -246,6 +253,7 @@ impl Model {
             overlay: Overlay::None,
             help_top: 0,
             glossary: crate::lesson::glossary::Glossary::shipped().map_err(|e| e.to_string())?,
+            trips: None,
             answers: HashMap::new(),
             input: None,
             autoplay,
@@ -750,7 +758,10 @@ impl Model {
             return;
         }
         let action = self.keymap.action(&e);
-        if matches!(self.overlay, Overlay::Help | Overlay::Glossary(_)) {
+        if matches!(
+            self.overlay,
+            Overlay::Help | Overlay::Glossary(_) | Overlay::Cost
+        ) {
             self.help_key(action);
             return;
         }
@@ -875,6 +886,14 @@ impl Model {
         self.help_top = 0;
     }
 
+    /// Open the cost overlay, playing the compared scenes the first time.
+    pub fn open_cost(&mut self) {
+        if self.trips.is_none() {
+            self.trips = Some(crate::lesson::cost::compare());
+        }
+        self.overlay = Overlay::Cost;
+    }
+
     /// Open the glossary at `shown` (`d`: the current step's terms).
     pub fn open_glossary(&mut self, shown: super::panes::glossary::Shown) {
         self.overlay = Overlay::Glossary(shown);
@@ -918,7 +937,10 @@ impl Model {
             }
             return;
         }
-        if matches!(self.overlay, Overlay::Help | Overlay::Glossary(_)) {
+        if matches!(
+            self.overlay,
+            Overlay::Help | Overlay::Glossary(_) | Overlay::Cost
+        ) {
             self.overlay = Overlay::None;
             return;
         }

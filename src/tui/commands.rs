@@ -20,11 +20,13 @@ use crate::machine::Machine;
 /// The viewer's own commands, after the debugger's in `:help`.
 const VIEWER_HELP: &[&str] = &[
     "glossary [TERM] (gl)                        explain a term (CPL, TSS ...); all terms without one; key d: this step's",
+    "cost                                        the work of this step and scene (descriptor, gate, TSS, MSR reads...) beside int $0x80, sysenter, syscall",
     "alt [NAME]                                  list or choose the alternatives of loaded code (run --elf/--asm/--bytes)",
 ];
 
 const VIEWER_HELP_DE: &[&str] = &[
     "glossary [BEGRIFF] (gl)                     einen Begriff erklären (CPL, TSS ...); ohne: alle; Taste d: die dieses Schritts",
+    "cost                                        die Arbeit dieses Schritts und der Szene (Deskriptoren, Gates, TSS, MSRs...) neben int $0x80, sysenter, syscall",
     "alt [NAME]                                  Alternativen geladenen Codes zeigen oder wählen (run --elf/--asm/--bytes)",
 ];
 
@@ -192,6 +194,10 @@ impl Model {
             Some("alt") => {
                 let rest: Vec<&str> = words.collect();
                 self.alt(&rest);
+                return;
+            }
+            Some("cost") => {
+                self.open_cost();
                 return;
             }
             Some("glossary" | "gl") => {

@@ -147,6 +147,12 @@ pub struct Snapshot {
     /// At the end of a fault stop: the chain of events that led to it, one line each
     /// (`Stop::chain`).
     pub chain: Vec<String>,
+    /// The architectural work (src/engine/cost.rs) of the last step, and of every step
+    /// from the scene's start to here.
+    pub step_cost: crate::engine::Cost,
+    pub cost: crate::engine::Cost,
+    /// Steps before this position that `cost` leaves out (`Engine::uncounted_steps`).
+    pub uncounted: u64,
 }
 
 fn gpr_index(r: Register) -> Option<usize> {
@@ -612,6 +618,12 @@ impl Snapshot {
 
         let last_step = prev.map(|rec| describe_step(m, rec, syntax));
         let stop = at_end.then(|| describe_stop(run));
+        let engine = &run.played.engine;
+        let step_cost = pos
+            .checked_sub(1)
+            .and_then(|p| engine.step_view(p))
+            .map(|v| v.cost)
+            .unwrap_or_default();
         Snapshot {
             pos,
             last,
@@ -652,6 +664,9 @@ impl Snapshot {
             } else {
                 Vec::new()
             },
+            step_cost,
+            cost: engine.cost(),
+            uncounted: engine.uncounted_steps(),
         }
     }
 }

@@ -155,6 +155,7 @@ pub fn view(model: &Model, f: &mut Frame) {
         Overlay::None => {}
         Overlay::Help => panes::overlay::help(&ctx, f, area),
         Overlay::Glossary(shown) => panes::glossary::draw(&ctx, f, *shown),
+        Overlay::Cost => panes::cost::draw(&ctx, f),
         Overlay::Picker { selected } => panes::overlay::picker(&ctx, f, area, *selected),
     }
     super::degrade::lower(f.buffer_mut(), model.caps);

@@ -3,6 +3,7 @@
 pub mod cmdline;
 pub mod code;
 pub mod console;
+pub mod cost;
 pub mod glossary;
 pub mod memory;
 pub mod msrs;
