@@ -10,6 +10,8 @@
 //! gdbstub cannot parse gets an error reply and the connection goes on.
 
 pub mod access;
+pub mod listen;
+pub mod live;
 pub mod memory;
 pub mod monitor;
 pub mod points;
