@@ -114,6 +114,14 @@ pub struct BootArgs {
     /// For --render-once: the history position (steps executed) to draw.
     #[arg(long, value_name = "N")]
     pub at_step: Option<usize>,
+    /// Serve the booted machine to gdb on 127.0.0.1:PORT while the viewer runs; the
+    /// viewer follows every step gdb takes (docs/gdb.md).
+    #[arg(long, value_name = "PORT", conflicts_with = "render_once")]
+    pub gdb: Option<u16>,
+    /// With gdb: listen on ADDR:PORT instead of loopback (gdb's protocol has no
+    /// authentication: anyone who reaches the port controls the machine).
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["gdb", "render_once"])]
+    pub listen: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -523,6 +531,8 @@ pub fn boot_run_args(args: &BootArgs) -> crate::tui::RunArgs {
         render_once: args.render_once,
         size: args.size.clone(),
         at_step: args.at_step,
+        gdb: args.gdb,
+        listen: args.listen.clone(),
         load: crate::load::LoadArgs {
             boot: args.kernel.clone(),
             example: args.example,

@@ -43,7 +43,22 @@ pub struct Lent<'a> {
 pub enum Status {
     Listening,
     /// A client is attached (its address), and whether its `continue` runs.
-    Attached { peer: String, running: bool },
+    Attached {
+        peer: String,
+        running: bool,
+    },
+}
+
+/// What happened last to a client, for the program to tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    Attached(String),
+    /// The client and why it left.
+    Left(String, String),
+    /// A second client, refused.
+    Refused(String),
+    /// A client the session could not start for (its address, why).
+    Failed(String, String),
 }
 
 /// What an input or chunk did that the program may want to show.
@@ -230,12 +245,14 @@ impl<A: X86> Serve for Session<A> {
         let Some(start) = self.run_start else {
             return Ok(Effect::default());
         };
-        self.lend(m, |s| match run::chunk(&mut s.target, start, MAX_LIVE_CONTINUE) {
-            Some(stop) => s.report(stop).map(|_| Effect {
-                stopped: true,
-                ..Effect::default()
-            }),
-            None => Ok(Effect::default()),
+        self.lend(m, |s| {
+            match run::chunk(&mut s.target, start, MAX_LIVE_CONTINUE) {
+                Some(stop) => s.report(stop).map(|_| Effect {
+                    stopped: true,
+                    ..Effect::default()
+                }),
+                None => Ok(Effect::default()),
+            }
         })
     }
 
@@ -243,7 +260,9 @@ impl<A: X86> Serve for Session<A> {
         if self.run_start.is_none() {
             return Ok(());
         }
-        self.lend(m, |s| s.report(SingleThreadStopReason::Signal(Signal::SIGINT)))
+        self.lend(m, |s| {
+            s.report(SingleThreadStopReason::Signal(Signal::SIGINT))
+        })
     }
 
     fn running(&self) -> bool {
@@ -259,7 +278,7 @@ impl<A: X86> Serve for Session<A> {
 struct Client {
     id: u64,
     peer: String,
-    serve: Box<dyn Serve>,
+    serve: Box<dyn Serve + Send>,
 }
 
 /// The server's side in the program: at most one client, answered over the lent
@@ -267,9 +286,8 @@ struct Client {
 #[derive(Default)]
 pub struct Live {
     client: Option<Client>,
-    /// What happened last to a client (attached, left and why, refused), for the
-    /// program to show.
-    pub last_event: Option<String>,
+    /// What happened last to a client, for the program to show.
+    pub last_event: Option<ClientEvent>,
 }
 
 impl Live {
@@ -298,18 +316,20 @@ impl Live {
             GdbInput::Attached { id, conn, peer } => {
                 self.drop_client(m, "replaced");
                 // i386 or amd64, as the machine is when gdb comes (as `gdbserver`).
-                let serve: Result<Box<dyn Serve>, String> =
+                let serve: Result<Box<dyn Serve + Send>, String> =
                     if m.engine.machine().cpu.long_mode_active() {
-                        Session::<X86_64_SSE>::new(conn.0).map(|s| Box::new(s) as Box<dyn Serve>)
+                        Session::<X86_64_SSE>::new(conn.0)
+                            .map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     } else {
-                        Session::<X86_SSE>::new(conn.0).map(|s| Box::new(s) as Box<dyn Serve>)
+                        Session::<X86_SSE>::new(conn.0)
+                            .map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     };
                 match serve {
                     Ok(serve) => {
-                        self.last_event = Some(format!("{peer} attached"));
+                        self.last_event = Some(ClientEvent::Attached(peer.clone()));
                         self.client = Some(Client { id, peer, serve });
                     }
-                    Err(e) => self.last_event = Some(format!("{peer}: {e}")),
+                    Err(e) => self.last_event = Some(ClientEvent::Failed(peer, e)),
                 }
                 client
             }
@@ -321,7 +341,7 @@ impl Live {
                 client
             }
             GdbInput::Refused { peer } => {
-                self.last_event = Some(format!("{peer} refused: one client at a time"));
+                self.last_event = Some(ClientEvent::Refused(peer));
                 client
             }
         }
@@ -371,7 +391,7 @@ impl Live {
     fn drop_client(&mut self, m: &mut Lent, why: &str) {
         if let Some(mut c) = self.client.take() {
             c.serve.leave(m);
-            self.last_event = Some(format!("{}: {why}", c.peer));
+            self.last_event = Some(ClientEvent::Left(c.peer, why.to_string()));
         }
     }
 }

@@ -381,6 +381,17 @@ impl SceneRun {
         self.machine_at(here);
     }
 
+    /// After gdb moved or edited the engine (`--gdb`, src/tui/gdblink.rs): when it went
+    /// past the recorded run's end or set a register, play on and analyse the history
+    /// again, as after `set reg`. The engine stays where gdb left it.
+    pub fn follow(&mut self, scene: &Scene, edited: bool) {
+        let here = self.played.engine.history_len();
+        if edited || here > self.last_state() {
+            let _ = self.dbg.record_all(&mut self.played.engine);
+            self.replay(scene);
+        }
+    }
+
     pub fn last_state(&self) -> usize {
         self.states.len().saturating_sub(1)
     }

@@ -203,6 +203,15 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         Line::from(spans)
     };
     f.render_widget(Paragraph::new(left).style(t.text), area);
+    // `--gdb`: whether gdb is listening, attached or running, at the right.
+    let mut area = area;
+    if let Some(text) = m.gdb_status() {
+        let text = format!(" {text} ");
+        let width = (text.width() as u16).min(area.width);
+        let r = Rect::new(area.x + area.width - width, area.y, width, 1);
+        f.render_widget(Paragraph::new(Span::styled(text, t.status)), r);
+        area.width -= width;
+    }
     if let Some(a) = m.autoplay {
         let text = if a.paused {
             format!(" {} ", w.autoplay_paused)
