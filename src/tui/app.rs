@@ -76,7 +76,7 @@ pub enum Msg {
 
 impl Msg {
     /// A key, click or wheel: the person at the viewer acts.
-    fn from_user(&self) -> bool {
+    fn is_user_input(&self) -> bool {
         matches!(
             self,
             Msg::Key(_) | Msg::Action(_) | Msg::Click(..) | Msg::Scroll { .. }
@@ -978,7 +978,7 @@ impl Model {
 
 /// The update function: apply one message to the model.
 pub fn update(model: &mut Model, msg: Msg) {
-    if msg.from_user() && model.gdb_running() {
+    if msg.is_user_input() && model.gdb_running() {
         // The viewer acts on the machine: gdb's `continue` stops first.
         model.gdb_interrupt();
     }
