@@ -1,7 +1,7 @@
 //! gdb's remote protocol inside another program's event loop (the viewer's `--gdb`):
 //! the program owns the machine (an engine and its debugger) and lends it to `Live`
 //! for each thing gdb sent (`Live::input`) and for each chunk of a `continue`
-//! (`Live::chunk`, at most `run::CHUNK` steps, so the program stays responsive between
+//! (`Live::chunk`, at most `LIVE_CHUNK` steps, so the program stays responsive between
 //! chunks). gdbstub's state machine parses the packets; the target is the same
 //! `GdbTarget` as `ringstep gdbserver`'s, which holds the lent engine and debugger only
 //! while it works (they are swapped in and out: no copy, no lock).
@@ -28,6 +28,10 @@ use super::target::{GdbTarget, Resume, State, X86};
 /// The most steps one `continue` from gdb runs in the viewer (each is kept for its
 /// timeline), then gdb sees SIGTRAP and may `continue` again.
 pub const MAX_LIVE_CONTINUE: u64 = 100_000;
+
+/// Steps of a `continue` between two looks at the program's other work (the viewer
+/// analyses and draws them between chunks).
+pub const LIVE_CHUNK: u64 = 5_000;
 
 /// Most unparsable packets in a row before a client is dropped.
 const MAX_BAD_PACKETS: u32 = 1000;
@@ -246,7 +250,7 @@ impl<A: X86> Serve for Session<A> {
             return Ok(Effect::default());
         };
         self.lend(m, |s| {
-            match run::chunk(&mut s.target, start, MAX_LIVE_CONTINUE) {
+            match run::chunk(&mut s.target, start, MAX_LIVE_CONTINUE, LIVE_CHUNK) {
                 Some(stop) => s.report(stop).map(|_| Effect {
                     stopped: true,
                     ..Effect::default()

@@ -100,7 +100,7 @@ fn cont<A: X86>(
 ) -> Result<Event<Stop<A>>, WaitForStopReasonError<String, std::io::Error>> {
     let start = t.st.debugger.position(&t.st.engine);
     loop {
-        if let Some(stop) = chunk(t, start, MAX_CONTINUE) {
+        if let Some(stop) = chunk(t, start, MAX_CONTINUE, CHUNK) {
             return Ok(Event::TargetStopped(stop));
         }
         if conn.peek().map(|b| b.is_some()).unwrap_or(true) {
@@ -110,21 +110,21 @@ fn cont<A: X86>(
     }
 }
 
-/// One chunk (at most `CHUNK` steps) of a `continue` that started at position `start`:
+/// One chunk (at most `steps` steps) of a `continue` that started at position `start`:
 /// the stop, if something stopped the run or `max` steps have been run since `start`.
-pub fn chunk<A: X86>(t: &mut GdbTarget<A>, start: u64, max: u64) -> Option<Stop<A>> {
+pub fn chunk<A: X86>(t: &mut GdbTarget<A>, start: u64, max: u64, steps: u64) -> Option<Stop<A>> {
     if t.st.debugger.position(&t.st.engine).saturating_sub(start) >= max {
         return Some(SingleThreadStopReason::Signal(Signal::SIGTRAP));
     }
     let left = max - t.st.debugger.position(&t.st.engine).saturating_sub(start);
     let why = if t.points.access.is_empty() {
         let State { engine, debugger } = &mut t.st;
-        debugger.set_limit(CHUNK.min(left));
+        debugger.set_limit(steps.min(left));
         let a = debugger.cont(engine);
         debugger.set_limit(crate::debug::command::DEFAULT_LIMIT);
         Ok(a.why)
     } else {
-        access_chunk(t, CHUNK.min(left))
+        access_chunk(t, steps.min(left))
     };
     match why {
         Ok(Why::Limit) => None,

@@ -99,14 +99,11 @@ impl Model {
         }
     }
 
-    /// Show where gdb left the machine (not while its `continue` runs).
+    /// Show where gdb left the machine (after each chunk of a `continue` too).
     fn gdb_follow(&mut self, e: Effect, (pos, edits): (usize, Edits)) {
         if e.client {
             self.status = self.gdb_event_text();
             self.set_gdb_redraw();
-        }
-        if self.gdb_running() {
-            return;
         }
         let here = self.run.played.engine.history_len();
         let edited = *self.run.dbg.edits() != edits;
