@@ -131,11 +131,9 @@ impl Model {
         Some(match (ev, de) {
             (ClientEvent::Attached(p), false) => format!("gdb attached from {p}"),
             (ClientEvent::Attached(p), true) => format!("gdb verbunden von {p}"),
-            (ClientEvent::Left(p, why), false) => {
-                format!("gdb at {p} left ({why}); the machine stays here")
-            }
-            (ClientEvent::Left(p, why), true) => {
-                format!("gdb von {p} getrennt ({why}); die Maschine bleibt hier")
+            (ClientEvent::Left(p, _), false) => format!("gdb at {p} left; the machine stays here"),
+            (ClientEvent::Left(p, _), true) => {
+                format!("gdb von {p} getrennt; die Maschine bleibt hier")
             }
             (ClientEvent::Refused(p), false) => {
                 format!("a second gdb ({p}) was refused: one client at a time")
@@ -148,13 +146,20 @@ impl Model {
         })
     }
 
-    /// The short state shown at the right of the status line.
-    pub fn gdb_status(&self) -> Option<String> {
+    /// The short state shown at the right of the status line; `addr`: with the
+    /// address it listens on.
+    pub fn gdb_status(&self, addr: bool) -> Option<String> {
         let g = self.gdb.as_ref()?;
         let de = self.lang == Lang::De;
+        let at = if addr {
+            format!(" {}", g.addr)
+        } else {
+            String::new()
+        };
         Some(match (g.live.status(), de) {
-            (Status::Listening, false) => format!("gdb: listening {}", g.addr),
-            (Status::Listening, true) => format!("gdb: wartet an {}", g.addr),
+            (Status::Listening, false) => format!("gdb: listening{at}"),
+            (Status::Listening, true) if addr => format!("gdb: wartet an{at}"),
+            (Status::Listening, true) => "gdb: wartet".to_string(),
             (Status::Attached { running: true, .. }, false) => "gdb: running".to_string(),
             (Status::Attached { running: true, .. }, true) => "gdb: läuft".to_string(),
             (Status::Attached { .. }, false) => "gdb: attached".to_string(),
