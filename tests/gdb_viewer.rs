@@ -347,7 +347,13 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     assert!(screen.contains(&format!("step {back}/")), "{screen}");
     let mut again = Client::connect(port);
     assert_eq!(again.position(), back);
-    drop(again);
-    s.keys(&["q"]);
-    s.assert_restored("0");
+    // SIGTERM while gdb's `continue` runs: the viewer ends at once, the terminal is
+    // put back, and the client sees the connection close.
+    again.send(&packet("vCont;c"));
+    s.wait_for("gdb: running");
+    s.signal("TERM");
+    s.assert_restored("143");
+    let mut rest = Vec::new();
+    let read = proc::retry(|| again.s.read_to_end(&mut rest));
+    assert!(read.is_ok(), "the connection closed: {read:?}");
 }
