@@ -118,7 +118,7 @@ pub struct BootArgs {
     /// viewer follows every step gdb takes (docs/gdb.md).
     #[arg(long, value_name = "PORT", conflicts_with = "render_once")]
     pub gdb: Option<u16>,
-    /// With gdb: listen on ADDR:PORT instead of loopback (gdb's protocol has no
+    /// As --gdb, listening on ADDR:PORT instead of loopback (gdb's protocol has no
     /// authentication: anyone who reaches the port controls the machine).
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["gdb", "render_once"])]
     pub listen: Option<String>,

@@ -48,7 +48,7 @@ pub enum GdbInput {
 
 /// Bind `addr` (e.g. 127.0.0.1:1234).
 pub fn bind(addr: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|e| format!("--gdb: cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr).map_err(|e| format!("cannot serve gdb on {addr}: {e}"))
 }
 
 /// Accept clients on `listener` from now on, on a thread of its own.

@@ -111,7 +111,7 @@ pub struct RunArgs {
         conflicts_with = "render_once"
     )]
     pub gdb: Option<u16>,
-    /// With gdb: listen on ADDR:PORT instead of loopback (gdb's protocol has no
+    /// As --gdb, listening on ADDR:PORT instead of loopback (gdb's protocol has no
     /// authentication: anyone who reaches the port controls the machine).
     #[arg(long, value_name = "ADDR:PORT", help_heading = "Debugging with gdb", conflicts_with_all = ["gdb", "render_once"])]
     pub listen: Option<String>,
