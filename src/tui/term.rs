@@ -185,6 +185,37 @@ fn leave(end: End, guard: Guard, terminal: Term, reader: Reader) -> u8 {
     }
 }
 
+/// Apply `first` and every input already waiting; true when the screen needs drawing.
+fn take_inputs(
+    model: &mut Model,
+    first: Input,
+    stopper: &Stopper,
+    reader: &Reader,
+) -> io::Result<bool> {
+    let mut input = Some(first);
+    let mut redraw = false;
+    while let Some(i) = input.take() {
+        match i {
+            Input::Event(e) => {
+                if let Some(msg) = to_msg(e) {
+                    update(model, msg);
+                }
+                redraw = true;
+            }
+            Input::Gdb(g) => {
+                update(model, Msg::Gdb(g));
+                redraw |= model.gdb_redraw();
+            }
+            Input::Failed(_) if !terminal_alive() => stopper.hung_up(),
+            Input::Failed(e) => return Err(e),
+        }
+        if !model.quit {
+            input = reader.ready();
+        }
+    }
+    Ok(redraw)
+}
+
 /// The event loop: draw when something changed (or the model asks for a frame), wait
 /// for input at most `POLL_MS`, and ask the stopper between events.
 fn events(
@@ -219,28 +250,7 @@ fn events(
         stopper.busy(true);
         if let Some(first) = next {
             update(model, Msg::Tick(now()));
-            let mut input = Some(first);
-            let mut redraw = false;
-            while let Some(i) = input.take() {
-                match i {
-                    Input::Event(e) => {
-                        if let Some(msg) = to_msg(e) {
-                            update(model, msg);
-                        }
-                        redraw = true;
-                    }
-                    Input::Gdb(g) => {
-                        update(model, Msg::Gdb(g));
-                        redraw |= model.gdb_redraw();
-                    }
-                    Input::Failed(_) if !terminal_alive() => stopper.hung_up(),
-                    Input::Failed(e) => return Err(e),
-                }
-                if !model.quit {
-                    input = reader.ready();
-                }
-            }
-            if redraw {
+            if take_inputs(model, first, stopper, reader)? {
                 drawn = None;
             }
         }
