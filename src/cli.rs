@@ -120,6 +120,14 @@ pub struct BootArgs {
     /// For --render-once: the history position (steps executed) to draw.
     #[arg(long, value_name = "N")]
     pub at_step: Option<usize>,
+    /// Serve the booted machine to gdb on 127.0.0.1:PORT while the viewer runs; the
+    /// viewer follows every step gdb takes (docs/gdb.md).
+    #[arg(long, value_name = "PORT", conflicts_with = "render_once")]
+    pub gdb: Option<u16>,
+    /// As --gdb, listening on ADDR:PORT instead of loopback (gdb's protocol has no
+    /// authentication: anyone who reaches the port controls the machine).
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["gdb", "render_once"])]
+    pub listen: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -177,8 +185,10 @@ pub enum UntilArg {
     Fault,
 }
 
-#[derive(Args, Debug, Default)]
-pub struct TraceArgs {
+/// The machine `trace` runs and `gdbserver` serves: a scenario or lesson scene, a
+/// preset, bytes, or loaded code (one set of options for both commands).
+#[derive(Args, Debug, Default, Clone)]
+pub struct MachineArgs {
     /// A scenario (machine description) file in TOML, or a lesson (id or file).
     pub scenario: Option<PathBuf>,
     /// For a lesson: which scene to run (from 1).
@@ -194,6 +204,14 @@ pub struct TraceArgs {
     /// Address for --bytes (hex with 0x, or decimal); execution starts there.
     #[arg(long, requires = "bytes")]
     pub at: Option<String>,
+    #[command(flatten)]
+    pub load: crate::load::LoadArgs,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// Output format: readable text, or JSON Lines (schema ringstep-trace/1).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Option<FormatArg>,
@@ -222,8 +240,6 @@ pub struct TraceArgs {
     /// Write what a booted kernel sent on its UART to FILE instead of standard error.
     #[arg(long, value_name = "FILE")]
     pub console: Option<PathBuf>,
-    #[command(flatten)]
-    pub load: crate::load::LoadArgs,
 }
 
 #[derive(Args, Debug, Default)]
@@ -235,38 +251,14 @@ pub struct GdbserverArgs {
     /// anyone who reaches the port controls the machine).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// A scenario (machine description) file in TOML, or a lesson (id or file).
-    pub scenario: Option<PathBuf>,
-    /// For a lesson: which scene to serve (from 1).
-    #[arg(long, default_value_t = 1)]
-    pub scene: usize,
-    /// Start from a shipped preset instead of a file (see `ringstep presets`).
-    #[arg(long, conflicts_with = "scenario")]
-    pub preset: Option<String>,
-    /// Machine code to run, as hex: written over memory at --at, or without --at loaded
-    /// and called like --elf code.
-    #[arg(long)]
-    pub bytes: Option<String>,
-    /// Address for --bytes (hex with 0x, or decimal); execution starts there.
-    #[arg(long, requires = "bytes")]
-    pub at: Option<String>,
     #[command(flatten)]
-    pub load: crate::load::LoadArgs,
+    pub machine: MachineArgs,
 }
 
 /// `ringstep gdbserver`: the machine `trace` would run with the same arguments, served
 /// until the process is ended; events are written to `log`.
 pub fn run_gdbserver(args: &GdbserverArgs, log: &mut dyn std::io::Write) -> Result<(), UsageError> {
-    let trace = TraceArgs {
-        scenario: args.scenario.clone(),
-        scene: args.scene,
-        preset: args.preset.clone(),
-        bytes: args.bytes.clone(),
-        at: args.at.clone(),
-        load: args.load.clone(),
-        ..Default::default()
-    };
-    let s = scenario_for(&trace)?;
+    let s = machine_scenario(&args.machine)?;
     let addr = match &args.listen {
         Some(a) => a.clone(),
         None => format!("127.0.0.1:{}", args.port),
@@ -304,6 +296,11 @@ fn lesson_scenario(l: &Lesson, scene: usize) -> Result<Scenario, UsageError> {
 
 /// Build the scenario a trace runs.
 pub fn scenario_for(args: &TraceArgs) -> Result<Scenario, UsageError> {
+    machine_scenario(&args.machine)
+}
+
+/// Build the scenario `trace` runs and `gdbserver` serves.
+pub fn machine_scenario(args: &MachineArgs) -> Result<Scenario, UsageError> {
     if let Some(s) = loaded_scenario(args)? {
         return Ok(s);
     }
@@ -387,7 +384,7 @@ fn named_scenario(path: &Path, scene: usize) -> Result<Scenario, UsageError> {
 }
 
 /// The scenario of `--elf`/`--asm`/`--bytes` without `--at` (src/load), if given.
-fn loaded_scenario(args: &TraceArgs) -> Result<Option<Scenario>, UsageError> {
+fn loaded_scenario(args: &MachineArgs) -> Result<Option<Scenario>, UsageError> {
     let bytes = args.bytes.as_deref().filter(|_| args.at.is_none());
     let setup = crate::load::LoadArgs::setup(&args.load, bytes, args.preset.as_deref())
         .map_err(|e| UsageError(e.0))?;
@@ -417,7 +414,7 @@ pub fn syntax_of(args: &TraceArgs) -> Syntax {
 
 /// Run `trace` writing to `out`.
 pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), UsageError> {
-    if args.console.is_some() && !args.load.boots() {
+    if args.console.is_some() && !args.machine.load.boots() {
         return Err(UsageError(
             "--console is for a booted kernel (--boot KERNEL or --example)".to_string(),
         ));
@@ -425,7 +422,7 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
     let s = scenario_for(args)?;
     // A booted kernel run with --quiet goes on the fast path: a generous bound, as
     // the debugger's (a kernel usually ends the run itself: isa-debug-exit, a fault).
-    let default = if args.load.boot.is_some() && args.quiet {
+    let default = if args.machine.load.boot.is_some() && args.quiet {
         crate::debug::command::DEFAULT_LIMIT
     } else {
         s.max_steps.unwrap_or(10_000)
@@ -446,7 +443,7 @@ pub fn run_trace(args: &TraceArgs, out: &mut dyn std::io::Write) -> Result<(), U
     let mut console = Vec::new();
     let written = crate::debug::script::run_console(&s, &stops, &options, out, &mut console)
         .map_err(UsageError)?;
-    if args.load.boots() {
+    if args.machine.load.boots() {
         write_console(args.console.as_deref(), &console)?;
     }
     match written {
@@ -529,6 +526,8 @@ pub fn boot_run_args(args: &BootArgs) -> crate::tui::RunArgs {
         render_once: args.render_once,
         size: args.size.clone(),
         at_step: args.at_step,
+        gdb: args.gdb,
+        listen: args.listen.clone(),
         load: crate::load::LoadArgs {
             boot: args.kernel.clone(),
             example: args.example,

@@ -11,6 +11,8 @@
 
 pub mod access;
 pub mod infomem;
+pub mod listen;
+pub mod live;
 pub mod memory;
 pub mod monitor;
 pub mod points;

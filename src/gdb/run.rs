@@ -22,7 +22,7 @@ use super::target::{GdbTarget, Resume, State, X86};
 /// Steps run between two looks at the connection during `continue`.
 pub const CHUNK: u64 = 20_000;
 
-type Stop<A> = SingleThreadStopReason<<A as gdbstub::arch::Arch>::Usize>;
+pub type Stop<A> = SingleThreadStopReason<<A as gdbstub::arch::Arch>::Usize>;
 
 /// gdbstub's blocking event loop for a `GdbTarget<A>` on a TCP connection.
 pub struct Loop<A>(PhantomData<A>);
@@ -39,20 +39,7 @@ impl<A: X86> BlockingEventLoop for Loop<A> {
     ) -> Result<Event<Stop<A>>, WaitForStopReasonError<String, std::io::Error>> {
         match target.resume.take() {
             Some(Resume::Continue) => cont(target, conn),
-            Some(Resume::Step) => Ok(Event::TargetStopped(step(target))),
-            Some(Resume::ReverseStep) => {
-                let State { engine, debugger } = &mut target.st;
-                let a = debugger.reverse_step(engine, 1);
-                Ok(Event::TargetStopped(reverse_stop(target, a)))
-            }
-            Some(Resume::ReverseContinue) => {
-                let State { engine, debugger } = &mut target.st;
-                let a = debugger.reverse_cont(engine);
-                Ok(Event::TargetStopped(reverse_stop(target, a)))
-            }
-            None => Ok(Event::TargetStopped(SingleThreadStopReason::Signal(
-                Signal::SIGTRAP,
-            ))),
+            other => Ok(Event::TargetStopped(immediate(target, other))),
         }
     }
 
@@ -65,6 +52,26 @@ fn usize_of<A: X86>(a: u64) -> A::Usize {
     num_traits::FromPrimitive::from_u64(a)
         .or_else(|| num_traits::FromPrimitive::from_u64(a & 0xffff_ffff))
         .unwrap_or_else(num_traits::Zero::zero)
+}
+
+/// A movement that ends at once: `stepi`, `reverse-stepi`, `reverse-continue` (bounded
+/// by the recorded history), or none (SIGTRAP). `continue` runs in chunks (`chunk`) and
+/// is taken here as one step.
+pub fn immediate<A: X86>(target: &mut GdbTarget<A>, r: Option<Resume>) -> Stop<A> {
+    match r {
+        Some(Resume::Step) | Some(Resume::Continue) => step(target),
+        Some(Resume::ReverseStep) => {
+            let State { engine, debugger } = &mut target.st;
+            let a = debugger.reverse_step(engine, 1);
+            reverse_stop(target, a)
+        }
+        Some(Resume::ReverseContinue) => {
+            let State { engine, debugger } = &mut target.st;
+            let a = debugger.reverse_cont(engine);
+            reverse_stop(target, a)
+        }
+        None => SingleThreadStopReason::Signal(Signal::SIGTRAP),
+    }
 }
 
 /// `stepi`: one step, whatever breakpoints say.
@@ -93,24 +100,8 @@ fn cont<A: X86>(
 ) -> Result<Event<Stop<A>>, WaitForStopReasonError<String, std::io::Error>> {
     let start = t.st.debugger.position(&t.st.engine);
     loop {
-        if t.st.debugger.position(&t.st.engine).saturating_sub(start) >= MAX_CONTINUE {
-            return Ok(Event::TargetStopped(SingleThreadStopReason::Signal(
-                Signal::SIGTRAP,
-            )));
-        }
-        let why = if t.points.access.is_empty() {
-            let State { engine, debugger } = &mut t.st;
-            debugger.set_limit(CHUNK);
-            let a = debugger.cont(engine);
-            debugger.set_limit(crate::debug::command::DEFAULT_LIMIT);
-            Ok(a.why)
-        } else {
-            access_chunk(t)
-        };
-        match why {
-            Ok(Why::Limit) => {}
-            Ok(why) => return Ok(Event::TargetStopped(forward_stop(t, &why))),
-            Err(stop) => return Ok(Event::TargetStopped(stop)),
+        if let Some(stop) = chunk(t, start, MAX_CONTINUE, CHUNK) {
+            return Ok(Event::TargetStopped(stop));
         }
         if conn.peek().map(|b| b.is_some()).unwrap_or(true) {
             let byte = conn.read().map_err(WaitForStopReasonError::Connection)?;
@@ -119,11 +110,34 @@ fn cont<A: X86>(
     }
 }
 
+/// One chunk (at most `steps` steps) of a `continue` that started at position `start`:
+/// the stop, if something stopped the run or `max` steps have been run since `start`.
+pub fn chunk<A: X86>(t: &mut GdbTarget<A>, start: u64, max: u64, steps: u64) -> Option<Stop<A>> {
+    if t.st.debugger.position(&t.st.engine).saturating_sub(start) >= max {
+        return Some(SingleThreadStopReason::Signal(Signal::SIGTRAP));
+    }
+    let left = max - t.st.debugger.position(&t.st.engine).saturating_sub(start);
+    let why = if t.points.access.is_empty() {
+        let State { engine, debugger } = &mut t.st;
+        debugger.set_limit(steps.min(left));
+        let a = debugger.cont(engine);
+        debugger.set_limit(crate::debug::command::DEFAULT_LIMIT);
+        Ok(a.why)
+    } else {
+        access_chunk(t, steps.min(left))
+    };
+    match why {
+        Ok(Why::Limit) => None,
+        Ok(why) => Some(forward_stop(t, &why)),
+        Err(stop) => Some(stop),
+    }
+}
+
 /// A chunk of single steps, looking at each instruction's memory operands first for
 /// the read and access watchpoints. Err is such a hit, reported after the step.
-fn access_chunk<A: X86>(t: &mut GdbTarget<A>) -> Result<Why, Stop<A>> {
+fn access_chunk<A: X86>(t: &mut GdbTarget<A>, steps: u64) -> Result<Why, Stop<A>> {
     let State { engine, debugger } = &mut t.st;
-    for _ in 0..CHUNK {
+    for _ in 0..steps {
         let accesses = access::next_accesses(engine.machine());
         let hit = access::hit(&t.points.access, &accesses);
         let a = debugger.step(engine, 1);

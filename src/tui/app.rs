@@ -68,6 +68,20 @@ pub enum Msg {
         row: u16,
         down: bool,
     },
+    /// Something from gdb's connection (`--gdb`, src/tui/gdblink.rs).
+    Gdb(crate::gdb::listen::GdbInput),
+    /// Run a chunk of gdb's `continue` (sent while one runs).
+    GdbRun,
+}
+
+impl Msg {
+    /// A key, click or wheel: the person at the viewer acts.
+    fn is_user_input(&self) -> bool {
+        matches!(
+            self,
+            Msg::Key(_) | Msg::Action(_) | Msg::Click(..) | Msg::Scroll { .. }
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +182,8 @@ pub struct Model {
     pub keymap: Keymap,
     pub lessons: Vec<LessonEntry>,
     pub quit: bool,
+    /// The gdb server listening inside the viewer (`--gdb PORT`).
+    pub gdb: Option<super::gdblink::GdbLink>,
 }
 
 /// The shipped lessons' titles and summaries, read from their `[lesson]` tables only.
@@ -264,6 +280,7 @@ impl Model {
             keymap,
             lessons: Vec::new(),
             quit: false,
+            gdb: None,
         })
     }
 
@@ -680,6 +697,7 @@ impl Model {
             return;
         };
         if a.paused
+            || self.gdb_running()
             || self.too_small()
             || self.overlay != Overlay::None
             || self.input.is_some()
@@ -982,6 +1000,10 @@ impl Model {
 
 /// The update function: apply one message to the model.
 pub fn update(model: &mut Model, msg: Msg) {
+    if msg.is_user_input() && model.gdb_running() {
+        // The viewer acts on the machine: gdb's `continue` stops first.
+        model.gdb_interrupt();
+    }
     match msg {
         Msg::Key(e) => model.key(e),
         Msg::Action(a) => model.action(a),
@@ -990,6 +1012,8 @@ pub fn update(model: &mut Model, msg: Msg) {
         Msg::Click(..) | Msg::Scroll { .. } if model.too_small() => {}
         Msg::Click(c, r) => model.click(c, r),
         Msg::Scroll { col, row, down } => model.scroll(col, row, down),
+        Msg::Gdb(input) => model.gdb_input(input),
+        Msg::GdbRun => model.gdb_chunk(),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -22,6 +22,8 @@ const READ_POLL_MS: u64 = 50;
 #[derive(Debug)]
 pub enum Input {
     Event(Event),
+    /// From the gdb server's network threads (`--gdb`).
+    Gdb(crate::gdb::listen::GdbInput),
     /// Reading failed or the terminal went away; nothing more comes.
     Failed(io::Error),
 }
@@ -29,6 +31,8 @@ pub enum Input {
 /// The reader thread and its channel.
 pub struct Reader {
     rx: Receiver<Input>,
+    /// For other threads that wake the event loop (the gdb server's).
+    tx: Sender<Input>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -40,6 +44,7 @@ impl Reader {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let sender = tx.clone();
         let thread = thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 let next = match event::poll(Duration::from_millis(READ_POLL_MS)) {
@@ -68,6 +73,7 @@ impl Reader {
         });
         Reader {
             rx,
+            tx: sender,
             stop,
             thread: Some(thread),
         }
@@ -78,9 +84,21 @@ impl Reader {
     pub fn next(&self, wait: Duration) -> Option<Input> {
         match self.rx.recv_timeout(wait) {
             Ok(i) => Some(i),
+            // The channel has other senders (`sender`): a reader gone without a word
+            // is seen by its thread's end.
+            Err(RecvTimeoutError::Timeout)
+                if self.thread.as_ref().is_some_and(|t| t.is_finished()) =>
+            {
+                Some(Input::Failed(gone()))
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Input::Failed(gone())),
         }
+    }
+
+    /// A sender into the event loop's channel, for another thread's input.
+    pub fn sender(&self) -> Sender<Input> {
+        self.tx.clone()
     }
 
     /// An input already waiting, if any.

@@ -19,6 +19,7 @@ pub mod app;
 pub mod cmdline;
 pub mod commands;
 pub mod degrade;
+pub mod gdblink;
 pub mod i18n;
 pub mod input;
 pub mod inspect;
@@ -101,6 +102,19 @@ pub struct RunArgs {
     /// placed like --asm code.
     #[arg(long, value_name = "HEX", help_heading = "Loading your own code")]
     pub bytes: Option<String>,
+    /// Serve the viewer's machine to gdb on 127.0.0.1:PORT while the viewer runs; the
+    /// viewer follows every step gdb takes (docs/gdb.md).
+    #[arg(
+        long,
+        value_name = "PORT",
+        help_heading = "Debugging with gdb",
+        conflicts_with = "render_once"
+    )]
+    pub gdb: Option<u16>,
+    /// As --gdb, listening on ADDR:PORT instead of loopback (gdb's protocol has no
+    /// authentication: anyone who reaches the port controls the machine).
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "Debugging with gdb", conflicts_with_all = ["gdb", "render_once"])]
+    pub listen: Option<String>,
     #[command(flatten)]
     pub load: crate::load::LoadArgs,
 }
@@ -256,6 +270,17 @@ pub struct Prepared {
     pub keymap: Keymap,
     pub lesson: Lesson,
     setup: Option<LoadedSetup>,
+    /// `--gdb` / `--listen`: the bound listener.
+    gdb: Option<std::net::TcpListener>,
+}
+
+/// Where `--gdb PORT` or `--listen ADDR:PORT` asks the viewer to serve gdb.
+pub fn gdb_addr(args: &RunArgs) -> Option<String> {
+    match (&args.listen, args.gdb) {
+        (Some(a), _) => Some(a.clone()),
+        (None, Some(port)) => Some(format!("127.0.0.1:{port}")),
+        (None, None) => None,
+    }
 }
 
 /// Read the options, the key map and the lesson (or the code to load).
@@ -265,11 +290,16 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     if lesson.scenes.is_empty() {
         return Err(format!("lesson `{}` has no scene", lesson.id));
     }
+    let gdb = match gdb_addr(args) {
+        Some(a) => Some(crate::gdb::listen::bind(&a)?),
+        None => None,
+    };
     Ok(Prepared {
         opts,
         keymap,
         lesson,
         setup,
+        gdb,
     })
 }
 
@@ -286,7 +316,8 @@ impl Prepared {
     }
 
     /// What the terminal needs to compute the model on a worker thread.
-    pub fn into_start(self) -> starting::Start {
+    pub fn into_start(mut self) -> starting::Start {
+        let gdb = self.gdb.take();
         let max_steps = self
             .lesson
             .scenes
@@ -298,6 +329,7 @@ impl Prepared {
             lang: self.opts.lang,
             max_steps,
             caps: degrade::caps_from_env(),
+            gdb,
             build: Box::new(move |progress| self.build(progress)),
         }
     }

@@ -36,6 +36,8 @@ pub struct Start {
     /// What the terminal can show (ASCII only, 16 colours): the progress line is
     /// lowered to it like every other frame.
     pub caps: super::degrade::Caps,
+    /// `--gdb`: the bound listener, served once the model is ready.
+    pub gdb: Option<std::net::TcpListener>,
 }
 
 /// How the wait ended.
@@ -104,7 +106,7 @@ pub fn wait(
         while let Some(i) = reader.ready() {
             match i {
                 Input::Event(e) if quits(&start.keymap, &e) => return Ok(Waited::Quit),
-                Input::Event(_) => {}
+                Input::Event(_) | Input::Gdb(_) => {}
                 Input::Failed(_) if !terminal_alive() => {
                     return Ok(Waited::Stopped(Reason::Hangup))
                 }

@@ -111,7 +111,8 @@ enum End {
 /// (`starting`), then the event loop runs. Returns the exit status (0, or 128 + the
 /// signal number; SIGHUP's for a terminal that went away), or the message of a model
 /// that could not be built (printed by the caller once the terminal is restored).
-pub fn run(start: Start) -> io::Result<Result<u8, String>> {
+pub fn run(mut start: Start) -> io::Result<Result<u8, String>> {
+    let gdb = start.gdb.take();
     let stopper = Stopper::install(restore)?;
     // The live terminal gets what it can show (ASCII, 16 colours); frames printed by
     // --render-once and `render` stay the same everywhere.
@@ -125,6 +126,9 @@ pub fn run(start: Start) -> io::Result<Result<u8, String>> {
     let end = match waited {
         Ok(Waited::Ready(mut model)) => {
             model.caps = caps;
+            if let Some(listener) = gdb {
+                serve_gdb(&mut model, listener, &reader);
+            }
             events(&mut model, &stopper, &reader, &mut terminal, clock)
         }
         Ok(Waited::Failed(e)) => {
@@ -141,6 +145,22 @@ pub fn run(start: Start) -> io::Result<Result<u8, String>> {
         Err(e) => return Err(e),
     };
     Ok(Ok(leave(end, guard, terminal, reader)))
+}
+
+/// `--gdb`: accept gdb's clients from now on; what they send wakes the event loop
+/// (`Input::Gdb`). The network threads hold no terminal and end with the process.
+fn serve_gdb(model: &mut Model, listener: std::net::TcpListener, reader: &Reader) {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    model.gdb = Some(super::gdblink::GdbLink::new(addr));
+    let tx = std::sync::Mutex::new(reader.sender());
+    let notify: crate::gdb::listen::Notify = std::sync::Arc::new(move |g| {
+        tx.lock()
+            .map(|t| t.send(Input::Gdb(g)).is_ok())
+            .unwrap_or(false)
+    });
+    crate::gdb::listen::spawn(listener, notify);
 }
 
 /// Put the terminal back (unless it went away: then nothing is written to it) and
@@ -163,6 +183,37 @@ fn leave(end: End, guard: Guard, terminal: Term, reader: Reader) -> u8 {
             }
         }
     }
+}
+
+/// Apply `first` and every input already waiting; true when the screen needs drawing.
+fn take_inputs(
+    model: &mut Model,
+    first: Input,
+    stopper: &Stopper,
+    reader: &Reader,
+) -> io::Result<bool> {
+    let mut input = Some(first);
+    let mut redraw = false;
+    while let Some(i) = input.take() {
+        match i {
+            Input::Event(e) => {
+                if let Some(msg) = to_msg(e) {
+                    update(model, msg);
+                }
+                redraw = true;
+            }
+            Input::Gdb(g) => {
+                update(model, Msg::Gdb(g));
+                redraw |= model.gdb_redraw();
+            }
+            Input::Failed(_) if !terminal_alive() => stopper.hung_up(),
+            Input::Failed(e) => return Err(e),
+        }
+        if !model.quit {
+            input = reader.ready();
+        }
+    }
+    Ok(redraw)
 }
 
 /// The event loop: draw when something changed (or the model asks for a frame), wait
@@ -189,27 +240,25 @@ fn events(
             terminal.draw(|f| view(model, f))?;
             drawn = Some(now());
         }
-        let wait = Duration::from_millis(model.wakeup_ms().min(POLL_MS));
+        // While gdb's `continue` runs, its chunks go between inputs without waiting.
+        let wait = if model.gdb_running() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(model.wakeup_ms().min(POLL_MS))
+        };
         let next = reader.next(wait);
         stopper.busy(true);
         if let Some(first) = next {
             update(model, Msg::Tick(now()));
-            let mut input = Some(first);
-            while let Some(i) = input.take() {
-                match i {
-                    Input::Event(e) => {
-                        if let Some(msg) = to_msg(e) {
-                            update(model, msg);
-                        }
-                    }
-                    Input::Failed(_) if !terminal_alive() => stopper.hung_up(),
-                    Input::Failed(e) => return Err(e),
-                }
-                if !model.quit {
-                    input = reader.ready();
-                }
+            if take_inputs(model, first, stopper, reader)? {
+                drawn = None;
             }
-            drawn = None;
+        }
+        if model.gdb_running() {
+            update(model, Msg::GdbRun);
+            if model.gdb_redraw() {
+                drawn = None;
+            }
         }
         update(model, Msg::Tick(now()));
         stopper.busy(false);

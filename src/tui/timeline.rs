@@ -199,6 +199,19 @@ fn writer_of(rec: &StepRecord, addr: u64, after: &StateSummary, width: u64) -> W
     }
 }
 
+/// Step `i` of the engine's recorded history, copied out.
+fn record_of(engine: &crate::engine::Engine, i: usize) -> Option<StepRecord> {
+    let v = engine.step_view(i)?;
+    Some(StepRecord {
+        ip: v.info.ip,
+        next_ip: v.info.next_ip,
+        code: v.info.code,
+        outcome: v.info.outcome.clone(),
+        changes: v.changes.to_vec(),
+        events: v.events.to_vec(),
+    })
+}
+
 impl SceneRun {
     /// Play `scene` and analyse its history.
     pub fn new(scene: &Scene) -> SceneRun {
@@ -275,16 +288,7 @@ impl SceneRun {
         let last = engine.history_len();
         let mut steps = Vec::with_capacity(last);
         for i in 0..last {
-            if let Some(v) = engine.step_view(i) {
-                steps.push(StepRecord {
-                    ip: v.info.ip,
-                    next_ip: v.info.next_ip,
-                    code: v.info.code,
-                    outcome: v.info.outcome.clone(),
-                    changes: v.changes.to_vec(),
-                    events: v.events.to_vec(),
-                });
-            }
+            steps.extend(record_of(engine, i));
         }
         self.events = crate::debug::timeline::collect(engine);
         // Walk back to the start, summarising each state.
@@ -293,11 +297,18 @@ impl SceneRun {
             states.push(summary(engine.machine(), scene));
         }
         states.reverse();
+        self.steps = steps;
+        self.states = states;
+        self.writes = FxHashMap::default();
+        self.writers = Vec::new();
+        self.index_writes(0);
+    }
+
+    /// Note who wrote each memory word in the steps from `from` on.
+    fn index_writes(&mut self, from: usize) {
         let width = self.width;
-        let mut writes: FxHashMap<u64, Vec<(u32, u32)>> = FxHashMap::default();
-        let mut writers = Vec::new();
-        for (n, rec) in steps.iter().enumerate() {
-            let Some(after) = states.get(n + 1) else {
+        for (n, rec) in self.steps.iter().enumerate().skip(from) {
+            let Some(after) = self.states.get(n + 1) else {
                 break;
             };
             for ch in &rec.changes {
@@ -305,24 +316,47 @@ impl SceneRun {
                     let word = addr & !3;
                     let slot = addr & !(width - 1);
                     let w = writer_of(rec, slot, after, width);
-                    let id = match writers.iter().position(|x| *x == w) {
+                    let id = match self.writers.iter().position(|x| *x == w) {
                         Some(p) => p,
                         None => {
-                            writers.push(w);
-                            writers.len() - 1
+                            self.writers.push(w);
+                            self.writers.len() - 1
                         }
                     };
-                    let list = writes.entry(word).or_default();
+                    let list = self.writes.entry(word).or_default();
                     if list.last().map(|l| l.0) != Some(n as u32) {
                         list.push((n as u32, id as u32));
                     }
                 }
             }
         }
-        self.steps = steps;
-        self.states = states;
-        self.writes = writes;
-        self.writers = writers;
+    }
+
+    /// Analyse the steps the engine ran past the recorded run's end (gdb's `continue`
+    /// or `stepi` under `--gdb`), keeping what was gathered before: the new states are
+    /// summarised walking back to the old end, then the engine runs forward again.
+    fn extend(&mut self, scene: &Scene) {
+        let last = self.last_state();
+        let engine = &mut self.played.engine;
+        let here = engine.history_len();
+        for i in last..here {
+            self.steps.extend(record_of(engine, i));
+        }
+        self.events = crate::debug::timeline::collect(engine);
+        let mut states = vec![summary(engine.machine(), scene)];
+        while engine.history_len() > last + 1 && engine.step_back() {
+            states.push(summary(engine.machine(), scene));
+        }
+        states.reverse();
+        self.states.extend(states);
+        let _ = self.dbg.goto(engine, here as u64);
+        self.played.stop = Stop {
+            reason: StopReason::Limit,
+            ip: engine.machine().cpu.rip,
+            instr: None,
+            chain: Default::default(),
+        };
+        self.index_writes(last);
     }
 
     /// Run a debugger command line against the engine at `pos`. Movements are kept
@@ -379,6 +413,19 @@ impl SceneRun {
         self.played.stop = stop;
         self.analyse(scene);
         self.machine_at(here);
+    }
+
+    /// After gdb moved or edited the engine (`--gdb`, src/tui/gdblink.rs): when it went
+    /// past the recorded run's end or set a register, play on and analyse the history
+    /// again, as after `set reg`. The engine stays where gdb left it.
+    pub fn follow(&mut self, scene: &Scene, edited: bool) {
+        let here = self.played.engine.history_len();
+        let _ = self.dbg.record_all(&mut self.played.engine);
+        if edited {
+            self.replay(scene);
+        } else if here > self.last_state() {
+            self.extend(scene);
+        }
     }
 
     pub fn last_state(&self) -> usize {

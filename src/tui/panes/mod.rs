@@ -203,7 +203,24 @@ pub fn status(ctx: &Ctx, f: &mut Frame, area: Rect, compact: bool) {
         hint("quit", if de { "Ende" } else { "quit" });
         Line::from(spans)
     };
+    // `--gdb`: whether gdb is listening, attached or running, at the right; a message
+    // or typed answer keeps its room (the address goes first, then the whole state).
+    let used = left.width() + 1;
+    let hints = m.input.is_none() && m.status.is_none();
+    let fits = |t: &String| hints || used + t.width() + 2 <= area.width as usize;
+    let gdb = m
+        .gdb_status(true)
+        .filter(fits)
+        .or_else(|| m.gdb_status(false).filter(fits));
     f.render_widget(Paragraph::new(left).style(t.text), area);
+    let mut area = area;
+    if let Some(text) = gdb {
+        let text = format!(" {text} ");
+        let width = (text.width() as u16).min(area.width);
+        let r = Rect::new(area.x + area.width - width, area.y, width, 1);
+        f.render_widget(Paragraph::new(Span::styled(text, t.status)), r);
+        area.width -= width;
+    }
     if let Some(a) = m.autoplay {
         let text = if a.paused {
             format!(" {} ", w.autoplay_paused)
