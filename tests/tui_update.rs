@@ -793,3 +793,26 @@ fn code32_sections_on_a_long_mode_machine_are_listed_as_32_bit_code() {
     assert_eq!(text_at("int80_64"), "int $0x80");
     assert_eq!(text_at("after_int80_64"), "jmp after_int80_64");
 }
+
+#[test]
+fn an_escape_read_together_with_the_next_key_is_both_keys() {
+    // Esc then q typed quickly reach the viewer as one Alt+q (the terminal's Esc
+    // prefix); no binding takes Alt+q, so it closes the help and quits.
+    let mut m = model();
+    key(&mut m, KeyCode::Char('?'));
+    assert_eq!(m.overlay, Overlay::Help);
+    update(
+        &mut m,
+        Msg::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT)),
+    );
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.quit);
+    // Alt+n is Esc then n: one step forward.
+    let mut m = model();
+    let pos = m.pos;
+    update(
+        &mut m,
+        Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::ALT)),
+    );
+    assert!(m.pos > pos);
+}

@@ -740,8 +740,24 @@ impl Model {
         }
     }
 
+    /// A terminal sends Alt+key as Esc followed by the key, so an Esc and a key read
+    /// together arrive as one Alt+key event. When no binding takes that Alt+key, it is
+    /// the two keys the user pressed: the key without Alt, to be handled after an Esc.
+    fn escape_prefixed(&self, e: &KeyEvent) -> Option<KeyEvent> {
+        let alt_only = e.modifiers == KeyModifiers::ALT;
+        if !alt_only || !matches!(e.code, KeyCode::Char(_)) || self.keymap.action(e).is_some() {
+            return None;
+        }
+        Some(KeyEvent::new(e.code, KeyModifiers::NONE))
+    }
+
     fn key(&mut self, e: KeyEvent) {
         if e.kind == KeyEventKind::Release {
+            return;
+        }
+        if let Some(plain) = self.escape_prefixed(&e) {
+            self.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            self.key(plain);
             return;
         }
         let ctrl_c = e.modifiers.contains(KeyModifiers::CONTROL)
