@@ -7,6 +7,7 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use object::Endianness;
 
 use super::alt::Alternatives;
+use super::lines::LineTable;
 use super::LoadError;
 use crate::scenario::SourceLine;
 
@@ -84,6 +85,10 @@ pub struct Image {
     /// Numbers of the alternatives applied so far, in order.
     pub applied: Vec<usize>,
     pub source: Option<AsmSource>,
+    /// Source lines from the file's DWARF line table (src/scenario/boot/lines.rs).
+    pub lines: Option<std::sync::Arc<LineTable>>,
+    /// Problems that did not stop the loading (a damaged line table), for the user.
+    pub warnings: Vec<String>,
 }
 
 /// The most bytes the loadable segments of one file may take in memory, together (each
@@ -148,6 +153,8 @@ impl Image {
             alternatives: Alternatives::default(),
             applied: Vec::new(),
             source: None,
+            lines: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -177,6 +184,9 @@ impl Image {
             for l in &mut src.lines {
                 l.addr = l.addr.wrapping_add(delta);
             }
+        }
+        if let Some(t) = &mut self.lines {
+            std::sync::Arc::make_mut(t).shift(delta);
         }
         self.alternatives.shift(delta);
     }
@@ -466,7 +476,12 @@ fn parse<E: FileHeader<Endian = Endianness>>(
         alternatives: Alternatives::default(),
         applied: Vec::new(),
         source: None,
+        lines: None,
+        warnings: Vec::new(),
     };
+    let read = LineTable::from_elf(data, origin);
+    image.lines = read.table.map(std::sync::Arc::new);
+    image.warnings.extend(read.warning);
     if let Some((addr, bytes)) = alt_instr {
         image.alternatives = Alternatives::parse(&image, addr, &bytes, alt_repl);
     }

@@ -9,6 +9,7 @@ pub mod alt;
 pub mod elfout;
 pub mod examples;
 pub mod image;
+pub mod lines;
 pub mod multiboot;
 pub mod multiboot2;
 
