@@ -12,6 +12,7 @@ pub mod image;
 pub mod lines;
 pub mod multiboot;
 pub mod multiboot2;
+pub mod sources;
 
 pub use image::Image;
 
