@@ -115,6 +115,8 @@ fn lesson(
         Handoff::CR0,
         Handoff::ESP
     );
+    let note = scene::lines_note(image);
+    let (en, de) = (en + &note.en, de + &note.de);
     let loc = Loc {
         file: image.origin.clone(),
         line: 1,
