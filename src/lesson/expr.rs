@@ -974,7 +974,6 @@ mod cpu_view_tests {
             prev: None,
             initial: &m,
             task: None,
-            lines: None,
             fault: None,
         };
         let read = parse("mem32[0x5004]", &n).unwrap().eval(&st).unwrap();

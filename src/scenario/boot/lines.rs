@@ -88,7 +88,7 @@ impl LineTable {
                 table.elf_dir = elf_dir;
                 Read {
                     table: (!table.ranges.is_empty()).then_some(table),
-                    warning: warning.map(|w| format!("{origin}: {w}")),
+                    warning: warning.map(|w| format!("{origin}: source lines (DWARF): {w}")),
                 }
             }
             Err(e) => Read {
@@ -169,30 +169,49 @@ fn read(data: &[u8]) -> Result<(LineTable, Option<String>), String> {
             "the debug sections hold {total} bytes, more than {MAX_DEBUG_BYTES}"
         ));
     }
-    let dirs = comp_dirs(&dwarf);
+    let (dirs, problem) = comp_dirs(&dwarf);
     let ctx = addr2line::Context::from_dwarf(dwarf).map_err(|e| e.to_string())?;
-    collect(&ctx, &dirs)
+    let (table, warning) = collect(&ctx, &dirs)?;
+    let warning = match (problem, warning) {
+        (Some(p), Some(w)) => Some(format!("{p}; {w}")),
+        (p, w) => p.or(w),
+    };
+    Ok((table, warning))
 }
 
-/// The compilation directories of the units (at most `MAX_FILES`; units that cannot be
-/// read are left out: their lines still come, named by their whole paths).
-fn comp_dirs(dwarf: &gimli::Dwarf<Slice<'_>>) -> Vec<String> {
+/// The compilation directories of the units (at most `MAX_FILES`), and what went wrong
+/// reading a unit (the first problem): `addr2line` leaves such a unit out silently,
+/// its lines with it.
+fn comp_dirs(dwarf: &gimli::Dwarf<Slice<'_>>) -> (Vec<String>, Option<String>) {
     let mut dirs = Vec::new();
+    let mut problem = None;
     let mut units = dwarf.units();
-    while let Ok(Some(header)) = units.next() {
-        if dirs.len() >= MAX_FILES {
-            break;
-        }
-        if let Ok(unit) = dwarf.unit(header) {
-            if let Some(d) = unit.comp_dir {
-                let d = d.to_string_lossy().into_owned();
-                if !d.is_empty() && !dirs.contains(&d) {
-                    dirs.push(d);
+    for _ in 0..MAX_FILES {
+        let header = match units.next() {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => {
+                problem.get_or_insert(format!("the unit list in .debug_info is damaged: {e}"));
+                break;
+            }
+        };
+        match dwarf.unit(header) {
+            Ok(unit) => {
+                if let Some(d) = unit.comp_dir {
+                    let d = d.to_string_lossy().into_owned();
+                    if !d.is_empty() && !dirs.contains(&d) {
+                        dirs.push(d);
+                    }
                 }
+            }
+            Err(e) => {
+                problem.get_or_insert(format!(
+                    "a compilation unit (or its line program) is damaged and left out: {e}"
+                ));
             }
         }
     }
-    dirs
+    (dirs, problem)
 }
 
 /// `path` relative to the longest compilation directory it lies below.
