@@ -402,3 +402,30 @@ fn the_code_pane_shows_the_source_line_at_120x40() {
     s.keys(&["q"]);
     s.assert_restored("0");
 }
+
+#[test]
+fn at_80x24_the_source_text_gives_way_and_instructions_stay_whole() {
+    if !tools(&["gcc", "tmux"]) {
+        return;
+    }
+    let dir = scratch("lines", "tui80");
+    let elf = c_kernel(&dir);
+    let s = common::tmux::Session::start(
+        "lines80",
+        &format!("--boot {} --no-animation --lang de", elf.display()),
+        (80, 24),
+    );
+    s.wait_for("boot.S:");
+    s.keys(&["n", "n", "n", "n", "n", "n"]);
+    // The loop's header is wider than the text's room in the code pane: cut, with an
+    // ellipsis (`~` in the ASCII a LANG=C terminal gets); the instructions it became
+    // are whole.
+    let head = format!("kernel.c:{}  for (int i", line_of("kernel.c", "for (int i"));
+    let screen = s.wait_for(&head);
+    let row = screen.lines().find(|l| l.contains(&head)).unwrap_or("");
+    let cut = row.contains('…') || row.contains('~');
+    assert!(cut && !row.contains("i++)"), "{screen}");
+    assert!(screen.contains("movl $1,-8(%ebp)"), "{screen}");
+    s.keys(&["q"]);
+    s.assert_restored("0");
+}
