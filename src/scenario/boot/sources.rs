@@ -115,13 +115,14 @@ mod tests {
                 PathBuf::from("/home/me/k/main.c"),
             ]
         );
+        // A relative compilation directory (-fdebug-prefix-map=/build=.).
         let rel = SourceFile {
-            path: "./boot.S".into(),
-            name: "./boot.S".into(),
+            path: "./src/boot.S".into(),
+            name: "./src/boot.S".into(),
         };
         assert_eq!(
             candidates(&rel, Path::new("k")),
-            vec![PathBuf::from("k/./boot.S"), PathBuf::from("k/boot.S")]
+            vec![PathBuf::from("k/src/boot.S"), PathBuf::from("k/boot.S")]
         );
     }
 
