@@ -429,3 +429,81 @@ fn at_80x24_the_source_text_gives_way_and_instructions_stay_whole() {
     s.keys(&["q"]);
     s.assert_restored("0");
 }
+
+/// Every instruction address of `elf`'s code, from a trace of `steps` steps.
+fn traced_addrs(elf: &Path, steps_max: &str) -> Vec<(u64, Option<String>)> {
+    let o = run_ringstep(&[
+        "trace",
+        "--boot",
+        &elf.to_string_lossy(),
+        "--max-steps",
+        steps_max,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    steps(&text(&o.stdout))
+}
+
+#[test]
+fn ringstep_asm_writes_the_line_table_as_does() {
+    if !tools(&[]) {
+        return;
+    }
+    let dir = scratch("lines", "asm");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/boot/hello.S");
+    std::fs::copy(&src, dir.join("hello.S")).unwrap();
+    let ours = dir.join("ours.elf");
+    common::asm_to(&dir.join("hello.S"), &ours, &[]);
+    run_tool(
+        Command::new("as")
+            .args(["--32", "-g", "-o", "hello.o", "hello.S"])
+            .current_dir(&dir),
+    )
+    .expect("as");
+    run_tool(
+        Command::new("ld")
+            .args(["-m", "elf_i386", "-N", "-Ttext=0x100000", "-e", "_start"])
+            .args(["-o", "gas.elf", "hello.o"])
+            .current_dir(&dir),
+    )
+    .expect("ld");
+    let gas = dir.join("gas.elf");
+    let steps = traced_addrs(&ours, "200");
+    assert!(steps.len() > 20, "{steps:?}");
+    let addrs: Vec<u64> = steps.iter().map(|s| s.0).collect();
+    // Our table, as addr2line reads it, is as's; and the trace names the same lines.
+    let want = oracle(&gas, &addrs);
+    assert!(want.iter().all(Option::is_some), "{want:?}");
+    assert_eq!(oracle(&ours, &addrs), want);
+    for ((addr, got), want) in steps.iter().zip(&want) {
+        let got = got.as_deref().and_then(|g| g.rsplit('/').next());
+        assert_eq!(got, want.as_deref(), "{addr:#x}");
+    }
+}
+
+#[test]
+fn the_example_kernel_shows_its_assembly_lines() {
+    let o = run_ringstep(&["trace", "--example", "32", "--max-steps", "4"]);
+    let out = text(&o.stdout);
+    let lgdt = format!("kernel32.S:{}", {
+        let src = ringstep::load::examples::Example::K32.source();
+        1 + src
+            .lines()
+            .position(|l| l.trim() == "lgdt gdt_ptr")
+            .unwrap()
+    });
+    let row = out.lines().find(|l| l.contains("lgdt")).unwrap_or("");
+    assert!(row.ends_with(&format!("  ; {lgdt}")), "{out}");
+    // The viewer shows the source text, which ships inside ringstep.
+    let o = run_ringstep(&[
+        "boot",
+        "--example",
+        "32",
+        "--render-once",
+        "--size",
+        "120x40",
+        "--at-step",
+        "1",
+    ]);
+    let frame = text(&o.stdout);
+    assert!(frame.contains(&format!("{lgdt}  lgdt gdt_ptr")), "{frame}");
+}

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use addr2line::fallible_iterator::FallibleIterator;
 use addr2line::gimli;
@@ -64,6 +65,9 @@ pub struct LineTable {
     /// The directory of the ELF file, where sources are looked for when their own
     /// paths do not exist.
     pub elf_dir: PathBuf,
+    /// Source text that comes with the file rather than from disk (a shipped example
+    /// kernel's), by the name the table shows.
+    embedded: Vec<(String, Arc<str>)>,
 }
 
 /// What reading the debug sections gave: a table (if any lines), and a warning.
@@ -109,6 +113,19 @@ impl LineTable {
             index: r.file as usize,
             line: r.line,
         })
+    }
+
+    /// Give the text of the file the table shows as `name` (not read from disk).
+    pub fn embed(&mut self, name: &str, text: Arc<str>) {
+        self.embedded.push((name.to_string(), text));
+    }
+
+    /// The embedded text of `file`, if any.
+    pub fn embedded(&self, file: &SourceFile) -> Option<&Arc<str>> {
+        self.embedded
+            .iter()
+            .find(|(n, _)| *n == file.name)
+            .map(|(_, t)| t)
     }
 
     pub fn files(&self) -> &[SourceFile] {

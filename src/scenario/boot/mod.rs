@@ -6,6 +6,7 @@
 //! `boot.example = "32"`; src/load re-exports all of it under its old paths.
 
 pub mod alt;
+pub mod elfdebug;
 pub mod elfout;
 pub mod examples;
 pub mod image;

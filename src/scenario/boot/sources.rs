@@ -2,7 +2,8 @@
 //! for, each file once, within bounds. A file is looked for where DWARF says it is (its
 //! path joined to its compilation directory), then beside the ELF file (its path below
 //! the compilation directory, then its bare name): a kernel built elsewhere still shows
-//! its sources when they are copied next to it. A file that is missing, too large or
+//! its sources when they are copied next to it. A shipped example kernel's source comes
+//! with the table (`LineTable::embed`). A file that is missing, too large or
 //! over the total gives no text; its `file:line` is still shown.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ impl SourceFiles {
 
     /// The file's lines, from the first place it is found that can be read.
     fn load(&mut self, file: &SourceFile) -> Option<Vec<String>> {
+        if let Some(text) = self.table.embedded(file) {
+            return Some(text.lines().map(clean).collect());
+        }
         let room = MAX_TOTAL_BYTES.saturating_sub(self.total);
         let limit = room.min(MAX_FILE_BYTES);
         for path in candidates(file, &self.table.elf_dir) {
