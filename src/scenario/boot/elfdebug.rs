@@ -40,27 +40,25 @@ fn dwarf_string(s: &str, empty: &str) -> Vec<u8> {
     }
 }
 
-/// The sections (`.debug_info`, `.debug_abbrev`, `.debug_line`, `.debug_str`, ...) for
-/// `lines`, the assembler's statements; only those that made instructions get a row.
-pub fn line_sections(unit: &Unit, lines: &[LineInfo]) -> Result<Vec<DebugSection>, String> {
-    let encoding = Encoding {
-        format: Format::Dwarf32,
-        version: 4,
-        address_size: if unit.bits == 64 { 8 } else { 4 },
-    };
-    let file = dwarf_string(unit.file, "source.S");
-    let dir = dwarf_string(unit.comp_dir, ".");
-    let mut dwarf = DwarfUnit::new(encoding);
+/// The line program: one row per statement of `lines` that made an instruction, in
+/// address order, all in one sequence over the code.
+fn program(
+    unit: &Unit,
+    encoding: Encoding,
+    file: &[u8],
+    dir: &[u8],
+    lines: &[LineInfo],
+) -> LineProgram {
     let mut program = LineProgram::new(
         encoding,
         LineEncoding::default(),
-        LineString::String(dir.clone()),
+        LineString::String(dir.to_vec()),
         None,
-        LineString::String(file.clone()),
+        LineString::String(file.to_vec()),
         None,
     );
     let file_id = program.add_file(
-        LineString::String(file.clone()),
+        LineString::String(file.to_vec()),
         program.default_directory(),
         None,
     );
@@ -80,23 +78,31 @@ pub fn line_sections(unit: &Unit, lines: &[LineInfo]) -> Result<Vec<DebugSection
         program.generate_row();
     }
     program.end_sequence(unit.size);
-    dwarf.unit.line_program = program;
+    program
+}
+
+/// The sections (`.debug_info`, `.debug_abbrev`, `.debug_line`, ...) for `lines`, the
+/// assembler's statements.
+pub fn line_sections(unit: &Unit, lines: &[LineInfo]) -> Result<Vec<DebugSection>, String> {
+    let encoding = Encoding {
+        format: Format::Dwarf32,
+        version: 4,
+        address_size: if unit.bits == 64 { 8 } else { 4 },
+    };
+    let file = dwarf_string(unit.file, "source.S");
+    let dir = dwarf_string(unit.comp_dir, ".");
+    let mut dwarf = DwarfUnit::new(encoding);
+    dwarf.unit.line_program = program(unit, encoding, &file, &dir, lines);
     let root = dwarf.unit.root();
     let entry = dwarf.unit.get_mut(root);
+    let producer = b"ringstep asm".to_vec();
+    let base = Address::Constant(unit.base);
     entry.set(gimli::DW_AT_name, AttributeValue::String(file));
     entry.set(gimli::DW_AT_comp_dir, AttributeValue::String(dir));
-    entry.set(
-        gimli::DW_AT_producer,
-        AttributeValue::String(b"ringstep asm".to_vec()),
-    );
-    entry.set(
-        gimli::DW_AT_language,
-        AttributeValue::Language(gimli::DW_LANG_Mips_Assembler),
-    );
-    entry.set(
-        gimli::DW_AT_low_pc,
-        AttributeValue::Address(Address::Constant(unit.base)),
-    );
+    entry.set(gimli::DW_AT_producer, AttributeValue::String(producer));
+    let language = AttributeValue::Language(gimli::DW_LANG_Mips_Assembler);
+    entry.set(gimli::DW_AT_language, language);
+    entry.set(gimli::DW_AT_low_pc, AttributeValue::Address(base));
     entry.set(gimli::DW_AT_high_pc, AttributeValue::Udata(unit.size));
     let mut sections = Sections::new(EndianVec::new(LittleEndian));
     dwarf.write(&mut sections).map_err(|e| e.to_string())?;

@@ -437,6 +437,7 @@ fn parse<E: FileHeader<Endian = Endianness>>(
     code.sort_by_key(|c| c.addr);
 
     let mut symbols: Vec<(String, u64)> = Vec::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for table in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let syms = sections
             .symbols(endian, data, table)
@@ -457,7 +458,8 @@ fn parse<E: FileHeader<Endian = Endianness>>(
                 continue;
             }
             let value: u64 = sym.st_value(endian).into();
-            if !symbols.iter().any(|(n, _)| *n == name) {
+            // The first definition of a name counts (a set: a kernel has 100k symbols).
+            if seen.insert(name.clone()) {
                 symbols.push((name, value));
             }
         }
