@@ -1,6 +1,6 @@
 //! The code listing pane: address, bytes, instruction, labels, source lines (DWARF);
-//! the next instruction
-//! marked, breakpoints marked, and the crossing between user and kernel sections.
+//! the next instruction marked, breakpoints marked, and the crossing between user and
+//! kernel sections.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
