@@ -398,6 +398,9 @@ fn loaded_scenario(args: &MachineArgs) -> Result<Option<Scenario>, UsageError> {
         )));
     }
     let loaded = crate::load::load(&setup).map_err(|e| UsageError(e.0))?;
+    for w in &loaded.image.warnings {
+        eprintln!("ringstep: warning: {w}");
+    }
     Ok(loaded.lesson.scenes.into_iter().next().map(|s| s.scenario))
 }
 

@@ -419,7 +419,9 @@ fn boot_opens_the_viewer_on_the_kernel() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let frame = text(&o.stdout);
     assert!(frame.contains("hello.elf"), "{frame}");
-    assert!(frame.contains("wait_thr"), "{frame}");
+    // The listing, with the source lines `ringstep asm` wrote into the ELF's DWARF.
+    assert!(frame.contains("hello.S:31  incl %esi"), "{frame}");
+    assert!(frame.contains("inc %esi"), "{frame}");
     // The console pane: what the UART sent up to the step shown.
     assert!(frame.contains("Console (UART 0x3f8, 1 bytes)"), "{frame}");
     let o = run(&[

@@ -93,7 +93,8 @@ pub fn run_console(
     let mut e = trace::engine_for(scenario);
     let mut d = Debugger::new(&e);
     add_points(&mut d, &mut e, specs)?;
-    let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out);
+    let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out)
+        .with_lines(scenario.lines.clone());
     let ended = if o.quiet {
         quiet_run(&mut d, &mut e, specs.until, o.max_steps)
     } else {

@@ -48,7 +48,7 @@ fn boot_path(setup: &Setup, path: &Path) -> Result<Loaded, LoadError> {
     let source = path
         .extension()
         .is_some_and(|x| x == "S" || x == "s" || x == "asm");
-    boot_data(setup, &data, &origin, &file, source)
+    boot_data(setup, &data, (&origin, &file), source, None)
 }
 
 /// Boot a shipped example kernel (`--example`, `--variant`), assembled now.
@@ -60,25 +60,31 @@ pub fn boot_example(
     check_options(setup)?;
     let written = kernel.assemble(variant)?;
     let name = kernel.elf_name(variant);
-    boot_data(setup, &written.file, &name, &name, false)
+    let text = (kernel.file_name(), kernel.source());
+    boot_data(setup, &written.file, (&name, &name), false, Some(text))
 }
 
 /// Boot the kernel image `data` (read from `origin`, shown as `file`; `source`: the
-/// file's name says it is assembly source).
+/// file's name says it is assembly source; `embed`: the source text of a shipped
+/// example, by the name its line table gives it).
 fn boot_data(
     setup: &Setup,
     data: &[u8],
-    origin: &str,
-    file: &str,
+    (origin, file): (&str, &str),
     source: bool,
+    embed: Option<(&str, &str)>,
 ) -> Result<Loaded, LoadError> {
     let Booted {
-        image,
+        mut image,
         mut scenario,
         protocol,
         entry,
         info,
     } = build(data, origin, file, source, setup.entry.as_deref())?;
+    if let (Some((name, text)), Some(lines)) = (embed, &mut image.lines) {
+        std::sync::Arc::make_mut(lines).embed(name, text.into());
+        scenario.lines = image.lines.clone();
+    }
     for (reg, v) in &setup.set {
         super::place::set_register(&mut scenario.machine, reg, *v).map_err(LoadError)?;
     }
@@ -115,6 +121,8 @@ fn lesson(
         Handoff::CR0,
         Handoff::ESP
     );
+    let note = scene::lines_note(image);
+    let (en, de) = (en + &note.en, de + &note.de);
     let loc = Loc {
         file: image.origin.clone(),
         line: 1,

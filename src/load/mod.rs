@@ -414,6 +414,7 @@ pub fn load(setup: &Setup) -> Result<Loaded, LoadError> {
     s.stop_at = vec![ret];
     s.max_steps = Some(s.max_steps.unwrap_or(1000));
 
+    s.lines = image.lines.clone();
     let info = scene::Info {
         file,
         machine: machine_name(&choice),

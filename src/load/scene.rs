@@ -282,6 +282,30 @@ fn narrative(image: &Image, scenario: &Scenario, info: &Info) -> Text {
     Text { en, de }
 }
 
+/// What the narrative says about source lines: how many the DWARF line table gave,
+/// and any warning about it (empty without debug information).
+pub(super) fn lines_note(image: &Image) -> Text {
+    let mut en = String::new();
+    let mut de = String::new();
+    if let Some(t) = &image.lines {
+        en.push_str(&format!(
+            "\n**Source lines** from the DWARF line table: {} address ranges in {} files. The code pane shows each `file:line` and its text above the instructions it became (sources are looked for where DWARF says, then beside the ELF file).\n",
+            t.len(),
+            t.files().len()
+        ));
+        de.push_str(&format!(
+            "\n**Quellzeilen** aus der DWARF-Zeilentabelle: {} Adressbereiche in {} Dateien. Das Code-Fenster zeigt jede `Datei:Zeile` mit ihrem Text über den Instruktionen, die daraus wurden (Quelltexte werden dort gesucht, wo DWARF sie angibt, dann neben der ELF-Datei).\n",
+            t.len(),
+            t.files().len()
+        ));
+    }
+    for w in &image.warnings {
+        en.push_str(&format!("\n**Warning:** {w}.\n"));
+        de.push_str(&format!("\n**Warnung:** {w}.\n"));
+    }
+    Text { en, de }
+}
+
 /// The lesson that runs the loaded code.
 pub fn lesson(
     image: &Image,
@@ -291,7 +315,10 @@ pub fn lesson(
 ) -> Lesson {
     let mut code = image_code(image, &scenario);
     code.extend(kernel);
-    let text = narrative(image, &scenario, info);
+    let mut text = narrative(image, &scenario, info);
+    let note = lines_note(image);
+    text.en.push_str(&note.en);
+    text.de.push_str(&note.de);
     let loc = Loc {
         file: image.origin.clone(),
         line: 1,

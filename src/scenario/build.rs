@@ -640,6 +640,7 @@ impl<'a> Builder<'a> {
             stop_at,
             max_steps,
             task,
+            lines: None,
         })
     }
 

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub max_steps: Option<u64>,
     /// Where the kernel keeps `current` (`[task]`), if the scenario says.
     pub task: Option<TaskModel>,
+    /// Source lines of the code loaded into the machine (an ELF file's DWARF line
+    /// table), for listings and traces.
+    pub lines: Option<std::sync::Arc<boot::lines::LineTable>>,
 }
 
 /// The most steps a scenario's `[run] max_steps` or a lesson scene's `max_steps` may

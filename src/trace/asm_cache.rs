@@ -1,8 +1,10 @@
 //! What a trace prints about an instruction that does not depend on the step: its
-//! disassembly and the symbol covering its address. A loop runs the same few
+//! disassembly, the symbol covering its address and the source line it came from. A loop runs the same few
 //! instructions again and again, so each is formatted once and looked up by address
 //! (and checked against its bytes, in case the code was overwritten). The cache holds at
 //! most `LIMIT` instructions, so a trace's memory stays flat however long it runs.
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -10,6 +12,7 @@ use crate::disasm::{Disassembler, Syntax};
 use crate::engine::fault::vector_name;
 use crate::engine::{Code, Outcome, StepView};
 use crate::machine::{Machine, Symbols};
+use crate::scenario::boot::lines::LineTable;
 
 /// Most instructions kept; past it the cache starts again empty.
 pub const LIMIT: usize = 1 << 16;
@@ -23,16 +26,26 @@ pub struct Described {
     pub place: Option<String>,
     /// `asm` as a JSON string, quoted and escaped.
     pub asm_json: Vec<u8>,
+    /// `file:line` the instruction came from, when the code has a DWARF line table.
+    pub line: Option<String>,
+    /// `line` as a JSON string (empty without a line).
+    pub line_json: Vec<u8>,
 }
 
 impl Described {
-    fn new(asm: String, place: Option<String>) -> Described {
+    fn new(asm: String, place: Option<String>, line: Option<String>) -> Described {
         let mut asm_json = Vec::with_capacity(asm.len() + 2);
         super::out::json_str(&mut asm_json, &asm);
+        let mut line_json = Vec::new();
+        if let Some(l) = &line {
+            super::out::json_str(&mut line_json, l);
+        }
         Described {
             asm,
             place,
             asm_json,
+            line,
+            line_json,
         }
     }
 }
@@ -42,6 +55,7 @@ pub struct AsmCache {
     map: FxHashMap<u64, (Code, Described)>,
     /// The last step that ran no instruction.
     other: Described,
+    lines: Option<Arc<LineTable>>,
 }
 
 impl AsmCache {
@@ -50,7 +64,19 @@ impl AsmCache {
             dis: Disassembler::new(symbols, syntax),
             map: FxHashMap::default(),
             other: Described::default(),
+            lines: None,
         }
+    }
+
+    /// Name each instruction's `file:line` from `lines`.
+    pub fn set_lines(&mut self, lines: Option<Arc<LineTable>>) {
+        self.lines = lines;
+        self.map.clear();
+    }
+
+    fn line_of(&self, ip: u64) -> Option<String> {
+        let p = self.lines.as_ref()?.find(ip)?;
+        Some(p.to_string())
     }
 
     /// The disassembler, for records written once (the stop record).
@@ -76,7 +102,7 @@ impl AsmCache {
                     Outcome::Exception(e) => format!("<fetch fault {}>", vector_name(e.vector)),
                     _ => String::new(),
                 };
-                self.other = Described::new(asm, m.describe_addr(ip));
+                self.other = Described::new(asm, m.describe_addr(ip), None);
                 return &self.other;
             }
         };
@@ -85,7 +111,8 @@ impl AsmCache {
             if self.map.len() >= LIMIT {
                 self.map.clear();
             }
-            let d = Described::new(self.dis.format(&code.decode(ip)), m.describe_addr(ip));
+            let asm = self.dis.format(&code.decode(ip));
+            let d = Described::new(asm, m.describe_addr(ip), self.line_of(ip));
             self.map.insert(ip, (code, d));
         }
         match self.map.get(&ip) {

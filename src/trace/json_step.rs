@@ -50,6 +50,10 @@ impl JsonStep {
         out.push(b'"');
         next_key(out, "asm");
         out.extend_from_slice(&d.asm_json);
+        if !d.line_json.is_empty() {
+            next_key(out, "line");
+            out.extend_from_slice(&d.line_json);
+        }
         next_key(out, "outcome");
         plain(out, outcome_name(&s.info.outcome));
         next_key(out, "regs");

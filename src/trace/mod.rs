@@ -85,7 +85,8 @@ pub fn run_console(
     console: &mut Vec<u8>,
 ) -> io::Result<Stop> {
     let mut engine = engine_for(scenario);
-    let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out);
+    let mut w = Writer::new(o.format, &scenario.machine.symbols, o.syntax, out)
+        .with_lines(scenario.lines.clone());
     let stop = if o.quiet {
         let stop = engine.run_raw(o.max_steps);
         state::write(&mut w, engine.machine(), engine.step_count())?;

@@ -1,5 +1,5 @@
 //! The human-readable trace: one line per step (number, address, bytes, AT&T
-//! disassembly, what changed), then a line saying why the run stopped.
+//! disassembly, what changed, the source line), then a line saying why the run stopped.
 
 use crate::engine::fault::vector_name;
 use crate::engine::journal::{summarize, Changed};
@@ -255,6 +255,12 @@ pub fn write_step(out: &mut Vec<u8>, m: &Machine, d: &Described, s: &StepView) {
             o.push(b'>');
             true
         });
+    }
+    // Last, the source line the instruction came from (a DWARF line table).
+    if let Some(line) = &d.line {
+        trim_end(out, start);
+        out.extend_from_slice(b"  ; ");
+        out.extend_from_slice(line.as_bytes());
     }
     trim_end(out, start);
 }

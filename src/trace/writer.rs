@@ -2,12 +2,14 @@
 //! large pieces (not a `write` per line), with the per-instruction text cached.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::disasm::{Disassembler, Syntax};
 use crate::engine::StepView;
 use crate::machine::{Machine, Symbols};
+use crate::scenario::boot::lines::LineTable;
 
 use super::asm_cache::AsmCache;
 use super::json_step::JsonStep;
@@ -33,6 +35,12 @@ impl<'w> Writer<'w> {
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             out,
         }
+    }
+
+    /// Name each step's `file:line` from `lines` (an ELF file's DWARF line table).
+    pub fn with_lines(mut self, lines: Option<Arc<LineTable>>) -> Self {
+        self.cache.set_lines(lines);
+        self
     }
 
     pub fn format(&self) -> Format {

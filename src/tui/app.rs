@@ -237,7 +237,12 @@ impl Model {
             return Err(format!("lesson `{}` has no scene", lesson.id));
         };
         let mut run = SceneRun::counting(first, progress);
-        let listing = Listing::build(&lesson.code, &run, opts.syntax);
+        let listing = Listing::build(
+            &lesson.code,
+            &run,
+            opts.syntax,
+            first.scenario.lines.as_ref(),
+        );
         let task = lesson.scenes.first().and_then(|s| s.scenario.task);
         let snap = Snapshot::build(&mut run, 0, opts.syntax, task.as_ref());
         let autoplay = opts.autoplay.map(|s| {
@@ -364,7 +369,12 @@ impl Model {
             self.run = SceneRun::new(s);
             *self.run.dbg.points_mut() = points;
             self.scene = scene;
-            self.listing = Listing::build(&self.lesson.code, &self.run, self.syntax);
+            self.listing = Listing::build(
+                &self.lesson.code,
+                &self.run,
+                self.syntax,
+                s.scenario.lines.as_ref(),
+            );
             self.selected = None;
         }
     }
@@ -857,7 +867,9 @@ impl Model {
                     Syntax::Att => Syntax::Intel,
                     Syntax::Intel => Syntax::Att,
                 };
-                self.listing = Listing::build(&self.lesson.code, &self.run, self.syntax);
+                let lines = self.scene().and_then(|s| s.scenario.lines.clone());
+                self.listing =
+                    Listing::build(&self.lesson.code, &self.run, self.syntax, lines.as_ref());
                 self.refresh();
             }
             Action::ToggleLang => {

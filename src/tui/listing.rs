@@ -2,6 +2,8 @@
 //! instruction, labels), in the order the scene first runs them, plus any executed code
 //! the lesson did not supply (preset code), disassembled from the run.
 
+use std::sync::Arc;
+
 use iced_x86::{Decoder, DecoderOptions};
 use rustc_hash::FxHashMap;
 
@@ -9,6 +11,8 @@ use super::timeline::SceneRun;
 use crate::disasm::{Disassembler, Syntax};
 use crate::lesson::CodeSection;
 use crate::machine::Machine;
+use crate::scenario::boot::lines::LineTable;
+use crate::scenario::boot::sources::SourceFiles;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Row {
@@ -18,6 +22,12 @@ pub enum Row {
         kernel: bool,
     },
     Label(String),
+    /// The source line the instructions below came from (a DWARF line table):
+    /// `file:line` and the line's text, when the file could be read.
+    Source {
+        place: String,
+        text: Option<String>,
+    },
     Instr {
         addr: u64,
         bytes: Vec<u8>,
@@ -72,8 +82,15 @@ impl Listing {
         self.rows.is_empty()
     }
 
-    /// Build the listing for a scene.
-    pub fn build(code: &[CodeSection], run: &SceneRun, syntax: Syntax) -> Listing {
+    /// Build the listing for a scene; with `lines` (the code's DWARF line table), a
+    /// source row above each run of instructions from one source line.
+    pub fn build(
+        code: &[CodeSection],
+        run: &SceneRun,
+        syntax: Syntax,
+        lines: Option<&Arc<LineTable>>,
+    ) -> Listing {
+        let mut sources = lines.map(|t| SourceFiles::new(Arc::clone(t)));
         let m: &Machine = &run.played.initial;
         let kernel_of = |addr: u64| m.mem.region_at(addr).is_some_and(|r| !r.perm.user);
         let region_of = |addr: u64| {
@@ -188,6 +205,7 @@ impl Listing {
                 region: p.region.clone(),
                 kernel: p.kernel,
             });
+            let mut last_place = None;
             for (addr, bytes, source, is_code, bits) in &p.lines {
                 let bits = if *bits == 64 { 64 } else { 32 };
                 if !is_code {
@@ -210,6 +228,10 @@ impl Listing {
                     }
                     if let Some(name) = m.symbols.name_at(at) {
                         listing.rows.push(Row::Label(name.to_string()));
+                        last_place = None;
+                    }
+                    if let Some(row) = source_row(sources.as_mut(), at, &mut last_place) {
+                        listing.rows.push(row);
                     }
                     let off = (at - addr) as usize;
                     let text = dis.format(&instr);
@@ -234,4 +256,25 @@ impl Listing {
         }
         listing
     }
+}
+
+/// A source row for the instruction at `addr` when its place (file and line) differs
+/// from `last`'s, which it becomes.
+fn source_row(
+    sources: Option<&mut SourceFiles>,
+    addr: u64,
+    last: &mut Option<(usize, u32)>,
+) -> Option<Row> {
+    let sources = sources?;
+    let table = Arc::clone(sources.table_arc());
+    let place = table.find(addr)?;
+    let key = (place.index, place.line);
+    if *last == Some(key) {
+        return None;
+    }
+    *last = Some(key);
+    Some(Row::Source {
+        place: place.to_string(),
+        text: sources.line(&place).map(str::to_string),
+    })
 }

@@ -153,6 +153,8 @@ fn boot(example: Example, variant: Option<Variant>) -> Result<Scenario, String> 
         .map(|b| b.scenario)
         .map_err(|e| e.0)?;
     scenario.max_steps = None;
+    // A lesson's listing and trace stay as the lesson wrote them: no DWARF lines.
+    scenario.lines = None;
     Ok(scenario)
 }
 

@@ -6,7 +6,8 @@
 //! where Multiboot kernels are linked), so the file has one `.text` section and one
 //! PT_LOAD segment (read, write, execute: the assembler has no separate data sections)
 //! at that address, virtual = physical. Its labels become the symbol table (`_start`
-//! and the entry symbol global, the rest local). ELF32 (EM_386) when the source's first
+//! and the entry symbol global, the rest local); a DWARF line table names the `.S`
+//! line of each instruction (`elfdebug`). ELF32 (EM_386) when the source's first
 //! `.code32`/`.code64` directive is `.code32` or absent, ELF64 (EM_X86_64) when it is
 //! `.code64`.
 
@@ -14,7 +15,7 @@ use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Sym, Writer};
 use object::Endianness;
 
-use super::{parse_number, LoadError};
+use super::{elfdebug, parse_number, LoadError};
 use crate::asm::{self, SourceSection};
 
 /// The default load address of `ringstep asm`: 1 MiB, where Multiboot kernels go.
@@ -120,11 +121,11 @@ pub fn assemble_elf(
     }];
     let layout = asm::layout(&sections, bits).map_err(|e| at(&e))?;
     let assembled = layout.encode(&|_| None, &[]).map_err(|e| at(&e))?;
-    let bytes = assembled
+    let (bytes, lines) = assembled
         .into_iter()
         .next()
-        .map(|a| a.bytes)
-        .filter(|b| !b.is_empty())
+        .map(|a| (a.bytes, a.lines))
+        .filter(|(b, _)| !b.is_empty())
         .ok_or_else(|| LoadError::new(origin, "no code: the file assembles to no bytes"))?;
     let symbols: Vec<(String, u64)> = layout
         .labels()
@@ -153,7 +154,25 @@ pub fn assemble_elf(
         None => find("_start").unwrap_or(base),
     };
     let entry_name = entry.filter(|e| find(e).is_some()).unwrap_or("_start");
-    let file = write_elf(bits, base, &bytes, entry_addr, &symbols, entry_name);
+    // The line table; a problem writing it leaves it out (the code is what matters).
+    let comp_dir = std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unit = elfdebug::Unit {
+        file: origin,
+        comp_dir: &comp_dir,
+        base,
+        size,
+        bits,
+    };
+    let debug = elfdebug::line_sections(&unit, &lines).unwrap_or_default();
+    let code = Code {
+        bits,
+        base,
+        bytes: &bytes,
+        entry: entry_addr,
+    };
+    let file = write_elf(&code, &symbols, entry_name, &debug);
     Ok(Written {
         file,
         bits,
@@ -164,16 +183,24 @@ pub fn assemble_elf(
     })
 }
 
-/// An ELF executable: the header, one PT_LOAD program header, the code at file offset
-/// 0x1000, then `.symtab`, `.strtab`, `.shstrtab` and the section headers.
-fn write_elf(
+/// The code an ELF file is written for.
+struct Code<'a> {
     bits: u32,
     base: u64,
-    code: &[u8],
+    bytes: &'a [u8],
     entry: u64,
+}
+
+/// An ELF executable: the header, one PT_LOAD program header, the code at file offset
+/// 0x1000, the debug sections, then `.symtab`, `.strtab`, `.shstrtab` and the section
+/// headers.
+fn write_elf(
+    c: &Code,
     symbols: &[(String, u64)],
     global: &str,
+    debug: &[elfdebug::DebugSection],
 ) -> Vec<u8> {
+    let (bits, base, code, entry) = (c.bits, c.base, c.bytes, c.entry);
     let mut out = Vec::new();
     let mut w = Writer::new(Endianness::Little, bits == 64, &mut out);
     // Local symbols first (ELF requires it), then the global ones.
@@ -191,6 +218,14 @@ fn write_elf(
     let _ = w.reserve_null_section_index();
     let text_name = w.add_section_name(b".text");
     let text_index = w.reserve_section_index();
+    let debug_at: Vec<_> = debug
+        .iter()
+        .map(|d| {
+            let name = w.add_section_name(d.name.as_bytes());
+            w.reserve_section_index();
+            (name, w.reserve(d.data.len(), 1))
+        })
+        .collect();
     let names: Vec<_> = ordered
         .iter()
         .map(|(n, _, _)| w.add_string(n.as_bytes()))
@@ -233,6 +268,9 @@ fn write_elf(
     });
     w.pad_until(text_offset);
     w.write(code);
+    for d in debug {
+        w.write(&d.data);
+    }
     w.write_null_symbol();
     for ((_, addr, global), name) in ordered.iter().zip(&names) {
         let bind = if *global {
@@ -265,6 +303,20 @@ fn write_elf(
         sh_addralign: 16,
         sh_entsize: 0,
     });
+    for (d, (name, offset)) in debug.iter().zip(&debug_at) {
+        w.write_section_header(&SectionHeader {
+            name: Some(*name),
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: 0,
+            sh_addr: 0,
+            sh_offset: *offset as u64,
+            sh_size: d.data.len() as u64,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: 1,
+            sh_entsize: 0,
+        });
+    }
     w.write_symtab_section_header(num_local);
     w.write_strtab_section_header();
     w.write_shstrtab_section_header();

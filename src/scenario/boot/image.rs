@@ -7,6 +7,7 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use object::Endianness;
 
 use super::alt::Alternatives;
+use super::lines::LineTable;
 use super::LoadError;
 use crate::scenario::SourceLine;
 
@@ -84,6 +85,10 @@ pub struct Image {
     /// Numbers of the alternatives applied so far, in order.
     pub applied: Vec<usize>,
     pub source: Option<AsmSource>,
+    /// Source lines from the file's DWARF line table (src/scenario/boot/lines.rs).
+    pub lines: Option<std::sync::Arc<LineTable>>,
+    /// Problems that did not stop the loading (a damaged line table), for the user.
+    pub warnings: Vec<String>,
 }
 
 /// The most bytes the loadable segments of one file may take in memory, together (each
@@ -148,6 +153,8 @@ impl Image {
             alternatives: Alternatives::default(),
             applied: Vec::new(),
             source: None,
+            lines: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -177,6 +184,9 @@ impl Image {
             for l in &mut src.lines {
                 l.addr = l.addr.wrapping_add(delta);
             }
+        }
+        if let Some(t) = &mut self.lines {
+            std::sync::Arc::make_mut(t).shift(delta);
         }
         self.alternatives.shift(delta);
     }
@@ -427,6 +437,7 @@ fn parse<E: FileHeader<Endian = Endianness>>(
     code.sort_by_key(|c| c.addr);
 
     let mut symbols: Vec<(String, u64)> = Vec::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for table in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let syms = sections
             .symbols(endian, data, table)
@@ -447,7 +458,8 @@ fn parse<E: FileHeader<Endian = Endianness>>(
                 continue;
             }
             let value: u64 = sym.st_value(endian).into();
-            if !symbols.iter().any(|(n, _)| *n == name) {
+            // The first definition of a name counts (a set: a kernel has 100k symbols).
+            if seen.insert(name.clone()) {
                 symbols.push((name, value));
             }
         }
@@ -466,7 +478,12 @@ fn parse<E: FileHeader<Endian = Endianness>>(
         alternatives: Alternatives::default(),
         applied: Vec::new(),
         source: None,
+        lines: None,
+        warnings: Vec::new(),
     };
+    let read = LineTable::from_elf(data, origin);
+    image.lines = read.table.map(std::sync::Arc::new);
+    image.warnings.extend(read.warning);
     if let Some((addr, bytes)) = alt_instr {
         image.alternatives = Alternatives::parse(&image, addr, &bytes, alt_repl);
     }

@@ -6,11 +6,14 @@
 //! `boot.example = "32"`; src/load re-exports all of it under its old paths.
 
 pub mod alt;
+pub mod elfdebug;
 pub mod elfout;
 pub mod examples;
 pub mod image;
+pub mod lines;
 pub mod multiboot;
 pub mod multiboot2;
+pub mod sources;
 
 pub use image::Image;
 

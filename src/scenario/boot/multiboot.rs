@@ -404,6 +404,7 @@ pub fn build(
         // The viewer records the whole run: the most a scene may record.
         max_steps: Some(crate::scenario::MAX_STEPS),
         task: None,
+        lines: image.lines.clone(),
     };
     Ok(Booted {
         image,

@@ -1,5 +1,6 @@
-//! The code listing pane: address, bytes, instruction, labels; the next instruction
-//! marked, breakpoints marked, and the crossing between user and kernel sections.
+//! The code listing pane: address, bytes, instruction, labels, source lines (DWARF);
+//! the next instruction marked, breakpoints marked, and the crossing between user and
+//! kernel sections.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -51,6 +52,19 @@ pub fn fit_instruction(text: &str, w: usize) -> String {
         Some(i) => format!("{}…", text[..i].trim_end()),
         None => fit(text, w),
     }
+}
+
+/// A source row: `file:line` whole (a value), then the line's text in what is left,
+/// cut first.
+fn source_line<'a>(ctx: &Ctx, place: &str, text: Option<&str>, w: usize) -> Line<'a> {
+    let t = &ctx.theme;
+    let head = format!("  {place}");
+    let mut spans = vec![Span::styled(fit(&head, w), t.label)];
+    let room = w.saturating_sub(head.width() + 2);
+    if let Some(text) = text.filter(|s| !s.is_empty() && room > 3) {
+        spans.push(Span::styled(format!("  {}", fit(text, room)), t.text));
+    }
+    Line::from(spans)
 }
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
@@ -127,6 +141,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 Span::raw("  "),
                 Span::styled(fit(&format!("{name}:"), w.saturating_sub(2)), t.label),
             ]),
+            Row::Source { place, text } => source_line(ctx, place, text.as_deref(), w),
             Row::Instr {
                 addr,
                 bytes,
