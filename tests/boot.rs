@@ -561,3 +561,26 @@ fn memory_outside_ram_reads_all_ones_and_ram_reads_zeros() {
     );
     assert!(out.contains("stop: halted"), "{out}");
 }
+
+#[test]
+fn the_listing_decodes_from_each_symbol_so_the_entry_is_not_swallowed_by_the_header() {
+    // kernel32.S: a 12-byte Multiboot header, then `_start: movl $kernel_stack_top, %esp`.
+    // Decoding the header as code runs into _start; the listing starts again there.
+    let o = run(&[
+        "boot",
+        "--example",
+        "32",
+        "--render-once",
+        "--size",
+        "120x40",
+        "--at-step",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let frame = text(&o.stdout);
+    assert!(
+        frame.contains("0010000c mov $kernel_stack_top,%esp"),
+        "{frame}"
+    );
+    assert!(frame.contains("_start:"), "{frame}");
+}

@@ -27,22 +27,22 @@ pub struct Info {
 }
 
 /// One source line per instruction of `bytes` at `addr` (undecodable bytes as data).
-fn disassemble(bytes: &[u8], addr: u64, bits: u32) -> Vec<SourceLine> {
+/// Decoding starts again at every address in `starts` (the symbols, sorted): bytes
+/// before a symbol that do not decode up to it exactly (a Multiboot header in front of
+/// `_start`, say) are data, so the code at the symbol is listed as it runs.
+fn disassemble(bytes: &[u8], addr: u64, bits: u32, starts: &[u64]) -> Vec<SourceLine> {
     let mut lines = Vec::new();
+    let end = addr + bytes.len() as u64;
     let mut d = Decoder::with_ip(bits, bytes, addr, DecoderOptions::NONE);
     while d.can_decode() {
         let at = d.ip();
+        let off = (at - addr) as usize;
+        let next = starts.partition_point(|&s| s <= at);
+        let limit = starts.get(next).copied().unwrap_or(end).min(end);
         let i = d.decode();
-        if i.is_invalid() {
-            let off = (at - addr) as usize;
-            lines.push(SourceLine {
-                addr: at,
-                len: 1,
-                text: format!(".byte {:#04x}", bytes[off]),
-                is_code: false,
-                bits,
-            });
-            d.set_position(off + 1).ok();
+        if i.is_invalid() || at + i.len() as u64 > limit {
+            lines.push(data_byte(at, bytes[off], bits));
+            let _ = d.set_position(off + 1);
             d.set_ip(at + 1);
             continue;
         }
@@ -55,6 +55,16 @@ fn disassemble(bytes: &[u8], addr: u64, bits: u32) -> Vec<SourceLine> {
         });
     }
     lines
+}
+
+fn data_byte(at: u64, byte: u8, bits: u32) -> SourceLine {
+    SourceLine {
+        addr: at,
+        len: 1,
+        text: format!(".byte {byte:#04x}"),
+        is_code: false,
+        bits,
+    }
 }
 
 /// The code sections of the image for the listing.
@@ -78,6 +88,9 @@ pub(super) fn image_code(image: &Image, scenario: &Scenario) -> Vec<CodeSection>
             lines: src.lines.clone(),
         }];
     }
+    let mut starts: Vec<u64> = image.symbols.iter().map(|(_, a)| *a).collect();
+    starts.sort_unstable();
+    starts.dedup();
     image
         .code
         .iter()
@@ -86,7 +99,7 @@ pub(super) fn image_code(image: &Image, scenario: &Scenario) -> Vec<CodeSection>
             Some(CodeSection {
                 region: region_of(c.addr),
                 base: c.addr,
-                lines: disassemble(&bytes, c.addr, image.bits),
+                lines: disassemble(&bytes, c.addr, image.bits, &starts),
                 bytes,
                 origin: format!("{} {}", image.origin, c.name),
                 source: String::new(),
