@@ -144,6 +144,7 @@ pub const ENGINE: &[Entry] = &[
     ("the access is outside the segment limit", "der Zugriff liegt außerhalb des Segment-Limits"),
     // ---- arithmetic, data, control, decode ----
     ("division by zero", "Division durch null"),
+    
     ("the signed quotient does not fit the destination", "der vorzeichenbehaftete Quotient passt nicht in das Ziel"),
     ("the quotient does not fit the destination", "der Quotient passt nicht in das Ziel"),
     ("the CMPXCHG16B operand is not aligned on a 16-byte boundary", "der CMPXCHG16B-Operand ist nicht an einer 16-Byte-Grenze ausgerichtet"),
@@ -218,6 +219,15 @@ pub const ENGINE: &[Entry] = &[
     ("SMAP: supervisor data access to a user page", "SMAP: Datenzugriff des Supervisors auf eine User-Seite"),
     ("the page is read-only (R/W = 0) and CR0.WP = 1", "die Seite ist schreibgeschützt (R/W = 0) und CR0.WP = 1"),
     ("the page is not executable (XD = 1)", "die Seite ist nicht ausführbar (XD = 1)"),
+    // ---- a replay that went wrong (deferred.rs): a bug to report ----
+    ("replaying steps {} to {} to record them did not reach the state the fast run reached ({}); the engine is not deterministic there, please report it",
+     "die Wiederholung der Schritte {0} bis {1} zum Aufzeichnen erreichte nicht den Zustand des schnellen Laufs ({2}); die Engine ist dort nicht deterministisch, bitte melden Sie das"),
+    ("step {} stopped ({}) at {}", "Schritt {0} hielt ({1}) bei {2} an"),
+    ("RIP {} instead of {}", "RIP {0} statt {1}"),
+    ("register {} is {} instead of {}", "Register {0} ist {1} statt {2}"),
+    ("RFLAGS {} instead of {}", "RFLAGS {0} statt {1}"),
+    ("the processor state differs", "der Prozessorzustand weicht ab"),
+    ("memory differs", "der Speicher weicht ab"),
     // ---- descriptor types (segment.rs) ----
     ("data r/o", "Daten r/o"),
     ("data r/w", "Daten r/w"),
