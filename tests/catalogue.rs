@@ -273,7 +273,7 @@ fn lines_as_the_engine_writes_them_come_out_german() {
         ),
         (
             "user-mode write at 0x8: the page is not mapped",
-            "Schreibzugriff im User-Mode bei 0x8: die Seite ist nicht gemappt",
+            "Schreibzugriff im User-Mode bei 0x8: die Seite ist nicht abgebildet",
         ),
         (
             "RDFSBASE OUTSIDE 64-BIT MODE",

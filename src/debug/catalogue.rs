@@ -238,7 +238,7 @@ mod tests {
                   (contributory + contributory, SDM Vol. 3A Table 6-5)";
         let de = in_lang(en, Lang::De);
         assert!(
-            de.contains("nicht präsent") && de.contains("während"),
+            de.contains("nicht vorhanden") && de.contains("während"),
             "{de}"
         );
         assert_eq!(in_lang(en, Lang::En), en);

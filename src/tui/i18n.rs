@@ -363,7 +363,12 @@ const PT_DE: PtWords = PtWords {
     large_page: "große Seite",
     write_through: "Write-Through",
     cache_disabled: "Cache aus",
+    finding: german_finding,
 };
+
+fn german_finding(text: &str) -> String {
+    crate::debug::catalogue::in_lang(text, Lang::De)
+}
 
 pub fn words(lang: Lang) -> &'static Words {
     match lang {
