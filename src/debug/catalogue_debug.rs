@@ -1,7 +1,7 @@
 //! German for the debugger's errors: what `spec` says about a command it cannot
-//! parse, and what `command`, `regs` and the viewer's timeline say about one they
-//! refuse. The command words themselves (`break`, `watch mem`...) stay: they are typed
-//! so. See `catalogue` for the template form; tests/catalogue.rs keeps this complete.
+//! parse, and what `command`, `regs`, the viewer's timeline and its `:alt` say about
+//! one they refuse. The command words themselves (`break`, `watch mem`...) stay: they
+//! are typed so. See `catalogue` for the template form; tests/catalogue.rs keeps this complete.
 
 use super::catalogue::Entry;
 
@@ -71,5 +71,6 @@ pub const DEBUG: &[Entry] = &[
     ("`{}` cannot be set: loading a segment register also loads its descriptor; only general registers and rflags can be set", "`{0}` lässt sich nicht setzen: ein Segmentregister zu laden lädt auch seinen Deskriptor; nur allgemeine Register und rflags lassen sich setzen"),
     ("`{}` cannot be set from the debugger; only general registers and rflags can be set", "`{0}` lässt sich im Debugger nicht setzen; nur allgemeine Register und rflags lassen sich setzen"),
     ("the CPL is CS.RPL and changes only with CS", "die CPL ist CS.RPL und ändert sich nur mit CS"),
+    ("alt: give one alternative (a number or a feature), or none", "alt: geben Sie eine Alternative an (eine Nummer oder ein Feature), oder none"),
     ("position {} is past the end of the recorded run (it ends at {})", "Position {0} liegt hinter dem Ende des aufgezeichneten Laufs (er endet bei {1})"),
 ];
