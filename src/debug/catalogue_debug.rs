@@ -1,7 +1,8 @@
 //! German for the debugger's errors: what `spec` says about a command it cannot
 //! parse, and what `command`, `regs`, the viewer's timeline and its `:alt` say about
 //! one they refuse. The command words themselves (`break`, `watch mem`...) stay: they
-//! are typed so. See `catalogue` for the template form; tests/catalogue.rs keeps this complete.
+//! are typed so. See `catalogue` for the template form; tests/catalogue.rs keeps this
+//! complete.
 
 use super::catalogue::Entry;
 
