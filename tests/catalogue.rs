@@ -39,8 +39,7 @@ const NOT_SHOWN: &[(&str, &str)] = &[
 /// The calls whose string arguments are debugger errors a user can provoke.
 const ERROR_CALLS: &[&str] = &[
     "err(", "message:", "Refused(", "Err(", ".expr(", ".word(", ".number(", ".reg(", ".atom(",
-    ".expect(",
-    "fail(",
+    ".expect(", "fail(",
 ];
 
 fn root() -> PathBuf {
@@ -288,6 +287,31 @@ fn lines_as_the_engine_writes_them_come_out_german() {
         (
             "column 7: unknown register `eaz`",
             "Spalte 7: unbekanntes Register `eaz`",
+        ),
+        ("CR9 does not exist", "CR9 existiert nicht"),
+        (
+            "CR8 does not exist outside 64-bit mode",
+            "CR8 existiert nicht außerhalb des 64-Bit-Modus",
+        ),
+        (
+            "WRMSR to 0xc0000080: the value sets reserved bits of the MSR",
+            "WRMSR auf 0xc0000080: der Wert setzt reservierte Bits des MSR",
+        ),
+        (
+            "the code segment is not present, while delivering #NP \
+             (contributory + contributory, SDM Vol. 3A Table 6-5)",
+            "das Codesegment ist nicht vorhanden, während #NP zugestellt wurde \
+             (contributory + contributory, SDM Vol. 3A Table 6-5)",
+        ),
+        (
+            "IDT entry 0xd is not an interrupt, trap or task gate (type 0x9, \
+             32-bit TSS (available); SDM Vol. 3A 6.11)",
+            "IDT-Eintrag 0xd ist kein Interrupt-, Trap- oder Task-Gate (Typ 0x9, \
+             32-Bit-TSS (verfügbar); SDM Vol. 3A 6.11)",
+        ),
+        (
+            "supervisor-mode instruction fetch at 0x0: the page is not mapped",
+            "Befehlsholen im Supervisor-Mode bei 0x0: die Seite ist nicht abgebildet",
         ),
     ];
     for (en, de) in cases {
