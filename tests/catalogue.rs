@@ -290,6 +290,14 @@ fn lines_as_the_engine_writes_them_come_out_german() {
         ),
         ("CR9 does not exist", "CR9 existiert nicht"),
         (
+            "column 1: unknown command `write`; type `help` for the list",
+            "Spalte 1: unbekannter Befehl `write`; `help` zeigt die Liste",
+        ),
+        (
+            "column 7: `until write`: expected `cpl` or `fault`",
+            "Spalte 7: `until write`: erwartet wird `cpl` oder `fault`",
+        ),
+        (
             "CR8 does not exist outside 64-bit mode",
             "CR8 existiert nicht außerhalb des 64-Bit-Modus",
         ),

@@ -68,7 +68,13 @@ fn german_at(text: &str, depth: u8) -> Option<String> {
         let generic = lit < GENERIC;
         let mut out = Vec::with_capacity(values.len());
         let mut ok = true;
-        for v in values {
+        let typed = quoted(en);
+        for (i, v) in values.into_iter().enumerate() {
+            if typed.get(i).copied().unwrap_or(false) {
+                // `brk`: what the user typed, as typed.
+                out.push(v.to_string());
+                continue;
+            }
             match german_at(v, depth + 1) {
                 Some(g) => out.push(g),
                 None if generic && !is_value(v) => ok = false,
@@ -80,6 +86,21 @@ fn german_at(text: &str, depth: u8) -> Option<String> {
         }
     }
     best.map(|(_, s)| s)
+}
+
+/// For each value of `template`: whether it stands inside backquotes (a typed word,
+/// `brk` or `until brk`), after an odd number of them.
+fn quoted(template: &str) -> Vec<bool> {
+    let mut ticks = 0;
+    let mut out = Vec::new();
+    let mut parts = template.split("{}").peekable();
+    while let Some(p) = parts.next() {
+        ticks += p.matches('`').count();
+        if parts.peek().is_some() {
+            out.push(ticks % 2 == 1);
+        }
+    }
+    out
 }
 
 /// A number, a register or mnemonic, a selector: no words to translate.
