@@ -59,7 +59,10 @@ pub fn why(w: &Why, lang: Lang) -> String {
                     in_lang(what, lang)
                 )
             }
-            r => format!("angehalten: {}", r.name()),
+            StopReason::End => "angehalten: Ende der Szene".into(),
+            StopReason::Limit => "angehalten: Schrittgrenze".into(),
+            StopReason::Halt => "angehalten: HLT".into(),
+            StopReason::Exit(s) => format!("angehalten: Exit-Status {s}"),
         },
         Why::Limit => "Schrittgrenze erreicht".into(),
         Why::StartOfHistory => "Anfang des Verlaufs".into(),
