@@ -115,3 +115,49 @@ fn the_page_table_inspector_opens_with_t_and_walks_a_typed_address() {
     s.keys(&["Escape", "q"]);
     s.assert_restored("0");
 }
+
+/// The faults lesson run to its first stop, a mistyped command and a walk of an
+/// unmapped address, in `lang`; `want` is what each of the three screens must show
+/// (tmux runs with LANG=C: the viewer writes `ü` as `u`).
+fn errors_walk_and_fault(lang: &str, want: [&str; 3]) {
+    let s = Session::start(
+        &format!("messages-{lang}"),
+        &format!("--no-animation --lang {lang} faults"),
+        (120, 40),
+    );
+    s.wait_for("CPL 3");
+    s.keys(&["c"]);
+    let screen = s.wait_for(want[0]);
+    assert!(screen.contains("IA32_SYSENTER_CS[15:2] = 0"), "{screen}");
+    s.keys(&[":"]);
+    s.keys(&["brk 3", "Enter"]);
+    s.wait_for(want[1]);
+    s.keys(&[":"]);
+    s.keys(&["walk 0x1000", "Enter"]);
+    s.wait_for(want[2]);
+    s.keys(&["Escape", "q"]);
+    s.assert_restored("0");
+}
+
+#[test]
+fn the_german_viewer_gives_errors_walks_and_fault_reasons_in_german() {
+    if !common::require_tool("tmux") {
+        return;
+    }
+    errors_walk_and_fault(
+        "de",
+        [
+            "kein Handler fur #GP: IDT-Eintrag 0xd",
+            "Spalte 1: unbekannter Befehl `brk`",
+            "angehalten bei PDE: nicht vorhanden (P = 0)",
+        ],
+    );
+    errors_walk_and_fault(
+        "en",
+        [
+            "no handler for #GP",
+            "column 1: unknown command `brk`",
+            "stopped at PDE: not present (P = 0)",
+        ],
+    );
+}

@@ -1,12 +1,12 @@
 //! The debugger's messages in the viewer's language. English is the `Display` form of
-//! each value (what `ringstep debug` prints); German is written here. What the engine
-//! says about a fault (the reason with its SDM section) and the page-table walk's bit
-//! names stay as the engine and the SDM write them, in English.
+//! each value (what `ringstep debug` prints); German is written here, and what the
+//! engine says about a fault (the reason with its SDM section) comes from `catalogue`.
 
+use super::catalogue::in_lang;
 use super::command::{Arrival, Output, Why};
 use super::points::{Point, WatchValue};
 use super::timeline::{Mark, TimelineEvent};
-use crate::engine::fault::vector_name;
+use crate::engine::fault::{vector_name, Exception, Link};
 use crate::engine::StopReason;
 use crate::lesson::Lang;
 
@@ -48,14 +48,21 @@ pub fn why(w: &Why, lang: Lang) -> String {
             reason,
         } => {
             let code = error_code.map_or(String::new(), |c| format!(" Fehlercode {c:#x}"));
+            let reason = in_lang(reason, lang);
             format!("{}{code} zugestellt: {reason}", vector_name(*vector))
         }
         Why::Stopped(s) => match &s.reason {
-            StopReason::Fault(x) => format!("angehalten: {}", x.summary()),
+            StopReason::Fault(x) => format!("angehalten: {}", summary(x, lang)),
             StopReason::Unsupported(what) => {
-                format!("angehalten: ringstep bildet `{what}` nicht nach")
+                format!(
+                    "angehalten: ringstep bildet `{}` nicht nach",
+                    in_lang(what, lang)
+                )
             }
-            r => format!("angehalten: {}", r.name()),
+            StopReason::End => "angehalten: Ende der Szene".into(),
+            StopReason::Limit => "angehalten: Schrittgrenze".into(),
+            StopReason::Halt => "angehalten: HLT".into(),
+            StopReason::Exit(s) => format!("angehalten: Exit-Status {s}"),
         },
         Why::Limit => "Schrittgrenze erreicht".into(),
         Why::StartOfHistory => "Anfang des Verlaufs".into(),
@@ -113,6 +120,36 @@ fn timeline_line(t: &TimelineEvent) -> String {
     format!("Schritt {:<6} {:#x}  {what}", t.step, t.ip)
 }
 
+/// `#GP(0x402): reason` in `lang` (`Exception::summary` in English).
+pub fn summary(x: &Exception, lang: Lang) -> String {
+    if lang == Lang::En {
+        return x.summary();
+    }
+    let code = x.error_code.map_or(String::new(), |c| format!("({c:#x})"));
+    format!(
+        "{}{code}: {}",
+        vector_name(x.vector),
+        in_lang(&x.reason, lang)
+    )
+}
+
+/// One event of a fault chain on one line in `lang` (`Link::line` in English).
+pub fn link_line(l: &Link, lang: Lang) -> String {
+    if lang == Lang::En {
+        return l.line();
+    }
+    let mut s = in_lang(&l.name(), lang);
+    if let Some(code) = l.error_code {
+        s.push_str(&format!("({code:#x})"));
+    }
+    s.push_str(": ");
+    s.push_str(&in_lang(&l.reason, lang));
+    if let Some(cr2) = l.cr2 {
+        s.push_str(&format!(" [CR2={cr2:#x}]"));
+    }
+    s
+}
+
 /// A command's result, in `lang`.
 pub fn output(o: &Output, lang: Lang) -> String {
     if lang == Lang::En {
@@ -144,9 +181,15 @@ pub fn output(o: &Output, lang: Lang) -> String {
         Output::Explain(None) => "noch kein Fault-Halt: `explain` zeigt die Kette der \
              Ereignisse hinter dem letzten Halt an einer Exception"
             .into(),
-        Output::Explain(Some(_)) => {
-            let en = o.to_string();
-            en.replacen("fault stop at ", "Fault-Halt bei ", 1)
+        Output::Explain(Some(s)) => {
+            let mut out = format!("Fault-Halt bei {:#x}", s.ip);
+            if let StopReason::Fault(x) = &s.reason {
+                out.push_str(&format!(": {}", summary(x, lang)));
+            }
+            for (n, link) in s.chain().iter().enumerate() {
+                out.push_str(&format!("\n  {}. {}", n + 1, link_line(link, lang)));
+            }
+            out
         }
         Output::Help => HELP_DE.join("\n"),
         Output::Regs(_) | Output::Dump(_) | Output::Walk(_) => o.to_string(),

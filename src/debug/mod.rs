@@ -6,6 +6,9 @@
 //! (`spec`), run by `Debugger` (`command`), and completed by `complete`. The viewer
 //! draws what these return; docs/debugging.md is the reference.
 
+pub mod catalogue;
+mod catalogue_debug;
+mod catalogue_engine;
 pub mod command;
 pub mod complete;
 pub mod dump;

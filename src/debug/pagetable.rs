@@ -55,6 +55,8 @@ pub struct PtWords {
     pub large_page: &'static str,
     pub write_through: &'static str,
     pub cache_disabled: &'static str,
+    /// A finding of the machine's walk (a reserved bit), in the inspector's language.
+    pub finding: fn(&str) -> String,
 }
 
 pub const EN: PtWords = PtWords {
@@ -99,6 +101,7 @@ pub const EN: PtWords = PtWords {
     large_page: "large page",
     write_through: "write-through",
     cache_disabled: "cache disabled",
+    finding: str::to_string,
 };
 
 /// Where the default address comes from.
@@ -401,7 +404,10 @@ pub fn walk_lines(m: &Machine, lin: u64, origin: Origin, w: &PtWords) -> Vec<PtL
                 format!("✗ {} {at}: {what}", w.stopped_at),
             ));
             if let Miss::Reserved(reason) = miss {
-                out.push(PtLine::same(Kind::Stopped, format!("  {reason}")));
+                out.push(PtLine::same(
+                    Kind::Stopped,
+                    format!("  {}", (w.finding)(reason)),
+                ));
             }
         }
     }

@@ -244,7 +244,7 @@ impl Model {
             first.scenario.lines.as_ref(),
         );
         let task = lesson.scenes.first().and_then(|s| s.scenario.task);
-        let snap = Snapshot::build(&mut run, 0, opts.syntax, task.as_ref());
+        let snap = Snapshot::build(&mut run, 0, opts.syntax, opts.lang, task.as_ref());
         let autoplay = opts.autoplay.map(|s| {
             let period_ms = (s.max(0.1) * 1000.0) as u64;
             Autoplay {
@@ -359,7 +359,13 @@ impl Model {
     /// Recompute the view model after a move.
     pub(crate) fn refresh(&mut self) {
         let task = self.scene().and_then(|s| s.scenario.task);
-        self.snap = Snapshot::build(&mut self.run, self.pos, self.syntax, task.as_ref());
+        self.snap = Snapshot::build(
+            &mut self.run,
+            self.pos,
+            self.syntax,
+            self.lang,
+            task.as_ref(),
+        );
     }
 
     fn load_scene(&mut self, scene: usize) {
@@ -876,7 +882,8 @@ impl Model {
                 self.lang = match self.lang {
                     Lang::En => Lang::De,
                     Lang::De => Lang::En,
-                }
+                };
+                self.refresh();
             }
             Action::LessonPicker => self.open_picker(),
             Action::AnswerChoice(n) => self.answer_choice(n),

@@ -123,7 +123,7 @@ impl Model {
     }
 
     fn fail(&mut self, text: String) {
-        self.status = Some(text);
+        self.status = Some(crate::debug::catalogue::in_lang(&text, self.lang));
         self.debug.error = true;
     }
 
@@ -315,7 +315,7 @@ impl Model {
                                 crate::engine::StopReason::Limit => {
                                     self.words().end_of_run.to_string()
                                 }
-                                _ => super::snapshot::describe_stop(&self.run),
+                                _ => super::snapshot::describe_stop(&self.run, self.lang),
                             }
                         ),
                         _ => lang::arrival(&a, self.lang),

@@ -117,6 +117,19 @@ pub struct Words {
     pub null_entry: &'static str,
     pub empty_slots: &'static str,
     pub inspector_keys: &'static str,
+    /// The GDT inspector's column heads (as `panes::tables::gdt` lists them).
+    pub gdt_heads: [&'static str; 15],
+    /// The IDT inspector's: vector, name, type, DPL, P, IST, selector:offset.
+    pub idt_heads: [&'static str; 7],
+    /// "base", "limit", "slots", "gates of", "bytes" in the tables' titles.
+    pub base: &'static str,
+    pub limit: &'static str,
+    pub slots: &'static str,
+    pub gates_of: &'static str,
+    pub bytes: &'static str,
+    /// A GDT slot with a reserved system type: "system type 0x8: reserved".
+    pub system_type: &'static str,
+    pub reserved_type: &'static str,
     pub page_tables: &'static str,
     pub pt_walk_of: &'static str,
     pub pt_other: &'static str,
@@ -224,6 +237,26 @@ const EN: Words = Words {
     null_entry: "null descriptor",
     empty_slots: "all zero",
     inspector_keys: "pgup/pgdn scroll, esc close",
+    gdt_heads: [
+        "#", "sel", "base", "limit", "type", "DPL", "P", "S", "G", "D/B", "L", "AVL", "A/B", "in",
+        "raw",
+    ],
+    idt_heads: [
+        "vector",
+        "name",
+        "type",
+        "DPL",
+        "P",
+        "IST",
+        "selector:offset",
+    ],
+    base: "base",
+    limit: "limit",
+    slots: "slots",
+    gates_of: "gates of",
+    bytes: "bytes",
+    system_type: "system type",
+    reserved_type: "reserved",
     page_tables: "Page tables",
     pt_walk_of: "page-table walk of",
     pt_other: ":walk ADDR",
@@ -331,6 +364,26 @@ const DE: Words = Words {
     null_entry: "Null-Deskriptor",
     empty_slots: "alles null",
     inspector_keys: "Bild↑/↓ rollen, Esc schließt",
+    gdt_heads: [
+        "#", "Sel", "Basis", "Limit", "Typ", "DPL", "P", "S", "G", "D/B", "L", "AVL", "A/B", "in",
+        "roh",
+    ],
+    idt_heads: [
+        "Vektor",
+        "Name",
+        "Typ",
+        "DPL",
+        "P",
+        "IST",
+        "Selektor:Offset",
+    ],
+    base: "Basis",
+    limit: "Limit",
+    slots: "Einträge",
+    gates_of: "Gates zu",
+    bytes: "Bytes",
+    system_type: "Systemtyp",
+    reserved_type: "reserviert",
     page_tables: "Seitentabellen",
     pt_walk_of: "Seitentabellen-Durchlauf für",
     pt_other: ":walk ADR",
@@ -381,7 +434,12 @@ const PT_DE: PtWords = PtWords {
     large_page: "große Seite",
     write_through: "Write-Through",
     cache_disabled: "Cache aus",
+    finding: german_finding,
 };
+
+fn german_finding(text: &str) -> String {
+    crate::debug::catalogue::in_lang(text, Lang::De)
+}
 
 pub fn words(lang: Lang) -> &'static Words {
     match lang {

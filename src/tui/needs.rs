@@ -78,12 +78,28 @@ pub fn panes(m: &Model) -> Panes {
     let mut n = Needs::default();
     top(m, &mut n);
     stacks_cols(m, &mut n);
-    let p = layout::panes_for(area, m.aux, inspector, &n);
-    match p.narrative {
-        Some(r) => {
-            (n.narrative_rows, n.question) = narrative_rows(m, r.width);
-            layout::panes_for(area, m.aux, inspector, &n)
-        }
-        None => p,
+    let laid = relaid(m, area, inspector, &mut n);
+    let side_by_side = laid.stacks.is_some_and(|s| s.width >= n.stacks_two);
+    if !scrolls(&laid, &n) || !side_by_side || n.stacks_two <= n.stacks_one {
+        return laid;
     }
+    // A narrative that would scroll beside two stacks side by side gets their width:
+    // the stacks stand one above the other instead.
+    let mut one = n;
+    one.stacks_two = u16::MAX;
+    relaid(m, area, inspector, &mut one)
+}
+
+/// The panes for `n`, with the narrative's rows measured at the width it gets there.
+fn relaid(m: &Model, area: Rect, inspector: bool, n: &mut Needs) -> Panes {
+    let p = layout::panes_for(area, m.aux, inspector, n);
+    let Some(r) = p.narrative else {
+        return p;
+    };
+    (n.narrative_rows, n.question) = narrative_rows(m, r.width);
+    layout::panes_for(area, m.aux, inspector, n)
+}
+
+fn scrolls(p: &Panes, n: &Needs) -> bool {
+    p.narrative.is_some_and(|r| n.narrative_rows > r.height)
 }

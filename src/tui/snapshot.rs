@@ -4,8 +4,10 @@
 use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, Mnemonic, OpAccess, Register};
 
 use super::timeline::{SceneRun, Writer};
+use crate::debug::lang;
 use crate::disasm::{hex_spaced, Disassembler, Syntax};
 use crate::engine::{Change, Event, Outcome, StopReason};
+use crate::lesson::Lang;
 use crate::machine::cpu::Mode;
 use crate::machine::{msr, segment, Machine, SegReg};
 use crate::scenario::{Context, TaskModel, TaskView};
@@ -338,6 +340,7 @@ impl Snapshot {
         run: &mut SceneRun,
         pos: usize,
         syntax: Syntax,
+        lang: Lang,
         task: Option<&TaskModel>,
     ) -> Snapshot {
         let pos = pos.min(run.last_state());
@@ -617,7 +620,7 @@ impl Snapshot {
         };
 
         let last_step = prev.map(|rec| describe_step(m, rec, syntax));
-        let stop = at_end.then(|| describe_stop(run));
+        let stop = at_end.then(|| describe_stop(run, lang));
         let engine = &run.played.engine;
         let step_cost = pos
             .checked_sub(1)
@@ -659,7 +662,7 @@ impl Snapshot {
                     .chain()
                     .iter()
                     .enumerate()
-                    .map(|(n, l)| format!("{}. {}", n + 1, l.line()))
+                    .map(|(n, l)| format!("{}. {}", n + 1, lang::link_line(l, lang)))
                     .collect()
             } else {
                 Vec::new()
@@ -758,10 +761,23 @@ fn describe_step(m: &Machine, rec: &super::timeline::StepRecord, syntax: Syntax)
     }
 }
 
-/// How the scene ended, in one line.
-pub fn describe_stop(run: &SceneRun) -> String {
+/// How the scene ended, in one line, in `lang`.
+pub fn describe_stop(run: &SceneRun, lang: Lang) -> String {
     let stop = &run.played.stop;
     let at = format!("{:#x}", stop.ip);
+    if lang == Lang::De {
+        return match &stop.reason {
+            StopReason::End => format!("Ende der Szene bei {at}"),
+            StopReason::Fault(e) => format!("Fault bei {at}: {}", lang::summary(e, lang)),
+            StopReason::Unsupported(w) => format!(
+                "nicht nachgebildeter Befehl bei {at}: {}",
+                crate::debug::catalogue::in_lang(w, lang)
+            ),
+            StopReason::Limit => format!("Schrittgrenze erreicht bei {at}"),
+            StopReason::Halt => format!("angehalten (HLT) bei {at}"),
+            StopReason::Exit(s) => format!("Exit-Status {s} (isa-debug-exit) bei {at}"),
+        };
+    }
     match &stop.reason {
         StopReason::End => format!("end of scene at {at}"),
         StopReason::Fault(e) => format!("fault at {at}: {}", e.summary()),

@@ -23,7 +23,13 @@ pub fn crossing(ctx: &Ctx) -> Option<(String, bool)> {
     if from.name == to.name {
         return None;
     }
-    let side = |user: bool| if user { "user" } else { "kernel" };
+    let side = |user: bool| {
+        if user {
+            ctx.words.user_side
+        } else {
+            ctx.words.kernel_side
+        }
+    };
     Some((
         format!(
             "{} {} -> {} {}",
@@ -124,7 +130,11 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
         let selected = m.selected == Some(i);
         let line = match row {
             Row::Header { region, kernel } => {
-                let side = if *kernel { "kernel" } else { "user" };
+                let side = if *kernel {
+                    ctx.words.kernel_side
+                } else {
+                    ctx.words.user_side
+                };
                 let style = if *kernel {
                     t.header_kernel
                 } else {

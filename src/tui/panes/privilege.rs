@@ -104,12 +104,14 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     }
     let wide = w >= 52;
     let narrow = w < 40;
-    let head = if narrow {
-        "    sel  i/t/r base     limit    dpl"
-    } else if wide {
-        "    sel  idx TI RPL base     limit    DPL type"
-    } else {
-        "    sel  idx TI RPL base     limit    DPL"
+    let de = ctx.model.lang == crate::lesson::Lang::De;
+    let head = match (narrow, wide, de) {
+        (true, _, false) => "    sel  i/t/r base     limit    dpl",
+        (true, _, true) => "    Sel  i/t/r Basis    Limit    dpl",
+        (false, true, false) => "    sel  idx TI RPL base     limit    DPL type",
+        (false, true, true) => "    Sel  idx TI RPL Basis    Limit    DPL Typ",
+        (false, false, false) => "    sel  idx TI RPL base     limit    DPL",
+        (false, false, true) => "    Sel  idx TI RPL Basis    Limit    DPL",
     };
     lines.push(Line::styled(fit(head, w), t.dim));
     for r in &s.segs {
@@ -153,7 +155,13 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
                 val,
             ));
             if wide {
-                spans.push(Span::styled(format!("  {}", r.type_name), t.dim));
+                spans.push(Span::styled(
+                    format!(
+                        "  {}",
+                        crate::debug::catalogue::in_lang(r.type_name, ctx.model.lang)
+                    ),
+                    t.dim,
+                ));
             }
         }
         let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();

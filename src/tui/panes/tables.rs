@@ -8,7 +8,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::fit;
+use crate::debug::catalogue::in_lang;
 use crate::engine::fault::vector_name;
+use crate::lesson::Lang;
 use crate::tui::inspect::{self, GdtKind, IdtRow};
 use crate::tui::view::Ctx;
 
@@ -85,11 +87,20 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
         8
     };
     // #, selector, base, limit, type, DPL, P, S, G, D/B, L, AVL, A/B, in use, raw.
-    let mut widths: Vec<i16> = vec![-3, 6, bd, 8, 22, 3, 1, 1, 1, 3, 1, 3, 3, 8, 16];
-    let mut names = vec![
-        "#", "sel", "base", "limit", "type", "DPL", "P", "S", "G", "D/B", "L", "AVL", "A/B", "in",
-        "raw",
-    ];
+    let lang = m.lang;
+    let type_w = rows
+        .iter()
+        .filter_map(|r| match &r.kind {
+            GdtKind::Segment { type_name, .. } | GdtKind::System { type_name, .. } => {
+                Some(in_lang(type_name, lang).chars().count())
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(22) as i16;
+    let mut widths: Vec<i16> = vec![-3, 6, bd, 8, type_w, 3, 1, 1, 1, 3, 1, 3, 3, 8, 16];
+    let mut names = w.gdt_heads.to_vec();
     if !wide {
         // Without S, AVL and the raw descriptor.
         for i in [14, 11, 7] {
@@ -161,8 +172,8 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
             GdtKind::Reserved { ty } => {
                 lines.push(Line::styled(
                     format!(
-                        "{:>3} {}  system type {ty:#x}: reserved  {raw}",
-                        lead[0], lead[1]
+                        "{:>3} {}  {} {ty:#x}: {}  {raw}",
+                        lead[0], lead[1], w.system_type, w.reserved_type
                     ),
                     t.dim,
                 ));
@@ -181,8 +192,8 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
                     .unwrap_or_default();
                 lines.push(Line::styled(
                     format!(
-                        "{:>3} {}  {type_name} -> {selector:#06x}:{offset:#x}{target}  DPL {dpl} P {} params {params}",
-                        lead[0], lead[1], bit(*present)
+                        "{:>3} {}  {} -> {selector:#06x}:{offset:#x}{target}  DPL {dpl} P {} params {params}",
+                        lead[0], lead[1], in_lang(type_name, lang), bit(*present)
                     ),
                     if *present { t.text } else { t.dim },
                 ));
@@ -206,7 +217,7 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
                     lead[1].clone(),
                     format!("{base:0bd$x}", bd = bd as usize),
                     format!("{limit:08x}"),
-                    type_name.to_string(),
+                    in_lang(type_name, lang),
                     dpl.to_string(),
                     b(*present),
                     "1".into(),
@@ -234,7 +245,7 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
                     lead[1].clone(),
                     format!("{base:0bd$x}", bd = bd as usize),
                     format!("{limit:08x}"),
-                    type_name.to_string(),
+                    in_lang(type_name, lang),
                     dpl.to_string(),
                     b(*present),
                     "0".into(),
@@ -262,10 +273,13 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
             ctx,
             w.gdt,
             format!(
-                "base {:#x} limit {:#x} ({} slots)",
+                "{} {:#x} {} {:#x} ({} {})",
+                w.base,
                 g.base,
+                w.limit,
                 g.limit,
-                rows.len()
+                rows.len(),
+                w.slots
             ),
         ),
         head,
@@ -278,10 +292,13 @@ pub fn gdt(ctx: &Ctx, f: &mut Frame, area: Rect) {
 struct IdtColumns {
     widths: Vec<i16>,
     ia32e: bool,
+    heads: [&'static str; 7],
+    lang: Lang,
 }
 
 impl IdtColumns {
-    fn new(rows: &[IdtRow], ia32e: bool) -> IdtColumns {
+    fn new(rows: &[IdtRow], ia32e: bool, ctx: &Ctx) -> IdtColumns {
+        let lang = ctx.model.lang;
         let name = rows
             .iter()
             .filter(|r| r.gate.present)
@@ -289,20 +306,32 @@ impl IdtColumns {
             .max()
             .unwrap_or(0)
             .max(4);
-        let mut widths = vec![10, name as i16, 22, 3, 1];
+        let ty = rows
+            .iter()
+            .map(|r| in_lang(r.type_name, lang).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(22);
+        let mut widths = vec![10, name as i16, ty as i16, 3, 1];
         if ia32e {
             widths.push(3);
         }
         widths.push(0);
-        IdtColumns { widths, ia32e }
+        IdtColumns {
+            widths,
+            ia32e,
+            heads: ctx.words.idt_heads,
+            lang,
+        }
     }
 
     fn head(&self) -> String {
-        let mut cells = vec!["vector", "name", "type", "DPL", "P"];
+        let h = self.heads;
+        let mut cells = vec![h[0], h[1], h[2], h[3], h[4]];
         if self.ia32e {
-            cells.push("IST");
+            cells.push(h[5]);
         }
-        cells.push("selector:offset");
+        cells.push(h[6]);
         let cells: Vec<String> = cells.into_iter().map(str::to_string).collect();
         format!(" {}", columns(&cells, &self.widths))
     }
@@ -364,7 +393,11 @@ fn gate_line(ctx: &Ctx, r: &IdtRow, cols: &IdtColumns) -> Line<'static> {
         )
     };
     let lead = [format!("{:#04x}", r.vector), gate_name(r.vector)];
-    let mut rest = vec![r.type_name.to_string(), g.dpl.to_string(), "1".to_string()];
+    let mut rest = vec![
+        in_lang(r.type_name, cols.lang),
+        g.dpl.to_string(),
+        "1".to_string(),
+    ];
     if cols.ia32e {
         rest.push(g.ist.to_string());
     }
@@ -387,7 +420,7 @@ pub fn idt(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let rows = inspect::idt(machine);
     let ia32e = machine.cpu.long_mode_active();
     let i = machine.cpu.idtr;
-    let cols = IdtColumns::new(&rows, ia32e);
+    let cols = IdtColumns::new(&rows, ia32e, ctx);
     let lines = idt_lines(ctx, &rows, &cols);
     let head = vec![Line::styled(cols.head(), ctx.theme.bold)];
     scrolled(
@@ -398,11 +431,15 @@ pub fn idt(ctx: &Ctx, f: &mut Frame, area: Rect) {
             ctx,
             ctx.words.idt,
             format!(
-                "base {:#x} limit {:#x} ({} gates of {} bytes)",
+                "{} {:#x} {} {:#x} ({} {} {} {})",
+                ctx.words.base,
                 i.base,
+                ctx.words.limit,
                 i.limit,
                 rows.len(),
-                if ia32e { 16 } else { 8 }
+                ctx.words.gates_of,
+                if ia32e { 16 } else { 8 },
+                ctx.words.bytes
             ),
         ),
         head,
@@ -428,11 +465,13 @@ pub fn tss(ctx: &Ctx, f: &mut Frame, area: Rect) {
     };
     let head = vec![Line::styled(
         format!(
-            "TR {:#06x} (GDT {}) · {} · base {:#x} limit {:#x}",
+            "TR {:#06x} (GDT {}) · {} · {} {:#x} {} {:#x}",
             v.tr,
             v.tr >> 3,
-            v.type_name,
+            in_lang(v.type_name, m.lang),
+            w.base,
             v.base,
+            w.limit,
             v.limit
         ),
         t.bold,
@@ -469,8 +508,8 @@ pub fn tss(ctx: &Ctx, f: &mut Frame, area: Rect) {
             format!("iomap_base {:#x}: {}", v.iomap_base, w.no_iomap)
         } else {
             format!(
-                "iomap_base {:#x}: {} TSS+{:#x}, {io} bytes",
-                v.iomap_base, w.iomap, v.iomap_base
+                "iomap_base {:#x}: {} TSS+{:#x}, {io} {}",
+                v.iomap_base, w.iomap, v.iomap_base, w.bytes
             )
         },
         t.label,
@@ -482,7 +521,13 @@ pub fn tss(ctx: &Ctx, f: &mut Frame, area: Rect) {
         title(
             ctx,
             w.tss,
-            (if v.long { "64-bit" } else { "32-bit" }).to_string(),
+            match (v.long, m.lang) {
+                (true, Lang::En) => "64-bit",
+                (false, Lang::En) => "32-bit",
+                (true, Lang::De) => "64-Bit",
+                (false, Lang::De) => "32-Bit",
+            }
+            .to_string(),
         ),
         head,
         lines,

@@ -1,0 +1,77 @@
+//! German for the debugger's errors: what `spec` says about a command it cannot
+//! parse, and what `command`, `regs`, the viewer's timeline and its `:alt` say about
+//! one they refuse. The command words themselves (`break`, `watch mem`...) stay: they
+//! are typed so. See `catalogue` for the template form; tests/catalogue.rs keeps this
+//! complete.
+
+use super::catalogue::Entry;
+
+/// English template, German template.
+#[rustfmt::skip]
+pub const DEBUG: &[Entry] = &[
+    // ---- parse errors (spec.rs) ----
+    ("column {}: {}", "Spalte {0}: {1}"),
+    (" (did you mean `{}`?)", " (meinten Sie `{0}`?)"),
+    ("`{}` is too large (at most 0xffffffffffffffff, 64 bits)", "`{0}` ist zu groß (höchstens 0xffffffffffffffff, 64 Bit)"),
+    ("`{}` is not a number (write hex as 0x1f, or decimal)", "`{0}` ist keine Zahl (hexadezimal als 0x1f schreiben, oder dezimal)"),
+    ("unexpected character `{}`", "unerwartetes Zeichen `{0}`"),
+    ("`{}` needs {}", "`{0}` braucht {1}"),
+    ("expected {}, found `{}`", "erwartet: {0}, gefunden: `{1}`"),
+    ("unexpected `{}` after the `{}` command", "unerwartetes `{0}` nach dem Befehl `{1}`"),
+    ("unknown register `{}`{}", "unbekanntes Register `{0}`{1}"),
+    ("unknown symbol or register `{}`{}", "unbekanntes Symbol oder Register `{0}`{1}"),
+    ("a value after the sign", "einen Wert nach dem Vorzeichen"),
+    ("a comparison (== != < <= > >=)", "einen Vergleich (== != < <= > >=)"),
+    ("`=` is not a comparison; write `==`", "`=` ist kein Vergleich; schreiben Sie `==`"),
+    ("expected a comparison (== != < <= > >=), found `{}`", "erwartet: ein Vergleich (== != < <= > >=), gefunden: `{0}`"),
+    ("unknown command `x{}`; write `x/16x ADDR`", "unbekannter Befehl `x{0}`; schreiben Sie `x/16x ADDR`"),
+    ("count `{}` must be between 1 and {}", "die Anzahl `{0}` muss zwischen 1 und {1} liegen"),
+    ("unknown unit `{}`: use x (bytes with ASCII), b (bytes), h (16-bit), w (32-bit) or g (64-bit)", "unbekannte Einheit `{0}`: x (Bytes mit ASCII), b (Bytes), h (16 Bit), w (32 Bit) oder g (64 Bit)"),
+    ("empty command; type `help` for the list", "leerer Befehl; `help` zeigt die Liste"),
+    ("an address, register or symbol", "eine Adresse, ein Register oder ein Symbol"),
+    ("unknown command `{}`{}; type `help` for the list", "unbekannter Befehl `{0}`{1}; `help` zeigt die Liste"),
+    ("an address or symbol", "eine Adresse oder ein Symbol"),
+    ("a register after `if`", "ein Register nach `if`"),
+    ("a value to compare with", "einen Vergleichswert"),
+    ("expected `if` or the end of the command, found `{}`", "erwartet: `if` oder das Ende des Befehls, gefunden: `{0}`"),
+    ("a breakpoint number", "eine Haltepunktnummer"),
+    ("no breakpoint or watchpoint {}", "kein Halte- oder Beobachtungspunkt {0}"),
+    ("`cpl` or `fault`", "`cpl` oder `fault`"),
+    ("`until {}`: expected `cpl` or `fault`{}", "`until {0}`: erwartet wird `cpl` oder `fault`{1}"),
+    ("a count", "eine Anzahl"),
+    ("the count must be at least 1", "die Anzahl muss mindestens 1 sein"),
+    ("a position (a step number)", "eine Position (eine Schrittnummer)"),
+    ("`reg`", "`reg`"),
+    (" (write `set reg {} VALUE`)", " (schreiben Sie `set reg {0} WERT`)"),
+    ("`set {}`: expected `set reg REG VALUE`{}", "`set {0}`: erwartet wird `set reg REG WERT`{1}"),
+    ("a register", "ein Register"),
+    ("a value", "einen Wert"),
+    ("`break`, `regs` or `timeline`", "`break`, `regs` oder `timeline`"),
+    ("`info {}`: expected `break`, `regs` or `timeline`{}", "`info {0}`: erwartet wird `break`, `regs` oder `timeline`{1}"),
+    ("`mem ADDR[,LEN]`, a register or `msr NAME`", "`mem ADDR[,LEN]`, ein Register oder `msr NAME`"),
+    ("expected `mem`, a register or `msr`, found `{}` (to watch memory write `watch mem {}`)", "erwartet: `mem`, ein Register oder `msr`, gefunden: `{0}` (Speicher beobachten Sie mit `watch mem {1}`)"),
+    ("an address", "eine Adresse"),
+    ("a length in bytes", "eine Länge in Bytes"),
+    ("the length must be between 1 and {} bytes", "die Länge muss zwischen 1 und {0} Bytes liegen"),
+    ("an MSR name or number", "einen MSR-Namen oder eine MSR-Nummer"),
+    ("unknown MSR `{}`{}; the machine has {}", "unbekanntes MSR `{0}`{1}; die Maschine hat {2}"),
+    ("the instruction pointer changes on every step; use `break` to stop at an address", "der Instruction Pointer ändert sich bei jedem Schritt; mit `break` halten Sie an einer Adresse an"),
+    ("`{}` is a symbol; to watch the memory there write `watch mem {}`", "`{0}` ist ein Symbol; den Speicher dort beobachten Sie mit `watch mem {1}`"),
+    // ---- refused commands (command.rs, regs.rs, the viewer's timeline) ----
+    ("no breakpoint or watchpoint {} (`info break` lists them)", "kein Halte- oder Beobachtungspunkt {0} (`info break` listet sie auf)"),
+    ("`{}` needs the recorded history, and recording is off", "`{0}` braucht den aufgezeichneten Verlauf, und die Aufzeichnung ist aus"),
+    ("this needs every step of the run recorded, and {} steps were run on the fast path without recording (at most {} are recorded at once, to keep memory bounded); go back closer to them first (`goto`, `reverse-continue`)",
+     "dafür muss jeder Schritt des Laufs aufgezeichnet sein, und {0} Schritte liefen ohne Aufzeichnung auf dem schnellen Pfad (höchstens {1} werden auf einmal aufgezeichnet, damit der Speicher begrenzt bleibt); gehen Sie zuerst näher an sie heran (`goto`, `reverse-continue`)"),
+    ("recording steps {} to {} again did not come back to the same state ({}); the engine is not deterministic there, please report it",
+     "die erneute Aufzeichnung der Schritte {0} bis {1} kam nicht zum selben Zustand zurück ({2}); die Engine ist dort nicht deterministisch, bitte melden Sie das"),
+    ("`{}` exists only in 64-bit mode; this machine runs 32-bit code", "`{0}` gibt es nur im 64-Bit-Modus; diese Maschine führt 32-Bit-Code aus"),
+    ("{} does not fit in `{}` ({} bits)", "{0} passt nicht in `{1}` ({2} Bit)"),
+    ("{} sets reserved RFLAGS bits ({}); only the defined flags can be set", "{0} setzt reservierte RFLAGS-Bits ({1}); nur die definierten Flags lassen sich setzen"),
+    ("RFLAGS.VM (virtual-8086 mode) is not modelled", "RFLAGS.VM (Virtual-8086-Modus) ist nicht nachgebildet"),
+    ("the instruction pointer cannot be set: use `goto N` or `break` to move to an instruction", "der Instruction Pointer lässt sich nicht setzen: mit `goto N` oder `break` gelangen Sie zu einem Befehl"),
+    ("`{}` cannot be set: loading a segment register also loads its descriptor; only general registers and rflags can be set", "`{0}` lässt sich nicht setzen: ein Segmentregister zu laden lädt auch seinen Deskriptor; nur allgemeine Register und rflags lassen sich setzen"),
+    ("`{}` cannot be set from the debugger; only general registers and rflags can be set", "`{0}` lässt sich im Debugger nicht setzen; nur allgemeine Register und rflags lassen sich setzen"),
+    ("the CPL is CS.RPL and changes only with CS", "die CPL ist CS.RPL und ändert sich nur mit CS"),
+    ("alt: give one alternative (a number or a feature), or none", "alt: geben Sie eine Alternative an (eine Nummer oder ein Feature), oder none"),
+    ("position {} is past the end of the recorded run (it ends at {})", "Position {0} liegt hinter dem Ende des aufgezeichneten Laufs (er endet bei {1})"),
+];
