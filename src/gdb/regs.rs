@@ -71,9 +71,11 @@ pub fn edit(def: &RegDef, m: &Machine, v: u64) -> Result<Option<(Reg, u64)>, Ref
         return Ok(None);
     }
     let reg = match def.src {
+        // amd64 served for a machine still in 32-bit code (it enters long mode later):
+        // its 64-bit registers are written as their 32-bit halves.
         Src::Gpr(index) => Reg::Gpr {
             index,
-            bytes: def.bytes() as u8,
+            bytes: if m.cpu.long_mode_active() { def.bytes().min(8) as u8 } else { 4 },
             high: false,
         },
         Src::Flags => Reg::Flags,
@@ -133,17 +135,15 @@ mod tests {
     fn writes_go_to_general_registers_and_are_refused_for_system_ones() {
         let m = Machine::new();
         let rbx = def::<Amd64>("rbx");
-        assert_eq!(
-            edit(rbx, &m, 7),
-            Ok(Some((
-                Reg::Gpr {
-                    index: 3,
-                    bytes: 8,
-                    high: false
-                },
-                7
-            )))
-        );
+        let ebx = Reg::Gpr {
+            index: 3,
+            bytes: 4,
+            high: false,
+        };
+        // The machine runs 32-bit code: rbx is written as ebx, and must fit.
+        assert_eq!(edit(rbx, &m, 7), Ok(Some((ebx, 7))));
+        assert!(matches!(edit(rbx, &m, 1 << 40), Err(Refusal::Invalid(_))));
+        assert!(edit(def::<Amd64>("r9"), &m, 1).is_err());
         assert_eq!(edit(def::<Amd64>("xmm3"), &m, 7), Ok(None));
         assert_eq!(edit(def::<Amd64>("cr0"), &m, m.cpu.cr0), Ok(None));
         for name in ["cr0", "cr3", "efer", "fs_base", "k_gs_base"] {

@@ -356,3 +356,36 @@ pub fn xml(wide: bool, defs: &[RegDef]) -> String {
     out.push_str("</feature>\n</target>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_xml_numbers_every_register_by_its_place_in_the_table() {
+        for wide in [false, true] {
+            let defs = layout(wide);
+            let text = xml(wide, &defs);
+            let regs: Vec<&str> = text.lines().filter(|l| l.starts_with("<reg ")).collect();
+            assert_eq!(regs.len(), defs.len());
+            for (n, (line, d)) in regs.iter().zip(&defs).enumerate() {
+                assert!(line.contains(&format!("name=\"{}\"", d.name)), "{line}");
+                assert!(line.contains(&format!("regnum=\"{n}\"")), "{line}");
+            }
+        }
+        let defs = layout(true);
+        let at = |name: &str| defs.iter().position(|d| d.name == name);
+        // gdb's amd64 core and SSE numbering, then the bases and system registers.
+        assert_eq!(at("rip"), Some(16));
+        assert_eq!(at("mxcsr"), Some(56));
+        assert_eq!(at("fs_base"), Some(57));
+        assert_eq!(at("cr3"), Some(62));
+        assert_eq!(at("efer"), Some(65));
+        let defs = layout(false);
+        let at = |name: &str| defs.iter().position(|d| d.name == name);
+        assert_eq!(at("eip"), Some(8));
+        assert_eq!(at("mxcsr"), Some(40));
+        assert_eq!(at("cr0"), Some(43));
+        assert_eq!(at("k_gs_base"), None);
+    }
+}
