@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::gdb::{gdb_regs, packet, trace_regs, Server, BIN};
 use common::proc::{self, Deadline};
 
-
 const REGS32: [&str; 16] = [
     "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags", "cs", "ss", "ds",
     "es", "fs", "gs",
@@ -163,7 +162,6 @@ fn stop_steps(args: &[&str], more: &[&str]) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no step count in:\n{text}"))
 }
-
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ringstep-gdb-{}-{name}", std::process::id()));
