@@ -190,37 +190,74 @@ fn single_register_packets_use_the_descriptions_numbers() {
     // There is no register 66: gdbstub's empty reply.
     c.send(&packet("p42"));
     assert_eq!(c.reply(), "");
-    // P: rax takes a value; cr3 and fs_base are refused and stay as they were.
+    // P: rax and cr3 take a value; a non-canonical fs_base and a CR0 without PG in
+    // 64-bit mode are what the CPU refuses with #GP(0), and so does the server.
     c.send(&packet("P0=3412000000000000"));
     assert_eq!(c.reply(), "OK");
     c.send(&packet("p0"));
     assert_eq!(from_p_reply(&c.reply()), 0x1234);
-    for n in [62, 57] {
-        c.send(&packet(&format!("P{n:x}=0010000000000000")));
+    c.send(&packet("P3e=00a0a00300000000"));
+    assert_eq!(c.reply(), "OK");
+    c.send(&packet("p3e"));
+    assert_eq!(from_p_reply(&c.reply()), 0x3a0_a000);
+    for (n, value) in [(57, "0000000000000080"), (60, "3300050000000000")] {
+        c.send(&packet(&format!("P{n:x}={value}")));
         assert_eq!(c.reply(), "E0d", "P{n:x}");
     }
-    c.send(&packet("p3e"));
-    assert_eq!(from_p_reply(&c.reply()), want["cr3"]);
+    c.send(&packet("p39"));
+    assert_eq!(from_p_reply(&c.reply()), want["fs_base"]);
+}
+
+/// The `$N = VALUE` lines gdb printed, by N.
+fn printed(out: &str) -> BTreeMap<u32, String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix('$')?.split_once(" = "))
+        .filter_map(|(n, v)| Some((n.parse().ok()?, v.to_string())))
+        .collect()
 }
 
 #[test]
-fn gdb_cannot_write_control_registers_but_general_ones() {
+fn gdb_writes_system_registers_as_the_cpu_would_and_stepping_back_undoes_them() {
     if !common::require_tool("gdb") {
         return;
     }
-    let s = Server::start(&["syscall64"]);
+    let lesson = ["syscall64"];
+    let s = Server::start(&lesson);
     let out = s.gdb(&[
-        "set $cr3 = 0x1000",
-        "monitor why",
-        "p/x $cr3",
+        "stepi",
+        "set $cr3 = 0x3a0a000",
+        "set $efer = 0x501ul",
+        "set $fs_base = 0x1000",
         "set $rbx = 0x1234",
+        "p/x $cr3",
+        "p/x $efer",
+        "p/x $fs_base",
         "p/x $rbx",
+        // Clearing CR4.PAE in IA-32e mode is #GP(0): refused, and `monitor why` says so.
+        "set $cr4 = 0x6d0ul",
+        "monitor why",
+        "p/x $cr4",
     ]);
-    assert!(out.contains("Could not write register \"cr3\""), "{out}");
-    assert!(out.contains("`cr3` cannot be written from gdb"), "{out}");
-    let want = trace_state(&["syscall64"], 0)["cr3"];
-    assert!(out.contains(&format!("$1 = {want:#x}")), "{out}");
-    assert!(out.contains("$2 = 0x1234"), "{out}");
+    let p = printed(&out);
+    let want: Vec<String> = ["0x3a0a000", "0x501", "0x1000", "0x1234"]
+        .map(String::from)
+        .into();
+    assert_eq!(
+        p.values().take(4).cloned().collect::<Vec<_>>(),
+        want,
+        "{out}"
+    );
+    assert!(out.contains("Could not write register \"cr4\""), "{out}");
+    assert!(
+        out.contains("clears PAE while IA-32e mode is active"),
+        "{out}"
+    );
+    let at1 = trace_state(&lesson, 1);
+    assert_eq!(p.get(&5), Some(&format!("{:#x}", at1["cr4"])), "{out}");
+    // The writes were hand edits at position 1: back over the step and forward again,
+    // the machine is the trace's.
+    let out = s.gdb(&["reverse-stepi", "stepi", &info(&SYSREGS64)]);
+    same(&out, &SYSREGS64, &lesson, 1);
 }
 
 #[test]

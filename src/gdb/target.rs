@@ -25,14 +25,14 @@ use gdbstub::target::ext::breakpoints::{
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
 use gdbstub::target::{Target, TargetError, TargetResult};
 
-use crate::debug::regs::Reg;
 use crate::debug::Debugger;
+use crate::engine::sysreg;
 use crate::engine::Engine;
 
 use super::arch::{decode, encode, Layout, RegNum, Regs};
 use super::points::{GdbPoints, Kind};
 use super::regs;
-use super::regs::Refusal;
+use super::regs::{Edit, Refusal};
 use super::{memory, monitor};
 
 /// The machine gdb drives, kept between connections.
@@ -89,22 +89,41 @@ impl<A: X86> GdbTarget<A> {
 }
 
 impl<A: X86> GdbTarget<A> {
-    /// Make the debugger edits gdb asked for, or answer with the refusal's error
-    /// number (kept in `refused` for the log).
-    fn apply(&mut self, edits: Result<Vec<(Reg, u64)>, Refusal>) -> TargetResult<(), Self> {
-        let edits = edits.map_err(|r| {
-            let errno = r.errno();
-            self.refused = Some(r.text().to_string());
-            TargetError::Errno(errno)
-        })?;
-        let State { engine, debugger } = &mut self.st;
-        for (reg, value) in edits {
-            if let Err(e) = debugger.set_reg(engine, reg, value) {
-                self.refused = Some(e.to_string());
-                return Err(TargetError::Errno(22));
-            }
+    /// Make the register writes gdb asked for, or answer with the refusal's error
+    /// number (the reason is kept for `monitor why`).
+    fn apply(&mut self, edits: Result<Vec<Edit>, Refusal>) -> TargetResult<(), Self> {
+        let edits = edits.map_err(|r| self.refuse(r))?;
+        for e in edits {
+            self.apply_one(e).map_err(|r| self.refuse(r))?;
         }
         Ok(())
+    }
+
+    fn refuse(&mut self, r: Refusal) -> TargetError<String> {
+        let errno = r.errno();
+        self.refused = Some(r.text().to_string());
+        TargetError::Errno(errno)
+    }
+
+    /// One write: a debugger `set reg`, or a system register written by hand as its
+    /// instruction would write it (journaled at the current position, as memory
+    /// writes are).
+    fn apply_one(&mut self, e: Edit) -> Result<(), Refusal> {
+        let State { engine, debugger } = &mut self.st;
+        let invalid = |e: crate::debug::DebugError| Refusal::Invalid(e.to_string());
+        match e {
+            Edit::Reg(reg, v) => debugger
+                .set_reg(engine, reg, v)
+                .map(|_| ())
+                .map_err(invalid),
+            Edit::System(reg, v) => {
+                debugger.record_all(engine).map_err(invalid)?;
+                let changes = sysreg::edit_changes(engine.machine(), reg, v)
+                    .map_err(|e| Refusal::Fault(e.reason.to_string()))?;
+                engine.edit(&changes);
+                Ok(())
+            }
+        }
     }
 }
 
