@@ -22,6 +22,7 @@ pub const HELP: &str = "ringstep monitor commands:
   explain        the chain of events behind the last fault stop
   phys ADDR LEN  physical memory (at most 4096 bytes)
   position       the history position (steps executed)
+  why            why gdb's last register write got an error reply
   anything else  a ringstep debugger command (docs/debugging.md)";
 
 /// Run one monitor line and return its text.
