@@ -1,7 +1,8 @@
 //! ringstep's own gdbstub architectures, `I386` and `Amd64`: gdb's core register set
 //! (general registers, instruction pointer, flags, the six selectors, the x87 block),
-//! its SSE set, the segment bases (`org.gnu.gdb.i386.segments`: fs_base, gs_base) and
-//! the system registers (k_gs_base on amd64, cr0, cr2, cr3, cr4, cr8 on amd64, efer).
+//! its SSE set, the segment bases fs_base and gs_base, and the system registers
+//! (k_gs_base and cr8 on amd64 only; cr0, cr2, cr3, cr4, efer). gdbstub_arch's x86
+//! architectures stop at the SSE set.
 //! One table per architecture (`tdesc::layout`) gives every register its number, width
 //! and source; the register packets (`g`/`G`), the single-register packets (`p`/`P`)
 //! and the target description XML all come from it, so their numbering cannot differ.

@@ -1,10 +1,10 @@
 //! The register tables of the i386 and amd64 targets and the target description XML
 //! gdb reads from them (gdb manual, "Target Descriptions" and "Standard Target
 //! Features", i386 features). The features and their register names are the ones gdb
-//! knows: `org.gnu.gdb.i386.core`, `org.gnu.gdb.i386.sse`, `org.gnu.gdb.i386.segments`;
-//! the control registers and EFER go into a feature of ringstep's own
-//! (`org.ringstep.x86.system`), which gdb shows as plain registers. Every register's
-//! `regnum` is its index in the table.
+//! knows: `org.gnu.gdb.i386.core`, `org.gnu.gdb.i386.sse`, `org.gnu.gdb.i386.segments`
+//! (amd64 only); the control registers, EFER and k_gs_base (and the i386 bases) go into
+//! a feature of ringstep's own (`org.ringstep.x86.system`), which gdb shows as plain
+//! registers, as it shows QEMU's. Every register's `regnum` is its index in the table.
 
 use std::fmt::Write;
 
