@@ -45,10 +45,11 @@ pub enum Command {
     Asm(AsmArgs),
     /// Serve the machine `trace` would run to gdb over its remote protocol (docs/gdb.md).
     ///
-    /// Registers, memory through the page tables, breakpoints, watchpoints, stepi,
-    /// continue, Ctrl-C, reverse-stepi and reverse-continue, and `monitor` commands
-    /// (msr, gdt, idt, tss, walk ADDR, explain, phys ADDR LEN). Listens on 127.0.0.1
-    /// only unless --listen says otherwise; one client at a time.
+    /// Registers (with fs_base, gs_base, k_gs_base, cr0-cr4, cr8 and efer), memory
+    /// through the page tables, breakpoints, watchpoints, stepi, continue, Ctrl-C,
+    /// reverse-stepi and reverse-continue, and `monitor` commands (msr, gdt, idt, tss,
+    /// walk ADDR, explain, phys ADDR LEN, why). Listens on 127.0.0.1 only unless
+    /// --listen says otherwise; one client at a time.
     Gdbserver(GdbserverArgs),
     /// List the machine presets shipped with ringstep.
     Presets,

@@ -36,7 +36,7 @@ impl Rig {
 
     fn attach(mut m: Model) -> Rig {
         update(&mut m, Msg::Resize(120, 40));
-        m.gdb = Some(GdbLink::new("127.0.0.1:0".into()));
+        m.gdb = Some(GdbLink::new("127.0.0.1:0".into(), false));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         client

@@ -35,6 +35,7 @@ mod segcheck;
 pub mod segload;
 mod stack;
 mod string;
+pub mod sysreg;
 mod system;
 
 use iced_x86::{Instruction, InstructionInfoFactory, Mnemonic};

@@ -8,7 +8,8 @@
 //! 2.5). Setting a CR4 bit the CPU model does not support (`cpu::CR4_SUPPORTED`,
 //! docs/cpu-model.md) is #GP(0), as for a reserved bit. Setting CR0.PG with EFER.LME = 1
 //! activates IA-32e mode (EFER.LMA = 1) and clearing it from compatibility mode
-//! deactivates it (SDM Vol. 3A 10.8.5, 10.8.5.4). DR7.GD
+//! deactivates it (SDM Vol. 3A 10.8.5, 10.8.5.4); these checks live in `sysreg`, which
+//! a debugger's writes share. DR7.GD
 //! (general-detect) is not modelled and stops the run as unsupported.
 
 use iced_x86::{Instruction, Mnemonic, Register};
@@ -17,15 +18,13 @@ use super::ctx::Ctx;
 use super::fault::Exception;
 use super::journal::DR_BASE;
 use super::operand;
+use super::sysreg;
 use super::Flow;
-use crate::machine::cpu::{
-    mask, CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR4_DE, CR4_PAE, CR4_SUPPORTED, DR6_INIT,
-    DR7_INIT,
-};
+use crate::machine::cpu::{mask, CR0_PE, CR0_TS, CR4_DE, DR6_INIT, DR7_INIT};
 use crate::machine::flags::AC;
 
 /// CR0 bits that exist (PE MP EM TS ET NE WP AM NW CD PG); the others read as 0.
-const CR0_DEFINED: u64 = 0xe005_003f;
+pub(super) const CR0_DEFINED: u64 = 0xe005_003f;
 /// The physical-address width of the CPU model (CPUID 80000008H): CR3 bits above it are
 /// reserved in IA-32e mode.
 pub const MAXPHYADDR: u32 = 46;
@@ -167,29 +166,13 @@ fn mov(ctx: &mut Ctx, i: &Instruction) -> Result<Flow, Exception> {
         return Ok(Flow::Next);
     }
     let v = mask(ctx.read_reg(src), size);
-    let v = checked_cr(ctx, n, v)?;
-    let old = ctx.m.cpu.cr0;
+    let v = sysreg::checked_cr(ctx.m, n, v)?;
+    let efer = sysreg::efer_after_cr0(ctx.m, n, v);
     ctx.set_cr(n, v);
-    if n == 0 {
-        ia32e_activation(ctx, old, v);
+    if let Some(efer) = efer {
+        ctx.set_msr(crate::machine::msr::EFER, efer);
     }
     Ok(Flow::Next)
-}
-
-/// EFER.LMA follows CR0.PG when EFER.LME is set: paging turned on activates IA-32e mode
-/// (the code segment, still 32-bit, then runs in compatibility mode until a far jump
-/// to a 64-bit one), paging turned off deactivates it (SDM Vol. 3A 10.8.5, 10.8.5.4).
-fn ia32e_activation(ctx: &mut Ctx, old_cr0: u64, new_cr0: u64) {
-    let efer = ctx.m.cpu.efer();
-    let was = old_cr0 & CR0_PG != 0;
-    let now = new_cr0 & CR0_PG != 0;
-    let lme = efer & crate::machine::msr::EFER_LME != 0;
-    let lma = crate::machine::msr::EFER_LMA;
-    if !was && now && lme {
-        ctx.set_msr(crate::machine::msr::EFER, efer | lma);
-    } else if was && !now && efer & lma != 0 {
-        ctx.set_msr(crate::machine::msr::EFER, efer & !lma);
-    }
 }
 
 fn read_cr(ctx: &Ctx, n: u8) -> u64 {
@@ -200,58 +183,6 @@ fn read_cr(ctx: &Ctx, n: u8) -> u64 {
         3 => c.cr3,
         8 => c.cr8,
         _ => c.cr4,
-    }
-}
-
-/// The value a write of `v` to CRn stores, or the #GP(0) it raises (SDM Vol. 2B MOV
-/// CRn "Protected Mode Exceptions" and "64-Bit Mode Exceptions"; Vol. 3A 2.5).
-fn checked_cr(ctx: &Ctx, n: u8, v: u64) -> Result<u64, Exception> {
-    let gp = |why: &'static str| Err(Exception::gp(0, why));
-    let long = ctx.m.cpu.long_mode_active();
-    match n {
-        0 => {
-            if v >> 32 != 0 {
-                return gp("MOV to CR0 sets reserved bits 63:32");
-            }
-            if v & CR0_PG != 0 && v & CR0_PE == 0 {
-                return gp("MOV to CR0 with PG = 1 and PE = 0");
-            }
-            if v & CR0_NW != 0 && v & CR0_CD == 0 {
-                return gp("MOV to CR0 with NW = 1 and CD = 0");
-            }
-            if ctx.is_long64() && v & CR0_PG == 0 {
-                return gp("MOV to CR0 clears PG in 64-bit mode");
-            }
-            if ctx.m.cpu.efer() & crate::machine::msr::EFER_LME != 0
-                && v & CR0_PG != 0
-                && ctx.m.cpu.cr4 & CR4_PAE == 0
-            {
-                return gp("MOV to CR0 sets PG with EFER.LME = 1 and CR4.PAE = 0");
-            }
-            Ok((v & CR0_DEFINED) | CR0_ET)
-        }
-        2 => Ok(v),
-        3 => {
-            if long && v >> MAXPHYADDR != 0 {
-                return gp("MOV to CR3 sets bits above MAXPHYADDR (46)");
-            }
-            Ok(v)
-        }
-        4 => {
-            if v & !CR4_SUPPORTED != 0 {
-                return gp("MOV to CR4 sets a reserved bit or one the CPU model does not support");
-            }
-            if long && v & CR4_PAE == 0 {
-                return gp("MOV to CR4 clears PAE while IA-32e mode is active");
-            }
-            Ok(v)
-        }
-        _ => {
-            if v >> 4 != 0 {
-                return gp("MOV to CR8 sets reserved bits 63:4");
-            }
-            Ok(v)
-        }
     }
 }
 

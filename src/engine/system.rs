@@ -12,7 +12,7 @@ use super::iret;
 use super::operand;
 use super::segload::read_descriptor;
 use super::Flow;
-use crate::machine::cpu::{mask, Mode, CR0_PE, CR0_PG, RAX, RCX, RDX, RSP};
+use crate::machine::cpu::{mask, Mode, CR0_PE, RAX, RCX, RDX, RSP};
 use crate::machine::flags::{self, IF, OF, VM};
 use crate::machine::msr::{self, is_canonical};
 use crate::machine::{AccessKind, SegReg, Segment, TableReg};
@@ -386,19 +386,7 @@ fn wrmsr(ctx: &mut Ctx) -> Result<(), Exception> {
         return r;
     }
     let old = ctx.m.cpu.read_msr(index).unwrap_or(0);
-    let new = ctx
-        .m
-        .cpu
-        .msr
-        .check_write(index, value)
-        .map_err(|e| Exception::gp(0, format!("WRMSR to {index:#x}: {}", e.reason())))?;
-    // SDM Vol. 3A 4.1.2: IA32_EFER.LME cannot be modified while paging is enabled.
-    if index == msr::EFER && (new ^ old) & msr::EFER_LME != 0 && ctx.m.cpu.cr0 & CR0_PG != 0 {
-        return Err(Exception::gp(
-            0,
-            "WRMSR would change IA32_EFER.LME while paging is enabled (CR0.PG = 1)",
-        ));
-    }
+    let new = super::sysreg::checked_msr(ctx.m, index, value)?;
     match index {
         msr::FS_BASE | msr::GS_BASE => {
             let s = if index == msr::FS_BASE {

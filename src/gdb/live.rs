@@ -15,7 +15,7 @@ use std::sync::Arc;
 use gdbstub::common::Signal;
 use gdbstub::stub::state_machine::GdbStubStateMachine;
 use gdbstub::stub::{GdbStub, SingleThreadStopReason};
-use gdbstub_arch::x86::{X86_64_SSE, X86_SSE};
+use super::arch::{Amd64, I386};
 
 use crate::debug::Debugger;
 use crate::engine::Engine;
@@ -292,9 +292,20 @@ pub struct Live {
     client: Option<Client>,
     /// What happened last to a client, for the program to show.
     pub last_event: Option<ClientEvent>,
+    /// Serve amd64 even while the machine runs 32-bit code (it enters long mode early
+    /// in its run: `gdb::enters_long_mode`), as `gdbserver` does.
+    pub wide: bool,
 }
 
 impl Live {
+    /// No client yet; `wide` as the field says.
+    pub fn new(wide: bool) -> Live {
+        Live {
+            wide,
+            ..Live::default()
+        }
+    }
+
     pub fn status(&self) -> Status {
         match &self.client {
             None => Status::Listening,
@@ -319,13 +330,14 @@ impl Live {
         match input {
             GdbInput::Attached { id, conn, peer } => {
                 self.drop_client(m, "replaced");
-                // i386 or amd64, as the machine is when gdb comes (as `gdbserver`).
+                // amd64 for a machine in or soon in long mode, i386 otherwise (as
+                // `gdbserver`).
                 let serve: Result<Box<dyn Serve + Send>, String> =
-                    if m.engine.machine().cpu.long_mode_active() {
-                        Session::<X86_64_SSE>::new(conn.0)
+                    if self.wide || m.engine.machine().cpu.long_mode_active() {
+                        Session::<Amd64>::new(conn.0)
                             .map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     } else {
-                        Session::<X86_SSE>::new(conn.0)
+                        Session::<I386>::new(conn.0)
                             .map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     };
                 match serve {

@@ -10,6 +10,7 @@
 //! gdbstub cannot parse gets an error reply and the connection goes on.
 
 pub mod access;
+pub mod arch;
 pub mod infomem;
 pub mod listen;
 pub mod live;
@@ -19,6 +20,7 @@ pub mod points;
 pub mod regs;
 pub mod run;
 pub mod target;
+pub mod tdesc;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -26,11 +28,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use gdbstub::stub::{DisconnectReason, GdbStub};
-use gdbstub_arch::x86::{X86_64_SSE, X86_SSE};
 
 use crate::debug::Debugger;
 use crate::scenario::Scenario;
 
+use arch::{Amd64, I386};
 use target::{GdbTarget, State, X86};
 
 /// The reply to a packet gdbstub could not parse (`E01`, checksum included).
@@ -82,8 +84,9 @@ pub fn serve_on(
     let flag = Arc::clone(&busy);
     std::thread::spawn(move || accept_loop(listener, flag, tx));
     let mut state = state_for(scenario);
+    let wide = enters_long_mode(scenario);
     for stream in rx {
-        state = session(state, stream, log);
+        state = session(state, wide, stream, log);
         busy.store(false, Ordering::SeqCst);
     }
     Err("the listener stopped".to_string())
@@ -106,17 +109,39 @@ fn accept_loop(listener: TcpListener, busy: Arc<AtomicBool>, tx: mpsc::Sender<Tc
     }
 }
 
-/// Serve one client in the architecture the machine is in when it connects: amd64 in
-/// IA-32e mode, i386 otherwise.
-fn session(state: State, stream: TcpStream, log: &mut dyn Write) -> State {
+/// Steps `enters_long_mode` runs at most.
+pub const PROBE_STEPS: u64 = 200_000;
+
+/// Whether `scenario`'s machine is in IA-32e mode or enters it within its first
+/// `PROBE_STEPS` steps (a 64-bit kernel booted from 32-bit code): such a machine is
+/// served as amd64 from the start, as QEMU's x86-64 target always is.
+pub fn enters_long_mode(scenario: &Scenario) -> bool {
+    let mut engine = crate::trace::engine_for(scenario);
+    let mut ran = 0;
+    while !engine.machine().cpu.long_mode_active() {
+        if ran >= PROBE_STEPS {
+            return false;
+        }
+        let stop = engine.run_raw(1000);
+        if stop.reason != crate::engine::StopReason::Limit {
+            return engine.machine().cpu.long_mode_active();
+        }
+        ran += 1000;
+    }
+    true
+}
+
+/// Serve one client: as amd64 if the machine is in IA-32e mode or `wide` (it enters
+/// long mode early in its run), i386 otherwise.
+fn session(state: State, wide: bool, stream: TcpStream, log: &mut dyn Write) -> State {
     let peer = stream
         .peer_addr()
         .map_or("a client".to_string(), |a| a.to_string());
     let _ = writeln!(log, "ringstep gdbserver: {peer} attached");
-    let state = if state.engine.machine().cpu.long_mode_active() {
-        serve_client::<X86_64_SSE>(state, &stream, log)
+    let state = if wide || state.engine.machine().cpu.long_mode_active() {
+        serve_client::<Amd64>(state, &stream, log)
     } else {
-        serve_client::<X86_SSE>(state, &stream, log)
+        serve_client::<I386>(state, &stream, log)
     };
     let _ = writeln!(
         log,

@@ -23,6 +23,7 @@ pub const HELP: &str = "ringstep monitor commands:
   phys ADDR LEN  physical memory (at most 4096 bytes)
   info mem       the mapped linear ranges, in QEMU's format (for GEF)
   position       the history position (steps executed)
+  why            why gdb's last register write got an error reply
   anything else  a ringstep debugger command (docs/debugging.md)";
 
 /// Run one monitor line and return its text.

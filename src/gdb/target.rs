@@ -10,6 +10,9 @@ use gdbstub::common::Signal;
 use gdbstub::target::ext::base::reverse_exec::{
     ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
 };
+use gdbstub::target::ext::base::single_register_access::{
+    SingleRegisterAccess, SingleRegisterAccessOps,
+};
 use gdbstub::target::ext::base::singlethread::{
     SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
     SingleThreadSingleStepOps,
@@ -23,10 +26,13 @@ use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps
 use gdbstub::target::{Target, TargetError, TargetResult};
 
 use crate::debug::Debugger;
+use crate::engine::sysreg;
 use crate::engine::Engine;
 
+use super::arch::{decode, encode, Layout, RegNum, Regs};
 use super::points::{GdbPoints, Kind};
-use super::regs::MachineRegs;
+use super::regs;
+use super::regs::{Edit, Refusal};
 use super::{memory, monitor};
 
 /// The machine gdb drives, kept between connections.
@@ -44,24 +50,23 @@ pub enum Resume {
     ReverseContinue,
 }
 
-/// The architectures the server offers: gdbstub_arch's i386 and amd64.
-pub trait X86: Arch<BreakpointKind = usize, Registers = Self::Regs> {
-    type Regs: MachineRegs + gdbstub::arch::Registers<ProgramCounter = Self::Usize>;
+/// The architectures the server offers: ringstep's i386 and amd64 (`arch`).
+pub trait X86:
+    Arch<BreakpointKind = usize, Registers = Regs<Self>, RegId = RegNum<Self>> + Layout + Sized
+{
 }
 
-impl X86 for gdbstub_arch::x86::X86_SSE {
-    type Regs = gdbstub_arch::x86::reg::X86CoreRegs;
-}
+impl X86 for super::arch::I386 {}
 
-impl X86 for gdbstub_arch::x86::X86_64_SSE {
-    type Regs = gdbstub_arch::x86::reg::X86_64CoreRegs;
-}
+impl X86 for super::arch::Amd64 {}
 
 /// One connection's view of the machine.
 pub struct GdbTarget<A> {
     pub st: State,
     pub points: GdbPoints,
     pub resume: Option<Resume>,
+    /// Why the last register write was refused (the server logs it).
+    pub refused: Option<String>,
     arch: PhantomData<A>,
 }
 
@@ -71,6 +76,7 @@ impl<A: X86> GdbTarget<A> {
             st,
             points: GdbPoints::default(),
             resume: None,
+            refused: None,
             arch: PhantomData,
         }
     }
@@ -79,6 +85,67 @@ impl<A: X86> GdbTarget<A> {
     pub fn into_state(mut self) -> State {
         self.points.clear(&mut self.st.debugger);
         self.st
+    }
+}
+
+impl<A: X86> GdbTarget<A> {
+    /// Make the register writes gdb asked for, or answer with the refusal's error
+    /// number (the reason is kept for `monitor why`).
+    fn apply(&mut self, edits: Result<Vec<Edit>, Refusal>) -> TargetResult<(), Self> {
+        let edits = edits.map_err(|r| self.refuse(r))?;
+        for e in edits {
+            self.apply_one(e).map_err(|r| self.refuse(r))?;
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, r: Refusal) -> TargetError<String> {
+        let errno = r.errno();
+        self.refused = Some(r.text().to_string());
+        TargetError::Errno(errno)
+    }
+
+    /// One write: a debugger `set reg`, or a system register written by hand as its
+    /// instruction would write it (journaled at the current position, as memory
+    /// writes are).
+    fn apply_one(&mut self, e: Edit) -> Result<(), Refusal> {
+        let State { engine, debugger } = &mut self.st;
+        let invalid = |e: crate::debug::DebugError| Refusal::Invalid(e.to_string());
+        match e {
+            Edit::Reg(reg, v) => debugger
+                .set_reg(engine, reg, v)
+                .map(|_| ())
+                .map_err(invalid),
+            Edit::System(reg, v) => {
+                debugger.record_all(engine).map_err(invalid)?;
+                let changes = sysreg::edit_changes(engine.machine(), reg, v)
+                    .map_err(|e| Refusal::Fault(e.reason.to_string()))?;
+                engine.edit(&changes);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<A: X86> SingleRegisterAccess<()> for GdbTarget<A> {
+    fn read_register(&mut self, _: (), n: RegNum<A>, buf: &mut [u8]) -> TargetResult<usize, Self> {
+        let def = A::defs().get(n.0).ok_or(TargetError::Errno(22))?;
+        let value = regs::read(def, self.st.engine.machine());
+        let mut len = 0;
+        encode(def, value, |b| {
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        });
+        Ok(len)
+    }
+
+    fn write_register(&mut self, _: (), n: RegNum<A>, val: &[u8]) -> TargetResult<(), Self> {
+        let def = A::defs().get(n.0).ok_or(TargetError::Errno(22))?;
+        let value = decode(def, val).ok_or(TargetError::Errno(22))?;
+        let edit = regs::edit(def, self.st.engine.machine(), value);
+        self.apply(edit.map(|e| e.into_iter().collect()))
     }
 }
 
@@ -104,19 +171,18 @@ impl<A: X86> Target for GdbTarget<A> {
 }
 
 impl<A: X86> SingleThreadBase for GdbTarget<A> {
-    fn read_registers(&mut self, regs: &mut A::Regs) -> TargetResult<(), Self> {
-        *regs = A::Regs::load(self.st.engine.machine());
+    fn read_registers(&mut self, r: &mut Regs<A>) -> TargetResult<(), Self> {
+        *r = regs::load(self.st.engine.machine());
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &A::Regs) -> TargetResult<(), Self> {
-        let State { engine, debugger } = &mut self.st;
-        for (reg, value) in regs.changes(engine.machine()) {
-            debugger
-                .set_reg(engine, reg, value)
-                .map_err(|_| TargetError::Errno(22))?;
-        }
-        Ok(())
+    fn write_registers(&mut self, r: &Regs<A>) -> TargetResult<(), Self> {
+        let edits = regs::changes(r, self.st.engine.machine());
+        self.apply(edits)
+    }
+
+    fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, (), Self>> {
+        Some(self)
     }
 
     fn read_addrs(&mut self, start: A::Usize, data: &mut [u8]) -> TargetResult<usize, Self> {
@@ -270,7 +336,14 @@ impl<A: X86> HwWatchpoint for GdbTarget<A> {
 
 impl<A: X86> MonitorCmd for GdbTarget<A> {
     fn handle_monitor_cmd(&mut self, cmd: &[u8], mut out: ConsoleOutput<'_>) -> Result<(), String> {
-        let text = monitor::run(&mut self.st, &String::from_utf8_lossy(cmd));
+        let line = String::from_utf8_lossy(cmd);
+        let text = if line.trim() == "why" {
+            // Why gdb's last register write got an error reply.
+            let why = self.refused.as_deref();
+            why.unwrap_or("no register write was refused").to_string()
+        } else {
+            monitor::run(&mut self.st, &line)
+        };
         for line in text.lines() {
             out.write_raw(line.as_bytes());
             out.write_raw(b"\n");

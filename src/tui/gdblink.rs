@@ -30,9 +30,10 @@ pub struct GdbLink {
 }
 
 impl GdbLink {
-    pub fn new(addr: String) -> GdbLink {
+    /// `wide`: serve amd64 from the start (the scene's machine enters long mode).
+    pub fn new(addr: String, wide: bool) -> GdbLink {
         GdbLink {
-            live: Live::default(),
+            live: Live::new(wide),
             addr,
             redraw: false,
         }

@@ -153,7 +153,9 @@ fn serve_gdb(model: &mut Model, listener: std::net::TcpListener, reader: &Reader
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    model.gdb = Some(super::gdblink::GdbLink::new(addr));
+    let wide = (model.lesson.scenes.get(model.scene))
+        .is_some_and(|s| crate::gdb::enters_long_mode(&s.scenario));
+    model.gdb = Some(super::gdblink::GdbLink::new(addr, wide));
     let tx = std::sync::Mutex::new(reader.sender());
     let notify: crate::gdb::listen::Notify = std::sync::Arc::new(move |g| {
         tx.lock()

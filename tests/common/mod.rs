@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod gdb;
 pub mod proc;
 pub mod programs;
 pub mod tmux;
