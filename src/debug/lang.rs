@@ -1,5 +1,5 @@
 //! The debugger's messages in the viewer's language. English is the `Display` form of
-//! each value (what `ringstep debug` prints); German is written here, and what the
+//! each value (what gdb's `monitor` prints too); German is written here, and what the
 //! engine says about a fault (the reason with its SDM section) comes from `catalogue`.
 
 use super::catalogue::in_lang;

@@ -12,10 +12,10 @@
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 
+use super::arch::{Amd64, I386};
 use gdbstub::common::Signal;
 use gdbstub::stub::state_machine::GdbStubStateMachine;
 use gdbstub::stub::{GdbStub, SingleThreadStopReason};
-use super::arch::{Amd64, I386};
 
 use crate::debug::Debugger;
 use crate::engine::Engine;
@@ -334,11 +334,9 @@ impl Live {
                 // `gdbserver`).
                 let serve: Result<Box<dyn Serve + Send>, String> =
                     if self.wide || m.engine.machine().cpu.long_mode_active() {
-                        Session::<Amd64>::new(conn.0)
-                            .map(|s| Box::new(s) as Box<dyn Serve + Send>)
+                        Session::<Amd64>::new(conn.0).map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     } else {
-                        Session::<I386>::new(conn.0)
-                            .map(|s| Box::new(s) as Box<dyn Serve + Send>)
+                        Session::<I386>::new(conn.0).map(|s| Box::new(s) as Box<dyn Serve + Send>)
                     };
                 match serve {
                     Ok(serve) => {
