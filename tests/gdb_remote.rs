@@ -147,6 +147,27 @@ fn a_watchpoint_on_esp0_stops_where_the_trace_writes_it() {
     ]);
     assert!(out.to_lowercase().contains("read watchpoint 1"), "{out}");
     same_regs(&out, &lesson, at_entry + 1);
+    // reverse-continue with the read watchpoint, from ten steps further on: back to
+    // the `mov` that read esp0 (gdb stands at that instruction), and from there, with
+    // nothing earlier reading it, to the start of the history.
+    let out = s.gdb(&[
+        "delete",
+        &format!("monitor goto {}", at_entry + 10),
+        &format!("rwatch *(unsigned int *){esp0:#x}"),
+        "reverse-continue",
+        "monitor position",
+        "info registers",
+    ]);
+    assert!(out.to_lowercase().contains("read watchpoint 1"), "{out}");
+    assert!(out.contains(&format!("position {at_entry}\n")), "{out}");
+    same_regs(&out, &lesson, at_entry);
+    let out = s.gdb(&[
+        &format!("rwatch *(unsigned int *){esp0:#x}"),
+        "reverse-continue",
+        "monitor position",
+    ]);
+    assert!(out.contains("No more reverse-execution history"), "{out}");
+    assert!(out.contains("position 0\n"), "{out}");
 }
 
 /// The step count of `ringstep trace ARGS MORE --quiet`'s stop line.

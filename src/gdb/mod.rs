@@ -18,6 +18,7 @@ pub mod memory;
 pub mod monitor;
 pub mod points;
 pub mod regs;
+pub mod reverse;
 pub mod run;
 pub mod target;
 pub mod tdesc;

@@ -48,7 +48,7 @@ impl<A: X86> BlockingEventLoop for Loop<A> {
     }
 }
 
-fn usize_of<A: X86>(a: u64) -> A::Usize {
+pub(super) fn usize_of<A: X86>(a: u64) -> A::Usize {
     num_traits::FromPrimitive::from_u64(a)
         .or_else(|| num_traits::FromPrimitive::from_u64(a & 0xffff_ffff))
         .unwrap_or_else(num_traits::Zero::zero)
@@ -64,6 +64,9 @@ pub fn immediate<A: X86>(target: &mut GdbTarget<A>, r: Option<Resume>) -> Stop<A
             let State { engine, debugger } = &mut target.st;
             let a = debugger.reverse_step(engine, 1);
             reverse_stop(target, a)
+        }
+        Some(Resume::ReverseContinue) if !target.points.access.is_empty() => {
+            super::reverse::reverse_continue(target)
         }
         Some(Resume::ReverseContinue) => {
             let State { engine, debugger } = &mut target.st;
@@ -182,7 +185,10 @@ fn forward_stop<A: X86>(t: &GdbTarget<A>, why: &Why) -> Stop<A> {
 
 /// The stop reply for a reverse movement: the breakpoint or watchpoint it came back
 /// to, done, or the beginning of the recorded history.
-fn reverse_stop<A: X86>(t: &GdbTarget<A>, a: Result<Arrival, crate::debug::DebugError>) -> Stop<A> {
+pub(super) fn reverse_stop<A: X86>(
+    t: &GdbTarget<A>,
+    a: Result<Arrival, crate::debug::DebugError>,
+) -> Stop<A> {
     use gdbstub::target::ext::base::reverse_exec::ReplayLogPosition;
     match a {
         Ok(Arrival {
