@@ -185,6 +185,12 @@ fn score_lines(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
 /// The lines of the narrative pane before scrolling: the text (with sources), and the
 /// question block, which stays pinned below it.
 pub fn lines(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let (body, question, _) = parts(ctx, width);
+    (body, question)
+}
+
+/// `lines`, and how many of the body's lines are the prose (the sources follow them).
+fn parts(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>, usize) {
     let m = ctx.model;
     let t = &ctx.theme;
     let md = MdStyle {
@@ -199,10 +205,12 @@ pub fn lines(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>
     };
     let mut out = Vec::new();
     let mut question = Vec::new();
+    let prose;
     let step = m.current_step();
     match step.and_then(|s| m.scene().and_then(|sc| sc.steps.get(s)).map(|st| (s, st))) {
         Some((i, st)) => {
             out.extend(markdown::render(st.text.get(m.lang), width, &md));
+            prose = out.len();
             if !st.sources.is_empty() {
                 out.push(Line::default());
                 let src = format!("{}: {}", ctx.words.sources, st.sources.join("; "));
@@ -212,6 +220,7 @@ pub fn lines(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>
         }
         None => {
             out.extend(markdown::render(m.lesson.summary.get(m.lang), width, &md));
+            prose = out.len();
             if !m.lesson.sources.is_empty() {
                 out.push(Line::default());
                 let src = format!("{}: {}", ctx.words.sources, m.lesson.sources.join("; "));
@@ -222,7 +231,7 @@ pub fn lines(ctx: &Ctx, width: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>
     if m.at_lesson_end() {
         question.extend(score_lines(ctx, width));
     }
-    (out, question)
+    (out, question, prose)
 }
 
 pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
@@ -248,7 +257,7 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width.saturating_sub(1) as usize;
-    let (body, mut question) = lines(ctx, width.max(10));
+    let (body, mut question, prose) = parts(ctx, width.max(10));
     let h = inner.height as usize;
     // When the text does not fit, the blank line above the question goes first.
     if body.len() + question.len() > h && question.first().is_some_and(|l| l.spans.is_empty()) {
@@ -261,7 +270,13 @@ pub fn render(ctx: &Ctx, f: &mut Frame, area: Rect) {
     let mut shown: Vec<Line> = body.into_iter().skip(scroll).take(bh).collect();
     if scroll < max_scroll && bh > 0 && shown.len() == bh {
         shown.pop();
-        shown.push(Line::styled(" ▼ (pgdn)", ctx.theme.dim));
+        // Only the sources go on below the marker: say so, the prose is all on screen.
+        let marker = if scroll + bh > prose {
+            format!(" ▼ {} (pgdn)", ctx.words.sources)
+        } else {
+            " ▼ (pgdn)".to_string()
+        };
+        shown.push(Line::styled(marker, ctx.theme.dim));
     }
     let x = inner.x + 1;
     let w = inner.width.saturating_sub(1);
