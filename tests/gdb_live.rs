@@ -4,6 +4,8 @@
 //! key, a register write, a step in the viewer seen by the client, and a client that
 //! leaves.
 
+mod common;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -13,10 +15,7 @@ use ringstep::gdb::listen::{Conn, GdbInput};
 use ringstep::tui::gdblink::GdbLink;
 use ringstep::tui::{update, Action, Keymap, Model, Msg, Options};
 
-fn packet(text: &str) -> Vec<u8> {
-    let sum = text.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-    format!("${text}#{sum:02x}").into_bytes()
-}
+use common::gdb::packet;
 
 /// A model of `lesson` with a client attached over a socket pair.
 struct Rig {
@@ -61,15 +60,8 @@ impl Rig {
     fn reply(&mut self) -> String {
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(start) = self.got.iter().position(|&b| b == b'$') {
-                if let Some(end) = self.got[start..].iter().position(|&b| b == b'#') {
-                    let end = start + end;
-                    if self.got.len() >= end + 3 {
-                        let text = String::from_utf8_lossy(&self.got[start + 1..end]).into_owned();
-                        self.got.drain(..end + 3);
-                        return text;
-                    }
-                }
+            if let Some(text) = common::gdb::take_packet(&mut self.got) {
+                return text;
             }
             let n = self.client.read(&mut buf).expect("a reply");
             assert!(n > 0, "the connection closed");

@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use common::gdb::{packet, Client};
 use common::proc::{self, Deadline};
 use common::tmux::Session;
 
@@ -232,71 +233,27 @@ fn quit_while_attached(s: Session, port: u16) {
 }
 
 /// A packet: `$TEXT#checksum`.
-fn packet(text: &str) -> Vec<u8> {
-    let sum = text.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-    format!("${text}#{sum:02x}").into_bytes()
-}
-
-/// A raw client, as gdb would talk.
-struct Client {
-    s: TcpStream,
-    got: Vec<u8>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the viewer");
-        s.set_read_timeout(Some(proc::GENEROUS)).expect("a timeout");
-        Client { s, got: Vec::new() }
-    }
-
-    /// The next whole reply packet's text.
-    fn reply(&mut self) -> String {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(start) = self.got.iter().position(|&b| b == b'$') {
-                if let Some(end) = self.got[start..].iter().position(|&b| b == b'#') {
-                    let end = start + end;
-                    if self.got.len() >= end + 3 {
-                        let text = String::from_utf8_lossy(&self.got[start + 1..end]).into_owned();
-                        self.got.drain(..end + 3);
-                        return text;
-                    }
-                }
+/// `monitor position` over a raw connection: the history position.
+fn position(c: &mut Client) -> u64 {
+    c.send(&packet("qRcmd,706f736974696f6e"));
+    let mut text = String::new();
+    for _ in 0..4 {
+        let r = c.reply();
+        if r == "OK" {
+            break;
+        }
+        let hex = r.strip_prefix('O').unwrap_or("");
+        for i in (0..hex.len() / 2).map(|k| 2 * k) {
+            if let Ok(b) = u8::from_str_radix(&hex[i..i + 2], 16) {
+                text.push(b as char);
             }
-            let n = proc::retry(|| self.s.read(&mut buf)).expect("a reply within the deadline");
-            assert!(n > 0, "the viewer closed the connection");
-            self.got.extend_from_slice(&buf[..n]);
         }
     }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("send to the viewer");
-    }
-
-    /// `monitor position`: the history position.
-    fn position(&mut self) -> u64 {
-        self.send(&packet("qRcmd,706f736974696f6e"));
-        let mut text = String::new();
-        for _ in 0..4 {
-            let r = self.reply();
-            if r == "OK" {
-                break;
-            }
-            let hex = r.strip_prefix('O').unwrap_or("");
-            for i in (0..hex.len() / 2).map(|k| 2 * k) {
-                if let Ok(b) = u8::from_str_radix(&hex[i..i + 2], 16) {
-                    text.push(b as char);
-                }
-            }
-        }
-        text.trim()
-            .strip_prefix("position ")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("not a position: {text:?}"))
-    }
+    text.trim()
+        .strip_prefix("position ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a position: {text:?}"))
 }
-
 fn is_sigint(stop: &str) -> bool {
     stop.starts_with("T02") || stop == "S02"
 }
@@ -311,12 +268,12 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     let file = dir.join("loop.S");
     std::fs::write(&file, "1:\tinc %eax\n\tadd $3, %ebx\n\tjmp 1b\n").expect("write loop.S");
     let (s, port) = viewer("gdbview-loop", &format!("--asm {}", file.display()));
-    let mut c = Client::connect(port);
+    let mut c = Client::to_port(port);
     c.send(&packet("?"));
     assert!(c.reply().starts_with('T'));
     s.wait_for("gdb: attached");
     // A second client is refused, and the viewer says so.
-    let mut second = Client::connect(port);
+    let mut second = Client::to_port(port);
     let refusal = second.reply();
     assert!(refusal.contains("one client at a time"), "{refusal}");
     s.wait_for("was refused");
@@ -327,7 +284,7 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     c.send(b"\x03");
     let stop = c.reply();
     assert!(is_sigint(&stop), "{stop}");
-    let pos = c.position();
+    let pos = position(&mut c);
     assert!(pos > 0, "the run moved");
     s.wait_for("gdb: attached");
     s.wait_for(&format!("step {pos}/"));
@@ -338,22 +295,21 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     s.keys(&["p"]);
     let stop = c.reply();
     assert!(is_sigint(&stop), "{stop}");
-    let back = c.position();
+    let back = position(&mut c);
     assert!(back > pos, "the second run moved on from {pos} (to {back})");
     s.wait_for(&format!("step {back}/"));
     // The client leaves: the machine stays, the viewer listens again.
     drop(c);
     let screen = s.wait_for("gdb: listening");
     assert!(screen.contains(&format!("step {back}/")), "{screen}");
-    let mut again = Client::connect(port);
-    assert_eq!(again.position(), back);
+    let mut again = Client::to_port(port);
+    assert_eq!(position(&mut again), back);
     // SIGTERM while gdb's `continue` runs: the viewer ends at once, the terminal is
     // put back, and the client sees the connection close.
     again.send(&packet("vCont;c"));
     s.wait_for("gdb: running");
     s.signal("TERM");
     s.assert_restored("143");
-    let mut rest = Vec::new();
-    let read = proc::retry(|| again.s.read_to_end(&mut rest));
+    let read = again.read_to_close();
     assert!(read.is_ok(), "the connection closed: {read:?}");
 }

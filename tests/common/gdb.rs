@@ -72,9 +72,7 @@ impl Server {
     }
 
     pub fn connect(&self) -> Client {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the server");
-        s.set_read_timeout(Some(proc::GENEROUS)).expect("a timeout");
-        Client { s, got: Vec::new() }
+        Client::to_port(self.port)
     }
 }
 
@@ -135,20 +133,32 @@ pub struct Client {
     got: Vec<u8>,
 }
 
+/// Take the first whole packet (`$TEXT#xx`) out of `got`: its text.
+pub fn take_packet(got: &mut Vec<u8>) -> Option<String> {
+    let start = got.iter().position(|&b| b == b'$')?;
+    let end = start + got[start..].iter().position(|&b| b == b'#')?;
+    if got.len() < end + 3 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&got[start + 1..end]).into_owned();
+    got.drain(..end + 3);
+    Some(text)
+}
+
 impl Client {
+    /// A connection to a server on loopback at `port`.
+    pub fn to_port(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+        s.set_read_timeout(Some(proc::GENEROUS)).expect("a timeout");
+        Client { s, got: Vec::new() }
+    }
+
     /// The next whole reply packet's text (`$TEXT#xx`), reading until one arrived.
     pub fn reply(&mut self) -> String {
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(start) = self.got.iter().position(|&b| b == b'$') {
-                if let Some(end) = self.got[start..].iter().position(|&b| b == b'#') {
-                    let end = start + end;
-                    if self.got.len() >= end + 3 {
-                        let text = String::from_utf8_lossy(&self.got[start + 1..end]).into_owned();
-                        self.got.drain(..end + 3);
-                        return text;
-                    }
-                }
+            if let Some(text) = take_packet(&mut self.got) {
+                return text;
             }
             let n = proc::retry(|| self.s.read(&mut buf)).expect("a reply within the deadline");
             assert!(
@@ -162,5 +172,13 @@ impl Client {
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).expect("send to the server");
+    }
+
+    /// Read until the server closes the connection (Err if it stays open past the
+    /// deadline).
+    pub fn read_to_close(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut rest = Vec::new();
+        proc::retry(|| self.s.read_to_end(&mut rest))?;
+        Ok(rest)
     }
 }
