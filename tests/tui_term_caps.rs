@@ -31,11 +31,11 @@ impl Session {
             pidfile.display()
         );
         let log = dir.join("log").display().to_string();
-        let mut args = vec!["new-session", "-d", "-s", &name, "-x", "120", "-y", "40"];
+        let mut args = vec!["-d", "-s", &name, "-x", "120", "-y", "40"];
         args.extend(["env", "-u", "LC_ALL", "-u", "LC_CTYPE", "-u", "COLORTERM"]);
         args.extend(env);
         args.extend(["script", "-q", "-f", "-c", &inner, &log]);
-        assert!(tmux(&args).status.success(), "tmux new-session failed");
+        common::tmux::new_session(&args);
         Session { name, dir }
     }
 

@@ -24,6 +24,28 @@ pub fn tmux(args: &[&str]) -> Output {
     output_within(&mut cmd, &Deadline::generous(what)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `tmux new-session ARGS` (ARGS from `-d` on). A tmux server exits when its last
+/// session ends, and a new session asked for at that moment fails ("server exited
+/// unexpectedly"): it is asked for again, a few times.
+pub fn new_session(args: &[&str]) {
+    let args: Vec<&str> = std::iter::once("new-session")
+        .chain(args.iter().copied())
+        .collect();
+    let mut out = tmux(&args);
+    for _ in 0..5 {
+        if out.status.success() {
+            return;
+        }
+        sleep(Duration::from_millis(300));
+        out = tmux(&args);
+    }
+    assert!(
+        out.status.success(),
+        "tmux new-session failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub struct Session {
     pub name: String,
     dir: PathBuf,
@@ -46,8 +68,7 @@ impl Session {
             "sh -c '{inner}'; rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo EXITED:$rc; sleep 60"
         );
         let (x, y) = (cols.to_string(), rows.to_string());
-        let out = tmux(&[
-            "new-session",
+        let args = [
             "-d",
             "-s",
             &name,
@@ -61,8 +82,8 @@ impl Session {
             "sh",
             "-c",
             &script,
-        ]);
-        assert!(out.status.success(), "tmux new-session failed");
+        ];
+        new_session(&args);
         let mut s = Session {
             name,
             dir,
