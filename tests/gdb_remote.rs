@@ -226,26 +226,7 @@ fn ctrl_c_malformed_packets_and_a_second_client() {
     c.send(b"\x03");
     let stop = c.reply();
     assert!(stop.starts_with("T02") || stop == "S02", "{stop}");
-    c.send(&packet("qRcmd,706f736974696f6e")); // "position"
-    let mut text = String::new();
-    for _ in 0..4 {
-        let r = c.reply();
-        if r == "OK" {
-            break;
-        }
-        // Console output: `O` and the text in hex.
-        let hex = r.strip_prefix('O').unwrap_or("");
-        for i in (0..hex.len() / 2).map(|k| 2 * k) {
-            if let Ok(b) = u8::from_str_radix(&hex[i..i + 2], 16) {
-                text.push(b as char);
-            }
-        }
-    }
-    let moved: u64 = text
-        .trim()
-        .strip_prefix("position ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a position: {text:?}"));
+    let moved = c.position();
     assert!(moved > 1000, "the run went only to position {moved}");
 }
 

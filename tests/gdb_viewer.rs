@@ -233,27 +233,6 @@ fn quit_while_attached(s: Session, port: u16) {
 }
 
 /// A packet: `$TEXT#checksum`.
-/// `monitor position` over a raw connection: the history position.
-fn position(c: &mut Client) -> u64 {
-    c.send(&packet("qRcmd,706f736974696f6e"));
-    let mut text = String::new();
-    for _ in 0..4 {
-        let r = c.reply();
-        if r == "OK" {
-            break;
-        }
-        let hex = r.strip_prefix('O').unwrap_or("");
-        for i in (0..hex.len() / 2).map(|k| 2 * k) {
-            if let Ok(b) = u8::from_str_radix(&hex[i..i + 2], 16) {
-                text.push(b as char);
-            }
-        }
-    }
-    text.trim()
-        .strip_prefix("position ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a position: {text:?}"))
-}
 fn is_sigint(stop: &str) -> bool {
     stop.starts_with("T02") || stop == "S02"
 }
@@ -284,7 +263,7 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     c.send(b"\x03");
     let stop = c.reply();
     assert!(is_sigint(&stop), "{stop}");
-    let pos = position(&mut c);
+    let pos = c.position();
     assert!(pos > 0, "the run moved");
     s.wait_for("gdb: attached");
     s.wait_for(&format!("step {pos}/"));
@@ -295,7 +274,7 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     s.keys(&["p"]);
     let stop = c.reply();
     assert!(is_sigint(&stop), "{stop}");
-    let back = position(&mut c);
+    let back = c.position();
     assert!(back > pos, "the second run moved on from {pos} (to {back})");
     s.wait_for(&format!("step {back}/"));
     // The client leaves: the machine stays, the viewer listens again.
@@ -303,7 +282,7 @@ fn gdbs_continue_stops_on_ctrl_c_or_a_viewer_key_and_one_client_at_a_time() {
     let screen = s.wait_for("gdb: listening");
     assert!(screen.contains(&format!("step {back}/")), "{screen}");
     let mut again = Client::to_port(port);
-    assert_eq!(position(&mut again), back);
+    assert_eq!(again.position(), back);
     // SIGTERM while gdb's `continue` runs: the viewer ends at once, the terminal is
     // put back, and the client sees the connection close.
     again.send(&packet("vCont;c"));

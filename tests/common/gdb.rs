@@ -174,6 +174,28 @@ impl Client {
         self.s.write_all(bytes).expect("send to the server");
     }
 
+    /// `monitor position` (console output `O` + hex, then `OK`): the history position.
+    pub fn position(&mut self) -> u64 {
+        self.send(&packet("qRcmd,706f736974696f6e"));
+        let mut text = String::new();
+        for _ in 0..4 {
+            let r = self.reply();
+            if r == "OK" {
+                break;
+            }
+            let hex = r.strip_prefix('O').unwrap_or("");
+            for i in (0..hex.len() / 2).map(|k| 2 * k) {
+                if let Ok(b) = u8::from_str_radix(&hex[i..i + 2], 16) {
+                    text.push(b as char);
+                }
+            }
+        }
+        text.trim()
+            .strip_prefix("position ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a position: {text:?}"))
+    }
+
     /// Read until the server closes the connection (Err if it stays open past the
     /// deadline).
     pub fn read_to_close(&mut self) -> std::io::Result<Vec<u8>> {
